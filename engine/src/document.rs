@@ -1,0 +1,233 @@
+//! The bill document: what `contract-bridge bill` prints and the daemon stores.
+//!
+//! The fields named in `spec/offline-format.md` keep their names and meaning;
+//! everything else here is an allowed extra (explanations, events, summaries).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::{Serialize, Serializer};
+
+use crate::minutes::Minutes;
+use crate::money::{Currency, Money};
+use crate::period::Month;
+use crate::sla::Metric;
+use crate::ticket::{CustomerKey, TicketId, WorkId};
+use crate::values::Priority;
+
+/// An instant shown on a contract's wall clock, RFC 3339 with its offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalTime(pub DateTime<Tz>);
+
+impl LocalTime {
+    pub fn new(at: DateTime<Utc>, tz: Tz) -> LocalTime {
+        LocalTime(at.with_timezone(&tz))
+    }
+
+    pub fn from_unix(secs: i64, tz: Tz) -> LocalTime {
+        LocalTime::new(DateTime::from_timestamp(secs, 0).unwrap_or_default(), tz)
+    }
+
+    pub fn utc(self) -> DateTime<Utc> {
+        self.0.with_timezone(&Utc)
+    }
+}
+
+impl std::fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+    }
+}
+
+impl Serialize for LocalTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeriodInfo {
+    pub month: Month,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BillDocument {
+    pub period: PeriodInfo,
+    pub invoices: Vec<Invoice>,
+    pub report: Vec<ReportRow>,
+    pub balances: Vec<Balance>,
+    pub sla: Vec<SlaRow>,
+    pub sla_summary: Vec<SlaSummary>,
+    pub events: Vec<Event>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Invoice {
+    pub customer: CustomerKey,
+    pub currency: Currency,
+    pub total_net: Money,
+    pub lines: Vec<InvoiceLine>,
+}
+
+/// What kind of charge a line is; accounting connectors map it to items/accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    MonthlyFee,
+    AddOn,
+    Work,
+    MonthEndPunches,
+    CallOut,
+    CardPurchase,
+    BankPurchase,
+    ServiceCredit,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InvoiceLine {
+    pub kind: LineKind,
+    pub description: String,
+    pub quantity: rust_decimal::Decimal,
+    pub unit_price: Money,
+    pub amount: Money,
+    pub tickets: Vec<TicketId>,
+    pub explanation: Explanation,
+}
+
+/// How a line was derived.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Explanation {
+    /// The contract rule or term behind the line.
+    pub rule: String,
+    /// A sentence a finance person can read.
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ExplainItem>,
+}
+
+/// One ticket's share of a work line.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExplainItem {
+    pub ticket: TicketId,
+    pub work: Vec<WorkId>,
+    pub minutes_logged: Minutes,
+    #[serde(skip_serializing_if = "Minutes::is_zero")]
+    pub allowance_minutes: Minutes,
+    #[serde(skip_serializing_if = "Minutes::is_zero")]
+    pub travel_minutes: Minutes,
+    pub minutes_rounded: Minutes,
+    pub rounding: String,
+    pub draws: Vec<Draw>,
+    /// Minutes of this ticket on this line (billed per hour).
+    pub minutes_on_line: Minutes,
+}
+
+/// Minutes drawn from a bank, a card or an allowance.
+#[derive(Clone, Debug, Serialize)]
+pub struct Draw {
+    pub from: String,
+    pub minutes: Minutes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub punches: Option<u32>,
+    pub remaining_after: Minutes,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportRow {
+    pub customer: CustomerKey,
+    pub ticket: TicketId,
+    pub title: String,
+    pub billable: bool,
+    pub category: Option<String>,
+    pub minutes_logged: Minutes,
+    pub minutes_billed: Minutes,
+    pub held: Option<String>,
+    /// The rule that decided (or why none did).
+    pub rule: String,
+    pub draws: Vec<Draw>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Balance {
+    pub customer: CustomerKey,
+    pub name: String,
+    pub remaining_minutes: Minutes,
+    pub expires_at: Option<LocalTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_punches: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SlaRow {
+    pub customer: CustomerKey,
+    pub ticket: TicketId,
+    pub metric: Metric,
+    pub priority: Option<Priority>,
+    pub target_minutes: i64,
+    pub due_at: Option<LocalTime>,
+    pub met_at: Option<LocalTime>,
+    pub breached: bool,
+    pub excluded: bool,
+    pub warn_at: Option<LocalTime>,
+    pub calendar: String,
+    /// Clock minutes counted up to the met instant or `as_of`.
+    pub elapsed_minutes: i64,
+    /// Real minutes the ticket's state stopped the clock.
+    pub stopped_minutes: i64,
+}
+
+/// Share of targets met per customer for the period (targets due in it).
+#[derive(Clone, Debug, Serialize)]
+pub struct SlaSummary {
+    pub customer: CustomerKey,
+    pub targets: u32,
+    pub met_in_time: u32,
+    pub breached: u32,
+    pub excluded: u32,
+    /// Met in time ÷ (targets − excluded), as a decimal string; null with none.
+    pub share_met: Option<rust_decimal::Decimal>,
+    /// Breaches per canonical priority, `[p1, p2, p3, p4]`.
+    pub breaches_by_priority: [u32; 4],
+}
+
+/// Something the daemon should push (a note, a tag, a message to finance).
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub customer: CustomerKey,
+    pub at: LocalTime,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    BankLow {
+        bank: String,
+        remaining_minutes: Minutes,
+        threshold_minutes: Minutes,
+    },
+    CardUsedUp {
+        card: String,
+    },
+    CardLow {
+        card: String,
+        remaining_punches: u32,
+    },
+    SlaWarning {
+        ticket: TicketId,
+        metric: Metric,
+        due_at: LocalTime,
+        target_minutes: i64,
+        calendar: String,
+        stopped_minutes: i64,
+    },
+    SlaBreach {
+        ticket: TicketId,
+        metric: Metric,
+        due_at: LocalTime,
+        target_minutes: i64,
+        calendar: String,
+        stopped_minutes: i64,
+    },
+}

@@ -1,0 +1,35 @@
+//! # contract-bridge engine
+//!
+//! The pure core of contract-bridge: domain types, contracts, business
+//! calendars, SLA clocks and billing. No I/O, no async, no clock reads: every
+//! instant it needs (the period, `as_of`) is a parameter, so the same input
+//! always gives the same bill.
+//!
+//! ## Layout
+//! - [`money`], [`minutes`], [`period`], [`values`], [`ticket`]: newtypes that
+//!   make invalid amounts, durations, months and priorities unrepresentable.
+//! - [`contract`]: compiled contracts (terms by date, rules, rounding, banks,
+//!   cards, add-ons, SLA terms), built by the `mapping` crate.
+//! - [`calendar`]: business hours on the local wall clock, holidays,
+//!   maintenance windows, DST.
+//! - [`sla`]: clocks computed from ticket history.
+//! - [`billing`]: the month-by-month ledger of one customer.
+//! - [`bill`]: the whole bill document for a period.
+//! - [`document`]: the output types (`spec/offline-format.md`).
+//! - [`condition`]: the trait mapping conditions (CEL) implement.
+
+pub mod bill;
+pub mod billing;
+pub mod calendar;
+pub mod condition;
+pub mod contract;
+pub mod document;
+pub mod minutes;
+pub mod money;
+pub mod period;
+pub mod sla;
+pub mod ticket;
+pub mod values;
+
+pub use bill::bill;
+pub use billing::{BillError, ContractBook};
