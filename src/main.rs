@@ -1,1 +1,273 @@
-fn main() {}
+//! `contract-bridge`: the command line. `anyhow` lives only here, at the edge.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use contract_bridge::{export, render};
+use engine::period::Month;
+
+#[derive(Parser)]
+#[command(
+    name = "contract-bridge",
+    version,
+    about = "Bills and polices IT-support contracts from helpdesk tickets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate mapping files; prints every problem, exits 2 on errors.
+    Check {
+        /// A mapping file or a folder of them.
+        #[arg(long)]
+        mapping: PathBuf,
+    },
+    /// Bill one month from a ticket export (spec/offline-format.md).
+    Bill {
+        #[arg(long)]
+        mapping: PathBuf,
+        #[arg(long)]
+        tickets: PathBuf,
+        /// The calendar month to invoice, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// When open tickets are judged for SLA breaches (RFC 3339); default: the end of the period.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Print the bill document as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show how every line was derived.
+        #[arg(long)]
+        explain: bool,
+        /// Indent the JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
+    /// Show every open SLA clock: due, remaining clock time, warned, breached.
+    Sla {
+        #[arg(long)]
+        mapping: PathBuf,
+        #[arg(long)]
+        tickets: PathBuf,
+        /// Default: now.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure already explained to the user: exit 2, nothing on stdout.
+struct BadInput(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { mapping } => check(&mapping),
+        Command::Bill {
+            mapping,
+            tickets,
+            period,
+            as_of,
+            json,
+            explain,
+            pretty,
+        } => bill(
+            &mapping,
+            &tickets,
+            &period,
+            as_of.as_deref(),
+            json,
+            explain,
+            pretty,
+        ),
+        Command::Sla {
+            mapping,
+            tickets,
+            as_of,
+            json,
+        } => sla(&mapping, &tickets, as_of.as_deref(), json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Bad(BadInput(msg))) => {
+            eprintln!("{}", msg.trim_end());
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Bad(BadInput),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        // A closed pipe (`| head`) is not an error worth a message.
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        Failure::Other(e.into())
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Failure {
+    Failure::Bad(BadInput(msg.into()))
+}
+
+fn load_mapping(path: &Path) -> Result<mapping::Loaded, Failure> {
+    let loaded = mapping::load(path).map_err(|d| bad(d.to_string()))?;
+    for w in loaded.warnings.warnings() {
+        eprintln!("{w}");
+    }
+    Ok(loaded)
+}
+
+fn check(path: &Path) -> Result<(), Failure> {
+    match mapping::load(path) {
+        Ok(loaded) => {
+            for w in loaded.warnings.warnings() {
+                eprintln!("{w}");
+            }
+            println!(
+                "{}: ok, {} customer contract(s): {}",
+                path.display(),
+                loaded.book.contracts.len(),
+                loaded
+                    .book
+                    .contracts
+                    .keys()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(())
+        }
+        Err(d) => {
+            let n = d.errors().count();
+            Err(bad(format!("{d}{n} error(s) in {}", path.display())))
+        }
+    }
+}
+
+fn parse_instant(flag: &str, s: &str) -> Result<DateTime<Utc>, Failure> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            bad(format!(
+                "--{flag}: `{s}` is not an RFC 3339 timestamp, such as 2026-10-31T23:59:59+02:00"
+            ))
+        })
+}
+
+fn load_tickets(path: &Path) -> Result<(Vec<engine::ticket::Ticket>, String), Failure> {
+    export::read(path).map_err(|e| bad(e.to_string()))
+}
+
+fn engine_error(e: engine::BillError, tickets: &Path, text: &str, mapping: &Path) -> Failure {
+    let at = |id: &str| {
+        export::locate_ticket(text, id).map_or_else(
+            || tickets.display().to_string(),
+            |(l, c)| format!("{}:{l}:{c}", tickets.display()),
+        )
+    };
+    match &e {
+        engine::BillError::NoContract { ticket, customer } => bad(format!(
+            "{}: customer: ticket {ticket} names customer `{customer}`, which has no contract in {}",
+            at(ticket),
+            mapping.display()
+        )),
+        engine::BillError::DuplicateTicket(id) => bad(format!(
+            "{}: id: ticket id `{id}` appears more than once",
+            at(id)
+        )),
+        engine::BillError::NoHourlyRate { ticket, .. } => bad(format!("{}: {e}", at(ticket))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bill(
+    mapping_path: &Path,
+    tickets_path: &Path,
+    period: &str,
+    as_of: Option<&str>,
+    json: bool,
+    explain: bool,
+    pretty: bool,
+) -> Result<(), Failure> {
+    let period: Month = period
+        .parse()
+        .map_err(|e: engine::period::MonthError| bad(format!("--period: {e}")))?;
+    let as_of = as_of.map(|s| parse_instant("as-of", s)).transpose()?;
+    let loaded = load_mapping(mapping_path)?;
+    let (tickets, text) = load_tickets(tickets_path)?;
+    let doc = engine::bill(&loaded.book, &tickets, period, as_of)
+        .map_err(|e| engine_error(e, tickets_path, &text, mapping_path))?;
+    drop(tickets);
+    for w in &doc.warnings {
+        eprintln!("warning: {w}");
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if json {
+        if pretty {
+            serde_json::to_writer_pretty(&mut out, &doc).map_err(anyhow::Error::from)?;
+        } else {
+            serde_json::to_writer(&mut out, &doc).map_err(anyhow::Error::from)?;
+        }
+        writeln!(out)?;
+        if explain {
+            eprint!("{}", render::invoices(&doc, true));
+        }
+    } else {
+        out.write_all(render::invoices(&doc, explain).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn sla(
+    mapping_path: &Path,
+    tickets_path: &Path,
+    as_of: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let as_of = match as_of {
+        Some(s) => parse_instant("as-of", s)?,
+        // The one clock read of the program: "now" when the user did not say.
+        None => Utc::now(),
+    };
+    let loaded = load_mapping(mapping_path)?;
+    let (tickets, text) = load_tickets(tickets_path)?;
+    let period = Month::containing(as_of, chrono_tz::UTC);
+    let doc = engine::bill(&loaded.book, &tickets, period, Some(as_of))
+        .map_err(|e| engine_error(e, tickets_path, &text, mapping_path))?;
+    let open: Vec<_> = doc.sla.iter().filter(|r| r.met_at.is_none()).collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &open).map_err(anyhow::Error::from)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render::open_clocks(&open, as_of).as_bytes())?;
+    }
+    Ok(())
+}

@@ -412,18 +412,19 @@ impl Ledger {
                 punches: None,
                 remaining_after: st.remaining,
             });
-            if let Some(th) = bank.low_balance {
-                if before >= th && st.remaining < th {
-                    events.push(Event {
-                        customer: c.customer.clone(),
-                        at: LocalTime::new(at, c.tz),
-                        kind: EventKind::BankLow {
-                            bank: bank_label(bank, d),
-                            remaining_minutes: st.remaining,
-                            threshold_minutes: th,
-                        },
-                    });
-                }
+            if let Some(th) = bank.low_balance
+                && before >= th
+                && st.remaining < th
+            {
+                events.push(Event {
+                    customer: c.customer.clone(),
+                    at: LocalTime::new(at, c.tz),
+                    kind: EventKind::BankLow {
+                        bank: bank_label(bank, d),
+                        remaining_minutes: st.remaining,
+                        threshold_minutes: th,
+                    },
+                });
             }
         }
         need
@@ -476,17 +477,18 @@ impl Ledger {
                         card: card_label(card),
                     },
                 });
-            } else if let Some(th) = c.card_terms.low_balance {
-                if before >= th && st.remaining < th {
-                    events.push(Event {
-                        customer: c.customer.clone(),
-                        at: at_local,
-                        kind: EventKind::CardLow {
-                            card: card_label(card),
-                            remaining_punches: st.remaining,
-                        },
-                    });
-                }
+            } else if let Some(th) = c.card_terms.low_balance
+                && before >= th
+                && st.remaining < th
+            {
+                events.push(Event {
+                    customer: c.customer.clone(),
+                    at: at_local,
+                    kind: EventKind::CardLow {
+                        card: card_label(card),
+                        remaining_punches: st.remaining,
+                    },
+                });
             }
         }
         (need, punched)
@@ -734,17 +736,17 @@ impl Ledger {
                 }
                 None => {
                     // A prepaid block that has lapsed shows 0; one not yet bought is not shown.
-                    if let BankTerm::Once { from, .. } = bank.term {
-                        if from <= d {
-                            out.push(Balance {
-                                customer: c.customer.clone(),
-                                name: bank_label(bank, d),
-                                remaining_minutes: Minutes::ZERO,
-                                expires_at: Self::term_end(bank, d, c.tz)
-                                    .map(|t| LocalTime::new(t, c.tz)),
-                                remaining_punches: None,
-                            });
-                        }
+                    if let BankTerm::Once { from, .. } = bank.term
+                        && from <= d
+                    {
+                        out.push(Balance {
+                            customer: c.customer.clone(),
+                            name: bank_label(bank, d),
+                            remaining_minutes: Minutes::ZERO,
+                            expires_at: Self::term_end(bank, d, c.tz)
+                                .map(|t| LocalTime::new(t, c.tz)),
+                            remaining_punches: None,
+                        });
                     }
                 }
             }
@@ -909,16 +911,15 @@ fn fee_lines(c: &Contract, terms: &Terms, month: Month) -> Vec<InvoiceLine> {
     for bank in &c.banks {
         if let (BankTerm::Once { from, .. }, Some(price), None) =
             (bank.term, bank.price, bank.opening_balance)
+            && Month::of(from) == month
         {
-            if Month::of(from) == month {
-                lines.push(one(
-                    LineKind::BankPurchase,
-                    format!("{} ({} h)", bank.name, bank.minutes.hours().normalize()),
-                    price,
-                    "banks".into(),
-                    format!("prepaid block starting {from}"),
-                ));
-            }
+            lines.push(one(
+                LineKind::BankPurchase,
+                format!("{} ({} h)", bank.name, bank.minutes.hours().normalize()),
+                price,
+                "banks".into(),
+                format!("prepaid block starting {from}"),
+            ));
         }
     }
     lines

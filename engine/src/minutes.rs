@@ -115,10 +115,10 @@ impl Serialize for Minutes {
     /// A JSON number: an integer when whole, else the shortest decimal.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let v = self.0.normalize();
-        if v.scale() == 0 {
-            if let Some(i) = v.to_i64() {
-                return s.serialize_i64(i);
-            }
+        if v.scale() == 0
+            && let Some(i) = v.to_i64()
+        {
+            return s.serialize_i64(i);
         }
         s.serialize_f64(v.to_f64().unwrap_or(f64::MAX))
     }

@@ -97,19 +97,24 @@ pub fn run_clock(cal: &Calendar, input: &ClockInput<'_>) -> ClockOutcome {
     let mut elapsed = 0;
     let mut first_start = None;
     for (s, e) in effective_spans(cal, &running) {
+        if due.is_some() && s >= known_until {
+            break;
+        }
         first_start.get_or_insert(s);
         if s < known_until {
             elapsed += e.min(known_until) - s;
         }
-        let len = e - s;
-        if warn_at.is_none() && acc + len >= warn_target {
+        if due.is_some() {
+            continue;
+        }
+        let len = e.saturating_sub(s);
+        if warn_at.is_none() && acc.saturating_add(len) >= warn_target {
             warn_at = Some(s + (warn_target - acc));
         }
-        if acc + len >= input.target {
+        if acc.saturating_add(len) >= input.target {
             due = Some(s + (input.target - acc));
-            break;
         }
-        acc += len;
+        acc = acc.saturating_add(len);
     }
     // A zero target is due when the clock could first run.
     if input.target == 0 {
@@ -341,7 +346,11 @@ mod tests {
         );
         assert_eq!(o.due, Some(ts("2026-10-01T13:00:00+03:00")));
         assert!(o.breached);
-        assert_eq!(o.elapsed, 8 * 3600);
+        assert_eq!(
+            o.elapsed,
+            8 * 3600,
+            "the whole first day counts, past the due time"
+        );
     }
 
     #[test]

@@ -1,0 +1,1328 @@
+//! Raw mapping files → engine contracts, collecting every problem on the way.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Weekday};
+use chrono_tz::Tz;
+use engine::ContractBook;
+use engine::calendar::{Availability, Calendar, DayWindow, WeeklyWindows};
+use engine::contract::*;
+use engine::minutes::Minutes;
+use engine::money::{Currency, Money};
+use engine::period::Month;
+use engine::ticket::CustomerKey;
+use engine::values::{ClockState, Priority, ValueMap};
+use rust_decimal::Decimal;
+use serde_saphyr::Spanned;
+
+use crate::cel::CelCondition;
+use crate::diag::{Diagnostic, Diagnostics, Origin};
+use crate::duration::parse_duration;
+use crate::raw::*;
+
+/// A value and where it was written.
+#[derive(Debug, Clone)]
+pub struct At<T> {
+    pub origin: Origin,
+    pub value: T,
+}
+
+impl<T> At<T> {
+    pub fn new(owner: &Origin, key: &str, s: Spanned<T>) -> At<T> {
+        let mut origin = owner.child(key);
+        if s.referenced.line() > 0 {
+            origin.line = s.referenced.line();
+            origin.column = s.referenced.column();
+        }
+        At {
+            origin,
+            value: s.value,
+        }
+    }
+}
+
+fn at<T: Clone>(owner: &Origin, key: &str, s: &Spanned<T>) -> At<T> {
+    At::new(owner, key, s.clone())
+}
+
+/// Everything loaded from a mapping file or folder.
+pub struct Loaded {
+    pub book: ContractBook,
+    /// Warnings only; errors make [`load`] fail.
+    pub warnings: Diagnostics,
+}
+
+struct Parsed {
+    file: Arc<Path>,
+    raw: RawFile,
+}
+
+/// Loads and compiles every `*.yaml` / `*.yml` file of `path` (a file or a folder).
+pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    let mut diags = Vec::new();
+    let files = match list_files(path) {
+        Ok(f) => f,
+        Err(d) => return Err(Diagnostics(vec![d])),
+    };
+    let mut parsed = Vec::new();
+    for f in files {
+        match std::fs::read_to_string(&f) {
+            Ok(text) => match parse_text(&f, &text) {
+                Ok(raw) => parsed.push(Parsed {
+                    file: Arc::from(f.as_path()),
+                    raw,
+                }),
+                Err(d) => diags.push(d),
+            },
+            Err(e) => diags.push(Origin::file_only(&f).error(format!("cannot read the file: {e}"))),
+        }
+    }
+    let mut c = Compiler {
+        diags,
+        ..Compiler::default()
+    };
+    let book = c.compile(&parsed);
+    let mut all = Diagnostics(c.diags);
+    all.sort();
+    if all.has_errors() {
+        Err(all)
+    } else {
+        Ok(Loaded {
+            book,
+            warnings: all,
+        })
+    }
+}
+
+fn list_files(path: &Path) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Origin::file_only(path).error(format!("cannot open the mapping: {e}")))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| Origin::file_only(path).error(format!("cannot list the folder: {e}")))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Origin::file_only(path)
+            .error("no mapping files: the folder holds no *.yaml or *.yml file"));
+    }
+    Ok(files)
+}
+
+/// Parses one file's text; a syntax or type error names line, column and key path.
+pub fn parse_text(file: &Path, text: &str) -> Result<RawFile, Diagnostic> {
+    if text.trim().is_empty() {
+        return Ok(RawFile::default());
+    }
+    let mut path = String::new();
+    let res = serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize::<_, RawFile>(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    res.map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let first = e.to_string();
+        let first = first.lines().next().unwrap_or_default();
+        let msg = first
+            .strip_prefix("error: ")
+            .unwrap_or(first)
+            .split_once(": ")
+            .filter(|(head, _)| head.starts_with("line "))
+            .map_or(first, |(_, rest)| rest);
+        let msg = msg.split(", set DuplicateKeyPolicy").next().unwrap_or(msg);
+        // `Spanned` wrappers show up as `value` segments; the admin never wrote them.
+        let path: Vec<&str> = path
+            .split('.')
+            .filter(|seg| *seg != "value" && *seg != "?")
+            .collect();
+        let path = path.join(".");
+        Diagnostic {
+            severity: crate::diag::Severity::Error,
+            file: Arc::from(file),
+            line,
+            column,
+            path: path.trim_matches('.').to_owned(),
+            message: msg.to_owned(),
+        }
+    })
+}
+
+#[derive(Default)]
+struct Compiler {
+    diags: Vec<Diagnostic>,
+    calendars: HashMap<String, Arc<Calendar>>,
+    value_maps: HashMap<String, Arc<ValueMap>>,
+}
+
+fn origin_of<T>(file: &Arc<Path>, path: String, s: &Spanned<T>) -> Origin {
+    Origin {
+        file: file.clone(),
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+        path,
+    }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = it.map(String::as_str).collect();
+    if v.is_empty() {
+        "none is defined".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+impl Compiler {
+    fn err(&mut self, o: &Origin, msg: impl Into<String>) {
+        self.diags.push(o.error(msg));
+    }
+
+    fn compile(&mut self, files: &[Parsed]) -> ContractBook {
+        // Names are global: collect them, refusing duplicates.
+        let mut cal_raw: BTreeMap<String, (Origin, &RawCalendar)> = BTreeMap::new();
+        let mut vm_raw: BTreeMap<String, (Origin, &RawValueMap)> = BTreeMap::new();
+        let mut templates: BTreeMap<String, (Origin, &RawContract)> = BTreeMap::new();
+        let mut customers: BTreeMap<String, (Origin, &RawContract)> = BTreeMap::new();
+        for p in files {
+            macro_rules! collect {
+                ($src:expr, $dst:ident, $section:literal) => {
+                    for (name, s) in &$src {
+                        let o = origin_of(&p.file, format!("{}.{name}", $section), s);
+                        if let Some((prev, _)) = $dst.get(name) {
+                            let msg = format!(
+                                "`{name}` is already defined at {}:{}; names in `{}` must be unique across the mapping files",
+                                prev.file.display(), prev.line, $section
+                            );
+                            self.err(&o, msg);
+                        } else {
+                            $dst.insert(name.clone(), (o, &s.value));
+                        }
+                    }
+                };
+            }
+            collect!(p.raw.calendars, cal_raw, "calendars");
+            collect!(p.raw.value_maps, vm_raw, "value_maps");
+            collect!(p.raw.templates, templates, "templates");
+            collect!(p.raw.customers, customers, "customers");
+        }
+        for (name, (o, raw)) in &cal_raw {
+            if let Some(cal) = self.calendar(name, o, raw) {
+                self.calendars.insert(name.clone(), Arc::new(cal));
+            }
+        }
+        for (name, (o, raw)) in &vm_raw {
+            let vm = self.value_map(name, o, raw);
+            self.value_maps.insert(name.clone(), Arc::new(vm));
+        }
+        let mut used_templates = HashSet::new();
+        let mut book = ContractBook::default();
+        for (key, (o, raw)) in &customers {
+            let Some(merged) = self.resolve(key, o, raw, &templates, &mut used_templates) else {
+                continue;
+            };
+            if let Some(contract) = self.contract(key, o, &merged) {
+                book.contracts
+                    .insert(CustomerKey::new(key.as_str()), contract);
+            }
+        }
+        for (name, (o, _)) in &templates {
+            if !used_templates.contains(name) {
+                self.diags
+                    .push(o.warning(format!("template `{name}` is not used by any customer")));
+            }
+        }
+        book
+    }
+
+    /// Template chain (deepest first) overlaid by the customer's own keys.
+    fn resolve(
+        &mut self,
+        key: &str,
+        o: &Origin,
+        raw: &RawContract,
+        templates: &BTreeMap<String, (Origin, &RawContract)>,
+        used: &mut HashSet<String>,
+    ) -> Option<Merged> {
+        let mut chain: Vec<(Origin, &RawContract)> = vec![(o.clone(), raw)];
+        let mut seen = vec![format!("customers.{key}")];
+        let mut current = raw;
+        let mut current_origin = o.clone();
+        while let Some(t) = &current.template {
+            let name = &t.value;
+            let t_origin = at(&current_origin, "template", t).origin;
+            let Some((to, traw)) = templates.get(name) else {
+                self.err(
+                    &t_origin,
+                    format!(
+                        "no template named `{name}`; defined templates: {}",
+                        names(templates.keys())
+                    ),
+                );
+                return None;
+            };
+            used.insert(name.clone());
+            let id = format!("templates.{name}");
+            if seen.contains(&id) {
+                self.err(
+                    &t_origin,
+                    format!(
+                        "template chain loops back to `{name}`: {} → {id}",
+                        seen.join(" → ")
+                    ),
+                );
+                return None;
+            }
+            seen.push(id);
+            chain.push((to.clone(), traw));
+            current = traw;
+            current_origin = to.clone();
+        }
+        let mut merged = Merged::default();
+        for (origin, layer) in chain.iter().rev() {
+            if let Some(e) = &layer.effective_from {
+                self.err(
+                    &at(origin, "effective_from", e).origin,
+                    "`effective_from` belongs in an entry of `changes`",
+                );
+            }
+            merged.overlay(origin, layer);
+        }
+        Some(merged)
+    }
+
+    fn contract(&mut self, key: &str, o: &Origin, m: &Merged) -> Option<Contract> {
+        let before = self.diags.len();
+        let missing = |what: &str, example: &str| {
+            o.error(format!(
+                "missing `{what}` (set it here or in the template), for example `{what}: {example}`"
+            ))
+        };
+        let currency = match &m.currency {
+            Some(c) => c
+                .value
+                .parse::<Currency>()
+                .map_err(|e| self.err(&c.origin, e.to_string()))
+                .ok(),
+            None => {
+                self.diags.push(missing("currency", "EUR"));
+                None
+            }
+        };
+        let tz = match &m.time_zone {
+            Some(t) => self.tz(t),
+            None => {
+                self.diags.push(missing("time_zone", "Europe/Riga"));
+                None
+            }
+        };
+        let values = match &m.value_map {
+            Some(v) => match self.value_maps.get(&v.value) {
+                Some(vm) => Some(vm.clone()),
+                None => {
+                    let msg = format!(
+                        "no value map named `{}`; defined value maps: {}",
+                        v.value,
+                        names(self.value_maps.keys())
+                    );
+                    self.err(&v.origin, msg);
+                    None
+                }
+            },
+            None => {
+                self.diags.push(missing("value_map", "zammad-defaults"));
+                None
+            }
+        };
+        let start = match &m.start {
+            Some(s) => self.date(s),
+            None => {
+                self.diags.push(missing("start", "2026-01-01"));
+                None
+            }
+        };
+        let end = m.end.as_ref().and_then(|e| self.date(e));
+        let base_terms = self.terms(m);
+        let mut terms = vec![(
+            start.map_or(Month::new(2000, 1).expect("valid"), Month::of),
+            base_terms,
+        )];
+        if let Some(changes) = &m.changes {
+            let mut last: Option<Month> = None;
+            for (i, change) in changes.value.iter().enumerate() {
+                let co = changes.origin.child(&i.to_string());
+                let Some(eff) = &change.effective_from else {
+                    self.err(
+                        &co,
+                        "a change needs `effective_from: YYYY-MM-01`, the first day it applies",
+                    );
+                    continue;
+                };
+                let eff_at = at(&co, "effective_from", eff);
+                let Some(date) = self.date(&eff_at) else {
+                    continue;
+                };
+                if date != Month::of(date).first_day() {
+                    self.err(
+                        &eff_at.origin,
+                        format!(
+                            "terms change at the start of a billing month: use {}",
+                            Month::of(date).first_day()
+                        ),
+                    );
+                    continue;
+                }
+                let month = Month::of(date);
+                if last.is_some_and(|l| month <= l) {
+                    self.err(
+                        &eff_at.origin,
+                        "changes must be listed in ascending `effective_from` order, one per month",
+                    );
+                    continue;
+                }
+                last = Some(month);
+                let mut layered = Merged::default();
+                layered.overlay(&co, change);
+                for k in CONTRACT_KEYS {
+                    let set = field_is_set(&layered, k);
+                    if set && *k != "effective_from" && !TERM_KEYS.contains(k) {
+                        self.err(
+                            &co.child(k),
+                            format!(
+                                "`{k}` cannot change by date; a change may set: {}",
+                                TERM_KEYS.join(", ")
+                            ),
+                        );
+                    }
+                }
+                let mut next = m.clone();
+                next.overlay(&co, change);
+                let t = self.terms(&next);
+                terms.push((month, t));
+            }
+        }
+        let hourly = terms[0].1.as_ref().and_then(|t| t.hourly_rate);
+        let card_terms = self.card_terms(m);
+        let cards = self.cards(m, hourly, card_terms);
+        let banks = self.banks(m);
+        let add_ons = self.add_ons(m);
+        if self.diags[before..]
+            .iter()
+            .any(|d| d.severity == crate::diag::Severity::Error)
+        {
+            return None;
+        }
+        Some(Contract {
+            customer: CustomerKey::new(key),
+            name: m
+                .template
+                .as_ref()
+                .map_or_else(|| key.to_owned(), |t| t.value.clone()),
+            currency: currency?,
+            tz: tz?,
+            values: values?,
+            start: start?,
+            end,
+            terms: terms
+                .into_iter()
+                .map(|(mo, t)| t.map(|t| (mo, t)))
+                .collect::<Option<Vec<_>>>()?,
+            banks,
+            cards,
+            card_terms,
+            add_ons,
+        })
+    }
+
+    fn tz(&mut self, t: &At<String>) -> Option<Tz> {
+        match t.value.parse::<Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                let region = t.value.split('/').next().unwrap_or_default().to_lowercase();
+                let near: Vec<&str> = chrono_tz::TZ_VARIANTS
+                    .iter()
+                    .map(|z| z.name())
+                    .filter(|n| n.to_lowercase().starts_with(&region) && !region.is_empty())
+                    .take(8)
+                    .collect();
+                let hint = if near.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (for example {})", near.join(", "))
+                };
+                self.err(
+                    &t.origin,
+                    format!(
+                        "unknown time zone `{}`: use an IANA name such as Europe/Riga{hint}",
+                        t.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn date(&mut self, d: &At<String>) -> Option<NaiveDate> {
+        match NaiveDate::parse_from_str(d.value.trim(), "%Y-%m-%d") {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.err(
+                    &d.origin,
+                    format!(
+                        "`{}` is not a date: write YYYY-MM-DD, for example 2026-01-01",
+                        d.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn money(&mut self, a: &At<String>) -> Option<Money> {
+        match a.value.parse::<Money>() {
+            Ok(m) if m.amount() >= Decimal::ZERO => Some(m),
+            Ok(_) => {
+                self.err(
+                    &a.origin,
+                    format!("`{}` is negative: amounts here are zero or more", a.value),
+                );
+                None
+            }
+            Err(_) => {
+                self.err(
+                    &a.origin,
+                    format!(
+                        "`{}` is not an amount: write a quoted decimal such as \"350.00\"",
+                        a.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn percent(&mut self, a: &At<String>) -> Option<Decimal> {
+        match Decimal::from_str_exact(a.value.trim().trim_end_matches('%').trim()) {
+            Ok(d) if (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&d) => Some(d),
+            _ => {
+                self.err(
+                    &a.origin,
+                    format!(
+                        "`{}` is not a percentage between 0 and 100, such as \"10\"",
+                        a.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn minutes(&mut self, a: &At<String>) -> Option<Minutes> {
+        match parse_duration(&a.value) {
+            Ok(secs) => Minutes::new(Decimal::from(secs) / Decimal::from(60)).ok(),
+            Err(e) => {
+                self.err(&a.origin, e);
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, a: &At<String>) -> Option<i64> {
+        parse_duration(&a.value)
+            .map_err(|e| self.err(&a.origin, e))
+            .ok()
+    }
+
+    fn condition(&mut self, a: &At<String>) -> Option<Arc<dyn engine::condition::Condition>> {
+        match CelCondition::compile(&a.value) {
+            Ok(c) => {
+                if let Err(e) = sample_eval(&c) {
+                    self.diags.push(a.origin.warning(format!(
+                        "this condition fails on a typical ticket ({e}); where it fails it counts as not applying"
+                    )));
+                }
+                Some(Arc::new(c))
+            }
+            Err(e) => {
+                self.err(&a.origin, e);
+                None
+            }
+        }
+    }
+
+    fn calendar(&mut self, name: &str, o: &Origin, raw: &RawCalendar) -> Option<Calendar> {
+        let before = self.diags.len();
+        let tz = self.tz(&at(o, "time_zone", &raw.time_zone));
+        let hours = at(o, "hours", &raw.hours);
+        let availability = match &hours.value {
+            RawHours::Text(t) if t.trim() == "24/7" => Availability::Always,
+            RawHours::Text(t) => {
+                self.err(&hours.origin, format!("`{t}` is not valid here: write `24/7` or windows per day such as `mon-fri: \"09:00-17:00\"`"));
+                Availability::Always
+            }
+            RawHours::Days(days) => Availability::Weekly(self.weekly(&hours.origin, days)),
+        };
+        let mut holidays = BTreeSet::new();
+        for (i, h) in raw.holidays.iter().enumerate() {
+            let a = at(&o.child("holidays"), &i.to_string(), h);
+            if let Some(d) = self.date(&a) {
+                holidays.insert(d);
+            }
+        }
+        if let Some(ical) = &raw.holidays_ical {
+            let a = at(o, "holidays_ical", ical);
+            let base = o.file.parent().unwrap_or(Path::new("."));
+            let path = base.join(&a.value);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match crate::ical::all_day_dates(&text) {
+                    Ok(dates) => holidays.extend(dates),
+                    Err(e) => self.err(&a.origin, format!("{}: {e}", path.display())),
+                },
+                Err(e) => self.err(&a.origin, format!("cannot read {}: {e}", path.display())),
+            }
+        }
+        let maintenance = match &raw.maintenance {
+            Some(mw) => {
+                let a = at(o, "maintenance", mw);
+                self.weekly(&a.origin, &a.value)
+            }
+            None => WeeklyWindows::default(),
+        };
+        if self.diags[before..]
+            .iter()
+            .any(|d| d.severity == crate::diag::Severity::Error)
+        {
+            return None;
+        }
+        Some(Calendar::new(
+            name,
+            tz?,
+            availability,
+            holidays,
+            maintenance,
+        ))
+    }
+
+    fn weekly(&mut self, o: &Origin, days: &BTreeMap<String, OneOrMany>) -> WeeklyWindows {
+        let mut w = WeeklyWindows::default();
+        for (key, windows) in days {
+            let ko = o.child(key);
+            let Some(list) = parse_days(key) else {
+                self.err(&ko, format!("`{key}` is not a day or day range: use mon, tue, wed, thu, fri, sat, sun, a range like mon-fri, or a list like sat,sun"));
+                continue;
+            };
+            for text in windows.items() {
+                match DayWindow::parse(text) {
+                    Ok(win) => list.iter().for_each(|d| w.add(*d, win)),
+                    Err(e) => self.err(&ko, e.to_string()),
+                }
+            }
+        }
+        w
+    }
+
+    fn value_map(&mut self, name: &str, o: &Origin, raw: &RawValueMap) -> ValueMap {
+        let mut vm = ValueMap {
+            name: name.to_owned(),
+            ..ValueMap::default()
+        };
+        for (rawp, p) in &raw.priority {
+            let a = at(&o.child("priority"), rawp, p);
+            match Priority::new(a.value) {
+                Some(pr) => {
+                    vm.priority.insert(rawp.clone(), pr);
+                }
+                None => self.err(&a.origin, format!("priority {} is out of range: canonical priorities are 1 (critical) to 4 (low)", a.value)),
+            }
+        }
+        for (raws, s) in &raw.state {
+            let a = at(&o.child("state"), raws, s);
+            match ClockState::parse(&a.value) {
+                Some(st) => {
+                    vm.state.insert(raws.clone(), st);
+                }
+                None => self.err(
+                    &a.origin,
+                    format!(
+                        "`{}` is not a canonical state: use open, paused or resolved",
+                        a.value
+                    ),
+                ),
+            }
+        }
+        vm.category = raw.category.clone().into_iter().collect();
+        vm
+    }
+
+    /// The terms of one version; `None` if any of them is invalid.
+    fn terms(&mut self, m: &Merged) -> Option<Terms> {
+        let before = self.diags.len();
+        let hourly_rate = m.hourly_rate.as_ref().and_then(|a| self.money(a));
+        let monthly_fee = m
+            .monthly_fee
+            .as_ref()
+            .and_then(|a| self.money(a))
+            .map(|amount| Fee {
+                name: m.level.as_ref().map_or_else(
+                    || "Monthly fee".to_owned(),
+                    |l| format!("Monthly fee ({})", l.value),
+                ),
+                amount,
+            });
+        let requesters = match &m.requesters {
+            None => Requesters::Anyone,
+            Some(a) => match &a.value {
+                RawRequesters::Anyone(s) if s == "anyone" => Requesters::Anyone,
+                RawRequesters::Anyone(s) => {
+                    self.err(
+                        &a.origin,
+                        format!("`{s}` is not valid: write `anyone` or a list of e-mail addresses"),
+                    );
+                    Requesters::Anyone
+                }
+                RawRequesters::List(list) => {
+                    Requesters::Only(list.iter().map(|e| normalize_email(e)).collect())
+                }
+            },
+        };
+        let rules = match &m.rules {
+            None => vec![Rule {
+                name: "all work".into(),
+                categories: None,
+                when: None,
+                treat: Treatment::Billable,
+                bill_as: None,
+            }],
+            Some(a) => {
+                let mut out = Vec::new();
+                for (i, r) in a.value.iter().enumerate() {
+                    let ro = origin_of(&a.origin.file, format!("{}.{i}", a.origin.path), r);
+                    if let Some(rule) = self.rule(&ro, i, &r.value) {
+                        out.push(rule);
+                    }
+                }
+                out
+            }
+        };
+        if hourly_rate.is_none()
+            && m.hourly_rate.is_none()
+            && let Some(r) = rules.iter().find(|r| r.treat == Treatment::Billable)
+        {
+            let o = m.rules.as_ref().map_or_else(
+                || m.currency.as_ref().map(|c| c.origin.clone()),
+                |r| Some(r.origin.clone()),
+            );
+            if let Some(o) = o {
+                self.err(&o, format!("rule `{}` bills work but no `hourly_rate` is set: add `hourly_rate: \"40.00\"` or make the rule `treat: covered`", r.name));
+            }
+        }
+        let rounding = match &m.rounding {
+            None => Rounding::default(),
+            Some(a) => {
+                let o = &a.origin;
+                let mut r = Rounding {
+                    step: a
+                        .value
+                        .step
+                        .as_ref()
+                        .and_then(|s| self.minutes(&at(o, "step", s))),
+                    minimum: a
+                        .value
+                        .minimum
+                        .as_ref()
+                        .and_then(|s| self.minutes(&at(o, "minimum", s))),
+                };
+                if a.value.per_started_hour == Some(true) {
+                    if r.step.is_some() {
+                        self.err(
+                            o,
+                            "give either `step` or `per_started_hour: true`, not both",
+                        );
+                    }
+                    r.step = Some(Minutes::whole(60));
+                }
+                r
+            }
+        };
+        let travel_per_visit = m.travel.as_ref().and_then(|t| {
+            self.minutes(&at(
+                &t.origin,
+                "per_onsite_visit",
+                &t.value.per_onsite_visit,
+            ))
+        });
+        let call_out_fee = m.call_out_fee.as_ref().and_then(|a| self.money(a));
+        let mut allowances = Vec::new();
+        if let Some(a) = &m.allowances {
+            for (i, al) in a.value.iter().enumerate() {
+                let ao = a.origin.child(&i.to_string());
+                if let Some(minutes) = self.minutes(&at(&ao, "per_month", &al.per_month)) {
+                    allowances.push(Allowance {
+                        name: al.name.clone(),
+                        categories: al.categories.as_ref().map(|c| c.iter().cloned().collect()),
+                        minutes,
+                    });
+                }
+            }
+        }
+        let sla = m
+            .sla
+            .as_ref()
+            .and_then(|s| self.sla(s, monthly_fee.is_some()));
+        if self.diags[before..]
+            .iter()
+            .any(|d| d.severity == crate::diag::Severity::Error)
+        {
+            return None;
+        }
+        Some(Terms {
+            monthly_fee,
+            hourly_rate,
+            requesters,
+            rules,
+            rounding,
+            travel_per_visit,
+            call_out_fee,
+            allowances,
+            sla: sla.map(Arc::new),
+        })
+    }
+
+    fn rule(&mut self, o: &Origin, i: usize, r: &RawRule) -> Option<Rule> {
+        let treat_at = at(o, "treat", &r.treat);
+        let treat = match treat_at.value.as_str() {
+            "billable" => Treatment::Billable,
+            "free" => Treatment::Free,
+            "covered" => Treatment::Covered,
+            "hold" => Treatment::Hold(r.reason.clone().unwrap_or_else(|| "held for review".into())),
+            other => {
+                self.err(
+                    &treat_at.origin,
+                    format!("`{other}` is not a treatment: use billable, free, covered or hold"),
+                );
+                return None;
+            }
+        };
+        if r.reason.is_some() && !matches!(treat, Treatment::Hold(_)) {
+            self.err(&o.child("reason"), "`reason` only goes with `treat: hold`");
+        }
+        let when = match &r.when {
+            Some(w) => Some(self.condition(&at(o, "when", w))?),
+            None => None,
+        };
+        Some(Rule {
+            name: r.name.clone().unwrap_or_else(|| format!("rule {}", i + 1)),
+            categories: r.categories.as_ref().map(|c| c.iter().cloned().collect()),
+            when,
+            treat,
+            bill_as: r.bill_as.clone(),
+        })
+    }
+
+    fn targets(&mut self, a: &At<RawTargets>) -> Targets {
+        let mut t = Targets::default();
+        match &a.value {
+            RawTargets::All(d) => {
+                t.all = self.seconds(&At {
+                    origin: a.origin.clone(),
+                    value: d.clone(),
+                })
+            }
+            RawTargets::ByPriority(map) => {
+                for (k, d) in map {
+                    let k = &k.to_string();
+                    let v = self.seconds(&At {
+                        origin: a.origin.child(k),
+                        value: d.clone(),
+                    });
+                    match (k.as_str(), k.parse::<u8>().ok().and_then(Priority::new)) {
+                        ("all", _) => t.all = v,
+                        (_, Some(p)) => t.by_priority[usize::from(p.get() - 1)] = v,
+                        _ => self.err(
+                            &a.origin.child(k),
+                            format!("`{k}` is not a priority: use 1, 2, 3, 4 or all"),
+                        ),
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    fn sla(&mut self, s: &At<RawSla>, has_fee: bool) -> Option<SlaTerms> {
+        let o = &s.origin;
+        let raw = &s.value;
+        let cal_at = at(o, "calendar", &raw.calendar);
+        let calendar = match self.calendars.get(&cal_at.value) {
+            Some(c) => Some(c.clone()),
+            None => {
+                let msg = format!(
+                    "no calendar named `{}`; defined calendars: {}",
+                    cal_at.value,
+                    names(self.calendars.keys())
+                );
+                self.err(&cal_at.origin, msg);
+                None
+            }
+        };
+        let first_response = raw
+            .first_response
+            .as_ref()
+            .map(|t| self.targets(&at(o, "first_response", t)))
+            .unwrap_or_default();
+        let resolution = raw
+            .resolution
+            .as_ref()
+            .map(|t| self.targets(&at(o, "resolution", t)))
+            .unwrap_or_default();
+        let exclude = raw
+            .exclude_when
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| self.condition(&at(&o.child("exclude_when"), &i.to_string(), e)))
+            .collect();
+        let warn = match (&raw.warn_at, &raw.warn_before) {
+            (Some(_), Some(b)) => {
+                self.err(
+                    &at(o, "warn_before", b).origin,
+                    "give either `warn_at` or `warn_before`, not both",
+                );
+                WarnAt::Share(Decimal::new(75, 2))
+            }
+            (Some(w), None) => {
+                let a = at(o, "warn_at", w);
+                match a
+                    .value
+                    .trim()
+                    .strip_suffix('%')
+                    .and_then(|p| Decimal::from_str_exact(p.trim()).ok())
+                {
+                    Some(p) if p > Decimal::ZERO && p <= Decimal::ONE_HUNDRED => {
+                        WarnAt::Share(p / Decimal::ONE_HUNDRED)
+                    }
+                    _ => {
+                        self.err(
+                            &a.origin,
+                            format!(
+                                "`{}` is not a share of the target: write a percentage such as 75%",
+                                a.value
+                            ),
+                        );
+                        WarnAt::Share(Decimal::new(75, 2))
+                    }
+                }
+            }
+            (None, Some(b)) => WarnAt::Lead(self.seconds(&at(o, "warn_before", b)).unwrap_or(0)),
+            (None, None) => WarnAt::Share(Decimal::new(75, 2)),
+        };
+        let reopen = match raw.reopen.as_ref().map(|r| at(o, "reopen", r)) {
+            None => Reopen::Continue,
+            Some(a) => match a.value.as_str() {
+                "continue" => Reopen::Continue,
+                "restart" => Reopen::Restart,
+                other => {
+                    self.err(
+                        &a.origin,
+                        format!("`{other}` is not valid: use continue or restart"),
+                    );
+                    Reopen::Continue
+                }
+            },
+        };
+        let credit = raw.service_credit.as_ref().and_then(|c| {
+            let co = o.child("service_credit");
+            if !has_fee {
+                self.err(
+                    &co,
+                    "a service credit is a share of the monthly fee, but no `monthly_fee` is set",
+                );
+            }
+            let mut priorities = BTreeSet::new();
+            for p in &c.priorities {
+                match Priority::new(*p) {
+                    Some(p) => {
+                        priorities.insert(p);
+                    }
+                    None => self.err(
+                        &co.child("priorities"),
+                        format!("{p} is not a priority: use 1 to 4"),
+                    ),
+                }
+            }
+            let percent = self.percent(&at(
+                &co,
+                "percent_of_monthly_fee",
+                &c.percent_of_monthly_fee,
+            ))?;
+            Some(ServiceCredit {
+                priorities,
+                percent_of_monthly_fee: percent,
+            })
+        });
+        if first_response.is_empty() && resolution.is_empty() {
+            self.diags
+                .push(o.warning("the SLA sets no target: add `first_response` or `resolution`"));
+        }
+        Some(SlaTerms {
+            calendar: calendar?,
+            first_response,
+            resolution,
+            exclude,
+            warn,
+            reopen,
+            credit,
+        })
+    }
+
+    fn banks(&mut self, m: &Merged) -> Vec<Bank> {
+        let Some(a) = &m.banks else { return Vec::new() };
+        let mut out = Vec::new();
+        for (i, b) in a.value.iter().enumerate() {
+            let o = origin_of(&a.origin.file, format!("{}.{i}", a.origin.path), b);
+            let raw = &b.value;
+            let size = self.minutes(&at(&o, "size", &raw.size));
+            let per = at(&o, "per", &raw.per);
+            let from = raw
+                .from
+                .as_ref()
+                .and_then(|d| self.date(&at(&o, "from", d)));
+            let until = raw
+                .until
+                .as_ref()
+                .and_then(|d| self.date(&at(&o, "until", d)));
+            let term = match per.value.as_str() {
+                "month" => Some(BankTerm::Month),
+                "quarter" => Some(BankTerm::Quarter),
+                "year" => Some(BankTerm::Year),
+                "once" => match from {
+                    Some(from) => Some(BankTerm::Once { from, until }),
+                    None => {
+                        self.err(&o, "a bank with `per: once` needs `from: YYYY-MM-DD`, the day it was bought");
+                        None
+                    }
+                },
+                other => {
+                    self.err(
+                        &per.origin,
+                        format!("`{other}` is not a bank term: use month, quarter, year or once"),
+                    );
+                    None
+                }
+            };
+            let once = matches!(term, Some(BankTerm::Once { .. }));
+            for (field, set) in [
+                ("from", raw.from.is_some()),
+                ("until", raw.until.is_some()),
+                ("opening_balance", raw.opening_balance.is_some()),
+                ("price", raw.price.is_some()),
+            ] {
+                if set && !once {
+                    self.err(&o.child(field), format!("`{field}` only applies to a prepaid block (`per: once`); a recurring bank refills every term"));
+                }
+            }
+            let opening_balance = raw
+                .opening_balance
+                .as_ref()
+                .and_then(|d| self.minutes(&at(&o, "opening_balance", d)));
+            let price = raw
+                .price
+                .as_ref()
+                .and_then(|p| self.money(&at(&o, "price", p)));
+            let low_balance = raw
+                .low_balance
+                .as_ref()
+                .and_then(|d| self.minutes(&at(&o, "low_balance", d)));
+            if let (Some(minutes), Some(term)) = (size, term) {
+                out.push(Bank {
+                    name: raw.name.clone(),
+                    minutes,
+                    term,
+                    opening_balance,
+                    price,
+                    low_balance,
+                    draw_order: raw
+                        .draw_order
+                        .unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
+                });
+            }
+        }
+        out
+    }
+
+    fn card_terms(&mut self, m: &Merged) -> CardTerms {
+        let mut t = CardTerms::default();
+        if let Some(a) = &m.card_terms {
+            if let Some(p) = &a.value.punch
+                && let Some(min) = self.minutes(&at(&a.origin, "punch", p))
+            {
+                if min.is_zero() {
+                    self.err(
+                        &a.origin.child("punch"),
+                        "a punch must cover some time, such as 60m",
+                    );
+                } else {
+                    t.punch = min;
+                }
+            }
+            t.valid_years = a.value.valid_years.unwrap_or(t.valid_years);
+            t.idle_years = a.value.forfeit_after_idle_years;
+            t.low_balance = a.value.low_balance_punches;
+        }
+        t
+    }
+
+    fn cards(&mut self, m: &Merged, hourly: Option<Money>, terms: CardTerms) -> Vec<Card> {
+        let Some(a) = &m.cards else { return Vec::new() };
+        let sizes: Vec<(u32, Option<Decimal>)> = match &m.card_sizes {
+            Some(s) => s
+                .value
+                .iter()
+                .enumerate()
+                .map(|(i, cs)| {
+                    (
+                        cs.punches,
+                        self.percent(&at(
+                            &s.origin.child(&i.to_string()),
+                            "discount_percent",
+                            &cs.discount_percent,
+                        )),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (i, c) in a.value.iter().enumerate() {
+            let o = origin_of(&a.origin.file, format!("{}.{i}", a.origin.path), c);
+            let raw = &c.value;
+            let bought = self.date(&at(&o, "bought", &raw.bought));
+            let punches = at(&o, "punches", &raw.punches);
+            let discount = if sizes.is_empty() {
+                Some(Decimal::ZERO)
+            } else {
+                match sizes.iter().find(|(n, _)| *n == punches.value) {
+                    Some((_, d)) => *d,
+                    None => {
+                        let valid: Vec<String> = sizes.iter().map(|(n, _)| n.to_string()).collect();
+                        self.err(
+                            &punches.origin,
+                            format!(
+                                "no card of {} punches is sold: `card_sizes` lists {}",
+                                punches.value,
+                                valid.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                }
+            };
+            let last_drawn = raw
+                .last_drawn
+                .as_ref()
+                .and_then(|d| self.date(&at(&o, "last_drawn", d)));
+            if raw.last_drawn.is_some() && raw.opening_balance.is_none() {
+                self.err(&o.child("last_drawn"), "`last_drawn` describes history before the bridge: give `opening_balance` with it");
+            }
+            if let Some(ob) = raw.opening_balance
+                && ob > punches.value
+            {
+                self.err(
+                    &o.child("opening_balance"),
+                    format!(
+                        "the opening balance ({ob}) is more than the card's {} punches",
+                        punches.value
+                    ),
+                );
+            }
+            let Some(rate) = hourly else {
+                self.err(
+                    &o,
+                    "cards are priced from the hourly rate: set `hourly_rate`",
+                );
+                continue;
+            };
+            if let (Some(bought), Some(discount)) = (bought, discount) {
+                let full = rate * (terms.punch.hours() * Decimal::from(punches.value));
+                out.push(Card {
+                    bought,
+                    punches: punches.value,
+                    price: full - full.percent(discount),
+                    discount_percent: discount,
+                    opening: raw.opening_balance.map(|p| CardOpening {
+                        punches: p,
+                        last_drawn,
+                    }),
+                });
+            }
+        }
+        out
+    }
+
+    fn add_ons(&mut self, m: &Merged) -> Vec<AddOn> {
+        let Some(refs) = &m.add_ons else {
+            return Vec::new();
+        };
+        let catalog = m.add_on_catalog.as_ref();
+        let mut out = Vec::new();
+        for (i, r) in refs.value.iter().enumerate() {
+            let o = origin_of(&refs.origin.file, format!("{}.{i}", refs.origin.path), r);
+            let (name, from, until) = match &r.value {
+                RawAddOnRef::Name(n) => (n.clone(), None, None),
+                RawAddOnRef::Dated { name, from, until } => {
+                    (name.clone(), from.clone(), until.clone())
+                }
+            };
+            let Some(def) = catalog.and_then(|c| c.value.get(&name)) else {
+                let valid = catalog.map_or_else(
+                    || "none: add `add_on_catalog` to the template".to_owned(),
+                    |c| names(c.value.keys()),
+                );
+                self.err(
+                    &o,
+                    format!("no add-on named `{name}` in `add_on_catalog`; available: {valid}"),
+                );
+                continue;
+            };
+            let co = catalog
+                .map(|c| c.origin.child(&name))
+                .unwrap_or_else(|| o.clone());
+            let from = from.and_then(|d| {
+                self.date(&At {
+                    origin: o.child("from"),
+                    value: d,
+                })
+            });
+            let until = until.and_then(|d| {
+                self.date(&At {
+                    origin: o.child("until"),
+                    value: d,
+                })
+            });
+            out.push(AddOn {
+                name: name.clone(),
+                monthly_fee: def
+                    .monthly_fee
+                    .as_ref()
+                    .and_then(|f| self.money(&at(&co, "monthly_fee", f))),
+                first_response: def
+                    .first_response
+                    .as_ref()
+                    .map(|t| self.targets(&at(&co, "first_response", t))),
+                resolution: def
+                    .resolution
+                    .as_ref()
+                    .map(|t| self.targets(&at(&co, "resolution", t))),
+                month_end_punches: def.month_end_punches.unwrap_or(0),
+                from,
+                until,
+            });
+        }
+        out
+    }
+}
+
+fn field_is_set(m: &Merged, key: &str) -> bool {
+    macro_rules! check {
+        ($($f:ident),*) => {
+            match key { $(stringify!($f) => m.$f.is_some(),)* _ => false }
+        };
+    }
+    check!(
+        template,
+        start,
+        end,
+        effective_from,
+        changes,
+        currency,
+        time_zone,
+        value_map,
+        level,
+        monthly_fee,
+        hourly_rate,
+        requesters,
+        rules,
+        rounding,
+        travel,
+        call_out_fee,
+        allowances,
+        banks,
+        card_terms,
+        card_sizes,
+        cards,
+        add_on_catalog,
+        add_ons,
+        sla
+    )
+}
+
+/// `mon`, `mon-fri`, `sat,sun`.
+fn parse_days(key: &str) -> Option<Vec<Weekday>> {
+    let day = |s: &str| -> Option<Weekday> {
+        Some(match s.trim() {
+            "mon" => Weekday::Mon,
+            "tue" => Weekday::Tue,
+            "wed" => Weekday::Wed,
+            "thu" => Weekday::Thu,
+            "fri" => Weekday::Fri,
+            "sat" => Weekday::Sat,
+            "sun" => Weekday::Sun,
+            _ => return None,
+        })
+    };
+    let mut out = Vec::new();
+    for part in key.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a)?, day(b)?);
+                let mut d = a;
+                loop {
+                    out.push(d);
+                    if d == b {
+                        break;
+                    }
+                    d = d.succ();
+                }
+            }
+            None => out.push(day(part)?),
+        }
+    }
+    Some(out)
+}
+
+/// Evaluates a condition on a typical ticket so `check` can warn about
+/// expressions that would always fail.
+fn sample_eval(c: &CelCondition) -> Result<bool, String> {
+    use engine::condition::{Condition, TicketFacts};
+    use engine::ticket::{CustomerKey, Ticket, TicketId};
+    let t = Ticket {
+        id: TicketId::new("SAMPLE-1"),
+        customer: CustomerKey::new("sample"),
+        requester: Some("someone@example.com".into()),
+        title: "Sample".into(),
+        priority: Some("2 normal".into()),
+        category: Some("support".into()),
+        tags: vec!["remote".into()],
+        fields: BTreeMap::new(),
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        first_response_at: None,
+        resolved_at: None,
+        states: Vec::new(),
+        work: Vec::new(),
+    };
+    c.eval(&TicketFacts {
+        ticket: &t,
+        priority: Priority::new(3),
+        category: Some("support"),
+        state: Some(ClockState::Open),
+        period_minutes: Minutes::whole(30),
+        onsite_visits: 0,
+    })
+}

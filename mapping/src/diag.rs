@@ -1,0 +1,129 @@
+//! Diagnostics: every problem names the file, line, column and key path, and
+//! says what would be valid.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: Arc<Path>,
+    /// 1-based; 0 when unknown.
+    pub line: u64,
+    pub column: u64,
+    /// Key path, e.g. `customers.riga-bakery.sla.calendar`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        write!(f, ": {sev}")?;
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// All diagnostics of one load, errors first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Warning)
+    }
+
+    pub(crate) fn sort(&mut self) {
+        self.0.sort_by(|a, b| {
+            (a.severity, &a.file, a.line, a.column, &a.message)
+                .cmp(&(b.severity, &b.file, b.line, b.column, &b.message))
+        });
+        self.0.dedup();
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Where a value was written.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub file: Arc<Path>,
+    pub line: u64,
+    pub column: u64,
+    pub path: String,
+}
+
+impl Origin {
+    pub fn file_only(file: &Path) -> Origin {
+        Origin {
+            file: Arc::from(file),
+            line: 0,
+            column: 0,
+            path: String::new(),
+        }
+    }
+
+    pub fn child(&self, key: &str) -> Origin {
+        Origin {
+            path: if self.path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{}.{key}", self.path)
+            },
+            ..self.clone()
+        }
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> Diagnostic {
+        self.diag(Severity::Error, message)
+    }
+
+    pub fn warning(&self, message: impl Into<String>) -> Diagnostic {
+        self.diag(Severity::Warning, message)
+    }
+
+    fn diag(&self, severity: Severity, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity,
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+}

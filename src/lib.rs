@@ -1,0 +1,8 @@
+//! # contract-bridge
+//!
+//! The binary's library half: reading ticket exports and rendering bills.
+//! The rules live in `engine` (billing, SLA) and `mapping` (mapping files);
+//! this crate only moves data between files, the terminal and them.
+
+pub mod export;
+pub mod render;
