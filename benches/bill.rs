@@ -1,0 +1,2 @@
+//! Placeholder replaced by the benchmark work; see scripts/bench.sh.
+fn main() {}
