@@ -7,6 +7,7 @@
 //! draw order) and punch cards; what remains is billed at the hourly rate.
 //! Months before the billed one are replayed only for what they draw.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
@@ -379,6 +380,7 @@ impl Ledger {
         c: &Contract,
         mut need: Minutes,
         at: DateTime<Utc>,
+        record: bool,
         draws: &mut Vec<Draw>,
         events: &mut Vec<Event>,
     ) -> Minutes {
@@ -406,6 +408,9 @@ impl Ledger {
             let before = st.remaining;
             st.remaining = st.remaining - take;
             need = need - take;
+            if !record {
+                continue;
+            }
             draws.push(Draw {
                 from: bank_label(bank, d),
                 minutes: take,
@@ -436,6 +441,7 @@ impl Ledger {
         c: &Contract,
         mut need: Minutes,
         at: DateTime<Utc>,
+        record: bool,
         draws: &mut Vec<Draw>,
         events: &mut Vec<Event>,
     ) -> (Minutes, Minutes) {
@@ -461,6 +467,9 @@ impl Ledger {
             let covered = punch.times(u64::from(take)).min(need);
             need = need - covered;
             punched += punch.times(u64::from(take));
+            if !record {
+                continue;
+            }
             let card = &c.cards[i];
             draws.push(Draw {
                 from: card_label(card),
@@ -523,99 +532,107 @@ impl Ledger {
             )
             .unwrap_or(u32::MAX);
             let (treat, rule, category) = decide(terms, p, logged, onsite, warnings);
-            let mut row = ReportRow {
-                customer: c.customer.clone(),
-                ticket: p.t.id.clone(),
-                title: p.t.title.clone(),
-                billable: false,
-                category: category.map(str::to_owned),
-                minutes_logged: logged,
-                minutes_billed: Minutes::ZERO,
-                held: None,
-                rule,
-                draws: Vec::new(),
-            };
-            match treat {
-                Treatment::Hold(reason) => row.held = Some(reason),
-                Treatment::Free | Treatment::Covered => {}
-                Treatment::Billable => {
-                    // Allowances cover raw time first (rule 4).
-                    let mut rest = logged;
-                    let mut allowance_minutes = Minutes::ZERO;
-                    for (i, a) in terms.allowances.iter().enumerate() {
-                        if rest.is_zero() || !a.applies_to(p.category) {
-                            continue;
-                        }
-                        let take = rest.min(allowance_left[i]);
-                        if take.is_zero() {
-                            continue;
-                        }
-                        allowance_left[i] = allowance_left[i] - take;
-                        rest = rest - take;
-                        allowance_minutes += take;
-                        row.draws.push(Draw {
+            // Replayed months only move balances; the billed month also
+            // records rows and explanations.
+            let mut draws: Vec<Draw> = Vec::new();
+            let mut billable = false;
+            let mut minutes_billed = Minutes::ZERO;
+            let mut rule_note = "";
+            if treat == Treatment::Billable {
+                // Allowances cover raw time first (rule 4).
+                let mut rest = logged;
+                let mut allowance_minutes = Minutes::ZERO;
+                for (i, a) in terms.allowances.iter().enumerate() {
+                    if rest.is_zero() || !a.applies_to(p.category) {
+                        continue;
+                    }
+                    let take = rest.min(allowance_left[i]);
+                    if take.is_zero() {
+                        continue;
+                    }
+                    allowance_left[i] = allowance_left[i] - take;
+                    rest = rest - take;
+                    allowance_minutes += take;
+                    if billing {
+                        draws.push(Draw {
                             from: format!("allowance {} {month}", a.name),
                             minutes: take,
                             punches: None,
                             remaining_after: allowance_left[i],
                         });
                     }
-                    if !allowance_minutes.is_zero() && rest.is_zero() {
-                        row.rule = format!("{} (covered by allowance)", row.rule);
-                    } else {
-                        row.billable = true;
-                        let travel = terms
-                            .travel_per_visit
-                            .map_or(Minutes::ZERO, |t| t.times(u64::from(onsite)));
-                        let rounded = terms.rounding.apply(rest + travel);
-                        let mut draws = Vec::new();
-                        let after_banks = self.draw_banks(
-                            c,
-                            rounded,
-                            mw.first_at,
-                            &mut draws,
-                            &mut scratch_events,
-                        );
-                        let (after_cards, punched) = self.draw_cards(
-                            c,
-                            after_banks,
-                            mw.first_at,
-                            &mut draws,
-                            &mut scratch_events,
-                        );
-                        let banked = rounded - after_banks;
-                        row.minutes_billed = banked + punched + after_cards;
-                        if !after_cards.is_zero() && terms.hourly_rate.is_none() {
-                            return Err(BillError::NoHourlyRate {
-                                customer: c.customer.to_string(),
-                                ticket: p.t.id.to_string(),
-                                month,
-                            });
-                        }
-                        if !after_cards.is_zero() {
-                            hourly_minutes += after_cards;
-                        }
+                }
+                if !allowance_minutes.is_zero() && rest.is_zero() {
+                    rule_note = " (covered by allowance)";
+                } else {
+                    billable = true;
+                    let travel = terms
+                        .travel_per_visit
+                        .map_or(Minutes::ZERO, |t| t.times(u64::from(onsite)));
+                    let rounded = terms.rounding.apply(rest + travel);
+                    let first_draw = draws.len();
+                    let after_banks = self.draw_banks(
+                        c,
+                        rounded,
+                        mw.first_at,
+                        billing,
+                        &mut draws,
+                        &mut scratch_events,
+                    );
+                    let (after_cards, punched) = self.draw_cards(
+                        c,
+                        after_banks,
+                        mw.first_at,
+                        billing,
+                        &mut draws,
+                        &mut scratch_events,
+                    );
+                    minutes_billed = (rounded - after_banks) + punched + after_cards;
+                    if !after_cards.is_zero() && terms.hourly_rate.is_none() {
+                        return Err(BillError::NoHourlyRate {
+                            customer: c.customer.to_string(),
+                            ticket: p.t.id.to_string(),
+                            month,
+                        });
+                    }
+                    hourly_minutes += after_cards;
+                    if billing {
                         if terms.call_out_fee.is_some() && onsite > 0 {
                             call_outs += onsite;
                             call_out_tickets.push(p.t.id.clone());
                         }
-                        row.draws.extend(draws.iter().cloned());
-                        hourly_items.push(ExplainItem {
-                            ticket: p.t.id.clone(),
-                            work: mw.entries.iter().map(|w| w.id.clone()).collect(),
-                            minutes_logged: logged,
-                            allowance_minutes,
-                            travel_minutes: travel,
-                            minutes_rounded: rounded,
-                            rounding: terms.rounding.describe(),
-                            draws,
-                            minutes_on_line: after_cards,
-                        });
+                        if !after_cards.is_zero() {
+                            hourly_items.push(ExplainItem {
+                                ticket: p.t.id.clone(),
+                                work: mw.entries.iter().map(|w| w.id.clone()).collect(),
+                                minutes_logged: logged,
+                                allowance_minutes,
+                                travel_minutes: travel,
+                                minutes_rounded: rounded,
+                                rounding: terms.rounding.describe(),
+                                draws: draws[first_draw..].to_vec(),
+                                minutes_on_line: after_cards,
+                            });
+                        }
                     }
                 }
             }
             if billing {
-                out.report.push(row);
+                out.report.push(ReportRow {
+                    customer: c.customer.clone(),
+                    ticket: p.t.id.clone(),
+                    title: p.t.title.clone(),
+                    billable,
+                    category: category.map(str::to_owned),
+                    minutes_logged: logged,
+                    minutes_billed,
+                    held: match treat {
+                        Treatment::Hold(reason) => Some(reason),
+                        _ => None,
+                    },
+                    rule: format!("{rule}{rule_note}"),
+                    draws,
+                });
             }
         }
         if !billing {
@@ -630,18 +647,14 @@ impl Ledger {
                 quantity: display_qty(hours),
                 unit_price: rate,
                 amount: (rate * hours).to_cents(),
-                tickets: hourly_items
-                    .iter()
-                    .filter(|i| !i.minutes_on_line.is_zero())
-                    .map(|i| i.ticket.clone())
-                    .collect(),
+                tickets: hourly_items.iter().map(|i| i.ticket.clone()).collect(),
                 explanation: Explanation {
                     rule: "hourly rate".into(),
                     detail: format!(
                         "{hourly_minutes} min not covered by banks or cards × {rate}/h; per ticket per month: {}",
                         terms.rounding.describe()
                     ),
-                    items: hourly_items.into_iter().filter(|i| !i.minutes_on_line.is_zero()).collect(),
+                    items: hourly_items,
                 },
             });
         }
@@ -681,7 +694,7 @@ impl Ledger {
             let need = c.card_terms.punch.times(u64::from(a.month_end_punches));
             let mut draws = Vec::new();
             let mut events = Vec::new();
-            let (left, _) = self.draw_cards(c, need, at, &mut draws, &mut events);
+            let (left, _) = self.draw_cards(c, need, at, billing, &mut draws, &mut events);
             if !billing {
                 continue;
             }
@@ -778,11 +791,11 @@ fn decide<'t>(
     logged: Minutes,
     onsite: u32,
     warnings: &mut Vec<String>,
-) -> (Treatment, String, Option<&'t str>) {
+) -> (Treatment, Cow<'t, str>, Option<&'t str>) {
     if !terms.requesters.allows(p.t.requester.as_deref()) {
         return (
             Treatment::Hold("unauthorized requester".into()),
-            "authorized requesters".into(),
+            Cow::Borrowed("authorized requesters"),
             p.category,
         );
     }
@@ -793,7 +806,7 @@ fn decide<'t>(
                 None => {
                     return (
                         Treatment::Hold("uncategorised".into()),
-                        rule.name.clone(),
+                        Cow::Borrowed(rule.name.as_str()),
                         None,
                     );
                 }
@@ -817,17 +830,21 @@ fn decide<'t>(
             }
         }
         let category = rule.bill_as.as_deref().or(p.category);
-        return (rule.treat.clone(), rule.name.clone(), category);
+        return (
+            rule.treat.clone(),
+            Cow::Borrowed(rule.name.as_str()),
+            category,
+        );
     }
     match p.category {
         None => (
             Treatment::Hold("uncategorised".into()),
-            "no rule matched".into(),
+            Cow::Borrowed("no rule matched"),
             None,
         ),
         Some(cat) => (
             Treatment::Hold("unknown category".into()),
-            format!("no rule for category `{cat}`"),
+            Cow::Owned(format!("no rule for category `{cat}`")),
             Some(cat),
         ),
     }
