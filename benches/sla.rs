@@ -49,19 +49,32 @@ fn cases() -> Vec<Case> {
                 t += 600 + (next(&mut rng) % (2 * 86_400)) as i64;
                 states.push((t, ClockState::Open));
             }
-            let first_response = (next(&mut rng) % 10 != 0).then(|| created + (next(&mut rng) % (6 * 3600)) as i64);
-            let resolved = (next(&mut rng) % 4 != 0).then(|| t + (next(&mut rng) % (3 * 86_400)) as i64);
+            let first_response =
+                (!next(&mut rng).is_multiple_of(10)).then(|| created + (next(&mut rng) % (6 * 3600)) as i64);
+            let resolved =
+                (!next(&mut rng).is_multiple_of(4)).then(|| t + (next(&mut rng) % (3 * 86_400)) as i64);
             if let Some(r) = resolved {
                 states.push((r, ClockState::Resolved));
             }
-            Case { created, states, first_response, resolved }
+            Case {
+                created,
+                states,
+                first_response,
+                resolved,
+            }
         })
         .collect()
 }
 
 fn calendar(book: &engine::ContractBook, customer: &str) -> Arc<Calendar> {
     let c = &book.contracts[customer];
-    c.terms[0].1.sla.as_ref().expect("the example has an SLA").calendar.clone()
+    c.terms[0]
+        .1
+        .sla
+        .as_ref()
+        .expect("the example has an SLA")
+        .calendar
+        .clone()
 }
 
 fn all_clocks(cal: &Calendar, cases: &[Case], as_of: i64) -> usize {
@@ -92,16 +105,23 @@ fn all_clocks(cal: &Calendar, cases: &[Case], as_of: i64) -> usize {
 
 fn bench(cr: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let book = mapping::load(&root.join("mappings/examples")).expect("the examples load").book;
+    let book = mapping::load(&root.join("mappings/examples"))
+        .expect("the examples load")
+        .book;
     let cases = cases();
     let as_of = 1_767_225_600 + 330 * 86_400;
     let mut group = cr.benchmark_group("sla_100k_tickets");
     group.sample_size(10);
-    for (name, customer) in [("business_hours_trinax", "alert-co"), ("24x7_maintenance_akte", "poznan-clinic")] {
+    for (name, customer) in [
+        ("business_hours_trinax", "alert-co"),
+        ("24x7_maintenance_akte", "poznan-clinic"),
+    ] {
         let cal = calendar(&book, customer);
         // Warm the per-year span cache once, as a running daemon would have it.
         all_clocks(&cal, &cases[..100], as_of);
-        group.bench_function(name, |b| b.iter(|| black_box(all_clocks(&cal, &cases, as_of))));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(all_clocks(&cal, &cases, as_of)))
+        });
     }
     group.finish();
 }

@@ -147,20 +147,37 @@ fn opt_instant<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>,
 
 fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Minutes, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
-    let value = if let Some(i) = n.as_i64() {
-        Decimal::from(i)
-    } else if let Some(u) = n.as_u64() {
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if n.as_i64().is_some_and(|i| i < 0) || f < 0.0 {
+        return Err(de::Error::custom(format!(
+            "minutes must be zero or more, got {n}"
+        )));
+    }
+    if n.as_u64()
+        .map_or(f > f64::from(MAX_MINUTES), |u| u > u64::from(MAX_MINUTES))
+    {
+        return Err(de::Error::custom(format!(
+            "{n} minutes is more than one work entry can log: at most {MAX_MINUTES} (about 694 days)"
+        )));
+    }
+    let value = if let Some(u) = n.as_u64() {
         Decimal::from(u)
     } else {
-        // The shortest decimal that reads back as the same double: what the file says.
-        let f = n.as_f64().unwrap_or(f64::NAN);
+        // The shortest decimal that reads back as the same double: what the file says
+        // (beyond 28 decimal places, the nearest such decimal).
         format!("{f}")
             .parse::<Decimal>()
-            .map_err(|_| de::Error::custom(format!("{n} minutes is out of range")))?
+            .ok()
+            .or_else(|| Decimal::from_f64_retain(f))
+            .ok_or_else(|| de::Error::custom(format!("{n} is not a number of minutes")))?
     };
     Minutes::new(value)
         .map_err(|_| de::Error::custom(format!("minutes must be zero or more, got {n}")))
 }
+
+/// The most minutes one work entry may log. Far beyond any real entry, and
+/// low enough that sums and prices over a whole export stay exact.
+pub const MAX_MINUTES: u32 = 1_000_000;
 
 fn kind<'de, D: Deserializer<'de>>(d: D) -> Result<WorkKind, D::Error> {
     let s = <Cow<'de, str>>::deserialize(d)?;
@@ -187,6 +204,33 @@ pub fn read(path: &Path) -> Result<(Vec<Ticket>, String), ExportError> {
 /// Parses export text. The fast path does not track field paths; only a
 /// failing file is parsed again to name the field.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
+    // A byte-order mark is not JSON, but editors write it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let fail = |line: usize, column: usize, message: &str| ExportError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        field: String::new(),
+        message: message.to_owned(),
+    };
+    let first = text.trim_start();
+    if first.is_empty() {
+        return Err(fail(
+            0,
+            0,
+            "the file is empty: expected a ticket export, a JSON object with a `tickets` list",
+        ));
+    }
+    if !first.starts_with('{') {
+        let at = text.len() - first.len();
+        let line = text[..at].matches('\n').count() + 1;
+        let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+        return Err(fail(
+            line,
+            column,
+            "expected a ticket export: a JSON object such as {\"tickets\": [...]}",
+        ));
+    }
     let raw: RawExport<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(_) => {
@@ -201,7 +245,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
             let msg = msg
                 .rsplit_once(" at line ")
                 .map_or(msg.as_str(), |(m, _)| m)
-                .to_owned();
+                .replace("struct RawExport", "a ticket export object")
+                .replace("struct RawTicket", "a ticket object")
+                .replace(
+                    "struct RawState",
+                    "a state change object {\"at\", \"state\"}",
+                )
+                .replace("struct RawWork", "a work entry object")
+                .replace("EOF while parsing", "the file ends in the middle of");
             return Err(ExportError {
                 file: path.to_path_buf(),
                 line: inner.line(),
@@ -255,6 +306,113 @@ fn into_ticket(t: RawTicket<'_>) -> Ticket {
                 agent: w.agent.map(|a| a.into_owned().into_boxed_str()),
             })
             .collect(),
+    }
+}
+
+/// One step of a path into a JSON document.
+#[derive(Clone, Copy, Debug)]
+pub enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Line and column (1-based) of the value at `path` in JSON `text`, for
+/// messages; `None` if the text does not hold it.
+pub fn locate(text: &str, path: &[Step<'_>]) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut pos = skip_ws(b, 0);
+    for step in path {
+        match (*step, b.get(pos)?) {
+            (Step::Key(key), b'{') => {
+                pos = skip_ws(b, pos + 1);
+                loop {
+                    if b.get(pos)? != &b'"' {
+                        return None;
+                    }
+                    let end = skip_value(b, pos)?;
+                    let name: String = serde_json::from_str(text.get(pos..end)?).ok()?;
+                    pos = skip_ws(b, end);
+                    if b.get(pos)? != &b':' {
+                        return None;
+                    }
+                    pos = skip_ws(b, pos + 1);
+                    if name == key {
+                        break;
+                    }
+                    pos = skip_ws(b, skip_value(b, pos)?);
+                    if b.get(pos)? != &b',' {
+                        return None;
+                    }
+                    pos = skip_ws(b, pos + 1);
+                }
+            }
+            (Step::Index(n), b'[') => {
+                pos = skip_ws(b, pos + 1);
+                for _ in 0..n {
+                    pos = skip_ws(b, skip_value(b, pos)?);
+                    if b.get(pos)? != &b',' {
+                        return None;
+                    }
+                    pos = skip_ws(b, pos + 1);
+                }
+                if b.get(pos)? == &b']' {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    let line = text[..pos].matches('\n').count() + 1;
+    let column = pos - text[..pos].rfind('\n').map_or(0, |n| n + 1) + 1;
+    Some((line, column))
+}
+
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while b.get(pos).is_some_and(|c| c.is_ascii_whitespace()) {
+        pos += 1;
+    }
+    pos
+}
+
+/// The end of the JSON value starting at `pos` (no recursion: exports may nest deeply).
+fn skip_value(b: &[u8], mut pos: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *b.get(pos)? {
+            b'"' => {
+                pos += 1;
+                loop {
+                    match *b.get(pos)? {
+                        b'\\' => pos += 2,
+                        b'"' => break,
+                        _ => pos += 1,
+                    }
+                }
+                pos += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                pos += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                pos += 1;
+            }
+            c if depth == 0 && (c == b',' || c.is_ascii_whitespace()) => return Some(pos),
+            _ => pos += 1,
+        }
+        if depth == 0 {
+            // A scalar runs on to the next delimiter; a string or container is done.
+            let prev = b[pos - 1];
+            if prev == b'"' || prev == b'}' || prev == b']' {
+                return Some(pos);
+            }
+            if b.get(pos)
+                .is_none_or(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
+            {
+                return Some(pos);
+            }
+        }
     }
 }
 
@@ -316,6 +474,57 @@ mod tests {
     fn malformed_json_names_the_line() {
         let e = err("{\n\"tickets\": [\n{\"id\": }\n]}");
         assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn locates_values_by_path() {
+        let text = "{\n \"source\": \"a}\\\"[\",\n \"tickets\": [\n  {\"id\": \"T-1\", \"fields\": {\"x\": [1, {\"y\": \"}\"}]}, \"customer\": \"c\"},\n  {\"id\": \"T-2\",\n   \"customer\": \"d\"}\n ]\n}";
+        let at = |path: &[Step<'_>]| locate(text, path);
+        use Step::{Index, Key};
+        assert_eq!(
+            at(&[Key("tickets"), Index(0), Key("customer")]),
+            Some((4, 63))
+        );
+        assert_eq!(
+            at(&[Key("tickets"), Index(1), Key("customer")]),
+            Some((6, 16))
+        );
+        assert_eq!(at(&[Key("tickets"), Index(1), Key("id")]), Some((5, 10)));
+        assert_eq!(at(&[Key("tickets"), Index(2)]), None);
+        assert_eq!(at(&[Key("tickets"), Index(0), Key("nope")]), None);
+        assert_eq!(at(&[Key("source"), Index(0)]), None);
+    }
+
+    #[test]
+    fn empty_files_bare_lists_and_byte_order_marks() {
+        assert!(err("  \n").message.contains("the file is empty"));
+        let e = err("\n [1]");
+        assert_eq!((e.line, e.column), (2, 2));
+        assert!(e.message.contains("expected a ticket export"), "{e}");
+        assert_eq!(
+            parse(Path::new("t.json"), &format!("\u{feff}{OK}"))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn minutes_beyond_any_work_entry_are_refused() {
+        for big in ["1000001", "1e27", "79228162514264337593543950336"] {
+            let e = err(&OK.replace("37.5", big));
+            assert_eq!(e.field, "tickets[0].work[0].minutes");
+            assert!(
+                e.message.contains("more than one work entry can log"),
+                "{e}"
+            );
+        }
+        assert!(
+            err(&OK.replace("37.5", "-1e30"))
+                .message
+                .contains("zero or more")
+        );
+        assert!(parse(Path::new("t.json"), &OK.replace("37.5", "1e-300")).is_ok());
     }
 
     #[test]

@@ -182,24 +182,82 @@ fn load_tickets(path: &Path) -> Result<(Vec<engine::ticket::Ticket>, String), Fa
     export::read(path).map_err(|e| bad(e.to_string()))
 }
 
-fn engine_error(e: engine::BillError, tickets: &Path, text: &str, mapping: &Path) -> Failure {
-    let at = |id: &str| {
-        export::locate_ticket(text, id).map_or_else(
-            || tickets.display().to_string(),
-            |(l, c)| format!("{}:{l}:{c}", tickets.display()),
-        )
+/// The engine's refusal, as one message naming the export file, the line and
+/// the field (`tickets[N].customer`).
+fn engine_error(
+    e: engine::BillError,
+    tickets_path: &Path,
+    text: &str,
+    tickets: &[engine::ticket::Ticket],
+    book: &engine::ContractBook,
+    mapping: &Path,
+) -> Failure {
+    use export::{Step, locate};
+    let file = tickets_path.display();
+    // `file:line:column: tickets[i].field`, falling back to less where the text does not tell.
+    let at = |i: Option<usize>, field: &str, id: &str| -> String {
+        let pos = i
+            .and_then(|i| {
+                locate(
+                    text,
+                    &[Step::Key("tickets"), Step::Index(i), Step::Key(field)],
+                )
+            })
+            .or_else(|| export::locate_ticket(text, id));
+        let pos = pos.map_or_else(String::new, |(l, c)| format!(":{l}:{c}"));
+        match i {
+            Some(i) => format!("{file}{pos}: tickets[{i}].{field}"),
+            None => format!("{file}{pos}: {field}"),
+        }
     };
+    let index_of = |id: &str| tickets.iter().position(|t| t.id.as_str() == id);
     match &e {
-        engine::BillError::NoContract { ticket, customer } => bad(format!(
-            "{}: customer: ticket {ticket} names customer `{customer}`, which has no contract in {}",
-            at(ticket),
-            mapping.display()
-        )),
-        engine::BillError::DuplicateTicket(id) => bad(format!(
-            "{}: id: ticket id `{id}` appears more than once",
-            at(id)
-        )),
-        engine::BillError::NoHourlyRate { ticket, .. } => bad(format!("{}: {e}", at(ticket))),
+        engine::BillError::NoContract { ticket, customer } => {
+            let i = tickets
+                .iter()
+                .position(|t| t.id.as_str() == ticket && t.customer.as_str() == customer)
+                .or_else(|| index_of(ticket));
+            let mut known: Vec<&str> = book.contracts.keys().map(|k| k.as_str()).collect();
+            known.sort_unstable();
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else if known.len() > 20 {
+                format!("{}, … ({} in all)", known[..20].join(", "), known.len())
+            } else {
+                known.join(", ")
+            };
+            bad(format!(
+                "{}: ticket {ticket} names customer `{customer}`, which has no contract in {}; customers with a contract: {known}",
+                at(i, "customer", ticket),
+                mapping.display()
+            ))
+        }
+        engine::BillError::DuplicateTicket(id) => {
+            let all: Vec<usize> = tickets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.id.as_str() == id)
+                .map(|(i, _)| i)
+                .collect();
+            let first = all.first().copied();
+            let again = all.get(1).copied().or(first);
+            let first_at = first
+                .and_then(|i| {
+                    locate(
+                        text,
+                        &[Step::Key("tickets"), Step::Index(i), Step::Key("id")],
+                    )
+                })
+                .map_or_else(String::new, |(l, _)| format!(" at line {l}"));
+            bad(format!(
+                "{}: ticket id `{id}` appears more than once (first as tickets[{}]{first_at}); ticket ids must be unique in the export",
+                at(again, "id", id),
+                first.unwrap_or_default()
+            ))
+        }
+        engine::BillError::NoHourlyRate { ticket, .. } => {
+            bad(format!("{}: {e}", at(index_of(ticket), "work", ticket)))
+        }
     }
 }
 
@@ -220,7 +278,7 @@ fn bill(
     let loaded = load_mapping(mapping_path)?;
     let (tickets, text) = load_tickets(tickets_path)?;
     let doc = engine::bill(&loaded.book, &tickets, period, as_of)
-        .map_err(|e| engine_error(e, tickets_path, &text, mapping_path))?;
+        .map_err(|e| engine_error(e, tickets_path, &text, &tickets, &loaded.book, mapping_path))?;
     drop(tickets);
     for w in &doc.warnings {
         eprintln!("warning: {w}");
@@ -259,7 +317,7 @@ fn sla(
     let (tickets, text) = load_tickets(tickets_path)?;
     let period = Month::containing(as_of, chrono_tz::UTC);
     let doc = engine::bill(&loaded.book, &tickets, period, Some(as_of))
-        .map_err(|e| engine_error(e, tickets_path, &text, mapping_path))?;
+        .map_err(|e| engine_error(e, tickets_path, &text, &tickets, &loaded.book, mapping_path))?;
     let open: Vec<_> = doc.sla.iter().filter(|r| r.met_at.is_none()).collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -75,8 +75,7 @@ pub fn bill(
     }
     doc.sla
         .sort_by(|a, b| a.ticket.cmp(&b.ticket).then(a.metric.cmp(&b.metric)));
-    doc.events
-        .sort_by(|a, b| a.customer.cmp(&b.customer).then(a.at.cmp(&b.at)));
+    doc.events.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     doc.warnings.sort();
     doc.warnings.dedup();
     Ok(doc)

@@ -199,7 +199,7 @@ pub fn bill_customer(
             &mut month_out,
             &mut out.warnings,
         )?;
-        engine.month_end_punches(c, terms, month, billing, &mut month_out);
+        engine.month_end_punches(c, terms, month, billing, &mut month_out)?;
         if billing {
             lines.extend(fee_lines(c, terms, month));
             lines.extend(month_out.lines);
@@ -641,12 +641,14 @@ impl Ledger {
         out.events.append(&mut scratch_events);
         if let Some(rate) = terms.hourly_rate.filter(|_| !hourly_minutes.is_zero()) {
             let hours = hourly_minutes.hours();
+            // Rule 5: minutes × rate / 60, exact, then rounded once.
+            let amount = Money::new(rate.amount() * hourly_minutes.value() / Decimal::from(60));
             out.lines.push(InvoiceLine {
                 kind: LineKind::Work,
                 description: format!("Support work, {} h", display_qty(hours)),
                 quantity: display_qty(hours),
                 unit_price: rate,
-                amount: (rate * hours).to_cents(),
+                amount: amount.to_cents(),
                 tickets: hourly_items.iter().map(|i| i.ticket.clone()).collect(),
                 explanation: Explanation {
                     rule: "hourly rate".into(),
@@ -684,7 +686,7 @@ impl Ledger {
         month: Month,
         billing: bool,
         out: &mut MonthOutput,
-    ) {
+    ) -> Result<(), BillError> {
         let at = month.end(c.tz) - chrono::Duration::seconds(1);
         for a in c
             .add_ons
@@ -701,7 +703,13 @@ impl Ledger {
             out.events.extend(events);
             let uncovered = left.units_of(c.card_terms.punch);
             if uncovered > 0 {
-                let unit = terms.hourly_rate.unwrap_or(Money::ZERO) * c.card_terms.punch.hours();
+                let rate = terms.hourly_rate.ok_or_else(|| BillError::NoHourlyRate {
+                    customer: c.customer.to_string(),
+                    ticket: format!("add-on {}", a.name),
+                    month,
+                })?;
+                let unit =
+                    Money::new(rate.amount() * c.card_terms.punch.value() / Decimal::from(60));
                 out.lines.push(InvoiceLine {
                     kind: LineKind::MonthEndPunches,
                     description: format!("{}: {uncovered} punch(es) not covered by a card", a.name),
@@ -720,6 +728,7 @@ impl Ledger {
                 });
             }
         }
+        Ok(())
     }
 
     /// Balances read at the last instant of the period (rule 10).
@@ -946,11 +955,12 @@ fn credit_line(terms: &Terms, breached: &[usize], rows: &[SlaRow]) -> Option<Inv
     let sla = terms.sla.as_ref()?;
     let credit = sla.credit.as_ref()?;
     let fee = terms.monthly_fee.as_ref()?;
-    let hits: Vec<&SlaRow> = breached
+    let mut hits: Vec<&SlaRow> = breached
         .iter()
         .map(|&i| &rows[i])
         .filter(|r| r.priority.is_some_and(|p| credit.priorities.contains(&p)))
         .collect();
+    hits.sort_by(|a, b| (a.due_at, &a.ticket, a.metric).cmp(&(b.due_at, &b.ticket, b.metric)));
     let first = hits.first()?;
     let amount = -fee.amount.percent(credit.percent_of_monthly_fee);
     let tickets: BTreeSet<_> = hits.iter().map(|r| r.ticket.clone()).collect();

@@ -199,6 +199,21 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// Customer, instant, then what and where: a total order that does not
+    /// depend on the order of tickets in the input.
+    pub fn sort_key(&self) -> (&CustomerKey, LocalTime, u8, &str, Option<Metric>) {
+        let (rank, subject, metric) = match &self.kind {
+            EventKind::BankLow { bank, .. } => (0, bank.as_str(), None),
+            EventKind::CardLow { card, .. } => (1, card.as_str(), None),
+            EventKind::CardUsedUp { card } => (2, card.as_str(), None),
+            EventKind::SlaWarning { ticket, metric, .. } => (3, ticket.as_str(), Some(*metric)),
+            EventKind::SlaBreach { ticket, metric, .. } => (4, ticket.as_str(), Some(*metric)),
+        };
+        (&self.customer, self.at, rank, subject, metric)
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {

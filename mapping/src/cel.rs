@@ -30,19 +30,44 @@ impl std::fmt::Debug for CelCondition {
 impl CelCondition {
     /// Compiles `source`; the error text says what is wrong and where.
     pub fn compile(source: &str) -> Result<CelCondition, String> {
+        // The parser and the evaluator recurse: refuse what would overflow the stack.
+        if bracket_depth(source) > MAX_BRACKET_DEPTH {
+            return Err(format!(
+                "the expression nests brackets more than {MAX_BRACKET_DEPTH} deep: split it into simpler conditions"
+            ));
+        }
         let program = cel::Program::compile(source).map_err(|e| {
-            format!(
-                "invalid CEL expression: {}",
-                e.to_string().lines().next().unwrap_or_default()
-            )
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            // `ERROR: <input>:1:19: Syntax error: ...`: say where in the expression.
+            match first
+                .strip_prefix("ERROR: <input>:")
+                .and_then(|rest| rest.split_once(": "))
+                .and_then(|(pos, msg)| Some((pos.split_once(':')?, msg)))
+            {
+                Some((("1", col), msg)) => {
+                    format!("invalid CEL expression, at character {col} of it: {msg}")
+                }
+                Some(((line, col), msg)) => {
+                    format!("invalid CEL expression, at line {line}, character {col} of it: {msg}")
+                }
+                None => format!("invalid CEL expression: {first}"),
+            }
         })?;
-        let unknown: Vec<String> = program
+        let (depth, bound) = shape(program.expression());
+        if depth > MAX_EXPR_DEPTH {
+            return Err(format!(
+                "the expression is too deeply nested ({depth} levels, at most {MAX_EXPR_DEPTH}): split it into simpler conditions"
+            ));
+        }
+        let mut unknown: Vec<String> = program
             .references()
             .variables()
             .into_iter()
-            .filter(|v| *v != "ticket")
+            .filter(|v| *v != "ticket" && !bound.contains(*v))
             .map(str::to_owned)
             .collect();
+        unknown.sort();
         if !unknown.is_empty() {
             return Err(format!(
                 "unknown variable(s) {}: conditions can only use `ticket` (e.g. `ticket.priority <= 2`)",
@@ -54,6 +79,96 @@ impl CelCondition {
             program,
         })
     }
+}
+
+/// Deepest bracket nesting the parser is given.
+const MAX_BRACKET_DEPTH: usize = 16;
+/// Deepest expression tree the evaluator is given.
+const MAX_EXPR_DEPTH: usize = 24;
+
+/// Nesting depth of `(`, `[` and `{` outside string literals.
+fn bracket_depth(source: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for ch in source.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == q {
+                quote = None;
+            }
+            continue;
+        }
+        match ch {
+            '"' | '\'' => quote = Some(ch),
+            '(' | '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Depth of the expression tree, and the names that macros such as
+/// `exists(t, ...)` bind. Walks with an explicit stack: the tree may be deep.
+fn shape(root: &cel::IdedExpr) -> (usize, std::collections::HashSet<String>) {
+    use cel::common::ast::Expr;
+    let mut bound = std::collections::HashSet::new();
+    let mut max = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        let mut children: Vec<&cel::IdedExpr> = Vec::new();
+        match &e.expr {
+            Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => {}
+            Expr::Call(call) => {
+                children.extend(call.target.as_deref());
+                children.extend(call.args.iter());
+            }
+            Expr::Comprehension(c) => {
+                bound.insert(c.iter_var.clone());
+                bound.extend(c.iter_var2.clone());
+                bound.insert(c.accu_var.clone());
+                children.extend([
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ]);
+            }
+            Expr::List(l) => children.extend(l.elements.iter()),
+            Expr::Select(sel) => children.push(&sel.operand),
+            Expr::Map(m) => entries(&m.entries, &mut children),
+            Expr::Struct(st) => entries(&st.entries, &mut children),
+        }
+        stack.extend(children.into_iter().map(|c| (c, d + 1)));
+    }
+    (max, bound)
+}
+
+fn entries<'a>(list: &'a [cel::common::ast::IdedEntryExpr], out: &mut Vec<&'a cel::IdedExpr>) {
+    use cel::common::ast::EntryExpr;
+    for en in list {
+        match &en.expr {
+            EntryExpr::StructField(f) => out.push(&f.value),
+            EntryExpr::MapEntry(me) => {
+                out.push(&me.key);
+                out.push(&me.value);
+            }
+        }
+    }
+}
+
+/// Evaluation errors on one line: they end up in a one-line warning.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn text(s: &str) -> Value {
@@ -139,7 +254,7 @@ impl Condition for CelCondition {
         match self.program.execute(&ctx) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(other) => Err(format!("the expression gave {other:?}, not true or false")),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(one_line(&e.to_string())),
         }
     }
 }

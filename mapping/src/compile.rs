@@ -22,6 +22,17 @@ use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::duration::parse_duration;
 use crate::raw::*;
 
+/// The largest amount of money a mapping may write (fees, rates, prices):
+/// beyond it, sums over a year of work would leave exact decimal range.
+const MAX_AMOUNT: i64 = 1_000_000_000_000;
+/// The longest stretch of work time a mapping may write (bank sizes,
+/// rounding steps, punches, allowances): 100 years.
+const MAX_TIME_SECONDS: i64 = 100 * 365 * 86_400;
+/// The longest SLA target: a year of clock time.
+const MAX_TARGET_SECONDS: i64 = 365 * 86_400;
+/// Card validity and idle forfeit, in years.
+const MAX_YEARS: u32 = 100;
+
 /// A value and where it was written.
 #[derive(Debug, Clone)]
 pub struct At<T> {
@@ -139,10 +150,12 @@ pub fn parse_text(file: &Path, text: &str) -> Result<RawFile, Diagnostic> {
             .filter(|(head, _)| head.starts_with("line "))
             .map_or(first, |(_, rest)| rest);
         let msg = msg.split(", set DuplicateKeyPolicy").next().unwrap_or(msg);
-        // `Spanned` wrappers show up as `value` segments; the admin never wrote them.
+        // `Spanned` wrappers show up as `value` segments and list items as
+        // `[0]`; the admin wrote neither: `cards.value[0].punches` is `cards.0.punches`.
+        let path = path.replace('[', ".").replace(']', "");
         let path: Vec<&str> = path
             .split('.')
-            .filter(|seg| *seg != "value" && *seg != "?")
+            .filter(|seg| !seg.is_empty() && *seg != "value" && *seg != "?")
             .collect();
         let path = path.join(".");
         Diagnostic {
@@ -150,16 +163,127 @@ pub fn parse_text(file: &Path, text: &str) -> Result<RawFile, Diagnostic> {
             file: Arc::from(file),
             line,
             column,
-            path: path.trim_matches('.').to_owned(),
-            message: msg.to_owned(),
+            message: friendly_parse_message(msg, scalar_at(text, line, column)),
+            path,
         }
     })
+}
+
+/// The plain scalar written at `line`:`column` (1-based), for messages.
+fn scalar_at(text: &str, line: u64, column: u64) -> Option<&str> {
+    let l = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let start = l
+        .char_indices()
+        .nth(usize::try_from(column).ok()?.checked_sub(1)?)?
+        .0;
+    let rest = &l[start..];
+    let end = rest.find(" #").unwrap_or(rest.len());
+    let v = rest[..end].trim().trim_end_matches(',').trim();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Says in the admin's terms what the YAML deserializer found wrong and
+/// what would be valid.
+fn friendly_parse_message(msg: &str, found: Option<&str>) -> String {
+    let found = found.map_or_else(String::new, |f| format!("`{f}` "));
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((key, expected)) = rest.split_once("`, expected one of ")
+    {
+        let valid: Vec<&str> = expected.split(", ").map(|v| v.trim_matches('`')).collect();
+        return format!(
+            "unknown key `{key}`{}; valid keys here: {}",
+            did_you_mean(key, valid.iter().copied()),
+            valid.join(", ")
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((key, _)) = rest.split_once('`')
+    {
+        return format!("unknown key `{key}`: no keys are allowed here");
+    }
+    if let Some(ty) = msg.strip_prefix("invalid ")
+        && matches!(ty, "u8" | "u16" | "u32" | "u64")
+    {
+        let max = match ty {
+            "u8" => u64::from(u8::MAX),
+            "u16" => u64::from(u16::MAX),
+            "u32" => u64::from(u32::MAX),
+            _ => u64::MAX,
+        };
+        return format!("{found}is not a whole number from 0 to {max}: write digits, such as 20");
+    }
+    if let Some(key) = msg.strip_prefix("duplicate mapping key: ") {
+        return format!("`{key}` is written twice here: a key may appear only once");
+    }
+    if msg == "expected string scalar" {
+        return format!(
+            "{found}is not valid here: expected a single value (text, a quoted amount such as \"350.00\", a date or a duration), not a list or a map"
+        );
+    }
+    if let Some(name) = msg.strip_prefix("data did not match any variant of untagged enum ") {
+        let valid = match name.trim() {
+            "RawHours" => {
+                "`24/7`, or windows per day such as `mon-fri: \"09:00-17:00\"` (a day may have a list of windows)"
+            }
+            "OneOrMany" => "a window such as \"09:00-17:00\", or a list of them",
+            "RawTargets" => {
+                "a duration such as 8h, or durations per priority such as `{1: 1h, 2: 4h, all: 8h}`"
+            }
+            "TargetKey" => "a priority 1, 2, 3, 4, or `all`",
+            "RawRequesters" => "`anyone`, or a list of e-mail addresses",
+            "RawAddOnRef" => {
+                "an add-on name from `add_on_catalog`, or `{name: ..., from: YYYY-MM-DD, until: YYYY-MM-DD}`"
+            }
+            _ => return msg.to_owned(),
+        };
+        return format!("{found}is not valid here: expected {valid}");
+    }
+    msg.to_owned()
+}
+
+/// Edit distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidates nearest to `name` (ignoring case), closest first.
+fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = (name.chars().count() / 4).max(2);
+    let mut near: Vec<(usize, &str)> = candidates
+        .map(|c| (distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    near.sort();
+    near.into_iter().take(max).map(|(_, c)| c).collect()
+}
+
+/// ` (did you mean `x`?)`, or nothing when no candidate is close.
+fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    nearest(name, candidates, 1)
+        .first()
+        .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
 }
 
 #[derive(Default)]
 struct Compiler {
     diags: Vec<Diagnostic>,
     calendars: HashMap<String, Arc<Calendar>>,
+    /// Calendars defined with errors (already reported): references to them
+    /// are not reported again as undefined.
+    broken_calendars: HashSet<String>,
     value_maps: HashMap<String, Arc<ValueMap>>,
 }
 
@@ -173,7 +297,8 @@ fn origin_of<T>(file: &Arc<Path>, path: String, s: &Spanned<T>) -> Origin {
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
-    let v: Vec<&str> = it.map(String::as_str).collect();
+    let mut v: Vec<&str> = it.map(String::as_str).collect();
+    v.sort_unstable();
     if v.is_empty() {
         "none is defined".into()
     } else {
@@ -215,8 +340,13 @@ impl Compiler {
             collect!(p.raw.customers, customers, "customers");
         }
         for (name, (o, raw)) in &cal_raw {
-            if let Some(cal) = self.calendar(name, o, raw) {
-                self.calendars.insert(name.clone(), Arc::new(cal));
+            match self.calendar(name, o, raw) {
+                Some(cal) => {
+                    self.calendars.insert(name.clone(), Arc::new(cal));
+                }
+                None => {
+                    self.broken_calendars.insert(name.clone());
+                }
             }
         }
         for (name, (o, raw)) in &vm_raw {
@@ -263,7 +393,8 @@ impl Compiler {
                 self.err(
                     &t_origin,
                     format!(
-                        "no template named `{name}`; defined templates: {}",
+                        "no template named `{name}`{}; defined templates: {}",
+                        did_you_mean(name, templates.keys().map(String::as_str)),
                         names(templates.keys())
                     ),
                 );
@@ -328,10 +459,13 @@ impl Compiler {
             Some(v) => match self.value_maps.get(&v.value) {
                 Some(vm) => Some(vm.clone()),
                 None => {
+                    let mut defined: Vec<&String> = self.value_maps.keys().collect();
+                    defined.sort();
                     let msg = format!(
-                        "no value map named `{}`; defined value maps: {}",
+                        "no value map named `{}`{}; defined value maps: {}",
                         v.value,
-                        names(self.value_maps.keys())
+                        did_you_mean(&v.value, defined.iter().map(|n| n.as_str())),
+                        names(defined.into_iter())
                     );
                     self.err(&v.origin, msg);
                     None
@@ -350,13 +484,15 @@ impl Compiler {
             }
         };
         let end = m.end.as_ref().and_then(|e| self.date(e));
-        let base_terms = self.terms(m);
+        let base_terms = self.terms(o, m);
         let mut terms = vec![(
             start.map_or(Month::new(2000, 1).expect("valid"), Month::of),
             base_terms,
         )];
         if let Some(changes) = &m.changes {
-            let mut last: Option<Month> = None;
+            let mut last: Option<Month> = start.map(Month::of);
+            // Each change builds on the terms before it.
+            let mut current = m.clone();
             for (i, change) in changes.value.iter().enumerate() {
                 let co = changes.origin.child(&i.to_string());
                 let Some(eff) = &change.effective_from else {
@@ -384,7 +520,7 @@ impl Compiler {
                 if last.is_some_and(|l| month <= l) {
                     self.err(
                         &eff_at.origin,
-                        "changes must be listed in ascending `effective_from` order, one per month",
+                        "changes must come after the contract's start month and be listed in ascending `effective_from` order, one per month",
                     );
                     continue;
                 }
@@ -403,17 +539,20 @@ impl Compiler {
                         );
                     }
                 }
-                let mut next = m.clone();
-                next.overlay(&co, change);
-                let t = self.terms(&next);
+                current.overlay(&co, change);
+                let t = self.terms(&co, &current);
                 terms.push((month, t));
             }
         }
-        let hourly = terms[0].1.as_ref().and_then(|t| t.hourly_rate);
+        let rates: Vec<(Month, Option<Money>)> = terms
+            .iter()
+            .map(|(mo, t)| (*mo, t.as_ref().and_then(|t| t.hourly_rate)))
+            .collect();
         let card_terms = self.card_terms(m);
-        let cards = self.cards(m, hourly, card_terms);
+        let cards = self.cards(m, &rates, card_terms);
         let banks = self.banks(m);
-        let add_ons = self.add_ons(m);
+        // A rate written but invalid is reported where it is written.
+        let add_ons = self.add_ons(m, m.hourly_rate.is_some());
         if self.diags[before..]
             .iter()
             .any(|d| d.severity == crate::diag::Severity::Error)
@@ -446,22 +585,28 @@ impl Compiler {
         match t.value.parse::<Tz>() {
             Ok(tz) => Some(tz),
             Err(_) => {
-                let region = t.value.split('/').next().unwrap_or_default().to_lowercase();
-                let near: Vec<&str> = chrono_tz::TZ_VARIANTS
-                    .iter()
-                    .map(|z| z.name())
-                    .filter(|n| n.to_lowercase().starts_with(&region) && !region.is_empty())
-                    .take(8)
-                    .collect();
-                let hint = if near.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (for example {})", near.join(", "))
+                let zones = || chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
+                let mut near = nearest(&t.value, zones(), 3);
+                if near.is_empty() {
+                    // Not a near miss: list zones of the same region instead.
+                    let region = t.value.split('/').next().unwrap_or_default().to_lowercase();
+                    near = zones()
+                        .filter(|n| {
+                            !region.is_empty()
+                                && n.to_lowercase().starts_with(&format!("{region}/"))
+                        })
+                        .take(5)
+                        .collect();
+                }
+                let hint = match near.split_first() {
+                    Some((first, [])) => format!("did you mean {first}? "),
+                    Some(_) => format!("did you mean one of {}? ", near.join(", ")),
+                    None => String::new(),
                 };
                 self.err(
                     &t.origin,
                     format!(
-                        "unknown time zone `{}`: use an IANA name such as Europe/Riga{hint}",
+                        "unknown time zone `{}`: {hint}Write an IANA time zone name such as Europe/Riga, Europe/Stockholm or UTC",
                         t.value
                     ),
                 );
@@ -488,6 +633,16 @@ impl Compiler {
 
     fn money(&mut self, a: &At<String>) -> Option<Money> {
         match a.value.parse::<Money>() {
+            Ok(m) if m.amount() > Decimal::from(MAX_AMOUNT) => {
+                self.err(
+                    &a.origin,
+                    format!(
+                        "`{}` is too large: amounts here are at most {MAX_AMOUNT}",
+                        a.value
+                    ),
+                );
+                None
+            }
             Ok(m) if m.amount() >= Decimal::ZERO => Some(m),
             Ok(_) => {
                 self.err(
@@ -527,6 +682,17 @@ impl Compiler {
 
     fn minutes(&mut self, a: &At<String>) -> Option<Minutes> {
         match parse_duration(&a.value) {
+            Ok(secs) if secs > MAX_TIME_SECONDS => {
+                self.err(
+                    &a.origin,
+                    format!(
+                        "`{}` is too long: durations here are at most {}h (100 years)",
+                        a.value,
+                        MAX_TIME_SECONDS / 3_600
+                    ),
+                );
+                None
+            }
             Ok(secs) => Minutes::new(Decimal::from(secs) / Decimal::from(60)).ok(),
             Err(e) => {
                 self.err(&a.origin, e);
@@ -570,6 +736,13 @@ impl Compiler {
             }
             RawHours::Days(days) => Availability::Weekly(self.weekly(&hours.origin, days)),
         };
+        if matches!(availability, Availability::Always)
+            && (!raw.holidays.is_empty() || raw.holidays_ical.is_some())
+        {
+            self.diags.push(o.child("holidays").warning(
+                "a 24/7 calendar is open on holidays too: these holidays do not stop the clock (use `maintenance` for closed windows)",
+            ));
+        }
         let mut holidays = BTreeSet::new();
         for (i, h) in raw.holidays.iter().enumerate() {
             let a = at(&o.child("holidays"), &i.to_string(), h);
@@ -663,7 +836,7 @@ impl Compiler {
     }
 
     /// The terms of one version; `None` if any of them is invalid.
-    fn terms(&mut self, m: &Merged) -> Option<Terms> {
+    fn terms(&mut self, owner: &Origin, m: &Merged) -> Option<Terms> {
         let before = self.diags.len();
         let hourly_rate = m.hourly_rate.as_ref().and_then(|a| self.money(a));
         let monthly_fee = m
@@ -716,13 +889,11 @@ impl Compiler {
             && m.hourly_rate.is_none()
             && let Some(r) = rules.iter().find(|r| r.treat == Treatment::Billable)
         {
-            let o = m.rules.as_ref().map_or_else(
-                || m.currency.as_ref().map(|c| c.origin.clone()),
-                |r| Some(r.origin.clone()),
-            );
-            if let Some(o) = o {
-                self.err(&o, format!("rule `{}` bills work but no `hourly_rate` is set: add `hourly_rate: \"40.00\"` or make the rule `treat: covered`", r.name));
-            }
+            let o = m
+                .rules
+                .as_ref()
+                .map_or_else(|| owner.clone(), |r| r.origin.clone());
+            self.err(&o, format!("rule `{}` bills work but no `hourly_rate` is set: add `hourly_rate: \"40.00\"` or make the rule `treat: covered`", r.name));
         }
         let rounding = match &m.rounding {
             None => Rounding::default(),
@@ -827,11 +998,28 @@ impl Compiler {
         })
     }
 
+    /// An SLA target: clock time up to a year.
+    fn target(&mut self, a: &At<String>) -> Option<i64> {
+        let secs = self.seconds(a)?;
+        if secs > MAX_TARGET_SECONDS {
+            self.err(
+                &a.origin,
+                format!(
+                    "`{}` is too long for an SLA target: at most {}d of clock time",
+                    a.value,
+                    MAX_TARGET_SECONDS / 86_400
+                ),
+            );
+            return None;
+        }
+        Some(secs)
+    }
+
     fn targets(&mut self, a: &At<RawTargets>) -> Targets {
         let mut t = Targets::default();
         match &a.value {
             RawTargets::All(d) => {
-                t.all = self.seconds(&At {
+                t.all = self.target(&At {
                     origin: a.origin.clone(),
                     value: d.clone(),
                 })
@@ -839,7 +1027,7 @@ impl Compiler {
             RawTargets::ByPriority(map) => {
                 for (k, d) in map {
                     let k = &k.to_string();
-                    let v = self.seconds(&At {
+                    let v = self.target(&At {
                         origin: a.origin.child(k),
                         value: d.clone(),
                     });
@@ -863,16 +1051,25 @@ impl Compiler {
         let cal_at = at(o, "calendar", &raw.calendar);
         let calendar = match self.calendars.get(&cal_at.value) {
             Some(c) => Some(c.clone()),
+            // Its own errors are reported where it is defined.
+            None if self.broken_calendars.contains(&cal_at.value) => None,
             None => {
+                let defined: BTreeSet<&String> = self
+                    .calendars
+                    .keys()
+                    .chain(self.broken_calendars.iter())
+                    .collect();
                 let msg = format!(
-                    "no calendar named `{}`; defined calendars: {}",
+                    "no calendar named `{}`{}; defined calendars: {}",
                     cal_at.value,
-                    names(self.calendars.keys())
+                    did_you_mean(&cal_at.value, defined.iter().map(|n| n.as_str())),
+                    names(defined.into_iter())
                 );
                 self.err(&cal_at.origin, msg);
                 None
             }
         };
+        let before_targets = self.diags.len();
         let first_response = raw
             .first_response
             .as_ref()
@@ -967,7 +1164,13 @@ impl Compiler {
                 percent_of_monthly_fee: percent,
             })
         });
-        if first_response.is_empty() && resolution.is_empty() {
+        // (Targets written with errors are reported as such, not as missing.)
+        if first_response.is_empty()
+            && resolution.is_empty()
+            && self.diags[before_targets..]
+                .iter()
+                .all(|d| d.severity != crate::diag::Severity::Error)
+        {
             self.diags
                 .push(o.warning("the SLA sets no target: add `first_response` or `resolution`"));
         }
@@ -1048,9 +1251,8 @@ impl Compiler {
                     opening_balance,
                     price,
                     low_balance,
-                    draw_order: raw
-                        .draw_order
-                        .unwrap_or(u32::try_from(i).unwrap_or(u32::MAX)),
+                    // Banks with a draw_order go first, by it; the others follow in list order.
+                    draw_order: raw.draw_order.unwrap_or(u32::MAX),
                 });
             }
         }
@@ -1072,14 +1274,38 @@ impl Compiler {
                     t.punch = min;
                 }
             }
-            t.valid_years = a.value.valid_years.unwrap_or(t.valid_years);
-            t.idle_years = a.value.forfeit_after_idle_years;
+            for (key, years) in [
+                ("valid_years", a.value.valid_years),
+                ("forfeit_after_idle_years", a.value.forfeit_after_idle_years),
+            ] {
+                if years.is_some_and(|y| !(1..=MAX_YEARS).contains(&y)) {
+                    self.err(
+                        &a.origin.child(key),
+                        format!("`{key}` is a number of years from 1 to {MAX_YEARS}"),
+                    );
+                }
+            }
+            t.valid_years = a
+                .value
+                .valid_years
+                .filter(|y| (1..=MAX_YEARS).contains(y))
+                .unwrap_or(t.valid_years);
+            t.idle_years = a
+                .value
+                .forfeit_after_idle_years
+                .filter(|y| (1..=MAX_YEARS).contains(y));
             t.low_balance = a.value.low_balance_punches;
         }
         t
     }
 
-    fn cards(&mut self, m: &Merged, hourly: Option<Money>, terms: CardTerms) -> Vec<Card> {
+    /// Cards, priced at the hourly rate in force in the month each was bought.
+    fn cards(
+        &mut self,
+        m: &Merged,
+        rates: &[(Month, Option<Money>)],
+        terms: CardTerms,
+    ) -> Vec<Card> {
         let Some(a) = &m.cards else { return Vec::new() };
         let sizes: Vec<(u32, Option<Decimal>)> = match &m.card_sizes {
             Some(s) => s
@@ -1142,11 +1368,21 @@ impl Compiler {
                     ),
                 );
             }
-            let Some(rate) = hourly else {
-                self.err(
-                    &o,
-                    "cards are priced from the hourly rate: set `hourly_rate`",
-                );
+            let rate_then = |bought: Option<NaiveDate>| {
+                let month = bought.map(Month::of)?;
+                let idx = rates
+                    .partition_point(|(mo, _)| *mo <= month)
+                    .saturating_sub(1);
+                rates.get(idx).and_then(|(_, r)| *r)
+            };
+            let Some(rate) = rate_then(bought) else {
+                // A rate that is written but invalid is reported where it is written.
+                if m.hourly_rate.is_none() {
+                    self.err(
+                        &o,
+                        "cards are priced from the hourly rate: set `hourly_rate`",
+                    );
+                }
                 continue;
             };
             if let (Some(bought), Some(discount)) = (bought, discount) {
@@ -1166,7 +1402,7 @@ impl Compiler {
         out
     }
 
-    fn add_ons(&mut self, m: &Merged) -> Vec<AddOn> {
+    fn add_ons(&mut self, m: &Merged, has_hourly_rate: bool) -> Vec<AddOn> {
         let Some(refs) = &m.add_ons else {
             return Vec::new();
         };
@@ -1176,24 +1412,33 @@ impl Compiler {
             let o = origin_of(&refs.origin.file, format!("{}.{i}", refs.origin.path), r);
             let (name, from, until) = match &r.value {
                 RawAddOnRef::Name(n) => (n.clone(), None, None),
-                RawAddOnRef::Dated { name, from, until } => {
-                    (name.clone(), from.clone(), until.clone())
-                }
+                RawAddOnRef::Dated(d) => (d.name.clone(), d.from.clone(), d.until.clone()),
             };
             let Some(def) = catalog.and_then(|c| c.value.get(&name)) else {
                 let valid = catalog.map_or_else(
                     || "none: add `add_on_catalog` to the template".to_owned(),
                     |c| names(c.value.keys()),
                 );
+                let hint = catalog.map_or_else(String::new, |c| {
+                    did_you_mean(&name, c.value.keys().map(String::as_str))
+                });
                 self.err(
                     &o,
-                    format!("no add-on named `{name}` in `add_on_catalog`; available: {valid}"),
+                    format!(
+                        "no add-on named `{name}` in `add_on_catalog`{hint}; available: {valid}"
+                    ),
                 );
                 continue;
             };
             let co = catalog
                 .map(|c| c.origin.child(&name))
                 .unwrap_or_else(|| o.clone());
+            if def.month_end_punches.unwrap_or(0) > 0 && !has_hourly_rate {
+                self.err(
+                    &co.child("month_end_punches"),
+                    "punches a card cannot cover are billed at the hourly rate, but no `hourly_rate` is set",
+                );
+            }
             let from = from.and_then(|d| {
                 self.date(&At {
                     origin: o.child("from"),

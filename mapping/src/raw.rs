@@ -188,13 +188,18 @@ pub struct RawAddOnDef {
 #[serde(untagged)]
 pub enum RawAddOnRef {
     Name(String),
-    Dated {
-        name: String,
-        #[serde(default)]
-        from: Option<String>,
-        #[serde(default)]
-        until: Option<String>,
-    },
+    Dated(RawDatedAddOn),
+}
+
+/// `{name, from, until}`: an add-on subscribed for a while.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatedAddOn {
+    pub name: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

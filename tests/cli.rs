@@ -1,0 +1,1161 @@
+//! The command line as an admin meets it: `check` on good and broken mapping
+//! files, `bill` and `sla` on good and broken ticket exports.
+//!
+//! Bad input must exit 2 with one message on stderr naming the file and, where
+//! it applies, the line, the column and the field, and print nothing on stdout.
+//! The broken mappings live in `tests/fixtures/mappings/` (one problem each);
+//! broken exports are written to temporary folders.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+const LV_IT: &str = "mappings/examples/lv-it.yaml";
+const LV_IT_TICKETS: &str = "tests/fixtures/scenarios/lv-it/tickets.json";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What one run printed.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the binary from the crate root, so that messages name the paths as given.
+fn run<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_contract-bridge"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let r = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !r.stderr.contains("panicked"),
+        "the program panicked:\n{r:?}"
+    );
+    r
+}
+
+fn check(mapping: impl AsRef<std::ffi::OsStr>) -> Run {
+    let mut args = vec![std::ffi::OsString::from("check"), "--mapping".into()];
+    args.push(mapping.as_ref().to_owned());
+    run(args)
+}
+
+fn fixture(name: &str) -> String {
+    format!("tests/fixtures/mappings/{name}")
+}
+
+/// Exit 2, nothing on stdout, and every needle in the message.
+#[track_caller]
+fn assert_bad(r: &Run, needles: &[&str]) {
+    assert_eq!(r.code, Some(2), "expected exit 2:\n{r:?}");
+    assert!(r.stdout.is_empty(), "expected nothing on stdout:\n{r:?}");
+    assert_mentions(r, needles);
+}
+
+#[track_caller]
+fn assert_mentions(r: &Run, needles: &[&str]) {
+    for n in needles {
+        assert!(r.stderr.contains(n), "stderr lacks {n:?}:\n{r:?}");
+    }
+}
+
+/// The lines of stderr that report an error (not warnings, not the tally).
+fn error_lines(r: &Run) -> Vec<&str> {
+    r.stderr
+        .lines()
+        .filter(|l| l.contains(": error: "))
+        .collect()
+}
+
+/// Exactly one error, on a line that holds every needle.
+#[track_caller]
+fn assert_one_error(r: &Run, needles: &[&str]) {
+    assert_bad(r, needles);
+    let errors = error_lines(r);
+    assert_eq!(errors.len(), 1, "expected exactly one error:\n{r:?}");
+    for n in needles {
+        assert!(errors[0].contains(n), "the error line lacks {n:?}:\n{r:?}");
+    }
+}
+
+// ---------------------------------------------------------------- check: good
+
+#[test]
+fn every_example_file_passes_check() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("mappings/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "akte-sla.yaml",
+        "itech-klippekort.yaml",
+        "lv-it.yaml",
+        "moneo.yaml",
+        "trinax.yaml",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "missing {expected}");
+    }
+    for f in &files {
+        let r = check(f);
+        assert_eq!(r.code, Some(0), "{}:\n{r:?}", f.display());
+        assert!(r.stdout.contains(": ok, "), "{r:?}");
+        assert!(!r.stderr.contains("error"), "{r:?}");
+    }
+}
+
+#[test]
+fn the_examples_folder_passes_check_as_a_whole() {
+    let r = check("mappings/examples");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout
+            .starts_with("mappings/examples: ok, 12 customer contract(s)"),
+        "{r:?}"
+    );
+    for customer in [
+        "poznan-clinic",
+        "nordhavn-arkitekter",
+        "riga-bakery",
+        "vidzeme-foods",
+        "alert-co",
+    ] {
+        assert!(r.stdout.contains(customer), "{r:?}");
+    }
+    assert!(!r.stderr.contains("error"), "{r:?}");
+}
+
+// ----------------------------------------------------------- check: problems
+
+#[test]
+fn an_unknown_key_is_named_with_the_valid_keys() {
+    let r = check(fixture("unknown-key.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "tests/fixtures/mappings/unknown-key.yaml:22:5: error: customers.acme.hourly_rat:",
+            "unknown key `hourly_rat`",
+            "did you mean `hourly_rate`?",
+            "valid keys here: template, start,",
+            "monthly_fee, hourly_rate,",
+        ],
+    );
+    assert!(
+        r.stderr
+            .contains("1 error(s) in tests/fixtures/mappings/unknown-key.yaml")
+    );
+}
+
+#[test]
+fn an_unknown_key_at_the_top_level_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    std::fs::write(&f, "calendars: {}\ncustomer:\n  acme: {}\n").unwrap();
+    let r = check(&f);
+    assert_one_error(
+        &r,
+        &[
+            "m.yaml:2:1: error: customer: unknown key `customer`",
+            "did you mean `customers`?",
+            "calendars, value_maps, templates, customers",
+        ],
+    );
+}
+
+#[test]
+fn a_dangling_template_lists_the_defined_templates() {
+    let r = check(fixture("dangling-template.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "dangling-template.yaml:26:15: error: customers.acme.template:",
+            "no template named `standrad`",
+            "did you mean `standard`?",
+            "defined templates: standard",
+        ],
+    );
+}
+
+#[test]
+fn a_dangling_calendar_lists_the_defined_calendars() {
+    let r = check(fixture("dangling-calendar.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "dangling-calendar.yaml:24:17: error: customers.acme.sla.calendar:",
+            "no calendar named `ofice`",
+            "defined calendars: office",
+        ],
+    );
+}
+
+#[test]
+fn a_dangling_value_map_lists_the_defined_value_maps() {
+    let r = check(fixture("dangling-value-map.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "dangling-value-map.yaml:20:16: error: customers.acme.value_map:",
+            "no value map named `zamad`",
+            "defined value maps: zammad",
+        ],
+    );
+}
+
+#[test]
+fn a_dangling_add_on_lists_the_catalog() {
+    let r = check(fixture("dangling-add-on.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "dangling-add-on.yaml:27:15: error: customers.acme.add_ons.0:",
+            "no add-on named `faster-respons`",
+            "available: faster-response",
+        ],
+    );
+}
+
+#[test]
+fn a_type_error_names_the_value_and_what_is_valid() {
+    let r = check(fixture("type-error.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "type-error.yaml:25:18: error: customers.acme.cards.0.punches:",
+            "`twenty` is not a whole number",
+            "such as 20",
+        ],
+    );
+    // The deserializer's wrappers never show in the key path.
+    assert!(!r.stderr.contains("value["), "{r:?}");
+}
+
+#[test]
+fn a_list_where_an_amount_belongs_is_a_type_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(fixture("bad-money.yaml")))
+        .unwrap()
+        .replace("monthly_fee: \"35O.00\"", "monthly_fee: [350]");
+    let f = dir.path().join("m.yaml");
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert_one_error(
+        &r,
+        &[
+            "m.yaml:22:18: error: customers.acme.monthly_fee:",
+            "not a list or a map",
+        ],
+    );
+}
+
+#[test]
+fn bad_money_asks_for_a_quoted_decimal() {
+    let r = check(fixture("bad-money.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "bad-money.yaml:22:18: error: customers.acme.monthly_fee:",
+            "`35O.00` is not an amount",
+            "quoted decimal such as \"350.00\"",
+        ],
+    );
+}
+
+#[test]
+fn a_bad_duration_shows_valid_ones() {
+    let r = check(fixture("bad-duration.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "bad-duration.yaml:24:13: error: customers.acme.rounding.step:",
+            "`15 minutes` is not a duration",
+            "15m, 8h, 1h30m or 2d",
+        ],
+    );
+}
+
+#[test]
+fn a_misspelt_time_zone_suggests_the_real_one() {
+    let r = check(fixture("bad-time-zone.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "bad-time-zone.yaml:4:16: error: calendars.office.time_zone:",
+            "unknown time zone `Europe/Rgia`",
+            "did you mean Europe/Riga?",
+            "IANA",
+        ],
+    );
+    // The calendar is defined, if broken: no second error calling it undefined.
+    assert!(!r.stderr.contains("no calendar named"), "{r:?}");
+}
+
+#[test]
+fn an_unknown_time_zone_lists_zones_of_its_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(fixture("bad-time-zone.yaml")))
+        .unwrap()
+        .replace("Europe/Rgia", "Europe/Atlantis");
+    let f = dir.path().join("m.yaml");
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert_one_error(
+        &r,
+        &["unknown time zone `Europe/Atlantis`", "Europe/Amsterdam"],
+    );
+}
+
+#[test]
+fn a_window_that_ends_before_it_starts_is_an_error() {
+    let r = check(fixture("bad-window.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "bad-window.yaml:6:7: error: calendars.office.hours.mon-fri:",
+            "`17:00-09:00` ends before it starts",
+            "split a window across midnight",
+        ],
+    );
+    assert!(!r.stderr.contains("no calendar named"), "{r:?}");
+}
+
+#[test]
+fn bad_cel_syntax_is_an_error() {
+    let r = check(fixture("bad-cel-syntax.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "bad-cel-syntax.yaml:25:15: error: customers.acme.rules.0.when:",
+            "invalid CEL expression, at character 25 of it:",
+            "Syntax error",
+        ],
+    );
+}
+
+#[test]
+fn a_cel_expression_that_fails_when_evaluated_is_a_warning() {
+    let r = check(fixture("cel-eval-warning.yaml"));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("cel-eval-warning.yaml: ok, 1 customer contract(s): acme"),
+        "{r:?}"
+    );
+    assert_mentions(
+        &r,
+        &[
+            "cel-eval-warning.yaml:26:15: warning: customers.acme.rules.0.when:",
+            "No such key: missing",
+            "counts as not applying",
+        ],
+    );
+    assert!(error_lines(&r).is_empty(), "{r:?}");
+}
+
+#[test]
+fn cel_macros_may_bind_their_own_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml")))
+        .unwrap()
+        .replace(
+            "ticket.fields.missing == 1",
+            "'\"warranty\" in ticket.tags || ticket.tags.exists(t, t.startsWith(\"rma-\"))'",
+        );
+    let f = dir.path().join("m.yaml");
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(!r.stderr.contains("warning"), "{r:?}");
+
+    // A variable that nothing binds is still refused.
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("t.startsWith(\"rma-\")", "u == 1");
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert_one_error(&r, &["unknown variable(s) u", "only use `ticket`"]);
+}
+
+#[test]
+fn deeply_nested_cel_is_refused_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let template = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml"))).unwrap();
+    let nested = format!(
+        "'{}ticket.period_minutes > 1.0{}'",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    std::fs::write(&f, template.replace("ticket.fields.missing == 1", &nested)).unwrap();
+    assert_one_error(&check(&f), &["m.yaml:26:15:", "nests brackets more than"]);
+
+    let chain = format!("'{} > 0'", vec!["1"; 3000].join(" + "));
+    std::fs::write(&f, template.replace("ticket.fields.missing == 1", &chain)).unwrap();
+    assert_one_error(&check(&f), &["m.yaml:26:15:", "too deeply nested"]);
+}
+
+#[test]
+fn a_failing_regex_warns_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml")))
+        .unwrap()
+        .replace("ticket.fields.missing == 1", "ticket.title.matches('[')");
+    let f = dir.path().join("m.yaml");
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let warnings: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{r:?}");
+    assert!(warnings[0].contains(": warning: customers.acme.rules.0.when:"));
+    assert!(warnings[0].contains("not a valid regex"), "{r:?}");
+}
+
+#[test]
+fn names_defined_twice_in_one_folder_are_errors() {
+    let r = check(fixture("duplicate-names"));
+    assert_bad(
+        &r,
+        &[
+            "duplicate-names/b.yaml:4:5: error: calendars.office: `office` is already defined at tests/fixtures/mappings/duplicate-names/a.yaml:4",
+            "duplicate-names/b.yaml:9:5: error: customers.acme: `acme` is already defined at tests/fixtures/mappings/duplicate-names/a.yaml:18",
+            "must be unique across the mapping files",
+            "2 error(s) in tests/fixtures/mappings/duplicate-names",
+        ],
+    );
+    assert_eq!(error_lines(&r).len(), 2, "{r:?}");
+    // Each file alone has no duplicate (b.yaml uses the value map a.yaml defines).
+    assert_eq!(check(fixture("duplicate-names/a.yaml")).code, Some(0));
+    assert_one_error(
+        &check(fixture("duplicate-names/b.yaml")),
+        &["no value map named `zammad`"],
+    );
+}
+
+#[test]
+fn a_template_loop_is_an_error() {
+    let r = check(fixture("template-loop.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "template-loop.yaml:18:15: error: templates.base.template:",
+            "template chain loops back to `extended`",
+            "customers.acme → templates.extended → templates.base → templates.extended",
+        ],
+    );
+}
+
+#[test]
+fn a_change_must_start_on_the_first_of_a_month() {
+    let r = check(fixture("change-not-on-first.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "change-not-on-first.yaml:24:25: error: customers.acme.changes.0.effective_from:",
+            "start of a billing month: use 2026-11-01",
+        ],
+    );
+}
+
+#[test]
+fn a_change_cannot_set_what_is_fixed() {
+    let r = check(fixture("change-fixed-key.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "change-fixed-key.yaml:24:7: error: customers.acme.changes.0.currency:",
+            "`currency` cannot change by date",
+            "a change may set: level, monthly_fee, hourly_rate",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_currency_is_an_error() {
+    let r = check(fixture("missing-currency.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "missing-currency.yaml:18:5: error: customers.acme:",
+            "missing `currency`",
+            "`currency: EUR`",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_start_is_an_error() {
+    let r = check(fixture("missing-start.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "missing-start.yaml:18:5: error: customers.acme:",
+            "missing `start`",
+            "`start: 2026-01-01`",
+        ],
+    );
+}
+
+#[test]
+fn missing_time_zone_and_value_map_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    std::fs::write(
+        &f,
+        "customers:\n  acme:\n    currency: EUR\n    start: 2026-01-01\n    hourly_rate: \"40.00\"\n",
+    )
+    .unwrap();
+    let r = check(&f);
+    assert_bad(
+        &r,
+        &[
+            "m.yaml:3:5: error: customers.acme: missing `time_zone`",
+            "m.yaml:3:5: error: customers.acme: missing `value_map`",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_mapping_and_an_empty_folder_are_errors() {
+    let r = check("mappings/nowhere.yaml");
+    assert_bad(
+        &r,
+        &["mappings/nowhere.yaml: error: cannot open the mapping"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let r = check(dir.path());
+    assert_bad(&r, &["error: no mapping files", "*.yaml"]);
+}
+
+#[test]
+fn a_yaml_syntax_error_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    std::fs::write(
+        &f,
+        "customers:\n  acme:\n    currency: [EUR\n    start: 2026-01-01\n",
+    )
+    .unwrap();
+    let r = check(&f);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(r.stdout.is_empty());
+    assert!(error_lines(&r).len() == 1, "{r:?}");
+    assert!(r.stderr.contains("m.yaml:"), "{r:?}");
+}
+
+#[test]
+fn a_key_written_twice_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let text = std::fs::read_to_string(root().join(fixture("missing-start.yaml")))
+        .unwrap()
+        .replace(
+            "    hourly_rate: \"40.00\"\n",
+            "    hourly_rate: \"40.00\"\n    hourly_rate: \"45.00\"\n",
+        );
+    std::fs::write(&f, text).unwrap();
+    assert_one_error(
+        &check(&f),
+        &["m.yaml:22:5:", "`hourly_rate` is written twice"],
+    );
+}
+
+/// Values far beyond any contract are refused with a message, not a crash.
+#[test]
+fn absurd_values_are_refused_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let klippekort =
+        std::fs::read_to_string(root().join("mappings/examples/itech-klippekort.yaml")).unwrap();
+    let trinax = std::fs::read_to_string(root().join("mappings/examples/trinax.yaml")).unwrap();
+    let cases = [
+        (
+            klippekort.replace(
+                "hourly_rate: \"1000.00\"",
+                "hourly_rate: \"79228162514264337593543950335\"",
+            ),
+            "templates.itech-punch-card.hourly_rate: `79228162514264337593543950335` is too large",
+        ),
+        (
+            klippekort.replace("valid_years: 5", "valid_years: 4294967295"),
+            "templates.itech-punch-card.card_terms.valid_years: `valid_years` is a number of years from 1 to 100",
+        ),
+        (
+            klippekort.replace("per_onsite_visit: 30m", "per_onsite_visit: 99999999999999h"),
+            "templates.itech-punch-card.travel.per_onsite_visit: `99999999999999h` is too long",
+        ),
+        (
+            trinax.replace("first_response: 16h", "first_response: 99999999999h"),
+            "templates.trinax-access.sla.first_response: `99999999999h` is too long for an SLA target",
+        ),
+    ];
+    for (text, needle) in cases {
+        let f = dir.path().join("m.yaml");
+        std::fs::write(&f, text).unwrap();
+        assert_one_error(&check(&f), &[needle]);
+        // `bill` refuses the same mapping the same way, before reading tickets.
+        let r = run([
+            "bill",
+            "--mapping",
+            f.to_str().unwrap(),
+            "--tickets",
+            LV_IT_TICKETS,
+            "--period",
+            "2026-10",
+        ]);
+        assert_bad(&r, &[needle]);
+    }
+}
+
+// ----------------------------------------------------------------- bill: good
+
+#[test]
+fn bill_explain_prints_the_invoice_totals_and_how_they_were_made() {
+    let r = run([
+        "bill",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--period",
+        "2026-10",
+        "--explain",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for needle in [
+        "Invoices for 2026-10",
+        "riga-bakery  175.00 EUR",
+        "daugava-logistics  530.00 EUR",
+        "jurmala-hotel  990.00 EUR",
+        "line",
+        "unit price",
+        "Support work, 3.25 h",
+        "Call-out fee × 3",
+        "Monthly fee (Standard), 2026-10",
+        "rounded up to a multiple of 15 min",
+        "Report (every ticket with work in the period)",
+        "unauthorized requester",
+    ] {
+        assert!(r.stdout.contains(needle), "stdout lacks {needle:?}:\n{r:?}");
+    }
+}
+
+#[test]
+fn bill_json_prints_the_bill_document() {
+    let r = run([
+        "bill",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--period",
+        "2026-10",
+        "--json",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert_eq!(doc["period"]["month"], "2026-10");
+    let riga = doc["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["customer"] == "riga-bakery")
+        .expect("an invoice for riga-bakery");
+    assert_eq!(riga["total_net"], "175.00");
+}
+
+#[test]
+fn sla_as_of_lists_the_open_clocks() {
+    let r = run([
+        "sla",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--as-of",
+        "2026-10-08T11:00:00+03:00",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("T-1003"))
+        .unwrap_or_else(|| panic!("no clock for T-1003:\n{r:?}"));
+    for needle in [
+        "riga-bakery",
+        "first_response",
+        "2026-10-08T10:00:00+03:00",
+        "BREACHED",
+    ] {
+        assert!(row.contains(needle), "row lacks {needle:?}: {row}");
+    }
+    // A met or resolved clock is not open.
+    assert!(!r.stdout.contains("T-1001 "), "{r:?}");
+
+    let r = run([
+        "sla",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--as-of",
+        "2026-10-08T11:00:00+03:00",
+        "--json",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let t1003 = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["ticket"] == "T-1003" && x["metric"] == "first_response")
+        .expect("T-1003 in the JSON");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(t1003["due_at"].as_str().unwrap()).unwrap(),
+        chrono::DateTime::parse_from_rfc3339("2026-10-08T10:00:00+03:00").unwrap()
+    );
+    assert_eq!(t1003["breached"], true);
+}
+
+// ------------------------------------------------------------ bill: bad input
+
+/// A small export; `tickets` are JSON objects, one per ticket.
+fn export(tickets: &[String]) -> String {
+    format!(
+        "{{\n  \"source\": \"test\",\n  \"tickets\": [\n{}\n  ]\n}}\n",
+        tickets.join(",\n")
+    )
+}
+
+/// A ticket of riga-bakery (lv-it) with the given work entries, pretty-printed
+/// one key per line.
+fn ticket(id: &str, customer: &str, work: &[String]) -> String {
+    format!(
+        r#"    {{
+      "id": "{id}",
+      "customer": "{customer}",
+      "requester": "ilze@riga-bakery.example",
+      "title": "Printer offline",
+      "priority": "2 normal",
+      "category": "config-change",
+      "tags": [],
+      "fields": {{}},
+      "created_at": "2026-10-01T08:30:00+03:00",
+      "first_response_at": "2026-10-01T09:10:00+03:00",
+      "resolved_at": null,
+      "states": [
+        {{"at": "2026-10-01T08:30:00+03:00", "state": "new"}}
+      ],
+      "work": [
+{}
+      ]
+    }}"#,
+        work.join(",\n")
+    )
+}
+
+fn work(id: &str, minutes: &str, kind: &str) -> String {
+    format!(
+        r#"        {{"id": "{id}", "at": "2026-10-01T09:10:00+03:00", "minutes": {minutes}, "agent": "juris", "kind": "{kind}"}}"#
+    )
+}
+
+/// A good export: two riga-bakery tickets with two work entries each.
+fn good_tickets() -> Vec<String> {
+    vec![
+        ticket(
+            "T-1",
+            "riga-bakery",
+            &[work("W-1", "20", "remote"), work("W-2", "15", "onsite")],
+        ),
+        ticket(
+            "T-2",
+            "riga-bakery",
+            &[work("W-3", "30", "phone"), work("W-4", "12.5", "remote")],
+        ),
+    ]
+}
+
+/// 1-based line of the first `needle` in `text`, after `after` if given.
+fn line_of(text: &str, needle: &str, after: Option<&str>) -> usize {
+    let from = after.map_or(0, |a| text.find(a).expect("the anchor is in the text"));
+    let at = from
+        + text[from..]
+            .find(needle)
+            .expect("the needle is in the text");
+    text[..at].matches('\n').count() + 1
+}
+
+/// Writes `text` as an export and bills it against lv-it.
+fn bill_export(text: &str) -> (tempfile::TempDir, PathBuf, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tickets.json");
+    std::fs::write(&f, text).unwrap();
+    let r = run([
+        "bill",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        f.to_str().unwrap(),
+        "--period",
+        "2026-10",
+    ]);
+    (dir, f, r)
+}
+
+/// Exit 2, nothing on stdout, one line on stderr holding every needle.
+#[track_caller]
+fn assert_one_message(r: &Run, needles: &[&str]) {
+    assert_bad(r, needles);
+    assert_eq!(
+        r.stderr.trim_end().lines().count(),
+        1,
+        "expected one message:\n{r:?}"
+    );
+}
+
+#[test]
+fn the_good_export_bills() {
+    let (_dir, _f, r) = bill_export(&export(&good_tickets()));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("riga-bakery"), "{r:?}");
+}
+
+#[test]
+fn a_missing_tickets_file_is_named() {
+    let r = run([
+        "bill",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        "tests/fixtures/nowhere.json",
+        "--period",
+        "2026-10",
+    ]);
+    assert_one_message(
+        &r,
+        &["tests/fixtures/nowhere.json: cannot read the ticket export"],
+    );
+}
+
+#[test]
+fn malformed_json_names_the_line() {
+    let (_dir, f, r) = bill_export("{\n  \"tickets\": [\n    {\"id\": }\n  ]\n}\n");
+    let file = f.display().to_string();
+    assert_one_message(
+        &r,
+        &[&format!("{file}:3:"), "tickets[0].id", "expected value"],
+    );
+}
+
+#[test]
+fn a_truncated_export_names_the_file() {
+    let text = export(&good_tickets());
+    let (_dir, f, r) = bill_export(&text[..text.len() / 2]);
+    assert_one_message(
+        &r,
+        &[&f.display().to_string(), "the file ends in the middle of"],
+    );
+}
+
+#[test]
+fn an_empty_export_or_a_bare_list_is_refused() {
+    let (_dir, f, r) = bill_export("");
+    assert_one_message(&r, &[&f.display().to_string(), "the file is empty"]);
+    let (_dir, f, r) = bill_export("\n[]\n");
+    assert_one_message(
+        &r,
+        &[&format!("{}:2:1:", f.display()), "expected a ticket export"],
+    );
+    let (_dir, f, r) = bill_export("{\"source\": \"zammad\"}");
+    assert_one_message(&r, &[&f.display().to_string(), "missing field `tickets`"]);
+}
+
+#[test]
+fn negative_minutes_name_the_field_and_line() {
+    let mut t = good_tickets();
+    t[1] = ticket(
+        "T-2",
+        "riga-bakery",
+        &[work("W-3", "30", "phone"), work("W-4", "-5", "remote")],
+    );
+    let text = export(&t);
+    let line = line_of(&text, "\"minutes\": -5", None);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &format!("{}:{line}:", f.display()),
+            "tickets[1].work[1].minutes",
+            "zero or more",
+            "-5",
+        ],
+    );
+}
+
+#[test]
+fn absurd_minutes_are_refused_not_a_crash() {
+    let mut t = good_tickets();
+    t[0] = ticket("T-1", "riga-bakery", &[work("W-1", "1e27", "remote")]);
+    let text = export(&t);
+    let line = line_of(&text, "1e27", None);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &format!("{}:{line}:", f.display()),
+            "tickets[0].work[0].minutes",
+            "more than one work entry can log",
+        ],
+    );
+}
+
+#[test]
+fn minutes_as_text_are_a_type_error() {
+    let mut t = good_tickets();
+    t[0] = ticket("T-1", "riga-bakery", &[work("W-1", "\"20\"", "remote")]);
+    let text = export(&t);
+    let line = line_of(&text, "\"20\"", None);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &format!("{}:{line}:", f.display()),
+            "tickets[0].work[0].minutes",
+            "expected a JSON number",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_work_kind_names_the_valid_ones() {
+    let mut t = good_tickets();
+    t[0] = ticket(
+        "T-1",
+        "riga-bakery",
+        &[work("W-1", "20", "remote"), work("W-2", "15", "teleport")],
+    );
+    let text = export(&t);
+    let line = line_of(&text, "teleport", None);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &format!("{}:{line}:", f.display()),
+            "tickets[0].work[1].kind",
+            "`teleport` is not a work kind",
+            "remote, onsite or phone",
+        ],
+    );
+}
+
+#[test]
+fn a_bad_timestamp_names_the_field_and_line() {
+    let mut t = good_tickets();
+    t[1] = t[1].replace(
+        "\"created_at\": \"2026-10-01T08:30:00+03:00\"",
+        "\"created_at\": \"2026-10-01 08:30\"",
+    );
+    let text = export(&t);
+    let line = line_of(&text, "2026-10-01 08:30", None);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &format!("{}:{line}:", f.display()),
+            "tickets[1].created_at",
+            "`2026-10-01 08:30` is not an RFC 3339 timestamp",
+        ],
+    );
+
+    let mut t = good_tickets();
+    t[0] = ticket("T-1", "riga-bakery", &[work("W-1", "20", "remote")]).replace(
+        "\"at\": \"2026-10-01T09:10:00+03:00\"",
+        "\"at\": \"yesterday\"",
+    );
+    let text = export(&t);
+    let line = line_of(&text, "yesterday", None);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[&format!("{}:{line}:", f.display()), "tickets[0].work[0].at"],
+    );
+}
+
+#[test]
+fn a_missing_field_is_named() {
+    let t = good_tickets();
+    let text = export(&t).replacen("      \"customer\": \"riga-bakery\",\n", "", 1);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &f.display().to_string(),
+            "tickets[0]",
+            "missing field `customer`",
+        ],
+    );
+}
+
+#[test]
+fn a_customer_without_a_contract_names_the_ticket_line_and_customer() {
+    let mut t = good_tickets();
+    t[1] = ticket("T-2", "ghost-co", &[work("W-3", "30", "phone")]);
+    let text = export(&t);
+    let line = line_of(&text, "\"customer\": \"ghost-co\"", None);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &format!("{}:{line}:", f.display()),
+            "tickets[1].customer",
+            "ticket T-2",
+            "`ghost-co`",
+            "no contract in mappings/examples/lv-it.yaml",
+            "customers with a contract: daugava-logistics, jurmala-hotel, riga-bakery",
+        ],
+    );
+}
+
+#[test]
+fn a_duplicate_ticket_id_names_both_places() {
+    let mut t = good_tickets();
+    t[1] = ticket("T-1", "riga-bakery", &[work("W-3", "30", "phone")]);
+    let text = export(&t);
+    let first = line_of(&text, "\"id\": \"T-1\"", None);
+    let second = line_of(&text, "\"id\": \"T-1\"", Some("W-2"));
+    assert!(second > first);
+    let (_dir, f, r) = bill_export(&text);
+    assert_one_message(
+        &r,
+        &[
+            &format!("{}:{second}:", f.display()),
+            "tickets[1].id",
+            "`T-1` appears more than once",
+            &format!("first as tickets[0] at line {first}"),
+        ],
+    );
+}
+
+#[test]
+fn a_bad_period_is_refused() {
+    for period in ["2026-13", "2026-1", "October", "0000-01"] {
+        let r = run([
+            "bill",
+            "--mapping",
+            LV_IT,
+            "--tickets",
+            LV_IT_TICKETS,
+            "--period",
+            period,
+        ]);
+        assert_one_message(
+            &r,
+            &["--period", &format!("`{period}` is not a month"), "YYYY-MM"],
+        );
+    }
+}
+
+#[test]
+fn a_bad_as_of_is_refused() {
+    let r = run([
+        "bill",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--period",
+        "2026-10",
+        "--as-of",
+        "2026-10-08 11:00",
+    ]);
+    assert_one_message(
+        &r,
+        &["--as-of", "`2026-10-08 11:00` is not an RFC 3339 timestamp"],
+    );
+    let r = run([
+        "sla",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--as-of",
+        "yesterday",
+    ]);
+    assert_one_message(&r, &["--as-of", "`yesterday` is not an RFC 3339 timestamp"]);
+}
+
+#[test]
+fn sla_refuses_bad_exports_the_same_way() {
+    let mut t = good_tickets();
+    t[1] = ticket("T-2", "ghost-co", &[work("W-3", "30", "phone")]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tickets.json");
+    std::fs::write(&f, export(&t)).unwrap();
+    let r = run([
+        "sla",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        f.to_str().unwrap(),
+        "--as-of",
+        "2026-10-08T11:00:00+03:00",
+    ]);
+    assert_one_message(
+        &r,
+        &[&f.display().to_string(), "tickets[1].customer", "ghost-co"],
+    );
+}
+
+#[test]
+fn a_broken_mapping_stops_bill_before_anything_is_printed() {
+    let r = run([
+        "bill",
+        "--mapping",
+        &fixture("bad-money.yaml"),
+        "--tickets",
+        LV_IT_TICKETS,
+        "--period",
+        "2026-10",
+    ]);
+    assert_bad(
+        &r,
+        &["tests/fixtures/mappings/bad-money.yaml:22:18: error: customers.acme.monthly_fee:"],
+    );
+    let r = run([
+        "bill",
+        "--mapping",
+        "mappings/nowhere",
+        "--tickets",
+        LV_IT_TICKETS,
+        "--period",
+        "2026-10",
+    ]);
+    assert_one_message(&r, &["mappings/nowhere: error: cannot open the mapping"]);
+}
