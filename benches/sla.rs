@@ -49,10 +49,10 @@ fn cases() -> Vec<Case> {
                 t += 600 + (next(&mut rng) % (2 * 86_400)) as i64;
                 states.push((t, ClockState::Open));
             }
-            let first_response =
-                (!next(&mut rng).is_multiple_of(10)).then(|| created + (next(&mut rng) % (6 * 3600)) as i64);
-            let resolved =
-                (!next(&mut rng).is_multiple_of(4)).then(|| t + (next(&mut rng) % (3 * 86_400)) as i64);
+            let first_response = (!next(&mut rng).is_multiple_of(10))
+                .then(|| created + (next(&mut rng) % (6 * 3600)) as i64);
+            let resolved = (!next(&mut rng).is_multiple_of(4))
+                .then(|| t + (next(&mut rng) % (3 * 86_400)) as i64);
             if let Some(r) = resolved {
                 states.push((r, ClockState::Resolved));
             }

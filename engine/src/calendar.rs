@@ -6,11 +6,11 @@
 //! Unix seconds, one local year at a time, and cached: finding a due time then
 //! jumps from span edge to span edge instead of walking minutes.
 //!
-//! Wall-clock rules across DST: a window's start is the earliest instant that
-//! shows its start time, its end the latest instant that shows its end time; a
-//! time skipped by a DST gap is read as the end of the gap. So "Sundays
-//! 02:00–04:00" spans three real hours on the night DST ends and one on the
-//! night it starts.
+//! Wall-clock rule across DST: an instant is inside a window when the local
+//! clock shows a time within it. So "Sundays 02:00–04:00" spans three real
+//! hours on the night DST ends (the clock shows 02:xx twice) and one on the
+//! night it starts (02:xx never shows), and a window ending at 02:30 on the
+//! night DST ends stops the first time the clock shows 02:30.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -18,8 +18,6 @@ use std::sync::OnceLock;
 
 use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
-
-use crate::period::{earliest_instant, latest_instant, local_midnight};
 
 /// `[start, end)` in Unix seconds.
 pub type Span = (i64, i64);
@@ -84,15 +82,49 @@ impl DayWindow {
         }
     }
 
-    /// The instants this window covers on `date` in `tz`.
-    fn span_on(self, date: NaiveDate, tz: Tz) -> Span {
-        let start = earliest_instant(Self::local_time(self.start, date), tz).timestamp();
-        let end = if self.end >= 1440 {
-            local_midnight(date + chrono::Days::new(1), tz).timestamp()
-        } else {
-            latest_instant(Self::local_time(self.end, date), tz).timestamp()
+    /// The instants whose wall-clock time on `date` lies in `[start, end)`.
+    ///
+    /// Read per stretch of constant UTC offset: on the night DST ends a window
+    /// over the repeated hour holds it twice (02:00–04:00 is three real
+    /// hours), a window ending inside it stops the first time the clock shows
+    /// its end; on the night DST starts the skipped hour holds nothing.
+    fn spans_on(self, date: NaiveDate, tz: Tz, out: &mut Vec<Span>) {
+        let l1 = Self::local_time(self.start, date).and_utc().timestamp();
+        let l2 = Self::local_time(self.end, date).and_utc().timestamp();
+        let offset = |utc: i64| -> i64 {
+            use chrono::{Offset, TimeZone};
+            let t = chrono::DateTime::from_timestamp(utc, 0).unwrap_or_default();
+            i64::from(
+                tz.offset_from_utc_datetime(&t.naive_utc())
+                    .fix()
+                    .local_minus_utc(),
+            )
         };
-        (start, end.max(start))
+        // Every instant that can show a time of this day lies in [a, b).
+        let (a, b) = (l1 - 26 * 3600, l2 + 26 * 3600);
+        let (oa, ob) = (offset(a), offset(b));
+        let mut push = |lo: i64, hi: i64, (s, e): Span| {
+            let (s, e) = (s.max(lo), e.min(hi));
+            if e > s {
+                out.push((s, e));
+            }
+        };
+        if oa == ob {
+            push(a, b, (l1 - oa, l2 - oa));
+            return;
+        }
+        // One offset change in between: find its instant.
+        let (mut lo, mut hi) = (a, b);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if offset(mid) == oa {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        push(a, hi, (l1 - oa, l2 - oa));
+        push(hi, b, (l1 - ob, l2 - ob));
     }
 }
 
@@ -218,14 +250,16 @@ impl Calendar {
                 }
                 Availability::Weekly(w) => w.on(wd),
             };
-            let closed: Vec<Span> = self
-                .maintenance
-                .on(wd)
-                .iter()
-                .map(|w| w.span_on(date, self.tz))
-                .collect();
+            let mut closed: Vec<Span> = Vec::new();
+            for w in self.maintenance.on(wd) {
+                w.spans_on(date, self.tz, &mut closed);
+            }
+            let mut day: Vec<Span> = Vec::new();
             for w in open {
-                subtract_into(w.span_on(date, self.tz), &closed, &mut spans);
+                w.spans_on(date, self.tz, &mut day);
+            }
+            for span in day {
+                subtract_into(span, &closed, &mut spans);
             }
             date = date.succ_opt().expect("date in range");
         }
