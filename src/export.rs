@@ -132,11 +132,30 @@ impl From<JsonValue> for FieldValue {
     }
 }
 
+/// Runs `f` on a JSON string without copying it (`Cow<str>` would allocate).
+fn with_str<'de, D, T>(d: D, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Visit<F>(F);
+    impl<T, F: FnOnce(&str) -> Result<T, String>> de::Visitor<'_> for Visit<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            (self.0)(v).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Visit(f))
+}
+
 fn instant<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let s = <Cow<'de, str>>::deserialize(d)?;
-    DateTime::parse_from_rfc3339(&s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| de::Error::custom(format!("`{s}` is not an RFC 3339 timestamp with an offset, such as 2026-10-01T08:30:00+03:00")))
+    with_str(d, |s| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| format!("`{s}` is not an RFC 3339 timestamp with an offset, such as 2026-10-01T08:30:00+03:00"))
+    })
 }
 
 fn opt_instant<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
@@ -180,11 +199,9 @@ fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Minutes, D::Error> {
 pub const MAX_MINUTES: u32 = 1_000_000;
 
 fn kind<'de, D: Deserializer<'de>>(d: D) -> Result<WorkKind, D::Error> {
-    let s = <Cow<'de, str>>::deserialize(d)?;
-    WorkKind::parse(&s).ok_or_else(|| {
-        de::Error::custom(format!(
-            "`{s}` is not a work kind: use remote, onsite or phone"
-        ))
+    with_str(d, |s| {
+        WorkKind::parse(s)
+            .ok_or_else(|| format!("`{s}` is not a work kind: use remote, onsite or phone"))
     })
 }
 

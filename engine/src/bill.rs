@@ -81,28 +81,40 @@ pub fn bill(
     Ok(doc)
 }
 
-/// Customers are independent: bill them on every core.
+/// Customers are independent: bill them on every core. Threads take the next
+/// customer from a shared counter, so one large customer does not leave a
+/// core idle; results keep the input order.
 fn parallel_map<'a, T: Sync, R: Send>(items: &'a [&'a T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(items.len().max(1));
-    if threads <= 1 || items.len() < 2 {
+        .min(items.len());
+    if threads <= 1 {
         return items.iter().map(|c| f(c)).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let f = &f;
-                s.spawn(move || part.iter().map(|c| f(c)).collect::<Vec<R>>())
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (f, next) = (&f, &next);
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, f(item)));
+                    }
+                    mine
+                })
             })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// One row per metric the ticket's contract sets a target for, if created by `as_of`.
