@@ -19,12 +19,9 @@
 //!   a total.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
-use engine::billing::ContractBook;
 use engine::contract::{BankTerm, Contract};
 use engine::document::{BillDocument, LineKind, ReportRow};
 use engine::minutes::Minutes;
@@ -34,6 +31,9 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
+
+mod common;
+use common::BOOK;
 
 const CASES: u32 = 64;
 
@@ -45,16 +45,6 @@ fn config() -> ProptestConfig {
         ..ProptestConfig::default()
     }
 }
-
-static BOOK: LazyLock<ContractBook> = LazyLock::new(|| {
-    mapping::load(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("mappings/examples")
-            .as_path(),
-    )
-    .unwrap_or_else(|e| panic!("the example mappings must load: {e:?}"))
-    .book
-});
 
 const CUSTOMERS: [&str; 12] = [
     "riga-bakery",

@@ -17,13 +17,11 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::LazyLock;
 
 use chrono::{
     DateTime, Datelike, FixedOffset, NaiveDate, Offset, SecondsFormat, Timelike, Utc, Weekday,
 };
 use chrono_tz::Tz;
-use engine::billing::ContractBook;
 use engine::calendar::{Availability, Calendar, DayWindow, WeeklyWindows};
 use engine::contract::{Reopen, WarnAt};
 use engine::sla::{ClockInput, Metric, clock_time_between, run_clock};
@@ -31,6 +29,9 @@ use engine::values::ClockState;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+
+mod common;
+use common::BOOK;
 
 const CASES: u32 = 64;
 
@@ -457,16 +458,6 @@ proptest! {
 }
 
 // ------------------------------------------------- (e) input time zones
-
-static BOOK: LazyLock<ContractBook> = LazyLock::new(|| {
-    mapping::load(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("mappings/examples")
-            .as_path(),
-    )
-    .unwrap_or_else(|e| panic!("the example mappings must load: {e:?}"))
-    .book
-});
 
 /// Customers whose contracts set SLA targets.
 const SLA_CUSTOMERS: [&str; 9] = [
