@@ -1,0 +1,311 @@
+//! The `folder` source and target: no external account needed.
+//!
+//! Source: every export file (`*.json`, or the configured file name, in the
+//! folder or below it with `recursive`) in the offline format; a file is
+//! read again when its size or modification time changes. Target: each draft
+//! becomes `<key>.json`, `<key>.csv` and `<key>.journal` (hledger), written
+//! to a temporary name and renamed, so a crash never leaves half a draft and
+//! a repeated push of the same key rewrites the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{ConnectorError, Draft, SyncBatch, TicketSnapshot};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderSourceConfig {
+    pub path: PathBuf,
+    /// Only files with this name (default: every `*.json`).
+    #[serde(default)]
+    pub file_name: Option<String>,
+    /// Look in subfolders too.
+    #[serde(default)]
+    pub recursive: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderTargetConfig {
+    pub path: PathBuf,
+}
+
+fn io(path: &Path, e: std::io::Error) -> ConnectorError {
+    ConnectorError::Transient(format!("{}: {e}", path.display()))
+}
+
+fn export_files(c: &FolderSourceConfig) -> Result<Vec<PathBuf>, ConnectorError> {
+    let mut out = Vec::new();
+    let mut dirs = vec![c.path.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
+            let path = entry.map_err(|e| io(&dir, e))?.path();
+            if path.is_dir() {
+                if c.recursive {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let wanted = match &c.file_name {
+                Some(f) => name == f,
+                None => name.ends_with(".json"),
+            };
+            if wanted {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `size:mtime` of a file: when it changes, the file is read again.
+fn fingerprint(path: &Path) -> Result<String, ConnectorError> {
+    let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!("{}:{mtime}", meta.len()))
+}
+
+pub fn sync(c: &FolderSourceConfig, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
+    let seen: BTreeMap<String, String> = cursor
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default();
+    let mut now_seen = BTreeMap::new();
+    let mut tickets = Vec::new();
+    for path in export_files(c)? {
+        let key = path.display().to_string();
+        let fp = fingerprint(&path)?;
+        if seen.get(&key) != Some(&fp) {
+            tickets.extend(read_export(&path)?);
+        }
+        now_seen.insert(key, fp);
+    }
+    Ok(SyncBatch {
+        tickets,
+        cursor: serde_json::to_string(&now_seen).unwrap_or_default(),
+    })
+}
+
+/// Splits an export into ticket snapshots; the daemon validates them fully.
+fn read_export(path: &Path) -> Result<Vec<TicketSnapshot>, ConnectorError> {
+    #[derive(Deserialize)]
+    struct Export {
+        tickets: Vec<serde_json::Map<String, serde_json::Value>>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    let export: Export = serde_json::from_str(&text).map_err(|e| {
+        ConnectorError::Permanent(format!("{}: not a ticket export: {e}", path.display()))
+    })?;
+    export
+        .tickets
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = |name: &str| {
+                t.get(name)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ConnectorError::Permanent(format!(
+                            "{}: tickets[{i}].{name}: missing or not a string",
+                            path.display()
+                        ))
+                    })
+            };
+            Ok(TicketSnapshot {
+                id: field("id")?,
+                customer: field("customer")?,
+                json: serde_json::Value::Object(t).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// File names keep the key readable and safe on every file system.
+fn file_stem(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConnectorError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+pub fn push_draft(c: &FolderTargetConfig, key: &str, d: &Draft) -> Result<(), ConnectorError> {
+    std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
+    let stem = c.path.join(file_stem(key));
+    let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "draft": d}))
+        .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+    // The JSON is written last: its presence means the draft is complete.
+    write_atomically(&stem.with_extension("csv"), csv(d).as_bytes())?;
+    write_atomically(&stem.with_extension("journal"), journal(key, d).as_bytes())?;
+    write_atomically(&stem.with_extension("json"), &json)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv(d: &Draft) -> String {
+    let mut out = String::from(
+        "customer,period,currency,kind,description,quantity,unit_price,amount,tickets\n",
+    );
+    for l in &d.lines {
+        let row = [
+            d.customer.as_str(),
+            d.period.as_str(),
+            d.currency.as_str(),
+            l.kind.as_str(),
+            l.description.as_str(),
+            l.quantity.as_str(),
+            l.unit_price.as_str(),
+            l.amount.as_str(),
+            &l.tickets.join(" "),
+        ]
+        .map(csv_field)
+        .join(",");
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out
+}
+
+/// One hledger transaction: the receivable against one revenue posting per line.
+fn journal(key: &str, d: &Draft) -> String {
+    let mut out = format!(
+        "{} ! {} invoice draft {}  ; key:{key}\n    assets:receivable:{}  {} {}\n",
+        d.date, d.customer, d.period, d.customer, d.total_net, d.currency
+    );
+    for l in &d.lines {
+        let amount: rust_decimal::Decimal = l.amount.parse().unwrap_or_default();
+        out.push_str(&format!(
+            "    revenue:{}  {} {}  ; {}\n",
+            l.kind, -amount, d.currency, l.description
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DraftLine;
+
+    fn draft() -> Draft {
+        Draft {
+            customer: "riga-bakery".into(),
+            period: "2026-10".into(),
+            revision: 1,
+            currency: "EUR".into(),
+            total_net: "175.00".into(),
+            date: "2026-11-01".into(),
+            lines: vec![
+                DraftLine {
+                    kind: "work".into(),
+                    description: "Support work, 3.25 h".into(),
+                    quantity: "3.25".into(),
+                    unit_price: "40.00".into(),
+                    amount: "130.00".into(),
+                    tickets: vec!["T-1001".into()],
+                },
+                DraftLine {
+                    kind: "call_out".into(),
+                    description: "Call-out fee, \"onsite\"".into(),
+                    quantity: "3".into(),
+                    unit_price: "15.00".into(),
+                    amount: "45.00".into(),
+                    tickets: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_draft_is_written_three_ways_and_again_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = FolderTargetConfig {
+            path: dir.path().to_path_buf(),
+        };
+        push_draft(&c, "draft:riga-bakery:2026-10:r1", &draft()).unwrap();
+        let stem = dir.path().join("draft_riga-bakery_2026-10_r1");
+        let first = std::fs::read(stem.with_extension("json")).unwrap();
+        push_draft(&c, "draft:riga-bakery:2026-10:r1", &draft()).unwrap();
+        assert_eq!(std::fs::read(stem.with_extension("json")).unwrap(), first);
+        let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+        assert!(csv.contains("\"Call-out fee, \"\"onsite\"\"\""), "{csv}");
+        let journal = std::fs::read_to_string(stem.with_extension("journal")).unwrap();
+        assert!(
+            journal.contains("assets:receivable:riga-bakery  175.00 EUR"),
+            "{journal}"
+        );
+        assert!(journal.contains("revenue:work  -130.00 EUR"), "{journal}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "no temporary file is left"
+        );
+    }
+
+    #[test]
+    fn a_source_reads_a_changed_file_again_and_skips_an_unchanged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.json");
+        std::fs::write(
+            &f,
+            r#"{"tickets":[{"id":"T-1","customer":"acme","work":[]}]}"#,
+        )
+        .unwrap();
+        let c = FolderSourceConfig {
+            path: dir.path().to_path_buf(),
+            file_name: None,
+            recursive: false,
+        };
+        let first = sync(&c, None).unwrap();
+        assert_eq!(first.tickets.len(), 1);
+        assert_eq!(first.tickets[0].customer, "acme");
+        let again = sync(&c, Some(&first.cursor)).unwrap();
+        assert!(again.tickets.is_empty());
+        std::fs::write(&f, r#"{"tickets":[{"id":"T-1","customer":"acme","work":[]},{"id":"T-2","customer":"acme"}]}"#).unwrap();
+        assert_eq!(sync(&c, Some(&again.cursor)).unwrap().tickets.len(), 2);
+    }
+
+    #[test]
+    fn a_ticket_without_an_id_is_a_permanent_error_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"{"tickets":[{"customer":"acme"}]}"#,
+        )
+        .unwrap();
+        let c = FolderSourceConfig {
+            path: dir.path().to_path_buf(),
+            file_name: None,
+            recursive: false,
+        };
+        let err = sync(&c, None).unwrap_err().to_string();
+        assert!(err.contains("tickets[0].id"), "{err}");
+    }
+}
