@@ -4,5 +4,7 @@
 //! The rules live in `engine` (billing, SLA) and `mapping` (mapping files);
 //! this crate only moves data between files, the terminal and them.
 
+pub mod daemon;
 pub mod export;
 pub mod render;
+pub mod settings;

@@ -50,6 +50,23 @@ enum Command {
         #[arg(long)]
         pretty: bool,
     },
+    /// Run the daemon: sync sources, close due periods, push drafts through the outbox.
+    Run {
+        /// The TOML configuration (overridable by CONTRACT_BRIDGE__… variables).
+        #[arg(long)]
+        config: PathBuf,
+        /// Run one full cycle and exit.
+        #[arg(long)]
+        once: bool,
+        /// Act as if it were this instant (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Show cursors, outbox depth, dead letters and last errors.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Show every open SLA clock: due, remaining clock time, warned, breached.
     Sla {
         #[arg(long)]
@@ -94,6 +111,8 @@ fn main() -> ExitCode {
             as_of,
             json,
         } => sla(&mapping, &tickets, as_of.as_deref(), json),
+        Command::Run { config, once, now } => run(&config, once, now.as_deref()),
+        Command::Status { config } => status(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -330,4 +349,66 @@ fn sla(
         out.write_all(render::open_clocks(&open, as_of).as_bytes())?;
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(e.into()))
+}
+
+async fn open_store(
+    settings: &contract_bridge::settings::Settings,
+) -> Result<store::Store, Failure> {
+    store::Store::open(&settings.store.url)
+        .await
+        .map_err(|e| bad(e.to_string()))
+}
+
+fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
+    use contract_bridge::{daemon, settings::Settings};
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    let fixed_now = now.map(|s| parse_instant("now", s)).transpose()?;
+    // The daemon's clock: read here, at the edge, and handed down as a value.
+    let clock = move || fixed_now.unwrap_or_else(Utc::now);
+    runtime()?.block_on(async {
+        let store = open_store(&settings).await?;
+        loop {
+            match daemon::run_cycle(&settings, &store, clock()).await {
+                Ok(r) => {
+                    eprintln!(
+                        "cycle: {} ticket(s) changed, {} period(s) closed, {} draft(s) queued, {} pushed, {} to retry, {} dead",
+                        r.tickets_changed, r.periods_closed, r.drafts_queued, r.pushed, r.retried, r.dead
+                    );
+                    for e in &r.source_errors {
+                        eprintln!("warning: {e}");
+                    }
+                }
+                // A bad mapping or export must not stop a running daemon; with --once it is the answer.
+                Err(e) if once => return Err(bad(e.to_string())),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            if once {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(settings.poll_interval_secs)) => {}
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        }
+    })
+}
+
+fn status(config: &Path) -> Result<(), Failure> {
+    use contract_bridge::{daemon, settings::Settings};
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    runtime()?.block_on(async {
+        let store = open_store(&settings).await?;
+        let text = daemon::status_text(&store)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        print!("{text}");
+        Ok(())
+    })
 }

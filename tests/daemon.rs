@@ -1,0 +1,221 @@
+//! The daemon's cycle, driven through the real binary: `run --once` on the
+//! embedded folder source and target, on SQLite and on the local PostgreSQL.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const NOW: &str = "2026-11-23T12:00:00Z";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A demo-like configuration in `dir`: the bundled scenarios in, drafts out.
+fn config(dir: &Path, store_url: &str, drafts: &Path, max_attempts: i64) -> PathBuf {
+    let text = format!(
+        r#"
+[store]
+url = "{store_url}"
+[mapping]
+path = "{mappings}"
+[billing]
+first_period = "2026-10"
+target = "drafts"
+[sources.samples]
+type = "folder"
+path = "{scenarios}"
+file_name = "tickets.json"
+recursive = true
+[targets.drafts]
+type = "folder"
+path = "{drafts}"
+[outbox]
+max_attempts = {max_attempts}
+base_delay_secs = 60
+max_delay_secs = 600
+"#,
+        mappings = root().join("mappings/examples").display(),
+        scenarios = root().join("tests/fixtures/scenarios").display(),
+        drafts = drafts.display(),
+    );
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_once(config: &Path, now: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::cargo_bin("contract-bridge").unwrap();
+    cmd.args(["run", "--once", "--now", now, "--config"])
+        .arg(config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "run failed: {stderr}");
+    stderr
+}
+
+fn status(config: &Path, env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::cargo_bin("contract-bridge").unwrap();
+    cmd.args(["status", "--config"]).arg(config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `customer → total_net` of every expected October invoice of the scenarios.
+fn expected_october_totals() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for s in ["lv-it", "moneo", "akte-sla", "trinax", "itech-klippekort"] {
+        let text = std::fs::read_to_string(
+            root().join(format!("tests/fixtures/scenarios/{s}/expected.json")),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        for inv in v["invoices"].as_array().unwrap() {
+            out.push((
+                inv["customer"].as_str().unwrap().to_owned(),
+                inv["total_net"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn drafts_written(drafts: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(drafts).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            out.push((
+                v["draft"]["customer"].as_str().unwrap().to_owned(),
+                v["draft"]["total_net"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn check_cycle(store_url: &str, env: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let drafts = dir.path().join("drafts");
+    let cfg = config(dir.path(), store_url, &drafts, 8);
+    let first = run_once(&cfg, NOW, env);
+    assert!(
+        first.contains("48 ticket(s) changed, 12 period(s) closed, 12 draft(s) queued, 12 pushed"),
+        "{first}"
+    );
+    assert_eq!(drafts_written(&drafts), expected_october_totals());
+    // A second cycle at the same instant finds nothing new and pushes nothing.
+    let second = run_once(&cfg, NOW, env);
+    assert!(
+        second.contains("0 ticket(s) changed, 0 period(s) closed, 0 draft(s) queued, 0 pushed"),
+        "{second}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&drafts).unwrap().count(),
+        36,
+        "12 drafts × json, csv, journal"
+    );
+    let s = status(&cfg, env);
+    assert!(s.contains("tickets stored: 48; periods closed: 12"), "{s}");
+    assert!(s.contains("outbox: 0 pending, 12 sent, 0 dead"), "{s}");
+}
+
+#[test]
+fn one_cycle_pushes_each_closed_month_once_as_the_offline_bill_computes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    check_cycle(&url, &[]);
+}
+
+#[test]
+fn the_same_cycle_runs_on_postgres_through_the_environment_override() {
+    let admin = std::env::var("CONTRACT_BRIDGE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!(
+        "cb_daemon_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let created = std::process::Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql is needed to create the test database");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let base = admin.rsplit_once('/').unwrap().0;
+    let url = format!("{base}/{name}");
+    // The file names SQLite; the environment moves the store to PostgreSQL.
+    check_cycle(
+        "sqlite://unused.db",
+        &[("CONTRACT_BRIDGE__STORE__URL", url.as_str())],
+    );
+    assert!(!Path::new("unused.db").exists());
+}
+
+#[test]
+fn a_failing_target_is_retried_later_and_dies_after_its_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    // A file where the drafts folder should be: every push fails.
+    let drafts = dir.path().join("drafts");
+    std::fs::write(&drafts, "not a folder").unwrap();
+    let cfg = config(dir.path(), &url, &drafts, 2);
+    let first = run_once(&cfg, NOW, &[]);
+    assert!(first.contains("0 pushed, 12 to retry, 0 dead"), "{first}");
+    // Not due yet a minute later (backoff ≥ 60 s): nothing is attempted.
+    let early = run_once(&cfg, "2026-11-23T12:00:30Z", &[]);
+    assert!(early.contains("0 pushed, 0 to retry, 0 dead"), "{early}");
+    let s = status(&cfg, &[]);
+    assert!(s.contains("outbox: 12 pending, 0 sent, 0 dead"), "{s}");
+    assert!(
+        s.contains("failing drafts draft:riga-bakery:2026-10:r1: 1 attempt(s)"),
+        "{s}"
+    );
+    // Second failure reaches max_attempts = 2: dead, shown, never retried.
+    let later = run_once(&cfg, "2026-11-23T13:00:00Z", &[]);
+    assert!(later.contains("0 pushed, 0 to retry, 12 dead"), "{later}");
+    std::fs::remove_file(&drafts).unwrap();
+    let after = run_once(&cfg, "2026-11-24T13:00:00Z", &[]);
+    assert!(after.contains("0 pushed"), "{after}");
+    assert!(status(&cfg, &[]).contains("outbox: 0 pending, 0 sent, 12 dead"));
+}
+
+#[test]
+fn a_target_that_recovers_gets_every_draft_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    let drafts = dir.path().join("drafts");
+    std::fs::write(&drafts, "not a folder").unwrap();
+    let cfg = config(dir.path(), &url, &drafts, 8);
+    run_once(&cfg, NOW, &[]);
+    std::fs::remove_file(&drafts).unwrap();
+    let retry = run_once(&cfg, "2026-11-23T13:00:00Z", &[]);
+    assert!(retry.contains("12 pushed, 0 to retry, 0 dead"), "{retry}");
+    assert_eq!(drafts_written(&drafts), expected_october_totals());
+}
