@@ -145,7 +145,10 @@ pub(crate) fn sla_rows(
         ticket: p.t,
         priority: p.priority,
         category: p.category,
-        state: p.states.last().map(|s| s.1),
+        // Nothing after `as_of` is known, the state included.
+        state: p.states[..p.states.partition_point(|s| s.0 <= as_of.timestamp())]
+            .last()
+            .map(|s| s.1),
         period_minutes: crate::minutes::Minutes::ZERO,
         onsite_visits: 0,
     };
@@ -210,8 +213,8 @@ pub(crate) fn sla_events(
     let within = |t: DateTime<Utc>| t >= start && t < end && t <= as_of;
     let mut out = Vec::new();
     for r in rows.iter().filter(|r| !r.excluded) {
-        let Some(due) = r.due_at else { continue };
         let unmet_at = |t: DateTime<Utc>| r.met_at.is_none_or(|m| m.utc() > t);
+        // A ticket warned and then paused has a warning but no due time yet.
         if let Some(w) = r.warn_at.filter(|w| within(w.utc()) && unmet_at(w.utc())) {
             out.push(Event {
                 customer: c.customer.clone(),
@@ -219,14 +222,14 @@ pub(crate) fn sla_events(
                 kind: EventKind::SlaWarning {
                     ticket: r.ticket.clone(),
                     metric: r.metric,
-                    due_at: due,
+                    due_at: r.due_at,
                     target_minutes: r.target_minutes,
                     calendar: r.calendar.clone(),
                     stopped_minutes: r.stopped_minutes,
                 },
             });
         }
-        if r.breached && within(due.utc()) {
+        if let Some(due) = r.due_at.filter(|d| r.breached && within(d.utc())) {
             out.push(Event {
                 customer: c.customer.clone(),
                 at: due,
@@ -256,8 +259,11 @@ pub(crate) fn sla_summary(c: &Contract, rows: &[SlaRow], period: Month) -> Optio
     }
     let excluded = due_in.iter().filter(|r| r.excluded).count() as u32;
     let breached = due_in.iter().filter(|r| r.breached).count() as u32;
-    let counted = due_in.len() as u32 - excluded;
-    let met_in_time = counted - breached;
+    let met_in_time = due_in
+        .iter()
+        .filter(|r| r.met_at.is_some() && !r.breached && !r.excluded)
+        .count() as u32;
+    let pending = due_in.len() as u32 - excluded - breached - met_in_time;
     let mut by_priority = [0u32; 4];
     for r in due_in.iter().filter(|r| r.breached) {
         if let Some(p) = r.priority {
@@ -268,10 +274,13 @@ pub(crate) fn sla_summary(c: &Contract, rows: &[SlaRow], period: Month) -> Optio
         customer: c.customer.clone(),
         targets: due_in.len() as u32,
         met_in_time,
+        pending,
         breached,
         excluded,
-        share_met: (counted > 0)
-            .then(|| (Decimal::from(met_in_time) / Decimal::from(counted)).round_dp(4)),
+        // The share of the targets already decided (met in time or breached).
+        share_met: (met_in_time + breached > 0).then(|| {
+            (Decimal::from(met_in_time) / Decimal::from(met_in_time + breached)).round_dp(4)
+        }),
         breaches_by_priority: by_priority,
     })
 }

@@ -205,7 +205,10 @@ pub fn bill_customer(
             lines.extend(month_out.lines);
             out.report = month_out.report;
             out.events.extend(month_out.events);
-            if let Some(credit) = credit_line(terms, &credit_rows, &out.sla) {
+            // A credit is a share of the fee: only in a month the fee is charged.
+            if let Some(credit) =
+                credit_line(terms, &credit_rows, &out.sla).filter(|_| c.is_active(month))
+            {
                 lines.push(credit);
             }
         }
@@ -335,10 +338,15 @@ impl Ledger {
         }
     }
 
-    /// The term of `bank` containing local date `d`, if the bank exists then.
-    fn term(bank: &Bank, d: NaiveDate) -> Option<TermKey> {
+    /// The term of `bank` containing local date `d`, if the bank exists then:
+    /// a recurring bank only while the contract is in force, a prepaid block
+    /// from its purchase to its end.
+    fn term(c: &Contract, bank: &Bank, d: NaiveDate) -> Option<TermKey> {
         use chrono::Datelike;
         let m = Month::of(d);
+        if !matches!(bank.term, BankTerm::Once { .. }) && !c.is_active(m) {
+            return None;
+        }
         match bank.term {
             BankTerm::Month => Some(TermKey::Month(m.year(), m.month())),
             BankTerm::Quarter => Some(TermKey::Quarter(m.year(), m.quarter())),
@@ -390,7 +398,7 @@ impl Ledger {
                 break;
             }
             let bank = &c.banks[i];
-            let Some(key) = Self::term(bank, d) else {
+            let Some(key) = Self::term(c, bank, d) else {
                 continue;
             };
             let st = &mut self.banks[i];
@@ -691,7 +699,7 @@ impl Ledger {
         for a in c
             .add_ons
             .iter()
-            .filter(|a| a.month_end_punches > 0 && a.active_in(month))
+            .filter(|a| a.month_end_punches > 0 && a.active_in(month) && c.is_active(month))
         {
             let need = c.card_terms.punch.times(u64::from(a.month_end_punches));
             let mut draws = Vec::new();
@@ -739,7 +747,7 @@ impl Ledger {
         for &i in &self.bank_order {
             let bank = &c.banks[i];
             let st = &self.banks[i];
-            match Self::term(bank, d) {
+            match Self::term(c, bank, d) {
                 Some(key) => {
                     let remaining = if st.key == Some(key) {
                         st.remaining

@@ -9,8 +9,8 @@
 //! Wall-clock rule across DST: an instant is inside a window when the local
 //! clock shows a time within it. So "Sundays 02:00–04:00" spans three real
 //! hours on the night DST ends (the clock shows 02:xx twice) and one on the
-//! night it starts (02:xx never shows), and a window ending at 02:30 on the
-//! night DST ends stops the first time the clock shows 02:30.
+//! night it starts (02:xx never shows); a window ending at 02:30 on the night
+//! DST ends holds 01:00–02:30 summer time and again 02:00–02:30 winter time.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -82,12 +82,8 @@ impl DayWindow {
         }
     }
 
-    /// The instants whose wall-clock time on `date` lies in `[start, end)`.
-    ///
-    /// Read per stretch of constant UTC offset: on the night DST ends a window
-    /// over the repeated hour holds it twice (02:00–04:00 is three real
-    /// hours), a window ending inside it stops the first time the clock shows
-    /// its end; on the night DST starts the skipped hour holds nothing.
+    /// The instants whose wall-clock time on `date` lies in `[start, end)`,
+    /// read per stretch of constant UTC offset (see the module doc).
     fn spans_on(self, date: NaiveDate, tz: Tz, out: &mut Vec<Span>) {
         let l1 = Self::local_time(self.start, date).and_utc().timestamp();
         let l2 = Self::local_time(self.end, date).and_utc().timestamp();
@@ -474,7 +470,7 @@ mod tests {
     }
 
     #[test]
-    fn always_open_is_one_span_across_years() {
+    fn always_open_continues_across_years() {
         let tz: Tz = "Europe/Copenhagen".parse().unwrap();
         let cal = Calendar::new(
             "dk",

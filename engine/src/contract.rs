@@ -247,7 +247,7 @@ pub struct Fee {
 pub struct AddOn {
     pub name: String,
     pub monthly_fee: Option<Money>,
-    /// Replaces the contract's first-response targets while active.
+    /// Replaces the contract's first-response targets for tickets created while active.
     pub first_response: Option<Targets>,
     pub resolution: Option<Targets>,
     /// Punches drawn from the card at every month's end (itech `monthly-check`).

@@ -182,9 +182,11 @@ pub struct SlaSummary {
     pub customer: CustomerKey,
     pub targets: u32,
     pub met_in_time: u32,
+    /// Not met yet and not past due at `as_of`.
+    pub pending: u32,
     pub breached: u32,
     pub excluded: u32,
-    /// Met in time ÷ (targets − excluded), as a decimal string; null with none.
+    /// Met in time ÷ (met in time + breached), as a decimal string; null while none is decided.
     pub share_met: Option<rust_decimal::Decimal>,
     /// Breaches per canonical priority, `[p1, p2, p3, p4]`.
     pub breaches_by_priority: [u32; 4],
@@ -229,10 +231,11 @@ pub enum EventKind {
         card: String,
         remaining_punches: u32,
     },
+    /// `due_at` is null when the ticket was paused after the warning.
     SlaWarning {
         ticket: TicketId,
         metric: Metric,
-        due_at: LocalTime,
+        due_at: Option<LocalTime>,
         target_minutes: i64,
         calendar: String,
         stopped_minutes: i64,
