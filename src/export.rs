@@ -44,9 +44,6 @@ impl fmt::Display for ExportError {
 
 #[derive(Deserialize)]
 struct RawExport<'a> {
-    #[serde(default, borrow)]
-    #[allow(dead_code)]
-    source: Option<Cow<'a, str>>,
     #[serde(borrow)]
     tickets: Vec<RawTicket<'a>>,
 }
@@ -250,14 +247,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
     }
     let raw: RawExport<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(_) => {
+        Err(first) => {
+            // Parse again, tracking the path, only to name the failing field.
             let mut de = serde_json::Deserializer::from_str(text);
-            let err = match serde_path_to_error::deserialize::<_, RawExport<'_>>(&mut de) {
-                Ok(_) => unreachable_parse(),
-                Err(e) => e,
+            let (field, inner) = match serde_path_to_error::deserialize::<_, RawExport<'_>>(&mut de)
+            {
+                Err(e) => (e.path().to_string(), e.into_inner()),
+                Ok(_) => (String::new(), first),
             };
-            let field = err.path().to_string();
-            let inner = err.into_inner();
             let msg = inner.to_string();
             let msg = msg
                 .rsplit_once(" at line ")
@@ -280,15 +277,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
         }
     };
     Ok(raw.tickets.into_iter().map(into_ticket).collect())
-}
-
-/// serde_json rejected the text once; the path-tracking parse must too.
-fn unreachable_parse() -> serde_path_to_error::Error<serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str("");
-    match serde_path_to_error::deserialize::<_, RawExport<'_>>(&mut de) {
-        Err(e) => e,
-        Ok(_) => panic!("an empty document never parses"),
-    }
 }
 
 fn into_ticket(t: RawTicket<'_>) -> Ticket {

@@ -122,7 +122,6 @@ pub(crate) fn sla_rows(
     c: &Contract,
     p: &Prepared<'_>,
     as_of: DateTime<Utc>,
-    _period: Month,
     out: &mut CustomerBill,
 ) {
     if p.t.created_at > as_of {

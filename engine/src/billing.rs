@@ -156,7 +156,7 @@ pub fn bill_customer(
     // SLA first: service credits of the period depend on it.
     let mut credit_rows: Vec<usize> = Vec::new();
     for p in &prepared {
-        crate::bill::sla_rows(c, p, as_of, period, &mut out);
+        crate::bill::sla_rows(c, p, as_of, &mut out);
     }
     let period_start = period.start(tz);
     let period_end = period.end(tz);

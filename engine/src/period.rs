@@ -104,15 +104,6 @@ pub fn earliest_instant(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
     }
 }
 
-/// The latest instant showing `local`; for a gap, the instant the gap ends.
-pub fn latest_instant(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(t) => t.with_timezone(&Utc),
-        LocalResult::Ambiguous(a, b) => a.max(b).with_timezone(&Utc),
-        LocalResult::None => gap_end(local, tz),
-    }
-}
-
 /// The transition instant of the DST gap that swallows `local`.
 fn gap_end(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
     use chrono::Offset;
@@ -214,14 +205,10 @@ mod tests {
             earliest_instant(local, tz).to_rfc3339(),
             "2026-03-29T01:00:00+00:00"
         );
-        assert_eq!(
-            latest_instant(local, tz).to_rfc3339(),
-            "2026-03-29T01:00:00+00:00"
-        );
     }
 
     #[test]
-    fn ambiguous_times_pick_the_requested_side() {
+    fn ambiguous_times_pick_the_earliest() {
         let tz: Tz = "Europe/Warsaw".parse().unwrap();
         let local = NaiveDate::from_ymd_opt(2026, 10, 25)
             .unwrap()
@@ -230,10 +217,6 @@ mod tests {
         assert_eq!(
             earliest_instant(local, tz).to_rfc3339(),
             "2026-10-25T00:30:00+00:00"
-        );
-        assert_eq!(
-            latest_instant(local, tz).to_rfc3339(),
-            "2026-10-25T01:30:00+00:00"
         );
     }
 }

@@ -95,12 +95,10 @@ pub fn run_clock(cal: &Calendar, input: &ClockInput<'_>) -> ClockOutcome {
     let mut due = None;
     let mut warn_at = None;
     let mut elapsed = 0;
-    let mut first_start = None;
     for (s, e) in effective_spans(cal, &running) {
         if due.is_some() && s >= known_until {
             break;
         }
-        first_start.get_or_insert(s);
         if s < known_until {
             elapsed += e.min(known_until) - s;
         }
@@ -115,11 +113,6 @@ pub fn run_clock(cal: &Calendar, input: &ClockInput<'_>) -> ClockOutcome {
             due = Some(s + (input.target - acc));
         }
         acc = acc.saturating_add(len);
-    }
-    // A zero target is due when the clock could first run.
-    if input.target == 0 {
-        due = first_start.or(due);
-        warn_at = due;
     }
     let breached = match (met, due) {
         (Some(m), Some(d)) => m > d,
