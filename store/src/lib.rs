@@ -429,6 +429,19 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// acme's October, closed with one draft to push under `key`.
+    fn closed_acme_october(key: &str) -> ClosedPeriod {
+        ClosedPeriod {
+            customer: "acme".into(),
+            period: "2026-10".into(),
+            revision: 1,
+            total_net: Some("10.00".into()),
+            currency: Some("EUR".into()),
+            document: "{}".into(),
+            push: Some(("drafts".into(), key.into(), "{}".into())),
+        }
+    }
+
     async fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/state.db", dir.path().display());
@@ -464,15 +477,7 @@ mod tests {
         let store = postgres_store().await;
         assert_eq!(store.backend(), Backend::Postgres);
         let now = t("2026-11-01T06:00:00Z");
-        let closed = ClosedPeriod {
-            customer: "acme".into(),
-            period: "2026-10".into(),
-            revision: 1,
-            total_net: Some("10.00".into()),
-            currency: Some("EUR".into()),
-            document: "{}".into(),
-            push: Some(("drafts".into(), "draft:acme:2026-10:r1".into(), "{}".into())),
-        };
+        let closed = closed_acme_october("draft:acme:2026-10:r1");
         assert!(store.close_period(&closed, now).await.unwrap());
         assert!(!store.close_period(&closed, now).await.unwrap());
         let item = store.due("drafts", now, 10).await.unwrap().remove(0);
@@ -514,15 +519,7 @@ mod tests {
     async fn closing_a_period_twice_queues_one_push() {
         let (_dir, store) = temp_store().await;
         let now = t("2026-11-01T06:00:00Z");
-        let closed = ClosedPeriod {
-            customer: "acme".into(),
-            period: "2026-10".into(),
-            revision: 1,
-            total_net: Some("10.00".into()),
-            currency: Some("EUR".into()),
-            document: "{}".into(),
-            push: Some(("drafts".into(), "draft:acme:2026-10:r1".into(), "{}".into())),
-        };
+        let closed = closed_acme_october("draft:acme:2026-10:r1");
         assert!(store.close_period(&closed, now).await.unwrap());
         assert!(!store.close_period(&closed, now).await.unwrap());
         let due = store.due("drafts", now, 10).await.unwrap();
@@ -534,15 +531,7 @@ mod tests {
     async fn a_failed_push_waits_for_its_next_attempt_and_can_die() {
         let (_dir, store) = temp_store().await;
         let now = t("2026-11-01T06:00:00Z");
-        let closed = ClosedPeriod {
-            customer: "acme".into(),
-            period: "2026-10".into(),
-            revision: 1,
-            total_net: None,
-            currency: None,
-            document: "{}".into(),
-            push: Some(("drafts".into(), "k".into(), "{}".into())),
-        };
+        let closed = closed_acme_october("k");
         store.close_period(&closed, now).await.unwrap();
         let item = store.due("drafts", now, 10).await.unwrap().remove(0);
         store
