@@ -331,3 +331,75 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
     }
     Ok(out)
 }
+
+impl CycleError {
+    /// The mapping in force is invalid: the daemon is not ready until it is fixed.
+    pub fn is_mapping(&self) -> bool {
+        matches!(self, CycleError::Mapping(_))
+    }
+}
+
+/// Runs cycles every `poll_interval_secs`, with the HTTP endpoints beside
+/// them when configured, until `shutdown` completes. A failed cycle is
+/// logged and counted; the next one tries again.
+pub async fn serve(
+    settings: &Settings,
+    store: std::sync::Arc<Store>,
+    clock: impl Fn() -> DateTime<Utc>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), std::io::Error> {
+    use std::sync::Arc;
+    let metrics = Arc::new(crate::http::Metrics::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = match &settings.http {
+        Some(http) => {
+            let listener = tokio::net::TcpListener::bind(&http.listen).await?;
+            eprintln!("listening on http://{}", listener.local_addr()?);
+            let app = crate::http::router(Arc::new(crate::http::AppState {
+                store: store.clone(),
+                metrics: metrics.clone(),
+            }));
+            let mut rx = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            }))
+        }
+        None => None,
+    };
+    tokio::pin!(shutdown);
+    loop {
+        match run_cycle(settings, &store, clock()).await {
+            Ok(r) => {
+                metrics.record(&r);
+                log_report(&r);
+            }
+            Err(e) => {
+                metrics.record_error(e.is_mapping());
+                eprintln!("error: {e}");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(settings.poll_interval_secs)) => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(server) = server {
+        server.await.map_err(std::io::Error::other)??;
+    }
+    Ok(())
+}
+
+pub fn log_report(r: &CycleReport) {
+    eprintln!(
+        "cycle: {} ticket(s) changed, {} period(s) closed, {} draft(s) queued, {} pushed, {} to retry, {} dead",
+        r.tickets_changed, r.periods_closed, r.drafts_queued, r.pushed, r.retried, r.dead
+    );
+    for e in &r.source_errors {
+        eprintln!("warning: {e}");
+    }
+}

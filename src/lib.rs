@@ -6,5 +6,6 @@
 
 pub mod daemon;
 pub mod export;
+pub mod http;
 pub mod render;
 pub mod settings;

@@ -373,31 +373,40 @@ fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
     // The daemon's clock: read here, at the edge, and handed down as a value.
     let clock = move || fixed_now.unwrap_or_else(Utc::now);
     runtime()?.block_on(async {
-        let store = open_store(&settings).await?;
-        loop {
-            match daemon::run_cycle(&settings, &store, clock()).await {
-                Ok(r) => {
-                    eprintln!(
-                        "cycle: {} ticket(s) changed, {} period(s) closed, {} draft(s) queued, {} pushed, {} to retry, {} dead",
-                        r.tickets_changed, r.periods_closed, r.drafts_queued, r.pushed, r.retried, r.dead
-                    );
-                    for e in &r.source_errors {
-                        eprintln!("warning: {e}");
-                    }
+        let store = std::sync::Arc::new(open_store(&settings).await?);
+        if once {
+            let report = daemon::run_cycle(&settings, &store, clock())
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            daemon::log_report(&report);
+            return Ok(());
+        }
+        daemon::serve(&settings, store, clock, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
                 }
-                // A bad mapping or export must not stop a running daemon; with --once it is the answer.
-                Err(e) if once => return Err(bad(e.to_string())),
-                Err(e) => eprintln!("error: {e}"),
             }
-            if once {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(settings.poll_interval_secs)) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-    })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn status(config: &Path) -> Result<(), Failure> {

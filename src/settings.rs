@@ -24,6 +24,16 @@ pub struct Settings {
     /// Seconds between cycles when running without `--once`.
     #[serde(default = "default_poll")]
     pub poll_interval_secs: u64,
+    /// The HTTP endpoints (`/healthz`, `/readyz`, `/metrics`) while running without `--once`.
+    #[serde(default)]
+    pub http: Option<HttpSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// `address:port`, e.g. `127.0.0.1:8080`.
+    pub listen: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -219,3 +219,112 @@ fn a_target_that_recovers_gets_every_draft_once() {
     assert!(retry.contains("12 pushed, 0 to retry, 0 dead"), "{retry}");
     assert_eq!(drafts_written(&drafts), expected_october_totals());
 }
+
+/// `GET path` over plain HTTP/1.1: status code and body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (code, body)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn the_running_daemon_reports_health_readiness_and_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // A mapping folder of its own, to break it while the daemon runs.
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir(&mappings).unwrap();
+    for e in std::fs::read_dir(root().join("mappings/examples")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, mappings.join(p.file_name().unwrap())).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    let cfg = config(dir.path(), &url, &dir.path().join("drafts"), 8);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &root().join("mappings/examples").display().to_string(),
+        &mappings.display().to_string(),
+    );
+    std::fs::write(
+        &cfg,
+        format!("poll_interval_secs = 1\n{text}\n[http]\nlisten = \"{addr}\"\n"),
+    )
+    .unwrap();
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("contract-bridge"))
+        .args(["run", "--now", NOW, "--config"])
+        .arg(&cfg)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first cycle", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+            && get(&addr, "/metrics")
+                .1
+                .contains("contract_bridge_pushes_total{result=\"sent\"} 12")
+    });
+    assert_eq!(get(&addr, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(get(&addr, "/readyz").0, 200);
+    let (_, metrics) = get(&addr, "/metrics");
+    assert!(
+        metrics.contains("contract_bridge_outbox_depth{state=\"sent\"} 12"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("contract_bridge_tickets 48"), "{metrics}");
+
+    // A broken mapping makes the daemon not ready; it keeps running.
+    std::fs::write(
+        mappings.join("zz-broken.yaml"),
+        "customers:\n  x:\n    nonsense: 1\n",
+    )
+    .unwrap();
+    wait_for("readiness to drop", || get(&addr, "/readyz").0 == 503);
+    assert!(get(&addr, "/readyz").1.contains("mapping"));
+    assert_eq!(get(&addr, "/healthz").0, 200);
+
+    // SIGTERM stops it cleanly.
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut status = None;
+    wait_for("the daemon to exit", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success(), "{status:?}");
+}

@@ -139,6 +139,12 @@ impl Store {
         self.backend
     }
 
+    /// Is the database answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Stores a ticket snapshot; `true` when it is new or changed.
     pub async fn upsert_ticket(
         &self,
