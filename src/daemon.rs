@@ -48,19 +48,40 @@ pub async fn run_cycle(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<CycleReport, CycleError> {
+    let mapping = load_mapping(settings).await?;
+    run_cycle_with(settings, store, &mapping, now).await
+}
+
+/// A mapping that passed `check`, with the fingerprint of its files.
+pub struct GoodMapping {
+    pub book: engine::ContractBook,
+    pub hash: String,
+}
+
+/// Loads the mapping files; an invalid mapping gives the messages of `check`.
+pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError> {
+    let path = settings.mapping.path.clone();
+    tokio::task::spawn_blocking(move || {
+        let hash = mapping_hash(&path);
+        mapping::load(&path)
+            .map(|l| GoodMapping { book: l.book, hash })
+            .map_err(|d| CycleError::Mapping(d.to_string()))
+    })
+    .await
+    .map_err(|e| CycleError::Mapping(e.to_string()))?
+}
+
+/// One cycle with the mapping in force.
+pub async fn run_cycle_with(
+    settings: &Settings,
+    store: &Store,
+    mapping: &GoodMapping,
+    now: DateTime<Utc>,
+) -> Result<CycleReport, CycleError> {
     let mut report = CycleReport::default();
-    let loaded = {
-        let path = settings.mapping.path.clone();
-        tokio::task::spawn_blocking(move || mapping::load(&path))
-            .await
-            .map_err(|e| CycleError::Mapping(e.to_string()))?
-            .map_err(|d| CycleError::Mapping(d.to_string()))?
-    };
-    store
-        .record_mapping(&mapping_hash(&settings.mapping.path), now)
-        .await?;
+    store.record_mapping(&mapping.hash, now).await?;
     sync(settings, store, now, &mut report).await?;
-    close_due_periods(settings, store, &loaded.book, now, &mut report).await?;
+    close_due_periods(settings, store, &mapping.book, now, &mut report).await?;
     drain(settings, store, now, &mut report).await?;
     Ok(report)
 }
@@ -332,13 +353,6 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
     Ok(out)
 }
 
-impl CycleError {
-    /// The mapping in force is invalid: the daemon is not ready until it is fixed.
-    pub fn is_mapping(&self) -> bool {
-        matches!(self, CycleError::Mapping(_))
-    }
-}
-
 /// Runs cycles every `poll_interval_secs`, with the HTTP endpoints beside
 /// them when configured, until `shutdown` completes. A failed cycle is
 /// logged and counted; the next one tries again.
@@ -371,19 +385,45 @@ pub async fn serve(
         None => None,
     };
     tokio::pin!(shutdown);
+    let mut reload = reload_signal();
+    // An invalid change is refused and the last good mapping stays in force.
+    let mut in_force: Option<GoodMapping> = None;
     loop {
-        match run_cycle(settings, &store, clock()).await {
-            Ok(r) => {
-                metrics.record(&r);
-                log_report(&r);
+        match load_mapping(settings).await {
+            Ok(m) => {
+                if in_force.as_ref().is_some_and(|old| old.hash != m.hash) {
+                    eprintln!("mapping reloaded ({})", m.hash);
+                }
+                metrics
+                    .mapping_valid
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                in_force = Some(m);
             }
             Err(e) => {
-                metrics.record_error(e.is_mapping());
-                eprintln!("error: {e}");
+                metrics.record_error(true);
+                let kept = if in_force.is_some() {
+                    "; the last good mapping stays in force"
+                } else {
+                    ""
+                };
+                eprintln!("error: the mapping change is refused{kept}:\n{e}");
+            }
+        }
+        if let Some(mapping) = &in_force {
+            match run_cycle_with(settings, &store, mapping, clock()).await {
+                Ok(r) => {
+                    metrics.record(&r);
+                    log_report(&r);
+                }
+                Err(e) => {
+                    metrics.record_error(false);
+                    eprintln!("error: {e}");
+                }
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(settings.poll_interval_secs)) => {}
+            _ = reload.recv() => eprintln!("SIGHUP: reloading the mapping"),
             _ = &mut shutdown => break,
         }
     }
@@ -401,5 +441,30 @@ pub fn log_report(r: &CycleReport) {
     );
     for e in &r.source_errors {
         eprintln!("warning: {e}");
+    }
+}
+
+/// SIGHUP asks for an immediate reload and cycle.
+struct Reload(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+fn reload_signal() -> Reload {
+    #[cfg(unix)]
+    {
+        Reload(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+    }
+    #[cfg(not(unix))]
+    {
+        Reload()
+    }
+}
+
+impl Reload {
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.0 {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
     }
 }

@@ -28,7 +28,6 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn record(&self, report: &CycleReport) {
-        self.mapping_valid.store(true, Ordering::Relaxed);
         self.cycles.fetch_add(1, Ordering::Relaxed);
         self.tickets_changed
             .fetch_add(report.tickets_changed as u64, Ordering::Relaxed);

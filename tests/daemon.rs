@@ -254,7 +254,7 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 }
 
 #[test]
-fn the_running_daemon_reports_health_readiness_and_metrics_and_stops_on_sigterm() {
+fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     // A mapping folder of its own, to break it while the daemon runs.
     let mappings = dir.path().join("mappings");
@@ -277,7 +277,7 @@ fn the_running_daemon_reports_health_readiness_and_metrics_and_stops_on_sigterm(
     );
     std::fs::write(
         &cfg,
-        format!("poll_interval_secs = 1\n{text}\n[http]\nlisten = \"{addr}\"\n"),
+        format!("poll_interval_secs = 3600\n{text}\n[http]\nlisten = \"{addr}\"\n"),
     )
     .unwrap();
 
@@ -302,25 +302,43 @@ fn the_running_daemon_reports_health_readiness_and_metrics_and_stops_on_sigterm(
     );
     assert!(metrics.contains("contract_bridge_tickets 48"), "{metrics}");
 
-    // A broken mapping makes the daemon not ready; it keeps running.
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    let cycles = || -> u64 {
+        let (_, m) = get(&addr, "/metrics");
+        let line = m
+            .lines()
+            .find_map(|l| l.strip_prefix("contract_bridge_cycles_total "));
+        line.unwrap().parse().unwrap()
+    };
+    assert_eq!(cycles(), 1);
+
+    // A broken mapping, reloaded on SIGHUP, is refused: the daemon is not
+    // ready, and it keeps cycling on the last good mapping.
     std::fs::write(
         mappings.join("zz-broken.yaml"),
         "customers:\n  x:\n    nonsense: 1\n",
     )
     .unwrap();
+    signal("-HUP");
     wait_for("readiness to drop", || get(&addr, "/readyz").0 == 503);
     assert!(get(&addr, "/readyz").1.contains("mapping"));
+    wait_for("a cycle on the last good mapping", || cycles() == 2);
     assert_eq!(get(&addr, "/healthz").0, 200);
 
+    // Fixed and reloaded: ready again.
+    std::fs::remove_file(mappings.join("zz-broken.yaml")).unwrap();
+    signal("-HUP");
+    wait_for("readiness to return", || get(&addr, "/readyz").0 == 200);
+
     // SIGTERM stops it cleanly.
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal("-TERM");
     let mut status = None;
     wait_for("the daemon to exit", || {
         status = child.try_wait().unwrap();
