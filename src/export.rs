@@ -237,8 +237,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
     }
     if !first.starts_with('{') {
         let at = text.len() - first.len();
-        let line = text[..at].matches('\n').count() + 1;
-        let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+        let (line, column) = line_col(text, at);
         return Err(fail(
             line,
             column,
@@ -367,9 +366,7 @@ pub fn locate(text: &str, path: &[Step<'_>]) -> Option<(usize, usize)> {
             _ => return None,
         }
     }
-    let line = text[..pos].matches('\n').count() + 1;
-    let column = pos - text[..pos].rfind('\n').map_or(0, |n| n + 1) + 1;
-    Some((line, column))
+    Some(line_col(text, pos))
 }
 
 fn skip_ws(b: &[u8], mut pos: usize) -> usize {
@@ -421,6 +418,13 @@ fn skip_value(b: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
+/// 1-based line and column of byte offset `at` in `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    (line, at - before.rfind('\n').map_or(0, |n| n + 1) + 1)
+}
+
 /// Line and column of ticket `id`'s `"id"` field in the export text, for messages.
 pub fn locate_ticket(text: &str, id: &str) -> Option<(usize, usize)> {
     let needle = serde_json::to_string(id).ok()?;
@@ -429,9 +433,7 @@ pub fn locate_ticket(text: &str, id: &str) -> Option<(usize, usize)> {
         let at = from + pos;
         let before = text[..at].trim_end();
         if before.ends_with(':') && before[..before.len() - 1].trim_end().ends_with("\"id\"") {
-            let line = text[..at].matches('\n').count() + 1;
-            let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
-            return Some((line, column));
+            return Some(line_col(text, at));
         }
         from = at + needle.len();
     }

@@ -33,18 +33,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
 mod common;
-use common::BOOK;
-
-const CASES: u32 = 64;
-
-/// Modest case counts; failures are reported, not persisted to files.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: CASES,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use common::{BOOK, config};
 
 const CUSTOMERS: [&str; 12] = [
     "riga-bakery",

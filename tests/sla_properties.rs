@@ -31,17 +31,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 mod common;
-use common::BOOK;
-
-const CASES: u32 = 64;
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: CASES,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use common::{BOOK, config};
 
 const ZONES: [&str; 4] = [
     "Europe/Riga",

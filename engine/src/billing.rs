@@ -404,10 +404,7 @@ impl Ledger {
             let st = &mut self.banks[i];
             if st.key != Some(key) {
                 st.key = Some(key);
-                st.remaining = match bank.term {
-                    BankTerm::Once { .. } => bank.opening_balance.unwrap_or(bank.minutes),
-                    _ => bank.minutes,
-                };
+                st.remaining = bank.fresh_minutes();
             }
             if st.remaining.is_zero() {
                 continue;
@@ -649,8 +646,8 @@ impl Ledger {
         out.events.append(&mut scratch_events);
         if let Some(rate) = terms.hourly_rate.filter(|_| !hourly_minutes.is_zero()) {
             let hours = hourly_minutes.hours();
-            // Rule 5: minutes × rate / 60, exact, then rounded once.
-            let amount = Money::new(rate.amount() * hourly_minutes.value() / Decimal::from(60));
+            // Exact, then rounded once.
+            let amount = rate.for_minutes(hourly_minutes);
             out.lines.push(InvoiceLine {
                 kind: LineKind::Work,
                 description: format!("Support work, {} h", display_qty(hours)),
@@ -716,8 +713,7 @@ impl Ledger {
                     ticket: format!("add-on {}", a.name),
                     month,
                 })?;
-                let unit =
-                    Money::new(rate.amount() * c.card_terms.punch.value() / Decimal::from(60));
+                let unit = rate.for_minutes(c.card_terms.punch);
                 out.lines.push(InvoiceLine {
                     kind: LineKind::MonthEndPunches,
                     description: format!("{}: {uncovered} punch(es) not covered by a card", a.name),
@@ -751,10 +747,8 @@ impl Ledger {
                 Some(key) => {
                     let remaining = if st.key == Some(key) {
                         st.remaining
-                    } else if let BankTerm::Once { .. } = bank.term {
-                        bank.opening_balance.unwrap_or(bank.minutes)
                     } else {
-                        bank.minutes
+                        bank.fresh_minutes()
                     };
                     out.push(Balance {
                         customer: c.customer.clone(),

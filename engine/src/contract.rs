@@ -148,6 +148,16 @@ pub struct Bank {
     pub draw_order: u32,
 }
 
+impl Bank {
+    /// A term's starting balance: the size, or a prepaid block's opening balance.
+    pub fn fresh_minutes(&self) -> Minutes {
+        match self.term {
+            BankTerm::Once { .. } => self.opening_balance.unwrap_or(self.minutes),
+            _ => self.minutes,
+        }
+    }
+}
+
 /// A punch card bought by the customer.
 #[derive(Clone, Debug)]
 pub struct Card {

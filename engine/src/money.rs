@@ -38,6 +38,12 @@ impl Money {
         self.0.is_zero()
     }
 
+    /// What `minutes` cost at `self` per hour, exact (rule 5: minutes × rate / 60,
+    /// multiplied before dividing so that a half cent stays a half cent).
+    pub fn for_minutes(self, minutes: crate::minutes::Minutes) -> Money {
+        Money(self.0 * minutes.value() / Decimal::from(60))
+    }
+
     /// `self × percent / 100`, exact.
     pub fn percent(self, percent: Decimal) -> Money {
         Money(self.0 * percent / Decimal::ONE_HUNDRED)

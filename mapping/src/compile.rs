@@ -1386,7 +1386,7 @@ impl Compiler {
                 continue;
             };
             if let (Some(bought), Some(discount)) = (bought, discount) {
-                let full = rate * (terms.punch.hours() * Decimal::from(punches.value));
+                let full = rate.for_minutes(terms.punch.times(u64::from(punches.value)));
                 out.push(Card {
                     bought,
                     punches: punches.value,

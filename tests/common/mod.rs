@@ -15,3 +15,14 @@ pub static BOOK: LazyLock<ContractBook> = LazyLock::new(|| {
     .unwrap_or_else(|e| panic!("the example mappings must load: {e:?}"))
     .book
 });
+
+/// Modest case counts (`PROPTEST_CASES` overrides); failures are reported,
+/// not persisted to files.
+#[allow(dead_code)] // not every test binary has property tests
+pub fn config() -> proptest::prelude::ProptestConfig {
+    proptest::prelude::ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    }
+}
