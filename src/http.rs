@@ -2,68 +2,87 @@
 //! (the mapping in force is valid and the store answers) and `/metrics`
 //! (Prometheus text format). They read shared state and never block a cycle.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 
-use crate::daemon::CycleReport;
+use crate::daemon::Bridge;
 
 /// Counters since the process started, and the readiness of the mapping.
 #[derive(Default)]
 pub struct Metrics {
-    pub mapping_valid: AtomicBool,
-    pub cycles: AtomicU64,
-    pub cycle_errors: AtomicU64,
-    pub tickets_changed: AtomicU64,
-    pub periods_closed: AtomicU64,
-    pub pushes_sent: AtomicU64,
-    pub pushes_retried: AtomicU64,
-    pub pushes_dead: AtomicU64,
+    mapping_valid: AtomicBool,
+    cycle_errors: AtomicU64,
+    tickets_changed: AtomicU64,
+    periods_closed: AtomicU64,
+    pushes_sent: AtomicU64,
+    pushes_retried: AtomicU64,
+    pushes_dead: AtomicU64,
+    notes_queued: AtomicU64,
+    sla_breaches: AtomicU64,
+    /// Webhook answers by status code.
+    webhooks: Mutex<BTreeMap<u16, u64>>,
 }
 
 impl Metrics {
-    pub fn record(&self, report: &CycleReport) {
-        self.cycles.fetch_add(1, Ordering::Relaxed);
-        self.tickets_changed
-            .fetch_add(report.tickets_changed as u64, Ordering::Relaxed);
-        self.periods_closed
-            .fetch_add(report.periods_closed as u64, Ordering::Relaxed);
-        self.pushes_sent
-            .fetch_add(report.pushed as u64, Ordering::Relaxed);
-        self.pushes_retried
-            .fetch_add(report.retried as u64, Ordering::Relaxed);
-        self.pushes_dead
-            .fetch_add(report.dead as u64, Ordering::Relaxed);
+    pub fn set_mapping_valid(&self, valid: bool) {
+        self.mapping_valid.store(valid, Ordering::Relaxed);
     }
-
-    /// A failed cycle; a mapping error also makes the daemon not ready.
-    pub fn record_error(&self, mapping_invalid: bool) {
+    pub fn add_cycle_error(&self) {
         self.cycle_errors.fetch_add(1, Ordering::Relaxed);
-        if mapping_invalid {
-            self.mapping_valid.store(false, Ordering::Relaxed);
+    }
+    pub fn add_tickets(&self, n: usize) {
+        self.tickets_changed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn add_periods_closed(&self, n: usize) {
+        self.periods_closed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    /// `result`: `sent`, `retry` or `dead`.
+    pub fn add_push(&self, result: &str) {
+        let counter = match result {
+            "sent" => &self.pushes_sent,
+            "retry" => &self.pushes_retried,
+            _ => &self.pushes_dead,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn add_note(&self, breach: bool) {
+        self.notes_queued.fetch_add(1, Ordering::Relaxed);
+        if breach {
+            self.sla_breaches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    pub fn add_webhook(&self, status: u16) {
+        if let Ok(mut w) = self.webhooks.lock() {
+            *w.entry(status).or_default() += 1;
         }
     }
 }
 
-pub struct AppState {
-    pub store: Arc<store::Store>,
-    pub metrics: Arc<Metrics>,
-}
-
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(bridge: Arc<Bridge>) -> Router {
+    let limit = bridge
+        .settings
+        .http
+        .as_ref()
+        .map_or(1 << 20, |h| h.webhook_max_bytes);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .route(
+            "/webhooks/{source}",
+            post(crate::daemon::webhook::receive).layer(DefaultBodyLimit::max(limit)),
+        )
+        .with_state(bridge)
 }
 
-async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
+async fn readyz(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
     if !s.metrics.mapping_valid.load(Ordering::Relaxed) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -76,7 +95,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
     }
 }
 
-async fn metrics(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
+async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
     let m = &s.metrics;
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {
@@ -86,13 +105,8 @@ async fn metrics(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
         );
     };
     counter(
-        "contract_bridge_cycles_total",
-        "Cycles run.",
-        m.cycles.load(Ordering::Relaxed),
-    );
-    counter(
         "contract_bridge_cycle_errors_total",
-        "Cycles that failed.",
+        "Scheduled jobs that failed.",
         m.cycle_errors.load(Ordering::Relaxed),
     );
     counter(
@@ -105,6 +119,28 @@ async fn metrics(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
         "Customer periods closed.",
         m.periods_closed.load(Ordering::Relaxed),
     );
+    counter(
+        "contract_bridge_notes_queued_total",
+        "SLA warning and breach notes queued for helpdesks.",
+        m.notes_queued.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_sla_breaches_total",
+        "SLA breaches found (each clock once).",
+        m.sla_breaches.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP contract_bridge_webhooks_total Webhook requests by answer.\n# TYPE contract_bridge_webhooks_total counter"
+    );
+    if let Ok(w) = m.webhooks.lock() {
+        for (status, n) in w.iter() {
+            let _ = writeln!(
+                out,
+                "contract_bridge_webhooks_total{{status=\"{status}\"}} {n}"
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP contract_bridge_pushes_total Outbox pushes by result.\n# TYPE contract_bridge_pushes_total counter"

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use contract_bridge::{export, render};
+use contract_bridge::settings::Settings;
+use contract_bridge::{daemon, export, render};
 use engine::period::Month;
 
 #[derive(Parser)]
@@ -67,6 +68,26 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Close one month now for every customer whose month has ended, and
+    /// push the drafts (whatever `schedule.close` says).
+    Close {
+        #[arg(long)]
+        config: PathBuf,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// Act as if it were this instant (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Read every source again from scratch and store what changed since a day.
+    Backfill {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only tickets created or worked on since this day (YYYY-MM-DD) are stored.
+        #[arg(long)]
+        since: String,
+    },
     /// Show every open SLA clock: due, remaining clock time, warned, breached.
     Sla {
         #[arg(long)]
@@ -113,6 +134,12 @@ fn main() -> ExitCode {
         } => sla(&mapping, &tickets, as_of.as_deref(), json),
         Command::Run { config, once, now } => run(&config, once, now.as_deref()),
         Command::Status { config } => status(&config),
+        Command::Close {
+            config,
+            period,
+            now,
+        } => close(&config, &period, now.as_deref()),
+        Command::Backfill { config, since } => backfill(&config, &since),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -366,24 +393,104 @@ async fn open_store(
         .map_err(|e| bad(e.to_string()))
 }
 
-fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
-    use contract_bridge::{daemon, settings::Settings};
+/// Loads the settings and opens the store: what every daemon command starts with.
+async fn bridge(config: &Path) -> Result<std::sync::Arc<daemon::Bridge>, Failure> {
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    let store = std::sync::Arc::new(open_store(&settings).await?);
+    let bridge = daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
+    Ok(std::sync::Arc::new(bridge))
+}
+
+fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
     let fixed_now = now.map(|s| parse_instant("now", s)).transpose()?;
-    // The daemon's clock: read here, at the edge, and handed down as a value.
-    let clock = move || fixed_now.unwrap_or_else(Utc::now);
     runtime()?.block_on(async {
-        let store = std::sync::Arc::new(open_store(&settings).await?);
+        let bridge = bridge(config).await?;
         if once {
-            let report = daemon::run_cycle(&settings, &store, clock())
-                .await
-                .map_err(|e| bad(e.to_string()))?;
+            // The daemon's clock: read here, at the edge, and handed down as a value.
+            let now = fixed_now.unwrap_or_else(Utc::now);
+            let report = bridge.run_once(now).await.map_err(|e| bad(e.to_string()))?;
             daemon::log_report(&report);
             return Ok(());
         }
-        daemon::serve(&settings, store, clock, shutdown_signal()).await?;
+        if fixed_now.is_some() {
+            return Err(bad(
+                "--now needs --once: a running daemon follows the real clock",
+            ));
+        }
+        daemon::serve(bridge, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+fn close(config: &Path, period: &str, now: Option<&str>) -> Result<(), Failure> {
+    let month: Month = period.parse().map_err(|e| bad(format!("--period: {e}")))?;
+    let now = match now {
+        Some(s) => parse_instant("now", s)?,
+        None => Utc::now(),
+    };
+    runtime()?.block_on(async {
+        let bridge = bridge(config).await?;
+        bridge
+            .reload_mapping(now)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        let mut report = daemon::CycleReport::default();
+        bridge
+            .close_period(month, now, &mut report)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        let bar = progress(report.drafts_queued as u64, "pushing drafts");
+        for name in bridge.settings.targets.keys() {
+            let before = report.pushed + report.retried + report.dead;
+            bridge
+                .drain(name, || now, &mut report)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            bar.inc((report.pushed + report.retried + report.dead - before) as u64);
+        }
+        bar.finish_and_clear();
+        daemon::log_report(&report);
+        Ok(())
+    })
+}
+
+fn backfill(config: &Path, since: &str) -> Result<(), Failure> {
+    let since: chrono::NaiveDate = since
+        .parse()
+        .map_err(|_| bad(format!("--since: `{since}` is not a day: write YYYY-MM-DD")))?;
+    runtime()?.block_on(async {
+        let bridge = bridge(config).await?;
+        let now = Utc::now();
+        let names: Vec<String> = bridge.settings.sources.keys().cloned().collect();
+        let bar = progress(names.len() as u64, "sources");
+        let mut report = daemon::CycleReport::default();
+        for name in &names {
+            bar.set_message(name.clone());
+            bridge
+                .backfill(name, since, now, &mut report)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        daemon::log_report(&report);
+        Ok(())
+    })
+}
+
+/// A progress bar on a terminal; hidden when stderr is a file or a pipe.
+fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {what} {{msg}}"
+    )) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Ctrl-C or SIGTERM.
@@ -410,7 +517,6 @@ async fn shutdown_signal() {
 }
 
 fn status(config: &Path) -> Result<(), Failure> {
-    use contract_bridge::{daemon, settings::Settings};
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use connectors::{SourceConfig, TargetConfig};
+use connectors::{Secret, SourceConfig, TargetConfig};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -15,25 +15,79 @@ pub struct Settings {
     pub billing: BillingSettings,
     /// Helpdesk sources by name.
     #[serde(default)]
-    pub sources: BTreeMap<String, SourceConfig>,
+    pub sources: BTreeMap<String, SourceSettings>,
     /// Accounting targets by name.
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
     #[serde(default)]
     pub outbox: OutboxSettings,
-    /// Seconds between cycles when running without `--once`.
-    #[serde(default = "default_poll")]
-    pub poll_interval_secs: u64,
-    /// The HTTP endpoints (`/healthz`, `/readyz`, `/metrics`) while running without `--once`.
+    #[serde(default)]
+    pub schedule: ScheduleSettings,
+    /// The HTTP endpoints (`/healthz`, `/readyz`, `/metrics`, `/webhooks/{source}`)
+    /// while running without `--once`.
     #[serde(default)]
     pub http: Option<HttpSettings>,
 }
 
+/// A helpdesk source: its connector (`type = …` and the connector's keys)
+/// and how the daemon treats it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SourceSettings {
+    #[serde(flatten)]
+    pub connector: SourceConfig,
+    /// When to poll it (a cron expression; default `schedule.poll`).
+    #[serde(default)]
+    pub poll: Option<String>,
+    /// The target (a key of `targets`) that receives SLA warning and breach
+    /// notes for this source's tickets; none: no notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// The shared secret of `POST /webhooks/{source}` (`env:NAME`,
+    /// `file:PATH` or literal); none: webhooks for it are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<Secret>,
+}
+
+/// Cron expressions, six fields with seconds first (`sec min hour day month weekday`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// Polling of every source without its own `poll`.
+    #[serde(default = "default_poll")]
+    pub poll: String,
+    /// The SLA tick: warnings and breaches become notes.
+    #[serde(default = "default_sla_tick")]
+    pub sla: String,
+    /// The period close, read in each contract's time zone: a month closes
+    /// at the first time this fires after it ended.
+    #[serde(default = "default_close")]
+    pub close: String,
+    /// How often the mapping files are checked for changes.
+    #[serde(default = "default_watch")]
+    pub mapping_check_secs: f64,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            poll: default_poll(),
+            sla: default_sla_tick(),
+            close: default_close(),
+            mapping_check_secs: default_watch(),
+        }
+    }
+}
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// `address:port`, e.g. `127.0.0.1:8080`.
     pub listen: String,
+    /// Larger webhook bodies are refused with 413.
+    #[serde(default = "default_body_limit")]
+    pub webhook_max_bytes: usize,
+    /// A webhook whose timestamp is further than this from now is refused.
+    #[serde(default = "default_replay_window")]
+    pub webhook_replay_window_secs: i64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -57,6 +111,10 @@ pub struct BillingSettings {
     pub first_period: String,
     /// The target (a key of `targets`) that receives invoice drafts.
     pub target: String,
+    /// How many months back a late change (work logged or re-categorised
+    /// after its period's draft) still becomes a correction line.
+    #[serde(default = "default_correction_months")]
+    pub correction_months: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -67,9 +125,9 @@ pub struct OutboxSettings {
     pub max_attempts: i64,
     /// First retry delay; doubles with every attempt, plus jitter.
     #[serde(default = "default_base_delay")]
-    pub base_delay_secs: i64,
+    pub base_delay_secs: f64,
     #[serde(default = "default_max_delay")]
-    pub max_delay_secs: i64,
+    pub max_delay_secs: f64,
 }
 
 impl Default for OutboxSettings {
@@ -82,17 +140,45 @@ impl Default for OutboxSettings {
     }
 }
 
-fn default_poll() -> u64 {
+fn default_poll() -> String {
+    "0 */5 * * * *".into()
+}
+fn default_sla_tick() -> String {
+    "0 * * * * *".into()
+}
+fn default_close() -> String {
+    "0 0 6 1 * *".into()
+}
+fn default_watch() -> f64 {
+    2.0
+}
+fn default_body_limit() -> usize {
+    1 << 20
+}
+fn default_replay_window() -> i64 {
     300
+}
+fn default_correction_months() -> u32 {
+    3
 }
 fn default_attempts() -> i64 {
     8
 }
-fn default_base_delay() -> i64 {
-    30
+fn default_base_delay() -> f64 {
+    30.0
 }
-fn default_max_delay() -> i64 {
-    3600
+fn default_max_delay() -> f64 {
+    3600.0
+}
+
+/// A cron expression, or the message that says what is wrong with it.
+pub fn cron(field: &str, expr: &str) -> Result<cron::Schedule, String> {
+    expr.parse::<cron::Schedule>().map_err(|e| {
+        format!(
+            "{field}: `{expr}` is not a cron expression ({e}); write six fields, seconds first, \
+             for example \"0 0 6 1 * *\" (06:00 on the 1st)"
+        )
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +218,36 @@ impl Settings {
                     known.join(", ")
                 }
             )));
+        }
+        let target_named = |field: String, name: &str| {
+            if settings.targets.contains_key(name) {
+                Ok(())
+            } else {
+                Err(err(format!(
+                    "{field}: no target named `{name}`; defined targets: {}",
+                    settings
+                        .targets
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        };
+        for (name, source) in &settings.sources {
+            if let Some(t) = &source.notes {
+                target_named(format!("sources.{name}.notes"), t)?;
+            }
+            if let Some(p) = &source.poll {
+                cron(&format!("sources.{name}.poll"), p).map_err(err)?;
+            }
+        }
+        for (field, expr) in [
+            ("schedule.poll", &settings.schedule.poll),
+            ("schedule.sla", &settings.schedule.sla),
+            ("schedule.close", &settings.schedule.close),
+        ] {
+            cron(field, expr).map_err(err)?;
         }
         if settings
             .billing

@@ -115,14 +115,14 @@ fn check_cycle(store_url: &str, env: &[(&str, &str)]) {
     let cfg = config(dir.path(), store_url, &drafts, 8);
     let first = run_once(&cfg, NOW, env);
     assert!(
-        first.contains("48 ticket(s) changed, 12 period(s) closed, 12 draft(s) queued, 12 pushed"),
+        first.contains("48 ticket(s) changed, 0 note(s) queued, 12 period(s) closed, 12 draft(s) queued (0 correction line(s)), 12 pushed"),
         "{first}"
     );
     assert_eq!(drafts_written(&drafts), expected_october_totals());
     // A second cycle at the same instant finds nothing new and pushes nothing.
     let second = run_once(&cfg, NOW, env);
     assert!(
-        second.contains("0 ticket(s) changed, 0 period(s) closed, 0 draft(s) queued, 0 pushed"),
+        second.contains("0 ticket(s) changed, 0 note(s) queued, 0 period(s) closed, 0 draft(s) queued (0 correction line(s)), 0 pushed"),
         "{second}"
     );
     assert_eq!(
@@ -253,16 +253,45 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Stops a daemon a failed assertion left running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Copies the bundled exports into `dir`, to add tickets while a daemon runs.
+fn copy_scenarios(dir: &Path) {
+    for e in std::fs::read_dir(root().join("tests/fixtures/scenarios")).unwrap() {
+        let from = e.unwrap().path();
+        let to = dir.join(from.file_name().unwrap());
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(from.join("tickets.json"), to.join("tickets.json")).unwrap();
+    }
+}
+
+fn metric(addr: &str, name: &str) -> Option<u64> {
+    let (_, m) = get(addr, "/metrics");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+}
+
 #[test]
 fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    // A mapping folder of its own, to break it while the daemon runs.
+    // Mappings and exports of its own, to change them while the daemon runs.
     let mappings = dir.path().join("mappings");
     std::fs::create_dir(&mappings).unwrap();
     for e in std::fs::read_dir(root().join("mappings/examples")).unwrap() {
         let p = e.unwrap().path();
         std::fs::copy(&p, mappings.join(p.file_name().unwrap())).unwrap();
     }
+    let exports = dir.path().join("exports");
+    copy_scenarios(&exports);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -270,39 +299,63 @@ fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops
         .port();
     let addr = format!("127.0.0.1:{port}");
     let url = format!("sqlite://{}/state.db", dir.path().display());
-    let cfg = config(dir.path(), &url, &dir.path().join("drafts"), 8);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        &root().join("mappings/examples").display().to_string(),
-        &mappings.display().to_string(),
-    );
+    let drafts = dir.path().join("drafts");
+    let cfg = config(dir.path(), &url, &drafts, 8);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            &root().join("mappings/examples").display().to_string(),
+            &mappings.display().to_string(),
+        )
+        .replace(
+            &root()
+                .join("tests/fixtures/scenarios")
+                .display()
+                .to_string(),
+            &exports.display().to_string(),
+        );
     std::fs::write(
         &cfg,
-        format!("poll_interval_secs = 3600\n{text}\n[http]\nlisten = \"{addr}\"\n"),
+        format!(
+            "{text}\n[schedule]\npoll = \"* * * * * *\"\nmapping_check_secs = 0.2\n[http]\nlisten = \"{addr}\"\n"
+        ),
     )
     .unwrap();
 
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("contract-bridge"))
-        .args(["run", "--now", NOW, "--config"])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the first cycle", || {
+    // The real clock (2026-11 or later): October closes at start-up, as a
+    // daemon catches up on the closes it missed.
+    let mut child = KillOnDrop(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("contract-bridge"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the October drafts", || {
         std::net::TcpStream::connect(&addr).is_ok()
-            && get(&addr, "/metrics")
-                .1
-                .contains("contract_bridge_pushes_total{result=\"sent\"} 12")
+            && metric(&addr, "contract_bridge_tickets") == Some(48)
+            && drafts.is_dir()
+            && drafts_written(&drafts).len() >= 12
     });
+    let october: Vec<_> = std::fs::read_dir(&drafts)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let name = p.file_name()?.to_str()?.to_owned();
+            (name.contains("2026-10") && name.ends_with(".json")).then_some(p)
+        })
+        .collect();
+    assert_eq!(october.len(), 12);
     assert_eq!(get(&addr, "/healthz"), (200, "ok\n".into()));
     assert_eq!(get(&addr, "/readyz").0, 200);
     let (_, metrics) = get(&addr, "/metrics");
     assert!(
-        metrics.contains("contract_bridge_outbox_depth{state=\"sent\"} 12"),
+        metrics.contains("contract_bridge_pushes_total{result=\"dead\"} 0"),
         "{metrics}"
     );
-    assert!(metrics.contains("contract_bridge_tickets 48"), "{metrics}");
 
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let signal = |sig: &str| {
         let sent = std::process::Command::new("kill")
             .args([sig, &pid])
@@ -310,29 +363,28 @@ fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops
             .unwrap();
         assert!(sent.success());
     };
-    let cycles = || -> u64 {
-        let (_, m) = get(&addr, "/metrics");
-        let line = m
-            .lines()
-            .find_map(|l| l.strip_prefix("contract_bridge_cycles_total "));
-        line.unwrap().parse().unwrap()
-    };
-    assert_eq!(cycles(), 1);
 
-    // A broken mapping, reloaded on SIGHUP, is refused: the daemon is not
-    // ready, and it keeps cycling on the last good mapping.
+    // A broken mapping is refused: the daemon is not ready, and it keeps
+    // working on the last good mapping (a new export is still read).
     std::fs::write(
         mappings.join("zz-broken.yaml"),
         "customers:\n  x:\n    nonsense: 1\n",
     )
     .unwrap();
-    signal("-HUP");
     wait_for("readiness to drop", || get(&addr, "/readyz").0 == 503);
     assert!(get(&addr, "/readyz").1.contains("mapping"));
-    wait_for("a cycle on the last good mapping", || cycles() == 2);
+    std::fs::create_dir(exports.join("late")).unwrap();
+    std::fs::write(
+        exports.join("late/tickets.json"),
+        r#"{"tickets":[{"id":"LATE-1","customer":"riga-bakery","title":"Printer","created_at":"2026-11-20T09:00:00+02:00","states":[],"work":[]}]}"#,
+    )
+    .unwrap();
+    wait_for("the new ticket", || {
+        metric(&addr, "contract_bridge_tickets") == Some(49)
+    });
     assert_eq!(get(&addr, "/healthz").0, 200);
 
-    // Fixed and reloaded: ready again.
+    // Fixed and reloaded on SIGHUP: ready again.
     std::fs::remove_file(mappings.join("zz-broken.yaml")).unwrap();
     signal("-HUP");
     wait_for("readiness to return", || get(&addr, "/readyz").0 == 200);
@@ -341,7 +393,7 @@ fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops
     signal("-TERM");
     let mut status = None;
     wait_for("the daemon to exit", || {
-        status = child.try_wait().unwrap();
+        status = child.0.try_wait().unwrap();
         status.is_some()
     });
     assert!(status.unwrap().success(), "{status:?}");

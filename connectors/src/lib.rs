@@ -2,19 +2,33 @@
 //!
 //! One module per external system. A connector turns the system's wire
 //! format into canonical ticket snapshots (the offline export's ticket
-//! object) or pushes a draft; retries, backoff and rate limits belong to the
-//! daemon's outbox worker, not here.
+//! object), and turns a push (an invoice draft, a note on a ticket) into the
+//! request its API expects and reads the answer. It does no I/O over the
+//! network itself: the daemon owns the one HTTP client, the retries, the
+//! backoff and the rate limits (hyperswitch's split between `transformers`
+//! and the core).
 //!
 //! The connector set is closed: [`SourceConfig`] and [`TargetConfig`] are
 //! the enums a configuration file names with `type = "…"`.
 //!
 //! - [`folder`]: the embedded defaults that need no external account: a
 //!   source reading ticket exports dropped in a folder, and a target writing
-//!   each draft as JSON, CSV and an hledger journal entry.
+//!   each draft as JSON, CSV and an hledger journal entry (and each note as
+//!   JSON).
+//! - [`webhook`]: a source whose tickets arrive only by signed webhook, in
+//!   the offline format.
+//! - [`http`]: a target that POSTs each push as JSON with its idempotency key.
 
 pub mod folder;
+pub mod http;
+pub mod secret;
+pub mod webhook;
 
-use serde::Deserialize;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
 
 /// A ticket as a source delivers it: the offline-format ticket object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +52,12 @@ pub enum ConnectorError {
     /// Worth retrying later (a file being written, a 5xx, a timeout).
     #[error("{0}")]
     Transient(String),
+    /// The system asked us to slow down and said when to come back.
+    #[error("{message} (retry after {}s)", retry_after.as_secs())]
+    Throttled {
+        message: String,
+        retry_after: Duration,
+    },
     /// Retrying will not help until someone fixes something.
     #[error("{0}")]
     Permanent(String),
@@ -48,13 +68,15 @@ pub enum ConnectorError {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
     Folder(folder::FolderSourceConfig),
+    Webhook(webhook::WebhookSourceConfig),
 }
 
-/// Accounting targets, by `type`.
+/// Accounting and helpdesk targets, by `type`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TargetConfig {
     Folder(folder::FolderTargetConfig),
+    Http(http::HttpTargetConfig),
 }
 
 impl SourceConfig {
@@ -62,22 +84,103 @@ impl SourceConfig {
     pub fn sync(&self, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
         match self {
             SourceConfig::Folder(c) => folder::sync(c, cursor),
+            SourceConfig::Webhook(_) => Ok(SyncBatch {
+                tickets: Vec::new(),
+                cursor: cursor.unwrap_or_default().to_owned(),
+            }),
+        }
+    }
+
+    /// The tickets a webhook body carries, or `None` when this source takes
+    /// no webhooks.
+    pub fn parse_webhook(
+        &self,
+        body: &[u8],
+    ) -> Option<Result<Vec<TicketSnapshot>, ConnectorError>> {
+        match self {
+            SourceConfig::Folder(_) => None,
+            SourceConfig::Webhook(_) => Some(webhook::parse(body)),
         }
     }
 }
 
+/// What one outbox item pushes.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Push {
+    Draft(Draft),
+    Note(Note),
+}
+
+/// An HTTP request a connector built; the daemon sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+}
+
+/// The answer to an [`HttpRequest`], as the connector reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The `Retry-After` header, when it held a number of seconds.
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+/// How a push is carried out.
+#[derive(Debug)]
+pub enum Delivery {
+    /// Done locally (a file written).
+    Done,
+    /// Send this request, then hand the response to [`TargetConfig::accept`].
+    Http(HttpRequest),
+}
+
 impl TargetConfig {
-    /// Pushes one draft under its idempotency key; pushing the same key
-    /// again is harmless.
-    pub fn push_draft(&self, key: &str, draft: &Draft) -> Result<(), ConnectorError> {
+    /// Carries out a local push, or builds the request for a remote one.
+    /// Pushing the same key again is harmless either way.
+    pub fn deliver(&self, key: &str, push: &Push) -> Result<Delivery, ConnectorError> {
+        match (self, push) {
+            (TargetConfig::Folder(c), Push::Draft(d)) => {
+                folder::push_draft(c, key, d).map(|()| Delivery::Done)
+            }
+            (TargetConfig::Folder(c), Push::Note(n)) => {
+                folder::push_note(c, key, n).map(|()| Delivery::Done)
+            }
+            (TargetConfig::Http(c), push) => http::request(c, key, push).map(Delivery::Http),
+        }
+    }
+
+    /// Reads the answer to a request [`deliver`](Self::deliver) built.
+    pub fn accept(&self, response: &HttpResponse) -> Result<(), ConnectorError> {
         match self {
-            TargetConfig::Folder(c) => folder::push_draft(c, key, draft),
+            TargetConfig::Folder(_) => Ok(()),
+            TargetConfig::Http(_) => http::accept(response),
+        }
+    }
+
+    /// Requests per second the system allows us, if it limits them.
+    pub fn requests_per_second(&self) -> Option<u32> {
+        match self {
+            TargetConfig::Folder(_) => None,
+            TargetConfig::Http(c) => Some(c.requests_per_second),
         }
     }
 }
 
 /// An invoice draft as every accounting target receives it.
-#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct Draft {
     pub customer: String,
     pub period: String,
@@ -89,7 +192,7 @@ pub struct Draft {
     pub date: String,
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct DraftLine {
     pub kind: String,
     pub description: String,
@@ -97,4 +200,69 @@ pub struct DraftLine {
     pub unit_price: String,
     pub amount: String,
     pub tickets: Vec<String>,
+    /// The earlier period this line corrects (work logged or re-categorised
+    /// after that period's draft was pushed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<String>,
+}
+
+/// An internal note for a ticket: an SLA target about to be or already missed.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Note {
+    /// The source the ticket came from (its helpdesk).
+    pub source: String,
+    pub ticket: String,
+    pub customer: String,
+    /// `response` or `resolution`.
+    pub metric: String,
+    pub event: NoteEvent,
+    /// When the target is due (RFC 3339, the contract's offset), if running.
+    pub due_at: Option<String>,
+    /// A tag agents can filter on, e.g. `sla-breach`.
+    pub tag: String,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteEvent {
+    Warning,
+    Breach,
+}
+
+/// Splits an export (`{"tickets": [...]}`) into ticket snapshots; the daemon
+/// validates them fully. `origin` names the file or request in errors.
+pub fn snapshots_from_export(
+    text: &str,
+    origin: &str,
+) -> Result<Vec<TicketSnapshot>, ConnectorError> {
+    #[derive(Deserialize)]
+    struct Export {
+        tickets: Vec<serde_json::Map<String, serde_json::Value>>,
+    }
+    let export: Export = serde_json::from_str(text)
+        .map_err(|e| ConnectorError::Permanent(format!("{origin}: not a ticket export: {e}")))?;
+    export
+        .tickets
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = |name: &str| {
+                t.get(name)
+                    .and_then(|v| v.as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ConnectorError::Permanent(format!(
+                            "{origin}: tickets[{i}].{name}: missing or not a string"
+                        ))
+                    })
+            };
+            Ok(TicketSnapshot {
+                id: field("id")?,
+                customer: field("customer")?,
+                json: serde_json::Value::Object(t).to_string(),
+            })
+        })
+        .collect()
 }

@@ -81,6 +81,31 @@ pub fn bill(
     Ok(doc)
 }
 
+/// Every SLA clock of `tickets` judged at `as_of`: the rows `bill` reports,
+/// without billing anything. The daemon's SLA tick and webhooks use it to
+/// find warnings and breaches to note on tickets.
+pub fn sla_clocks(
+    book: &ContractBook,
+    tickets: &[Ticket],
+    as_of: DateTime<Utc>,
+) -> Result<Vec<SlaRow>, BillError> {
+    let mut out = CustomerBill::default();
+    for t in tickets {
+        let c = book
+            .contracts
+            .get(t.customer.as_str())
+            .ok_or_else(|| BillError::NoContract {
+                ticket: t.id.to_string(),
+                customer: t.customer.to_string(),
+            })?;
+        let p = Prepared::new(t, c, &mut out.warnings);
+        sla_rows(c, &p, as_of, &mut out);
+    }
+    out.sla
+        .sort_by(|a, b| a.ticket.cmp(&b.ticket).then(a.metric.cmp(&b.metric)));
+    Ok(out.sla)
+}
+
 /// Customers are independent: bill them on every core. Threads take the next
 /// customer from a shared counter, so one large customer does not leave a
 /// core idle; results keep the input order.

@@ -31,5 +31,5 @@ pub mod sla;
 pub mod ticket;
 pub mod values;
 
-pub use bill::bill;
+pub use bill::{bill, sla_clocks};
 pub use billing::{BillError, ContractBook};

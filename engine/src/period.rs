@@ -63,6 +63,15 @@ impl Month {
         }
     }
 
+    /// The month `n` months before this one.
+    pub fn back(self, n: u32) -> Month {
+        let index = self.year * 12 + self.month as i32 - 1 - n as i32;
+        Month {
+            year: index.div_euclid(12),
+            month: index.rem_euclid(12) as u32 + 1,
+        }
+    }
+
     /// Calendar quarter, 1..=4.
     pub fn quarter(self) -> u32 {
         (self.month - 1) / 3 + 1
@@ -182,6 +191,9 @@ mod tests {
         assert!("2026-13".parse::<Month>().is_err());
         assert!("2026-1".parse::<Month>().is_err());
         assert_eq!(m.quarter(), 4);
+        assert_eq!(m.back(0), m);
+        assert_eq!(m.back(10).to_string(), "2025-12");
+        assert_eq!(m.back(22).to_string(), "2024-12");
     }
 
     #[test]

@@ -275,78 +275,173 @@ impl Store {
         Ok(true)
     }
 
-    /// Pending items of `target` whose next attempt is due at `now`, oldest first.
-    pub async fn due(
+    /// Queues one push (a note, a draft outside a period close); `false`
+    /// when the same key was queued before: the key is what makes it once.
+    pub async fn enqueue(
+        &self,
+        target: &str,
+        key: &str,
+        payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO outbox (target, key, payload, state, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) ON CONFLICT (target, key) DO NOTHING",
+        )
+        .bind(target)
+        .bind(key)
+        .bind(payload)
+        .bind(instant(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Claims the oldest due item of `target`. On PostgreSQL the row stays
+    /// locked (`FOR UPDATE SKIP LOCKED`) in an open transaction until
+    /// [`Claim::finish`]: another instance skips it, and if this process
+    /// dies the lock goes with its connection and the item is due again. On
+    /// SQLite one instance owns the file and one worker per target claims.
+    pub async fn claim(
         &self,
         target: &str,
         now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, target, key, payload, attempts FROM outbox \
-             WHERE target = $1 AND state = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3",
+    ) -> Result<Option<Claim>, StoreError> {
+        const DUE: &str = "SELECT id, target, key, payload, attempts FROM outbox \
+             WHERE target = $1 AND state = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT 1";
+        let item = |r: sqlx::any::AnyRow| OutboxItem {
+            id: r.get(0),
+            target: r.get(1),
+            key: r.get(2),
+            payload: r.get(3),
+            attempts: r.get(4),
+        };
+        match self.backend {
+            Backend::Sqlite => Ok(sqlx::query(DUE)
+                .bind(target)
+                .bind(instant(now))
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| Claim {
+                    item: item(r),
+                    tx: None,
+                    pool: self.pool.clone(),
+                })),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!("{DUE} FOR UPDATE SKIP LOCKED")))
+                    .bind(target)
+                    .bind(instant(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                match row {
+                    Some(r) => Ok(Some(Claim {
+                        item: item(r),
+                        tx: Some(tx),
+                        pool: self.pool.clone(),
+                    })),
+                    None => {
+                        tx.rollback().await?;
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The earliest next attempt of a pending item of `target`, to sleep until.
+    pub async fn next_due(&self, target: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE target = $1 AND state = 'pending'",
         )
         .bind(target)
-        .bind(instant(now))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_one(&self.pool)
+        .await?
+        .get(0))
+    }
+
+    /// Every ticket snapshot with its source, ordered by source and id.
+    pub async fn tickets_with_source(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT source, id, snapshot FROM tickets ORDER BY source, id")
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|r| OutboxItem {
-                id: r.get(0),
-                target: r.get(1),
-                key: r.get(2),
-                payload: r.get(3),
-                attempts: r.get(4),
-            })
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect())
     }
 
-    /// The target confirmed the push.
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.set_state(id, OutboxState::Sent, None, now, now).await
+    /// The documents of a customer's closed periods, oldest first.
+    pub async fn closed_documents(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT period, document FROM periods WHERE customer = $1 ORDER BY period")
+                .bind(customer)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// The push failed: retry at `next`, or give up (`dead`).
-    pub async fn mark_failed(
-        &self,
-        id: i64,
-        error: &str,
-        next: DateTime<Utc>,
-        dead: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let state = if dead {
-            OutboxState::Dead
-        } else {
-            OutboxState::Pending
-        };
-        self.set_state(id, state, Some(error), next, now).await
+    /// Forgets where a source's sync got to: the next sync reads everything.
+    pub async fn reset_cursor(&self, source: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cursors WHERE source = $1")
+            .bind(source)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
-    async fn set_state(
+    /// Records a signed webhook delivery; `false` when it was seen before (a
+    /// replay). Deliveries older than `forget_before` are dropped: the replay
+    /// window refuses them by their timestamp anyway.
+    pub async fn remember_delivery(
         &self,
-        id: i64,
-        state: OutboxState,
-        error: Option<&str>,
-        next: DateTime<Utc>,
+        source: &str,
+        signature: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let attempts = i64::from(error.is_some());
-        sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = attempts + $2, last_error = COALESCE($3, last_error), \
-             next_attempt_at = $4, updated_at = $5 WHERE id = $6",
+        forget_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1")
+            .bind(instant(forget_before))
+            .execute(&self.pool)
+            .await?;
+        let done = sqlx::query(
+            "INSERT INTO webhook_deliveries (source, signature, received_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (source, signature) DO NOTHING",
         )
-        .bind(state.as_str())
-        .bind(attempts)
-        .bind(error.map(str::to_owned))
-        .bind(instant(next))
+        .bind(source)
+        .bind(signature)
         .bind(instant(now))
-        .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Tries to become the instance that runs the schedules. On PostgreSQL
+    /// that is a session advisory lock held on a connection of its own; it
+    /// is released when the connection closes, so a dead leader's successor
+    /// takes over. On SQLite the one instance always leads.
+    pub async fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
+        use sqlx::Connection;
+        match self.backend {
+            Backend::Sqlite => Ok(Some(Leadership(None))),
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?.detach();
+                let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+                    .bind(LEADER_LOCK)
+                    .fetch_one(&mut conn)
+                    .await?
+                    .get(0);
+                if got {
+                    Ok(Some(Leadership(Some(conn))))
+                } else {
+                    conn.close().await?;
+                    Ok(None)
+                }
+            }
+        }
     }
 
     pub async fn status(&self) -> Result<Status, StoreError> {
@@ -389,22 +484,125 @@ impl Store {
     }
 }
 
+/// The advisory lock key of the schedule leader ("cbridge1" in ASCII).
+const LEADER_LOCK: i64 = 0x6362_7269_6467_6531;
+
+/// Held by the instance that runs the schedules.
+pub struct Leadership(Option<sqlx::AnyConnection>);
+
+impl Leadership {
+    /// Is the lock still held? A broken connection has lost it.
+    pub async fn holds(&mut self) -> bool {
+        match &mut self.0 {
+            None => true,
+            Some(conn) => sqlx::query("SELECT 1").execute(conn).await.is_ok(),
+        }
+    }
+}
+
+/// An outbox item being pushed; see [`Store::claim`].
+pub struct Claim {
+    pub item: OutboxItem,
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    pool: AnyPool,
+}
+
+/// How a push ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// Retry at `next`, or never (`dead`).
+    Failed {
+        error: String,
+        next: DateTime<Utc>,
+        dead: bool,
+    },
+}
+
+impl Claim {
+    /// Writes how the push ended and releases the claim.
+    pub async fn finish(self, outcome: Outcome, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let (state, error, next, attempts) = match &outcome {
+            Outcome::Sent => (OutboxState::Sent, None, now, 0),
+            Outcome::Failed { error, next, dead } => (
+                if *dead {
+                    OutboxState::Dead
+                } else {
+                    OutboxState::Pending
+                },
+                Some(error.clone()),
+                *next,
+                1,
+            ),
+        };
+        let q = sqlx::query(
+            "UPDATE outbox SET state = $1, attempts = attempts + $2, last_error = COALESCE($3, last_error), \
+             next_attempt_at = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(state.as_str())
+        .bind(attempts)
+        .bind(error)
+        .bind(instant(next))
+        .bind(instant(now))
+        .bind(self.item.id);
+        match self.tx {
+            Some(mut tx) => {
+                q.execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            None => {
+                q.execute(&self.pool).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The migrations, embedded in the binary (sqlx's `migrate!` would need its
 /// `macros` feature, which builds the SQLite C code a second time).
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let initial = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_initial.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_initial.sql"),
+    let files: [(i64, &str, &'static str); 2] = match backend {
+        Backend::Sqlite => [
+            (
+                1,
+                "initial",
+                include_str!("../migrations/sqlite/0001_initial.sql"),
+            ),
+            (
+                2,
+                "webhooks",
+                include_str!("../migrations/sqlite/0002_webhooks.sql"),
+            ),
+        ],
+        Backend::Postgres => [
+            (
+                1,
+                "initial",
+                include_str!("../migrations/postgres/0001_initial.sql"),
+            ),
+            (
+                2,
+                "webhooks",
+                include_str!("../migrations/postgres/0002_webhooks.sql"),
+            ),
+        ],
     };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        SqlStr::from_static(initial),
-        false,
-    )])
+    Migrator::with_migrations(
+        files
+            .into_iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    version,
+                    name.into(),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Creates the SQLite file readable by its owner only (it holds customer data).
@@ -486,8 +684,9 @@ mod tests {
         let closed = closed_acme_october("draft:acme:2026-10:r1");
         assert!(store.close_period(&closed, now).await.unwrap());
         assert!(!store.close_period(&closed, now).await.unwrap());
-        let item = store.due("drafts", now, 10).await.unwrap().remove(0);
-        store.mark_sent(item.id, now).await.unwrap();
+        let claim = store.claim("drafts", now).await.unwrap().unwrap();
+        claim.finish(Outcome::Sent, now).await.unwrap();
+        assert!(store.claim("drafts", now).await.unwrap().is_none());
         assert!(
             store
                 .upsert_ticket("s", "T-1", "acme", "{}", now)
@@ -504,6 +703,73 @@ mod tests {
         assert_eq!(
             (status.tickets, status.closed_periods, status.outbox_sent),
             (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn on_postgres_a_claimed_item_is_skipped_and_one_instance_leads() {
+        let store = postgres_store().await;
+        let now = t("2026-11-01T06:00:00Z");
+        for key in ["a", "b"] {
+            assert!(store.enqueue("drafts", key, "{}", now).await.unwrap());
+        }
+        assert!(!store.enqueue("drafts", "a", "{}", now).await.unwrap());
+        let first = store.claim("drafts", now).await.unwrap().unwrap();
+        let second = store.claim("drafts", now).await.unwrap().unwrap();
+        assert_eq!(
+            (first.item.key.as_str(), second.item.key.as_str()),
+            ("a", "b")
+        );
+        assert!(store.claim("drafts", now).await.unwrap().is_none());
+        // A claim dropped without finishing (a crash) leaves the item due.
+        drop(second);
+        let again = store.claim("drafts", now).await.unwrap().unwrap();
+        assert_eq!(again.item.key, "b");
+        first.finish(Outcome::Sent, now).await.unwrap();
+        again.finish(Outcome::Sent, now).await.unwrap();
+
+        let mut leader = store
+            .try_lead()
+            .await
+            .unwrap()
+            .expect("the first instance leads");
+        assert!(store.try_lead().await.unwrap().is_none(), "only one leads");
+        assert!(leader.holds().await);
+        drop(leader);
+        // The lock goes with the leader's connection.
+        let mut next = None;
+        for _ in 0..50 {
+            next = store.try_lead().await.unwrap();
+            if next.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(next.is_some(), "a successor takes over");
+    }
+
+    #[tokio::test]
+    async fn a_webhook_delivery_is_accepted_once() {
+        let (_dir, store) = temp_store().await;
+        let now = t("2026-11-01T06:00:00Z");
+        let old = t("2026-11-01T05:50:00Z");
+        assert!(
+            store
+                .remember_delivery("desk", "sig", now, old)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .remember_delivery("desk", "sig", now, old)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .remember_delivery("other", "sig", now, old)
+                .await
+                .unwrap()
         );
     }
 
@@ -528,9 +794,10 @@ mod tests {
         let closed = closed_acme_october("draft:acme:2026-10:r1");
         assert!(store.close_period(&closed, now).await.unwrap());
         assert!(!store.close_period(&closed, now).await.unwrap());
-        let due = store.due("drafts", now, 10).await.unwrap();
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].key, "draft:acme:2026-10:r1");
+        let claim = store.claim("drafts", now).await.unwrap().unwrap();
+        assert_eq!(claim.item.key, "draft:acme:2026-10:r1");
+        claim.finish(Outcome::Sent, now).await.unwrap();
+        assert!(store.claim("drafts", now).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -539,19 +806,22 @@ mod tests {
         let now = t("2026-11-01T06:00:00Z");
         let closed = closed_acme_october("k");
         store.close_period(&closed, now).await.unwrap();
-        let item = store.due("drafts", now, 10).await.unwrap().remove(0);
-        store
-            .mark_failed(item.id, "HTTP 503", t("2026-11-01T06:05:00Z"), false, now)
+        let failed = |next: &str, dead: bool| Outcome::Failed {
+            error: "HTTP 503".into(),
+            next: t(next),
+            dead,
+        };
+        let claim = store.claim("drafts", now).await.unwrap().unwrap();
+        claim
+            .finish(failed("2026-11-01T06:05:00Z", false), now)
             .await
             .unwrap();
-        assert!(store.due("drafts", now, 10).await.unwrap().is_empty());
-        let later = store
-            .due("drafts", t("2026-11-01T06:05:00Z"), 10)
-            .await
-            .unwrap();
-        assert_eq!(later[0].attempts, 1);
-        store
-            .mark_failed(item.id, "HTTP 503", now, true, now)
+        assert!(store.claim("drafts", now).await.unwrap().is_none());
+        let later = t("2026-11-01T06:05:00Z");
+        let claim = store.claim("drafts", later).await.unwrap().unwrap();
+        assert_eq!(claim.item.attempts, 1);
+        claim
+            .finish(failed("2026-11-01T06:10:00Z", true), later)
             .await
             .unwrap();
         let status = store.status().await.unwrap();
@@ -559,10 +829,10 @@ mod tests {
         assert_eq!(status.failing[0].2, 2, "two failed attempts are counted");
         assert!(
             store
-                .due("drafts", t("2027-01-01T00:00:00Z"), 10)
+                .claim("drafts", t("2027-01-01T00:00:00Z"))
                 .await
                 .unwrap()
-                .is_empty()
+                .is_none()
         );
     }
 }

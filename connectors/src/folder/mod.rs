@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{ConnectorError, Draft, SyncBatch, TicketSnapshot};
+use crate::{ConnectorError, Draft, Note, SyncBatch, TicketSnapshot};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,39 +96,9 @@ pub fn sync(c: &FolderSourceConfig, cursor: Option<&str>) -> Result<SyncBatch, C
     })
 }
 
-/// Splits an export into ticket snapshots; the daemon validates them fully.
 fn read_export(path: &Path) -> Result<Vec<TicketSnapshot>, ConnectorError> {
-    #[derive(Deserialize)]
-    struct Export {
-        tickets: Vec<serde_json::Map<String, serde_json::Value>>,
-    }
     let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
-    let export: Export = serde_json::from_str(&text).map_err(|e| {
-        ConnectorError::Permanent(format!("{}: not a ticket export: {e}", path.display()))
-    })?;
-    export
-        .tickets
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let field = |name: &str| {
-                t.get(name)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        ConnectorError::Permanent(format!(
-                            "{}: tickets[{i}].{name}: missing or not a string",
-                            path.display()
-                        ))
-                    })
-            };
-            Ok(TicketSnapshot {
-                id: field("id")?,
-                customer: field("customer")?,
-                json: serde_json::Value::Object(t).to_string(),
-            })
-        })
-        .collect()
+    crate::snapshots_from_export(&text, &path.display().to_string())
 }
 
 /// File names keep the key readable and safe on every file system.
@@ -159,6 +129,14 @@ pub fn push_draft(c: &FolderTargetConfig, key: &str, d: &Draft) -> Result<(), Co
     write_atomically(&stem.with_extension("csv"), csv(d).as_bytes())?;
     write_atomically(&stem.with_extension("journal"), journal(key, d).as_bytes())?;
     write_atomically(&stem.with_extension("json"), &json)
+}
+
+/// A note is one JSON file; an agent or a script picks it up from there.
+pub fn push_note(c: &FolderTargetConfig, key: &str, n: &Note) -> Result<(), ConnectorError> {
+    std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
+    let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "note": n}))
+        .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+    write_atomically(&c.path.join(file_stem(key)).with_extension("json"), &json)
 }
 
 fn csv_field(s: &str) -> String {
@@ -230,6 +208,7 @@ mod tests {
                     unit_price: "40.00".into(),
                     amount: "130.00".into(),
                     tickets: vec!["T-1001".into()],
+                    corrects: None,
                 },
                 DraftLine {
                     kind: "call_out".into(),
@@ -238,6 +217,7 @@ mod tests {
                     unit_price: "15.00".into(),
                     amount: "45.00".into(),
                     tickets: vec![],
+                    corrects: None,
                 },
             ],
         }

@@ -1,0 +1,377 @@
+//! The period close: a customer's month becomes an invoice draft in the
+//! outbox, at the first time the `schedule.close` cron fires (in the
+//! contract's time zone) after the month ended.
+//!
+//! **Late changes.** A closed period's draft is never changed. When its
+//! tickets change afterwards (work logged late, a category disputed within
+//! `billing.correction_months`), the period is billed again at the next
+//! close, and what differs from what was already billed for it becomes
+//! correction lines of the new draft, each naming the period it corrects.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use connectors::{Draft, DraftLine, Push};
+use engine::document::BillDocument;
+use engine::period::Month;
+use engine::ticket::{CustomerKey, Ticket};
+use rust_decimal::Decimal;
+use store::ClosedPeriod;
+
+use super::{Bridge, CycleError, CycleReport};
+
+/// The idempotency key of a draft: what it represents, nothing else.
+pub fn draft_key(customer: &str, period: Month, revision: i64) -> String {
+    format!("draft:{customer}:{period}:r{revision}")
+}
+
+/// When the close schedule lets `month` close in `tz`: its first firing at
+/// or after the month's end.
+fn closes_at(schedule: &cron::Schedule, month: Month, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    let end = month.end(tz).with_timezone(&tz) - chrono::Duration::seconds(1);
+    schedule.after(&end).next().map(|t| t.with_timezone(&Utc))
+}
+
+impl Bridge {
+    /// Closes every month from `billing.first_period` whose close time has
+    /// come for a customer and which is not closed yet.
+    pub async fn close_due(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let schedule = crate::settings::cron("schedule.close", &self.settings.schedule.close)
+            .map_err(CycleError::Mapping)?;
+        self.close_months(now, report, |month, tz| {
+            closes_at(&schedule, month, tz).is_some_and(|at| at <= now)
+        })
+        .await
+    }
+
+    /// Closes `month` now for every customer whose month has ended,
+    /// whatever the schedule says (`contract-bridge close --period`).
+    pub async fn close_period(
+        &self,
+        month: Month,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        self.close_months(now, report, |m, tz| m == month && now >= m.end(tz))
+            .await
+    }
+
+    async fn close_months(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+        due: impl Fn(Month, chrono_tz::Tz) -> bool,
+    ) -> Result<(), CycleError> {
+        let mapping = self.mapping_in_force()?;
+        let book = &mapping.book;
+        let first: Month = self
+            .settings
+            .billing
+            .first_period
+            .parse()
+            .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
+        let last = Month::containing(now, chrono_tz::UTC);
+        let mut tickets: Option<Vec<Ticket>> = None;
+        let mut bills: HashMap<Month, BillDocument> = HashMap::new();
+        for month in first.through(last) {
+            let mut customers = Vec::new();
+            for (key, c) in &book.contracts {
+                if due(month, c.tz)
+                    && !self
+                        .store
+                        .is_closed(key.as_str(), &month.to_string())
+                        .await?
+                {
+                    customers.push(key.clone());
+                }
+            }
+            if customers.is_empty() {
+                continue;
+            }
+            if tickets.is_none() {
+                let (t, _) = self.stored_tickets(book, &mut report.source_errors).await?;
+                tickets = Some(t);
+            }
+            let tickets = tickets.as_deref().unwrap_or_default();
+            for customer in customers {
+                // Earlier periods of this customer, billed again with today's tickets.
+                let window_start = first.max(month.back(self.settings.billing.correction_months));
+                let closed = self.store.closed_documents(customer.as_str()).await?;
+                let mut corrections = Vec::new();
+                for earlier in window_start.through(month).filter(|p| *p < month) {
+                    if !closed.iter().any(|(p, _)| *p == earlier.to_string()) {
+                        continue;
+                    }
+                    let doc = bill_cached(&mut bills, book, tickets, earlier)?;
+                    let now_lines = draft_lines(doc, &customer);
+                    let billed = billed_for(&closed, earlier);
+                    corrections.extend(correction_lines(earlier, &billed, &now_lines));
+                }
+                let doc = bill_cached(&mut bills, book, tickets, month)?;
+                let closed = self.closed_period(doc, &customer, month, now, book, corrections);
+                report.corrections += closed
+                    .push
+                    .as_ref()
+                    .map_or(0, |_| closed_corrections(&closed));
+                if self.store.close_period(&closed, now).await? {
+                    report.periods_closed += 1;
+                    self.metrics.add_periods_closed(1);
+                    if closed.push.is_some() {
+                        report.drafts_queued += 1;
+                        self.outbox.wake(&self.settings.billing.target);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn closed_period(
+        &self,
+        doc: &BillDocument,
+        customer: &CustomerKey,
+        month: Month,
+        now: DateTime<Utc>,
+        book: &engine::ContractBook,
+        corrections: Vec<DraftLine>,
+    ) -> ClosedPeriod {
+        let invoice = doc.invoices.iter().find(|i| &i.customer == customer);
+        let revision = 1;
+        let tz = book
+            .contracts
+            .get(customer)
+            .map_or(chrono_tz::UTC, |c| c.tz);
+        let currency = invoice
+            .map(|i| i.currency.to_string())
+            .or_else(|| book.contracts.get(customer).map(|c| c.currency.to_string()))
+            .unwrap_or_default();
+        let mut lines = draft_lines(doc, customer);
+        lines.extend(corrections);
+        let draft = (!lines.is_empty()).then(|| {
+            let total: Decimal = lines.iter().map(|l| dec(&l.amount)).sum();
+            Draft {
+                customer: customer.to_string(),
+                period: month.to_string(),
+                revision,
+                currency: currency.clone(),
+                total_net: format!("{:.2}", total.round_dp(2)),
+                date: now.with_timezone(&tz).date_naive().to_string(),
+                lines,
+            }
+        });
+        let document = serde_json::json!({
+            "invoice": invoice,
+            "report": doc.report.iter().filter(|r| &r.customer == customer).collect::<Vec<_>>(),
+            "balances": doc.balances.iter().filter(|b| &b.customer == customer).collect::<Vec<_>>(),
+            "draft": draft,
+        });
+        ClosedPeriod {
+            customer: customer.to_string(),
+            period: month.to_string(),
+            revision,
+            total_net: draft.as_ref().map(|d| d.total_net.clone()),
+            currency: draft.as_ref().map(|_| currency),
+            document: document.to_string(),
+            push: draft.map(|d| {
+                (
+                    self.settings.billing.target.clone(),
+                    draft_key(customer.as_str(), month, revision),
+                    serde_json::to_string(&Push::Draft(d)).unwrap_or_default(),
+                )
+            }),
+        }
+    }
+}
+
+fn closed_corrections(closed: &ClosedPeriod) -> usize {
+    closed
+        .push
+        .as_ref()
+        .and_then(|(_, _, p)| serde_json::from_str::<Push>(p).ok())
+        .map_or(0, |p| match p {
+            Push::Draft(d) => d.lines.iter().filter(|l| l.corrects.is_some()).count(),
+            Push::Note(_) => 0,
+        })
+}
+
+fn bill_cached<'a>(
+    bills: &'a mut HashMap<Month, BillDocument>,
+    book: &engine::ContractBook,
+    tickets: &[Ticket],
+    month: Month,
+) -> Result<&'a BillDocument, CycleError> {
+    use std::collections::hash_map::Entry;
+    Ok(match bills.entry(month) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => {
+            e.insert(
+                engine::bill(book, tickets, month, None).map_err(|err| CycleError::Bill {
+                    period: month,
+                    message: err.to_string(),
+                })?,
+            )
+        }
+    })
+}
+
+/// A customer's invoice lines of a bill, as drafts carry them.
+fn draft_lines(doc: &BillDocument, customer: &CustomerKey) -> Vec<DraftLine> {
+    let Some(inv) = doc.invoices.iter().find(|i| &i.customer == customer) else {
+        return Vec::new();
+    };
+    inv.lines
+        .iter()
+        .map(|l| DraftLine {
+            kind: serde_json::to_value(l.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            description: l.description.clone(),
+            quantity: l.quantity.to_string(),
+            unit_price: l.unit_price.to_string(),
+            amount: l.amount.to_string(),
+            tickets: l.tickets.iter().map(ToString::to_string).collect(),
+            corrects: None,
+        })
+        .collect()
+}
+
+/// Everything billed so far for `period`: its own draft's lines and the
+/// corrections of it in later drafts.
+fn billed_for(closed: &[(String, String)], period: Month) -> Vec<DraftLine> {
+    let period = period.to_string();
+    let mut out = Vec::new();
+    for (p, document) in closed {
+        let Some(draft) = serde_json::from_str::<serde_json::Value>(document)
+            .ok()
+            .and_then(|d| serde_json::from_value::<Option<Draft>>(d["draft"].clone()).ok())
+            .flatten()
+        else {
+            continue;
+        };
+        for l in draft.lines {
+            let own = *p == period && l.corrects.is_none();
+            let corrects_it = l.corrects.as_deref() == Some(period.as_str());
+            if own || corrects_it {
+                out.push(l);
+            }
+        }
+    }
+    out
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap_or_default()
+}
+
+/// The lines that bring what was billed for `period` to what it comes to
+/// now. Lines match by kind, description and unit price; a changed quantity
+/// gives one line with the difference.
+pub fn correction_lines(period: Month, billed: &[DraftLine], now: &[DraftLine]) -> Vec<DraftLine> {
+    type Key = (String, String, String);
+    let mut sums: BTreeMap<Key, (Decimal, Decimal, Vec<String>)> = BTreeMap::new();
+    let key = |l: &DraftLine| {
+        let base = l
+            .description
+            .strip_prefix(&format!("Correction to {period}: "))
+            .unwrap_or(&l.description);
+        (
+            l.kind.clone(),
+            base.to_owned(),
+            dec(&l.unit_price).normalize().to_string(),
+        )
+    };
+    for (sign, lines) in [(Decimal::ONE, now), (Decimal::NEGATIVE_ONE, billed)] {
+        for l in lines {
+            let e = sums.entry(key(l)).or_default();
+            e.0 += sign * dec(&l.quantity);
+            e.1 += sign * dec(&l.amount);
+            for t in &l.tickets {
+                if !e.2.contains(t) {
+                    e.2.push(t.clone());
+                }
+            }
+        }
+    }
+    sums.into_iter()
+        .filter(|(_, (q, a, _))| !q.is_zero() || !a.is_zero())
+        .map(|((kind, description, unit_price), (q, a, mut tickets))| {
+            tickets.sort();
+            DraftLine {
+                kind,
+                description: format!("Correction to {period}: {description}"),
+                quantity: q.normalize().to_string(),
+                unit_price,
+                amount: format!("{:.2}", a.round_dp(2)),
+                tickets,
+                corrects: Some(period.to_string()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(description: &str, quantity: &str, price: &str, amount: &str) -> DraftLine {
+        DraftLine {
+            kind: "work".into(),
+            description: description.into(),
+            quantity: quantity.into(),
+            unit_price: price.into(),
+            amount: amount.into(),
+            tickets: vec!["T-1".into()],
+            corrects: None,
+        }
+    }
+
+    #[test]
+    fn a_late_change_gives_the_difference_once_and_nothing_after() {
+        let oct: Month = "2026-10".parse().unwrap();
+        let billed = vec![line("Support work", "2.00", "40.00", "80.00")];
+        let now = vec![
+            line("Support work", "2.50", "40.00", "100.00"),
+            line("Travel", "1", "15.00", "15.00"),
+        ];
+        let fix = correction_lines(oct, &billed, &now);
+        assert_eq!(fix.len(), 2);
+        assert_eq!(fix[0].description, "Correction to 2026-10: Support work");
+        assert_eq!(
+            (fix[0].quantity.as_str(), fix[0].amount.as_str()),
+            ("0.5", "20.00")
+        );
+        assert_eq!(fix[1].amount, "15.00");
+        assert!(fix.iter().all(|l| l.corrects.as_deref() == Some("2026-10")));
+        // Once corrected, billing the same period again corrects nothing.
+        let mut all = billed.clone();
+        all.extend(fix);
+        assert!(correction_lines(oct, &all, &now).is_empty());
+    }
+
+    #[test]
+    fn work_made_free_after_the_fact_is_credited() {
+        let oct: Month = "2026-10".parse().unwrap();
+        let billed = vec![line("Support work", "1.00", "40.00", "40.00")];
+        let fix = correction_lines(oct, &billed, &[]);
+        assert_eq!(
+            (fix[0].quantity.as_str(), fix[0].amount.as_str()),
+            ("-1", "-40.00")
+        );
+    }
+
+    #[test]
+    fn a_month_closes_at_the_first_firing_after_it_ends_in_the_contract_zone() {
+        let schedule = crate::settings::cron("close", "0 0 6 1 * *").unwrap();
+        let riga: chrono_tz::Tz = "Europe/Riga".parse().unwrap();
+        let oct: Month = "2026-10".parse().unwrap();
+        let at = closes_at(&schedule, oct, riga).unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-11-01T04:00:00+00:00");
+        let every_second = crate::settings::cron("close", "* * * * * *").unwrap();
+        assert_eq!(closes_at(&every_second, oct, riga).unwrap(), oct.end(riga));
+    }
+}

@@ -1,0 +1,396 @@
+//! The daemon: sync the sources, note SLA warnings and breaches on tickets,
+//! close the periods that are due, and drain the outbox.
+//!
+//! `run --once` does each of these once at one instant and exits. `run`
+//! keeps going: a leader task fires the cron schedules (poll per source, the
+//! SLA tick, the period close), one worker per target drains its outbox,
+//! the HTTP server takes webhooks and serves health and metrics, and the
+//! mapping files are watched. On PostgreSQL several instances may run: one
+//! leads the schedules (an advisory lock), and all of them push, each item
+//! claimed by one (`FOR UPDATE SKIP LOCKED`).
+//!
+//! Every external effect goes through the store first: a closed period and
+//! its draft's outbox item are written in one transaction, a note is queued
+//! under a key naming the clock it is about, and an item is marked sent only
+//! after its target accepted it under that idempotency key. A crash between
+//! the two leaves the item pending; the next push carries the same key,
+//! which the target treats as the same draft or note.
+
+mod close;
+mod notes;
+mod outbox;
+mod schedule;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use store::Store;
+
+pub use close::draft_key;
+pub use outbox::backoff;
+pub use schedule::serve;
+
+use crate::http::Metrics;
+use crate::settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("{0}")]
+    Mapping(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("stored tickets do not parse: {0}")]
+    Tickets(String),
+    #[error("billing {period}: {message}")]
+    Bill {
+        period: engine::period::Month,
+        message: String,
+    },
+    #[error("no mapping is in force yet")]
+    NoMapping,
+}
+
+/// What one cycle (or one job) did, for logs, metrics and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CycleReport {
+    pub tickets_changed: usize,
+    pub source_errors: Vec<String>,
+    pub notes_queued: usize,
+    pub breaches_noted: usize,
+    pub periods_closed: usize,
+    pub drafts_queued: usize,
+    pub corrections: usize,
+    pub pushed: usize,
+    pub retried: usize,
+    pub dead: usize,
+}
+
+/// A mapping that passed `check`, with the fingerprint of its files.
+pub struct GoodMapping {
+    pub book: engine::ContractBook,
+    pub hash: String,
+}
+
+/// Loads the mapping files; an invalid mapping gives the messages of `check`.
+pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError> {
+    let path = settings.mapping.path.clone();
+    tokio::task::spawn_blocking(move || {
+        let hash = mapping_hash(&path);
+        mapping::load(&path)
+            .map(|l| GoodMapping { book: l.book, hash })
+            .map_err(|d| CycleError::Mapping(d.to_string()))
+    })
+    .await
+    .map_err(|e| CycleError::Mapping(e.to_string()))?
+}
+
+/// What the tasks of one daemon process share.
+pub struct Bridge {
+    pub settings: Settings,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    mapping: RwLock<Option<Arc<GoodMapping>>>,
+    /// The fingerprint of the last mapping refused, so it is reported once.
+    refused: RwLock<Option<String>>,
+    outbox: outbox::Workers,
+}
+
+impl Bridge {
+    pub fn new(settings: Settings, store: Arc<Store>) -> Result<Bridge, CycleError> {
+        let outbox = outbox::Workers::new(&settings)?;
+        Ok(Bridge {
+            settings,
+            store,
+            metrics: Arc::new(Metrics::default()),
+            mapping: RwLock::new(None),
+            refused: RwLock::new(None),
+            outbox,
+        })
+    }
+
+    /// The mapping in force, if one was ever valid.
+    pub fn mapping(&self) -> Option<Arc<GoodMapping>> {
+        self.mapping.read().ok().and_then(|m| m.clone())
+    }
+
+    /// Loads the mapping files when they changed. An invalid change is
+    /// refused with the messages of `check` and the last good mapping stays
+    /// in force. `Ok(true)` when a new mapping came into force.
+    pub async fn reload_mapping(&self, now: DateTime<Utc>) -> Result<bool, CycleError> {
+        let path = self.settings.mapping.path.clone();
+        let hash = tokio::task::spawn_blocking(move || mapping_hash(&path))
+            .await
+            .map_err(|e| CycleError::Mapping(e.to_string()))?;
+        let current = self.mapping().map(|m| m.hash.clone());
+        let refused = self.refused.read().ok().and_then(|r| r.clone());
+        if current.as_deref() == Some(hash.as_str()) {
+            // Back to the files in force (a broken change undone).
+            self.metrics.set_mapping_valid(true);
+            if let Ok(mut r) = self.refused.write() {
+                *r = None;
+            }
+            return Ok(false);
+        }
+        if refused.as_deref() == Some(hash.as_str()) {
+            return Ok(false);
+        }
+        match load_mapping(&self.settings).await {
+            Ok(m) => {
+                self.store.record_mapping(&m.hash, now).await?;
+                if current.is_some() {
+                    eprintln!("mapping reloaded ({})", m.hash);
+                }
+                self.metrics.set_mapping_valid(true);
+                if let Ok(mut r) = self.refused.write() {
+                    *r = None;
+                }
+                if let Ok(mut slot) = self.mapping.write() {
+                    *slot = Some(Arc::new(m));
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                self.metrics.set_mapping_valid(false);
+                if let Ok(mut r) = self.refused.write() {
+                    *r = Some(hash);
+                }
+                let kept = if current.is_some() {
+                    "; the last good mapping stays in force"
+                } else {
+                    ""
+                };
+                Err(CycleError::Mapping(format!(
+                    "the mapping change is refused{kept}:\n{e}"
+                )))
+            }
+        }
+    }
+
+    fn mapping_in_force(&self) -> Result<Arc<GoodMapping>, CycleError> {
+        self.mapping().ok_or(CycleError::NoMapping)
+    }
+
+    /// One full cycle at instant `now`: every source, the SLA notes, the
+    /// periods due, and every outbox until nothing is due at `now`.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> Result<CycleReport, CycleError> {
+        self.reload_mapping(now).await?;
+        let mut report = CycleReport::default();
+        for name in self.settings.sources.keys() {
+            self.sync_source(name, now, &mut report).await?;
+        }
+        self.note_sla(now, &mut report).await?;
+        self.close_due(now, &mut report).await?;
+        for name in self.settings.targets.keys() {
+            self.drain(name, || now, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Reads what changed in one source and stores it. A ticket the engine
+    /// cannot read is reported and not stored; the others are.
+    pub async fn sync_source(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let Some(source) = self.settings.sources.get(name) else {
+            return Ok(());
+        };
+        let cursor = self.store.cursor(name).await?;
+        let connector = source.connector.clone();
+        let batch = tokio::task::spawn_blocking(move || connector.sync(cursor.as_deref()))
+            .await
+            .map_err(|e| CycleError::Tickets(e.to_string()))?;
+        match batch {
+            Ok(batch) => {
+                report.tickets_changed += self
+                    .store_tickets(name, &batch.tickets, now, &mut report.source_errors)
+                    .await?
+                    .len();
+                // The cursor moves only after every ticket of the batch is stored.
+                self.store.set_cursor(name, &batch.cursor, now).await?;
+            }
+            Err(e) => report.source_errors.push(format!("source {name}: {e}")),
+        }
+        Ok(())
+    }
+
+    /// Reads a source again from scratch and stores the tickets created or
+    /// worked on since `since` (a day, UTC); older ones stay as they were.
+    pub async fn backfill(
+        &self,
+        name: &str,
+        since: chrono::NaiveDate,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let Some(source) = self.settings.sources.get(name) else {
+            return Ok(());
+        };
+        let connector = source.connector.clone();
+        let batch = tokio::task::spawn_blocking(move || connector.sync(None))
+            .await
+            .map_err(|e| CycleError::Tickets(e.to_string()))?
+            .map_err(|e| CycleError::Tickets(format!("source {name}: {e}")))?;
+        let from = since.and_time(chrono::NaiveTime::MIN).and_utc();
+        let recent: Vec<connectors::TicketSnapshot> = batch
+            .tickets
+            .into_iter()
+            .filter(|t| {
+                let text = format!("{{\"tickets\":[{}]}}", t.json);
+                crate::export::parse(Path::new(name), &text).map_or(true, |p| {
+                    p.iter()
+                        .any(|t| t.created_at >= from || t.work.iter().any(|w| w.at >= from))
+                })
+            })
+            .collect();
+        report.tickets_changed += self
+            .store_tickets(name, &recent, now, &mut report.source_errors)
+            .await?
+            .len();
+        self.store.set_cursor(name, &batch.cursor, now).await?;
+        Ok(())
+    }
+
+    /// Stores the snapshots that parse as offline-format tickets; returns
+    /// the ones that were new or changed.
+    pub async fn store_tickets(
+        &self,
+        source: &str,
+        tickets: &[connectors::TicketSnapshot],
+        now: DateTime<Utc>,
+        errors: &mut Vec<String>,
+    ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
+        let mut changed = Vec::new();
+        for t in tickets {
+            let text = format!("{{\"tickets\":[{}]}}", t.json);
+            let parsed = match crate::export::parse(Path::new(source), &text) {
+                Ok(mut p) if p.len() == 1 => p.remove(0),
+                Ok(_) => continue,
+                Err(e) => {
+                    errors.push(format!("source {source}: ticket {}: {e}", t.id));
+                    continue;
+                }
+            };
+            if self
+                .store
+                .upsert_ticket(source, &t.id, &t.customer, &t.json, now)
+                .await?
+            {
+                changed.push(parsed);
+            }
+        }
+        self.metrics.add_tickets(changed.len());
+        Ok(changed)
+    }
+
+    /// Every stored ticket whose customer has a contract, with its source.
+    /// A ticket for a customer without one is skipped with a warning, so it
+    /// cannot hold up everyone else's bill.
+    async fn stored_tickets(
+        &self,
+        book: &engine::ContractBook,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Vec<engine::ticket::Ticket>, BTreeMap<String, String>), CycleError> {
+        let rows = self.store.tickets_with_source().await?;
+        let mut sources = BTreeMap::new();
+        let mut text = String::from("{\"tickets\":[");
+        for (i, (source, id, snapshot)) in rows.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(snapshot);
+            sources.insert(id.clone(), source.clone());
+        }
+        text.push_str("]}");
+        let parsed = crate::export::parse(Path::new("<store>"), &text)
+            .map_err(|e| CycleError::Tickets(e.to_string()))?;
+        let mut tickets = Vec::with_capacity(parsed.len());
+        for t in parsed {
+            if book.contracts.contains_key(t.customer.as_str()) {
+                tickets.push(t);
+            } else {
+                warnings.push(format!(
+                    "ticket {} (source {}): customer `{}` has no contract in the mapping; not billed",
+                    t.id,
+                    sources.get(t.id.as_str()).map_or("?", String::as_str),
+                    t.customer
+                ));
+            }
+        }
+        Ok((tickets, sources))
+    }
+}
+
+/// A stable fingerprint of the mapping files (FNV-1a over names and contents).
+fn mapping_hash(path: &Path) -> String {
+    let mut files: Vec<_> = if path.is_dir() {
+        std::fs::read_dir(path)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+    {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        for b in f.display().to_string().bytes().chain(bytes) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// What `status` shows.
+pub async fn status_text(store: &Store) -> Result<String, CycleError> {
+    let s = store.status().await?;
+    let mut out = String::new();
+    use std::fmt::Write;
+    let _ = writeln!(
+        out,
+        "tickets stored: {}; periods closed: {}",
+        s.tickets, s.closed_periods
+    );
+    let _ = writeln!(
+        out,
+        "outbox: {} pending, {} sent, {} dead",
+        s.outbox_pending, s.outbox_sent, s.outbox_dead
+    );
+    for (source, cursor, at) in &s.cursors {
+        let short: String = cursor.chars().take(60).collect();
+        let _ = writeln!(out, "cursor {source}: {short} (updated {at})");
+    }
+    for (target, key, attempts, error) in &s.failing {
+        let _ = writeln!(
+            out,
+            "failing {target} {key}: {attempts} attempt(s), last error: {error}"
+        );
+    }
+    Ok(out)
+}
+
+pub fn log_report(r: &CycleReport) {
+    eprintln!(
+        "cycle: {} ticket(s) changed, {} note(s) queued, {} period(s) closed, {} draft(s) queued ({} correction line(s)), {} pushed, {} to retry, {} dead",
+        r.tickets_changed,
+        r.notes_queued,
+        r.periods_closed,
+        r.drafts_queued,
+        r.corrections,
+        r.pushed,
+        r.retried,
+        r.dead
+    );
+    for e in &r.source_errors {
+        eprintln!("warning: {e}");
+    }
+}

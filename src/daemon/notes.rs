@@ -1,0 +1,159 @@
+//! SLA notes: a clock warned or breached at `now` becomes a note for the
+//! ticket's helpdesk (the source's `notes` target), queued in the outbox
+//! under `sla:{source}:{ticket}:{metric}:{warning|breach}`. The key is the
+//! record that the note was sent: the SLA tick may look at the same clock a
+//! thousand times, the note is queued once. A breach found without an
+//! earlier warning is noted as a breach only.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use connectors::{Note, NoteEvent, Push};
+use engine::document::SlaRow;
+use engine::period::Month;
+use engine::ticket::Ticket;
+
+use super::{Bridge, CycleError, CycleReport};
+
+/// The outbox key of a note: the clock and the event, nothing else.
+pub fn note_key(source: &str, ticket: &str, metric: &str, event: NoteEvent) -> String {
+    let event = match event {
+        NoteEvent::Warning => "warning",
+        NoteEvent::Breach => "breach",
+    };
+    format!("sla:{source}:{ticket}:{metric}:{event}")
+}
+
+impl Bridge {
+    /// The SLA tick: every stored ticket's clocks at `now`.
+    pub async fn note_sla(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        if self.settings.sources.values().all(|s| s.notes.is_none()) {
+            return Ok(());
+        }
+        let mapping = self.mapping_in_force()?;
+        let (tickets, sources) = self
+            .stored_tickets(&mapping.book, &mut report.source_errors)
+            .await?;
+        self.note_tickets(tickets, &sources, now, report).await
+    }
+
+    /// Notes for these tickets' clocks at `now` (a webhook's tickets).
+    pub async fn note_tickets(
+        &self,
+        tickets: Vec<Ticket>,
+        sources: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let mapping = self.mapping_in_force()?;
+        let book_owner = mapping.clone();
+        let tickets: Vec<Ticket> = tickets
+            .into_iter()
+            .filter(|t| mapping.book.contracts.contains_key(t.customer.as_str()))
+            .collect();
+        if tickets.is_empty() {
+            return Ok(());
+        }
+        let rows = tokio::task::spawn_blocking(move || {
+            engine::sla_clocks(&book_owner.book, &tickets, now)
+        })
+        .await
+        .map_err(|e| CycleError::Tickets(e.to_string()))?
+        .map_err(|e| CycleError::Tickets(e.to_string()))?;
+        let first: Month = self
+            .settings
+            .billing
+            .first_period
+            .parse()
+            .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
+        for row in &rows {
+            let Some(source) = sources.get(row.ticket.as_str()) else {
+                continue;
+            };
+            let Some(target) = self
+                .settings
+                .sources
+                .get(source)
+                .and_then(|s| s.notes.as_deref())
+            else {
+                continue;
+            };
+            let tz = mapping
+                .book
+                .contracts
+                .get(row.customer.as_str())
+                .map_or(chrono_tz::UTC, |c| c.tz);
+            let Some(note) = note_for(row, source, now, first.start(tz)) else {
+                continue;
+            };
+            let key = note_key(source, &note.ticket, &note.metric, note.event);
+            let breach = note.event == NoteEvent::Breach;
+            let payload = serde_json::to_string(&Push::Note(note)).unwrap_or_default();
+            if self.store.enqueue(target, &key, &payload, now).await? {
+                report.notes_queued += 1;
+                report.breaches_noted += usize::from(breach);
+                self.metrics.add_note(breach);
+                self.outbox.wake(target);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The note a clock calls for at `now`, if any. Clocks due before
+/// `since` (the first billed period) are history, not news.
+fn note_for(row: &SlaRow, source: &str, now: DateTime<Utc>, since: DateTime<Utc>) -> Option<Note> {
+    if row.excluded || row.met_at.is_some_and(|m| m.utc() <= now) {
+        return None;
+    }
+    if row.due_at.is_some_and(|d| d.utc() < since) {
+        return None;
+    }
+    let metric = serde_json::to_value(row.metric)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let due = row.due_at.map(|d| d.0.to_rfc3339());
+    let (event, tag, text) = if row.breached {
+        (
+            NoteEvent::Breach,
+            "sla-breach",
+            format!(
+                "SLA {metric} target missed: it was due {} ({} min on the {} calendar; the clock was stopped {} min).",
+                due.as_deref().unwrap_or("?"),
+                row.target_minutes,
+                row.calendar,
+                row.stopped_minutes
+            ),
+        )
+    } else if row.warn_at.is_some_and(|w| w.utc() <= now) {
+        (
+            NoteEvent::Warning,
+            "sla-warning",
+            format!(
+                "SLA {metric} target at risk: due {} ({} min on the {} calendar, {} min used).",
+                due.as_deref()
+                    .unwrap_or("when the ticket is no longer paused"),
+                row.target_minutes,
+                row.calendar,
+                row.elapsed_minutes
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Note {
+        source: source.to_owned(),
+        ticket: row.ticket.to_string(),
+        customer: row.customer.to_string(),
+        metric,
+        event,
+        due_at: due,
+        tag: tag.to_owned(),
+        text,
+    })
+}

@@ -1,0 +1,261 @@
+//! The outbox worker: claims due items of one target, carries them out
+//! through the target's connector, and records how each ended.
+//!
+//! The one HTTP client of the process lives here; connectors only build
+//! requests and read answers. Each target has a rate limiter (`governor`)
+//! from the requests per second its connector allows. A failure is retried
+//! with exponential backoff and jitter; a 429 waits at least its
+//! `Retry-After` and pauses the whole target for that long; after
+//! `outbox.max_attempts` (or a permanent refusal) the item is dead: `status`
+//! shows it and the metrics count it.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use connectors::{ConnectorError, Delivery, HttpMethod, HttpRequest, HttpResponse, Push};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use store::Outcome;
+use tokio::sync::Notify;
+
+use super::{Bridge, CycleError, CycleReport};
+use crate::settings::{OutboxSettings, Settings};
+
+/// Per-target rate limiters and wake-ups, and the HTTP client.
+pub(super) struct Workers {
+    client: reqwest::Client,
+    limiters: BTreeMap<String, DefaultDirectRateLimiter>,
+    wake: BTreeMap<String, Arc<Notify>>,
+}
+
+impl Workers {
+    pub fn new(settings: &Settings) -> Result<Workers, CycleError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("contract-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CycleError::Mapping(format!("HTTP client: {e}")))?;
+        let mut limiters = BTreeMap::new();
+        let mut wake = BTreeMap::new();
+        for (name, target) in &settings.targets {
+            if let Some(rate) = target.requests_per_second().and_then(NonZeroU32::new) {
+                limiters.insert(name.clone(), RateLimiter::direct(Quota::per_second(rate)));
+            }
+            wake.insert(name.clone(), Arc::new(Notify::new()));
+        }
+        Ok(Workers {
+            client,
+            limiters,
+            wake,
+        })
+    }
+
+    /// Something was queued for `target`: its worker looks now.
+    pub fn wake(&self, target: &str) {
+        if let Some(n) = self.wake.get(target) {
+            n.notify_one();
+        }
+    }
+
+    pub fn waker(&self, target: &str) -> Option<Arc<Notify>> {
+        self.wake.get(target).cloned()
+    }
+}
+
+/// How long the target asked us to leave it alone, if it did.
+pub(super) type Pause = Option<Duration>;
+
+impl Bridge {
+    /// Pushes the items of `target` due at `now()` until none is left or the
+    /// target throttles us.
+    pub async fn drain(
+        &self,
+        target: &str,
+        now: impl Fn() -> DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<Pause, CycleError> {
+        self.drain_until(target, now, report, || false).await
+    }
+
+    pub(super) async fn drain_until(
+        &self,
+        target: &str,
+        now: impl Fn() -> DateTime<Utc>,
+        report: &mut CycleReport,
+        stop: impl Fn() -> bool,
+    ) -> Result<Pause, CycleError> {
+        while !stop() {
+            let Some(claim) = self.store.claim(target, now()).await? else {
+                return Ok(None);
+            };
+            let result = self
+                .push(target, &claim.item.key, &claim.item.payload)
+                .await;
+            let at = now();
+            let (outcome, pause) = match result {
+                Ok(()) => {
+                    report.pushed += 1;
+                    self.metrics.add_push("sent");
+                    (Outcome::Sent, None)
+                }
+                Err(e) => {
+                    let attempts = claim.item.attempts + 1;
+                    let dead = matches!(e, ConnectorError::Permanent(_))
+                        || attempts >= self.settings.outbox.max_attempts;
+                    let mut wait = backoff(&self.settings.outbox, attempts, claim.item.id);
+                    let pause = match &e {
+                        ConnectorError::Throttled { retry_after, .. } => {
+                            wait = wait.max(*retry_after);
+                            Some(*retry_after)
+                        }
+                        _ => None,
+                    };
+                    if dead {
+                        report.dead += 1;
+                        self.metrics.add_push("dead");
+                        eprintln!("error: {target} {}: gave up: {e}", claim.item.key);
+                    } else {
+                        report.retried += 1;
+                        self.metrics.add_push("retry");
+                    }
+                    let next = at + chrono::Duration::from_std(wait).unwrap_or_default();
+                    let error = e.to_string();
+                    (Outcome::Failed { error, next, dead }, pause)
+                }
+            };
+            claim.finish(outcome, at).await?;
+            if pause.is_some() {
+                return Ok(pause);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn push(&self, target: &str, key: &str, payload: &str) -> Result<(), ConnectorError> {
+        let connector = self
+            .settings
+            .targets
+            .get(target)
+            .ok_or_else(|| {
+                ConnectorError::Permanent(format!("target `{target}` is no longer configured"))
+            })?
+            .clone();
+        let push: Push = serde_json::from_str(payload)
+            .map_err(|e| ConnectorError::Permanent(format!("unreadable payload: {e}")))?;
+        let key_owned = key.to_owned();
+        let delivery = tokio::task::spawn_blocking(move || {
+            let d = connector.deliver(&key_owned, &push);
+            (connector, d)
+        })
+        .await
+        .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        let (connector, delivery) = delivery;
+        match delivery? {
+            Delivery::Done => Ok(()),
+            Delivery::Http(request) => {
+                if let Some(limiter) = self.outbox.limiters.get(target) {
+                    limiter.until_ready().await;
+                }
+                let response = send(&self.outbox.client, request).await?;
+                connector.accept(&response)
+            }
+        }
+    }
+}
+
+/// Sends one request; a connection failure or a timeout is transient.
+async fn send(client: &reqwest::Client, r: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+    let method = match r.method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+    };
+    let mut request = client
+        .request(method, &r.url)
+        .timeout(r.timeout)
+        .body(r.body);
+    for (name, value) in &r.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.map_err(|e| {
+        ConnectorError::Transient(if e.is_timeout() {
+            format!("{}: no answer within {} ms", r.url, r.timeout.as_millis())
+        } else {
+            format!("{}: {e}", r.url)
+        })
+    })?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after);
+    let body = response
+        .text()
+        .await
+        .map_err(|e| ConnectorError::Transient(format!("{}: reading the answer: {e}", r.url)))?;
+    Ok(HttpResponse {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    // Reading the clock here is the edge: the header names a wall-clock instant.
+    (at.with_timezone(&Utc) - Utc::now()).to_std().ok()
+}
+
+/// Exponential backoff with jitter: `base × 2^(attempts−1)`, capped, plus up
+/// to one `base` spread by item so that retries of many items do not align.
+pub fn backoff(o: &OutboxSettings, attempts: i64, id: i64) -> Duration {
+    let base = o.base_delay_secs.max(0.0);
+    let exp = (base * f64::from(1u32 << (attempts - 1).clamp(0, 30) as u32)).min(o.max_delay_secs);
+    let mut x = (id as u64) ^ ((attempts as u64) << 32) ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    let jitter = (x % 1_000_000) as f64 / 1_000_000.0 * base;
+    Duration::from_secs_f64((exp + jitter).max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_at_most_one_base_of_jitter() {
+        let o = OutboxSettings {
+            max_attempts: 8,
+            base_delay_secs: 30.0,
+            max_delay_secs: 3600.0,
+        };
+        for (attempts, exp) in [(1, 30.0), (2, 60.0), (3, 120.0), (10, 3600.0)] {
+            for id in 0..50 {
+                let d = backoff(&o, attempts, id).as_secs_f64();
+                assert!(d >= exp && d < exp + 30.0, "attempt {attempts}: {d}");
+            }
+        }
+        let spread: std::collections::BTreeSet<u64> = (0..50)
+            .map(|id| backoff(&o, 1, id).as_millis() as u64)
+            .collect();
+        assert!(spread.len() > 40, "jitter spreads retries");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            None,
+            "a past date"
+        );
+        assert_eq!(retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,256 @@
+//! The running daemon: tasks and their shutdown.
+//!
+//! - the **leader** fires the cron schedules: each source's poll, the SLA
+//!   tick and the period close. On start it runs all of them once, to catch
+//!   up on what fell due while it was down. Only the holder of the store's
+//!   leader lock runs them (one instance of several on PostgreSQL);
+//! - one **outbox worker** per target, woken when something is queued for
+//!   it and otherwise looking every second (another instance may have queued
+//!   it) or when the next retry is due;
+//! - the **mapping watcher** checks the files every
+//!   `schedule.mapping_check_secs` and on SIGHUP;
+//! - the **HTTP server**: health, readiness, metrics and webhooks.
+//!
+//! A stop (Ctrl-C, SIGTERM) is broadcast on a watch channel; a worker
+//! finishes the push in hand, records it, and exits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::{Bridge, CycleReport, log_report};
+
+/// The clock of the running daemon: read at the edge, handed down as values.
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// Runs until `shutdown` completes.
+pub async fn serve(
+    bridge: Arc<Bridge>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), std::io::Error> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Err(e) = bridge.reload_mapping(now()).await {
+        eprintln!("error: {e}");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(http) = &bridge.settings.http {
+        let listener = tokio::net::TcpListener::bind(&http.listen).await?;
+        eprintln!("listening on http://{}", listener.local_addr()?);
+        let app = crate::http::router(bridge.clone());
+        let mut rx = stop_rx.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(e) = served {
+                eprintln!("error: HTTP server: {e}");
+            }
+        });
+    }
+    for target in bridge.settings.targets.keys() {
+        tasks.spawn(worker(bridge.clone(), target.clone(), stop_rx.clone()));
+    }
+    tasks.spawn(watch_mapping(bridge.clone(), stop_rx.clone()));
+    tasks.spawn(lead(bridge.clone(), stop_rx));
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn worker(bridge: Arc<Bridge>, target: String, mut stop: watch::Receiver<bool>) {
+    let Some(wake) = bridge.outbox.waker(&target) else {
+        return;
+    };
+    while !*stop.borrow() {
+        let mut report = CycleReport::default();
+        let drained = {
+            let stop = stop.clone();
+            bridge
+                .drain_until(&target, now, &mut report, move || *stop.borrow())
+                .await
+        };
+        let pause = match drained {
+            Ok(pause) => pause,
+            Err(e) => {
+                eprintln!("error: outbox {target}: {e}");
+                Some(Duration::from_secs(1))
+            }
+        };
+        if let Some(pause) = pause {
+            // Throttled: the whole target waits, whatever is queued meanwhile.
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let next = match bridge.store.next_due(&target).await {
+            Ok(Some(at)) => DateTime::parse_from_rfc3339(&at)
+                .ok()
+                .and_then(|at| (at.with_timezone(&Utc) - now()).to_std().ok())
+                .unwrap_or(Duration::ZERO),
+            _ => Duration::from_secs(1),
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(next.min(Duration::from_secs(1))) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn watch_mapping(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs_f64(bridge.settings.schedule.mapping_check_secs.max(0.1));
+    let mut hangup = Hangup::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = hangup.recv() => eprintln!("SIGHUP: reloading the mapping"),
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = bridge.reload_mapping(now()).await {
+            eprintln!("error: {e}");
+        }
+    }
+}
+
+/// One scheduled job.
+enum Job {
+    Poll(String, cron::Schedule),
+    Sla(cron::Schedule),
+    Close(cron::Schedule),
+}
+
+impl Job {
+    /// The next firing after `after`; the close fires in every contract's zone.
+    fn next(&self, bridge: &Bridge, after: DateTime<Utc>) -> DateTime<Utc> {
+        let far = after + chrono::Duration::days(366);
+        match self {
+            Job::Poll(_, s) | Job::Sla(s) => s.after(&after).next().unwrap_or(far),
+            Job::Close(s) => {
+                let zones: Vec<chrono_tz::Tz> = bridge
+                    .mapping()
+                    .map(|m| m.book.contracts.values().map(|c| c.tz).collect())
+                    .unwrap_or_default();
+                zones
+                    .into_iter()
+                    .chain([chrono_tz::UTC])
+                    .filter_map(|tz| s.after(&after.with_timezone(&tz)).next())
+                    .map(|t| t.with_timezone(&Utc))
+                    .min()
+                    .unwrap_or(far)
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        bridge: &Bridge,
+        at: DateTime<Utc>,
+    ) -> Result<CycleReport, super::CycleError> {
+        let mut report = CycleReport::default();
+        match self {
+            Job::Poll(source, _) => bridge.sync_source(source, at, &mut report).await?,
+            Job::Sla(_) => bridge.note_sla(at, &mut report).await?,
+            Job::Close(_) => bridge.close_due(at, &mut report).await?,
+        }
+        Ok(report)
+    }
+}
+
+fn jobs(bridge: &Bridge) -> Vec<Job> {
+    let s = &bridge.settings;
+    let cron = |field: &str, expr: &str| crate::settings::cron(field, expr).ok();
+    let mut jobs = Vec::new();
+    for (name, source) in &s.sources {
+        let expr = source.poll.as_deref().unwrap_or(&s.schedule.poll);
+        if let Some(c) = cron(&format!("sources.{name}.poll"), expr) {
+            jobs.push(Job::Poll(name.clone(), c));
+        }
+    }
+    jobs.extend(cron("schedule.sla", &s.schedule.sla).map(Job::Sla));
+    jobs.extend(cron("schedule.close", &s.schedule.close).map(Job::Close));
+    jobs
+}
+
+async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
+    let jobs = jobs(&bridge);
+    loop {
+        let mut leadership = loop {
+            match bridge.store.try_lead().await {
+                Ok(Some(l)) => break l,
+                Ok(None) => {}
+                Err(e) => eprintln!("error: leader lock: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.changed() => return,
+            }
+        };
+        // Catch up first: everything once, in order.
+        let start = now();
+        let mut next: Vec<DateTime<Utc>> = jobs.iter().map(|_| start).collect();
+        loop {
+            let Some((i, at)) = next.iter().copied().enumerate().min_by_key(|(_, at)| *at) else {
+                // No schedule at all: nothing to lead.
+                let _ = stop.changed().await;
+                return;
+            };
+            let wait = (at - now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            if !leadership.holds().await {
+                eprintln!("warning: lost the leader lock; waiting to lead again");
+                break;
+            }
+            if bridge.mapping().is_some() {
+                match jobs[i].run(&bridge, now()).await {
+                    Ok(r) => {
+                        if r != CycleReport::default() {
+                            log_report(&r);
+                        }
+                    }
+                    Err(e) => {
+                        bridge.metrics.add_cycle_error();
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            next[i] = jobs[i].next(&bridge, now());
+        }
+    }
+}
+
+/// SIGHUP asks for an immediate mapping reload.
+struct Hangup(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    fn new() -> Hangup {
+        #[cfg(unix)]
+        {
+            Hangup(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+        }
+        #[cfg(not(unix))]
+        {
+            Hangup()
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.0 {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
+    }
+}

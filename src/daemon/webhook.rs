@@ -1,0 +1,252 @@
+//! `POST /webhooks/{source}`: a helpdesk tells us a ticket changed.
+//!
+//! A request is signed with the source's `webhook_secret`:
+//! `X-Bridge-Timestamp` holds Unix seconds and `X-Bridge-Signature` holds
+//! `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`. It is refused,
+//! changing nothing, when the source takes no webhooks (404), the body is
+//! over `http.webhook_max_bytes` (413), it is unsigned or badly signed or
+//! its timestamp is outside `http.webhook_replay_window_secs` (401), the
+//! same signed request came before (409), or the body is not a ticket export
+//! (400). An accepted request stores its tickets, queues the notes their SLA
+//! clocks call for, and answers 202; the outbox pushes the notes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use hmac::{KeyInit, Mac};
+
+use super::{Bridge, CycleReport};
+
+pub const TIMESTAMP_HEADER: &str = "x-bridge-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-bridge-signature";
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The signature header's value for a body sent at `timestamp`.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Why a request's signature is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Unsigned,
+    BadSignature,
+    OutsideWindow,
+}
+
+/// Checks the signature in constant time and the timestamp against `now`.
+pub fn verify(
+    secret: &str,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+    window_secs: i64,
+) -> Result<(), Refusal> {
+    let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+        return Err(Refusal::Unsigned);
+    };
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| Refusal::BadSignature)?;
+    let given = signature
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(Refusal::BadSignature)?;
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).map_err(|_| Refusal::BadSignature)?;
+    mac.update(ts.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&given)
+        .map_err(|_| Refusal::BadSignature)?;
+    // Checked after the signature, so an unsigned caller learns nothing of our clock.
+    if (now.timestamp() - ts).abs() > window_secs {
+        return Err(Refusal::OutsideWindow);
+    }
+    Ok(())
+}
+
+pub async fn receive(
+    State(bridge): State<Arc<Bridge>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let answer = handle(&bridge, &source, &headers, &body).await;
+    bridge.metrics.add_webhook(answer.0.as_u16());
+    answer
+}
+
+async fn handle(
+    bridge: &Bridge,
+    source: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (StatusCode, String) {
+    // The handler's clock read: the replay window is about wall-clock time.
+    let now = Utc::now();
+    let Some(settings) = bridge.settings.sources.get(source) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no source named `{source}`\n"),
+        );
+    };
+    let Some(secret) = &settings.webhook_secret else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("source `{source}` takes no webhooks (it has no webhook_secret)\n"),
+        );
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let window = bridge
+        .settings
+        .http
+        .as_ref()
+        .map_or(300, |h| h.webhook_replay_window_secs);
+    match verify(
+        secret.expose(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+        now,
+        window,
+    ) {
+        Ok(()) => {}
+        Err(Refusal::Unsigned) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                format!("unsigned: send {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}\n"),
+            );
+        }
+        Err(Refusal::BadSignature) => {
+            return (StatusCode::UNAUTHORIZED, "bad signature\n".into());
+        }
+        Err(Refusal::OutsideWindow) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                format!("timestamp outside the replay window of {window} s\n"),
+            );
+        }
+    }
+    let snapshots = match settings.connector.parse_webhook(body) {
+        None => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("source `{source}` takes no webhooks\n"),
+            );
+        }
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Some(Ok(s)) => s,
+    };
+    let mut errors = Vec::new();
+    for t in &snapshots {
+        let text = format!("{{\"tickets\":[{}]}}", t.json);
+        if let Err(e) = crate::export::parse(std::path::Path::new("webhook body"), &text) {
+            errors.push(format!("ticket {}: {e}", t.id));
+        }
+    }
+    if !errors.is_empty() {
+        return (StatusCode::BAD_REQUEST, errors.join("\n") + "\n");
+    }
+    let signature = header(SIGNATURE_HEADER).unwrap_or_default().to_owned();
+    let forget = now - chrono::Duration::seconds(2 * window);
+    match bridge
+        .store
+        .remember_delivery(source, &signature, now, forget)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return (
+                StatusCode::CONFLICT,
+                "replayed: this delivery was already accepted\n".into(),
+            );
+        }
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    }
+    let mut report = CycleReport::default();
+    let changed = match bridge
+        .store_tickets(source, &snapshots, now, &mut errors)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    };
+    let sources: BTreeMap<String, String> = changed
+        .iter()
+        .map(|t| (t.id.to_string(), source.to_owned()))
+        .collect();
+    let count = changed.len();
+    if bridge.mapping().is_some()
+        && let Err(e) = bridge
+            .note_tickets(changed, &sources, now, &mut report)
+            .await
+    {
+        // The tickets are stored; the SLA tick will note them.
+        eprintln!("warning: webhook {source}: {e}");
+    }
+    (
+        StatusCode::ACCEPTED,
+        format!(
+            "{{\"tickets\":{},\"changed\":{count},\"notes\":{}}}\n",
+            snapshots.len(),
+            report.notes_queued
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_is_checked_with_its_timestamp_inside_the_window() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let ts = now.timestamp();
+        let body = br#"{"tickets":[]}"#;
+        let sig = sign("k", ts, body);
+        let check = |ts: &str, sig: &str, body: &[u8], secret: &str| {
+            verify(secret, Some(ts), Some(sig), body, now, 300)
+        };
+        assert_eq!(check(&ts.to_string(), &sig, body, "k"), Ok(()));
+        assert_eq!(
+            check(&ts.to_string(), &sig, body, "other"),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            check(&ts.to_string(), &sig, b"{}", "k"),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            check(&(ts + 1).to_string(), &sig, body, "k"),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            check(&ts.to_string(), "sha256=zz", body, "k"),
+            Err(Refusal::BadSignature)
+        );
+        let old = ts - 301;
+        assert_eq!(
+            check(&old.to_string(), &sign("k", old, body), body, "k"),
+            Err(Refusal::OutsideWindow)
+        );
+        assert_eq!(
+            verify("k", None, Some(&sig), body, now, 300),
+            Err(Refusal::Unsigned)
+        );
+    }
+}

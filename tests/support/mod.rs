@@ -1,0 +1,249 @@
+//! Shared by the tests that run the daemon against a fake accounting or
+//! helpdesk server: the fake (a wiremock responder that behaves like an API
+//! with idempotency keys, and fails on demand) and daemon configurations.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wiremock::{Request, Respond, ResponseTemplate};
+
+pub const NOW: &str = "2026-11-23T12:00:00Z";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// How often the fake fails, as shares of requests.
+#[derive(Clone, Copy, Default)]
+pub struct Faults {
+    pub server_error: f64,
+    pub throttle: f64,
+    /// Answered after 2 s, longer than the daemon waits: the daemon sees a
+    /// timeout although the fake accepted the push, as real APIs do.
+    pub timeout: f64,
+    pub delay: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    /// Accepted pushes by idempotency key: a repeated key is answered as the first.
+    created: BTreeMap<String, Value>,
+    /// Every request's key, in arrival order, with when it arrived.
+    requests: Vec<(String, Instant)>,
+    /// A key pushed again with another payload: a silent change.
+    changed: Vec<String>,
+    rng: u64,
+}
+
+/// A fake API with idempotency keys (like Xero's `Idempotency-Key`).
+#[derive(Clone)]
+pub struct Fake {
+    state: Arc<Mutex<State>>,
+    faults: Faults,
+}
+
+impl Fake {
+    pub fn new(faults: Faults, seed: u64) -> Fake {
+        Fake {
+            state: Arc::new(Mutex::new(State {
+                rng: seed | 1,
+                ..State::default()
+            })),
+            faults,
+        }
+    }
+
+    pub fn created(&self) -> BTreeMap<String, Value> {
+        self.state.lock().unwrap().created.clone()
+    }
+
+    pub fn requests(&self) -> Vec<(String, Instant)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn changed(&self) -> Vec<String> {
+        self.state.lock().unwrap().changed.clone()
+    }
+}
+
+impl Respond for Fake {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let key = request
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut s = self.state.lock().unwrap();
+        s.requests.push((key.clone(), Instant::now()));
+        let roll = next(&mut s.rng);
+        let f = self.faults;
+        if roll < f.server_error {
+            return ResponseTemplate::new(500).set_body_string("internal error");
+        }
+        if roll < f.server_error + f.throttle {
+            return ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_string("slow down");
+        }
+        let payload: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        match s.created.get(&key) {
+            Some(first) if *first != payload => s.changed.push(key.clone()),
+            Some(_) => {}
+            None => {
+                s.created.insert(key.clone(), payload);
+            }
+        }
+        let delay = if roll < f.server_error + f.throttle + f.timeout {
+            Duration::from_secs(2)
+        } else {
+            f.delay
+        };
+        ResponseTemplate::new(201)
+            .set_body_string(format!("{{\"id\":\"{key}\"}}"))
+            .set_delay(delay)
+    }
+}
+
+/// xorshift64: a share in [0, 1).
+pub fn next(x: &mut u64) -> f64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    (*x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `customer → total_net` of every expected October invoice of the scenarios.
+pub fn expected_october_totals() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for s in ["lv-it", "moneo", "akte-sla", "trinax", "itech-klippekort"] {
+        let text = std::fs::read_to_string(root().join(format!(
+            "tests/fixtures/scenarios/{s}/expected.json"
+        )))
+        .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        for inv in v["invoices"].as_array().unwrap() {
+            out.push((
+                inv["customer"].as_str().unwrap().to_owned(),
+                inv["total_net"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `customer → total_net` of the October drafts the fake accepted.
+pub fn october_drafts(created: &BTreeMap<String, Value>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = created
+        .iter()
+        .filter(|(k, _)| k.starts_with("draft:") && k.contains(":2026-10:"))
+        .map(|(_, v)| {
+            (
+                v["customer"].as_str().unwrap().to_owned(),
+                v["total_net"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A configuration: the bundled scenarios in, drafts to `target_url`.
+pub fn config(dir: &Path, store_url: &str, target_url: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[store]
+url = "{store_url}"
+[mapping]
+path = "{mappings}"
+[billing]
+first_period = "2026-10"
+target = "accounting"
+[sources.samples]
+type = "folder"
+path = "{scenarios}"
+file_name = "tickets.json"
+recursive = true
+[targets.accounting]
+type = "http"
+url = "{target_url}"
+timeout_ms = 300
+requests_per_second = 200
+[outbox]
+max_attempts = 1000
+base_delay_secs = 0.05
+max_delay_secs = 0.5
+{extra}
+"#,
+        mappings = root().join("mappings/examples").display(),
+        scenarios = root().join("tests/fixtures/scenarios").display(),
+    );
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("contract-bridge")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `status` of the store behind `config`.
+pub fn status(config: &Path, env: &[(&str, &str)]) -> String {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["status", "--config"]).arg(config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Waits up to 60 s for `ok`.
+pub async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A fresh database on the local PostgreSQL (`.ci/run` starts it);
+/// `CONTRACT_BRIDGE_TEST_POSTGRES` points elsewhere.
+pub fn postgres_database() -> String {
+    let admin = std::env::var("CONTRACT_BRIDGE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("cb_it_{}_{nanos}", std::process::id());
+    let out = std::process::Command::new("psql")
+        .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql is needed to create a test database");
+    assert!(
+        out.status.success(),
+        "PostgreSQL at {admin} is needed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
