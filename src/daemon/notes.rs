@@ -113,10 +113,7 @@ fn note_for(row: &SlaRow, source: &str, now: DateTime<Utc>, since: DateTime<Utc>
     if row.due_at.is_some_and(|d| d.utc() < since) {
         return None;
     }
-    let metric = serde_json::to_value(row.metric)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let metric = row.metric.as_str();
     let due = row.due_at.map(|d| d.0.to_rfc3339());
     let (event, tag, text) = if row.breached {
         (
@@ -150,7 +147,7 @@ fn note_for(row: &SlaRow, source: &str, now: DateTime<Utc>, since: DateTime<Utc>
         source: source.to_owned(),
         ticket: row.ticket.to_string(),
         customer: row.customer.to_string(),
-        metric,
+        metric: metric.to_owned(),
         event,
         due_at: due,
         tag: tag.to_owned(),

@@ -122,9 +122,9 @@ pub fn next(x: &mut u64) -> f64 {
 pub fn expected_october_totals() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for s in ["lv-it", "moneo", "akte-sla", "trinax", "itech-klippekort"] {
-        let text = std::fs::read_to_string(root().join(format!(
-            "tests/fixtures/scenarios/{s}/expected.json"
-        )))
+        let text = std::fs::read_to_string(
+            root().join(format!("tests/fixtures/scenarios/{s}/expected.json")),
+        )
         .unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         for inv in v["invoices"].as_array().unwrap() {
@@ -209,7 +209,11 @@ pub fn status(config: &Path, env: &[(&str, &str)]) -> String {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
