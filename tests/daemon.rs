@@ -398,3 +398,157 @@ fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops
     });
     assert!(status.unwrap().success(), "{status:?}");
 }
+
+fn draft_json(drafts: &Path, customer: &str, period: &str) -> Value {
+    let path = drafts.join(format!("draft_{customer}_{period}_r1.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn work_logged_after_a_pushed_draft_becomes_a_correction_in_the_next_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let exports = dir.path().join("exports");
+    copy_scenarios(&exports);
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    let drafts = dir.path().join("drafts");
+    let cfg = config(dir.path(), &url, &drafts, 8);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &root()
+            .join("tests/fixtures/scenarios")
+            .display()
+            .to_string(),
+        &exports.display().to_string(),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    run_once(&cfg, NOW, &[]);
+    let october = std::fs::read(drafts.join("draft_riga-bakery_2026-10_r1.json")).unwrap();
+
+    // An hour on T-1001 (ilze's, billable) logged late, dated October.
+    let lv = exports.join("lv-it/tickets.json");
+    let mut export: Value = serde_json::from_str(&std::fs::read_to_string(&lv).unwrap()).unwrap();
+    let t1001 = export["tickets"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["id"] == "T-1001")
+        .unwrap();
+    t1001["work"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": "T-1001-LATE", "at": "2026-10-20T10:00:00+03:00", "minutes": 60,
+            "agent": "juris", "kind": "remote", "note": "Set up the laptop"
+        }));
+    std::fs::write(&lv, export.to_string()).unwrap();
+
+    let december = run_once(&cfg, "2026-12-02T12:00:00Z", &[]);
+    assert!(december.contains("1 ticket(s) changed"), "{december}");
+    assert_eq!(
+        std::fs::read(drafts.join("draft_riga-bakery_2026-10_r1.json")).unwrap(),
+        october,
+        "the pushed October draft is never changed"
+    );
+    let november = draft_json(&drafts, "riga-bakery", "2026-11");
+    let corrections: Vec<&Value> = november["draft"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["corrects"] == "2026-10")
+        .collect();
+    assert!(!corrections.is_empty(), "{november:#}");
+    assert!(
+        corrections.iter().all(|l| l["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Correction to 2026-10: ")),
+        "{november:#}"
+    );
+    let corrected: rust_decimal::Decimal = corrections
+        .iter()
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert!(corrected > rust_decimal::Decimal::ZERO, "{november:#}");
+    // No other customer is corrected.
+    for entry in std::fs::read_dir(&drafts).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".json") && !name.contains("riga-bakery") {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            assert!(
+                v["draft"]["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|l| l.get("corrects").is_none()),
+                "{name}"
+            );
+        }
+    }
+    // Corrected once: December corrects nothing more.
+    run_once(&cfg, "2027-01-02T12:00:00Z", &[]);
+    if drafts.join("draft_riga-bakery_2026-12_r1.json").exists() {
+        let dec = draft_json(&drafts, "riga-bakery", "2026-12");
+        assert!(
+            dec["draft"]["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l.get("corrects").is_none()),
+            "{dec:#}"
+        );
+    }
+}
+
+#[test]
+fn close_closes_one_month_on_demand_and_backfill_reads_a_source_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    let drafts = dir.path().join("drafts");
+    let cfg = config(dir.path(), &url, &drafts, 8);
+    let cmd = |args: &[&str]| {
+        let out = Command::cargo_bin("contract-bridge")
+            .unwrap()
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // Tickets created or worked on since October: all but five older ones.
+    let (code, err) = cmd(&["backfill", "--since", "2026-10-01"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("43 ticket(s) changed"), "{err}");
+    let (_, err) = cmd(&["backfill", "--since", "2020-01-01"]);
+    assert!(err.contains("5 ticket(s) changed"), "{err}");
+    let (code, err) = cmd(&["backfill", "--since", "2026-13-01"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--since"), "{err}");
+    // A month that has not ended closes nothing.
+    let (_, err) = cmd(&["close", "--period", "2026-11", "--now", NOW]);
+    assert!(err.contains("0 period(s) closed"), "{err}");
+    let (code, err) = cmd(&["close", "--period", "2026-10", "--now", NOW]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("12 period(s) closed, 12 draft(s) queued"),
+        "{err}"
+    );
+    assert!(err.contains("12 pushed"), "{err}");
+    assert_eq!(drafts_written(&drafts), expected_october_totals());
+    let (_, err) = cmd(&["close", "--period", "2026-10", "--now", NOW]);
+    assert!(
+        err.contains("0 period(s) closed"),
+        "closing twice does nothing: {err}"
+    );
+    let (code, err) = cmd(&["close", "--period", "October", "--now", NOW]);
+    assert_eq!(code, Some(2), "{err}");
+}
