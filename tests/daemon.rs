@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
-const NOW: &str = "2026-11-23T12:00:00Z";
+mod support;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::{KillOnDrop, NOW, expected_october_totals, root, status};
 
 /// A demo-like configuration in `dir`: the bundled scenarios in, drafts out.
 fn config(dir: &Path, store_url: &str, drafts: &Path, max_attempts: i64) -> PathBuf {
@@ -56,41 +54,6 @@ fn run_once(config: &Path, now: &str, env: &[(&str, &str)]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "run failed: {stderr}");
     stderr
-}
-
-fn status(config: &Path, env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::cargo_bin("contract-bridge").unwrap();
-    cmd.args(["status", "--config"]).arg(config);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// `customer → total_net` of every expected October invoice of the scenarios.
-fn expected_october_totals() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for s in ["lv-it", "moneo", "akte-sla", "trinax", "itech-klippekort"] {
-        let text = std::fs::read_to_string(
-            root().join(format!("tests/fixtures/scenarios/{s}/expected.json")),
-        )
-        .unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        for inv in v["invoices"].as_array().unwrap() {
-            out.push((
-                inv["customer"].as_str().unwrap().to_owned(),
-                inv["total_net"].as_str().unwrap().to_owned(),
-            ));
-        }
-    }
-    out.sort();
-    out
 }
 
 fn drafts_written(drafts: &Path) -> Vec<(String, String)> {
@@ -144,32 +107,7 @@ fn one_cycle_pushes_each_closed_month_once_as_the_offline_bill_computes_it() {
 
 #[test]
 fn the_same_cycle_runs_on_postgres_through_the_environment_override() {
-    let admin = std::env::var("CONTRACT_BRIDGE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!(
-        "cb_daemon_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let created = std::process::Command::new("psql")
-        .args([
-            admin.as_str(),
-            "-q",
-            "-c",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .output()
-        .expect("psql is needed to create the test database");
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let base = admin.rsplit_once('/').unwrap().0;
-    let url = format!("{base}/{name}");
+    let url = support::postgres_database();
     // The file names SQLite; the environment moves the store to PostgreSQL.
     check_cycle(
         "sqlite://unused.db",
@@ -251,16 +189,6 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     panic!("timed out waiting for {what}");
-}
-
-/// Stops a daemon a failed assertion left running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Copies the bundled exports into `dir`, to add tickets while a daemon runs.

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -23,17 +23,10 @@ async fn fake_server(fake: &Fake) -> MockServer {
     server
 }
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+type Daemon = KillOnDrop;
 
 fn spawn(args: &[&str], config: &std::path::Path) -> Daemon {
-    Daemon(
+    KillOnDrop(
         Command::new(bin())
             .args(args)
             .arg("--config")

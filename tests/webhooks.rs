@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -18,16 +18,9 @@ const SECRET: &str = "whsec-test";
 const TOKEN: &str = "helpdesk-t0k";
 
 struct Daemon {
-    child: Child,
+    _child: KillOnDrop,
     addr: String,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start(fake: &Fake) -> (Daemon, MockServer) {
@@ -82,7 +75,7 @@ webhook_max_bytes = 8192
         .unwrap();
     let addr = format!("127.0.0.1:{port}");
     let d = Daemon {
-        child,
+        _child: KillOnDrop(child),
         addr,
         _dir: dir,
     };

@@ -189,6 +189,17 @@ max_delay_secs = 0.5
     path
 }
 
+/// A daemon child process, killed (SIGKILL) when dropped, so a failed
+/// assertion leaves nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("contract-bridge")
 }
