@@ -480,3 +480,35 @@ fn close_closes_one_month_on_demand_and_backfill_reads_a_source_again() {
     let (code, err) = cmd(&["close", "--period", "October", "--now", NOW]);
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[test]
+fn a_ticket_of_a_customer_without_a_contract_holds_up_no_one_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let exports = dir.path().join("exports");
+    copy_scenarios(&exports);
+    std::fs::create_dir(exports.join("stray")).unwrap();
+    std::fs::write(
+        exports.join("stray/tickets.json"),
+        r#"{"tickets":[{"id":"X-1","customer":"nobody","title":"?","created_at":"2026-10-02T09:00:00Z","states":[],"work":[{"id":"X-1-W","at":"2026-10-02T09:00:00Z","minutes":30,"kind":"remote"}]}]}"#,
+    )
+    .unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    let drafts = dir.path().join("drafts");
+    let cfg = config(dir.path(), &url, &drafts, 8);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &root()
+            .join("tests/fixtures/scenarios")
+            .display()
+            .to_string(),
+        &exports.display().to_string(),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = run_once(&cfg, NOW, &[]);
+    assert!(out.contains("49 ticket(s) changed"), "{out}");
+    assert!(out.contains("12 draft(s) queued"), "{out}");
+    assert!(
+        out.contains("ticket X-1 (source samples): customer `nobody` has no contract"),
+        "{out}"
+    );
+    assert_eq!(drafts_written(&drafts), expected_october_totals());
+}
