@@ -250,8 +250,19 @@ async fn bad_webhooks_are_refused_and_change_nothing_and_a_good_one_becomes_a_no
     let ok = post(&client, &d.addr, "desk", &body, signature.clone()).await;
     assert_eq!(ok.status, 202, "{}", ok.body);
     assert!(ok.body.contains("\"notes\":1"), "{}", ok.body);
-    let replay = post(&client, &d.addr, "desk", &body, signature).await;
+    let replay = post(&client, &d.addr, "desk", &body, signature.clone()).await;
     assert_eq!(replay.status, 409, "{}", replay.body);
+    let (ts, sig) = signature.unwrap();
+    let shouted = format!(
+        "sha256={}",
+        sig.trim_start_matches("sha256=").to_uppercase()
+    );
+    let replay = post(&client, &d.addr, "desk", &body, Some((ts, shouted))).await;
+    assert_eq!(
+        replay.status, 409,
+        "the hex case makes no new delivery: {}",
+        replay.body
+    );
 
     wait_for("the breach note", || !fake.created().is_empty()).await;
     let created = fake.created();

@@ -18,8 +18,19 @@ impl Secret {
         self.0.expose_secret()
     }
 
-    /// Resolves `env:NAME`, `file:PATH` or a literal.
+    /// Resolves `env:NAME`, `file:PATH` or a literal; an empty secret is
+    /// refused (anyone could sign with it).
     pub fn resolve(spec: &str) -> Result<Secret, String> {
+        let secret = Self::read(spec)?;
+        if secret.expose().is_empty() {
+            return Err(format!(
+                "the secret `{spec}` is empty: anyone could sign with an empty secret"
+            ));
+        }
+        Ok(secret)
+    }
+
+    fn read(spec: &str) -> Result<Secret, String> {
         if let Some(name) = spec.strip_prefix("env:") {
             let value = std::env::var(name).map_err(|_| {
                 format!("environment variable `{name}` is not set (the secret is read from it)")
@@ -63,5 +74,6 @@ mod tests {
         let err = Secret::resolve("env:CONTRACT_BRIDGE_SURELY_UNSET_VAR").unwrap_err();
         assert!(err.contains("CONTRACT_BRIDGE_SURELY_UNSET_VAR"), "{err}");
         assert_eq!(Secret::resolve("plain").unwrap().expose(), "plain");
+        assert!(Secret::resolve("").is_err());
     }
 }

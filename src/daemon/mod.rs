@@ -297,10 +297,18 @@ impl Bridge {
         warnings: &mut Vec<String>,
     ) -> Result<(Vec<engine::ticket::Ticket>, BTreeMap<String, String>), CycleError> {
         let rows = self.store.tickets_with_source().await?;
-        let mut sources = BTreeMap::new();
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
         let mut text = String::from("{\"tickets\":[");
-        for (i, (source, id, snapshot)) in rows.iter().enumerate() {
-            if i > 0 {
+        for (source, id, snapshot) in &rows {
+            // Ticket ids name tickets on invoices: the first source to hold an
+            // id keeps it, and the clash is shown rather than billed twice.
+            if let Some(first) = sources.get(id) {
+                warnings.push(format!(
+                    "ticket {id} is in sources {first} and {source}; only {first}'s is billed and noted"
+                ));
+                continue;
+            }
+            if !sources.is_empty() {
                 text.push(',');
             }
             text.push_str(snapshot);

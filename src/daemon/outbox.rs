@@ -106,8 +106,13 @@ impl Bridge {
                     let mut wait = backoff(&self.settings.outbox, attempts, claim.item.id);
                     let pause = match &e {
                         ConnectorError::Throttled { retry_after, .. } => {
-                            wait = wait.max(*retry_after);
-                            Some(*retry_after)
+                            // Honoured, up to the longest delay we would wait anyway.
+                            let cap = Duration::from_secs_f64(
+                                self.settings.outbox.max_delay_secs.max(1.0),
+                            );
+                            let after = (*retry_after).min(cap);
+                            wait = wait.max(after);
+                            Some(after)
                         }
                         _ => None,
                     };

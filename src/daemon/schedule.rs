@@ -60,7 +60,16 @@ pub async fn serve(
     tasks.spawn(lead(bridge.clone(), stop_rx));
     shutdown.await;
     let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
+    // A push in hand is finished and recorded; a stuck task does not keep
+    // the process alive past the grace period.
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        eprintln!("warning: tasks still running 30 s after the stop; exiting anyway");
+        tasks.abort_all();
+    }
     Ok(())
 }
 
@@ -91,11 +100,14 @@ async fn worker(bridge: Arc<Bridge>, target: String, mut stop: watch::Receiver<b
             }
             continue;
         }
+        // Due now but not claimable means another instance is pushing it:
+        // look again shortly rather than spin.
         let next = match bridge.store.next_due(&target).await {
             Ok(Some(at)) => DateTime::parse_from_rfc3339(&at)
                 .ok()
                 .and_then(|at| (at.with_timezone(&Utc) - now()).to_std().ok())
-                .unwrap_or(Duration::ZERO),
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_millis(250)),
             _ => Duration::from_secs(1),
         };
         tokio::select! {
@@ -208,24 +220,33 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return,
             }
-            if !leadership.holds().await {
+            let holds = tokio::time::timeout(Duration::from_secs(10), leadership.holds()).await;
+            if !holds.unwrap_or(false) {
                 eprintln!("warning: lost the leader lock; waiting to lead again");
                 break;
             }
-            if bridge.mapping().is_some() {
-                match jobs[i].run(&bridge, now()).await {
+            // A job that failed or could not run (no valid mapping yet) is
+            // tried again in a minute, not at its next firing: a close that
+            // failed at 06:00 on the 1st must not wait a month.
+            let done = bridge.mapping().is_some()
+                && match jobs[i].run(&bridge, now()).await {
                     Ok(r) => {
                         if r != CycleReport::default() {
                             log_report(&r);
                         }
+                        true
                     }
                     Err(e) => {
                         bridge.metrics.add_cycle_error();
                         eprintln!("error: {e}");
+                        false
                     }
-                }
-            }
-            next[i] = jobs[i].next(&bridge, now());
+                };
+            next[i] = if done {
+                jobs[i].next(&bridge, now())
+            } else {
+                now() + chrono::Duration::seconds(60)
+            };
         }
     }
 }

@@ -160,15 +160,14 @@ async fn handle(
     if !errors.is_empty() {
         return (StatusCode::BAD_REQUEST, errors.join("\n") + "\n");
     }
-    let signature = header(SIGNATURE_HEADER).unwrap_or_default().to_owned();
-    let forget = now - chrono::Duration::seconds(2 * window);
-    match bridge
-        .store
-        .remember_delivery(source, &signature, now, forget)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
+    // Hex case does not make a new delivery.
+    let signature = header(SIGNATURE_HEADER)
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match bridge.store.delivery_seen(source, &signature).await {
+        Ok(false) => {}
+        Ok(true) => {
             return (
                 StatusCode::CONFLICT,
                 "replayed: this delivery was already accepted\n".into(),
@@ -184,6 +183,16 @@ async fn handle(
         Ok(c) => c,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     };
+    // Remembered only once its tickets are stored: a failed delivery can be
+    // sent again. Deliveries are forgotten well after the window refuses them.
+    let forget = now - chrono::Duration::seconds(3 * window);
+    if let Err(e) = bridge
+        .store
+        .remember_delivery(source, &signature, now, forget)
+        .await
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+    }
     let sources: BTreeMap<String, String> = changed
         .iter()
         .map(|t| (t.id.to_string(), source.to_owned()))

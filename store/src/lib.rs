@@ -116,7 +116,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Url(url.to_owned()));
+            return Err(StoreError::Url(redacted(url)));
         };
         let connect_url = match backend {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
@@ -124,11 +124,13 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             // SQLite allows one writer; a single connection avoids "database is locked".
-            .max_connections(if backend == Backend::Sqlite { 1 } else { 5 })
+            // On PostgreSQL an outbox worker holds a connection for the length
+            // of a push; leave room for the schedules, webhooks and /readyz.
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 16 })
             .connect(&connect_url)
             .await
             .map_err(|source| StoreError::Connect {
-                url: url.to_owned(),
+                url: redacted(url),
                 source,
             })?;
         migrator(backend).run(&pool).await?;
@@ -393,6 +395,18 @@ impl Store {
         Ok(())
     }
 
+    /// Was this signed webhook delivery accepted before (a replay)?
+    pub async fn delivery_seen(&self, source: &str, signature: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM webhook_deliveries WHERE source = $1 AND signature = $2")
+                .bind(source)
+                .bind(signature)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Records a signed webhook delivery; `false` when it was seen before (a
     /// replay). Deliveries older than `forget_before` are dropped: the replay
     /// window refuses them by their timestamp anyway.
@@ -484,6 +498,22 @@ impl Store {
     }
 }
 
+/// The URL with its password, if any, replaced by `***`: errors name the
+/// store without leaking the credential.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// The advisory lock key of the schedule leader ("cbridge1" in ASCII).
 const LEADER_LOCK: i64 = 0x6362_7269_6467_6531;
 
@@ -537,7 +567,7 @@ impl Claim {
         };
         let q = sqlx::query(
             "UPDATE outbox SET state = $1, attempts = attempts + $2, last_error = COALESCE($3, last_error), \
-             next_attempt_at = $4, updated_at = $5 WHERE id = $6",
+             next_attempt_at = $4, updated_at = $5 WHERE id = $6 AND state = 'pending'",
         )
         .bind(state.as_str())
         .bind(attempts)
@@ -746,6 +776,15 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert!(next.is_some(), "a successor takes over");
+    }
+
+    #[test]
+    fn a_store_url_is_named_without_its_password() {
+        assert_eq!(
+            redacted("postgres://bridge:s3cret@db.example:5432/bridge"),
+            "postgres://bridge:***@db.example:5432/bridge"
+        );
+        assert_eq!(redacted("sqlite://state.db"), "sqlite://state.db");
     }
 
     #[tokio::test]

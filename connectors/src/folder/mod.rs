@@ -101,34 +101,44 @@ fn read_export(path: &Path) -> Result<Vec<TicketSnapshot>, ConnectorError> {
     crate::snapshots_from_export(&text, &path.display().to_string())
 }
 
-/// File names keep the key readable and safe on every file system.
+/// File names keep the key readable and safe on every file system, and
+/// distinct keys get distinct names: `:` becomes `_`, letters, digits and
+/// `-` stay, anything else (a dot too) is written `~` and its hex code.
 fn file_stem(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            ':' => out.push('_'),
+            c if c.is_ascii_alphanumeric() || c == '-' => out.push(c),
+            c => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("~{b:02x}"));
+                }
             }
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConnectorError> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
 pub fn push_draft(c: &FolderTargetConfig, key: &str, d: &Draft) -> Result<(), ConnectorError> {
     std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
-    let stem = c.path.join(file_stem(key));
+    let stem = file_stem(key);
+    let file = |ext: &str| c.path.join(format!("{stem}.{ext}"));
     let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "draft": d}))
         .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
     // The JSON is written last: its presence means the draft is complete.
-    write_atomically(&stem.with_extension("csv"), csv(d).as_bytes())?;
-    write_atomically(&stem.with_extension("journal"), journal(key, d).as_bytes())?;
-    write_atomically(&stem.with_extension("json"), &json)
+    write_atomically(&file("csv"), csv(d).as_bytes())?;
+    write_atomically(&file("journal"), journal(key, d).as_bytes())?;
+    write_atomically(&file("json"), &json)
 }
 
 /// A note is one JSON file; an agent or a script picks it up from there.
@@ -136,7 +146,7 @@ pub fn push_note(c: &FolderTargetConfig, key: &str, n: &Note) -> Result<(), Conn
     std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
     let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "note": n}))
         .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
-    write_atomically(&c.path.join(file_stem(key)).with_extension("json"), &json)
+    write_atomically(&c.path.join(format!("{}.json", file_stem(key))), &json)
 }
 
 fn csv_field(s: &str) -> String {
@@ -247,6 +257,23 @@ mod tests {
             3,
             "no temporary file is left"
         );
+    }
+
+    #[test]
+    fn distinct_keys_get_distinct_file_names() {
+        assert_eq!(
+            file_stem("draft:riga-bakery:2026-10:r1"),
+            "draft_riga-bakery_2026-10_r1"
+        );
+        let keys = [
+            "draft:acme.lv:2026-10:r1",
+            "draft:acme.lv:2026-11:r1",
+            "draft:acme_lv:2026-10:r1",
+            "sla:d:T.5:x",
+        ];
+        let stems: std::collections::BTreeSet<String> = keys.iter().map(|k| file_stem(k)).collect();
+        assert_eq!(stems.len(), keys.len());
+        assert!(stems.iter().all(|s| !s.contains('.')), "{stems:?}");
     }
 
     #[test]
