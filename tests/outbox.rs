@@ -174,9 +174,10 @@ async fn a_target_failing_throttling_and_timing_out_still_gets_everything_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgres_push_each_draft_once() {
+    // Slow answers, so that both instances have pushes to claim.
     let fake = Fake::new(
         Faults {
-            delay: Duration::from_millis(20),
+            delay: Duration::from_millis(150),
             ..Faults::default()
         },
         3,
