@@ -18,11 +18,14 @@
 //! - [`webhook`]: a source whose tickets arrive only by signed webhook, in
 //!   the offline format.
 //! - [`http`]: a target that POSTs each push as JSON with its idempotency key.
+//! - accounting systems, each behind [`accounting::AccountingApi`]: [`xero`].
 
+pub mod accounting;
 pub mod folder;
 pub mod http;
 pub mod secret;
 pub mod webhook;
+pub mod xero;
 
 use std::time::Duration;
 
@@ -58,6 +61,9 @@ pub enum ConnectorError {
         message: String,
         retry_after: Duration,
     },
+    /// The system refused our token: fetch a new one and retry.
+    #[error("{0}")]
+    Unauthorized(String),
     /// Retrying will not help until someone fixes something.
     #[error("{0}")]
     Permanent(String),
@@ -77,6 +83,7 @@ pub enum SourceConfig {
 pub enum TargetConfig {
     Folder(folder::FolderTargetConfig),
     Http(http::HttpTargetConfig),
+    Xero(xero::XeroConfig),
 }
 
 impl SourceConfig {
@@ -148,10 +155,22 @@ pub enum Delivery {
 }
 
 impl TargetConfig {
+    /// The accounting system behind this target, if it is one: the daemon
+    /// runs the lookup-create-read-back steps of [`accounting`] with it.
+    pub fn accounting(&self) -> Option<&dyn accounting::AccountingApi> {
+        match self {
+            TargetConfig::Xero(c) => Some(c),
+            TargetConfig::Folder(_) | TargetConfig::Http(_) => None,
+        }
+    }
+
     /// Carries out a local push, or builds the request for a remote one.
     /// Pushing the same key again is harmless either way.
     pub fn deliver(&self, key: &str, push: &Push) -> Result<Delivery, ConnectorError> {
         match (self, push) {
+            (TargetConfig::Xero(_), _) => Err(ConnectorError::Permanent(
+                "an accounting target takes its drafts through `accounting()`".into(),
+            )),
             (TargetConfig::Folder(c), Push::Draft(d)) => {
                 folder::push_draft(c, key, d).map(|()| Delivery::Done)
             }
@@ -165,7 +184,7 @@ impl TargetConfig {
     /// Reads the answer to a request [`deliver`](Self::deliver) built.
     pub fn accept(&self, response: &HttpResponse) -> Result<(), ConnectorError> {
         match self {
-            TargetConfig::Folder(_) => Ok(()),
+            TargetConfig::Folder(_) | TargetConfig::Xero(_) => Ok(()),
             TargetConfig::Http(_) => http::accept(response),
         }
     }
@@ -175,6 +194,7 @@ impl TargetConfig {
         match self {
             TargetConfig::Folder(_) => None,
             TargetConfig::Http(c) => Some(c.requests_per_second),
+            TargetConfig::Xero(c) => Some(c.requests_per_second),
         }
     }
 }

@@ -377,6 +377,9 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
         let short: String = cursor.chars().take(60).collect();
         let _ = writeln!(out, "cursor {source}: {short} (updated {at})");
     }
+    for (target, key, remote, note) in &s.differences {
+        let _ = writeln!(out, "difference {target} {key} ({remote}): {note}");
+    }
     for (target, key, attempts, error) in &s.failing {
         let _ = writeln!(
             out,

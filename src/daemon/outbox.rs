@@ -15,8 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connectors::{ConnectorError, Delivery, HttpMethod, HttpRequest, HttpResponse, Push};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use connectors::accounting::{self, AccountingApi};
+use connectors::{ConnectorError, Delivery, Draft, HttpMethod, HttpRequest, HttpResponse, Push};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rust_decimal::Decimal;
 use store::Outcome;
 use tokio::sync::Notify;
 
@@ -28,6 +33,8 @@ pub(super) struct Workers {
     client: reqwest::Client,
     limiters: BTreeMap<String, DefaultDirectRateLimiter>,
     wake: BTreeMap<String, Arc<Notify>>,
+    /// Access tokens of accounting targets, with when to fetch a new one.
+    tokens: Mutex<BTreeMap<String, (String, Instant)>>,
 }
 
 impl Workers {
@@ -48,6 +55,7 @@ impl Workers {
             client,
             limiters,
             wake,
+            tokens: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -61,6 +69,13 @@ impl Workers {
     pub fn waker(&self, target: &str) -> Option<Arc<Notify>> {
         self.wake.get(target).cloned()
     }
+}
+
+/// What a target said of an accepted push.
+#[derive(Debug, Default)]
+struct Pushed {
+    remote_id: Option<String>,
+    note: Option<String>,
 }
 
 /// How long the target asked us to leave it alone, if it did.
@@ -94,10 +109,19 @@ impl Bridge {
                 .await;
             let at = now();
             let (outcome, pause) = match result {
-                Ok(()) => {
+                Ok(pushed) => {
                     report.pushed += 1;
                     self.metrics.add_push("sent");
-                    (Outcome::Sent, None)
+                    if let Some(note) = &pushed.note {
+                        eprintln!("warning: {target} {}: {note}", claim.item.key);
+                    }
+                    (
+                        Outcome::Sent {
+                            remote_id: pushed.remote_id,
+                            note: pushed.note,
+                        },
+                        None,
+                    )
                 }
                 Err(e) => {
                     let attempts = claim.item.attempts + 1;
@@ -137,7 +161,7 @@ impl Bridge {
         Ok(None)
     }
 
-    async fn push(&self, target: &str, key: &str, payload: &str) -> Result<(), ConnectorError> {
+    async fn push(&self, target: &str, key: &str, payload: &str) -> Result<Pushed, ConnectorError> {
         let connector = self
             .settings
             .targets
@@ -148,6 +172,14 @@ impl Bridge {
             .clone();
         let push: Push = serde_json::from_str(payload)
             .map_err(|e| ConnectorError::Permanent(format!("unreadable payload: {e}")))?;
+        if let Some(api) = connector.accounting() {
+            let Push::Draft(draft) = &push else {
+                return Err(ConnectorError::Permanent(format!(
+                    "target `{target}` is an accounting system: it takes drafts, not notes"
+                )));
+            };
+            return self.push_to_accounting(target, api, key, draft).await;
+        }
         let key_owned = key.to_owned();
         let delivery = tokio::task::spawn_blocking(move || {
             let d = connector.deliver(&key_owned, &push);
@@ -157,15 +189,126 @@ impl Bridge {
         .map_err(|e| ConnectorError::Transient(e.to_string()))?;
         let (connector, delivery) = delivery;
         match delivery? {
-            Delivery::Done => Ok(()),
+            Delivery::Done => Ok(Pushed::default()),
             Delivery::Http(request) => {
                 if let Some(limiter) = self.outbox.limiters.get(target) {
                     limiter.until_ready().await;
                 }
                 let response = send(&self.outbox.client, request).await?;
-                connector.accept(&response)
+                connector.accept(&response).map(|()| Pushed::default())
             }
         }
+    }
+
+    /// A draft into an accounting system: looked up by our reference first,
+    /// so a draft created by an attempt whose answer was lost is found, not
+    /// created again; created otherwise; read back, and its total compared.
+    async fn push_to_accounting(
+        &self,
+        target: &str,
+        api: &dyn AccountingApi,
+        key: &str,
+        draft: &Draft,
+    ) -> Result<Pushed, ConnectorError> {
+        let reference = accounting::reference(key);
+        let found = api.read_found(&self.call(target, api, api.find_draft(&reference)?).await?);
+        let remote = match self.forget_token_on_401(target, found)? {
+            Some(existing) => existing,
+            None => {
+                let request = api.create_draft(key, &reference, draft)?;
+                let created = api.read_created(&self.call(target, api, request).await?);
+                let created = self.forget_token_on_401(target, created)?;
+                let fetched = api.read_fetched(
+                    &self
+                        .call(target, api, api.fetch_draft(&created.id)?)
+                        .await?,
+                );
+                self.forget_token_on_401(target, fetched)?
+            }
+        };
+        let ours: Decimal = draft.total_net.parse().unwrap_or_default();
+        let note = remote
+            .total_net
+            .filter(|theirs| *theirs != ours)
+            .map(|theirs| {
+                format!(
+                    "{} holds {} {} without tax for {}, we billed {}",
+                    api.system(),
+                    theirs,
+                    draft.currency,
+                    remote.id,
+                    ours
+                )
+            });
+        Ok(Pushed {
+            remote_id: Some(remote.id),
+            note,
+        })
+    }
+
+    /// Sends one request to an accounting system with a valid token, at its rate.
+    async fn call(
+        &self,
+        target: &str,
+        api: &dyn AccountingApi,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, ConnectorError> {
+        // A token can expire between two calls: on a 401 it is fetched
+        // again and the call repeated once.
+        let mut renewed = false;
+        loop {
+            let token = self.token(target, api).await?;
+            let mut sent = request.clone();
+            api.authorize(&mut sent, token.as_deref());
+            if let Some(limiter) = self.outbox.limiters.get(target) {
+                limiter.until_ready().await;
+            }
+            let response = send(&self.outbox.client, sent).await?;
+            if response.status == 401 && token.is_some() && !renewed {
+                renewed = true;
+                if let Ok(mut tokens) = self.outbox.tokens.lock() {
+                    tokens.remove(target);
+                }
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    fn forget_token_on_401<T>(
+        &self,
+        target: &str,
+        r: Result<T, ConnectorError>,
+    ) -> Result<T, ConnectorError> {
+        if matches!(r, Err(ConnectorError::Unauthorized(_)))
+            && let Ok(mut tokens) = self.outbox.tokens.lock()
+        {
+            tokens.remove(target);
+        }
+        r
+    }
+
+    /// The target's access token, fetched again a minute before it expires.
+    async fn token(
+        &self,
+        target: &str,
+        api: &dyn AccountingApi,
+    ) -> Result<Option<String>, ConnectorError> {
+        if let Ok(tokens) = self.outbox.tokens.lock()
+            && let Some((token, until)) = tokens.get(target)
+            && Instant::now() < *until
+        {
+            return Ok(Some(token.clone()));
+        }
+        let Some(request) = api.token_request()? else {
+            return Ok(None);
+        };
+        let fresh = api.read_token(&send(&self.outbox.client, request).await?)?;
+        let until = Instant::now() + fresh.expires_in.saturating_sub(Duration::from_secs(60));
+        if let Ok(mut tokens) = self.outbox.tokens.lock() {
+            tokens.insert(target.to_owned(), (fresh.token.clone(), until));
+        }
+        Ok(Some(fresh.token))
     }
 }
 

@@ -94,6 +94,9 @@ pub struct Status {
     pub outbox_dead: i64,
     /// `(target, key, attempts, last error)` of items that failed at least once.
     pub failing: Vec<(String, String, i64, String)>,
+    /// `(target, key, remote id, difference)` of sent items whose target
+    /// showed something other than what we sent.
+    pub differences: Vec<(String, String, String, String)>,
 }
 
 /// Fixed-width UTC text: sorts as the instants sort.
@@ -494,6 +497,14 @@ impl Store {
         {
             s.failing.push((r.get(0), r.get(1), r.get(2), r.get(3)));
         }
+        for r in sqlx::query(
+            "SELECT target, key, COALESCE(remote_id, ''), remote_note FROM outbox WHERE remote_note IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            s.differences.push((r.get(0), r.get(1), r.get(2), r.get(3)));
+        }
         Ok(s)
     }
 }
@@ -540,7 +551,12 @@ pub struct Claim {
 /// How a push ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Sent,
+    /// Accepted; `remote_id` is what the target calls it, `note` a
+    /// difference it showed (kept for `status`, never "fixed").
+    Sent {
+        remote_id: Option<String>,
+        note: Option<String>,
+    },
     /// Retry at `next`, or never (`dead`).
     Failed {
         error: String,
@@ -549,11 +565,23 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Accepted, with nothing more to say.
+    pub const SENT: Outcome = Outcome::Sent {
+        remote_id: None,
+        note: None,
+    };
+}
+
 impl Claim {
     /// Writes how the push ended and releases the claim.
     pub async fn finish(self, outcome: Outcome, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let (remote_id, note) = match &outcome {
+            Outcome::Sent { remote_id, note } => (remote_id.clone(), note.clone()),
+            Outcome::Failed { .. } => (None, None),
+        };
         let (state, error, next, attempts) = match &outcome {
-            Outcome::Sent => (OutboxState::Sent, None, now, 0),
+            Outcome::Sent { .. } => (OutboxState::Sent, None, now, 0),
             Outcome::Failed { error, next, dead } => (
                 if *dead {
                     OutboxState::Dead
@@ -567,14 +595,17 @@ impl Claim {
         };
         let q = sqlx::query(
             "UPDATE outbox SET state = $1, attempts = attempts + $2, last_error = COALESCE($3, last_error), \
-             next_attempt_at = $4, updated_at = $5 WHERE id = $6 AND state = 'pending'",
+             next_attempt_at = $4, updated_at = $5, remote_id = COALESCE($7, remote_id), remote_note = $8 \
+             WHERE id = $6 AND state = 'pending'",
         )
         .bind(state.as_str())
         .bind(attempts)
         .bind(error)
         .bind(instant(next))
         .bind(instant(now))
-        .bind(self.item.id);
+        .bind(self.item.id)
+        .bind(remote_id)
+        .bind(note);
         match self.tx {
             Some(mut tx) => {
                 q.execute(&mut *tx).await?;
@@ -593,7 +624,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 2] = match backend {
+    let files: [(i64, &str, &'static str); 3] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -604,6 +635,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 2,
                 "webhooks",
                 include_str!("../migrations/sqlite/0002_webhooks.sql"),
+            ),
+            (
+                3,
+                "remote",
+                include_str!("../migrations/sqlite/0003_remote.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -616,6 +652,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 2,
                 "webhooks",
                 include_str!("../migrations/postgres/0002_webhooks.sql"),
+            ),
+            (
+                3,
+                "remote",
+                include_str!("../migrations/postgres/0003_remote.sql"),
             ),
         ],
     };
@@ -715,7 +756,7 @@ mod tests {
         assert!(store.close_period(&closed, now).await.unwrap());
         assert!(!store.close_period(&closed, now).await.unwrap());
         let claim = store.claim("drafts", now).await.unwrap().unwrap();
-        claim.finish(Outcome::Sent, now).await.unwrap();
+        claim.finish(Outcome::SENT, now).await.unwrap();
         assert!(store.claim("drafts", now).await.unwrap().is_none());
         assert!(
             store
@@ -755,8 +796,8 @@ mod tests {
         drop(second);
         let again = store.claim("drafts", now).await.unwrap().unwrap();
         assert_eq!(again.item.key, "b");
-        first.finish(Outcome::Sent, now).await.unwrap();
-        again.finish(Outcome::Sent, now).await.unwrap();
+        first.finish(Outcome::SENT, now).await.unwrap();
+        again.finish(Outcome::SENT, now).await.unwrap();
 
         let mut leader = store
             .try_lead()
@@ -835,7 +876,7 @@ mod tests {
         assert!(!store.close_period(&closed, now).await.unwrap());
         let claim = store.claim("drafts", now).await.unwrap().unwrap();
         assert_eq!(claim.item.key, "draft:acme:2026-10:r1");
-        claim.finish(Outcome::Sent, now).await.unwrap();
+        claim.finish(Outcome::SENT, now).await.unwrap();
         assert!(store.claim("drafts", now).await.unwrap().is_none());
     }
 

@@ -1,0 +1,186 @@
+//! What every accounting connector does, as requests the daemon sends and
+//! answers it reads: get a token, look a draft up by our reference, create
+//! it, read it back.
+//!
+//! The daemon runs the steps in one order for every system (lookup before
+//! create, read back after): a draft whose first push was answered but the
+//! answer lost is found on the retry instead of created twice, even where the
+//! system takes no idempotency key. Our totals are compared with the
+//! system's; a difference is recorded and shown by `status`, never "fixed".
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::{ConnectorError, Draft, HttpRequest, HttpResponse};
+
+/// A draft as the accounting system holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteDraft {
+    pub id: String,
+    /// The system's total without tax, when it says.
+    pub total_net: Option<Decimal>,
+}
+
+/// An access token and how long it lives.
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: Duration,
+}
+
+pub trait AccountingApi: Send + Sync {
+    /// The system's name in messages (`xero`, `fortnox`, …).
+    fn system(&self) -> &'static str;
+
+    /// Requests per second the system allows (the daemon's rate limiter).
+    fn requests_per_second(&self) -> u32;
+
+    /// The request for an access token, when the system uses one.
+    fn token_request(&self) -> Result<Option<HttpRequest>, ConnectorError>;
+
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError>;
+
+    /// Adds the credentials (and the token, if any) to a request.
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>);
+
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError>;
+
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError>;
+
+    /// `key` is the idempotency key, for the systems that take one.
+    fn create_draft(
+        &self,
+        key: &str,
+        reference: &str,
+        draft: &Draft,
+    ) -> Result<HttpRequest, ConnectorError>;
+
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError>;
+
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError>;
+
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError>;
+}
+
+/// Our stable reference of a draft in the accounting system: its
+/// idempotency key, which names customer, period and revision.
+pub fn reference(key: &str) -> String {
+    key.to_owned()
+}
+
+/// The error an answer other than 2xx stands for; `message` is what the
+/// system said, as it said it (Fortnox answers in Swedish).
+pub fn status_error(system: &str, r: &HttpResponse, message: &str) -> ConnectorError {
+    let said = format!("{system}: HTTP {}: {message}", r.status);
+    match r.status {
+        429 => ConnectorError::Throttled {
+            message: said,
+            retry_after: r.retry_after.unwrap_or(Duration::from_secs(60)),
+        },
+        // A token refused: the daemon drops it and the retry fetches a new one.
+        401 => ConnectorError::Unauthorized(said),
+        408 | 500..=599 => ConnectorError::Transient(said),
+        _ => ConnectorError::Permanent(said),
+    }
+}
+
+pub fn json(r: &HttpResponse, system: &str) -> Result<serde_json::Value, ConnectorError> {
+    serde_json::from_str(&r.body).map_err(|e| {
+        ConnectorError::Transient(format!(
+            "{system}: HTTP {}: the answer is not JSON ({e})",
+            r.status
+        ))
+    })
+}
+
+/// A number the system wrote as a JSON number or a string.
+pub fn decimal(v: &serde_json::Value) -> Option<Decimal> {
+    match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A draft line's decimal text as a JSON number (the APIs take numbers).
+pub fn number(text: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Number>(text)
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Percent-encodes a query or form value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` for token requests.
+pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+/// An OAuth token answer (`access_token`, `expires_in`).
+pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+    if !(200..300).contains(&r.status) {
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        let msg = v["error_description"]
+            .as_str()
+            .or(v["error"].as_str())
+            .unwrap_or(&r.body)
+            .to_owned();
+        // A refused grant is a configuration problem, not a passing one.
+        let mut e = status_error(system, r, &format!("token: {msg}"));
+        if r.status == 400 || r.status == 401 {
+            e = ConnectorError::Permanent(e.to_string());
+        }
+        return Err(e);
+    }
+    let v = json(r, system)?;
+    let token = v["access_token"].as_str().ok_or_else(|| {
+        ConnectorError::Transient(format!("{system}: token answer without access_token"))
+    })?;
+    Ok(AccessToken {
+        token: token.to_owned(),
+        expires_in: Duration::from_secs(v["expires_in"].as_u64().unwrap_or(1800)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_numbers_and_decimals() {
+        assert_eq!(
+            String::from_utf8(form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "a b/c")
+            ]))
+            .unwrap(),
+            "grant_type=client_credentials&scope=a+b%2Fc"
+        );
+        assert_eq!(number("12.50"), serde_json::json!(12.50));
+        assert_eq!(
+            decimal(&serde_json::json!("1637.50")),
+            Some(Decimal::new(163750, 2))
+        );
+        assert_eq!(
+            decimal(&serde_json::json!(12.5)),
+            Some(Decimal::new(125, 1))
+        );
+    }
+}
