@@ -18,10 +18,13 @@
 //! - [`webhook`]: a source whose tickets arrive only by signed webhook, in
 //!   the offline format.
 //! - [`http`]: a target that POSTs each push as JSON with its idempotency key.
-//! - accounting systems, each behind [`accounting::AccountingApi`]: [`xero`].
+//! - accounting systems, each behind [`accounting::AccountingApi`]: [`xero`],
+//!   [`fortnox`], [`economic`] (Visma e-conomic).
 
 pub mod accounting;
+pub mod economic;
 pub mod folder;
+pub mod fortnox;
 pub mod http;
 pub mod secret;
 pub mod webhook;
@@ -84,6 +87,8 @@ pub enum TargetConfig {
     Folder(folder::FolderTargetConfig),
     Http(http::HttpTargetConfig),
     Xero(xero::XeroConfig),
+    Fortnox(fortnox::FortnoxConfig),
+    Economic(economic::EconomicConfig),
 }
 
 impl SourceConfig {
@@ -160,6 +165,8 @@ impl TargetConfig {
     pub fn accounting(&self) -> Option<&dyn accounting::AccountingApi> {
         match self {
             TargetConfig::Xero(c) => Some(c),
+            TargetConfig::Fortnox(c) => Some(c),
+            TargetConfig::Economic(c) => Some(c),
             TargetConfig::Folder(_) | TargetConfig::Http(_) => None,
         }
     }
@@ -168,9 +175,11 @@ impl TargetConfig {
     /// Pushing the same key again is harmless either way.
     pub fn deliver(&self, key: &str, push: &Push) -> Result<Delivery, ConnectorError> {
         match (self, push) {
-            (TargetConfig::Xero(_), _) => Err(ConnectorError::Permanent(
-                "an accounting target takes its drafts through `accounting()`".into(),
-            )),
+            (TargetConfig::Xero(_) | TargetConfig::Fortnox(_) | TargetConfig::Economic(_), _) => {
+                Err(ConnectorError::Permanent(
+                    "an accounting target takes its drafts through `accounting()`".into(),
+                ))
+            }
             (TargetConfig::Folder(c), Push::Draft(d)) => {
                 folder::push_draft(c, key, d).map(|()| Delivery::Done)
             }
@@ -184,7 +193,10 @@ impl TargetConfig {
     /// Reads the answer to a request [`deliver`](Self::deliver) built.
     pub fn accept(&self, response: &HttpResponse) -> Result<(), ConnectorError> {
         match self {
-            TargetConfig::Folder(_) | TargetConfig::Xero(_) => Ok(()),
+            TargetConfig::Folder(_)
+            | TargetConfig::Xero(_)
+            | TargetConfig::Fortnox(_)
+            | TargetConfig::Economic(_) => Ok(()),
             TargetConfig::Http(_) => http::accept(response),
         }
     }
@@ -195,6 +207,8 @@ impl TargetConfig {
             TargetConfig::Folder(_) => None,
             TargetConfig::Http(c) => Some(c.requests_per_second),
             TargetConfig::Xero(c) => Some(c.requests_per_second),
+            TargetConfig::Fortnox(c) => Some(c.requests_per_second),
+            TargetConfig::Economic(c) => Some(c.requests_per_second),
         }
     }
 }

@@ -184,7 +184,14 @@ impl Bridge {
         self.note_sla(now, &mut report).await?;
         self.close_due(now, &mut report).await?;
         for name in self.settings.targets.keys() {
-            self.drain(name, || now, &mut report).await?;
+            // A throttled target is waited for when it asks for a short
+            // pause; the throttled item itself waits for the next run.
+            while let Some(pause) = self.drain(name, || now, &mut report).await? {
+                if pause > std::time::Duration::from_secs(60) {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+            }
         }
         Ok(report)
     }

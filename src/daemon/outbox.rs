@@ -212,20 +212,17 @@ impl Bridge {
     ) -> Result<Pushed, ConnectorError> {
         let reference = accounting::reference(key);
         let found = api.read_found(&self.call(target, api, api.find_draft(&reference)?).await?);
-        let remote = match self.forget_token_on_401(target, found)? {
-            Some(existing) => existing,
+        let id = match self.forget_token_on_401(target, found)? {
+            Some(existing) => existing.id,
             None => {
                 let request = api.create_draft(key, &reference, draft)?;
                 let created = api.read_created(&self.call(target, api, request).await?);
-                let created = self.forget_token_on_401(target, created)?;
-                let fetched = api.read_fetched(
-                    &self
-                        .call(target, api, api.fetch_draft(&created.id)?)
-                        .await?,
-                );
-                self.forget_token_on_401(target, fetched)?
+                self.forget_token_on_401(target, created)?.id
             }
         };
+        // Read back, whether found or created: what the system holds is what we compare.
+        let fetched = api.read_fetched(&self.call(target, api, api.fetch_draft(&id)?).await?);
+        let remote = self.forget_token_on_401(target, fetched)?;
         let ours: Decimal = draft.total_net.parse().unwrap_or_default();
         let note = remote
             .total_net

@@ -1,0 +1,220 @@
+//! Visma e-conomic (REST): draft invoices in `/invoices/drafts`; booking
+//! them is finance's step, never ours.
+//!
+//! Two long-lived tokens authenticate every request (`X-AppSecretToken` for
+//! our app, `X-AgreementGrantToken` for the customer's agreement); there is
+//! no OAuth. e-conomic takes no idempotency key: our reference is the
+//! draft's `notes.textLine1`, looked up with a filter before every create.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::accounting::{
+    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, status_error,
+};
+use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EconomicConfig {
+    #[serde(default = "default_base")]
+    pub base_url: String,
+    pub app_secret_token: Secret,
+    pub agreement_grant_token: Secret,
+    /// Our customer key → e-conomic `customerNumber`.
+    pub customers: BTreeMap<String, i64>,
+    pub layout_number: i64,
+    pub payment_terms_number: i64,
+    pub vat_zone_number: i64,
+    /// The product of every line, if lines need one.
+    #[serde(default)]
+    pub product_number: Option<String>,
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_base() -> String {
+    "https://restapi.e-conomic.com".into()
+}
+fn default_rate() -> u32 {
+    5
+}
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+const SYSTEM: &str = "e-conomic";
+
+fn message(r: &HttpResponse) -> String {
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+    let mut parts: Vec<String> = v["message"]
+        .as_str()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    if let Some(errors) = v["errors"].as_object() {
+        for (field, e) in errors {
+            for m in e["errors"].as_array().into_iter().flatten() {
+                if let Some(m) = m["message"].as_str() {
+                    parts.push(format!("{field}: {m}"));
+                }
+            }
+        }
+    }
+    if parts.is_empty() {
+        r.body.chars().take(200).collect()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+    if !(200..300).contains(&r.status) {
+        return Err(status_error(SYSTEM, r, &message(r)));
+    }
+    json(r, SYSTEM)
+}
+
+fn remote(d: &serde_json::Value) -> Option<RemoteDraft> {
+    Some(RemoteDraft {
+        id: d["draftInvoiceNumber"].as_i64()?.to_string(),
+        total_net: decimal(&d["netAmount"]),
+    })
+}
+
+impl EconomicConfig {
+    fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        if !body.is_empty() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
+}
+
+impl AccountingApi for EconomicConfig {
+    fn system(&self) -> &'static str {
+        SYSTEM
+    }
+
+    fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
+    }
+
+    fn token_request(&self) -> Result<Option<HttpRequest>, ConnectorError> {
+        Ok(None)
+    }
+
+    fn read_token(&self, _r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+        Err(ConnectorError::Permanent(
+            "e-conomic uses no access token".into(),
+        ))
+    }
+
+    fn authorize(&self, request: &mut HttpRequest, _token: Option<&str>) {
+        request.headers.push((
+            "x-appsecrettoken".into(),
+            self.app_secret_token.expose().to_owned(),
+        ));
+        request.headers.push((
+            "x-agreementgranttoken".into(),
+            self.agreement_grant_token.expose().to_owned(),
+        ));
+    }
+
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+        Ok(self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/invoices/drafts?filter={}",
+                self.base_url,
+                encode(&format!("notes.textLine1$eq:{reference}"))
+            ),
+            Vec::new(),
+        ))
+    }
+
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+        Ok(check(r)?["collection"]
+            .as_array()
+            .and_then(|c| c.first())
+            .and_then(remote))
+    }
+
+    fn create_draft(
+        &self,
+        _key: &str,
+        reference: &str,
+        d: &Draft,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let customer = self.customers.get(&d.customer).ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "e-conomic: no customerNumber for customer `{}`: add it under the target's `customers`",
+                d.customer
+            ))
+        })?;
+        let lines: Vec<serde_json::Value> = d
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut line = serde_json::json!({
+                    "lineNumber": i + 1,
+                    "description": l.description,
+                    "quantity": number(&l.quantity),
+                    "unitNetPrice": number(&l.unit_price),
+                });
+                if let Some(p) = &self.product_number {
+                    line["product"] = serde_json::json!({"productNumber": p});
+                }
+                line
+            })
+            .collect();
+        let body = serde_json::json!({
+            "currency": d.currency,
+            "date": d.date,
+            "customer": {"customerNumber": customer},
+            "layout": {"layoutNumber": self.layout_number},
+            "paymentTerms": {"paymentTermsNumber": self.payment_terms_number},
+            "recipient": {"name": d.customer, "vatZone": {"vatZoneNumber": self.vat_zone_number}},
+            "notes": {"heading": format!("{} {}", d.customer, d.period), "textLine1": reference},
+            "lines": lines,
+        });
+        Ok(self.request(
+            HttpMethod::Post,
+            format!("{}/invoices/drafts", self.base_url),
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+        ))
+    }
+
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        remote(&check(r)?).ok_or_else(|| {
+            ConnectorError::Transient(
+                "e-conomic: the created draft has no draftInvoiceNumber".into(),
+            )
+        })
+    }
+
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+        Ok(self.request(
+            HttpMethod::Get,
+            format!("{}/invoices/drafts/{}", self.base_url, encode(id)),
+            Vec::new(),
+        ))
+    }
+
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        remote(&check(r)?)
+            .ok_or_else(|| ConnectorError::Transient("e-conomic: no draft in the answer".into()))
+    }
+}

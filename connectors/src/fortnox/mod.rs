@@ -1,0 +1,252 @@
+//! Fortnox (API v3): invoices created unbooked and unsent, which is
+//! Fortnox's draft, for a service account (client credentials with the
+//! customer's `TenantId`).
+//!
+//! Fortnox takes no idempotency key: our reference goes in
+//! `ExternalInvoiceReference1` and the lookup before every create finds a
+//! draft an earlier attempt made. Errors come as `ErrorInformation` with a
+//! Swedish message and a code; both are shown as they are. Limit: 25
+//! requests in any 5 seconds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::accounting::{
+    AccessToken, AccountingApi, RemoteDraft, decimal, encode, form, json, number, oauth_token,
+    status_error,
+};
+use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FortnoxConfig {
+    #[serde(default = "default_base")]
+    pub base_url: String,
+    #[serde(default = "default_token_url")]
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The customer's Fortnox database (`TenantId`).
+    pub tenant_id: String,
+    /// Our customer key → Fortnox `CustomerNumber`.
+    pub customers: BTreeMap<String, String>,
+    /// The sales account of every row; none: the article's or the default.
+    #[serde(default)]
+    pub account_number: Option<u32>,
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_base() -> String {
+    "https://api.fortnox.se/3".into()
+}
+fn default_token_url() -> String {
+    "https://apps.fortnox.se/oauth-v1/token".into()
+}
+fn default_rate() -> u32 {
+    5
+}
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+const SYSTEM: &str = "fortnox";
+
+fn message(r: &HttpResponse) -> String {
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+    let info = &v["ErrorInformation"];
+    // Fortnox has written both `message` and `Message`.
+    match (
+        info["message"].as_str().or(info["Message"].as_str()),
+        info["code"].as_i64().or(info["Code"].as_i64()),
+    ) {
+        (Some(m), Some(code)) => format!("{m} (code {code})"),
+        (Some(m), None) => m.to_owned(),
+        _ => r.body.chars().take(200).collect(),
+    }
+}
+
+fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+    if !(200..300).contains(&r.status) {
+        return Err(status_error(SYSTEM, r, &message(r)));
+    }
+    json(r, SYSTEM)
+}
+
+fn remote(inv: &serde_json::Value) -> Option<RemoteDraft> {
+    let id = match &inv["DocumentNumber"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    Some(RemoteDraft {
+        id,
+        total_net: decimal(&inv["Net"]),
+    })
+}
+
+impl FortnoxConfig {
+    fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        if !body.is_empty() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
+}
+
+impl AccountingApi for FortnoxConfig {
+    fn system(&self) -> &'static str {
+        SYSTEM
+    }
+
+    fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
+    }
+
+    fn token_request(&self) -> Result<Option<HttpRequest>, ConnectorError> {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.client_id,
+            self.client_secret.expose()
+        ));
+        Ok(Some(HttpRequest {
+            method: HttpMethod::Post,
+            url: self.token_url.clone(),
+            headers: vec![
+                ("authorization".into(), format!("Basic {basic}")),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("tenantid".into(), self.tenant_id.clone()),
+            ],
+            body: form(&[("grant_type", "client_credentials")]),
+            timeout: Duration::from_millis(self.timeout_ms),
+        }))
+    }
+
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+        oauth_token(SYSTEM, r)
+    }
+
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
+        if let Some(t) = token {
+            request
+                .headers
+                .push(("authorization".into(), format!("Bearer {t}")));
+        }
+    }
+
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+        Ok(self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/invoices?externalinvoicereference1={}",
+                self.base_url,
+                encode(reference)
+            ),
+            Vec::new(),
+        ))
+    }
+
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+        let v = check(r)?;
+        Ok(v["Invoices"]
+            .as_array()
+            .and_then(|list| list.iter().find(|i| i["Cancelled"] != true))
+            .and_then(remote))
+    }
+
+    fn create_draft(
+        &self,
+        _key: &str,
+        reference: &str,
+        d: &Draft,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let customer = self.customers.get(&d.customer).ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "fortnox: no CustomerNumber for customer `{}`: add it under the target's `customers`",
+                d.customer
+            ))
+        })?;
+        let rows: Vec<serde_json::Value> = d
+            .lines
+            .iter()
+            .map(|l| {
+                let mut row = serde_json::json!({
+                    "Description": l.description,
+                    "DeliveredQuantity": number(&l.quantity),
+                    "Price": number(&l.unit_price),
+                });
+                if let Some(a) = self.account_number {
+                    row["AccountNumber"] = serde_json::json!(a);
+                }
+                row
+            })
+            .collect();
+        let body = serde_json::json!({"Invoice": {
+            "CustomerNumber": customer,
+            "InvoiceDate": d.date,
+            "Currency": d.currency,
+            "ExternalInvoiceReference1": reference,
+            "Comments": format!("{} {}", d.customer, d.period),
+            "InvoiceRows": rows,
+        }});
+        Ok(self.request(
+            HttpMethod::Post,
+            format!("{}/invoices", self.base_url),
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+        ))
+    }
+
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        remote(&check(r)?["Invoice"]).ok_or_else(|| {
+            ConnectorError::Transient("fortnox: the created invoice has no DocumentNumber".into())
+        })
+    }
+
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+        Ok(self.request(
+            HttpMethod::Get,
+            format!("{}/invoices/{}", self.base_url, encode(id)),
+            Vec::new(),
+        ))
+    }
+
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        remote(&check(r)?["Invoice"])
+            .ok_or_else(|| ConnectorError::Transient("fortnox: no invoice in the answer".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fortnox_errors_keep_their_swedish_words_and_code() {
+        let r = HttpResponse {
+            status: 400,
+            retry_after: None,
+            body: r#"{"ErrorInformation":{"error":1,"message":"Kan inte hitta kontot.","code":2000423}}"#.into(),
+        };
+        let e = check(&r).unwrap_err();
+        assert!(matches!(e, ConnectorError::Permanent(_)));
+        assert_eq!(
+            e.to_string(),
+            "fortnox: HTTP 400: Kan inte hitta kontot. (code 2000423)"
+        );
+    }
+}
