@@ -19,13 +19,14 @@
 //!   the offline format.
 //! - [`http`]: a target that POSTs each push as JSON with its idempotency key.
 //! - accounting systems, each behind [`accounting::AccountingApi`]: [`xero`],
-//!   [`fortnox`], [`economic`] (Visma e-conomic).
+//!   [`fortnox`], [`economic`] (Visma e-conomic), [`quickbooks`].
 
 pub mod accounting;
 pub mod economic;
 pub mod folder;
 pub mod fortnox;
 pub mod http;
+pub mod quickbooks;
 pub mod secret;
 pub mod webhook;
 pub mod xero;
@@ -89,6 +90,7 @@ pub enum TargetConfig {
     Xero(xero::XeroConfig),
     Fortnox(fortnox::FortnoxConfig),
     Economic(economic::EconomicConfig),
+    Quickbooks(quickbooks::QuickBooksConfig),
 }
 
 impl SourceConfig {
@@ -167,6 +169,7 @@ impl TargetConfig {
             TargetConfig::Xero(c) => Some(c),
             TargetConfig::Fortnox(c) => Some(c),
             TargetConfig::Economic(c) => Some(c),
+            TargetConfig::Quickbooks(c) => Some(c),
             TargetConfig::Folder(_) | TargetConfig::Http(_) => None,
         }
     }
@@ -175,11 +178,15 @@ impl TargetConfig {
     /// Pushing the same key again is harmless either way.
     pub fn deliver(&self, key: &str, push: &Push) -> Result<Delivery, ConnectorError> {
         match (self, push) {
-            (TargetConfig::Xero(_) | TargetConfig::Fortnox(_) | TargetConfig::Economic(_), _) => {
-                Err(ConnectorError::Permanent(
-                    "an accounting target takes its drafts through `accounting()`".into(),
-                ))
-            }
+            (
+                TargetConfig::Xero(_)
+                | TargetConfig::Fortnox(_)
+                | TargetConfig::Economic(_)
+                | TargetConfig::Quickbooks(_),
+                _,
+            ) => Err(ConnectorError::Permanent(
+                "an accounting target takes its drafts through `accounting()`".into(),
+            )),
             (TargetConfig::Folder(c), Push::Draft(d)) => {
                 folder::push_draft(c, key, d).map(|()| Delivery::Done)
             }
@@ -196,7 +203,8 @@ impl TargetConfig {
             TargetConfig::Folder(_)
             | TargetConfig::Xero(_)
             | TargetConfig::Fortnox(_)
-            | TargetConfig::Economic(_) => Ok(()),
+            | TargetConfig::Economic(_)
+            | TargetConfig::Quickbooks(_) => Ok(()),
             TargetConfig::Http(_) => http::accept(response),
         }
     }
@@ -209,6 +217,7 @@ impl TargetConfig {
             TargetConfig::Xero(c) => Some(c.requests_per_second),
             TargetConfig::Fortnox(c) => Some(c.requests_per_second),
             TargetConfig::Economic(c) => Some(c.requests_per_second),
+            TargetConfig::Quickbooks(c) => Some(c.requests_per_second),
         }
     }
 }

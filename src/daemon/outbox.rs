@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use connectors::accounting::{self, AccountingApi};
+use connectors::accounting::AccountingApi;
 use connectors::{ConnectorError, Delivery, Draft, HttpMethod, HttpRequest, HttpResponse, Push};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rust_decimal::Decimal;
@@ -210,7 +210,7 @@ impl Bridge {
         key: &str,
         draft: &Draft,
     ) -> Result<Pushed, ConnectorError> {
-        let reference = accounting::reference(key);
+        let reference = api.reference(key);
         let found = api.read_found(&self.call(target, api, api.find_draft(&reference)?).await?);
         let id = match self.forget_token_on_401(target, found)? {
             Some(existing) => existing.id,
@@ -297,10 +297,29 @@ impl Bridge {
         {
             return Ok(Some(token.clone()));
         }
-        let Some(request) = api.token_request()? else {
-            return Ok(None);
+        let fresh = if api.rotates_refresh_tokens() {
+            // The refresh token rotates: read the newest under a lock, and
+            // store its successor before the access token is used.
+            let transient = |e: store::StoreError| ConnectorError::Transient(e.to_string());
+            let guard = self
+                .store
+                .refresh_guard(target, Utc::now())
+                .await
+                .map_err(transient)?;
+            let Some(request) = api.token_request(guard.current())? else {
+                return Ok(None);
+            };
+            let fresh = api.read_token(&send(&self.outbox.client, request).await?)?;
+            if let Some(next) = &fresh.refresh_token {
+                guard.save(next, Utc::now()).await.map_err(transient)?;
+            }
+            fresh
+        } else {
+            let Some(request) = api.token_request(None)? else {
+                return Ok(None);
+            };
+            api.read_token(&send(&self.outbox.client, request).await?)?
         };
-        let fresh = api.read_token(&send(&self.outbox.client, request).await?)?;
         let until = Instant::now() + fresh.expires_in.saturating_sub(Duration::from_secs(60));
         if let Ok(mut tokens) = self.outbox.tokens.lock() {
             tokens.insert(target.to_owned(), (fresh.token.clone(), until));

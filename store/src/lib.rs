@@ -436,6 +436,55 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The newest stored refresh token of `target`, held so that no other
+    /// instance refreshes with it until [`RefreshGuard::save`] (PostgreSQL:
+    /// the row stays locked in an open transaction).
+    pub async fn refresh_guard(
+        &self,
+        target: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshGuard, StoreError> {
+        const SELECT: &str = "SELECT refresh_token FROM oauth_tokens WHERE target = $1";
+        match self.backend {
+            Backend::Sqlite => {
+                let current: Option<String> = sqlx::query(SELECT)
+                    .bind(target)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|r| r.get(0));
+                Ok(RefreshGuard {
+                    target: target.to_owned(),
+                    current,
+                    tx: None,
+                    pool: self.pool.clone(),
+                })
+            }
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO oauth_tokens (target, refresh_token, updated_at) VALUES ($1, '', $2) \
+                     ON CONFLICT (target) DO NOTHING",
+                )
+                .bind(target)
+                .bind(instant(now))
+                .execute(&mut *tx)
+                .await?;
+                let current: Option<String> =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} FOR UPDATE")))
+                        .bind(target)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.get(0));
+                Ok(RefreshGuard {
+                    target: target.to_owned(),
+                    current: current.filter(|c| !c.is_empty()),
+                    tx: Some(tx),
+                    pool: self.pool.clone(),
+                })
+            }
+        }
+    }
+
     /// Tries to become the instance that runs the schedules. On PostgreSQL
     /// that is a session advisory lock held on a connection of its own; it
     /// is released when the connection closes, so a dead leader's successor
@@ -541,6 +590,42 @@ impl Leadership {
     }
 }
 
+/// A target's refresh token, held while it is used; see [`Store::refresh_guard`].
+pub struct RefreshGuard {
+    target: String,
+    current: Option<String>,
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    pool: AnyPool,
+}
+
+impl RefreshGuard {
+    /// The newest stored refresh token, if one was ever stored.
+    pub fn current(&self) -> Option<&str> {
+        self.current.as_deref()
+    }
+
+    /// Stores the refresh token that replaces it, and lets go.
+    pub async fn save(self, refresh_token: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO oauth_tokens (target, refresh_token, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (target) DO UPDATE SET refresh_token = excluded.refresh_token, updated_at = excluded.updated_at",
+        )
+        .bind(self.target.clone())
+        .bind(refresh_token.to_owned())
+        .bind(instant(now));
+        match self.tx {
+            Some(mut tx) => {
+                q.execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            None => {
+                q.execute(&self.pool).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An outbox item being pushed; see [`Store::claim`].
 pub struct Claim {
     pub item: OutboxItem,
@@ -624,7 +709,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 3] = match backend {
+    let files: [(i64, &str, &'static str); 4] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -640,6 +725,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 3,
                 "remote",
                 include_str!("../migrations/sqlite/0003_remote.sql"),
+            ),
+            (
+                4,
+                "oauth",
+                include_str!("../migrations/sqlite/0004_oauth.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -657,6 +747,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 3,
                 "remote",
                 include_str!("../migrations/postgres/0003_remote.sql"),
+            ),
+            (
+                4,
+                "oauth",
+                include_str!("../migrations/postgres/0004_oauth.sql"),
             ),
         ],
     };
@@ -727,6 +822,11 @@ mod tests {
     /// A fresh database on the local PostgreSQL (`.ci/run` starts it);
     /// `CONTRACT_BRIDGE_TEST_POSTGRES` points elsewhere.
     async fn postgres_store() -> Store {
+        Store::open(&postgres_url().await).await.unwrap()
+    }
+
+    /// The URL of a fresh database on the local PostgreSQL.
+    async fn postgres_url() -> String {
         use sqlx::Connection;
         let admin = std::env::var("CONTRACT_BRIDGE_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -744,7 +844,7 @@ mod tests {
             .await
             .unwrap();
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        Store::open(&format!("{base}/{name}")).await.unwrap()
+        format!("{base}/{name}")
     }
 
     #[tokio::test]
@@ -826,6 +926,42 @@ mod tests {
             "postgres://bridge:***@db.example:5432/bridge"
         );
         assert_eq!(redacted("sqlite://state.db"), "sqlite://state.db");
+    }
+
+    #[tokio::test]
+    async fn the_newest_refresh_token_is_kept_and_one_instance_refreshes_at_a_time() {
+        let url = postgres_url().await;
+        let store = Store::open(&url).await.unwrap();
+        let now = t("2026-11-01T06:00:00Z");
+        let first = store.refresh_guard("qbo", now).await.unwrap();
+        assert_eq!(first.current(), None);
+        // A second instance waits for the first to store the rotated token.
+        let waiting = tokio::spawn({
+            async move {
+                let other = Store::open(&url).await.unwrap();
+                let g = other.refresh_guard("qbo", now).await.unwrap();
+                g.current().map(str::to_owned)
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the row is locked while a refresh runs"
+        );
+        first.save("rt-2", now).await.unwrap();
+        assert_eq!(waiting.await.unwrap().as_deref(), Some("rt-2"));
+        let (_dir, sqlite) = temp_store().await;
+        sqlite
+            .refresh_guard("qbo", now)
+            .await
+            .unwrap()
+            .save("rt-9", now)
+            .await
+            .unwrap();
+        assert_eq!(
+            sqlite.refresh_guard("qbo", now).await.unwrap().current(),
+            Some("rt-9")
+        );
     }
 
     #[tokio::test]

@@ -27,6 +27,9 @@ pub struct RemoteDraft {
 pub struct AccessToken {
     pub token: String,
     pub expires_in: Duration,
+    /// The refresh token to use next time, where the system rotates them:
+    /// the daemon stores it before using the access token.
+    pub refresh_token: Option<String>,
 }
 
 pub trait AccountingApi: Send + Sync {
@@ -36,8 +39,24 @@ pub trait AccountingApi: Send + Sync {
     /// Requests per second the system allows (the daemon's rate limiter).
     fn requests_per_second(&self) -> u32;
 
+    /// Our reference of the draft under `key`, in the form the system's
+    /// lookup field takes.
+    fn reference(&self, key: &str) -> String {
+        reference(key)
+    }
+
+    /// Does the system rotate refresh tokens (so the newest must be stored,
+    /// and only one instance may refresh at a time)?
+    fn rotates_refresh_tokens(&self) -> bool {
+        false
+    }
+
     /// The request for an access token, when the system uses one.
-    fn token_request(&self) -> Result<Option<HttpRequest>, ConnectorError>;
+    /// `refresh_token` is the newest stored one, for systems that rotate them.
+    fn token_request(
+        &self,
+        refresh_token: Option<&str>,
+    ) -> Result<Option<HttpRequest>, ConnectorError>;
 
     fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError>;
 
@@ -156,6 +175,7 @@ pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken, Connec
     Ok(AccessToken {
         token: token.to_owned(),
         expires_in: Duration::from_secs(v["expires_in"].as_u64().unwrap_or(1800)),
+        refresh_token: v["refresh_token"].as_str().map(str::to_owned),
     })
 }
 

@@ -111,7 +111,7 @@ impl AccountingApi for EconomicConfig {
         self.requests_per_second
     }
 
-    fn token_request(&self) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
         Ok(None)
     }
 

@@ -114,7 +114,7 @@ impl AccountingApi for FortnoxConfig {
         self.requests_per_second
     }
 
-    fn token_request(&self) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
         use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",

@@ -1,0 +1,338 @@
+//! QuickBooks Online: QuickBooks has no draft invoice, so the draft is an
+//! invoice left unsent (`EmailStatus: NotSet`), or an estimate when the
+//! target says `as_estimate = true`.
+//!
+//! OAuth with rotating refresh tokens: each refresh returns a new refresh
+//! token, which the daemon stores before it uses the access token, under a
+//! lock, so two instances never refresh with the same one. Every request
+//! carries `minorversion` (75 and later), and a create carries `requestid`,
+//! QuickBooks' idempotency key (50 characters at most). Our reference is
+//! the `DocNumber` (21 characters at most): `CB` and a digest of our key.
+//! QuickBooks can answer 200 with a `Fault` body: every answer is checked.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::accounting::{
+    AccessToken, AccountingApi, RemoteDraft, decimal, encode, form, json, number, oauth_token,
+    status_error,
+};
+use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickBooksConfig {
+    #[serde(default = "default_base")]
+    pub base_url: String,
+    #[serde(default = "default_token_url")]
+    pub token_url: String,
+    pub realm_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The refresh token the connection started with; the daemon keeps the
+    /// newest one in its store from then on.
+    pub refresh_token: Secret,
+    /// Our customer key → QuickBooks `CustomerRef`.
+    pub customers: BTreeMap<String, String>,
+    /// The service item of every line (`ItemRef`).
+    #[serde(default = "default_item")]
+    pub item: String,
+    /// The tax code of every line (`TaxCodeRef`), outside the US.
+    #[serde(default)]
+    pub tax_code: Option<String>,
+    /// Draft as an estimate instead of an unsent invoice.
+    #[serde(default)]
+    pub as_estimate: bool,
+    #[serde(default = "default_minor")]
+    pub minor_version: u32,
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_base() -> String {
+    "https://quickbooks.api.intuit.com".into()
+}
+fn default_token_url() -> String {
+    "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer".into()
+}
+fn default_item() -> String {
+    "1".into()
+}
+fn default_minor() -> u32 {
+    75
+}
+fn default_rate() -> u32 {
+    8
+}
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+const SYSTEM: &str = "quickbooks";
+
+fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The messages of a `Fault`, if the body is one.
+fn fault(v: &serde_json::Value) -> Option<String> {
+    let errors = v["Fault"]["Error"].as_array()?;
+    Some(
+        errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} ({}; code {})",
+                    e["Message"].as_str().unwrap_or("error"),
+                    e["Detail"].as_str().unwrap_or(""),
+                    e["code"].as_str().unwrap_or("?")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+    if !(200..300).contains(&r.status) {
+        let m = fault(&v).unwrap_or_else(|| r.body.chars().take(200).collect());
+        return Err(status_error(SYSTEM, r, &m));
+    }
+    if let Some(m) = fault(&v) {
+        return Err(ConnectorError::Permanent(format!(
+            "{SYSTEM}: HTTP {} with a Fault: {m}",
+            r.status
+        )));
+    }
+    json(r, SYSTEM)
+}
+
+fn remote(doc: &serde_json::Value) -> Option<RemoteDraft> {
+    let total = decimal(&doc["TotalAmt"]);
+    let tax = decimal(&doc["TxnTaxDetail"]["TotalTax"]).unwrap_or_default();
+    Some(RemoteDraft {
+        id: doc["Id"].as_str()?.to_owned(),
+        total_net: total.map(|t| t - tax),
+    })
+}
+
+impl QuickBooksConfig {
+    fn entity(&self) -> &'static str {
+        if self.as_estimate {
+            "Estimate"
+        } else {
+            "Invoice"
+        }
+    }
+
+    fn company(&self) -> String {
+        format!("{}/v3/company/{}", self.base_url, encode(&self.realm_id))
+    }
+
+    fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        if !body.is_empty() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
+}
+
+impl AccountingApi for QuickBooksConfig {
+    fn system(&self) -> &'static str {
+        SYSTEM
+    }
+
+    fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
+    }
+
+    fn reference(&self, key: &str) -> String {
+        format!("CB{}", &digest(key)[..16])
+    }
+
+    fn rotates_refresh_tokens(&self) -> bool {
+        true
+    }
+
+    fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.client_id,
+            self.client_secret.expose()
+        ));
+        let refresh = refresh.unwrap_or(self.refresh_token.expose());
+        Ok(Some(HttpRequest {
+            method: HttpMethod::Post,
+            url: self.token_url.clone(),
+            headers: vec![
+                ("authorization".into(), format!("Basic {basic}")),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]),
+            timeout: Duration::from_millis(self.timeout_ms),
+        }))
+    }
+
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+        oauth_token(SYSTEM, r)
+    }
+
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
+        if let Some(t) = token {
+            request
+                .headers
+                .push(("authorization".into(), format!("Bearer {t}")));
+        }
+    }
+
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+        let query = format!(
+            "select * from {} where DocNumber = '{}'",
+            self.entity(),
+            reference.replace('\'', "")
+        );
+        Ok(self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/query?query={}&minorversion={}",
+                self.company(),
+                encode(&query),
+                self.minor_version
+            ),
+            Vec::new(),
+        ))
+    }
+
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+        Ok(check(r)?["QueryResponse"][self.entity()]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(remote))
+    }
+
+    fn create_draft(
+        &self,
+        key: &str,
+        reference: &str,
+        d: &Draft,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let customer = self.customers.get(&d.customer).ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "quickbooks: no CustomerRef for customer `{}`: add it under the target's `customers`",
+                d.customer
+            ))
+        })?;
+        let lines: Vec<serde_json::Value> = d
+            .lines
+            .iter()
+            .map(|l| {
+                let mut detail = serde_json::json!({
+                    "ItemRef": {"value": self.item},
+                    "Qty": number(&l.quantity),
+                    "UnitPrice": number(&l.unit_price),
+                });
+                if let Some(t) = &self.tax_code {
+                    detail["TaxCodeRef"] = serde_json::json!({"value": t});
+                }
+                serde_json::json!({
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": number(&l.amount),
+                    "Description": l.description,
+                    "SalesItemLineDetail": detail,
+                })
+            })
+            .collect();
+        let mut body = serde_json::json!({
+            "CustomerRef": {"value": customer},
+            "DocNumber": reference,
+            "TxnDate": d.date,
+            "CurrencyRef": {"value": d.currency},
+            "PrivateNote": format!("contract-bridge {key}"),
+            "Line": lines,
+        });
+        if !self.as_estimate {
+            body["EmailStatus"] = serde_json::json!("NotSet");
+        }
+        let entity = self.entity().to_lowercase();
+        Ok(self.request(
+            HttpMethod::Post,
+            format!(
+                "{}/{entity}?minorversion={}&requestid={}",
+                self.company(),
+                self.minor_version,
+                &digest(key)[..36]
+            ),
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+        ))
+    }
+
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        remote(&check(r)?[self.entity()]).ok_or_else(|| {
+            ConnectorError::Transient("quickbooks: the created document has no Id".into())
+        })
+    }
+
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+        Ok(self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/{}/{}?minorversion={}",
+                self.company(),
+                self.entity().to_lowercase(),
+                encode(id),
+                self.minor_version
+            ),
+            Vec::new(),
+        ))
+    }
+
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        remote(&check(r)?[self.entity()]).ok_or_else(|| {
+            ConnectorError::Transient("quickbooks: no document in the answer".into())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_in_a_200_is_an_error_and_references_fit_the_doc_number() {
+        let r = HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: r#"{"Fault":{"Error":[{"Message":"Duplicate Document Number Error","Detail":"Duplicate Document Number Error : You must specify a different number.","code":"6140"}],"type":"ValidationFault"},"time":"2026-11-01T06:00:00.000-07:00"}"#.into(),
+        };
+        let e = check(&r).unwrap_err().to_string();
+        assert!(e.contains("code 6140"), "{e}");
+        let c: QuickBooksConfig = serde_json::from_value(serde_json::json!({
+            "realm_id": "1", "client_id": "c", "client_secret": "s", "refresh_token": "r", "customers": {}
+        }))
+        .unwrap();
+        let reference = c.reference("draft:nordhavn-arkitekter:2026-10:r1");
+        assert!(reference.len() <= 21, "{reference}");
+        assert_eq!(
+            reference,
+            c.reference("draft:nordhavn-arkitekter:2026-10:r1")
+        );
+    }
+}
