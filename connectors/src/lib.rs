@@ -19,7 +19,7 @@
 //!   the offline format.
 //! - [`http`]: a target that POSTs each push as JSON with its idempotency key.
 //! - accounting systems, each behind [`accounting::AccountingApi`]: [`xero`],
-//!   [`fortnox`], [`economic`] (Visma e-conomic), [`quickbooks`].
+//!   [`fortnox`], [`economic`] (Visma e-conomic), [`quickbooks`], [`tryton`].
 
 pub mod accounting;
 pub mod economic;
@@ -28,6 +28,7 @@ pub mod fortnox;
 pub mod http;
 pub mod quickbooks;
 pub mod secret;
+pub mod tryton;
 pub mod webhook;
 pub mod xero;
 
@@ -91,6 +92,7 @@ pub enum TargetConfig {
     Fortnox(fortnox::FortnoxConfig),
     Economic(economic::EconomicConfig),
     Quickbooks(quickbooks::QuickBooksConfig),
+    Tryton(tryton::TrytonConfig),
 }
 
 impl SourceConfig {
@@ -170,6 +172,7 @@ impl TargetConfig {
             TargetConfig::Fortnox(c) => Some(c),
             TargetConfig::Economic(c) => Some(c),
             TargetConfig::Quickbooks(c) => Some(c),
+            TargetConfig::Tryton(c) => Some(c),
             TargetConfig::Folder(_) | TargetConfig::Http(_) => None,
         }
     }
@@ -182,7 +185,8 @@ impl TargetConfig {
                 TargetConfig::Xero(_)
                 | TargetConfig::Fortnox(_)
                 | TargetConfig::Economic(_)
-                | TargetConfig::Quickbooks(_),
+                | TargetConfig::Quickbooks(_)
+                | TargetConfig::Tryton(_),
                 _,
             ) => Err(ConnectorError::Permanent(
                 "an accounting target takes its drafts through `accounting()`".into(),
@@ -204,7 +208,8 @@ impl TargetConfig {
             | TargetConfig::Xero(_)
             | TargetConfig::Fortnox(_)
             | TargetConfig::Economic(_)
-            | TargetConfig::Quickbooks(_) => Ok(()),
+            | TargetConfig::Quickbooks(_)
+            | TargetConfig::Tryton(_) => Ok(()),
             TargetConfig::Http(_) => http::accept(response),
         }
     }
@@ -218,6 +223,7 @@ impl TargetConfig {
             TargetConfig::Fortnox(c) => Some(c.requests_per_second),
             TargetConfig::Economic(c) => Some(c.requests_per_second),
             TargetConfig::Quickbooks(c) => Some(c.requests_per_second),
+            TargetConfig::Tryton(c) => Some(c.requests_per_second),
         }
     }
 }

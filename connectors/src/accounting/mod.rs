@@ -142,6 +142,26 @@ pub fn encode(s: &str) -> String {
         .collect()
 }
 
+/// A line as a system that keeps `digits` decimals of quantity can hold it
+/// exactly: `(quantity, unit price, description)`. When our quantity has
+/// more decimals (77.5 minutes are 1.2917 h), the line goes as 1 × its
+/// amount, which is what we bill, with the quantity kept in the description.
+pub fn fit_quantity(l: &crate::DraftLine, digits: u32) -> (String, String, String) {
+    let q: Decimal = l.quantity.parse().unwrap_or_default();
+    if q.normalize().scale() <= digits {
+        return (
+            l.quantity.clone(),
+            l.unit_price.clone(),
+            l.description.clone(),
+        );
+    }
+    (
+        "1".into(),
+        l.amount.clone(),
+        format!("{} ({} × {})", l.description, l.quantity, l.unit_price),
+    )
+}
+
 /// `application/x-www-form-urlencoded` for token requests.
 pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     pairs
@@ -182,6 +202,33 @@ pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken, Connec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quantity_with_too_many_decimals_becomes_one_times_the_amount() {
+        let line = crate::DraftLine {
+            kind: "work".into(),
+            description: "Support".into(),
+            quantity: "1.2917".into(),
+            unit_price: "60.00".into(),
+            amount: "77.50".into(),
+            tickets: vec![],
+            corrects: None,
+        };
+        assert_eq!(
+            fit_quantity(&line, 2),
+            (
+                "1".into(),
+                "77.50".into(),
+                "Support (1.2917 × 60.00)".into()
+            )
+        );
+        assert_eq!(fit_quantity(&line, 4).0, "1.2917");
+        let whole = crate::DraftLine {
+            quantity: "3.2500".into(),
+            ..line
+        };
+        assert_eq!(fit_quantity(&whole, 2).0, "3.2500");
+    }
 
     #[test]
     fn forms_numbers_and_decimals() {

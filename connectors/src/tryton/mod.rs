@@ -1,0 +1,302 @@
+//! Tryton (6.0, JSON-RPC): draft customer invoices (`account.invoice`,
+//! `type: out`, `state: draft`), with our reference in `reference`.
+//!
+//! A session comes from `common.db.login` and is sent as `Authorization:
+//! Session base64(login:uid:session)`; every call carries the company in its
+//! context. Business errors arrive as HTTP 200 with `error: ["UserError",
+//! [message, …]]`. Decimals travel as `{"__class__": "Decimal", "decimal":
+//! "…"}`. Each line carries the invoice's currency: lines default to the
+//! company's, which Tryton then refuses for an invoice in another one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::accounting::{
+    AccessToken, AccountingApi, RemoteDraft, decimal, fit_quantity, json, number,
+};
+use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrytonConfig {
+    /// The database's JSON-RPC URL, e.g. `http://127.0.0.1:8000/ci/`.
+    pub url: String,
+    #[serde(default = "default_login")]
+    pub login: String,
+    pub password: Secret,
+    pub company: i64,
+    pub journal: i64,
+    pub receivable_account: i64,
+    pub revenue_account: i64,
+    /// Currency code → `currency.currency` id.
+    pub currencies: BTreeMap<String, i64>,
+    /// Our customer key → `party.party` id.
+    pub parties: BTreeMap<String, i64>,
+    /// Our customer key → the party's invoice `party.address` id.
+    pub addresses: BTreeMap<String, i64>,
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_login() -> String {
+    "admin".into()
+}
+fn default_rate() -> u32 {
+    20
+}
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+const SYSTEM: &str = "tryton";
+
+fn dec(text: &str) -> serde_json::Value {
+    serde_json::json!({"__class__": "Decimal", "decimal": text})
+}
+
+/// A JSON-RPC answer's `result`, or the error it carries.
+fn result(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+    if !(200..300).contains(&r.status) {
+        let said = format!("{SYSTEM}: HTTP {}", r.status);
+        return Err(match r.status {
+            401 => ConnectorError::Unauthorized(said),
+            429 => ConnectorError::Throttled {
+                message: said,
+                retry_after: r.retry_after.unwrap_or(Duration::from_secs(60)),
+            },
+            408 | 500..=599 => ConnectorError::Transient(said),
+            _ => ConnectorError::Permanent(said),
+        });
+    }
+    let v = json(r, SYSTEM)?;
+    if let Some(error) = v.get("error").filter(|e| !e.is_null()) {
+        let kind = error[0].as_str().unwrap_or("error");
+        let message = error[1][0]
+            .as_str()
+            .map_or_else(|| error[1].to_string(), str::to_owned);
+        let said = format!("{SYSTEM}: {kind}: {message}");
+        // A record another transaction holds is worth another try.
+        return Err(if kind.contains("Concurrency") {
+            ConnectorError::Transient(said)
+        } else {
+            ConnectorError::Permanent(said)
+        });
+    }
+    Ok(v["result"].clone())
+}
+
+fn remote(record: &serde_json::Value) -> Option<RemoteDraft> {
+    let total = &record["untaxed_amount"];
+    Some(RemoteDraft {
+        id: record["id"].as_i64()?.to_string(),
+        total_net: decimal(&total["decimal"]).or_else(|| decimal(total)),
+    })
+}
+
+impl TrytonConfig {
+    fn call(&self, method: &str, params: serde_json::Value) -> Result<HttpRequest, ConnectorError> {
+        let body = serde_json::json!({"id": 1, "method": method, "params": params});
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            url: self.url.clone(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(&body)
+                .map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+            timeout: Duration::from_millis(self.timeout_ms),
+        })
+    }
+
+    fn context(&self) -> serde_json::Value {
+        serde_json::json!({"company": self.company})
+    }
+
+    fn id_of(
+        &self,
+        map: &BTreeMap<String, i64>,
+        what: &str,
+        key: &str,
+    ) -> Result<i64, ConnectorError> {
+        map.get(key).copied().ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "tryton: no {what} id for `{key}`: add it under the target's `{what}`"
+            ))
+        })
+    }
+}
+
+impl AccountingApi for TrytonConfig {
+    fn system(&self) -> &'static str {
+        SYSTEM
+    }
+
+    fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
+    }
+
+    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+        self.call(
+            "common.db.login",
+            serde_json::json!([self.login, {"password": self.password.expose()}, "en"]),
+        )
+        .map(Some)
+    }
+
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+        use base64::Engine;
+        if r.status == 401 || r.status == 403 {
+            return Err(ConnectorError::Permanent(format!(
+                "tryton: HTTP {}: login `{}` refused (check the target's login and password)",
+                r.status, self.login
+            )));
+        }
+        let v = result(r)?;
+        let (Some(uid), Some(session)) = (v[0].as_i64(), v[1].as_str()) else {
+            return Err(ConnectorError::Permanent(format!(
+                "tryton: login answered {v}"
+            )));
+        };
+        Ok(AccessToken {
+            token: base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{uid}:{session}", self.login)),
+            // Tryton ends idle sessions; a 401 renews it in any case.
+            expires_in: Duration::from_secs(600),
+            refresh_token: None,
+        })
+    }
+
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
+        if let Some(t) = token {
+            request
+                .headers
+                .push(("authorization".into(), format!("Session {t}")));
+        }
+    }
+
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+        self.call(
+            "model.account.invoice.search_read",
+            serde_json::json!([
+                [["reference", "=", reference], ["type", "=", "out"]],
+                0,
+                null,
+                null,
+                ["id", "untaxed_amount", "state"],
+                self.context()
+            ]),
+        )
+    }
+
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+        Ok(result(r)?
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["state"] != "cancelled"))
+            .and_then(remote))
+    }
+
+    fn create_draft(
+        &self,
+        _key: &str,
+        reference: &str,
+        d: &Draft,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let party = self.id_of(&self.parties, "parties", &d.customer)?;
+        let address = self.id_of(&self.addresses, "addresses", &d.customer)?;
+        let currency = self.id_of(&self.currencies, "currencies", &d.currency)?;
+        let date: Vec<u32> = d.date.split('-').filter_map(|p| p.parse().ok()).collect();
+        let lines: Vec<serde_json::Value> = d
+            .lines
+            .iter()
+            .map(|l| {
+                // Tryton keeps two decimals of quantity.
+                let (quantity, unit_price, description) = fit_quantity(l, 2);
+                serde_json::json!({
+                    "type": "line",
+                    "description": description,
+                    "quantity": number(&quantity),
+                    "unit_price": dec(&unit_price),
+                    "account": self.revenue_account,
+                    "currency": currency,
+                })
+            })
+            .collect();
+        let mut invoice = serde_json::json!({
+            "type": "out",
+            "company": self.company,
+            "party": party,
+            "invoice_address": address,
+            "currency": currency,
+            "journal": self.journal,
+            "account": self.receivable_account,
+            "reference": reference,
+            "description": format!("IT support {} {}", d.customer, d.period),
+            "lines": [["create", lines]],
+        });
+        if let [y, m, day] = date[..] {
+            invoice["invoice_date"] =
+                serde_json::json!({"__class__": "date", "year": y, "month": m, "day": day});
+        }
+        self.call(
+            "model.account.invoice.create",
+            serde_json::json!([[invoice], self.context()]),
+        )
+    }
+
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        let ids = result(r)?;
+        let id = ids[0]
+            .as_i64()
+            .ok_or_else(|| ConnectorError::Transient(format!("tryton: create answered {ids}")))?;
+        Ok(RemoteDraft {
+            id: id.to_string(),
+            total_net: None,
+        })
+    }
+
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| ConnectorError::Permanent(format!("tryton: `{id}` is not a record id")))?;
+        self.call(
+            "model.account.invoice.read",
+            serde_json::json!([[id], ["id", "untaxed_amount", "state"], self.context()]),
+        )
+    }
+
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+        result(r)?
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(remote)
+            .ok_or_else(|| ConnectorError::Transient("tryton: the invoice is gone".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_error_in_a_200_is_permanent_and_decimals_are_read() {
+        let r = HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: r#"{"id":7,"error":["UserError",["A value is required for field \"Account\" in \"Invoice\".","",null]]}"#.into(),
+        };
+        let e = result(&r).unwrap_err();
+        assert!(matches!(e, ConnectorError::Permanent(_)));
+        assert!(
+            e.to_string()
+                .contains("A value is required for field \"Account\""),
+            "{e}"
+        );
+        let ok = serde_json::json!({"id": 1, "untaxed_amount": {"__class__": "Decimal", "decimal": "1637.50"}});
+        assert_eq!(
+            remote(&ok).unwrap().total_net,
+            Some(rust_decimal::Decimal::new(163750, 2))
+        );
+    }
+}
