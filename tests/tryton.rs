@@ -268,7 +268,7 @@ async fn a_month_lands_in_the_real_tryton_once_through_kills_and_faults() {
 
     // Killed at random moments of the pushes, restarted: each draft once.
     delete_our_drafts();
-    let mut rng = 0x5DEE_CE66_Du64;
+    let mut rng = 0x0005_DEEC_E66D_u64;
     for round in 0..3 {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), &tryton_url(), &ids);
