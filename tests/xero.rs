@@ -27,6 +27,8 @@ struct Xero {
     keys: BTreeMap<String, Value>,
     /// API calls (not token requests).
     calls: usize,
+    /// The refresh token Xero accepts now (standard connections).
+    refresh: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -52,11 +54,23 @@ impl Respond for FakeXero {
         if path == "/connect/token" {
             let basic = r.headers.get("authorization").unwrap().to_str().unwrap();
             assert_eq!(basic, "Basic Y2xpZW50OnMzY3JldA==", "client id and secret");
+            let form = String::from_utf8_lossy(&r.body).to_string();
+            if let Some(given) = form
+                .split('&')
+                .find_map(|p| p.strip_prefix("refresh_token="))
+            {
+                // A standard connection: each refresh token works once.
+                if x.refresh.as_deref() != Some(given) {
+                    return ResponseTemplate::new(400)
+                        .set_body_json(json!({"error": "invalid_grant"}));
+                }
+                x.refresh = Some(format!("xr-{}", x.tokens.len() + 2));
+            }
             let token = format!("tok-{}", x.tokens.len() + 1);
             let calls = x.calls_per_token;
             x.tokens.insert(token.clone(), calls);
             return ResponseTemplate::new(200).set_body_json(
-                json!({"access_token": token, "expires_in": 1800, "token_type": "Bearer"}),
+                json!({"access_token": token, "expires_in": 1800, "token_type": "Bearer", "refresh_token": x.refresh}),
             );
         }
         x.calls += 1;
@@ -155,6 +169,15 @@ impl Respond for FakeXero {
 }
 
 fn xero_config(dir: &Path, uri: &str, contacts: &[(&str, &str)]) -> std::path::PathBuf {
+    xero_config_with(dir, uri, contacts, "")
+}
+
+fn xero_config_with(
+    dir: &Path,
+    uri: &str,
+    contacts: &[(&str, &str)],
+    extra: &str,
+) -> std::path::PathBuf {
     let customers: Vec<String> = expected_october_totals()
         .into_iter()
         .map(|(c, _)| c)
@@ -189,6 +212,7 @@ client_id = "client"
 client_secret = "env:CB_TEST_XERO_SECRET"
 tenant_id = "tenant-1"
 requests_per_second = 1000
+{extra}
 timeout_ms = 2000
 [targets.xero.contacts]
 {table}
@@ -315,4 +339,24 @@ async fn a_draft_xero_refuses_is_a_dead_letter_with_xeros_words() {
         "{s}"
     );
     assert_eq!(fake.0.lock().unwrap().invoices.len(), 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standard_connection_refreshes_with_the_newest_stored_token() {
+    let (fake, server) = fake_xero(Xero {
+        calls_per_token: 1000,
+        refresh: Some("xr-1".into()),
+        ..Xero::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = xero_config_with(dir.path(), &server.uri(), &[], "refresh_token = \"xr-1\"");
+    let first = run_once(&cfg, NOW);
+    assert!(first.contains("12 pushed, 0 to retry, 0 dead"), "{first}");
+    // November from a new process: `xr-1` is spent, the stored successor works.
+    let second = run_once(&cfg, "2026-12-02T12:00:00Z");
+    assert!(second.contains("0 to retry, 0 dead"), "{second}");
+    let x = fake.0.lock().unwrap();
+    assert_eq!(x.tokens.len(), 2);
+    assert!(x.invoices.len() > 12);
 }

@@ -1,5 +1,8 @@
 //! Xero: draft sales invoices (`Type: ACCREC`, `Status: DRAFT`) through the
-//! Accounting API, with a custom connection's client credentials.
+//! Accounting API: with a custom connection's client credentials, or, for
+//! a standard connection, the refresh token of the authorization-code flow,
+//! which Xero rotates (the daemon stores each new one, one instance at a
+//! time).
 //!
 //! Created with `PUT /Invoices` (a `POST` would update a draft with the same
 //! number, overwriting finance's edits) under our `Idempotency-Key`; found
@@ -27,6 +30,10 @@ pub struct XeroConfig {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: Secret,
+    /// A standard connection's refresh token (from the authorization-code
+    /// consent); none: a custom connection, with client credentials.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
     /// The organisation (`xero-tenant-id`); a custom connection may omit it.
     #[serde(default)]
     pub tenant_id: Option<String>,
@@ -125,7 +132,11 @@ impl AccountingApi for XeroConfig {
         self.requests_per_second
     }
 
-    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn rotates_refresh_tokens(&self) -> bool {
+        self.refresh_token.is_some()
+    }
+
+    fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
         use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",
@@ -142,10 +153,16 @@ impl AccountingApi for XeroConfig {
                     "application/x-www-form-urlencoded".into(),
                 ),
             ],
-            body: form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "accounting.transactions accounting.contacts"),
-            ]),
+            body: match (&self.refresh_token, refresh) {
+                (Some(initial), stored) => form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", stored.unwrap_or(initial.expose())),
+                ]),
+                (None, _) => form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", "accounting.transactions accounting.contacts"),
+                ]),
+            },
             timeout: Duration::from_millis(self.timeout_ms),
         }))
     }
