@@ -1159,3 +1159,34 @@ fn a_broken_mapping_stops_bill_before_anything_is_printed() {
     ]);
     assert_one_message(&r, &["mappings/nowhere: error: cannot open the mapping"]);
 }
+
+// ------------------------------------------------------ check: accounting ids
+
+/// lv-it's mapping with `extra` added under riga-bakery, in a folder of its own.
+fn lv_it_with(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("mappings/examples/lv-it.yaml"))
+        .unwrap()
+        .replace(
+            "    requesters: [ilze@riga-bakery.example]\n",
+            &format!("    requesters: [ilze@riga-bakery.example]\n{extra}"),
+        );
+    let path = dir.path().join("lv-it.yaml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn accounting_ids_per_target_are_checked_with_the_rest() {
+    let (_d, good) = lv_it_with(
+        "    accounting:\n      xero: {contact: 4a741842-6ffa, account: \"200\", tax: OUTPUT2}\n      fortnox: {contact: \"1042\", item: SUPPORT-H}\n",
+    );
+    assert_eq!(check(&good).code, Some(0), "{:?}", check(&good));
+    let (_d, empty) = lv_it_with("    accounting:\n      xero: {contact: \"\"}\n");
+    assert_one_error(
+        &check(&empty),
+        &["lv-it.yaml:", "accounting.xero.contact", "is empty"],
+    );
+    let (_d, typo) = lv_it_with("    accounting:\n      xero: {contactid: x}\n");
+    assert_bad(&check(&typo), &["lv-it.yaml:", "contactid"]);
+}

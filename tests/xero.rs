@@ -178,6 +178,16 @@ fn xero_config_with(
     contacts: &[(&str, &str)],
     extra: &str,
 ) -> std::path::PathBuf {
+    xero_config_mapped(dir, uri, contacts, extra, &root().join("mappings/examples"))
+}
+
+fn xero_config_mapped(
+    dir: &Path,
+    uri: &str,
+    contacts: &[(&str, &str)],
+    extra: &str,
+    mappings: &Path,
+) -> std::path::PathBuf {
     let customers: Vec<String> = expected_october_totals()
         .into_iter()
         .map(|(c, _)| c)
@@ -222,7 +232,7 @@ base_delay_secs = 60
 max_delay_secs = 600
 "#,
         dir = dir.display(),
-        mappings = root().join("mappings/examples").display(),
+        mappings = mappings.display(),
         scenarios = root().join("tests/fixtures/scenarios").display(),
     );
     let path = dir.join("bridge.toml");
@@ -359,4 +369,54 @@ async fn a_standard_connection_refreshes_with_the_newest_stored_token() {
     let x = fake.0.lock().unwrap();
     assert_eq!(x.tokens.len(), 2);
     assert!(x.invoices.len() > 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mapping_names_the_contact_and_account_in_xero() {
+    let (fake, server) = fake_xero(Xero {
+        calls_per_token: 1000,
+        ..Xero::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir(&mappings).unwrap();
+    for e in std::fs::read_dir(root().join("mappings/examples")).unwrap() {
+        let p = e.unwrap().path();
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        if p.file_name().unwrap() == "lv-it.yaml" {
+            text = text.replace(
+                "    requesters: [ilze@riga-bakery.example]\n",
+                "    requesters: [ilze@riga-bakery.example]\n    accounting:\n      xero: {contact: C-FROM-MAPPING, account: \"4000\", tax: OUTPUT2}\n",
+            );
+        }
+        std::fs::write(mappings.join(p.file_name().unwrap()), text).unwrap();
+    }
+    let cfg = xero_config_mapped(dir.path(), &server.uri(), &[], "", &mappings);
+    let out = run_once(&cfg, NOW);
+    assert!(out.contains("12 pushed"), "{out}");
+    let x = fake.0.lock().unwrap();
+    let riga = x
+        .invoices
+        .iter()
+        .find(|i| i["Reference"] == "draft:riga-bakery:2026-10:r1")
+        .unwrap();
+    assert_eq!(riga["Contact"]["ContactID"], "C-FROM-MAPPING");
+    assert!(
+        riga["LineItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["AccountCode"] == "4000" && l["TaxType"] == "OUTPUT2")
+    );
+    let other = x
+        .invoices
+        .iter()
+        .find(|i| i["Reference"] == "draft:jurmala-hotel:2026-10:r1")
+        .unwrap();
+    assert_eq!(
+        other["Contact"]["ContactID"], "C-jurmala-hotel",
+        "the target's own map for the rest"
+    );
+    assert_eq!(other["LineItems"][0]["AccountCode"], "200");
 }

@@ -239,6 +239,42 @@ pub struct Draft {
     pub lines: Vec<DraftLine>,
     /// Issue date of the draft (`YYYY-MM-DD`, the day the period closed).
     pub date: String,
+    /// The ids the mapping gives this customer in the receiving target.
+    #[serde(default, skip_serializing_if = "Refs::is_empty")]
+    pub refs: Refs,
+}
+
+/// An accounting system's ids for a draft's customer and lines, from the
+/// mapping file; each one absent falls back to the target's configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Refs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+}
+
+impl Refs {
+    pub fn is_empty(&self) -> bool {
+        *self == Refs::default()
+    }
+}
+
+impl Draft {
+    /// The customer's contact in the target: the mapping's, else `configured`.
+    pub fn contact<'a>(
+        &'a self,
+        configured: &'a std::collections::BTreeMap<String, String>,
+    ) -> Option<&'a str> {
+        self.refs
+            .contact
+            .as_deref()
+            .or_else(|| configured.get(&self.customer).map(String::as_str))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

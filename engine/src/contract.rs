@@ -315,6 +315,18 @@ pub struct Contract {
     pub cards: Vec<Card>,
     pub card_terms: CardTerms,
     pub add_ons: Vec<AddOn>,
+    /// Ids in each accounting target, by the target's name.
+    pub accounting: std::collections::BTreeMap<String, AccountingRefs>,
+}
+
+/// What an accounting system calls a customer and its invoice lines; each
+/// id absent falls back to the target's own configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccountingRefs {
+    pub contact: Option<String>,
+    pub account: Option<String>,
+    pub tax: Option<String>,
+    pub item: Option<String>,
 }
 
 impl Contract {

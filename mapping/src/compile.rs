@@ -553,6 +553,7 @@ impl Compiler {
         let banks = self.banks(m);
         // A rate written but invalid is reported where it is written.
         let add_ons = self.add_ons(m, m.hourly_rate.is_some());
+        let accounting = self.accounting(m);
         if self.diags[before..]
             .iter()
             .any(|d| d.severity == crate::diag::Severity::Error)
@@ -578,7 +579,44 @@ impl Compiler {
             cards,
             card_terms,
             add_ons,
+            accounting,
         })
+    }
+
+    /// Accounting ids by target name; an empty id is an error (it would be
+    /// sent and refused).
+    fn accounting(&mut self, m: &Merged) -> BTreeMap<String, AccountingRefs> {
+        let mut out = BTreeMap::new();
+        let Some(a) = &m.accounting else {
+            return out;
+        };
+        for (target, refs) in &a.value {
+            let o = a.origin.child(target);
+            let r = &refs.value;
+            for (key, v) in [
+                ("contact", &r.contact),
+                ("account", &r.account),
+                ("tax", &r.tax),
+                ("item", &r.item),
+            ] {
+                if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                    self.err(
+                        &o.child(key),
+                        format!("`{key}` is empty: write the id the accounting system uses, or leave the key out"),
+                    );
+                }
+            }
+            out.insert(
+                target.clone(),
+                AccountingRefs {
+                    contact: r.contact.clone(),
+                    account: r.account.clone(),
+                    tax: r.tax.clone(),
+                    item: r.item.clone(),
+                },
+            );
+        }
+        out
     }
 
     fn tz(&mut self, t: &At<String>) -> Option<Tz> {
@@ -1504,7 +1542,8 @@ fn field_is_set(m: &Merged, key: &str) -> bool {
         cards,
         add_on_catalog,
         add_ons,
-        sla
+        sla,
+        accounting
     )
 }
 

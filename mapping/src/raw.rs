@@ -140,6 +140,25 @@ pub struct RawBank {
     pub draw_order: Option<u32>,
 }
 
+/// An accounting system's ids for a customer: every key optional, each
+/// falling back to the target's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccountingRefs {
+    /// The customer's contact (Xero ContactID, Fortnox CustomerNumber, …).
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// The revenue account of the lines.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The tax code of the lines.
+    #[serde(default)]
+    pub tax: Option<String>,
+    /// The item, article or product of the lines.
+    #[serde(default)]
+    pub item: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCardTerms {
@@ -322,6 +341,9 @@ contract_fields! {
     add_on_catalog: BTreeMap<String, RawAddOnDef>,
     add_ons: Vec<Spanned<RawAddOnRef>>,
     sla: RawSla,
+    /// What each accounting target calls this customer and its lines, by
+    /// the target's name in the daemon configuration.
+    accounting: BTreeMap<String, Spanned<RawAccountingRefs>>,
 }
 
 /// Keys a dated change may set: the terms, not what was bought.

@@ -161,6 +161,17 @@ impl Bridge {
                 total_net: format!("{:.2}", total.round_dp(2)),
                 date: now.with_timezone(&tz).date_naive().to_string(),
                 lines,
+                refs: book
+                    .contracts
+                    .get(customer)
+                    .and_then(|c| c.accounting.get(&self.settings.billing.target))
+                    .map(|r| connectors::Refs {
+                        contact: r.contact.clone(),
+                        account: r.account.clone(),
+                        tax: r.tax.clone(),
+                        item: r.item.clone(),
+                    })
+                    .unwrap_or_default(),
             }
         });
         let document = serde_json::json!({

@@ -157,12 +157,21 @@ impl AccountingApi for EconomicConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let customer = self.customers.get(&d.customer).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "e-conomic: no customerNumber for customer `{}`: add it under the target's `customers`",
-                d.customer
-            ))
-        })?;
+        let customer: i64 = match &d.refs.contact {
+            Some(c) => c.parse().map_err(|_| {
+                ConnectorError::Permanent(format!(
+                    "e-conomic: the mapping's contact `{c}` for `{}` is not a customer number",
+                    d.customer
+                ))
+            })?,
+            None => *self.customers.get(&d.customer).ok_or_else(|| {
+                ConnectorError::Permanent(format!(
+                    "e-conomic: no customerNumber for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
+                    d.customer
+                ))
+            })?,
+        };
+        let product = d.refs.item.as_ref().or(self.product_number.as_ref());
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -174,7 +183,7 @@ impl AccountingApi for EconomicConfig {
                     "quantity": number(&l.quantity),
                     "unitNetPrice": number(&l.unit_price),
                 });
-                if let Some(p) = &self.product_number {
+                if let Some(p) = product {
                     line["product"] = serde_json::json!({"productNumber": p});
                 }
                 line

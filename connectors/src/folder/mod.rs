@@ -210,6 +210,7 @@ mod tests {
             currency: "EUR".into(),
             total_net: "175.00".into(),
             date: "2026-11-01".into(),
+            refs: crate::Refs::default(),
             lines: vec![
                 DraftLine {
                     kind: "work".into(),

@@ -175,12 +175,16 @@ impl AccountingApi for FortnoxConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let customer = self.customers.get(&d.customer).ok_or_else(|| {
+        let customer = d.contact(&self.customers).ok_or_else(|| {
             ConnectorError::Permanent(format!(
-                "fortnox: no CustomerNumber for customer `{}`: add it under the target's `customers`",
+                "fortnox: no CustomerNumber for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
                 d.customer
             ))
         })?;
+        let account: Option<serde_json::Value> = match &d.refs.account {
+            Some(a) => Some(number(a)),
+            None => self.account_number.map(|a| serde_json::json!(a)),
+        };
         let rows: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -190,8 +194,14 @@ impl AccountingApi for FortnoxConfig {
                     "DeliveredQuantity": number(&l.quantity),
                     "Price": number(&l.unit_price),
                 });
-                if let Some(a) = self.account_number {
-                    row["AccountNumber"] = serde_json::json!(a);
+                if let Some(a) = &account {
+                    row["AccountNumber"] = a.clone();
+                }
+                if let Some(article) = &d.refs.item {
+                    row["ArticleNumber"] = serde_json::json!(article);
+                }
+                if let Some(vat) = &d.refs.tax {
+                    row["VAT"] = number(vat);
                 }
                 row
             })

@@ -234,22 +234,24 @@ impl AccountingApi for QuickBooksConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let customer = self.customers.get(&d.customer).ok_or_else(|| {
+        let customer = d.contact(&self.customers).ok_or_else(|| {
             ConnectorError::Permanent(format!(
-                "quickbooks: no CustomerRef for customer `{}`: add it under the target's `customers`",
+                "quickbooks: no CustomerRef for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
                 d.customer
             ))
         })?;
+        let item = d.refs.item.as_ref().unwrap_or(&self.item);
+        let tax = d.refs.tax.as_ref().or(self.tax_code.as_ref());
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
             .map(|l| {
                 let mut detail = serde_json::json!({
-                    "ItemRef": {"value": self.item},
+                    "ItemRef": {"value": item},
                     "Qty": number(&l.quantity),
                     "UnitPrice": number(&l.unit_price),
                 });
-                if let Some(t) = &self.tax_code {
+                if let Some(t) = tax {
                     detail["TaxCodeRef"] = serde_json::json!({"value": t});
                 }
                 serde_json::json!({

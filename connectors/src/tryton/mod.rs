@@ -203,7 +203,22 @@ impl AccountingApi for TrytonConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let party = self.id_of(&self.parties, "parties", &d.customer)?;
+        let party = match &d.refs.contact {
+            Some(c) => c.parse().map_err(|_| {
+                ConnectorError::Permanent(format!(
+                    "tryton: the mapping's contact `{c}` is not a party id"
+                ))
+            })?,
+            None => self.id_of(&self.parties, "parties", &d.customer)?,
+        };
+        let revenue = match &d.refs.account {
+            Some(a) => a.parse().map_err(|_| {
+                ConnectorError::Permanent(format!(
+                    "tryton: the mapping's account `{a}` is not an account id"
+                ))
+            })?,
+            None => self.revenue_account,
+        };
         let address = self.id_of(&self.addresses, "addresses", &d.customer)?;
         let currency = self.id_of(&self.currencies, "currencies", &d.currency)?;
         let date: Vec<u32> = d.date.split('-').filter_map(|p| p.parse().ok()).collect();
@@ -218,7 +233,7 @@ impl AccountingApi for TrytonConfig {
                     "description": description,
                     "quantity": number(&quantity),
                     "unit_price": dec(&unit_price),
-                    "account": self.revenue_account,
+                    "account": revenue,
                     "currency": currency,
                 })
             })

@@ -198,12 +198,14 @@ impl AccountingApi for XeroConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let contact = self.contacts.get(&d.customer).ok_or_else(|| {
+        let contact = d.contact(&self.contacts).ok_or_else(|| {
             ConnectorError::Permanent(format!(
-                "xero: no ContactID for customer `{}`: add it under the target's `contacts`",
+                "xero: no ContactID for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `contacts`",
                 d.customer
             ))
         })?;
+        let account = d.refs.account.as_ref().unwrap_or(&self.account_code);
+        let tax = d.refs.tax.as_ref().or(self.tax_type.as_ref());
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -212,10 +214,13 @@ impl AccountingApi for XeroConfig {
                     "Description": l.description,
                     "Quantity": number(&l.quantity),
                     "UnitAmount": number(&l.unit_price),
-                    "AccountCode": self.account_code,
+                    "AccountCode": account,
                 });
-                if let Some(t) = &self.tax_type {
+                if let Some(t) = tax {
                     item["TaxType"] = serde_json::Value::String(t.clone());
+                }
+                if let Some(code) = &d.refs.item {
+                    item["ItemCode"] = serde_json::Value::String(code.clone());
                 }
                 item
             })
