@@ -28,6 +28,8 @@ pub struct Metrics {
     sla_breaches: AtomicU64,
     /// Webhook answers by status code.
     webhooks: Mutex<BTreeMap<u16, u64>>,
+    /// Requests sent to helpdesk APIs.
+    pub helpdesk_requests: AtomicU64,
 }
 
 impl Metrics {
@@ -118,6 +120,11 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         "contract_bridge_periods_closed_total",
         "Customer periods closed.",
         m.periods_closed.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_helpdesk_requests_total",
+        "Requests sent to helpdesk APIs.",
+        m.helpdesk_requests.load(Ordering::Relaxed),
     );
     counter(
         "contract_bridge_notes_queued_total",

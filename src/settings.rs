@@ -236,7 +236,11 @@ impl Settings {
         };
         for (name, source) in &settings.sources {
             if let Some(t) = &source.notes {
-                target_named(format!("sources.{name}.notes"), t)?;
+                // A helpdesk source may take its own notes.
+                let itself = t == name && source.connector.helpdesk().is_some();
+                if !itself {
+                    target_named(format!("sources.{name}.notes"), t)?;
+                }
             }
             if let Some(p) = &source.poll {
                 cron(&format!("sources.{name}.poll"), p).map_err(err)?;

@@ -25,12 +25,14 @@ pub mod accounting;
 pub mod economic;
 pub mod folder;
 pub mod fortnox;
+pub mod helpdesk;
 pub mod http;
 pub mod quickbooks;
 pub mod secret;
 pub mod tryton;
 pub mod webhook;
 pub mod xero;
+pub mod zammad;
 
 use std::time::Duration;
 
@@ -80,6 +82,7 @@ pub enum ConnectorError {
 pub enum SourceConfig {
     Folder(folder::FolderSourceConfig),
     Webhook(webhook::WebhookSourceConfig),
+    Zammad(zammad::ZammadConfig),
 }
 
 /// Accounting and helpdesk targets, by `type`.
@@ -100,10 +103,22 @@ impl SourceConfig {
     pub fn sync(&self, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
         match self {
             SourceConfig::Folder(c) => folder::sync(c, cursor),
+            SourceConfig::Zammad(_) => Err(ConnectorError::Permanent(
+                "a helpdesk API is read through `helpdesk()`".into(),
+            )),
             SourceConfig::Webhook(_) => Ok(SyncBatch {
                 tickets: Vec::new(),
                 cursor: cursor.unwrap_or_default().to_owned(),
             }),
+        }
+    }
+
+    /// The helpdesk API behind this source, if it is one: the daemon reads
+    /// it and puts notes on its tickets through [`helpdesk::HelpdeskApi`].
+    pub fn helpdesk(&self) -> Option<&dyn helpdesk::HelpdeskApi> {
+        match self {
+            SourceConfig::Zammad(c) => Some(c),
+            SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
         }
     }
 
@@ -114,7 +129,7 @@ impl SourceConfig {
         body: &[u8],
     ) -> Option<Result<Vec<TicketSnapshot>, ConnectorError>> {
         match self {
-            SourceConfig::Folder(_) => None,
+            SourceConfig::Folder(_) | SourceConfig::Zammad(_) => None,
             SourceConfig::Webhook(_) => Some(webhook::parse(body)),
         }
     }

@@ -17,6 +17,7 @@
 //! which the target treats as the same draft or note.
 
 mod close;
+mod helpdesk;
 mod notes;
 mod outbox;
 mod schedule;
@@ -183,7 +184,8 @@ impl Bridge {
         }
         self.note_sla(now, &mut report).await?;
         self.close_due(now, &mut report).await?;
-        for name in self.settings.targets.keys() {
+        let targets: Vec<String> = self.outbox.push_targets().cloned().collect();
+        for name in &targets {
             // A throttled target is waited for when it asks for a short
             // pause; the throttled item itself waits for the next run.
             while let Some(pause) = self.drain(name, || now, &mut report).await? {
@@ -207,6 +209,9 @@ impl Bridge {
         let Some(source) = self.settings.sources.get(name) else {
             return Ok(());
         };
+        if let Some(api) = source.connector.helpdesk() {
+            return self.sync_helpdesk(name, api, now, report).await;
+        }
         let cursor = self.store.cursor(name).await?;
         let connector = source.connector.clone();
         let batch = tokio::task::spawn_blocking(move || connector.sync(cursor.as_deref()))

@@ -51,6 +51,16 @@ impl Workers {
             }
             wake.insert(name.clone(), Arc::new(Notify::new()));
         }
+        // A helpdesk is read and written under one limit; notes to it are
+        // queued under its source name.
+        for (name, source) in &settings.sources {
+            if let Some(api) = source.connector.helpdesk() {
+                if let Some(rate) = NonZeroU32::new(api.requests_per_second()) {
+                    limiters.insert(name.clone(), RateLimiter::direct(Quota::per_second(rate)));
+                }
+                wake.insert(name.clone(), Arc::new(Notify::new()));
+            }
+        }
         Ok(Workers {
             client,
             limiters,
@@ -68,6 +78,22 @@ impl Workers {
 
     pub fn waker(&self, target: &str) -> Option<Arc<Notify>> {
         self.wake.get(target).cloned()
+    }
+
+    /// Every name pushes go to: targets, and helpdesks that take notes.
+    pub fn push_targets(&self) -> impl Iterator<Item = &String> {
+        self.wake.keys()
+    }
+
+    /// Waits for the rate limit of `name`, if it has one.
+    pub async fn pace(&self, name: &str) {
+        if let Some(limiter) = self.limiters.get(name) {
+            limiter.until_ready().await;
+        }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 }
 
@@ -162,6 +188,24 @@ impl Bridge {
     }
 
     async fn push(&self, target: &str, key: &str, payload: &str) -> Result<Pushed, ConnectorError> {
+        let push: Push = serde_json::from_str(payload)
+            .map_err(|e| ConnectorError::Permanent(format!("unreadable payload: {e}")))?;
+        if let Some(api) = self
+            .settings
+            .sources
+            .get(target)
+            .and_then(|s| s.connector.helpdesk())
+        {
+            let Push::Note(note) = &push else {
+                return Err(ConnectorError::Permanent(format!(
+                    "`{target}` is a helpdesk: it takes notes, not drafts"
+                )));
+            };
+            return self
+                .push_note_to_helpdesk(target, api, key, note)
+                .await
+                .map(|()| Pushed::default());
+        }
         let connector = self
             .settings
             .targets
@@ -170,8 +214,6 @@ impl Bridge {
                 ConnectorError::Permanent(format!("target `{target}` is no longer configured"))
             })?
             .clone();
-        let push: Push = serde_json::from_str(payload)
-            .map_err(|e| ConnectorError::Permanent(format!("unreadable payload: {e}")))?;
         if let Some(api) = connector.accounting() {
             let Push::Draft(draft) = &push else {
                 return Err(ConnectorError::Permanent(format!(
@@ -329,7 +371,10 @@ impl Bridge {
 }
 
 /// Sends one request; a connection failure or a timeout is transient.
-async fn send(client: &reqwest::Client, r: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+pub(super) async fn send(
+    client: &reqwest::Client,
+    r: HttpRequest,
+) -> Result<HttpResponse, ConnectorError> {
     let method = match r.method {
         HttpMethod::Get => reqwest::Method::GET,
         HttpMethod::Post => reqwest::Method::POST,

@@ -53,7 +53,7 @@ pub async fn serve(
             }
         });
     }
-    for target in bridge.settings.targets.keys() {
+    for target in bridge.outbox.push_targets() {
         tasks.spawn(worker(bridge.clone(), target.clone(), stop_rx.clone()));
     }
     tasks.spawn(watch_mapping(bridge.clone(), stop_rx.clone()));

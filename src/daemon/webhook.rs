@@ -109,6 +109,9 @@ async fn handle(
             format!("source `{source}` takes no webhooks (it has no webhook_secret)\n"),
         );
     };
+    if let Some(api) = settings.connector.helpdesk() {
+        return helpdesk_webhook(bridge, source, api, secret.expose(), headers, body, now).await;
+    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let window = bridge
         .settings
@@ -211,6 +214,83 @@ async fn handle(
         format!(
             "{{\"tickets\":{},\"changed\":{count},\"notes\":{}}}\n",
             snapshots.len(),
+            report.notes_queued
+        ),
+    )
+}
+
+/// A helpdesk's own webhook (Zammad's Trigger, …): its signature scheme,
+/// its delivery id for replays; the announced tickets are read again from
+/// the helpdesk, stored, and noted.
+async fn helpdesk_webhook(
+    bridge: &Bridge,
+    source: &str,
+    api: &dyn connectors::helpdesk::HelpdeskApi,
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> (StatusCode, String) {
+    use connectors::helpdesk::WebhookRefusal;
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let announced = match api.webhook(&pairs, body, secret) {
+        Ok(a) => a,
+        Err(WebhookRefusal::Unsigned) => return (StatusCode::UNAUTHORIZED, "unsigned\n".into()),
+        Err(WebhookRefusal::BadSignature) => {
+            return (StatusCode::UNAUTHORIZED, "bad signature\n".into());
+        }
+        Err(WebhookRefusal::Malformed(m)) => return (StatusCode::BAD_REQUEST, format!("{m}\n")),
+    };
+    match bridge
+        .store
+        .delivery_seen(source, &announced.delivery)
+        .await
+    {
+        Ok(false) => {}
+        Ok(true) => {
+            return (
+                StatusCode::CONFLICT,
+                "replayed: this delivery was already accepted\n".into(),
+            );
+        }
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    }
+    let mut batch = Vec::new();
+    for id in &announced.tickets {
+        let read = async {
+            let request = api.ticket(id)?;
+            let answer = bridge.helpdesk_call(source, api, request).await?;
+            api.read_ticket(&answer)
+        };
+        match read.await {
+            Ok(t) => batch.push(t),
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        }
+    }
+    let mut report = CycleReport::default();
+    let changed = match bridge
+        .store_raw(source, api, &batch, now, &mut report)
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    };
+    let forget = now - chrono::Duration::days(7);
+    if let Err(e) = bridge
+        .store
+        .remember_delivery(source, &announced.delivery, now, forget)
+        .await
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+    }
+    (
+        StatusCode::ACCEPTED,
+        format!(
+            "{{\"tickets\":{},\"changed\":{changed},\"notes\":{}}}\n",
+            batch.len(),
             report.notes_queued
         ),
     )

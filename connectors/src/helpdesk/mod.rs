@@ -1,0 +1,115 @@
+//! What every helpdesk connector does, as requests the daemon sends and
+//! answers it reads: list the tickets changed since a cursor, page by page;
+//! fetch what a batch of them needs besides (time entries, state history);
+//! turn them into canonical tickets (the offline export's ticket object);
+//! verify a webhook; and put an internal note and a tag on a ticket, once.
+//!
+//! The daemon runs the steps (`src/daemon/helpdesk.rs`); a connector owns
+//! no HTTP client, no retry and no clock.
+
+use crate::{ConnectorError, HttpRequest, HttpResponse, Note, TicketSnapshot};
+
+/// A ticket as the helpdesk listed it, before its details are fetched.
+#[derive(Clone, Debug)]
+pub struct RawTicket {
+    pub id: String,
+    /// When it last changed, as the helpdesk orders its cursor.
+    pub updated_at: String,
+    /// The connector's own view of it (the ticket with its names resolved).
+    pub value: serde_json::Value,
+}
+
+/// One page of changed tickets.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub tickets: Vec<RawTicket>,
+    /// The next page's token; none: the sweep is over.
+    pub next: Option<String>,
+}
+
+/// What a verified webhook announces.
+#[derive(Debug)]
+pub struct Announcement {
+    /// The helpdesk's delivery id: a repeated delivery is ignored.
+    pub delivery: String,
+    /// Tickets to read again.
+    pub tickets: Vec<String>,
+}
+
+/// Why a webhook is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WebhookRefusal {
+    Unsigned,
+    BadSignature,
+    Malformed(String),
+}
+
+/// A canonical ticket, or why one raw ticket could not become one (it is
+/// reported and skipped; the rest of the batch is stored).
+pub type Converted = Result<TicketSnapshot, String>;
+
+pub trait HelpdeskApi: Send + Sync {
+    fn system(&self) -> &'static str;
+
+    fn requests_per_second(&self) -> u32;
+
+    /// Adds the credentials to a request.
+    fn authorize(&self, request: &mut HttpRequest);
+
+    /// A page of the tickets changed at or after `cursor` (none: all).
+    fn changed(
+        &self,
+        cursor: Option<&str>,
+        page: Option<&str>,
+    ) -> Result<HttpRequest, ConnectorError>;
+
+    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError>;
+
+    /// One ticket, for a webhook's announcement.
+    fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError>;
+
+    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError>;
+
+    /// The requests a batch of tickets needs besides, shared where the API
+    /// allows (a monthly time report serves every ticket of the month).
+    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError>;
+
+    /// Canonical tickets from the batch and the answers to `details`, in order.
+    fn convert(
+        &self,
+        tickets: &[RawTicket],
+        details: &[HttpResponse],
+    ) -> Result<Vec<Converted>, ConnectorError>;
+
+    /// The request that lists a ticket's notes, to find one we made before.
+    fn find_note(&self, note: &Note) -> Result<HttpRequest, ConnectorError>;
+
+    /// Is the note under `key` already on the ticket?
+    fn read_found_note(&self, key: &str, r: &HttpResponse) -> Result<bool, ConnectorError>;
+
+    /// The note (carrying `key` so that it can be found again) and the tag.
+    fn add_note(&self, key: &str, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError>;
+
+    fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError>;
+
+    /// Verifies a webhook with `secret` and reads what it announces.
+    fn webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        secret: &str,
+    ) -> Result<Announcement, WebhookRefusal>;
+}
+
+/// The marker a note carries so that it is found on a retry.
+pub fn note_marker(key: &str) -> String {
+    format!("[contract-bridge {key}]")
+}
+
+/// A header's value, by name in any case.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,150 @@
+//! Helpdesk APIs (Zammad, …): the daemon's side of
+//! [`connectors::helpdesk::HelpdeskApi`]. A sync sweeps the pages of
+//! tickets changed since the source's cursor, fetches what the batch needs
+//! besides in as few requests as the API allows, stores the canonical
+//! tickets, and moves the cursor to the latest change it saw. A note is
+//! looked for on the ticket before it is added: helpdesks take no
+//! idempotency key, the note's marker stands in for one.
+
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use connectors::helpdesk::{HelpdeskApi, RawTicket};
+use connectors::{ConnectorError, HttpRequest, HttpResponse, Note};
+
+use super::{Bridge, CycleError, CycleReport};
+
+impl Bridge {
+    /// Sends one request to a helpdesk with its credentials, at its rate.
+    pub(super) async fn helpdesk_call(
+        &self,
+        source: &str,
+        api: &dyn HelpdeskApi,
+        mut request: HttpRequest,
+    ) -> Result<HttpResponse, ConnectorError> {
+        api.authorize(&mut request);
+        self.outbox.pace(source).await;
+        self.metrics
+            .helpdesk_requests
+            .fetch_add(1, Ordering::Relaxed);
+        super::outbox::send(self.outbox.client(), request).await
+    }
+
+    /// Reads the tickets of one helpdesk changed since its cursor.
+    pub(super) async fn sync_helpdesk(
+        &self,
+        name: &str,
+        api: &dyn HelpdeskApi,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let cursor = self.store.cursor(name).await?;
+        match self.sweep(name, api, cursor.as_deref()).await {
+            Ok(batch) => {
+                let latest = batch.iter().map(|t| t.updated_at.clone()).max();
+                let changed = self.store_raw(name, api, &batch, now, report).await;
+                match changed {
+                    Ok(n) => report.tickets_changed += n,
+                    Err(e) => {
+                        report.source_errors.push(format!("source {name}: {e}"));
+                        return Ok(());
+                    }
+                }
+                // The cursor moves only after the batch is stored.
+                if let Some(latest) = latest.filter(|l| Some(l) > cursor.as_ref()) {
+                    self.store.set_cursor(name, &latest, now).await?;
+                }
+            }
+            Err(e) => report.source_errors.push(format!("source {name}: {e}")),
+        }
+        Ok(())
+    }
+
+    /// Every page of changed tickets, until the helpdesk says there is no more.
+    async fn sweep(
+        &self,
+        name: &str,
+        api: &dyn HelpdeskApi,
+        cursor: Option<&str>,
+    ) -> Result<Vec<RawTicket>, ConnectorError> {
+        let mut batch = Vec::new();
+        let mut page: Option<String> = None;
+        // A helpdesk that never ends its pages is cut off rather than followed forever.
+        for _ in 0..10_000 {
+            let request = api.changed(cursor, page.as_deref())?;
+            let answer = self.helpdesk_call(name, api, request).await?;
+            let p = api.read_changed(page.as_deref(), &answer)?;
+            let empty = p.tickets.is_empty();
+            batch.extend(p.tickets);
+            match p.next {
+                Some(next) if !empty => page = Some(next),
+                _ => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Fetches a batch's details, converts it, and stores the tickets that
+    /// convert; returns how many were new or changed.
+    pub(super) async fn store_raw(
+        &self,
+        name: &str,
+        api: &dyn HelpdeskApi,
+        batch: &[RawTicket],
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<usize, ConnectorError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut answers = Vec::new();
+        for request in api.details(batch)? {
+            answers.push(self.helpdesk_call(name, api, request).await?);
+        }
+        let mut snapshots = Vec::new();
+        for converted in api.convert(batch, &answers)? {
+            match converted {
+                Ok(s) => snapshots.push(s),
+                Err(e) => report.source_errors.push(format!("source {name}: {e}")),
+            }
+        }
+        let changed = self
+            .store_tickets(name, &snapshots, now, &mut report.source_errors)
+            .await
+            .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        let count = changed.len();
+        let sources = changed
+            .iter()
+            .map(|t| (t.id.to_string(), name.to_owned()))
+            .collect();
+        if self.mapping().is_some()
+            && let Err(e) = self.note_tickets(changed, &sources, now, report).await
+        {
+            report
+                .source_errors
+                .push(format!("source {name}: notes: {e}"));
+        }
+        Ok(count)
+    }
+
+    /// A note on a helpdesk ticket, unless an earlier attempt put it there.
+    pub(super) async fn push_note_to_helpdesk(
+        &self,
+        source: &str,
+        api: &dyn HelpdeskApi,
+        key: &str,
+        note: &Note,
+    ) -> Result<(), ConnectorError> {
+        let found = self
+            .helpdesk_call(source, api, api.find_note(note)?)
+            .await?;
+        if api.read_found_note(key, &found)? {
+            return Ok(());
+        }
+        for request in api.add_note(key, note)? {
+            let answer = self.helpdesk_call(source, api, request).await?;
+            api.read_added(&answer)?;
+        }
+        Ok(())
+    }
+}
