@@ -3,7 +3,8 @@
 //! under `sla:{source}:{ticket}:{metric}:{warning|breach}`. The key is the
 //! record that the note was sent: the SLA tick may look at the same clock a
 //! thousand times, the note is queued once. A breach found without an
-//! earlier warning is noted as a breach only.
+//! earlier warning is noted as a breach only; a breach first seen after the
+//! ticket was answered late (a sync catching up) is noted too.
 
 use std::collections::BTreeMap;
 
@@ -107,7 +108,13 @@ impl Bridge {
 /// The note a clock calls for at `now`, if any. Clocks due before
 /// `since` (the first billed period) are history, not news.
 fn note_for(row: &SlaRow, source: &str, now: DateTime<Utc>, since: DateTime<Utc>) -> Option<Note> {
-    if row.excluded || row.met_at.is_some_and(|m| m.utc() <= now) {
+    if row.excluded {
+        return None;
+    }
+    // A breach stays a fact once the target is met late; a warning is news
+    // only while the clock runs.
+    let met = row.met_at.is_some_and(|m| m.utc() <= now);
+    if met && !row.breached {
         return None;
     }
     if row.due_at.is_some_and(|d| d.utc() < since) {
