@@ -443,4 +443,9 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
         202,
         "a new delivery"
     );
+    assert_eq!(
+        fake.0.lock().unwrap().ticket_reads,
+        2,
+        "each accepted delivery reads the ticket again"
+    );
 }
