@@ -27,6 +27,7 @@ pub mod folder;
 pub mod fortnox;
 pub mod helpdesk;
 pub mod http;
+pub mod jira;
 pub mod quickbooks;
 pub mod secret;
 pub mod tryton;
@@ -83,6 +84,7 @@ pub enum SourceConfig {
     Folder(folder::FolderSourceConfig),
     Webhook(webhook::WebhookSourceConfig),
     Zammad(zammad::ZammadConfig),
+    Jira(jira::JiraConfig),
 }
 
 /// Accounting and helpdesk targets, by `type`.
@@ -103,7 +105,7 @@ impl SourceConfig {
     pub fn sync(&self, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
         match self {
             SourceConfig::Folder(c) => folder::sync(c, cursor),
-            SourceConfig::Zammad(_) => Err(ConnectorError::Permanent(
+            SourceConfig::Zammad(_) | SourceConfig::Jira(_) => Err(ConnectorError::Permanent(
                 "a helpdesk API is read through `helpdesk()`".into(),
             )),
             SourceConfig::Webhook(_) => Ok(SyncBatch {
@@ -118,6 +120,7 @@ impl SourceConfig {
     pub fn helpdesk(&self) -> Option<&dyn helpdesk::HelpdeskApi> {
         match self {
             SourceConfig::Zammad(c) => Some(c),
+            SourceConfig::Jira(c) => Some(c),
             SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
         }
     }
@@ -129,7 +132,7 @@ impl SourceConfig {
         body: &[u8],
     ) -> Option<Result<Vec<TicketSnapshot>, ConnectorError>> {
         match self {
-            SourceConfig::Folder(_) | SourceConfig::Zammad(_) => None,
+            SourceConfig::Folder(_) | SourceConfig::Zammad(_) | SourceConfig::Jira(_) => None,
             SourceConfig::Webhook(_) => Some(webhook::parse(body)),
         }
     }

@@ -1,0 +1,536 @@
+//! Jira Service Management Cloud: issues by `POST /rest/api/3/search/jql`
+//! (`updated >=` the cursor, paged with `nextPageToken` until `isLast`),
+//! with their status changelog and worklogs (`timeSpentSeconds`; more than
+//! the 20 inlined are read from the issue's worklog); the request's SLA
+//! cycles (`/rest/servicedeskapi/request/{key}/sla`) give the first
+//! response and are kept on the ticket as a cross-check of our own clock;
+//! JSM organizations are the customers. Internal comments (`public: false`)
+//! and labels carry the notes; admin webhooks are signed `X-Hub-Signature:
+//! sha256=…` and de-duplicated on `X-Atlassian-Webhook-Identifier`.
+//! API-token Basic auth.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::accounting::{encode, status_error};
+use crate::helpdesk::{
+    Announcement, Converted, HelpdeskApi, Page, RawTicket, WebhookRefusal, header, note_marker,
+};
+use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// The site, e.g. `https://example.atlassian.net`.
+    pub url: String,
+    pub email: String,
+    pub api_token: Secret,
+    /// The issues this source reads, e.g. `project = SD`.
+    pub jql: String,
+    /// Organization name → our customer key.
+    pub customers: BTreeMap<String, String>,
+    /// The field holding the request's organizations.
+    #[serde(default = "default_org_field")]
+    pub organization_field: String,
+    /// The field holding the billing category (a select or text field).
+    #[serde(default)]
+    pub category_field: Option<String>,
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_org_field() -> String {
+    "customfield_10002".into()
+}
+fn default_rate() -> u32 {
+    10
+}
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+const SYSTEM: &str = "jira";
+/// Worklogs the search inlines per issue.
+const INLINE_WORKLOGS: u64 = 20;
+
+fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
+    if !(200..300).contains(&r.status) {
+        let v: Value = serde_json::from_str(&r.body).unwrap_or_default();
+        let mut parts: Vec<String> = v["errorMessages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(str::to_owned))
+            .collect();
+        if let Some(errors) = v["errors"].as_object() {
+            parts.extend(
+                errors
+                    .iter()
+                    .map(|(k, m)| format!("{k}: {}", m.as_str().unwrap_or_default())),
+            );
+        }
+        let m = if parts.is_empty() {
+            r.body.chars().take(200).collect()
+        } else {
+            parts.join("; ")
+        };
+        if r.status == 401 || r.status == 403 {
+            return Err(ConnectorError::Permanent(format!(
+                "{SYSTEM}: HTTP {}: {m} (check the source's email and API token)",
+                r.status
+            )));
+        }
+        return Err(status_error(SYSTEM, r, &m));
+    }
+    if r.body.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&r.body).map_err(|e| {
+        ConnectorError::Transient(format!(
+            "{SYSTEM}: HTTP {}: the answer is not JSON ({e})",
+            r.status
+        ))
+    })
+}
+
+/// Jira's `2026-10-01T09:10:00.000+0300` as RFC 3339.
+fn rfc3339(s: &str) -> Value {
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
+        .map_or(Value::Null, |d| Value::String(d.to_rfc3339()))
+}
+
+fn issue_ticket(issue: &Value) -> Option<RawTicket> {
+    Some(RawTicket {
+        id: issue["key"].as_str()?.to_owned(),
+        updated_at: rfc3339(issue["fields"]["updated"].as_str().unwrap_or_default())
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        value: issue.clone(),
+    })
+}
+
+impl JiraConfig {
+    fn request(
+        &self,
+        method: HttpMethod,
+        path: String,
+        body: Option<&Value>,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        let body = match body {
+            Some(b) => {
+                headers.push(("content-type".into(), "application/json".into()));
+                serde_json::to_vec(b).map_err(|e| ConnectorError::Permanent(e.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        Ok(HttpRequest {
+            method,
+            url: format!("{}{path}", self.url.trim_end_matches('/')),
+            headers,
+            body,
+            timeout: Duration::from_millis(self.timeout_ms),
+        })
+    }
+
+    fn fields(&self) -> Vec<String> {
+        let mut f: Vec<String> = [
+            "summary",
+            "status",
+            "priority",
+            "reporter",
+            "created",
+            "updated",
+            "resolutiondate",
+            "labels",
+            "worklog",
+        ]
+        .map(String::from)
+        .to_vec();
+        f.push(self.organization_field.clone());
+        f.extend(self.category_field.clone());
+        f
+    }
+
+    fn needs_worklog(issue: &Value) -> bool {
+        issue["fields"]["worklog"]["total"].as_u64().unwrap_or(0) > INLINE_WORKLOGS
+    }
+
+    fn canonical(&self, issue: &Value, sla: &Value, worklogs: &[Value]) -> Converted {
+        let key = issue["key"].as_str().unwrap_or_default();
+        let f = &issue["fields"];
+        let organization = f[&self.organization_field][0]["name"]
+            .as_str()
+            .unwrap_or_default();
+        let customer = self.customers.get(organization).ok_or_else(|| {
+            format!("issue {key}: organization `{organization}` has no customer key (add it under the source's `customers`)")
+        })?;
+        let created = rfc3339(f["created"].as_str().unwrap_or_default());
+        let mut changes: Vec<(String, Value, Value)> = issue["changelog"]["histories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|h| {
+                let at = h["created"].as_str().unwrap_or_default().to_owned();
+                h["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|i| i["field"] == "status")
+                    .map(move |i| (at.clone(), i["fromString"].clone(), i["toString"].clone()))
+            })
+            .collect();
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        let first = changes
+            .first()
+            .map_or(f["status"]["name"].clone(), |c| c.1.clone());
+        let mut states = vec![json!({"at": created, "state": first})];
+        states.extend(
+            changes
+                .iter()
+                .map(|(at, _, to)| json!({"at": rfc3339(at), "state": to})),
+        );
+        // The first response as JSM's own SLA saw it; the cycles are kept as a cross-check.
+        let mut first_response = Value::Null;
+        let mut cycles = Vec::new();
+        for metric in sla["values"].as_array().into_iter().flatten() {
+            let name = metric["name"].as_str().unwrap_or_default();
+            for c in metric["completedCycles"].as_array().into_iter().flatten() {
+                if name == "Time to first response" && first_response.is_null() {
+                    first_response = c["stopTime"]["iso8601"]
+                        .as_str()
+                        .map_or(Value::Null, rfc3339);
+                }
+                cycles.push(json!({"metric": name, "breached": c["breached"], "stop": c["stopTime"]["iso8601"]}));
+            }
+            if let Some(c) = metric["ongoingCycle"].as_object() {
+                cycles.push(json!({"metric": name, "breached": c.get("breached"), "breach_time": c.get("breachTime").map(|b| b["iso8601"].clone())}));
+            }
+        }
+        let logs: Vec<&Value> = if worklogs.is_empty() {
+            f["worklog"]["worklogs"]
+                .as_array()
+                .map(|w| w.iter().collect())
+                .unwrap_or_default()
+        } else {
+            worklogs.iter().collect()
+        };
+        let work: Vec<Value> = logs
+            .iter()
+            .map(|w| {
+                let seconds = w["timeSpentSeconds"].as_f64().unwrap_or(0.0);
+                json!({
+                    "id": format!("{key}-W{}", w["id"].as_str().unwrap_or_default()),
+                    "at": rfc3339(w["started"].as_str().unwrap_or_default()),
+                    "minutes": seconds / 60.0,
+                    "agent": w["author"]["displayName"],
+                    "kind": "remote",
+                })
+            })
+            .collect();
+        let category = self.category_field.as_ref().map_or(Value::Null, |c| {
+            let v = &f[c];
+            v["value"]
+                .as_str()
+                .map_or_else(|| v.clone(), |s| Value::String(s.to_owned()))
+        });
+        let snapshot = json!({
+            "id": key,
+            "customer": customer,
+            "requester": f["reporter"]["emailAddress"],
+            "title": f["summary"],
+            "priority": f["priority"]["name"],
+            "category": category,
+            "tags": f["labels"],
+            "fields": {"jsm_sla": cycles},
+            "created_at": created,
+            "first_response_at": first_response,
+            "resolved_at": f["resolutiondate"].as_str().map_or(Value::Null, rfc3339),
+            "states": states,
+            "work": work,
+        });
+        Ok(TicketSnapshot {
+            id: key.to_owned(),
+            customer: customer.clone(),
+            json: snapshot.to_string(),
+        })
+    }
+}
+
+impl HelpdeskApi for JiraConfig {
+    fn system(&self) -> &'static str {
+        SYSTEM
+    }
+
+    fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
+    }
+
+    fn authorize(&self, request: &mut HttpRequest) {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.email,
+            self.api_token.expose()
+        ));
+        request
+            .headers
+            .push(("authorization".into(), format!("Basic {basic}")));
+    }
+
+    fn changed(
+        &self,
+        cursor: Option<&str>,
+        page: Option<&str>,
+    ) -> Result<HttpRequest, ConnectorError> {
+        // JQL reads dates in the account's time zone: a day of margin, and
+        // unchanged issues are recognised when stored.
+        let since = cursor
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .map(|c| {
+                (c - chrono::Duration::days(1))
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            });
+        let jql = match since {
+            Some(s) => format!("({}) AND updated >= \"{s}\" ORDER BY updated ASC", self.jql),
+            None => format!("({}) ORDER BY updated ASC", self.jql),
+        };
+        let mut body =
+            json!({"jql": jql, "fields": self.fields(), "expand": "changelog", "maxResults": 100});
+        if let Some(p) = page {
+            body["nextPageToken"] = json!(p);
+        }
+        self.request(
+            HttpMethod::Post,
+            "/rest/api/3/search/jql".into(),
+            Some(&body),
+        )
+    }
+
+    fn read_changed(&self, _page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
+        let v = check(r)?;
+        let tickets = v["issues"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(issue_ticket)
+            .collect();
+        let next = if v["isLast"].as_bool().unwrap_or(true) {
+            None
+        } else {
+            v["nextPageToken"].as_str().map(str::to_owned)
+        };
+        Ok(Page { tickets, next })
+    }
+
+    fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+        self.request(
+            HttpMethod::Get,
+            format!(
+                "/rest/api/3/issue/{}?expand=changelog&fields={}",
+                encode(id),
+                encode(&self.fields().join(","))
+            ),
+            None,
+        )
+    }
+
+    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
+        issue_ticket(&check(r)?)
+            .ok_or_else(|| ConnectorError::Transient("jira: an issue without a key".into()))
+    }
+
+    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
+        let mut out = Vec::new();
+        for t in tickets {
+            out.push(self.request(
+                HttpMethod::Get,
+                format!("/rest/servicedeskapi/request/{}/sla", encode(&t.id)),
+                None,
+            )?);
+            if Self::needs_worklog(&t.value) {
+                out.push(self.request(
+                    HttpMethod::Get,
+                    format!(
+                        "/rest/api/3/issue/{}/worklog?maxResults=5000",
+                        encode(&t.id)
+                    ),
+                    None,
+                )?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn convert(
+        &self,
+        tickets: &[RawTicket],
+        details: &[HttpResponse],
+    ) -> Result<Vec<Converted>, ConnectorError> {
+        let mut answers = details.iter();
+        let mut out = Vec::new();
+        for t in tickets {
+            let sla = answers.next().map(check).transpose()?.unwrap_or_default();
+            let worklogs: Vec<Value> = if Self::needs_worklog(&t.value) {
+                let w = answers.next().map(check).transpose()?.unwrap_or_default();
+                w["worklogs"].as_array().cloned().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            out.push(self.canonical(&t.value, &sla, &worklogs));
+        }
+        Ok(out)
+    }
+
+    fn find_note(&self, note: &Note) -> Result<HttpRequest, ConnectorError> {
+        self.request(
+            HttpMethod::Get,
+            format!(
+                "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
+                encode(&note.ticket)
+            ),
+            None,
+        )
+    }
+
+    fn read_found_note(&self, key: &str, r: &HttpResponse) -> Result<bool, ConnectorError> {
+        let marker = note_marker(key);
+        Ok(check(r)?["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker))))
+    }
+
+    fn add_note(&self, key: &str, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+        Ok(vec![
+            self.request(
+                HttpMethod::Post,
+                format!("/rest/servicedeskapi/request/{}/comment", encode(&note.ticket)),
+                Some(&json!({"body": format!("{}\n\n{}", note.text, note_marker(key)), "public": false})),
+            )?,
+            self.request(
+                HttpMethod::Put,
+                format!("/rest/api/3/issue/{}", encode(&note.ticket)),
+                Some(&json!({"update": {"labels": [{"add": note.tag}]}})),
+            )?,
+        ])
+    }
+
+    fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
+        check(r).map(|_| ())
+    }
+
+    fn webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        secret: &str,
+    ) -> Result<Announcement, WebhookRefusal> {
+        let signature = header(headers, "x-hub-signature").ok_or(WebhookRefusal::Unsigned)?;
+        let given = signature
+            .trim()
+            .strip_prefix("sha256=")
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or(WebhookRefusal::BadSignature)?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+            .map_err(|_| WebhookRefusal::BadSignature)?;
+        mac.update(body);
+        mac.verify_slice(&given)
+            .map_err(|_| WebhookRefusal::BadSignature)?;
+        let delivery = header(headers, "x-atlassian-webhook-identifier")
+            .ok_or_else(|| {
+                WebhookRefusal::Malformed("no X-Atlassian-Webhook-Identifier header".into())
+            })?
+            .to_owned();
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| WebhookRefusal::Malformed(e.to_string()))?;
+        let key = v["issue"]["key"]
+            .as_str()
+            .or(v["worklog"]["issueId"].as_str())
+            .ok_or_else(|| {
+                WebhookRefusal::Malformed("no issue.key or worklog.issueId in the body".into())
+            })?;
+        Ok(Announcement {
+            delivery,
+            tickets: vec![key.to_owned()],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: std::fs::read_to_string(format!(
+                "{}/../tests/fixtures/jira/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        }
+    }
+
+    fn config() -> JiraConfig {
+        serde_json::from_value(json!({
+            "url": "https://example.atlassian.net",
+            "email": "bridge@example.com",
+            "api_token": "t0k",
+            "jql": "project = SD",
+            "customers": {"Riga Bakery": "riga-bakery"},
+            "category_field": "customfield_10100",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_issue_becomes_a_canonical_ticket_with_worklogs_changelog_and_sla() {
+        let c = config();
+        let page = c.read_changed(None, &fixture("search.json")).unwrap();
+        assert_eq!(page.next.as_deref(), Some("CAEaAggD"));
+        let details = c.details(&page.tickets).unwrap();
+        assert_eq!(details.len(), 1, "the SLA only: the worklogs came inline");
+        let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["customer"], "riga-bakery");
+        assert_eq!(v["category"], "network");
+        assert_eq!(v["priority"], "Medium");
+        assert_eq!(v["work"][0]["minutes"], 50.0);
+        assert_eq!(v["states"][1]["state"], "In Progress");
+        assert_eq!(v["first_response_at"], "2026-10-06T11:30:00+03:00");
+        assert_eq!(v["fields"]["jsm_sla"][0]["breached"], false);
+    }
+
+    #[test]
+    fn a_webhook_is_checked_with_hmac_sha256_over_the_body() {
+        let c = config();
+        let body = br#"{"timestamp":1783674000000,"webhookEvent":"jira:issue_updated","issue":{"id":"10001","key":"SD-42"}}"#;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
+        mac.update(body);
+        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let h = vec![
+            ("X-Hub-Signature".to_owned(), sig),
+            (
+                "X-Atlassian-Webhook-Identifier".to_owned(),
+                "w-1".to_owned(),
+            ),
+        ];
+        assert_eq!(c.webhook(&h, body, "s").unwrap().tickets, ["SD-42"]);
+        assert_eq!(
+            c.webhook(&h, body, "t").unwrap_err(),
+            WebhookRefusal::BadSignature
+        );
+    }
+}
