@@ -39,6 +39,10 @@ pub struct JiraConfig {
     /// The field holding the billing category (a select or text field).
     #[serde(default)]
     pub category_field: Option<String>,
+    /// Jira has no work type: a worklog whose comment holds one of these
+    /// words is of that kind (`"[onsite]" = "onsite"`); others are `remote`.
+    #[serde(default)]
+    pub kinds: BTreeMap<String, String>,
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
@@ -227,12 +231,18 @@ impl JiraConfig {
             .iter()
             .map(|w| {
                 let seconds = w["timeSpentSeconds"].as_f64().unwrap_or(0.0);
+                let comment = w["comment"].to_string();
+                let kind = self
+                    .kinds
+                    .iter()
+                    .find(|(word, _)| comment.contains(word.as_str()))
+                    .map_or("remote", |(_, kind)| kind.as_str());
                 json!({
                     "id": format!("{key}-W{}", w["id"].as_str().unwrap_or_default()),
                     "at": rfc3339(w["started"].as_str().unwrap_or_default()),
                     "minutes": seconds / 60.0,
                     "agent": w["author"]["displayName"],
-                    "kind": "remote",
+                    "kind": kind,
                 })
             })
             .collect();

@@ -1,0 +1,269 @@
+//! Jira Service Management, mocked with wiremock in the shapes its API
+//! documents (`tests/fixtures/jira/`), holding lv-it's October as issues:
+//! synced page by page (`nextPageToken`) into the bills the export makes,
+//! breach notes as internal comments with a label, once.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use support::*;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+#[derive(Default)]
+struct Site {
+    issues: Vec<Value>,
+    /// Issue key → first response (for the SLA endpoint).
+    first_response: BTreeMap<String, Value>,
+    comments: BTreeMap<String, Vec<Value>>,
+    labels: BTreeMap<String, Vec<String>>,
+    requests: usize,
+}
+
+#[derive(Clone)]
+struct FakeJira(Arc<Mutex<Site>>);
+
+/// Jira writes offsets without a colon: `+0300`.
+fn jira_time(rfc: &str) -> String {
+    let d = chrono::DateTime::parse_from_rfc3339(rfc).unwrap();
+    d.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+}
+
+fn site_from_export() -> Site {
+    let export: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/scenarios/lv-it/tickets.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut s = Site::default();
+    for (i, t) in export["tickets"].as_array().unwrap().iter().enumerate() {
+        let key = format!("SD-{}", i + 1);
+        let states: Vec<&Value> = t["states"].as_array().unwrap().iter().collect();
+        let histories: Vec<Value> = states
+            .windows(2)
+            .enumerate()
+            .map(|(n, w)| json!({"id": n.to_string(), "created": jira_time(w[1]["at"].as_str().unwrap()),
+                "items": [{"field": "status", "fieldtype": "jira", "fromString": w[0]["state"], "toString": w[1]["state"]}]}))
+            .collect();
+        let worklogs: Vec<Value> = t["work"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(n, w)| json!({"id": format!("{}{n}", i + 1), "author": {"displayName": w["agent"]},
+                "started": jira_time(w["at"].as_str().unwrap()),
+                "timeSpentSeconds": w["minutes"].as_f64().unwrap() * 60.0,
+                // ADF, as API v3 writes comments.
+                "comment": {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+                    {"type": "text", "text": format!("[{}] {}", w["kind"].as_str().unwrap(), w["note"].as_str().unwrap_or(""))}]}]}}))
+            .collect();
+        let mut updated = t["created_at"].as_str().unwrap().to_owned();
+        for at in states.iter().map(|s| s["at"].as_str().unwrap()).chain(
+            t["work"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["at"].as_str().unwrap()),
+        ) {
+            if chrono::DateTime::parse_from_rfc3339(at).unwrap()
+                > chrono::DateTime::parse_from_rfc3339(&updated).unwrap()
+            {
+                updated = at.to_owned();
+            }
+        }
+        s.first_response
+            .insert(key.clone(), t["first_response_at"].clone());
+        s.issues.push(json!({
+            "id": (10000 + i).to_string(),
+            "key": key,
+            "fields": {
+                "summary": t["title"],
+                "status": {"name": states.last().unwrap()["state"]},
+                "priority": {"name": t["priority"]},
+                "reporter": {"emailAddress": t["requester"]},
+                "created": jira_time(t["created_at"].as_str().unwrap()),
+                "updated": jira_time(&updated),
+                "resolutiondate": t["resolved_at"].as_str().map(jira_time),
+                "labels": [],
+                "customfield_10002": [{"id": "1", "name": t["customer"]}],
+                "customfield_10100": {"value": t["category"]},
+                "worklog": {"startAt": 0, "maxResults": 20, "total": worklogs.len(), "worklogs": worklogs},
+            },
+            "changelog": {"histories": histories},
+        }));
+    }
+    s
+}
+
+impl Respond for FakeJira {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        // bridge@example.com:j-t0k
+        if r.headers.get("authorization").and_then(|v| v.to_str().ok())
+            != Some("Basic YnJpZGdlQGV4YW1wbGUuY29tOmotdDBr")
+        {
+            return ResponseTemplate::new(401).set_body_json(json!({"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}));
+        }
+        s.requests += 1;
+        let path = r.url.path().to_owned();
+        match (r.method.as_str(), path.as_str()) {
+            ("POST", "/rest/api/3/search/jql") => {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                assert!(body["jql"].as_str().unwrap().starts_with("(project = SD)"));
+                let start: usize = body["nextPageToken"]
+                    .as_str()
+                    .map_or(0, |p| p.trim_start_matches('p').parse().unwrap());
+                let page: Vec<Value> = s.issues.iter().skip(start).take(4).cloned().collect();
+                let last = start + 4 >= s.issues.len();
+                let mut answer = json!({"issues": page, "isLast": last});
+                if !last {
+                    answer["nextPageToken"] = json!(format!("p{}", start + 4));
+                }
+                ResponseTemplate::new(200).set_body_json(answer)
+            }
+            ("GET", p) if p.starts_with("/rest/servicedeskapi/request/") && p.ends_with("/sla") => {
+                let key = p.split('/').nth(4).unwrap();
+                let cycles = match s.first_response[key].as_str() {
+                    Some(at) => {
+                        json!([{"stopTime": {"iso8601": jira_time(at)}, "breached": false}])
+                    }
+                    None => json!([]),
+                };
+                ResponseTemplate::new(200).set_body_json(json!({"values": [{"id": "2", "name": "Time to first response", "completedCycles": cycles}], "isLastPage": true}))
+            }
+            ("GET", p) if p.ends_with("/comment") => {
+                let key = p.split('/').nth(4).unwrap();
+                ResponseTemplate::new(200).set_body_json(json!({"values": s.comments.get(key).cloned().unwrap_or_default(), "isLastPage": true}))
+            }
+            ("POST", p) if p.ends_with("/comment") => {
+                let key = p.split('/').nth(4).unwrap().to_owned();
+                let c: Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(c["public"], false, "an internal comment");
+                s.comments.entry(key).or_default().push(c.clone());
+                ResponseTemplate::new(201).set_body_json(c)
+            }
+            ("PUT", p) if p.starts_with("/rest/api/3/issue/") => {
+                let key = p.rsplit('/').next().unwrap().to_owned();
+                let u: Value = serde_json::from_slice(&r.body).unwrap();
+                let label = u["update"]["labels"][0]["add"].as_str().unwrap().to_owned();
+                let labels = s.labels.entry(key).or_default();
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+                ResponseTemplate::new(204)
+            }
+            _ => ResponseTemplate::new(404),
+        }
+    }
+}
+
+fn config(dir: &Path, uri: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[store]
+url = "sqlite://{dir}/state.db"
+[mapping]
+path = "{mappings}"
+[billing]
+first_period = "2026-10"
+target = "drafts"
+[sources.jsm]
+type = "jira"
+url = "{uri}"
+email = "bridge@example.com"
+api_token = "j-t0k"
+jql = "project = SD"
+category_field = "customfield_10100"
+notes = "jsm"
+requests_per_second = 1000
+[sources.jsm.kinds]
+"[onsite]" = "onsite"
+"[phone]" = "phone"
+[sources.jsm.customers]
+"riga-bakery" = "riga-bakery"
+"daugava-logistics" = "daugava-logistics"
+"jurmala-hotel" = "jurmala-hotel"
+[targets.drafts]
+type = "folder"
+path = "{dir}/drafts"
+"#,
+        dir = dir.display(),
+        mappings = root().join("mappings/examples").display(),
+    );
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_once(cfg: &Path, now: &str) -> String {
+    let out = Command::new(bin())
+        .args(["run", "--once", "--now", now, "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_synced_from_jira_bills_as_the_export_does_and_notes_once() {
+    let fake = FakeJira(Arc::new(Mutex::new(site_from_export())));
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &server.uri());
+    let first = run_once(&cfg, NOW);
+    let issues = fake.0.lock().unwrap().issues.len();
+    assert!(
+        first.contains(&format!("{issues} ticket(s) changed")),
+        "{first}"
+    );
+    for (customer, total) in expected_october_totals() {
+        if ["riga-bakery", "daugava-logistics", "jurmala-hotel"].contains(&customer.as_str()) {
+            let v: Value = serde_json::from_str(
+                &std::fs::read_to_string(
+                    dir.path()
+                        .join(format!("drafts/draft_{customer}_2026-10_r1.json")),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(v["draft"]["total_net"], total.as_str(), "{customer}");
+        }
+    }
+    let (requests, comments) = {
+        let s = fake.0.lock().unwrap();
+        (s.requests, s.comments.values().map(Vec::len).sum::<usize>())
+    };
+    assert!(comments > 0, "the breaches were noted");
+    let reading = requests - 3 * comments;
+    eprintln!(
+        "jira: {reading} requests to read {issues} issues ({:.2} per issue), {comments} internal comments with labels in {} requests",
+        reading as f64 / issues as f64,
+        3 * comments
+    );
+    let second = run_once(&cfg, "2026-11-23T13:00:00Z");
+    assert!(second.contains("0 ticket(s) changed"), "{second}");
+    let s = fake.0.lock().unwrap();
+    for (key, comments) in &s.comments {
+        let mut bodies: Vec<&str> = comments
+            .iter()
+            .map(|c| c["body"].as_str().unwrap())
+            .collect();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), comments.len(), "{key} commented twice");
+        assert!(
+            s.labels[key].iter().any(|l| l.starts_with("sla-")),
+            "{key} labelled"
+        );
+    }
+}
