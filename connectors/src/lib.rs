@@ -156,6 +156,23 @@ pub struct HttpRequest {
     pub timeout: Duration,
 }
 
+impl HttpRequest {
+    /// A request to a JSON API: it accepts JSON, and its body, if any, is JSON.
+    pub fn json(method: HttpMethod, url: String, body: Vec<u8>, timeout_ms: u64) -> HttpRequest {
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        if !body.is_empty() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout: std::time::Duration::from_millis(timeout_ms),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpMethod {
     Get,

@@ -172,6 +172,34 @@ pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
         .into_bytes()
 }
 
+/// An OAuth token request: the client's id and secret as Basic
+/// credentials, the grant as a form.
+pub fn token_post(
+    url: &str,
+    client_id: &str,
+    client_secret: &crate::Secret,
+    grant: &[(&str, &str)],
+    timeout_ms: u64,
+) -> HttpRequest {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{client_id}:{}", client_secret.expose()));
+    HttpRequest {
+        method: crate::HttpMethod::Post,
+        url: url.to_owned(),
+        headers: vec![
+            ("authorization".into(), format!("Basic {basic}")),
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("accept".into(), "application/json".into()),
+        ],
+        body: form(grant),
+        timeout: Duration::from_millis(timeout_ms),
+    }
+}
+
 /// An OAuth token answer (`access_token`, `expires_in`).
 pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
     if !(200..300).contains(&r.status) {

@@ -7,7 +7,6 @@
 //! draft's `notes.textLine1`, looked up with a filter before every create.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -88,17 +87,7 @@ fn remote(d: &serde_json::Value) -> Option<RemoteDraft> {
 
 impl EconomicConfig {
     fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
-        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
-        if !body.is_empty() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        HttpRequest {
-            method,
-            url,
-            headers,
-            body,
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
+        HttpRequest::json(method, url, body, self.timeout_ms)
     }
 }
 

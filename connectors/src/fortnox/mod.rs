@@ -9,13 +9,12 @@
 //! requests in any 5 seconds.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, decimal, encode, form, json, number, oauth_token,
-    status_error,
+    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, oauth_token,
+    status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -91,17 +90,7 @@ fn remote(inv: &serde_json::Value) -> Option<RemoteDraft> {
 
 impl FortnoxConfig {
     fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
-        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
-        if !body.is_empty() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        HttpRequest {
-            method,
-            url,
-            headers,
-            body,
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
+        HttpRequest::json(method, url, body, self.timeout_ms)
     }
 }
 
@@ -115,26 +104,15 @@ impl AccountingApi for FortnoxConfig {
     }
 
     fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
-        use base64::Engine;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            self.client_id,
-            self.client_secret.expose()
-        ));
-        Ok(Some(HttpRequest {
-            method: HttpMethod::Post,
-            url: self.token_url.clone(),
-            headers: vec![
-                ("authorization".into(), format!("Basic {basic}")),
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-                ("tenantid".into(), self.tenant_id.clone()),
-            ],
-            body: form(&[("grant_type", "client_credentials")]),
-            timeout: Duration::from_millis(self.timeout_ms),
-        }))
+        let mut r = token_post(
+            &self.token_url,
+            &self.client_id,
+            &self.client_secret,
+            &[("grant_type", "client_credentials")],
+            self.timeout_ms,
+        );
+        r.headers.push(("tenantid".into(), self.tenant_id.clone()));
+        Ok(Some(r))
     }
 
     fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {

@@ -11,14 +11,13 @@
 //! QuickBooks can answer 200 with a `Fault` body: every answer is checked.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, decimal, encode, form, json, number, oauth_token,
-    status_error,
+    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, oauth_token,
+    status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -136,17 +135,7 @@ impl QuickBooksConfig {
     }
 
     fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
-        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
-        if !body.is_empty() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        HttpRequest {
-            method,
-            url,
-            headers,
-            body,
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
+        HttpRequest::json(method, url, body, self.timeout_ms)
     }
 }
 
@@ -168,27 +157,14 @@ impl AccountingApi for QuickBooksConfig {
     }
 
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
-        use base64::Engine;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            self.client_id,
-            self.client_secret.expose()
-        ));
         let refresh = refresh.unwrap_or(self.refresh_token.expose());
-        Ok(Some(HttpRequest {
-            method: HttpMethod::Post,
-            url: self.token_url.clone(),
-            headers: vec![
-                ("authorization".into(), format!("Basic {basic}")),
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-                ("accept".into(), "application/json".into()),
-            ],
-            body: form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]),
-            timeout: Duration::from_millis(self.timeout_ms),
-        }))
+        Ok(Some(token_post(
+            &self.token_url,
+            &self.client_id,
+            &self.client_secret,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            self.timeout_ms,
+        )))
     }
 
     fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {

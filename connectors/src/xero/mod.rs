@@ -11,13 +11,12 @@
 //! Limits: 60 requests a minute per organisation.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, decimal, encode, form, json, number, oauth_token,
-    status_error,
+    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, oauth_token,
+    status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -71,20 +70,11 @@ const SYSTEM: &str = "xero";
 
 impl XeroConfig {
     fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
-        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
-        if !body.is_empty() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
+        let mut r = HttpRequest::json(method, url, body, self.timeout_ms);
         if let Some(t) = &self.tenant_id {
-            headers.push(("xero-tenant-id".into(), t.clone()));
+            r.headers.push(("xero-tenant-id".into(), t.clone()));
         }
-        HttpRequest {
-            method,
-            url,
-            headers,
-            body,
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
+        r
     }
 }
 
@@ -137,34 +127,23 @@ impl AccountingApi for XeroConfig {
     }
 
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
-        use base64::Engine;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            self.client_id,
-            self.client_secret.expose()
-        ));
-        Ok(Some(HttpRequest {
-            method: HttpMethod::Post,
-            url: self.token_url.clone(),
-            headers: vec![
-                ("authorization".into(), format!("Basic {basic}")),
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
+        let grant = match (&self.refresh_token, refresh) {
+            (Some(initial), stored) => vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", stored.unwrap_or(initial.expose())),
             ],
-            body: match (&self.refresh_token, refresh) {
-                (Some(initial), stored) => form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", stored.unwrap_or(initial.expose())),
-                ]),
-                (None, _) => form(&[
-                    ("grant_type", "client_credentials"),
-                    ("scope", "accounting.transactions accounting.contacts"),
-                ]),
-            },
-            timeout: Duration::from_millis(self.timeout_ms),
-        }))
+            (None, _) => vec![
+                ("grant_type", "client_credentials"),
+                ("scope", "accounting.transactions accounting.contacts"),
+            ],
+        };
+        Ok(Some(token_post(
+            &self.token_url,
+            &self.client_id,
+            &self.client_secret,
+            &grant,
+            self.timeout_ms,
+        )))
     }
 
     fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
