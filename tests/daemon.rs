@@ -8,7 +8,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::{KillOnDrop, NOW, expected_october_totals, root, status};
+use support::{KillOnDrop, NOW, expected_october_totals, root, run_once_with as run_once, status};
 
 /// A demo-like configuration in `dir`: the bundled scenarios in, drafts out.
 fn config(dir: &Path, store_url: &str, drafts: &Path, max_attempts: i64) -> PathBuf {
@@ -41,19 +41,6 @@ max_delay_secs = 600
     let path = dir.join("bridge.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn run_once(config: &Path, now: &str, env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::cargo_bin("contract-bridge").unwrap();
-    cmd.args(["run", "--once", "--now", now, "--config"])
-        .arg(config);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "run failed: {stderr}");
-    stderr
 }
 
 fn drafts_written(drafts: &Path) -> Vec<(String, String)> {

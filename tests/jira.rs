@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -199,15 +198,8 @@ path = "{dir}/drafts"
     path
 }
 
-fn run_once(cfg: &Path, now: &str) -> String {
-    let out = Command::new(bin())
-        .args(["run", "--once", "--now", now, "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
-    err
+fn run_once(config: &Path, now: &str) -> String {
+    run_once_with(config, now, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

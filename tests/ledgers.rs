@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
@@ -226,15 +225,7 @@ max_delay_secs = 600
 }
 
 fn run_once(config: &Path, now: &str) -> String {
-    let out = Command::new(bin())
-        .args(["run", "--once", "--now", now, "--config"])
-        .arg(config)
-        .env("CB_TEST_SECRET", "s3cret")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
-    err
+    run_once_with(config, now, &[("CB_TEST_SECRET", "s3cret")])
 }
 
 async fn serve(responder: impl Respond + 'static) -> MockServer {

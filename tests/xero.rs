@@ -6,7 +6,6 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
@@ -241,15 +240,7 @@ max_delay_secs = 600
 }
 
 fn run_once(config: &Path, now: &str) -> String {
-    let out = Command::new(bin())
-        .args(["run", "--once", "--now", now, "--config"])
-        .arg(config)
-        .env("CB_TEST_XERO_SECRET", "s3cret")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
-    err
+    run_once_with(config, now, &[("CB_TEST_XERO_SECRET", "s3cret")])
 }
 
 async fn fake_xero(x: Xero) -> (FakeXero, MockServer) {

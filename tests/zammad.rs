@@ -287,15 +287,8 @@ path = "{dir}/drafts"
     path
 }
 
-fn run_once(cfg: &Path, now: &str) -> String {
-    let out = Command::new(bin())
-        .args(["run", "--once", "--now", now, "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
-    err
+fn run_once(config: &Path, now: &str) -> String {
+    run_once_with(config, now, &[])
 }
 
 fn draft_total(dir: &Path, customer: &str) -> String {

@@ -212,6 +212,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `run --once --now NOW` with `env`; its log (stderr), which it asserts succeeded.
+pub fn run_once_with(config: &Path, now: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["run", "--once", "--now", now, "--config"])
+        .arg(config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "run failed: {stderr}");
+    stderr
+}
+
 /// `status` of the store behind `config`.
 pub fn status(config: &Path, env: &[(&str, &str)]) -> String {
     let mut cmd = std::process::Command::new(bin());
