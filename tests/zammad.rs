@@ -31,6 +31,10 @@ struct Desk {
     requests: usize,
     searches: usize,
     ticket_reads: usize,
+    /// Answer this search page with broken JSON, once.
+    malformed_page: Option<usize>,
+    /// Answer the next history request with a 503.
+    history_unavailable: bool,
 }
 
 #[derive(Clone)]
@@ -169,6 +173,10 @@ impl Respond for FakeZammad {
                 let since = query.split('"').nth(1).map(str::to_owned);
                 let per_page: usize = q("per_page").unwrap().parse().unwrap();
                 let page: usize = q("page").unwrap().parse().unwrap();
+                if d.malformed_page == Some(page) {
+                    d.malformed_page = None;
+                    return ResponseTemplate::new(200).set_body_string("{\"tickets\": [1, 2");
+                }
                 let mut hits: Vec<&Value> = d
                     .tickets
                     .iter()
@@ -187,6 +195,10 @@ impl Respond for FakeZammad {
                 let ids: Vec<Value> = hits.iter().map(|t| t["id"].clone()).collect();
                 ResponseTemplate::new(200).set_body_json(json!({
                     "tickets": ids, "tickets_count": ids.len(), "assets": assets(&d, &hits)}))
+            }
+            ("GET", p) if p.starts_with("/api/v1/ticket_history/") && d.history_unavailable => {
+                d.history_unavailable = false;
+                ResponseTemplate::new(503).set_body_string("Service Unavailable")
             }
             ("GET", p) if p.starts_with("/api/v1/ticket_history/") => {
                 let id: i64 = p.rsplit('/').next().unwrap().parse().unwrap();
@@ -460,4 +472,29 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
         2,
         "each accepted delivery reads the ticket again"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_page_or_a_503_stores_nothing_and_the_next_poll_reads_everything() {
+    let (fake, server) = fake().await;
+    {
+        let mut d = fake.0.lock().unwrap();
+        d.malformed_page = Some(2);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &server.uri(), "z-t0k", "");
+    let broken = run_once(&cfg, NOW);
+    assert!(broken.contains("0 ticket(s) changed"), "{broken}");
+    assert!(
+        broken.contains("source desk: zammad: HTTP 200: the answer is not JSON"),
+        "{broken}"
+    );
+    fake.0.lock().unwrap().history_unavailable = true;
+    let unavailable = run_once(&cfg, NOW);
+    assert!(unavailable.contains("0 ticket(s) changed"), "{unavailable}");
+    assert!(unavailable.contains("zammad: HTTP 503"), "{unavailable}");
+    // The cursor never moved: the next poll reads every ticket.
+    let tickets = fake.0.lock().unwrap().tickets.len();
+    let ok = run_once(&cfg, NOW);
+    assert!(ok.contains(&format!("{tickets} ticket(s) changed")), "{ok}");
 }
