@@ -21,6 +21,8 @@ struct Site {
     comments: BTreeMap<String, Vec<Value>>,
     labels: BTreeMap<String, Vec<String>>,
     requests: usize,
+    /// Answer the next search with 429 and `Retry-After: 1`.
+    throttle_search: bool,
 }
 
 #[derive(Clone)]
@@ -110,6 +112,13 @@ impl Respond for FakeJira {
         s.requests += 1;
         let path = r.url.path().to_owned();
         match (r.method.as_str(), path.as_str()) {
+            ("POST", "/rest/api/3/search/jql") if s.throttle_search => {
+                s.throttle_search = false;
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", "1")
+                    .insert_header("x-ratelimit-remaining", "0")
+                    .insert_header("ratelimit-reason", "jira-burst-based")
+            }
             ("POST", "/rest/api/3/search/jql") => {
                 let body: Value = serde_json::from_slice(&r.body).unwrap();
                 assert!(body["jql"].as_str().unwrap().starts_with("(project = SD)"));
@@ -204,7 +213,11 @@ fn run_once(config: &Path, now: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_month_synced_from_jira_bills_as_the_export_does_and_notes_once() {
-    let fake = FakeJira(Arc::new(Mutex::new(site_from_export())));
+    // The first search is throttled: waited out, not a failed sync.
+    let fake = FakeJira(Arc::new(Mutex::new(Site {
+        throttle_search: true,
+        ..site_from_export()
+    })));
     let server = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
         .respond_with(fake.clone())

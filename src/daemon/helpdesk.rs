@@ -7,6 +7,7 @@
 //! idempotency key, the note's marker stands in for one.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use connectors::helpdesk::{HelpdeskApi, RawTicket};
@@ -23,11 +24,25 @@ impl Bridge {
         mut request: HttpRequest,
     ) -> Result<HttpResponse, ConnectorError> {
         api.authorize(&mut request);
-        self.outbox.pace(source).await;
-        self.metrics
-            .helpdesk_requests
-            .fetch_add(1, Ordering::Relaxed);
-        super::outbox::send(self.outbox.client(), request).await
+        // A 429 with a short `Retry-After` is waited out (twice at most);
+        // anything longer fails the sweep, and the next poll tries again.
+        let mut waits = 0;
+        loop {
+            self.outbox.pace(source).await;
+            self.metrics
+                .helpdesk_requests
+                .fetch_add(1, Ordering::Relaxed);
+            let answer = super::outbox::send(self.outbox.client(), request.clone()).await?;
+            match answer.retry_after {
+                Some(wait)
+                    if answer.status == 429 && waits < 2 && wait <= Duration::from_secs(60) =>
+                {
+                    waits += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Ok(answer),
+            }
+        }
     }
 
     /// Reads the tickets of one helpdesk changed since its cursor.
