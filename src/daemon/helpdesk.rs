@@ -150,13 +150,14 @@ impl Bridge {
         key: &str,
         note: &Note,
     ) -> Result<(), ConnectorError> {
-        let found = self
-            .helpdesk_call(source, api, api.find_note(note)?)
-            .await?;
-        if api.read_found_note(key, &found)? {
-            return Ok(());
+        let mut answers = Vec::new();
+        for request in api.find_note(note)? {
+            answers.push(self.helpdesk_call(source, api, request).await?);
         }
-        for request in api.add_note(key, note)? {
+        let Some(found) = api.read_found_note(key, &answers)? else {
+            return Ok(());
+        };
+        for request in api.add_note(key, note, &found)? {
             let answer = self.helpdesk_call(source, api, request).await?;
             api.read_added(&answer)?;
         }

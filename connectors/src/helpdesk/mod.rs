@@ -81,14 +81,25 @@ pub trait HelpdeskApi: Send + Sync {
         details: &[HttpResponse],
     ) -> Result<Vec<Converted>, ConnectorError>;
 
-    /// The request that lists a ticket's notes, to find one we made before.
-    fn find_note(&self, note: &Note) -> Result<HttpRequest, ConnectorError>;
+    /// The requests that show a ticket's notes (and what adding a tag
+    /// needs to know), to find one we made before.
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError>;
 
-    /// Is the note under `key` already on the ticket?
-    fn read_found_note(&self, key: &str, r: &HttpResponse) -> Result<bool, ConnectorError>;
+    /// `None` when the note under `key` is already on the ticket; otherwise
+    /// what [`add_note`](Self::add_note) needs (RT: the tags it must keep).
+    fn read_found_note(
+        &self,
+        key: &str,
+        answers: &[HttpResponse],
+    ) -> Result<Option<serde_json::Value>, ConnectorError>;
 
     /// The note (carrying `key` so that it can be found again) and the tag.
-    fn add_note(&self, key: &str, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError>;
+    fn add_note(
+        &self,
+        key: &str,
+        note: &Note,
+        found: &serde_json::Value,
+    ) -> Result<Vec<HttpRequest>, ConnectorError>;
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError>;
 

@@ -401,27 +401,40 @@ impl HelpdeskApi for JiraConfig {
         Ok(out)
     }
 
-    fn find_note(&self, note: &Note) -> Result<HttpRequest, ConnectorError> {
-        self.request(
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+        Ok(vec![self.request(
             HttpMethod::Get,
             format!(
                 "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
                 encode(&note.ticket)
             ),
             None,
-        )
+        )?])
     }
 
-    fn read_found_note(&self, key: &str, r: &HttpResponse) -> Result<bool, ConnectorError> {
+    fn read_found_note(
+        &self,
+        key: &str,
+        answers: &[HttpResponse],
+    ) -> Result<Option<Value>, ConnectorError> {
         let marker = note_marker(key);
-        Ok(check(r)?["values"]
+        let r = answers
+            .first()
+            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
+        let present = check(r)?["values"]
             .as_array()
             .into_iter()
             .flatten()
-            .any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker))))
+            .any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker)));
+        Ok((!present).then_some(Value::Null))
     }
 
-    fn add_note(&self, key: &str, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn add_note(
+        &self,
+        key: &str,
+        note: &Note,
+        _found: &Value,
+    ) -> Result<Vec<HttpRequest>, ConnectorError> {
         Ok(vec![
             self.request(
                 HttpMethod::Post,

@@ -367,23 +367,36 @@ impl HelpdeskApi for ZammadConfig {
         Ok(out)
     }
 
-    fn find_note(&self, note: &Note) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.get(format!(
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+        Ok(vec![self.get(format!(
             "/api/v1/ticket_articles/by_ticket/{}",
             encode(&note.ticket)
-        )))
+        ))])
     }
 
-    fn read_found_note(&self, key: &str, r: &HttpResponse) -> Result<bool, ConnectorError> {
+    fn read_found_note(
+        &self,
+        key: &str,
+        answers: &[HttpResponse],
+    ) -> Result<Option<Value>, ConnectorError> {
         let marker = note_marker(key);
-        Ok(check(r)?
+        let r = answers
+            .first()
+            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
+        let present = check(r)?
             .as_array()
             .into_iter()
             .flatten()
-            .any(|a| a["body"].as_str().is_some_and(|b| b.contains(&marker))))
+            .any(|a| a["body"].as_str().is_some_and(|b| b.contains(&marker)));
+        Ok((!present).then_some(Value::Null))
     }
 
-    fn add_note(&self, key: &str, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn add_note(
+        &self,
+        key: &str,
+        note: &Note,
+        _found: &Value,
+    ) -> Result<Vec<HttpRequest>, ConnectorError> {
         let ticket: i64 = note.ticket.parse().map_err(|_| {
             ConnectorError::Permanent(format!("zammad: `{}` is not a ticket id", note.ticket))
         })?;
