@@ -29,6 +29,7 @@ pub mod helpdesk;
 pub mod http;
 pub mod jira;
 pub mod quickbooks;
+pub mod rt;
 pub mod secret;
 pub mod tryton;
 pub mod webhook;
@@ -85,6 +86,7 @@ pub enum SourceConfig {
     Webhook(webhook::WebhookSourceConfig),
     Zammad(zammad::ZammadConfig),
     Jira(jira::JiraConfig),
+    Rt(rt::RtConfig),
 }
 
 /// Accounting and helpdesk targets, by `type`.
@@ -105,9 +107,9 @@ impl SourceConfig {
     pub fn sync(&self, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
         match self {
             SourceConfig::Folder(c) => folder::sync(c, cursor),
-            SourceConfig::Zammad(_) | SourceConfig::Jira(_) => Err(ConnectorError::Permanent(
-                "a helpdesk API is read through `helpdesk()`".into(),
-            )),
+            SourceConfig::Zammad(_) | SourceConfig::Jira(_) | SourceConfig::Rt(_) => Err(
+                ConnectorError::Permanent("a helpdesk API is read through `helpdesk()`".into()),
+            ),
             SourceConfig::Webhook(_) => Ok(SyncBatch {
                 tickets: Vec::new(),
                 cursor: cursor.unwrap_or_default().to_owned(),
@@ -121,6 +123,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Zammad(c) => Some(c),
             SourceConfig::Jira(c) => Some(c),
+            SourceConfig::Rt(c) => Some(c),
             SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
         }
     }
@@ -132,7 +135,10 @@ impl SourceConfig {
         body: &[u8],
     ) -> Option<Result<Vec<TicketSnapshot>, ConnectorError>> {
         match self {
-            SourceConfig::Folder(_) | SourceConfig::Zammad(_) | SourceConfig::Jira(_) => None,
+            SourceConfig::Folder(_)
+            | SourceConfig::Zammad(_)
+            | SourceConfig::Jira(_)
+            | SourceConfig::Rt(_) => None,
             SourceConfig::Webhook(_) => Some(webhook::parse(body)),
         }
     }

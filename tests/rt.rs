@@ -1,0 +1,237 @@
+//! The real Request Tracker 5 (Debian's packages, started fresh by
+//! `scripts/rt-up.sh` on 127.0.0.1:8090): tickets with time, a pause and an
+//! agent lowering the time worked are created through REST2; the daemon
+//! syncs them, and November's drafts equal what the offline `bill` makes of
+//! the equivalent export.
+
+mod support;
+
+use std::process::Command;
+
+use chrono::Datelike;
+use serde_json::{Value, json};
+use support::*;
+
+const BASE: &str = "http://127.0.0.1:8090/REST/2.0";
+
+fn rt_up() -> String {
+    let status = Command::new("bash")
+        .arg(root().join("scripts/rt-up.sh"))
+        .current_dir(root())
+        .status()
+        .expect("bash");
+    assert!(
+        status.success(),
+        "scripts/rt-up.sh failed: Request Tracker is needed for this test"
+    );
+    std::fs::read_to_string(root().join("target/rt/token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+async fn call(
+    client: &reqwest::Client,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut r = client
+        .request(method, format!("{BASE}/{path}"))
+        .header("authorization", format!("token {token}"));
+    if let Some(b) = body {
+        r = r.header("content-type", "application/json").body(b.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// One ticket as the test made it: who asked, and the minutes logged (with the kind).
+struct Made {
+    id: String,
+    customer: &'static str,
+    requester: &'static str,
+    work: Vec<(i64, &'static str)>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
+    let token = rt_up();
+    let client = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let put = reqwest::Method::PUT;
+    let mut made = Vec::new();
+    for (customer, requester, subject, work) in [
+        (
+            "riga-bakery",
+            "ilze@riga-bakery.example",
+            "Printer offline",
+            vec![(20, "remote"), (45, "onsite")],
+        ),
+        (
+            "daugava-logistics",
+            "ops@daugava.example",
+            "VPN drops",
+            vec![(90, "remote")],
+        ),
+        (
+            "riga-bakery",
+            "ilze@riga-bakery.example",
+            "New laptop",
+            vec![(35, "phone")],
+        ),
+    ] {
+        let t = call(
+            &client,
+            &token,
+            post.clone(),
+            "ticket",
+            Some(json!({
+            "Queue": "Support", "Subject": subject, "Requestor": requester,
+            "Content": "Please help.", "ContentType": "text/plain"})),
+        )
+        .await;
+        let id = t["id"].as_str().unwrap().to_owned();
+        for (minutes, kind) in &work {
+            call(&client, &token, post.clone(), &format!("ticket/{id}/comment"), Some(json!({
+                "Subject": format!("[{kind}] work"), "Content": "Done.", "ContentType": "text/plain", "TimeTaken": minutes}))).await;
+        }
+        made.push(Made {
+            id,
+            customer,
+            requester,
+            work,
+        });
+    }
+    // A pause, and an agent taking 10 minutes back on the VPN ticket.
+    let vpn = made[1].id.clone();
+    call(
+        &client,
+        &token,
+        put.clone(),
+        &format!("ticket/{vpn}"),
+        Some(json!({"Status": "stalled"})),
+    )
+    .await;
+    call(
+        &client,
+        &token,
+        put.clone(),
+        &format!("ticket/{vpn}"),
+        Some(json!({"Status": "open"})),
+    )
+    .await;
+    call(
+        &client,
+        &token,
+        put.clone(),
+        &format!("ticket/{vpn}"),
+        Some(json!({"TimeWorked": 80})),
+    )
+    .await;
+    made[1].work = vec![(80, "remote")];
+
+    // The equivalent export, from what was made and when RT says it was.
+    let mut tickets = Vec::new();
+    for m in &made {
+        let t = call(
+            &client,
+            &token,
+            reqwest::Method::GET,
+            &format!("ticket/{}", m.id),
+            None,
+        )
+        .await;
+        let at = t["Created"].as_str().unwrap();
+        tickets.push(json!({
+            "id": m.id, "customer": m.customer, "requester": m.requester, "title": t["Subject"],
+            "priority": t["Priority"], "category": null, "tags": [], "fields": {},
+            "created_at": at, "first_response_at": null, "resolved_at": null,
+            "states": [{"at": at, "state": "new"}],
+            "work": m.work.iter().enumerate().map(|(n, (minutes, kind))| json!({
+                "id": format!("W-{}-{n}", m.id), "at": at, "minutes": minutes, "kind": kind})).collect::<Vec<_>>(),
+        }));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.json");
+    std::fs::write(&export, json!({"tickets": tickets}).to_string()).unwrap();
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let offline = Command::new(bin())
+        .args(["bill", "--json", "--period", &month, "--mapping"])
+        .arg(root().join("mappings/examples"))
+        .arg("--tickets")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let offline: Value = serde_json::from_slice(&offline.stdout).unwrap();
+
+    let cfg = dir.path().join("bridge.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[store]
+url = "sqlite://{dir}/state.db"
+[mapping]
+path = "{mappings}"
+[billing]
+first_period = "{month}"
+target = "drafts"
+[sources.rt]
+type = "rt"
+url = "{BASE}/"
+token = "env:CB_TEST_RT_TOKEN"
+queue = "Support"
+[sources.rt.customers]
+"riga-bakery.example" = "riga-bakery"
+"daugava.example" = "daugava-logistics"
+[sources.rt.kinds]
+"[onsite]" = "onsite"
+"[phone]" = "phone"
+[targets.drafts]
+type = "folder"
+path = "{dir}/drafts"
+"#,
+            dir = dir.path().display(),
+            mappings = root().join("mappings/examples").display(),
+        ),
+    )
+    .unwrap();
+    // The first day of next month: the month has closed.
+    let next = chrono::Utc::now().date_naive().with_day(1).unwrap() + chrono::Months::new(1);
+    let close = format!("{}T12:00:00Z", next);
+    let log = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &token)]);
+    assert!(log.contains("3 ticket(s) changed"), "{log}");
+    for customer in ["riga-bakery", "daugava-logistics"] {
+        let ours: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                dir.path()
+                    .join(format!("drafts/draft_{customer}_{month}_r1.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let theirs = offline["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["customer"] == customer)
+            .unwrap_or_else(|| panic!("{customer} in {offline:#}"));
+        assert_eq!(
+            ours["draft"]["total_net"], theirs["total_net"],
+            "{customer}"
+        );
+    }
+    // Nothing changed in RT: a second sync stores nothing new.
+    let again = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &token)]);
+    assert!(again.contains("0 ticket(s) changed"), "{again}");
+}
