@@ -9,7 +9,9 @@
 #
 # Environment: RT_WORK (default <repo>/target/rt), RT_PORT (8090),
 #              RT_FAKETIME (optional, e.g. '@2026-11-20 14:30:00': run the server under libfaketime,
-#              clock starting at that UTC time and ticking; installs the Debian package libfaketime).
+#              clock starting at that UTC time and ticking; installs the Debian package libfaketime),
+#              RT_FAKETIME_FILE (optional: the server's clock is the time written in that file, e.g.
+#              '2026-10-23 13:30:00' (stopped), read again on every call).
 # Auth: "Authorization: token $(cat $RT_WORK/token)", or basic auth root:password.
 # SLA (RT core, %ServiceAgreements): every ticket in Support gets level "2bh": response due 2 business
 # hours (Mon-Fri 09:00-17:00 Europe/Riga) after the last customer message. AssumeOutsideActor: anyone
@@ -120,7 +122,7 @@ PRESEED
 fi
 [ -x "$RT_SERVER" ] && command -v rt-setup-database-5 >/dev/null ||
   fail "rt-server/rt-setup-database-5 not found after install"
-if [ -n "${RT_FAKETIME:-}" ] && ! installed libfaketime; then
+if [ -n "${RT_FAKETIME:-}${RT_FAKETIME_FILE:-}" ] && ! installed libfaketime; then
   apt_install libfaketime || fail "apt-get install libfaketime failed" "$W/install.log"
 fi
 
@@ -220,7 +222,11 @@ echo "rt-up: queue Support, custom field Tags, token in $(since "$t") s" >&2
 # 6. start the standalone server in the background
 t=$(now)
 run=()
-if [ -n "${RT_FAKETIME:-}" ]; then # preload in rt-server itself, so the pid file holds rt-server's pid
+if [ -n "${RT_FAKETIME_FILE:-}" ]; then # the clock is whatever the file says, read on every call
+  lib=$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$' | head -n 1)
+  run=(env "LD_PRELOAD=$lib" "FAKETIME_TIMESTAMP_FILE=$RT_FAKETIME_FILE" "FAKETIME_NO_CACHE=1")
+  echo "rt-up: rt-server runs under libfaketime, clock from $RT_FAKETIME_FILE (UTC)" >&2
+elif [ -n "${RT_FAKETIME:-}" ]; then # preload in rt-server itself, so the pid file holds rt-server's pid
   lib=$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$' | head -n 1)
   run=(env "LD_PRELOAD=$lib" "FAKETIME=$RT_FAKETIME")
   echo "rt-up: rt-server runs under libfaketime, FAKETIME='$RT_FAKETIME' (UTC)" >&2

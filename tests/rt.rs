@@ -41,7 +41,9 @@ async fn call(
         .request(method, format!("{BASE}/{path}"))
         .header("authorization", format!("token {token}"));
     if let Some(b) = body {
-        r = r.header("content-type", "application/json").body(b.to_string());
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
     }
     let resp = r.send().await.unwrap();
     let status = resp.status();
