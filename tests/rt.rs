@@ -14,6 +14,38 @@ use support::*;
 
 const BASE: &str = "http://127.0.0.1:8090/REST/2.0";
 
+/// Contracts for RT's raw values: priority `0`, statuses new/open/stalled,
+/// a first response within an hour around the clock.
+const MAPPING: &str = r#"
+calendars:
+  always:
+    time_zone: Europe/Riga
+    hours: 24/7
+value_maps:
+  rt:
+    priority: {"0": 3}
+    state: {new: open, open: open, stalled: paused, resolved: resolved}
+templates:
+  rt-support:
+    currency: EUR
+    time_zone: Europe/Riga
+    value_map: rt
+    start: 2026-01-01
+    hourly_rate: "60.00"
+    call_out_fee: "25.00"
+    rounding:
+      step: 15m
+    sla:
+      calendar: always
+      first_response: 1h
+customers:
+  riga-bakery:
+    template: rt-support
+  daugava-logistics:
+    template: rt-support
+    monthly_fee: "100.00"
+"#;
+
 fn rt_up() -> String {
     let status = Command::new("bash")
         .arg(root().join("scripts/rt-up.sh"))
@@ -159,12 +191,14 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
         }));
     }
     let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("rt.yaml");
+    std::fs::write(&mapping, MAPPING).unwrap();
     let export = dir.path().join("export.json");
     std::fs::write(&export, json!({"tickets": tickets}).to_string()).unwrap();
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let offline = Command::new(bin())
         .args(["bill", "--json", "--period", &month, "--mapping"])
-        .arg(root().join("mappings/examples"))
+        .arg(&mapping)
         .arg("--tickets")
         .arg(&export)
         .output()
@@ -193,6 +227,7 @@ type = "rt"
 url = "{BASE}/"
 token = "env:CB_TEST_RT_TOKEN"
 queue = "Support"
+notes = "rt"
 [sources.rt.customers]
 "riga-bakery.example" = "riga-bakery"
 "daugava.example" = "daugava-logistics"
@@ -204,7 +239,7 @@ type = "folder"
 path = "{dir}/drafts"
 "#,
             dir = dir.path().display(),
-            mappings = root().join("mappings/examples").display(),
+            mappings = mapping.display(),
         ),
     )
     .unwrap();
@@ -233,7 +268,48 @@ path = "{dir}/drafts"
             "{customer}"
         );
     }
-    // Nothing changed in RT: a second sync stores nothing new.
+    // Nobody answered within the hour: each ticket got one internal
+    // comment naming the breach, and the tag, and keeps them on a rerun.
     let again = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &token)]);
-    assert!(again.contains("0 ticket(s) changed"), "{again}");
+    assert!(again.contains("0 note(s) queued"), "{again}");
+    for m in &made {
+        let history = call(
+            &client,
+            &token,
+            reqwest::Method::GET,
+            &format!("ticket/{}/history?per_page=100&fields=Type,Data", m.id),
+            None,
+        )
+        .await;
+        let marker = format!("[contract-bridge sla:rt:{}:first_response:breach]", m.id);
+        let notes = history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|tx| {
+                tx["Type"] == "Comment" && tx["Data"].as_str().is_some_and(|d| d.contains(&marker))
+            })
+            .count();
+        assert_eq!(notes, 1, "ticket {}: {history:#}", m.id);
+        let t = call(
+            &client,
+            &token,
+            reqwest::Method::GET,
+            &format!("ticket/{}", m.id),
+            None,
+        )
+        .await;
+        let tags: Vec<&Value> = t["CustomFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|cf| cf["name"] == "Tags")
+            .flat_map(|cf| cf["values"].as_array().unwrap())
+            .collect();
+        assert!(
+            tags.iter().any(|v| *v == "sla-breach"),
+            "ticket {}: {t:#}",
+            m.id
+        );
+    }
 }
