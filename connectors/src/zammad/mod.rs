@@ -27,8 +27,11 @@ use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret,
 pub struct ZammadConfig {
     /// The Zammad address, e.g. `https://desk.example.com`.
     pub url: String,
-    /// An API token (`Authorization: Token token=…`).
+    /// An API token (`Authorization: Token token=…`), or an OAuth2 access
+    /// token with `oauth = true` (`Authorization: Bearer …`).
     pub token: Secret,
+    #[serde(default)]
+    pub oauth: bool,
     /// Organisation name → our customer key.
     pub customers: BTreeMap<String, String>,
     /// Minutes per Zammad time unit: `1` when agents log minutes, `60` for hours.
@@ -251,10 +254,12 @@ impl HelpdeskApi for ZammadConfig {
     }
 
     fn authorize(&self, request: &mut HttpRequest) {
-        request.headers.push((
-            "authorization".into(),
-            format!("Token token={}", self.token.expose()),
-        ));
+        let value = if self.oauth {
+            format!("Bearer {}", self.token.expose())
+        } else {
+            format!("Token token={}", self.token.expose())
+        };
+        request.headers.push(("authorization".into(), value));
     }
 
     fn changed(
