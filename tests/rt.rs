@@ -312,4 +312,9 @@ path = "{dir}/drafts"
             m.id
         );
     }
+    // Leave the port to the next checkout's tests.
+    let _ = Command::new("bash")
+        .arg(root().join("scripts/rt-up.sh"))
+        .arg("stop")
+        .status();
 }
