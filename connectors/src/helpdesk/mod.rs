@@ -117,6 +117,27 @@ pub fn note_marker(key: &str) -> String {
     format!("[contract-bridge {key}]")
 }
 
+/// Checks a WebSub `X-Hub-Signature: <algorithm>=<hex HMAC of the body>`
+/// (Zammad signs with SHA-1, Jira with SHA-256) in constant time.
+pub fn verify_hub_signature<M: hmac::Mac + hmac::KeyInit>(
+    headers: &[(String, String)],
+    body: &[u8],
+    secret: &str,
+    algorithm: &str,
+) -> Result<(), WebhookRefusal> {
+    let signature = header(headers, "x-hub-signature").ok_or(WebhookRefusal::Unsigned)?;
+    let given = signature
+        .trim()
+        .strip_prefix(&format!("{algorithm}="))
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(WebhookRefusal::BadSignature)?;
+    let mut mac = <M as hmac::KeyInit>::new_from_slice(secret.as_bytes())
+        .map_err(|_| WebhookRefusal::BadSignature)?;
+    mac.update(body);
+    mac.verify_slice(&given)
+        .map_err(|_| WebhookRefusal::BadSignature)
+}
+
 /// A header's value, by name in any case.
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers

@@ -12,13 +12,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, HelpdeskApi, Page, RawTicket, WebhookRefusal, header, note_marker,
+    verify_hub_signature,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
 
@@ -459,17 +459,7 @@ impl HelpdeskApi for JiraConfig {
         body: &[u8],
         secret: &str,
     ) -> Result<Announcement, WebhookRefusal> {
-        let signature = header(headers, "x-hub-signature").ok_or(WebhookRefusal::Unsigned)?;
-        let given = signature
-            .trim()
-            .strip_prefix("sha256=")
-            .and_then(|h| hex::decode(h).ok())
-            .ok_or(WebhookRefusal::BadSignature)?;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-            .map_err(|_| WebhookRefusal::BadSignature)?;
-        mac.update(body);
-        mac.verify_slice(&given)
-            .map_err(|_| WebhookRefusal::BadSignature)?;
+        verify_hub_signature::<hmac::Hmac<sha2::Sha256>>(headers, body, secret, "sha256")?;
         let delivery = header(headers, "x-atlassian-webhook-identifier")
             .ok_or_else(|| {
                 WebhookRefusal::Malformed("no X-Atlassian-Webhook-Identifier header".into())
@@ -493,6 +483,7 @@ impl HelpdeskApi for JiraConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{KeyInit, Mac};
 
     fn fixture(name: &str) -> HttpResponse {
         HttpResponse {

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hmac::{KeyInit, Mac};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, HelpdeskApi, Page, RawTicket, WebhookRefusal, header, note_marker,
+    verify_hub_signature,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
 
@@ -434,17 +434,7 @@ impl HelpdeskApi for ZammadConfig {
         body: &[u8],
         secret: &str,
     ) -> Result<Announcement, WebhookRefusal> {
-        let signature = header(headers, "x-hub-signature").ok_or(WebhookRefusal::Unsigned)?;
-        let given = signature
-            .trim()
-            .strip_prefix("sha1=")
-            .and_then(|h| hex::decode(h).ok())
-            .ok_or(WebhookRefusal::BadSignature)?;
-        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes())
-            .map_err(|_| WebhookRefusal::BadSignature)?;
-        mac.update(body);
-        mac.verify_slice(&given)
-            .map_err(|_| WebhookRefusal::BadSignature)?;
+        verify_hub_signature::<hmac::Hmac<sha1::Sha1>>(headers, body, secret, "sha1")?;
         let delivery = header(headers, "x-zammad-delivery")
             .ok_or_else(|| WebhookRefusal::Malformed("no X-Zammad-Delivery header".into()))?
             .to_owned();
@@ -462,6 +452,7 @@ impl HelpdeskApi for ZammadConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{KeyInit, Mac};
 
     fn fixture(name: &str) -> HttpResponse {
         HttpResponse {
