@@ -12,8 +12,6 @@ use chrono::Datelike;
 use serde_json::{Value, json};
 use support::*;
 
-const BASE: &str = "http://127.0.0.1:8090/REST/2.0";
-
 /// Contracts for RT's raw values: priority `0`, statuses new/open/stalled,
 /// a first response within an hour around the clock.
 const MAPPING: &str = r#"
@@ -62,28 +60,6 @@ fn rt_up() -> String {
         .to_owned()
 }
 
-async fn call(
-    client: &reqwest::Client,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut r = client
-        .request(method, format!("{BASE}/{path}"))
-        .header("authorization", format!("token {token}"));
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
 /// One ticket as the test made it: who asked, and the minutes logged (with the kind).
 struct Made {
     id: String,
@@ -119,7 +95,7 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
             vec![(35, "phone")],
         ),
     ] {
-        let t = call(
+        let t = rt_call(
             &client,
             &token,
             post.clone(),
@@ -131,7 +107,7 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
         .await;
         let id = t["id"].as_str().unwrap().to_owned();
         for (minutes, kind) in &work {
-            call(&client, &token, post.clone(), &format!("ticket/{id}/comment"), Some(json!({
+            rt_call(&client, &token, post.clone(), &format!("ticket/{id}/comment"), Some(json!({
                 "Subject": format!("[{kind}] work"), "Content": "Done.", "ContentType": "text/plain", "TimeTaken": minutes}))).await;
         }
         made.push(Made {
@@ -143,7 +119,7 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     }
     // A pause, and an agent taking 10 minutes back on the VPN ticket.
     let vpn = made[1].id.clone();
-    call(
+    rt_call(
         &client,
         &token,
         put.clone(),
@@ -151,7 +127,7 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
         Some(json!({"Status": "stalled"})),
     )
     .await;
-    call(
+    rt_call(
         &client,
         &token,
         put.clone(),
@@ -159,7 +135,7 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
         Some(json!({"Status": "open"})),
     )
     .await;
-    call(
+    rt_call(
         &client,
         &token,
         put.clone(),
@@ -172,7 +148,7 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     // The equivalent export, from what was made and when RT says it was.
     let mut tickets = Vec::new();
     for m in &made {
-        let t = call(
+        let t = rt_call(
             &client,
             &token,
             reqwest::Method::GET,
@@ -224,7 +200,7 @@ first_period = "{month}"
 target = "drafts"
 [sources.rt]
 type = "rt"
-url = "{BASE}/"
+url = "{RT_BASE}/"
 token = "env:CB_TEST_RT_TOKEN"
 queue = "Support"
 notes = "rt"
@@ -273,7 +249,7 @@ path = "{dir}/drafts"
     let again = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &token)]);
     assert!(again.contains("0 note(s) queued"), "{again}");
     for m in &made {
-        let history = call(
+        let history = rt_call(
             &client,
             &token,
             reqwest::Method::GET,
@@ -291,7 +267,7 @@ path = "{dir}/drafts"
             })
             .count();
         assert_eq!(notes, 1, "ticket {}: {history:#}", m.id);
-        let t = call(
+        let t = rt_call(
             &client,
             &token,
             reqwest::Method::GET,

@@ -12,8 +12,6 @@ use std::process::Command;
 use serde_json::{Value, json};
 use support::*;
 
-const BASE: &str = "http://127.0.0.1:8090/REST/2.0";
-
 const MAPPING: &str = r#"
 calendars:
   rt-hours:
@@ -61,28 +59,6 @@ const MADE_AT: [&str; 20] = [
     "2026-03-31 13:00:00", // Tuesday 16:00 summer: spills into Wednesday
 ];
 
-async fn call(
-    client: &reqwest::Client,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut r = client
-        .request(method, format!("{BASE}/{path}"))
-        .header("authorization", format!("token {token}"));
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rt_and_our_clock_agree_on_twenty_due_times() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,7 +83,7 @@ async fn rt_and_our_clock_agree_on_twenty_due_times() {
     let mut rt_due = Vec::new();
     for at in MADE_AT {
         std::fs::write(&clock, at).unwrap();
-        let made = call(
+        let made = rt_call(
             &client,
             &token,
             reqwest::Method::POST,
@@ -118,7 +94,7 @@ async fn rt_and_our_clock_agree_on_twenty_due_times() {
         )
         .await;
         let id = made["id"].as_str().unwrap().to_owned();
-        let t = call(
+        let t = rt_call(
             &client,
             &token,
             reqwest::Method::GET,

@@ -112,13 +112,11 @@ impl Bridge {
                     corrections.extend(correction_lines(earlier, &billed, &now_lines));
                 }
                 let doc = bill_cached(&mut bills, book, tickets, month)?;
+                let correction_count = corrections.len();
                 let closed = self.closed_period(doc, &customer, month, now, book, corrections);
-                report.corrections += closed
-                    .push
-                    .as_ref()
-                    .map_or(0, |_| closed_corrections(&closed));
                 if self.store.close_period(&closed, now).await? {
                     report.periods_closed += 1;
+                    report.corrections += correction_count;
                     self.metrics.add_periods_closed(1);
                     if closed.push.is_some() {
                         report.drafts_queued += 1;
@@ -196,17 +194,6 @@ impl Bridge {
             }),
         }
     }
-}
-
-fn closed_corrections(closed: &ClosedPeriod) -> usize {
-    closed
-        .push
-        .as_ref()
-        .and_then(|(_, _, p)| serde_json::from_str::<Push>(p).ok())
-        .map_or(0, |p| match p {
-            Push::Draft(d) => d.lines.iter().filter(|l| l.corrects.is_some()).count(),
-            Push::Note(_) => 0,
-        })
 }
 
 fn bill_cached<'a>(

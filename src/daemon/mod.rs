@@ -253,8 +253,7 @@ impl Bridge {
             .tickets
             .into_iter()
             .filter(|t| {
-                let text = format!("{{\"tickets\":[{}]}}", t.json);
-                crate::export::parse(Path::new(name), &text).map_or(true, |p| {
+                parse_snapshot(name, &t.json).map_or(true, |p| {
                     p.iter()
                         .any(|t| t.created_at >= from || t.work.iter().any(|w| w.at >= from))
                 })
@@ -279,10 +278,9 @@ impl Bridge {
     ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
         let mut changed = Vec::new();
         for t in tickets {
-            let text = format!("{{\"tickets\":[{}]}}", t.json);
-            let parsed = match crate::export::parse(Path::new(source), &text) {
-                Ok(mut p) if p.len() == 1 => p.remove(0),
-                Ok(_) => continue,
+            let parsed = match parse_snapshot(source, &t.json) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
                 Err(e) => {
                     errors.push(format!("source {source}: ticket {}: {e}", t.id));
                     continue;
@@ -344,6 +342,16 @@ impl Bridge {
         }
         Ok((tickets, sources))
     }
+}
+
+/// One ticket snapshot (the offline format's ticket object) read as the
+/// engine reads it; `origin` names where it came from in errors.
+pub(crate) fn parse_snapshot(
+    origin: &str,
+    json: &str,
+) -> Result<Option<engine::ticket::Ticket>, crate::export::ExportError> {
+    let text = format!("{{\"tickets\":[{json}]}}");
+    Ok(crate::export::parse(Path::new(origin), &text)?.pop())
 }
 
 /// A stable fingerprint of the mapping files (FNV-1a over names and contents).

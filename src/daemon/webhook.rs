@@ -155,8 +155,7 @@ async fn handle(
     };
     let mut errors = Vec::new();
     for t in &snapshots {
-        let text = format!("{{\"tickets\":[{}]}}", t.json);
-        if let Err(e) = crate::export::parse(std::path::Path::new("webhook body"), &text) {
+        if let Err(e) = super::parse_snapshot("webhook body", &t.json) {
             errors.push(format!("ticket {}: {e}", t.id));
         }
     }

@@ -226,6 +226,32 @@ pub fn run_once_with(config: &Path, now: &str, env: &[(&str, &str)]) -> String {
     stderr
 }
 
+/// Request Tracker's REST2 on loopback, as `scripts/rt-up.sh` starts it.
+pub const RT_BASE: &str = "http://127.0.0.1:8090/REST/2.0";
+
+/// One REST2 call with the token; the JSON answer, which it asserts succeeded.
+pub async fn rt_call(
+    client: &reqwest::Client,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut r = client
+        .request(method, format!("{RT_BASE}/{path}"))
+        .header("authorization", format!("token {token}"));
+    if let Some(b) = body {
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
 /// `status` of the store behind `config`.
 pub fn status(config: &Path, env: &[(&str, &str)]) -> String {
     let mut cmd = std::process::Command::new(bin());
