@@ -237,7 +237,7 @@ impl Settings {
         for (name, source) in &settings.sources {
             if let Some(t) = &source.notes {
                 // A helpdesk source may take its own notes.
-                let itself = t == name && source.connector.helpdesk().is_some();
+                let itself = t == name && source.connector.is_helpdesk();
                 if !itself {
                     target_named(format!("sources.{name}.notes"), t)?;
                 }

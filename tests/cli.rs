@@ -244,6 +244,23 @@ fn a_dangling_add_on_lists_the_catalog() {
 }
 
 #[test]
+fn a_helpdesk_source_section_is_checked_against_the_customers_and_the_kinds() {
+    let r = check(fixture("bad-sources.yaml"));
+    assert_bad(
+        &r,
+        &[
+            "bad-sources.yaml:22:21: error: sources.desk.customers.Acme Baltics:",
+            "`acmee` is not a customer of the mapping (did you mean `acme`?); customers with a contract: acme",
+            "bad-sources.yaml:23:16: error: sources.desk.time_unit:",
+            "write whole minutes from 1m to 1d",
+            "bad-sources.yaml:25:15: error: sources.desk.kinds.Onsite:",
+            "`on-site` is not a work kind: use remote, onsite or phone",
+        ],
+    );
+    assert_eq!(error_lines(&r).len(), 3, "{r:?}");
+}
+
+#[test]
 fn a_type_error_names_the_value_and_what_is_valid() {
     let r = check(fixture("type-error.yaml"));
     assert_one_error(

@@ -185,22 +185,18 @@ url = "{uri}"
 email = "bridge@example.com"
 api_token = "j-t0k"
 jql = "project = SD"
-category_field = "customfield_10100"
 notes = "jsm"
 requests_per_second = 1000
-[sources.jsm.kinds]
-"[onsite]" = "onsite"
-"[phone]" = "phone"
-[sources.jsm.customers]
-"riga-bakery" = "riga-bakery"
-"daugava-logistics" = "daugava-logistics"
-"jurmala-hotel" = "jurmala-hotel"
 [targets.drafts]
 type = "folder"
 path = "{dir}/drafts"
 "#,
         dir = dir.display(),
-        mappings = root().join("mappings/examples").display(),
+        mappings = examples_with(
+            dir,
+            "sources:\n  jsm:\n    customers:\n      riga-bakery: riga-bakery\n      daugava-logistics: daugava-logistics\n      jurmala-hotel: jurmala-hotel\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n    fields:\n      category: customfield_10100\n"
+        )
+        .display(),
     );
     let path = dir.join("bridge.toml");
     std::fs::write(&path, text).unwrap();

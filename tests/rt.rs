@@ -168,7 +168,13 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mapping = dir.path().join("rt.yaml");
-    std::fs::write(&mapping, MAPPING).unwrap();
+    std::fs::write(
+        &mapping,
+        format!(
+            "{MAPPING}sources:\n  rt:\n    customers:\n      riga-bakery.example: riga-bakery\n      daugava.example: daugava-logistics\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n"
+        ),
+    )
+    .unwrap();
     let export = dir.path().join("export.json");
     std::fs::write(&export, json!({"tickets": tickets}).to_string()).unwrap();
     let month = chrono::Utc::now().format("%Y-%m").to_string();
@@ -204,12 +210,6 @@ url = "{RT_BASE}/"
 token = "env:CB_TEST_RT_TOKEN"
 queue = "Support"
 notes = "rt"
-[sources.rt.customers]
-"riga-bakery.example" = "riga-bakery"
-"daugava.example" = "daugava-logistics"
-[sources.rt.kinds]
-"[onsite]" = "onsite"
-"[phone]" = "phone"
 [targets.drafts]
 type = "folder"
 path = "{dir}/drafts"

@@ -279,20 +279,17 @@ per_page = 4
 notes = "desk"
 webhook_secret = "zw-s3cret"
 requests_per_second = 1000
-[sources.desk.customers]
-"riga-bakery" = "riga-bakery"
-"daugava-logistics" = "daugava-logistics"
-"jurmala-hotel" = "jurmala-hotel"
-[sources.desk.kinds]
-"On site" = "onsite"
-"Phone" = "phone"
 [targets.drafts]
 type = "folder"
 path = "{dir}/drafts"
 {extra}
 "#,
         dir = dir.display(),
-        mappings = root().join("mappings/examples").display(),
+        mappings = examples_with(
+            dir,
+            "sources:\n  desk:\n    customers:\n      riga-bakery: riga-bakery\n      daugava-logistics: daugava-logistics\n      jurmala-hotel: jurmala-hotel\n    kinds:\n      On site: onsite\n      Phone: phone\n"
+        )
+        .display(),
     );
     let path = dir.join("bridge.toml");
     std::fs::write(&path, text).unwrap();

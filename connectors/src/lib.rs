@@ -119,11 +119,31 @@ impl SourceConfig {
 
     /// The helpdesk API behind this source, if it is one: the daemon reads
     /// it and puts notes on its tickets through [`helpdesk::HelpdeskApi`].
-    pub fn helpdesk(&self) -> Option<&dyn helpdesk::HelpdeskApi> {
+    pub fn helpdesk<'a>(
+        &'a self,
+        map: &'a helpdesk::SourceMap,
+    ) -> Option<Box<dyn helpdesk::HelpdeskApi + 'a>> {
+        use helpdesk::Mapped;
         match self {
-            SourceConfig::Zammad(c) => Some(c),
-            SourceConfig::Jira(c) => Some(c),
-            SourceConfig::Rt(c) => Some(c),
+            SourceConfig::Zammad(config) => Some(Box::new(Mapped { config, map })),
+            SourceConfig::Jira(config) => Some(Box::new(Mapped { config, map })),
+            SourceConfig::Rt(config) => Some(Box::new(Mapped { config, map })),
+            SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
+        }
+    }
+
+    /// Whether this source is a helpdesk API (read and noted through
+    /// [`helpdesk`](Self::helpdesk), with a `sources.<name>` mapping section).
+    pub fn is_helpdesk(&self) -> bool {
+        self.helpdesk_rate().is_some()
+    }
+
+    /// A helpdesk's request rate, per second.
+    pub fn helpdesk_rate(&self) -> Option<u32> {
+        match self {
+            SourceConfig::Zammad(c) => Some(c.requests_per_second),
+            SourceConfig::Jira(c) => Some(c.requests_per_second),
+            SourceConfig::Rt(c) => Some(c.requests_per_second),
             SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
         }
     }

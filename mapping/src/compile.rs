@@ -61,6 +61,8 @@ fn at<T: Clone>(owner: &Origin, key: &str, s: &Spanned<T>) -> At<T> {
 /// Everything loaded from a mapping file or folder.
 pub struct Loaded {
     pub book: ContractBook,
+    /// `sources.<name>`: how each helpdesk source's fields are read.
+    pub sources: BTreeMap<String, crate::SourceMap>,
     /// Warnings only; errors make [`load`] fail.
     pub warnings: Diagnostics,
 }
@@ -95,6 +97,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         ..Compiler::default()
     };
     let book = c.compile(&parsed);
+    let sources = c.sources(&parsed, &book);
     let mut all = Diagnostics(c.diags);
     all.sort();
     if all.has_errors() {
@@ -102,6 +105,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     } else {
         Ok(Loaded {
             book,
+            sources,
             warnings: all,
         })
     }
@@ -271,7 +275,7 @@ fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, max: usize
 }
 
 /// ` (did you mean `x`?)`, or nothing when no candidate is close.
-fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     nearest(name, candidates, 1)
         .first()
         .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
@@ -309,6 +313,35 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
 impl Compiler {
     fn err(&mut self, o: &Origin, msg: impl Into<String>) {
         self.diags.push(o.error(msg));
+    }
+
+    /// Every `sources.<name>` section, names unique across the files.
+    fn sources(
+        &mut self,
+        files: &[Parsed],
+        book: &ContractBook,
+    ) -> BTreeMap<String, crate::SourceMap> {
+        let contracts: Vec<&str> = book.contracts.keys().map(|k| k.as_str()).collect();
+        let mut seen: BTreeMap<&str, Origin> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for p in files {
+            for (name, s) in &p.raw.sources {
+                let o = origin_of(&p.file, format!("sources.{name}"), s);
+                if let Some(prev) = seen.get(name.as_str()) {
+                    let msg = format!(
+                        "`{name}` is already defined at {}:{}; names in `sources` must be unique across the mapping files",
+                        prev.file.display(),
+                        prev.line
+                    );
+                    self.err(&o, msg);
+                    continue;
+                }
+                let map = crate::sources::compile_source(&o, &s.value, &contracts, &mut self.diags);
+                seen.insert(name, o);
+                out.insert(name.clone(), map);
+            }
+        }
+        out
     }
 
     fn compile(&mut self, files: &[Parsed]) -> ContractBook {

@@ -14,7 +14,10 @@ pub mod diag;
 mod duration;
 mod ical;
 pub mod raw;
+mod sources;
 
 pub use compile::{At, Loaded, load, parse_text};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;
+pub use engine::ticket::WorkKind;
+pub use sources::SourceMap;

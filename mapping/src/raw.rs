@@ -21,6 +21,9 @@ pub struct RawFile {
     pub templates: BTreeMap<String, Spanned<RawContract>>,
     #[serde(default)]
     pub customers: BTreeMap<String, Spanned<RawContract>>,
+    /// How each helpdesk source's raw fields become canonical tickets.
+    #[serde(default)]
+    pub sources: BTreeMap<String, Spanned<crate::sources::RawSource>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -72,17 +72,41 @@ pub struct CycleReport {
 /// A mapping that passed `check`, with the fingerprint of its files.
 pub struct GoodMapping {
     pub book: engine::ContractBook,
+    /// `sources.<name>`: how each helpdesk source's fields are read.
+    pub sources: BTreeMap<String, mapping::SourceMap>,
     pub hash: String,
 }
 
 /// Loads the mapping files; an invalid mapping gives the messages of `check`.
 pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError> {
     let path = settings.mapping.path.clone();
+    let helpdesks: Vec<String> = settings
+        .sources
+        .iter()
+        .filter(|(_, s)| s.connector.is_helpdesk())
+        .map(|(name, _)| name.clone())
+        .collect();
     tokio::task::spawn_blocking(move || {
         let hash = mapping_hash(&path);
-        mapping::load(&path)
-            .map(|l| GoodMapping { book: l.book, hash })
-            .map_err(|d| CycleError::Mapping(d.to_string()))
+        let loaded = mapping::load(&path).map_err(|d| CycleError::Mapping(d.to_string()))?;
+        // A helpdesk read without its section would store no ticket at all.
+        let missing: Vec<String> = helpdesks
+            .iter()
+            .filter(|name| !loaded.sources.contains_key(*name))
+            .map(|name| format!("sources.{name}"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(CycleError::Mapping(format!(
+                "{}: no {} section: the helpdesk source(s) of the configuration need one each, saying which organisation is which customer (mappings/README.md, `sources`)",
+                path.display(),
+                missing.join(", ")
+            )));
+        }
+        Ok(GoodMapping {
+            book: loaded.book,
+            sources: loaded.sources,
+            hash,
+        })
     })
     .await
     .map_err(|e| CycleError::Mapping(e.to_string()))?
@@ -170,6 +194,26 @@ impl Bridge {
         }
     }
 
+    /// The helpdesk API of source `name`, read with the mapping's `sources.<name>`.
+    pub(crate) fn helpdesk_api<'a>(
+        &'a self,
+        name: &str,
+        mapping: &'a GoodMapping,
+    ) -> Result<Box<dyn connectors::helpdesk::HelpdeskApi + 'a>, CycleError> {
+        let source = self
+            .settings
+            .sources
+            .get(name)
+            .ok_or_else(|| CycleError::Mapping(format!("no source named `{name}`")))?;
+        let map = mapping.sources.get(name).ok_or_else(|| {
+            CycleError::Mapping(format!("the mapping has no `sources.{name}` section"))
+        })?;
+        source
+            .connector
+            .helpdesk(map)
+            .ok_or_else(|| CycleError::Mapping(format!("source `{name}` is not a helpdesk")))
+    }
+
     fn mapping_in_force(&self) -> Result<Arc<GoodMapping>, CycleError> {
         self.mapping().ok_or(CycleError::NoMapping)
     }
@@ -209,8 +253,10 @@ impl Bridge {
         let Some(source) = self.settings.sources.get(name) else {
             return Ok(());
         };
-        if let Some(api) = source.connector.helpdesk() {
-            return self.sync_helpdesk(name, api, now, report).await;
+        if source.connector.is_helpdesk() {
+            let mapping = self.mapping_in_force()?;
+            let api = self.helpdesk_api(name, &mapping)?;
+            return self.sync_helpdesk(name, api.as_ref(), now, report).await;
         }
         let cursor = self.store.cursor(name).await?;
         let connector = source.connector.clone();

@@ -54,8 +54,8 @@ impl Workers {
         // A helpdesk is read and written under one limit; notes to it are
         // queued under its source name.
         for (name, source) in &settings.sources {
-            if let Some(api) = source.connector.helpdesk() {
-                if let Some(rate) = NonZeroU32::new(api.requests_per_second()) {
+            if let Some(rate) = source.connector.helpdesk_rate() {
+                if let Some(rate) = NonZeroU32::new(rate) {
                     limiters.insert(name.clone(), RateLimiter::direct(Quota::per_second(rate)));
                 }
                 wake.insert(name.clone(), Arc::new(Notify::new()));
@@ -190,19 +190,26 @@ impl Bridge {
     async fn push(&self, target: &str, key: &str, payload: &str) -> Result<Pushed, ConnectorError> {
         let push: Push = serde_json::from_str(payload)
             .map_err(|e| ConnectorError::Permanent(format!("unreadable payload: {e}")))?;
-        if let Some(api) = self
+        if self
             .settings
             .sources
             .get(target)
-            .and_then(|s| s.connector.helpdesk())
+            .is_some_and(|s| s.connector.is_helpdesk())
         {
             let Push::Note(note) = &push else {
                 return Err(ConnectorError::Permanent(format!(
                     "`{target}` is a helpdesk: it takes notes, not drafts"
                 )));
             };
+            // Without a mapping in force the note waits: the item is retried.
+            let mapping = self
+                .mapping()
+                .ok_or_else(|| ConnectorError::Transient("no mapping is in force yet".into()))?;
+            let api = self
+                .helpdesk_api(target, &mapping)
+                .map_err(|e| ConnectorError::Transient(e.to_string()))?;
             return self
-                .push_note_to_helpdesk(target, api, key, note)
+                .push_note_to_helpdesk(target, api.as_ref(), key, note)
                 .await
                 .map(|()| Pushed::default());
         }

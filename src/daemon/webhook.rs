@@ -109,8 +109,28 @@ async fn handle(
             format!("source `{source}` takes no webhooks (it has no webhook_secret)\n"),
         );
     };
-    if let Some(api) = settings.connector.helpdesk() {
-        return helpdesk_webhook(bridge, source, api, secret.expose(), headers, body, now).await;
+    if settings.connector.is_helpdesk() {
+        let Some(mapping) = bridge.mapping() else {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no mapping is in force yet\n".into(),
+            );
+        };
+        return match bridge.helpdesk_api(source, &mapping) {
+            Ok(api) => {
+                helpdesk_webhook(
+                    bridge,
+                    source,
+                    api.as_ref(),
+                    secret.expose(),
+                    headers,
+                    body,
+                    now,
+                )
+                .await
+            }
+            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        };
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let window = bridge

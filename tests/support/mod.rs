@@ -200,6 +200,19 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// A mapping folder in `dir`: the example book with `extra` (e.g. a
+/// `sources:` section) beside it as `sources.yaml`.
+pub fn examples_with(dir: &Path, extra: &str) -> PathBuf {
+    let folder = dir.join("mapping");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in std::fs::read_dir(root().join("mappings/examples")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, folder.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(folder.join("sources.yaml"), extra).unwrap();
+    folder
+}
+
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("contract-bridge")
 }

@@ -9,6 +9,39 @@
 
 use crate::{ConnectorError, HttpRequest, HttpResponse, Note, TicketSnapshot};
 
+pub use mapping::SourceMap;
+
+/// A helpdesk's connection (from the daemon's configuration) read with
+/// its `sources.<name>` section of the mapping: what the fields mean.
+pub struct Mapped<'a, C> {
+    pub config: &'a C,
+    pub map: &'a SourceMap,
+}
+
+impl<C> Mapped<'_, C> {
+    /// The ticket's `fields`: what the connector keeps of its own, and each
+    /// field the mapping names, read from the helpdesk's field by `read`.
+    pub fn extra_fields(
+        &self,
+        own: serde_json::Value,
+        read: impl Fn(&str) -> serde_json::Value,
+    ) -> serde_json::Value {
+        let mut fields = own;
+        for (name, raw) in self.map.extra_fields() {
+            fields[name] = read(raw);
+        }
+        fields
+    }
+}
+
+impl<C> std::ops::Deref for Mapped<'_, C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.config
+    }
+}
+
 /// A ticket as the helpdesk listed it, before its details are fetched.
 #[derive(Clone, Debug)]
 pub struct RawTicket {

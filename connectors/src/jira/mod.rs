@@ -9,7 +9,6 @@
 //! sha256=…` and de-duplicated on `X-Atlassian-Webhook-Identifier`.
 //! API-token Basic auth.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,8 +16,8 @@ use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Page, RawTicket, WebhookRefusal, header, note_marker,
-    verify_hub_signature,
+    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header,
+    note_marker, verify_hub_signature,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
 
@@ -31,27 +30,12 @@ pub struct JiraConfig {
     pub api_token: Secret,
     /// The issues this source reads, e.g. `project = SD`.
     pub jql: String,
-    /// Organization name → our customer key.
-    pub customers: BTreeMap<String, String>,
-    /// The field holding the request's organizations.
-    #[serde(default = "default_org_field")]
-    pub organization_field: String,
-    /// The field holding the billing category (a select or text field).
-    #[serde(default)]
-    pub category_field: Option<String>,
-    /// Jira has no work type: a worklog whose comment holds one of these
-    /// words is of that kind (`"[onsite]" = "onsite"`); others are `remote`.
-    #[serde(default)]
-    pub kinds: BTreeMap<String, String>,
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
 
-fn default_org_field() -> String {
-    "customfield_10002".into()
-}
 fn default_rate() -> u32 {
     10
 }
@@ -60,6 +44,8 @@ fn default_timeout_ms() -> u64 {
 }
 
 const SYSTEM: &str = "jira";
+/// Where JSM keeps a request's organizations unless the mapping says otherwise.
+const ORGANIZATION_FIELD: &str = "customfield_10002";
 /// Worklogs the search inlines per issue.
 const INLINE_WORKLOGS: u64 = 20;
 
@@ -121,7 +107,7 @@ fn issue_ticket(issue: &Value) -> Option<RawTicket> {
     })
 }
 
-impl JiraConfig {
+impl Mapped<'_, JiraConfig> {
     fn request(
         &self,
         method: HttpMethod,
@@ -159,8 +145,13 @@ impl JiraConfig {
         ]
         .map(String::from)
         .to_vec();
-        f.push(self.organization_field.clone());
-        f.extend(self.category_field.clone());
+        f.push(
+            self.map
+                .field("organization", ORGANIZATION_FIELD)
+                .to_owned(),
+        );
+        f.extend(self.map.fields.get("category").cloned());
+        f.extend(self.map.extra_fields().map(|(_, raw)| raw.to_owned()));
         f
     }
 
@@ -171,10 +162,10 @@ impl JiraConfig {
     fn canonical(&self, issue: &Value, sla: &Value, worklogs: &[Value]) -> Converted {
         let key = issue["key"].as_str().unwrap_or_default();
         let f = &issue["fields"];
-        let organization = f[&self.organization_field][0]["name"]
+        let organization = f[self.map.field("organization", ORGANIZATION_FIELD)][0]["name"]
             .as_str()
             .unwrap_or_default();
-        let customer = self.customers.get(organization).ok_or_else(|| {
+        let customer = self.map.customers.get(organization).ok_or_else(|| {
             format!("issue {key}: organization `{organization}` has no customer key (add it under the source's `customers`)")
         })?;
         let created = rfc3339(f["created"].as_str().unwrap_or_default());
@@ -232,11 +223,7 @@ impl JiraConfig {
             .map(|w| {
                 let seconds = w["timeSpentSeconds"].as_f64().unwrap_or(0.0);
                 let comment = w["comment"].to_string();
-                let kind = self
-                    .kinds
-                    .iter()
-                    .find(|(word, _)| comment.contains(word.as_str()))
-                    .map_or("remote", |(_, kind)| kind.as_str());
+                let kind = self.map.kind_of(&comment);
                 json!({
                     "id": format!("{key}-W{}", w["id"].as_str().unwrap_or_default()),
                     "at": rfc3339(w["started"].as_str().unwrap_or_default()),
@@ -246,7 +233,7 @@ impl JiraConfig {
                 })
             })
             .collect();
-        let category = self.category_field.as_ref().map_or(Value::Null, |c| {
+        let category = self.map.fields.get("category").map_or(Value::Null, |c| {
             let v = &f[c];
             v["value"]
                 .as_str()
@@ -260,7 +247,10 @@ impl JiraConfig {
             "priority": f["priority"]["name"],
             "category": category,
             "tags": f["labels"],
-            "fields": {"jsm_sla": cycles},
+            "fields": self.extra_fields(json!({"jsm_sla": cycles}), |raw| {
+                let v = &f[raw];
+                v["value"].as_str().map_or_else(|| v.clone(), |s| json!(s))
+            }),
             "created_at": created,
             "first_response_at": first_response,
             "resolved_at": f["resolutiondate"].as_str().map_or(Value::Null, rfc3339),
@@ -275,7 +265,7 @@ impl JiraConfig {
     }
 }
 
-impl HelpdeskApi for JiraConfig {
+impl HelpdeskApi for Mapped<'_, JiraConfig> {
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -483,7 +473,18 @@ impl HelpdeskApi for JiraConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helpdesk::SourceMap;
     use hmac::{KeyInit, Mac};
+    use std::collections::BTreeMap;
+
+    fn map() -> SourceMap {
+        SourceMap {
+            customers: BTreeMap::from([("Riga Bakery".to_owned(), "riga-bakery".to_owned())]),
+            kinds: BTreeMap::new(),
+            fields: BTreeMap::from([("category".to_owned(), "customfield_10100".to_owned())]),
+            ..SourceMap::default()
+        }
+    }
 
     fn fixture(name: &str) -> HttpResponse {
         HttpResponse {
@@ -503,15 +504,17 @@ mod tests {
             "email": "bridge@example.com",
             "api_token": "t0k",
             "jql": "project = SD",
-            "customers": {"Riga Bakery": "riga-bakery"},
-            "category_field": "customfield_10100",
         }))
         .unwrap()
     }
 
     #[test]
     fn an_issue_becomes_a_canonical_ticket_with_worklogs_changelog_and_sla() {
-        let c = config();
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         assert_eq!(page.next.as_deref(), Some("CAEaAggD"));
         let details = c.details(&page.tickets).unwrap();
@@ -529,7 +532,11 @@ mod tests {
 
     #[test]
     fn a_webhook_is_checked_with_hmac_sha256_over_the_body() {
-        let c = config();
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
         let body = br#"{"timestamp":1783674000000,"webhookEvent":"jira:issue_updated","issue":{"id":"10001","key":"SD-42"}}"#;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
         mac.update(body);

@@ -9,14 +9,12 @@
 //! replaces its values, so the current ones are read first). RT sends no
 //! webhooks.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Page, RawTicket, WebhookRefusal, note_marker,
+    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, note_marker,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
 
@@ -29,30 +27,12 @@ pub struct RtConfig {
     /// Only tickets of this queue.
     #[serde(default)]
     pub queue: Option<String>,
-    /// The requestor's e-mail domain → our customer key.
-    pub customers: BTreeMap<String, String>,
-    /// The custom field holding the billing category.
-    #[serde(default = "default_category")]
-    pub category_field: String,
-    /// The multi-value custom field holding tags.
-    #[serde(default = "default_tags")]
-    pub tags_field: String,
-    /// A time entry whose subject holds one of these words is of that kind
-    /// (`"[onsite]" = "onsite"`); others are `remote`.
-    #[serde(default)]
-    pub kinds: BTreeMap<String, String>,
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
 
-fn default_category() -> String {
-    "Category".into()
-}
-fn default_tags() -> String {
-    "Tags".into()
-}
 fn default_rate() -> u32 {
     20
 }
@@ -118,7 +98,7 @@ fn custom_field<'a>(ticket: &'a Value, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-impl RtConfig {
+impl Mapped<'_, RtConfig> {
     fn get(&self, path: String) -> HttpRequest {
         HttpRequest::json(
             HttpMethod::Get,
@@ -158,7 +138,7 @@ impl RtConfig {
             .or(v["Requestor"][0]["id"].as_str())
             .unwrap_or_default();
         let domain = requester.rsplit('@').next().unwrap_or_default();
-        let customer = self.customers.get(domain).ok_or_else(|| {
+        let customer = self.map.customers.get(domain).ok_or_else(|| {
             format!("ticket {}: requestor domain `{domain}` has no customer key (add it under the source's `customers`)", t.id)
         })?;
         let items: Vec<&Value> = history["items"]
@@ -185,11 +165,7 @@ impl RtConfig {
                 .unwrap_or(0);
             if minutes > 0 {
                 let subject = tx["Data"].as_str().unwrap_or_default();
-                let kind = self
-                    .kinds
-                    .iter()
-                    .find(|(word, _)| subject.contains(word.as_str()))
-                    .map_or("remote", |(_, k)| k.as_str());
+                let kind = self.map.kind_of(subject);
                 work.push(json!({
                     "id": format!("RT-{}-{}", t.id, id_text(&tx["id"]).unwrap_or_default()),
                     "at": tx["Created"],
@@ -213,10 +189,10 @@ impl RtConfig {
             }
         }
         work.retain(|w| w["minutes"].as_i64().unwrap_or(0) > 0);
-        let category = custom_field(v, &self.category_field)
+        let category = custom_field(v, self.map.field("category", "Category"))
             .first()
             .map_or(Value::Null, |c| json!(c));
-        let tags: Vec<&str> = custom_field(v, &self.tags_field);
+        let tags: Vec<&str> = custom_field(v, self.map.field("tags", "Tags"));
         let snapshot = json!({
             "id": t.id,
             "customer": customer,
@@ -225,7 +201,13 @@ impl RtConfig {
             "priority": v["Priority"],
             "category": category,
             "tags": tags,
-            "fields": {"rt_sla": v["SLA"], "rt_due": date(&v["Due"])},
+            "fields": self.extra_fields(json!({"rt_sla": v["SLA"], "rt_due": date(&v["Due"])}), |raw| {
+                match custom_field(v, raw).as_slice() {
+                    [] => Value::Null,
+                    [one] => json!(one),
+                    many => json!(many),
+                }
+            }),
             "created_at": v["Created"],
             "first_response_at": first_response,
             "resolved_at": date(&v["Resolved"]),
@@ -240,7 +222,7 @@ impl RtConfig {
     }
 }
 
-impl HelpdeskApi for RtConfig {
+impl HelpdeskApi for Mapped<'_, RtConfig> {
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -360,7 +342,10 @@ impl HelpdeskApi for RtConfig {
             return Ok(None);
         }
         let ticket = check(ticket)?;
-        Ok(Some(json!(custom_field(&ticket, &self.tags_field))))
+        Ok(Some(json!(custom_field(
+            &ticket,
+            self.map.field("tags", "Tags")
+        ))))
     }
 
     fn add_note(
@@ -385,7 +370,7 @@ impl HelpdeskApi for RtConfig {
             self.send(
                 HttpMethod::Put,
                 format!("ticket/{id}"),
-                &json!({"CustomFields": {self.tags_field.clone(): tags}}),
+                &json!({"CustomFields": {self.map.field("tags", "Tags"): tags}}),
             )?,
         ])
     }

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Page, RawTicket, WebhookRefusal, header, note_marker,
-    verify_hub_signature,
+    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header,
+    note_marker, verify_hub_signature,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
 
@@ -32,17 +32,6 @@ pub struct ZammadConfig {
     pub token: Secret,
     #[serde(default)]
     pub oauth: bool,
-    /// Organisation name → our customer key.
-    pub customers: BTreeMap<String, String>,
-    /// Minutes per Zammad time unit: `1` when agents log minutes, `60` for hours.
-    #[serde(default = "default_unit")]
-    pub minutes_per_unit: String,
-    /// Activity type → work kind (`remote`, `onsite`, `phone`); others are `remote`.
-    #[serde(default)]
-    pub kinds: BTreeMap<String, String>,
-    /// The ticket attribute holding the billing category.
-    #[serde(default = "default_category")]
-    pub category_field: String,
     #[serde(default = "default_per_page")]
     pub per_page: u32,
     #[serde(default = "default_rate")]
@@ -51,12 +40,6 @@ pub struct ZammadConfig {
     pub timeout_ms: u64,
 }
 
-fn default_unit() -> String {
-    "1".into()
-}
-fn default_category() -> String {
-    "category".into()
-}
 fn default_per_page() -> u32 {
     100
 }
@@ -126,7 +109,7 @@ fn months(tickets: &[RawTicket]) -> Vec<(i32, u32)> {
     out
 }
 
-impl ZammadConfig {
+impl Mapped<'_, ZammadConfig> {
     fn get(&self, path: String) -> HttpRequest {
         HttpRequest {
             method: HttpMethod::Get,
@@ -146,15 +129,11 @@ impl ZammadConfig {
         Ok(r)
     }
 
-    fn unit(&self) -> Decimal {
-        self.minutes_per_unit.parse().unwrap_or(Decimal::ONE)
-    }
-
     fn canonical(&self, t: &RawTicket, history: &Value, work: &[&Value]) -> Converted {
         let v = &t.value;
         let ticket = &v["ticket"];
         let organization = v["organization"].as_str().unwrap_or_default();
-        let customer = self.customers.get(organization).ok_or_else(|| {
+        let customer = self.map.customers.get(organization).ok_or_else(|| {
             format!(
                 "ticket {}: organization `{organization}` has no customer key (add it under the source's `customers`)",
                 t.id
@@ -195,7 +174,7 @@ impl ZammadConfig {
             Value::Null
         };
         let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-        let unit = self.unit();
+        let unit = self.map.minutes_per_unit;
         let work: Vec<Value> = work
             .iter()
             .map(|row| {
@@ -216,7 +195,7 @@ impl ZammadConfig {
                     "at": at,
                     "minutes": serde_json::from_str::<Value>(&minutes.to_string()).unwrap_or(Value::Null),
                     "agent": agent,
-                    "kind": self.kinds.get(activity).map_or("remote", String::as_str),
+                    "kind": self.map.kind_of(activity),
                     "note": activity,
                 })
             })
@@ -227,9 +206,9 @@ impl ZammadConfig {
             "requester": v["requester"],
             "title": ticket["title"],
             "priority": v["priority"],
-            "category": ticket[&self.category_field],
+            "category": ticket[self.map.field("category", "category")],
             "tags": [],
-            "fields": {"number": ticket["number"]},
+            "fields": self.extra_fields(json!({"number": ticket["number"]}), |raw| ticket[raw].clone()),
             "created_at": created,
             "first_response_at": ticket["first_response_at"],
             "resolved_at": resolved,
@@ -244,7 +223,7 @@ impl ZammadConfig {
     }
 }
 
-impl HelpdeskApi for ZammadConfig {
+impl HelpdeskApi for Mapped<'_, ZammadConfig> {
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -452,7 +431,18 @@ impl HelpdeskApi for ZammadConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helpdesk::SourceMap;
     use hmac::{KeyInit, Mac};
+    use std::collections::BTreeMap;
+
+    fn map() -> SourceMap {
+        SourceMap {
+            customers: BTreeMap::from([("Awesome Customer Inc.".to_owned(), "awesome".to_owned())]),
+            kinds: BTreeMap::from([("On site".to_owned(), mapping::WorkKind::Onsite)]),
+            fields: BTreeMap::new(),
+            ..SourceMap::default()
+        }
+    }
 
     fn fixture(name: &str) -> HttpResponse {
         HttpResponse {
@@ -470,15 +460,17 @@ mod tests {
         serde_json::from_value(json!({
             "url": "https://desk.example.com/",
             "token": "t0k",
-            "customers": {"Awesome Customer Inc.": "awesome"},
-            "kinds": {"On site": "onsite"},
         }))
         .unwrap()
     }
 
     #[test]
     fn a_searched_ticket_becomes_a_canonical_one_with_its_history_and_time() {
-        let c = config();
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         assert_eq!(page.next.as_deref(), Some("2"));
         assert_eq!(page.tickets.len(), 1);
@@ -514,8 +506,12 @@ mod tests {
 
     #[test]
     fn an_unknown_organization_is_reported_not_guessed() {
-        let mut c = config();
-        c.customers.clear();
+        let (config, mut map) = (config(), map());
+        map.customers.clear();
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let converted = c
             .convert(
@@ -529,7 +525,11 @@ mod tests {
 
     #[test]
     fn a_webhook_is_checked_with_hmac_sha1_over_the_body() {
-        let c = config();
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
         let body = br#"{"ticket":{"id":81},"article":{}}"#;
         let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"s3cret").unwrap();
         mac.update(body);
