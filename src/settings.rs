@@ -235,6 +235,10 @@ impl Settings {
             }
         };
         for (name, source) in &settings.sources {
+            source
+                .connector
+                .check()
+                .map_err(|e| err(format!("sources.{name}: {e}")))?;
             if let Some(t) = &source.notes {
                 // A helpdesk source may take its own notes.
                 let itself = t == name && source.connector.is_helpdesk();

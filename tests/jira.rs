@@ -23,6 +23,18 @@ struct Site {
     requests: usize,
     /// Answer the next search with 429 and `Retry-After: 1`.
     throttle_search: bool,
+    /// OAuth 2.0 (3LO): the refresh token the site takes now (it rotates),
+    /// the access token it takes, and every refresh token it was offered.
+    oauth: Option<OAuthSite>,
+}
+
+#[derive(Default)]
+struct OAuthSite {
+    refresh: String,
+    access: Option<String>,
+    grants: Vec<String>,
+    /// Revoke the access token after this many API requests.
+    revoke_after: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -103,10 +115,36 @@ fn site_from_export() -> Site {
 impl Respond for FakeJira {
     fn respond(&self, r: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().unwrap();
-        // bridge@example.com:j-t0k
-        if r.headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some("Basic YnJpZGdlQGV4YW1wbGUuY29tOmotdDBr")
-        {
+        let auth = r.headers.get("authorization").and_then(|v| v.to_str().ok());
+        let served = s.requests;
+        if let Some(o) = s.oauth.as_mut() {
+            if r.url.path() == "/oauth/token" {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(body["grant_type"], "refresh_token");
+                assert_eq!(body["client_id"], "cb-app");
+                assert_eq!(body["client_secret"], "cb-s3cret");
+                let offered = body["refresh_token"].as_str().unwrap().to_owned();
+                o.grants.push(offered.clone());
+                if offered != o.refresh {
+                    return ResponseTemplate::new(403).set_body_json(json!({"error": "unauthorized_client", "error_description": "refresh_token is invalid"}));
+                }
+                let n = o.grants.len();
+                o.refresh = format!("r{n}");
+                o.access = Some(format!("a{n}"));
+                return ResponseTemplate::new(200).set_body_json(json!({"access_token": format!("a{n}"), "refresh_token": format!("r{n}"), "expires_in": 3600, "scope": "read:jira-work write:jira-work offline_access", "token_type": "Bearer"}));
+            }
+            if o.revoke_after == Some(served) {
+                o.revoke_after = None;
+                o.access = None;
+            }
+            if o.access.is_none()
+                || auth != o.access.as_ref().map(|a| format!("Bearer {a}")).as_deref()
+            {
+                return ResponseTemplate::new(401)
+                    .set_body_json(json!({"code": 401, "message": "Unauthorized"}));
+            }
+        } else if auth != Some("Basic YnJpZGdlQGV4YW1wbGUuY29tOmotdDBr") {
+            // bridge@example.com:j-t0k
             return ResponseTemplate::new(401).set_body_json(json!({"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}));
         }
         s.requests += 1;
@@ -170,6 +208,14 @@ impl Respond for FakeJira {
 }
 
 fn config(dir: &Path, uri: &str) -> std::path::PathBuf {
+    config_with_auth(
+        dir,
+        uri,
+        "email = \"bridge@example.com\"\napi_token = \"j-t0k\"",
+    )
+}
+
+fn config_with_auth(dir: &Path, uri: &str, auth: &str) -> std::path::PathBuf {
     let text = format!(
         r#"
 [store]
@@ -182,8 +228,7 @@ target = "drafts"
 [sources.jsm]
 type = "jira"
 url = "{uri}"
-email = "bridge@example.com"
-api_token = "j-t0k"
+{auth}
 jql = "project = SD"
 notes = "jsm"
 requests_per_second = 1000
@@ -266,5 +311,77 @@ async fn a_month_synced_from_jira_bills_as_the_export_does_and_notes_once() {
             s.labels[key].iter().any(|l| l.starts_with("sla-")),
             "{key} labelled"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_3lo_refresh_tokens_rotate_and_are_kept_across_restarts() {
+    let fake = FakeJira(Arc::new(Mutex::new(Site {
+        oauth: Some(OAuthSite {
+            refresh: "r0".into(),
+            // The site revokes the first access token mid-sweep.
+            revoke_after: Some(3),
+            ..OAuthSite::default()
+        }),
+        ..site_from_export()
+    })));
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let uri = server.uri();
+    let cfg = config_with_auth(
+        dir.path(),
+        &uri,
+        &format!(
+            "oauth = {{ client_id = \"cb-app\", client_secret = \"env:CB_TEST_JIRA_SECRET\", refresh_token = \"r0\", token_url = \"{uri}/oauth/token\" }}"
+        ),
+    );
+    let env = [("CB_TEST_JIRA_SECRET", "cb-s3cret")];
+    let first = run_once_with(&cfg, NOW, &env);
+    let issues = fake.0.lock().unwrap().issues.len();
+    assert!(
+        first.contains(&format!("{issues} ticket(s) changed")),
+        "{first}"
+    );
+    // The revoked token was fetched again once, with the rotated refresh token.
+    assert_eq!(
+        fake.0.lock().unwrap().oauth.as_ref().unwrap().grants,
+        ["r0", "r1"]
+    );
+
+    // A new process has no token in memory: it must refresh with the token
+    // stored last (r2), never the configured r0, which Atlassian has revoked.
+    fake.0.lock().unwrap().oauth.as_mut().unwrap().access = None;
+    let second = run_once_with(&cfg, "2026-11-23T13:00:00Z", &env);
+    assert!(second.contains("0 ticket(s) changed"), "{second}");
+    assert!(!second.contains("source jsm:"), "{second}");
+    assert_eq!(
+        fake.0.lock().unwrap().oauth.as_ref().unwrap().grants,
+        ["r0", "r1", "r2"]
+    );
+}
+
+#[test]
+fn jira_needs_exactly_one_way_to_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    for (auth, says) in [
+        ("email = \"a@b.c\"", "set `email` and `api_token`"),
+        (
+            "email = \"a@b.c\"\napi_token = \"t\"\noauth = { client_id = \"x\", client_secret = \"y\", refresh_token = \"z\" }",
+            "not both",
+        ),
+    ] {
+        let cfg = config_with_auth(dir.path(), "http://127.0.0.1:9", auth);
+        let out = std::process::Command::new(bin())
+            .args(["run", "--once", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("sources.jsm") && err.contains(says), "{err}");
     }
 }

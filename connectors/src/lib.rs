@@ -132,6 +132,14 @@ impl SourceConfig {
         }
     }
 
+    /// What the configuration's types cannot say (one way to sign in).
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            SourceConfig::Jira(c) => c.check(),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether this source is a helpdesk API (read and noted through
     /// [`helpdesk`](Self::helpdesk), with a `sources.<name>` mapping section).
     pub fn is_helpdesk(&self) -> bool {

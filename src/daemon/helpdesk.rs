@@ -21,19 +21,32 @@ impl Bridge {
         &self,
         source: &str,
         api: &dyn HelpdeskApi,
-        mut request: HttpRequest,
+        request: HttpRequest,
     ) -> Result<HttpResponse, ConnectorError> {
-        api.authorize(&mut request);
+        // An OAuth token is cached under the source's name; one refused is
+        // fetched again and the call repeated, once.
+        let token_key = format!("source:{source}");
+        let mut renewed = false;
         // A 429 with a short `Retry-After` is waited out (twice at most);
         // anything longer fails the sweep, and the next poll tries again.
         let mut waits = 0;
         loop {
+            let token = match api.grant() {
+                Some(grant) => self.token(&token_key, grant).await?,
+                None => None,
+            };
+            let mut sent = request.clone();
+            api.authorize(&mut sent, token.as_deref());
             self.outbox.pace(source).await;
             self.metrics
                 .helpdesk_requests
                 .fetch_add(1, Ordering::Relaxed);
-            let answer = super::outbox::send(self.outbox.client(), request.clone()).await?;
+            let answer = super::outbox::send(self.outbox.client(), sent).await?;
             match answer.retry_after {
+                _ if answer.status == 401 && token.is_some() && !renewed => {
+                    renewed = true;
+                    self.forget_token(&token_key);
+                }
                 Some(wait)
                     if answer.status == 429 && waits < 2 && wait <= Duration::from_secs(60) =>
                 {

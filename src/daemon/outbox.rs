@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use connectors::accounting::AccountingApi;
+use connectors::accounting::{AccountingApi, TokenGrant};
 use connectors::{ConnectorError, Delivery, Draft, HttpMethod, HttpRequest, HttpResponse, Push};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rust_decimal::Decimal;
@@ -321,6 +321,13 @@ impl Bridge {
         }
     }
 
+    /// Drops a cached access token that the system refused.
+    pub(super) fn forget_token(&self, name: &str) {
+        if let Ok(mut tokens) = self.outbox.tokens.lock() {
+            tokens.remove(name);
+        }
+    }
+
     fn forget_token_on_401<T>(
         &self,
         target: &str,
@@ -335,10 +342,10 @@ impl Bridge {
     }
 
     /// The target's access token, fetched again a minute before it expires.
-    async fn token(
+    pub(super) async fn token<G: TokenGrant + ?Sized>(
         &self,
         target: &str,
-        api: &dyn AccountingApi,
+        api: &G,
     ) -> Result<Option<String>, ConnectorError> {
         if let Ok(tokens) = self.outbox.tokens.lock()
             && let Some((token, until)) = tokens.get(target)
@@ -346,7 +353,7 @@ impl Bridge {
         {
             return Ok(Some(token.clone()));
         }
-        let fresh = if api.rotates_refresh_tokens() {
+        let fresh = if api.rotates() {
             // The refresh token rotates: read the newest under a lock, and
             // store its successor before the access token is used.
             let transient = |e: store::StoreError| ConnectorError::Transient(e.to_string());
@@ -355,19 +362,19 @@ impl Bridge {
                 .refresh_guard(target, Utc::now())
                 .await
                 .map_err(transient)?;
-            let Some(request) = api.token_request(guard.current())? else {
+            let Some(request) = api.grant_request(guard.current())? else {
                 return Ok(None);
             };
-            let fresh = api.read_token(&send(&self.outbox.client, request).await?)?;
+            let fresh = api.read_grant(&send(&self.outbox.client, request).await?)?;
             if let Some(next) = &fresh.refresh_token {
                 guard.save(next, Utc::now()).await.map_err(transient)?;
             }
             fresh
         } else {
-            let Some(request) = api.token_request(None)? else {
+            let Some(request) = api.grant_request(None)? else {
                 return Ok(None);
             };
-            api.read_token(&send(&self.outbox.client, request).await?)?
+            api.read_grant(&send(&self.outbox.client, request).await?)?
         };
         let until = Instant::now() + fresh.expires_in.saturating_sub(Duration::from_secs(60));
         if let Ok(mut tokens) = self.outbox.tokens.lock() {

@@ -32,6 +32,33 @@ pub struct AccessToken {
     pub refresh_token: Option<String>,
 }
 
+/// How the daemon gets an access token, for accounting systems and
+/// helpdesks alike: it caches the token, and stores a rotated refresh token
+/// before it uses the access token.
+pub trait TokenGrant: Send + Sync {
+    /// Does the system rotate refresh tokens?
+    fn rotates(&self) -> bool;
+
+    /// The token request; `stored` is the newest stored refresh token.
+    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError>;
+
+    fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError>;
+}
+
+impl<T: AccountingApi + ?Sized> TokenGrant for T {
+    fn rotates(&self) -> bool {
+        self.rotates_refresh_tokens()
+    }
+
+    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+        self.token_request(stored)
+    }
+
+    fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+        self.read_token(r)
+    }
+}
+
 pub trait AccountingApi: Send + Sync {
     /// The system's name in messages (`xero`, `fortnox`, …).
     fn system(&self) -> &'static str;

@@ -86,8 +86,14 @@ pub trait HelpdeskApi: Send + Sync {
 
     fn requests_per_second(&self) -> u32;
 
-    /// Adds the credentials to a request.
-    fn authorize(&self, request: &mut HttpRequest);
+    /// How to get an access token, for a helpdesk reached by OAuth with
+    /// refresh tokens (Jira 3LO); none: the credentials are fixed.
+    fn grant(&self) -> Option<&dyn crate::accounting::TokenGrant> {
+        None
+    }
+
+    /// Adds the credentials (or the access token from [`grant`](Self::grant)) to a request.
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>);
 
     /// A page of the tickets changed at or after `cursor` (none: all).
     fn changed(

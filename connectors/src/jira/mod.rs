@@ -25,15 +25,54 @@ use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret,
 #[serde(deny_unknown_fields)]
 pub struct JiraConfig {
     /// The site, e.g. `https://example.atlassian.net`.
+    /// Under OAuth 2.0 (3LO): `https://api.atlassian.com/ex/jira/{cloudId}`
+    /// (the site's own address refuses 3LO tokens).
     pub url: String,
-    pub email: String,
-    pub api_token: Secret,
+    /// API-token Basic auth: the account's e-mail and its API token.
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub api_token: Option<Secret>,
+    /// OAuth 2.0 (3LO) instead, with refresh tokens.
+    #[serde(default)]
+    pub oauth: Option<JiraOAuth>,
     /// The issues this source reads, e.g. `project = SD`.
     pub jql: String,
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+}
+
+/// An OAuth 2.0 (3LO) app's credentials and the refresh token its consent
+/// gave (`offline_access`). Atlassian rotates refresh tokens: the daemon
+/// stores each successor and uses the configured one only until then.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraOAuth {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+    #[serde(default = "default_token_url")]
+    pub token_url: String,
+}
+
+fn default_token_url() -> String {
+    "https://auth.atlassian.com/oauth/token".into()
+}
+
+impl JiraConfig {
+    /// Exactly one way to sign in.
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.email, &self.api_token, &self.oauth) {
+            (Some(_), Some(_), None) | (None, None, Some(_)) => Ok(()),
+            (_, _, Some(_)) => Err(
+                "set either `email` and `api_token` (API-token auth) or `oauth` (3LO), not both"
+                    .into(),
+            ),
+            _ => Err("set `email` and `api_token` (API-token auth), or `oauth` with `client_id`, `client_secret` and `refresh_token` (3LO)".into()),
+        }
+    }
 }
 
 fn default_rate() -> u32 {
@@ -265,6 +304,38 @@ impl Mapped<'_, JiraConfig> {
     }
 }
 
+impl crate::accounting::TokenGrant for Mapped<'_, JiraConfig> {
+    fn rotates(&self) -> bool {
+        true
+    }
+
+    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+        let Some(o) = &self.oauth else {
+            return Ok(None);
+        };
+        // Atlassian's token endpoint takes JSON, not a form.
+        let body = json!({
+            "grant_type": "refresh_token",
+            "client_id": o.client_id,
+            "client_secret": o.client_secret.expose(),
+            "refresh_token": stored.unwrap_or(o.refresh_token.expose()),
+        });
+        Ok(Some(HttpRequest::json(
+            HttpMethod::Post,
+            o.token_url.clone(),
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+            self.timeout_ms,
+        )))
+    }
+
+    fn read_grant(
+        &self,
+        r: &HttpResponse,
+    ) -> Result<crate::accounting::AccessToken, ConnectorError> {
+        crate::accounting::oauth_token(SYSTEM, r)
+    }
+}
+
 impl HelpdeskApi for Mapped<'_, JiraConfig> {
     fn system(&self) -> &'static str {
         SYSTEM
@@ -274,16 +345,23 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         self.requests_per_second
     }
 
-    fn authorize(&self, request: &mut HttpRequest) {
+    fn grant(&self) -> Option<&dyn crate::accounting::TokenGrant> {
+        self.oauth.is_some().then_some(self as _)
+    }
+
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
         use base64::Engine;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            self.email,
-            self.api_token.expose()
-        ));
-        request
-            .headers
-            .push(("authorization".into(), format!("Basic {basic}")));
+        let value = match (token, &self.email, &self.api_token) {
+            (Some(token), _, _) => format!("Bearer {token}"),
+            (None, Some(email), Some(api_token)) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{email}:{}", api_token.expose()))
+            ),
+            // No credentials (refused when the configuration is read).
+            _ => return,
+        };
+        request.headers.push(("authorization".into(), value));
     }
 
     fn changed(

@@ -231,7 +231,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         self.requests_per_second
     }
 
-    fn authorize(&self, request: &mut HttpRequest) {
+    fn authorize(&self, request: &mut HttpRequest, _token: Option<&str>) {
         request.headers.push((
             "authorization".into(),
             format!("token {}", self.token.expose()),

@@ -232,7 +232,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         self.requests_per_second
     }
 
-    fn authorize(&self, request: &mut HttpRequest) {
+    fn authorize(&self, request: &mut HttpRequest, _token: Option<&str>) {
         let value = if self.oauth {
             format!("Bearer {}", self.token.expose())
         } else {
