@@ -84,6 +84,74 @@ fn id_text(v: &Value) -> Option<String> {
     }
 }
 
+/// The ticket's tags, replayed from its history (Zammad records every tag
+/// added and removed there), so that no request per ticket is needed.
+fn tags_from_history(history: &Value) -> Vec<String> {
+    let mut events: Vec<(&str, &str, &str)> = history["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| h["history_attribute"].as_str().or(h["attribute"].as_str()) == Some("tag"))
+        .filter_map(|h| {
+            Some((
+                h["created_at"].as_str().unwrap_or_default(),
+                h["history_type"].as_str().or(h["type"].as_str())?,
+                h["value_to"].as_str().or(h["value_from"].as_str())?,
+            ))
+        })
+        .collect();
+    events.sort_by_key(|e| e.0);
+    let mut tags: Vec<String> = Vec::new();
+    for (_, kind, tag) in events {
+        match kind {
+            "added" if !tags.iter().any(|t| t == tag) => tags.push(tag.to_owned()),
+            "removed" => tags.retain(|t| t != tag),
+            _ => {}
+        }
+    }
+    tags
+}
+
+/// Whether a batch reads its time per ticket rather than from the monthly
+/// reports: whichever takes fewer requests (a few tickets that span many
+/// months, e.g. an old ticket worked on again).
+fn per_ticket(tickets: &[RawTicket], months: usize) -> bool {
+    tickets.len() < months
+}
+
+/// Per-ticket time records in the monthly report's row shape, with their ids.
+fn records_as_rows(ticket: &str, records: &Value, types: &Value, users: &Value) -> Vec<Value> {
+    let type_name = |id: &Value| -> Value {
+        types
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| id_text(&t["id"]).is_some() && id_text(&t["id"]) == id_text(id))
+            .map_or(Value::Null, |t| t["name"].clone())
+    };
+    records
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let by = id_text(&r["created_by_id"]).unwrap_or_default();
+            let user = &users[&by];
+            let agent = match (user["firstname"].as_str(), user["lastname"].as_str()) {
+                (Some(f), Some(l)) => format!("{f} {l}").trim().to_owned(),
+                _ => format!("user {by}"),
+            };
+            json!({
+                "id": r["id"],
+                "ticket": {"id": ticket},
+                "time_unit": r["time_unit"],
+                "type": type_name(&r["type_id"]),
+                "agent": agent,
+                "created_at": r["created_at"],
+            })
+        })
+        .collect()
+}
+
 /// `YYYY-MM` months from the earliest creation to the latest change of a batch.
 fn months(tickets: &[RawTicket]) -> Vec<(i32, u32)> {
     let ym = |s: &str| -> Option<(i32, u32)> {
@@ -167,6 +235,7 @@ impl Mapped<'_, ZammadConfig> {
                 .iter()
                 .map(|(at, _, to)| json!({"at": at, "state": to})),
         );
+        let tags = tags_from_history(history);
         let state = v["state"].as_str().unwrap_or_default();
         let resolved = if matches!(state, "closed" | "merged") {
             ticket["close_at"].clone()
@@ -184,11 +253,16 @@ impl Mapped<'_, ZammadConfig> {
                 let activity = row["type"].as_str().unwrap_or_default();
                 let agent = row["agent"].as_str().unwrap_or_default();
                 let at = row["created_at"].as_str().unwrap_or_default();
-                // The report has no record id: one is derived from what the row says.
-                let basis = format!("{}|{at}|{agent}|{units}|{activity}", t.id);
-                let n = seen.entry(basis.clone()).or_default();
-                *n += 1;
-                let id = format!("Z-{}-{}", t.id, &hex::encode(Sha256::digest(format!("{basis}|{n}")))[..10]);
+                // The monthly report has no record id: one is derived from what the row says.
+                let id = match id_text(&row["id"]) {
+                    Some(record) => format!("Z-{}-{record}", t.id),
+                    None => {
+                        let basis = format!("{}|{at}|{agent}|{units}|{activity}", t.id);
+                        let n = seen.entry(basis.clone()).or_default();
+                        *n += 1;
+                        format!("Z-{}-{}", t.id, &hex::encode(Sha256::digest(format!("{basis}|{n}")))[..10])
+                    }
+                };
                 let minutes = (units * unit).normalize();
                 json!({
                     "id": id,
@@ -207,7 +281,7 @@ impl Mapped<'_, ZammadConfig> {
             "title": ticket["title"],
             "priority": v["priority"],
             "category": ticket[self.map.field("category", "category")],
-            "tags": [],
+            "tags": tags,
             "fields": self.extra_fields(json!({"number": ticket["number"]}), |raw| ticket[raw].clone()),
             "created_at": created,
             "first_response_at": ticket["first_response_at"],
@@ -317,11 +391,20 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             .iter()
             .map(|t| self.get(format!("/api/v1/ticket_history/{}", encode(&t.id))))
             .collect();
-        out.extend(
-            months(tickets)
-                .into_iter()
-                .map(|(y, m)| self.get(format!("/api/v1/time_accounting/log/by_activity/{y}/{m}"))),
-        );
+        let months = months(tickets);
+        if per_ticket(tickets, months.len()) {
+            out.push(self.get("/api/v1/time_accounting/types".into()));
+            out.extend(tickets.iter().map(|t| {
+                self.get(format!(
+                    "/api/v1/tickets/{}/time_accountings",
+                    encode(&t.id)
+                ))
+            }));
+        } else {
+            out.extend(months.into_iter().map(|(y, m)| {
+                self.get(format!("/api/v1/time_accounting/log/by_activity/{y}/{m}"))
+            }));
+        }
         Ok(out)
     }
 
@@ -332,21 +415,32 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
     ) -> Result<Vec<Converted>, ConnectorError> {
         let (histories, reports) = details.split_at(tickets.len().min(details.len()));
         let mut work: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for r in reports {
-            for row in check(r)?.as_array().into_iter().flatten() {
-                if let Some(id) = id_text(&row["ticket"]["id"]) {
-                    work.entry(id).or_default().push(row.clone());
+        let histories: Vec<Value> = histories.iter().map(check).collect::<Result<_, _>>()?;
+        if per_ticket(tickets, months(tickets).len()) {
+            let (types, records) = reports
+                .split_first()
+                .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
+            let types = check(types)?;
+            for ((t, r), h) in tickets.iter().zip(records).zip(&histories) {
+                let rows = records_as_rows(&t.id, &check(r)?, &types, &h["assets"]["User"]);
+                work.insert(t.id.clone(), rows);
+            }
+        } else {
+            for r in reports {
+                for row in check(r)?.as_array().into_iter().flatten() {
+                    if let Some(id) = id_text(&row["ticket"]["id"]) {
+                        work.entry(id).or_default().push(row.clone());
+                    }
                 }
             }
         }
         let mut out = Vec::with_capacity(tickets.len());
-        for (t, h) in tickets.iter().zip(histories) {
-            let history = check(h)?;
+        for (t, history) in tickets.iter().zip(&histories) {
             let rows: Vec<&Value> = work
                 .get(&t.id)
                 .map(|w| w.iter().collect())
                 .unwrap_or_default();
-            out.push(self.canonical(t, &history, &rows));
+            out.push(self.canonical(t, history, &rows));
         }
         Ok(out)
     }
@@ -502,6 +596,52 @@ mod tests {
         );
         assert_eq!(v["work"][0]["minutes"], 15);
         assert_eq!(v["work"][0]["kind"], "remote");
+    }
+
+    #[test]
+    fn an_old_ticket_reads_its_own_time_records_and_its_tags_from_history() {
+        let (config, mut map) = (config(), map());
+        map.minutes_per_unit = Decimal::from(60);
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
+        // Created in September, worked on in November: three monthly
+        // reports, or one request for its own records (and the types).
+        page.tickets[0].value["created_at"] = json!("2020-09-13T14:34:35.333Z");
+        page.tickets[0].value["ticket"]["created_at"] = json!("2020-09-13T14:34:35.333Z");
+        let details = c.details(&page.tickets).unwrap();
+        let paths: Vec<&str> = details
+            .iter()
+            .map(|r| r.url.trim_start_matches("https://desk.example.com"))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/api/v1/ticket_history/81",
+                "/api/v1/time_accounting/types",
+                "/api/v1/tickets/81/time_accountings"
+            ]
+        );
+        let converted = c
+            .convert(
+                &page.tickets,
+                &[
+                    fixture("history_tags.json"),
+                    fixture("time_accounting_types.json"),
+                    fixture("time_accountings.json"),
+                ],
+            )
+            .unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["tags"], json!(["vip"]), "remote was added, then removed");
+        assert_eq!(v["work"][0]["id"], "Z-81-6");
+        assert_eq!(v["work"][0]["minutes"], 900, "15 units of an hour");
+        assert_eq!(v["work"][0]["agent"], "Agent One");
+        assert_eq!(v["work"][0]["kind"], "remote");
+        assert_eq!(v["work"][1]["minutes"], 90);
+        assert_eq!(v["work"][1]["kind"], "onsite", "type 4 is On site");
     }
 
     #[test]
