@@ -40,7 +40,7 @@ struct Desk {
 #[derive(Clone)]
 struct FakeZammad(Arc<Mutex<Desk>>);
 
-const STATES: [&str; 4] = ["new", "open", "pending customer", "closed"];
+const STATES: [&str; 5] = ["new", "open", "pending customer", "closed", "merged"];
 const PRIORITIES: [&str; 4] = ["1 low", "2 normal", "3 high", "4 critical"];
 
 /// lv-it's export as Zammad would hold it.
@@ -223,7 +223,10 @@ impl Respond for FakeZammad {
             ("GET", p) if p.starts_with("/api/v1/tickets/") => {
                 d.ticket_reads += 1;
                 let id: i64 = p.rsplit('/').next().unwrap().parse().unwrap();
-                let t = d.tickets.iter().find(|t| t["id"] == id).cloned().unwrap();
+                let Some(t) = d.tickets.iter().find(|t| t["id"] == id).cloned() else {
+                    return ResponseTemplate::new(404)
+                        .set_body_json(json!({"error": "No such object."}));
+                };
                 // `expand=true`: names next to the ids.
                 let mut t = t;
                 t["state"] = json!(STATES[t["state_id"].as_u64().unwrap() as usize - 1]);
@@ -469,6 +472,34 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
         2,
         "each accepted delivery reads the ticket again"
     );
+    // Ticket 3 is deleted in Zammad after a trigger fired for it: read
+    // again, it is gone, and it is no longer held (nor billed).
+    fake.0.lock().unwrap().tickets.remove(2);
+    let body3 = body.replace("\"id\":2", "\"id\":3");
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"zw-s3cret").unwrap();
+    mac.update(body3.as_bytes());
+    let gone = client
+        .post(&url)
+        .header(
+            "X-Hub-Signature",
+            format!("sha1={}", hex::encode(mac.finalize().into_bytes())),
+        )
+        .header("X-Zammad-Delivery", "d-3")
+        .body(body3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 202);
+    assert!(gone.text().await.unwrap().contains("\"deleted\":1"));
+    let m = client
+        .get(&metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("contract_bridge_tickets 9"), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,4 +525,124 @@ async fn a_broken_page_or_a_503_stores_nothing_and_the_next_poll_reads_everythin
     let tickets = fake.0.lock().unwrap().tickets.len();
     let ok = run_once(&cfg, NOW);
     assert!(ok.contains(&format!("{tickets} ticket(s) changed")), "{ok}");
+}
+
+/// October's totals as the offline command bills `export` (the oracle).
+fn october_totals(export: &Value) -> BTreeMap<String, rust_decimal::Decimal> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.json");
+    std::fs::write(&file, export.to_string()).unwrap();
+    let out = Command::new(bin())
+        .args(["bill", "--json", "--period", "2026-10", "--mapping"])
+        .arg(root().join("mappings/examples"))
+        .arg("--tickets")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bill: Value = serde_json::from_slice(&out.stdout).unwrap();
+    bill["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["customer"].as_str().unwrap().to_owned(),
+                i["total_net"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_edited_after_billing_and_a_merge_are_read_again_and_billed_once() {
+    let (fake, server) = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &server.uri(), "z-t0k", "");
+    run_once(&cfg, NOW);
+
+    let lv = root().join("tests/fixtures/scenarios/lv-it/tickets.json");
+    let mut export: Value = serde_json::from_str(&std::fs::read_to_string(&lv).unwrap()).unwrap();
+    let billed = october_totals(&export);
+    {
+        let mut d = fake.0.lock().unwrap();
+        // Ticket 1 (T-1001): an agent corrects 20 logged minutes to 80 after
+        // October was billed; Zammad touches the ticket when time changes.
+        let row = d.time.iter_mut().find(|r| r["ticket"]["id"] == 1).unwrap();
+        row["time_unit"] = json!("80.0");
+        d.tickets[0]["updated_at"] = json!("2026-11-25T09:00:00Z");
+        // Ticket 8 (T-2004) is merged into ticket 7 (T-2003): its time moves
+        // with it, and it ends as `merged`.
+        for row in d.time.iter_mut().filter(|r| r["ticket"]["id"] == 8) {
+            row["ticket"]["id"] = json!(7);
+        }
+        let at = "2026-11-25T09:05:00Z";
+        d.tickets[7]["state_id"] = json!(5);
+        d.tickets[7]["close_at"] = json!(at);
+        d.tickets[7]["updated_at"] = json!(at);
+        d.tickets[6]["updated_at"] = json!(at);
+        d.history
+            .get_mut(&8)
+            .unwrap()
+            .push((at.into(), "open".into(), "merged".into()));
+    }
+    // The same changes in the export, for the offline oracle.
+    let tickets = export["tickets"].as_array_mut().unwrap();
+    tickets[0]["work"][0]["minutes"] = json!(80);
+    let moved = tickets[7]["work"].take();
+    tickets[7]["work"] = json!([]);
+    tickets[7]["resolved_at"] = json!("2026-11-25T09:05:00Z");
+    tickets[7]["states"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"at": "2026-11-25T09:05:00Z", "state": "merged"}));
+    for w in moved.as_array().unwrap() {
+        tickets[6]["work"].as_array_mut().unwrap().push(w.clone());
+    }
+    let rebilled = october_totals(&export);
+
+    let december = run_once(&cfg, "2026-12-01T12:00:00Z");
+    assert!(december.contains("3 ticket(s) changed"), "{december}");
+    for customer in ["riga-bakery", "daugava-logistics"] {
+        let expected = rebilled[customer] - billed[customer];
+        let path = dir
+            .path()
+            .join(format!("drafts/draft_{customer}_2026-11_r1.json"));
+        let corrected: rust_decimal::Decimal = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                v["draft"]["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l["corrects"] == "2026-10")
+                    .map(|l| {
+                        l["amount"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<rust_decimal::Decimal>()
+                            .unwrap()
+                    })
+                    .sum()
+            }
+            Err(_) => rust_decimal::Decimal::ZERO,
+        };
+        assert_eq!(
+            corrected, expected,
+            "{customer}: October corrected by what the offline bill of the changed export adds"
+        );
+    }
+    assert_ne!(
+        rebilled["riga-bakery"], billed["riga-bakery"],
+        "the edit costs something"
+    );
+    // October's pushed drafts are never changed.
+    assert_eq!(
+        draft_total(dir.path(), "riga-bakery"),
+        billed["riga-bakery"].to_string()
+    );
 }

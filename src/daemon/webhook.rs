@@ -278,14 +278,33 @@ async fn helpdesk_webhook(
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }
     let mut batch = Vec::new();
+    let mut gone = announced.deleted.clone();
     for id in &announced.tickets {
         let read = async {
             let request = api.ticket(id)?;
             let answer = bridge.helpdesk_call(source, api, request).await?;
-            api.read_ticket(&answer)
+            // A ticket announced and then deleted (or merged away and purged).
+            if answer.status == 404 {
+                return Ok(None);
+            }
+            api.read_ticket(&answer).map(Some)
         };
         match read.await {
-            Ok(t) => batch.push(t),
+            Ok(Some(t)) => batch.push(t),
+            Ok(None) => gone.push(id.clone()),
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        }
+    }
+    let mut deleted = 0;
+    for id in &gone {
+        match bridge.store.delete_ticket(source, id).await {
+            Ok(true) => {
+                deleted += 1;
+                eprintln!(
+                    "source {source}: ticket {id} was deleted in the helpdesk; it is no longer billed (a month already billed with it is corrected at the next close)"
+                );
+            }
+            Ok(false) => {}
             Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
         }
     }
@@ -308,7 +327,7 @@ async fn helpdesk_webhook(
     (
         StatusCode::ACCEPTED,
         format!(
-            "{{\"tickets\":{},\"changed\":{changed},\"notes\":{}}}\n",
+            "{{\"tickets\":{},\"changed\":{changed},\"deleted\":{deleted},\"notes\":{}}}\n",
             batch.len(),
             report.notes_queued
         ),

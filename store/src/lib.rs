@@ -183,6 +183,17 @@ impl Store {
         Ok(true)
     }
 
+    /// Forgets a ticket the helpdesk deleted; `true` when one was stored.
+    /// A month already billed with it is corrected at the next close.
+    pub async fn delete_ticket(&self, source: &str, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM tickets WHERE source = $1 AND id = $2")
+            .bind(source)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Every ticket snapshot, ordered by source and id.
     pub async fn ticket_snapshots(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT snapshot FROM tickets ORDER BY source, id")

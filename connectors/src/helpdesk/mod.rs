@@ -67,6 +67,9 @@ pub struct Announcement {
     pub delivery: String,
     /// Tickets to read again.
     pub tickets: Vec<String>,
+    /// Tickets the helpdesk deleted (Jira's `jira:issue_deleted`): no
+    /// longer billed. A ticket read again that is gone counts as deleted too.
+    pub deleted: Vec<String>,
 }
 
 /// Why a webhook is refused.

@@ -541,9 +541,19 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             .ok_or_else(|| {
                 WebhookRefusal::Malformed("no issue.key or worklog.issueId in the body".into())
             })?;
-        Ok(Announcement {
-            delivery,
-            tickets: vec![key.to_owned()],
+        let key = key.to_owned();
+        Ok(if v["webhookEvent"] == "jira:issue_deleted" {
+            Announcement {
+                delivery,
+                tickets: Vec::new(),
+                deleted: vec![key],
+            }
+        } else {
+            Announcement {
+                delivery,
+                tickets: vec![key],
+                deleted: Vec::new(),
+            }
         })
     }
 }
@@ -631,5 +641,22 @@ mod tests {
             c.webhook(&h, body, "t").unwrap_err(),
             WebhookRefusal::BadSignature
         );
+        // A deleted issue is announced as such, not read again.
+        let body = br#"{"timestamp":1783674000000,"webhookEvent":"jira:issue_deleted","issue":{"id":"10001","key":"SD-42"}}"#;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
+        mac.update(body);
+        let h = vec![
+            (
+                "X-Hub-Signature".to_owned(),
+                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            ),
+            (
+                "X-Atlassian-Webhook-Identifier".to_owned(),
+                "w-2".to_owned(),
+            ),
+        ];
+        let a = c.webhook(&h, body, "s").unwrap();
+        assert!(a.tickets.is_empty());
+        assert_eq!(a.deleted, ["SD-42"]);
     }
 }

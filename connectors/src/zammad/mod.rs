@@ -518,6 +518,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         Ok(Announcement {
             delivery,
             tickets: vec![id],
+            deleted: Vec::new(),
         })
     }
 }
