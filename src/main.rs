@@ -28,6 +28,10 @@ enum Command {
         /// A mapping file or a folder of them.
         #[arg(long)]
         mapping: PathBuf,
+        /// The daemon's configuration: each of its helpdesk sources must
+        /// have its `sources.<name>` section in the mapping.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Bill one month from a ticket export (spec/offline-format.md).
     Bill {
@@ -108,7 +112,7 @@ struct BadInput(String);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { mapping } => check(&mapping),
+        Command::Check { mapping, config } => check(&mapping, config.as_deref()),
         Command::Bill {
             mapping,
             tickets,
@@ -187,11 +191,30 @@ fn load_mapping(path: &Path) -> Result<mapping::Loaded, Failure> {
     Ok(loaded)
 }
 
-fn check(path: &Path) -> Result<(), Failure> {
+fn check(path: &Path, config: Option<&Path>) -> Result<(), Failure> {
     match mapping::load(path) {
         Ok(loaded) => {
             for w in loaded.warnings.warnings() {
                 eprintln!("{w}");
+            }
+            if let Some(config) = config {
+                let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+                let missing: Vec<String> = settings
+                    .sources
+                    .iter()
+                    .filter(|(name, s)| {
+                        s.connector.is_helpdesk() && !loaded.sources.contains_key(*name)
+                    })
+                    .map(|(name, _)| format!("`sources.{name}`"))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(bad(format!(
+                        "{}: no {} section for the helpdesk source(s) of {}: add one each, saying which organisation is which customer (mappings/README.md, `sources`)",
+                        path.display(),
+                        missing.join(", "),
+                        config.display()
+                    )));
+                }
             }
             println!(
                 "{}: ok, {} customer contract(s): {}",

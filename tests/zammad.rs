@@ -646,3 +646,43 @@ async fn time_edited_after_billing_and_a_merge_are_read_again_and_billed_once() 
         billed["riga-bakery"].to_string()
     );
 }
+
+#[test]
+fn a_helpdesk_source_without_its_mapping_section_is_refused_by_check_and_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "http://127.0.0.1:9", "z-t0k", "");
+    let with = dir.path().join("mapping");
+    let ok = Command::new(bin())
+        .args(["check", "--mapping"])
+        .arg(&with)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let without = root().join("mappings/examples");
+    let refused = Command::new(bin())
+        .args(["check", "--mapping"])
+        .arg(&without)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("no `sources.desk` section"), "{err}");
+    // The daemon refuses such a mapping the same way, and syncs nothing.
+    std::fs::remove_file(with.join("sources.yaml")).unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--once", "--now", NOW, "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no sources.desk section"), "{err}");
+}
