@@ -23,6 +23,8 @@ struct Site {
     requests: usize,
     /// Answer the next search with 429 and `Retry-After: 1`.
     throttle_search: bool,
+    /// Requests refused for their credentials.
+    refused: usize,
     /// OAuth 2.0 (3LO): the refresh token the site takes now (it rotates),
     /// the access token it takes, and every refresh token it was offered.
     oauth: Option<OAuthSite>,
@@ -145,6 +147,7 @@ impl Respond for FakeJira {
             }
         } else if auth != Some("Basic YnJpZGdlQGV4YW1wbGUuY29tOmotdDBr") {
             // bridge@example.com:j-t0k
+            s.refused += 1;
             return ResponseTemplate::new(401).set_body_json(json!({"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}));
         }
         s.requests += 1;
@@ -384,4 +387,28 @@ fn jira_needs_exactly_one_way_to_sign_in() {
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains("sources.jsm") && err.contains(says), "{err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_api_token_is_one_clear_error_not_a_retry_storm() {
+    let fake = FakeJira(Arc::new(Mutex::new(site_from_export())));
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_auth(
+        dir.path(),
+        &server.uri(),
+        "email = \"bridge@example.com\"\napi_token = \"revoked\"",
+    );
+    let out = run_once(&cfg, NOW);
+    assert!(
+        out.contains("source jsm: jira: HTTP 401: Client must be authenticated to access this resource. (check the source's email and API token)"),
+        "{out}"
+    );
+    let s = fake.0.lock().unwrap();
+    assert_eq!(s.refused, 1, "one refused request, not retried");
+    assert_eq!(s.requests, 0);
 }
