@@ -8,7 +8,10 @@ use serde_json::Value;
 
 mod support;
 
-use support::{KillOnDrop, NOW, expected_october_totals, root, run_once_with as run_once, status};
+use support::{
+    KillOnDrop, NOW, corrections_of, expected_october_totals, root, run_once_with as run_once,
+    status,
+};
 
 /// A demo-like configuration in `dir`: the bundled scenarios in, drafts out.
 fn config(dir: &Path, store_url: &str, drafts: &Path, max_attempts: i64) -> PathBuf {
@@ -378,16 +381,7 @@ fn work_logged_after_a_pushed_draft_becomes_a_correction_in_the_next_draft() {
             .starts_with("Correction to 2026-10: ")),
         "{november:#}"
     );
-    let corrected: rust_decimal::Decimal = corrections
-        .iter()
-        .map(|l| {
-            l["amount"]
-                .as_str()
-                .unwrap()
-                .parse::<rust_decimal::Decimal>()
-                .unwrap()
-        })
-        .sum();
+    let corrected = corrections_of(&november, "2026-10");
     assert!(corrected > rust_decimal::Decimal::ZERO, "{november:#}");
     // No other customer is corrected.
     for entry in std::fs::read_dir(&drafts).unwrap() {

@@ -251,6 +251,15 @@ path = "{dir}/drafts"
     path
 }
 
+async fn serve(fake: &FakeJira) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    server
+}
+
 fn run_once(config: &Path, now: &str) -> String {
     run_once_with(config, now, &[])
 }
@@ -262,11 +271,7 @@ async fn a_month_synced_from_jira_bills_as_the_export_does_and_notes_once() {
         throttle_search: true,
         ..site_from_export()
     })));
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(&fake).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &server.uri());
     let first = run_once(&cfg, NOW);
@@ -328,11 +333,7 @@ async fn oauth_3lo_refresh_tokens_rotate_and_are_kept_across_restarts() {
         }),
         ..site_from_export()
     })));
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(&fake).await;
     let dir = tempfile::tempdir().unwrap();
     let uri = server.uri();
     let cfg = config_with_auth(
@@ -392,11 +393,7 @@ fn jira_needs_exactly_one_way_to_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_api_token_is_one_clear_error_not_a_retry_storm() {
     let fake = FakeJira(Arc::new(Mutex::new(site_from_export())));
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(&fake).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_with_auth(
         dir.path(),

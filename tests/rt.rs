@@ -178,19 +178,7 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     let export = dir.path().join("export.json");
     std::fs::write(&export, json!({"tickets": tickets}).to_string()).unwrap();
     let month = chrono::Utc::now().format("%Y-%m").to_string();
-    let offline = Command::new(bin())
-        .args(["bill", "--json", "--period", &month, "--mapping"])
-        .arg(&mapping)
-        .arg("--tickets")
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert!(
-        offline.status.success(),
-        "{}",
-        String::from_utf8_lossy(&offline.stderr)
-    );
-    let offline: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let offline = offline_bill(&mapping, &export, &month);
 
     let cfg = dir.path().join("bridge.toml");
     std::fs::write(

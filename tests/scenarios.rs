@@ -6,12 +6,14 @@
 //! ticket; sla: ticket and metric; balance: customer and, when given, name), and
 //! the output may hold no invoice, report row or SLA row the file does not list.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use chrono::DateTime;
 use rust_decimal::Decimal;
 use serde_json::Value;
+use support::offline_bill;
 
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios")
@@ -19,23 +21,6 @@ fn scenarios_dir() -> PathBuf {
 
 fn mapping_for(scenario: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("mappings/examples/{scenario}.yaml"))
-}
-
-fn run_bill(mapping: &Path, tickets: &Path, period: &str) -> Value {
-    let out = Command::cargo_bin("contract-bridge")
-        .unwrap()
-        .args(["bill", "--json", "--period", period, "--mapping"])
-        .arg(mapping)
-        .arg("--tickets")
-        .arg(tickets)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bill failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Compares one expected value with the actual one; money and instants by value.
@@ -111,7 +96,7 @@ fn check(scenario: &str, expected_file: &str, period: &str) {
     let dir = scenarios_dir().join(scenario);
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join(expected_file)).unwrap()).unwrap();
-    let actual = run_bill(&mapping_for(scenario), &dir.join("tickets.json"), period);
+    let actual = offline_bill(&mapping_for(scenario), &dir.join("tickets.json"), period);
     let mut errors = Vec::new();
     let list = |v: &Value, s: &str| {
         v.get(s)

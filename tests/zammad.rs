@@ -439,11 +439,12 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
     fake.0.lock().unwrap().tickets[1]["title"] = json!("Cash register offline again");
     let reads_before = fake.0.lock().unwrap().ticket_reads;
     let body = r#"{"ticket":{"id":2,"number":"T-1002","state":"closed"},"article":{"id":104,"internal":false}}"#;
-    let sign = |secret: &str| {
+    let sign_body = |secret: &str, body: &str| {
         let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(body.as_bytes());
         format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
     };
+    let sign = |secret: &str| sign_body(secret, body);
     let post = |sig: String, delivery: &'static str| {
         client
             .post(&url)
@@ -476,14 +477,9 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
     // again, it is gone, and it is no longer held (nor billed).
     fake.0.lock().unwrap().tickets.remove(2);
     let body3 = body.replace("\"id\":2", "\"id\":3");
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"zw-s3cret").unwrap();
-    mac.update(body3.as_bytes());
     let gone = client
         .post(&url)
-        .header(
-            "X-Hub-Signature",
-            format!("sha1={}", hex::encode(mac.finalize().into_bytes())),
-        )
+        .header("X-Hub-Signature", sign_body("zw-s3cret", &body3))
         .header("X-Zammad-Delivery", "d-3")
         .body(body3)
         .send()
@@ -491,14 +487,8 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
         .unwrap();
     assert_eq!(gone.status(), 202);
     assert!(gone.text().await.unwrap().contains("\"deleted\":1"));
-    let m = client
-        .get(&metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = client.get(&metrics).send().await.unwrap();
+    let m = m.text().await.unwrap();
     assert!(m.contains("contract_bridge_tickets 9"), "{m}");
 }
 
@@ -532,19 +522,7 @@ fn october_totals(export: &Value) -> BTreeMap<String, rust_decimal::Decimal> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("export.json");
     std::fs::write(&file, export.to_string()).unwrap();
-    let out = Command::new(bin())
-        .args(["bill", "--json", "--period", "2026-10", "--mapping"])
-        .arg(root().join("mappings/examples"))
-        .arg("--tickets")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bill: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bill = offline_bill(&root().join("mappings/examples"), &file, "2026-10");
     bill["invoices"]
         .as_array()
         .unwrap()
@@ -612,25 +590,9 @@ async fn time_edited_after_billing_and_a_merge_are_read_again_and_billed_once() 
         let path = dir
             .path()
             .join(format!("drafts/draft_{customer}_2026-11_r1.json"));
-        let corrected: rust_decimal::Decimal = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let v: Value = serde_json::from_str(&text).unwrap();
-                v["draft"]["lines"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|l| l["corrects"] == "2026-10")
-                    .map(|l| {
-                        l["amount"]
-                            .as_str()
-                            .unwrap()
-                            .parse::<rust_decimal::Decimal>()
-                            .unwrap()
-                    })
-                    .sum()
-            }
-            Err(_) => rust_decimal::Decimal::ZERO,
-        };
+        let corrected = std::fs::read_to_string(&path).map_or(rust_decimal::Decimal::ZERO, |t| {
+            corrections_of(&serde_json::from_str(&t).unwrap(), "2026-10")
+        });
         assert_eq!(
             corrected, expected,
             "{customer}: October corrected by what the offline bill of the changed export adds"
@@ -652,26 +614,22 @@ fn a_helpdesk_source_without_its_mapping_section_is_refused_by_check_and_the_dae
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "http://127.0.0.1:9", "z-t0k", "");
     let with = dir.path().join("mapping");
-    let ok = Command::new(bin())
-        .args(["check", "--mapping"])
-        .arg(&with)
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let check = |mapping: &Path| {
+        Command::new(bin())
+            .args(["check", "--mapping"])
+            .arg(mapping)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let ok = check(&with);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let without = root().join("mappings/examples");
-    let refused = Command::new(bin())
-        .args(["check", "--mapping"])
-        .arg(&without)
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let refused = check(&root().join("mappings/examples"));
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("no `sources.desk` section"), "{err}");

@@ -213,6 +213,40 @@ pub fn examples_with(dir: &Path, extra: &str) -> PathBuf {
     folder
 }
 
+/// The offline `bill --json` document of `tickets` for `period`.
+pub fn offline_bill(mapping: &Path, tickets: &Path, period: &str) -> Value {
+    let out = std::process::Command::new(bin())
+        .args(["bill", "--json", "--period", period, "--mapping"])
+        .arg(mapping)
+        .arg("--tickets")
+        .arg(tickets)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The sum of a draft's lines that correct `period`.
+pub fn corrections_of(draft: &Value, period: &str) -> rust_decimal::Decimal {
+    draft["draft"]["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["corrects"] == period)
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum()
+}
+
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("contract-bridge")
 }
