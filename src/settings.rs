@@ -27,6 +27,32 @@ pub struct Settings {
     /// while running without `--once`.
     #[serde(default)]
     pub http: Option<HttpSettings>,
+    /// Work reports, their PDF and the signed balance statements.
+    #[serde(default)]
+    pub report: ReportSettings,
+}
+
+/// Work reports (one per customer at each close) and balance statements.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// A folder whose files replace the embedded ones of `templates/report/`
+    /// (`report.html`, `statement.html`, `balances.html`, `style.css`,
+    /// `strings/LANG.toml`); files it lacks keep the defaults.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
+    /// A Chromium (or Chrome) binary that prints the PDF of each report
+    /// (`--headless --print-to-pdf`); none: reports are stored as HTML only.
+    #[serde(default)]
+    pub chromium: Option<PathBuf>,
+    /// The key that signs statement links (`env:NAME`, `file:PATH` or
+    /// literal); none: `GET /statement/{customer}` answers 403 to everyone.
+    #[serde(default)]
+    pub statement_secret: Option<connectors::Secret>,
+    /// Where customers reach this daemon (`https://bridge.example.com`), to
+    /// write statement links into drafts; none: drafts carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// A helpdesk source: its connector (`type = …` and the connector's keys)

@@ -20,6 +20,7 @@ mod close;
 mod helpdesk;
 mod notes;
 mod outbox;
+mod reports;
 mod schedule;
 pub mod webhook;
 
@@ -67,6 +68,11 @@ pub struct CycleReport {
     pub pushed: usize,
     pub retried: usize,
     pub dead: usize,
+    /// Work reports stored with closed periods, and how many have a PDF.
+    pub reports: usize,
+    pub report_pdfs: usize,
+    /// Why a report or its PDF was not made.
+    pub report_notes: Vec<String>,
 }
 
 /// A mapping that passed `check`, with the fingerprint of its files.
@@ -421,7 +427,22 @@ pub fn log_report(r: &CycleReport) {
         r.retried,
         r.dead
     );
+    if r.reports > 0 {
+        eprintln!(
+            "reports: {} work report(s) stored, {} with a PDF{}",
+            r.reports,
+            r.report_pdfs,
+            if r.report_pdfs < r.reports {
+                " (PDFs need report.chromium: a Chromium binary)"
+            } else {
+                ""
+            }
+        );
+    }
     for e in &r.source_errors {
         eprintln!("warning: {e}");
+    }
+    for n in &r.report_notes {
+        eprintln!("warning: {n}");
     }
 }
