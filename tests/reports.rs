@@ -40,10 +40,7 @@ fn scenario(name: &'static str) -> Scenario {
         &root().join(format!("tests/fixtures/scenarios/{name}/tickets.json")),
     )
     .unwrap();
-    Scenario {
-        book,
-        tickets,
-    }
+    Scenario { book, tickets }
 }
 
 impl Scenario {
