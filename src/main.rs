@@ -507,10 +507,17 @@ fn close(config: &Path, period: &str, now: Option<&str>) -> Result<(), Failure> 
             .await
             .map_err(|e| bad(e.to_string()))?;
         let mut report = daemon::CycleReport::default();
+        let customers = bridge.mapping().map_or(0, |m| m.book.contracts.len());
+        let closing = progress(customers as u64, "customers closed (with their reports)");
+        let tick = closing.clone();
         bridge
-            .close_period(month, now, &mut report)
+            .close_period_with(month, now, &mut report, &mut move |c: &str| {
+                tick.set_message(c.to_owned());
+                tick.inc(1);
+            })
             .await
             .map_err(|e| bad(e.to_string()))?;
+        closing.finish_and_clear();
         let bar = progress(report.drafts_queued as u64, "pushing drafts");
         for name in bridge.settings.targets.keys() {
             let before = report.pushed + report.retried + report.dead;
@@ -645,34 +652,23 @@ fn report_cmd(a: ReportArgs) -> Result<(), Failure> {
             .as_deref()
             .ok_or_else(|| bad("give --config, or --mapping and --tickets"))?;
         runtime()?.block_on(async {
-            let bridge = bridge(config).await?;
-            let now = Utc::now();
+            let mut settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+            // The command line's templates win over the configuration's.
+            if a.templates.is_some() {
+                settings.report.templates = a.templates.clone();
+            }
+            let chromium = a.chromium.clone().or(settings.report.chromium.clone());
+            let store = std::sync::Arc::new(open_store(&settings).await?);
+            let bridge = daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
             bridge
-                .reload_mapping(now)
+                .reload_mapping(Utc::now())
                 .await
                 .map_err(|e| bad(e.to_string()))?;
-            let mut bridge_settings = bridge.settings.report.clone();
-            if a.templates.is_some() {
-                bridge_settings.templates = a.templates.clone();
-            }
-            let rendered = if a.templates.is_some() {
-                // The command line's templates win over the configuration's.
-                let mut s = (*bridge).settings.clone();
-                s.report = bridge_settings.clone();
-                let b =
-                    daemon::Bridge::new(s, bridge.store.clone()).map_err(|e| bad(e.to_string()))?;
-                b.reload_mapping(now)
-                    .await
-                    .map_err(|e| bad(e.to_string()))?;
-                b.report_page(&a.customer, period, language, as_of, false)
-                    .await
-            } else {
-                bridge
-                    .report_page(&a.customer, period, language, as_of, false)
-                    .await
-            }
-            .map_err(|e| bad(e.to_string()))?;
-            Ok::<_, Failure>((rendered, a.chromium.clone().or(bridge_settings.chromium)))
+            let rendered = bridge
+                .report_page(&a.customer, period, language, as_of, false)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            Ok::<_, Failure>((rendered, chromium))
         })?
     };
     let render_ms = started.elapsed().as_secs_f64() * 1000.0;

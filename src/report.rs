@@ -108,6 +108,7 @@ pub struct Rendered {
 
 /// Renders the work report (or, with `statement`, the balance statement)
 /// of `customer` for `period` from bills already made by [`bill_months`].
+#[allow(clippy::too_many_arguments)]
 pub fn render(
     templates: &Templates,
     book: &ContractBook,

@@ -34,7 +34,7 @@ pub fn number(value: Decimal, decimals: u32, lang: Language) -> String {
     // Grouped from four digits in every language so that columns line up
     // (CLDR would leave four-digit Polish numbers ungrouped).
     for (i, d) in digits.iter().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(group);
         }
         out.push(*d);

@@ -42,9 +42,12 @@ impl Bridge {
     ) -> Result<(), CycleError> {
         let schedule = crate::settings::cron("schedule.close", &self.settings.schedule.close)
             .map_err(CycleError::Mapping)?;
-        self.close_months(now, report, |month, tz| {
-            closes_at(&schedule, month, tz).is_some_and(|at| at <= now)
-        })
+        self.close_months(
+            now,
+            report,
+            |month, tz| closes_at(&schedule, month, tz).is_some_and(|at| at <= now),
+            &mut |_| {},
+        )
         .await
     }
 
@@ -56,7 +59,20 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        self.close_months(now, report, |m, tz| m == month && now >= m.end(tz))
+        self.close_period_with(month, now, report, &mut |_| {})
+            .await
+    }
+
+    /// [`Bridge::close_period`], calling `done` with each customer closed
+    /// (a progress bar's tick).
+    pub async fn close_period_with(
+        &self,
+        month: Month,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+        done: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), CycleError> {
+        self.close_months(now, report, |m, tz| m == month && now >= m.end(tz), done)
             .await
     }
 
@@ -65,6 +81,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
         due: impl Fn(Month, chrono_tz::Tz) -> bool,
+        done: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), CycleError> {
         let mapping = self.mapping_in_force()?;
         let book = &mapping.book;
@@ -132,6 +149,7 @@ impl Bridge {
                         self.outbox.wake(&self.settings.billing.target);
                     }
                 }
+                done(customer.as_str());
             }
         }
         report.report_notes.extend(reports.notes);

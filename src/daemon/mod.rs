@@ -399,9 +399,28 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
         "outbox: {} pending, {} sent, {} dead",
         s.outbox_pending, s.outbox_sent, s.outbox_dead
     );
-    for (source, cursor, at) in &s.cursors {
-        let short: String = cursor.chars().take(60).collect();
-        let _ = writeln!(out, "cursor {source}: {short} (updated {at})");
+    let _ = writeln!(
+        out,
+        "reports: {} stored, {} with a PDF",
+        s.reports, s.report_pdfs
+    );
+    if !s.cursors.is_empty() {
+        // One row per source; a folder's cursor (every file's position) is cut short.
+        let rows: Vec<Vec<String>> = s
+            .cursors
+            .iter()
+            .map(|(source, cursor, at)| {
+                let mut short: String = cursor.chars().take(40).collect();
+                if cursor.chars().count() > 40 {
+                    short.push('…');
+                }
+                vec![source.clone(), at.chars().take(19).collect(), short]
+            })
+            .collect();
+        out.push_str(&crate::render::table(
+            &["source", "synced at (UTC)", "cursor"],
+            &rows,
+        ));
     }
     for (target, key, remote, note) in &s.differences {
         let _ = writeln!(out, "difference {target} {key} ({remote}): {note}");

@@ -100,6 +100,9 @@ pub struct Status {
     pub cursors: Vec<(String, String, String)>,
     pub tickets: i64,
     pub closed_periods: i64,
+    /// Work reports stored with closed periods, and those with a PDF.
+    pub reports: i64,
+    pub report_pdfs: i64,
     pub outbox_pending: i64,
     pub outbox_sent: i64,
     pub outbox_dead: i64,
@@ -573,6 +576,10 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .get(0);
+        let reports = sqlx::query("SELECT COUNT(*), COUNT(pdf) FROM reports")
+            .fetch_one(&self.pool)
+            .await?;
+        (s.reports, s.report_pdfs) = (reports.get(0), reports.get(1));
         for r in sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state")
             .fetch_all(&self.pool)
             .await?
