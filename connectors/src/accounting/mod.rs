@@ -80,6 +80,31 @@ pub trait AccountingApi: Send + Sync {
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError>;
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError>;
+
+    /// The request listing the file names attached to the draft `id`;
+    /// none: the system takes no attachments (the report is linked instead).
+    fn list_attachments(&self, _id: &str) -> Option<HttpRequest> {
+        None
+    }
+
+    fn read_attachments(&self, _r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
+    /// The request attaching `bytes` (of type `mime`) as `file_name` to the draft `id`.
+    fn attach(
+        &self,
+        _id: &str,
+        _file_name: &str,
+        _mime: &str,
+        _bytes: &[u8],
+    ) -> Option<HttpRequest> {
+        None
+    }
+
+    fn read_attached(&self, _r: &HttpResponse, _file_name: &str) -> Result<(), ConnectorError> {
+        Ok(())
+    }
 }
 
 /// Our stable reference of a draft in the accounting system: its
