@@ -708,30 +708,28 @@ fn report_cmd(a: ReportArgs) -> Result<(), Failure> {
 fn statement_link(config: &Path, customer: &str, valid: &str) -> Result<(), Failure> {
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
     let valid = mapping::parse_duration(valid).map_err(|e| bad(format!("--valid: {e}")))?;
-    let secret = settings.report.statement_secret.as_ref().ok_or_else(|| {
-        bad(format!(
+    if settings.report.statement_secret.is_none() {
+        return Err(bad(format!(
             "{}: report.statement_secret is not set: links cannot be signed (write it as env:NAME, file:PATH or a literal)",
+            config.display()
+        )));
+    }
+    let expires = Utc::now().timestamp() + valid;
+    let mut report = settings.report.clone();
+    if report.public_url.is_none() {
+        // Without a public address, the daemon's own listener.
+        report.public_url = settings
+            .http
+            .as_ref()
+            .map(|h| format!("http://{}", h.listen));
+    }
+    let link = report.statement_url(customer, expires).ok_or_else(|| {
+        bad(format!(
+            "{}: neither report.public_url nor http.listen is set: the link would have no address",
             config.display()
         ))
     })?;
-    let expires = Utc::now().timestamp() + valid;
-    let query = contract_bridge::statement::query(secret, customer, expires);
-    let base = settings
-        .report
-        .public_url
-        .clone()
-        .or_else(|| {
-            settings
-                .http
-                .as_ref()
-                .map(|h| format!("http://{}", h.listen))
-        })
-        .unwrap_or_default();
-    println!(
-        "{}/statement/{}?{query}",
-        base.trim_end_matches('/'),
-        contract_bridge::statement::encode_segment(customer)
-    );
+    println!("{link}");
     Ok(())
 }
 

@@ -33,7 +33,7 @@ pub struct Settings {
 }
 
 /// Work reports (one per customer at each close) and balance statements.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSettings {
     /// A folder whose files replace the embedded ones of `templates/report/`
@@ -53,6 +53,40 @@ pub struct ReportSettings {
     /// write statement links into drafts; none: drafts carry no link.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// How long a statement link written into a draft works (default 90).
+    #[serde(default = "default_link_days")]
+    pub link_valid_days: u32,
+}
+
+fn default_link_days() -> u32 {
+    90
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            templates: None,
+            chromium: None,
+            statement_secret: None,
+            public_url: None,
+            link_valid_days: default_link_days(),
+        }
+    }
+}
+
+impl ReportSettings {
+    /// The signed statement link of `customer`, valid until `expires`
+    /// (Unix seconds), when a public address and a secret are configured.
+    pub fn statement_url(&self, customer: &str, expires: i64) -> Option<String> {
+        let base = self.public_url.as_deref()?;
+        let secret = self.statement_secret.as_ref()?;
+        Some(format!(
+            "{}/statement/{}?{}",
+            base.trim_end_matches('/'),
+            crate::statement::encode_segment(customer),
+            crate::statement::query(secret, customer, expires)
+        ))
+    }
 }
 
 /// A helpdesk source: its connector (`type = …` and the connector's keys)

@@ -182,3 +182,61 @@ fn statement_link_needs_a_secret_and_says_so() {
     assert!(err.contains("report.statement_secret"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_draft_for_a_target_without_attachments_carries_a_signed_statement_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[store]
+url = "sqlite://{dir}/state.db"
+[mapping]
+path = "{mapping}"
+[billing]
+first_period = "2026-10"
+target = "drafts"
+[sources.samples]
+type = "folder"
+path = "{tickets}"
+file_name = "tickets.json"
+[targets.drafts]
+type = "folder"
+path = "{dir}/drafts"
+[report]
+statement_secret = "{SECRET}"
+public_url = "https://bridge.example.com/"
+link_valid_days = 30
+"#,
+        dir = dir.path().display(),
+        mapping = root().join("mappings/examples/lv-it.yaml").display(),
+        tickets = root().join("tests/fixtures/scenarios/lv-it").display(),
+    );
+    let cfg = dir.path().join("bridge.toml");
+    std::fs::write(&cfg, text).unwrap();
+    run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
+    let drafts: Vec<_> = std::fs::read_dir(dir.path().join("drafts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(!drafts.is_empty());
+    let closed = chrono::DateTime::parse_from_rfc3339("2026-11-02T12:00:00Z")
+        .unwrap()
+        .timestamp();
+    for path in drafts {
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let draft = &file["draft"];
+        let customer = draft["customer"].as_str().unwrap();
+        let url = draft["statement_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{draft}"));
+        let prefix = format!("https://bridge.example.com/statement/{customer}?");
+        let query = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url}"));
+        let secret = Secret::new(SECRET);
+        let verify =
+            |at: i64| contract_bridge::statement::verify(&secret, customer, Some(query), at);
+        assert!(verify(closed + 29 * 86_400), "valid for 30 days: {url}");
+        assert!(!verify(closed + 31 * 86_400), "and not after: {url}");
+    }
+}

@@ -198,6 +198,10 @@ impl Bridge {
                         item: r.item.clone(),
                     })
                     .unwrap_or_default(),
+                statement_url: self.settings.report.statement_url(
+                    customer.as_str(),
+                    now.timestamp() + i64::from(self.settings.report.link_valid_days) * 86_400,
+                ),
             }
         });
         let document = serde_json::json!({
