@@ -310,6 +310,11 @@ impl Refs {
     }
 }
 
+/// The text accounting systems without attachments carry on the invoice.
+pub fn statement_line(url: &str) -> String {
+    format!("Balance statement: {url}")
+}
+
 impl Draft {
     /// The customer's contact in the target: the mapping's, else `configured`.
     pub fn contact<'a>(
