@@ -1,6 +1,8 @@
 //! The daemon's HTTP endpoints: `/healthz` (the process answers), `/readyz`
 //! (the mapping in force is valid and the store answers) and `/metrics`
-//! (Prometheus text format). They read shared state and never block a cycle.
+//! (Prometheus text format), and `/statement/{customer}` (the balance
+//! statement at a signed link, see `statement.rs`). They read shared state
+//! and never block a cycle.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -77,6 +79,7 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/statement/{customer}", get(crate::statement::serve))
         .route(
             "/webhooks/{source}",
             post(crate::daemon::webhook::receive).layer(DefaultBodyLimit::max(limit)),

@@ -8,4 +8,6 @@ pub mod daemon;
 pub mod export;
 pub mod http;
 pub mod render;
+pub mod report;
 pub mod settings;
+pub mod statement;

@@ -92,6 +92,50 @@ enum Command {
         #[arg(long)]
         since: String,
     },
+    /// Write a customer's work report (HTML, and PDF when a Chromium is
+    /// found) for a month, from a ticket export or from the daemon's store.
+    Report {
+        #[arg(long)]
+        customer: String,
+        /// The report's (last) month, YYYY-MM; a quarterly or yearly
+        /// customer's report covers its quarter or year up to it.
+        #[arg(long)]
+        period: String,
+        /// With --tickets: the mapping file or folder.
+        #[arg(long, requires = "tickets", conflicts_with = "config")]
+        mapping: Option<PathBuf>,
+        /// A ticket export (spec/offline-format.md).
+        #[arg(long, requires = "mapping", conflicts_with = "config")]
+        tickets: Option<PathBuf>,
+        /// Or the daemon's configuration: its mapping, store and `[report]`.
+        #[arg(long, required_unless_present = "mapping")]
+        config: Option<PathBuf>,
+        /// en, lv, pl, sv or da; default: the customer's `language`.
+        #[arg(long)]
+        language: Option<String>,
+        /// When open SLA clocks are judged (RFC 3339); default: the period's end.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// The folder the files are written to.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// A folder of templates replacing the embedded ones.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// The Chromium that prints the PDF; default: `report.chromium`, else `chromium` on PATH.
+        #[arg(long)]
+        chromium: Option<PathBuf>,
+    },
+    /// Print a signed link to a customer's balance statement.
+    StatementLink {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        customer: String,
+        /// How long the link works: 30m, 12h, 7d.
+        #[arg(long, default_value = "7d")]
+        valid: String,
+    },
     /// Show every open SLA clock: due, remaining clock time, warned, breached.
     Sla {
         #[arg(long)]
@@ -144,6 +188,34 @@ fn main() -> ExitCode {
             now,
         } => close(&config, &period, now.as_deref()),
         Command::Backfill { config, since } => backfill(&config, &since),
+        Command::Report {
+            customer,
+            period,
+            mapping,
+            tickets,
+            config,
+            language,
+            as_of,
+            out,
+            templates,
+            chromium,
+        } => report_cmd(ReportArgs {
+            customer,
+            period,
+            mapping,
+            tickets,
+            config,
+            language,
+            as_of,
+            out,
+            templates,
+            chromium,
+        }),
+        Command::StatementLink {
+            config,
+            customer,
+            valid,
+        } => statement_link(&config, &customer, &valid),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -458,10 +530,17 @@ fn close(config: &Path, period: &str, now: Option<&str>) -> Result<(), Failure> 
             .await
             .map_err(|e| bad(e.to_string()))?;
         let mut report = daemon::CycleReport::default();
+        let customers = bridge.mapping().map_or(0, |m| m.book.contracts.len());
+        let closing = progress(customers as u64, "customers closed (with their reports)");
+        let tick = closing.clone();
         bridge
-            .close_period(month, now, &mut report)
+            .close_period_with(month, now, &mut report, &mut move |c: &str| {
+                tick.set_message(c.to_owned());
+                tick.inc(1);
+            })
             .await
             .map_err(|e| bad(e.to_string()))?;
+        closing.finish_and_clear();
         let bar = progress(report.drafts_queued as u64, "pushing drafts");
         for name in bridge.settings.targets.keys() {
             let before = report.pushed + report.retried + report.dead;
@@ -499,6 +578,182 @@ fn backfill(config: &Path, since: &str) -> Result<(), Failure> {
         daemon::log_report(&report);
         Ok(())
     })
+}
+
+struct ReportArgs {
+    customer: String,
+    period: String,
+    mapping: Option<PathBuf>,
+    tickets: Option<PathBuf>,
+    config: Option<PathBuf>,
+    language: Option<String>,
+    as_of: Option<String>,
+    out: PathBuf,
+    templates: Option<PathBuf>,
+    chromium: Option<PathBuf>,
+}
+
+fn report_cmd(a: ReportArgs) -> Result<(), Failure> {
+    use contract_bridge::report;
+    let period: Month = a
+        .period
+        .parse()
+        .map_err(|e: engine::period::MonthError| bad(format!("--period: {e}")))?;
+    let language = a
+        .language
+        .as_deref()
+        .map(|l| {
+            engine::contract::Language::parse(l).ok_or_else(|| {
+                bad(format!(
+                    "--language: `{l}` is not a report language; valid: en, lv, pl, sv, da"
+                ))
+            })
+        })
+        .transpose()?;
+    let as_of = a
+        .as_of
+        .as_deref()
+        .map(|s| parse_instant("as-of", s))
+        .transpose()?;
+    let started = std::time::Instant::now();
+    let (rendered, chromium) = if let (Some(mapping_path), Some(tickets_path)) =
+        (&a.mapping, &a.tickets)
+    {
+        let loaded = load_mapping(mapping_path)?;
+        let (tickets, text) = load_tickets(tickets_path)?;
+        let key = engine::ticket::CustomerKey::new(a.customer.as_str());
+        if !loaded.book.contracts.contains_key(&key) {
+            let mut known: Vec<&str> = loaded.book.contracts.keys().map(|k| k.as_str()).collect();
+            known.sort_unstable();
+            return Err(bad(format!(
+                "--customer: `{}` has no contract in {}; customers with a contract: {}",
+                a.customer,
+                mapping_path.display(),
+                known.join(", ")
+            )));
+        }
+        let templates =
+            report::templates(a.templates.as_deref()).map_err(|e| bad(e.to_string()))?;
+        let mut bills = std::collections::BTreeMap::new();
+        report::bill_months(&loaded.book, &tickets, &key, period, as_of, &mut bills).map_err(
+            |e| match e {
+                report::ReportError::Bill { .. } => {
+                    engine::bill(&loaded.book, &tickets, period, as_of)
+                        .err()
+                        .map_or_else(
+                            || bad(e.to_string()),
+                            |be| {
+                                engine_error(
+                                    be,
+                                    tickets_path,
+                                    &text,
+                                    &tickets,
+                                    &loaded.book,
+                                    mapping_path,
+                                )
+                            },
+                        )
+                }
+                e => bad(e.to_string()),
+            },
+        )?;
+        let rendered = report::render(
+            &templates,
+            &loaded.book,
+            &tickets,
+            &bills,
+            &key,
+            period,
+            language,
+            false,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        (rendered, a.chromium.clone())
+    } else {
+        let config = a
+            .config
+            .as_deref()
+            .ok_or_else(|| bad("give --config, or --mapping and --tickets"))?;
+        runtime()?.block_on(async {
+            let mut settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+            // The command line's templates win over the configuration's.
+            if a.templates.is_some() {
+                settings.report.templates = a.templates.clone();
+            }
+            let chromium = a.chromium.clone().or(settings.report.chromium.clone());
+            let store = std::sync::Arc::new(open_store(&settings).await?);
+            let bridge = daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
+            bridge
+                .reload_mapping(Utc::now())
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            let rendered = bridge
+                .report_page(&a.customer, period, language, as_of, false)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            Ok::<_, Failure>((rendered, chromium))
+        })?
+    };
+    let render_ms = started.elapsed().as_secs_f64() * 1000.0;
+    std::fs::create_dir_all(&a.out).map_err(|e| bad(format!("--out {}: {e}", a.out.display())))?;
+    let stem = format!("{}-{}-{}", a.customer, period, rendered.language.code());
+    let html_path = a.out.join(format!("{stem}.html"));
+    std::fs::write(&html_path, &rendered.html)
+        .map_err(|e| bad(format!("{}: {e}", html_path.display())))?;
+    println!("{}", html_path.display());
+    eprintln!(
+        "report: {} {} ({}), total {}, rendered in {render_ms:.1} ms",
+        a.customer, period, rendered.language, rendered.view.total
+    );
+    let chromium = report::chromium(Some(chromium.as_deref().unwrap_or(Path::new("chromium"))));
+    match chromium {
+        Some(c) => {
+            let started = std::time::Instant::now();
+            let pdf =
+                report::print_pdf(&c, &rendered.html).map_err(|e| Failure::Other(e.into()))?;
+            let pdf_path = a.out.join(format!("{stem}.pdf"));
+            std::fs::write(&pdf_path, &pdf)
+                .map_err(|e| bad(format!("{}: {e}", pdf_path.display())))?;
+            println!("{}", pdf_path.display());
+            eprintln!(
+                "report: PDF {} bytes, printed in {:.0} ms",
+                pdf.len(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        None => eprintln!(
+            "report: PDF skipped: no Chromium found (pass --chromium PATH or set report.chromium; Debian: apt-get install chromium)"
+        ),
+    }
+    Ok(())
+}
+
+fn statement_link(config: &Path, customer: &str, valid: &str) -> Result<(), Failure> {
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    let valid = mapping::parse_duration(valid).map_err(|e| bad(format!("--valid: {e}")))?;
+    if settings.report.statement_secret.is_none() {
+        return Err(bad(format!(
+            "{}: report.statement_secret is not set: links cannot be signed (write it as env:NAME, file:PATH or a literal)",
+            config.display()
+        )));
+    }
+    let expires = Utc::now().timestamp() + valid;
+    let mut report = settings.report.clone();
+    if report.public_url.is_none() {
+        // Without a public address, the daemon's own listener.
+        report.public_url = settings
+            .http
+            .as_ref()
+            .map(|h| format!("http://{}", h.listen));
+    }
+    let link = report.statement_url(customer, expires).ok_or_else(|| {
+        bad(format!(
+            "{}: neither report.public_url nor http.listen is set: the link would have no address",
+            config.display()
+        ))
+    })?;
+    println!("{link}");
+    Ok(())
 }
 
 /// A progress bar on a terminal; hidden when stderr is a file or a pipe.

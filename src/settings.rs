@@ -27,6 +27,66 @@ pub struct Settings {
     /// while running without `--once`.
     #[serde(default)]
     pub http: Option<HttpSettings>,
+    /// Work reports, their PDF and the signed balance statements.
+    #[serde(default)]
+    pub report: ReportSettings,
+}
+
+/// Work reports (one per customer at each close) and balance statements.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// A folder whose files replace the embedded ones of `templates/report/`
+    /// (`report.html`, `statement.html`, `balances.html`, `style.css`,
+    /// `strings/LANG.toml`); files it lacks keep the defaults.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
+    /// A Chromium (or Chrome) binary that prints the PDF of each report
+    /// (`--headless --print-to-pdf`); none: reports are stored as HTML only.
+    #[serde(default)]
+    pub chromium: Option<PathBuf>,
+    /// The key that signs statement links (`env:NAME`, `file:PATH` or
+    /// literal); none: `GET /statement/{customer}` answers 403 to everyone.
+    #[serde(default)]
+    pub statement_secret: Option<connectors::Secret>,
+    /// Where customers reach this daemon (`https://bridge.example.com`), to
+    /// write statement links into drafts; none: drafts carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How long a statement link written into a draft works (default 90).
+    #[serde(default = "default_link_days")]
+    pub link_valid_days: u32,
+}
+
+fn default_link_days() -> u32 {
+    90
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            templates: None,
+            chromium: None,
+            statement_secret: None,
+            public_url: None,
+            link_valid_days: default_link_days(),
+        }
+    }
+}
+
+impl ReportSettings {
+    /// The signed statement link of `customer`, valid until `expires`
+    /// (Unix seconds), when a public address and a secret are configured.
+    pub fn statement_url(&self, customer: &str, expires: i64) -> Option<String> {
+        let base = self.public_url.as_deref()?;
+        let secret = self.statement_secret.as_ref()?;
+        Some(format!(
+            "{}/statement/{}?{}",
+            base.trim_end_matches('/'),
+            crate::statement::encode_segment(customer),
+            crate::statement::query(secret, customer, expires)
+        ))
+    }
 }
 
 /// A helpdesk source: its connector (`type = …` and the connector's keys)

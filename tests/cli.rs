@@ -1207,3 +1207,86 @@ fn accounting_ids_per_target_are_checked_with_the_rest() {
     let (_d, typo) = lv_it_with("    accounting:\n      xero: {contactid: x}\n");
     assert_bad(&check(&typo), &["lv-it.yaml:", "contactid"]);
 }
+
+// ------------------------------------------------- check and report: languages
+
+#[test]
+fn a_report_language_outside_the_five_is_refused_where_it_is_written() {
+    let (_d, good) = lv_it_with("    language: sv\n    report_every: quarter\n");
+    assert_eq!(check(&good).code, Some(0), "{:?}", check(&good));
+    let (_d, bad) = lv_it_with("    language: de\n");
+    let r = check(&bad);
+    assert_one_error(
+        &r,
+        &[
+            "lv-it.yaml:86:15:",
+            "customers.riga-bakery.language",
+            "unknown language `de`",
+            "en, lv, pl, sv, da",
+        ],
+    );
+    let (_d, cadence) = lv_it_with("    report_every: week\n");
+    assert_one_error(
+        &check(&cadence),
+        &["report_every", "`week`", "month, quarter, year"],
+    );
+    // A dated change cannot switch the language: it is not a term.
+    let (_d, changed) =
+        lv_it_with("    changes:\n      - effective_from: 2026-11-01\n        language: en\n");
+    assert_bad(&check(&changed), &["language", "cannot change by date"]);
+}
+
+#[test]
+fn report_writes_the_page_in_the_asked_language_and_refuses_an_unknown_one() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run([
+        "report",
+        "--customer",
+        "riga-bakery",
+        "--period",
+        "2026-10",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--language",
+        "pl",
+        "--chromium",
+        "/nonexistent/chromium",
+        "--out",
+    ]
+    .into_iter()
+    .map(std::ffi::OsString::from)
+    .chain([out.path().as_os_str().to_owned()]));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let html = std::fs::read_to_string(out.path().join("riga-bakery-2026-10-pl.html")).unwrap();
+    assert!(html.contains("<html lang=\"pl\">"), "{html}");
+    assert!(html.contains("Raport z prac"), "{html}");
+    assert_mentions(&r, &["PDF skipped", "Chromium"]);
+    let bad = run([
+        "report",
+        "--customer",
+        "riga-bakery",
+        "--period",
+        "2026-10",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--language",
+        "de",
+    ]);
+    assert_bad(&bad, &["--language", "`de`", "en, lv, pl, sv, da"]);
+    let unknown = run([
+        "report",
+        "--customer",
+        "nobody",
+        "--period",
+        "2026-10",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+    ]);
+    assert_bad(&unknown, &["--customer", "`nobody`", "riga-bakery"]);
+}

@@ -311,6 +311,11 @@ pub struct Draft {
     /// The ids the mapping gives this customer in the receiving target.
     #[serde(default, skip_serializing_if = "Refs::is_empty")]
     pub refs: Refs,
+    /// A signed link to the customer's balance statement, for the targets
+    /// that take no attachment (set when `report.public_url` and
+    /// `report.statement_secret` are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_url: Option<String>,
 }
 
 /// An accounting system's ids for a draft's customer and lines, from the
@@ -331,6 +336,11 @@ impl Refs {
     pub fn is_empty(&self) -> bool {
         *self == Refs::default()
     }
+}
+
+/// The text accounting systems without attachments carry on the invoice.
+pub fn statement_line(url: &str) -> String {
+    format!("Balance statement: {url}")
 }
 
 impl Draft {

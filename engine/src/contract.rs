@@ -317,6 +317,91 @@ pub struct Contract {
     pub add_ons: Vec<AddOn>,
     /// Ids in each accounting target, by the target's name.
     pub accounting: std::collections::BTreeMap<String, AccountingRefs>,
+    /// How the customer's work report is written and how much it covers.
+    pub report: ReportTerms,
+}
+
+/// The customer's report: its language and the months it covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportTerms {
+    pub language: Language,
+    pub every: Cadence,
+}
+
+/// A language the reports are written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Language {
+    #[default]
+    En,
+    Lv,
+    Pl,
+    Sv,
+    Da,
+}
+
+impl Language {
+    pub const ALL: [Language; 5] = [
+        Language::En,
+        Language::Lv,
+        Language::Pl,
+        Language::Sv,
+        Language::Da,
+    ];
+
+    /// The ISO 639-1 code, as written in mapping files and `lang` attributes.
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Lv => "lv",
+            Language::Pl => "pl",
+            Language::Sv => "sv",
+            Language::Da => "da",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|l| l.code() == s)
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// How many months one report covers: the report of a month covers the
+/// cadence's months up to and including it (a quarterly report of November
+/// covers October and November; of December, the whole quarter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cadence {
+    #[default]
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Cadence {
+    pub const NAMES: [&'static str; 3] = ["month", "quarter", "year"];
+
+    pub fn parse(s: &str) -> Option<Cadence> {
+        match s {
+            "month" => Some(Cadence::Month),
+            "quarter" => Some(Cadence::Quarter),
+            "year" => Some(Cadence::Year),
+            _ => None,
+        }
+    }
+
+    /// The first month of the cadence's window that holds `month`.
+    pub fn first_month(self, month: crate::period::Month) -> crate::period::Month {
+        let back = match self {
+            Cadence::Month => 0,
+            Cadence::Quarter => (month.month() - 1) % 3,
+            Cadence::Year => month.month() - 1,
+        };
+        month.back(back)
+    }
 }
 
 /// What an accounting system calls a customer and its invoice lines; each

@@ -587,6 +587,7 @@ impl Compiler {
         // A rate written but invalid is reported where it is written.
         let add_ons = self.add_ons(m, m.hourly_rate.is_some());
         let accounting = self.accounting(m);
+        let report = self.report_terms(m);
         if self.diags[before..]
             .iter()
             .any(|d| d.severity == crate::diag::Severity::Error)
@@ -613,7 +614,43 @@ impl Compiler {
             card_terms,
             add_ons,
             accounting,
+            report,
         })
+    }
+
+    /// The report's language and cadence; an unknown value names the valid ones.
+    fn report_terms(&mut self, m: &Merged) -> ReportTerms {
+        let mut terms = ReportTerms::default();
+        if let Some(l) = &m.language {
+            match Language::parse(l.value.trim()) {
+                Some(lang) => terms.language = lang,
+                None => {
+                    let valid: Vec<&str> = Language::ALL.iter().map(|l| l.code()).collect();
+                    self.err(
+                        &l.origin,
+                        format!(
+                            "unknown language `{}`; reports are written in: {}",
+                            l.value,
+                            valid.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(e) = &m.report_every {
+            match Cadence::parse(e.value.trim()) {
+                Some(c) => terms.every = c,
+                None => self.err(
+                    &e.origin,
+                    format!(
+                        "unknown report cadence `{}`; valid: {}",
+                        e.value,
+                        Cadence::NAMES.join(", ")
+                    ),
+                ),
+            }
+        }
+        terms
     }
 
     /// Accounting ids by target name; an empty id is an error (it would be
@@ -1576,7 +1613,9 @@ fn field_is_set(m: &Merged, key: &str) -> bool {
         add_on_catalog,
         add_ons,
         sla,
-        accounting
+        accounting,
+        language,
+        report_every
     )
 }
 

@@ -347,6 +347,10 @@ contract_fields! {
     /// What each accounting target calls this customer and its lines, by
     /// the target's name in the daemon configuration.
     accounting: BTreeMap<String, Spanned<RawAccountingRefs>>,
+    /// The language of the customer's reports: en, lv, pl, sv or da (default en).
+    language: String,
+    /// How many months a report covers: month (default), quarter or year.
+    report_every: String,
 }
 
 /// Keys a dated change may set: the terms, not what was bought.

@@ -8,7 +8,7 @@
 //! close, and what differs from what was already billed for it becomes
 //! correction lines of the new draft, each naming the period it corrects.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use connectors::{Draft, DraftLine, Push};
@@ -42,9 +42,12 @@ impl Bridge {
     ) -> Result<(), CycleError> {
         let schedule = crate::settings::cron("schedule.close", &self.settings.schedule.close)
             .map_err(CycleError::Mapping)?;
-        self.close_months(now, report, |month, tz| {
-            closes_at(&schedule, month, tz).is_some_and(|at| at <= now)
-        })
+        self.close_months(
+            now,
+            report,
+            |month, tz| closes_at(&schedule, month, tz).is_some_and(|at| at <= now),
+            &mut |_| {},
+        )
         .await
     }
 
@@ -56,7 +59,20 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        self.close_months(now, report, |m, tz| m == month && now >= m.end(tz))
+        self.close_period_with(month, now, report, &mut |_| {})
+            .await
+    }
+
+    /// [`Bridge::close_period`], calling `done` with each customer closed
+    /// (a progress bar's tick).
+    pub async fn close_period_with(
+        &self,
+        month: Month,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+        done: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), CycleError> {
+        self.close_months(now, report, |m, tz| m == month && now >= m.end(tz), done)
             .await
     }
 
@@ -65,6 +81,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
         due: impl Fn(Month, chrono_tz::Tz) -> bool,
+        done: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), CycleError> {
         let mapping = self.mapping_in_force()?;
         let book = &mapping.book;
@@ -76,7 +93,8 @@ impl Bridge {
             .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
         let last = Month::containing(now, chrono_tz::UTC);
         let mut tickets: Option<Vec<Ticket>> = None;
-        let mut bills: HashMap<Month, BillDocument> = HashMap::new();
+        let mut bills: BTreeMap<Month, BillDocument> = BTreeMap::new();
+        let mut reports = Reports::new(&self.settings.report);
         for month in first.through(last) {
             let mut customers = Vec::new();
             for (key, c) in &book.contracts {
@@ -111,11 +129,19 @@ impl Bridge {
                     let billed = billed_for(&closed, earlier);
                     corrections.extend(correction_lines(earlier, &billed, &now_lines));
                 }
+                let work_report = reports
+                    .render(book, tickets, &mut bills, &customer, month)
+                    .await;
                 let doc = bill_cached(&mut bills, book, tickets, month)?;
                 let correction_count = corrections.len();
-                let closed = self.closed_period(doc, &customer, month, now, book, corrections);
+                let mut closed = self.closed_period(doc, &customer, month, now, book, corrections);
+                closed.report = work_report;
                 if self.store.close_period(&closed, now).await? {
                     report.periods_closed += 1;
+                    if let Some(r) = &closed.report {
+                        report.reports += 1;
+                        report.report_pdfs += usize::from(r.pdf.is_some());
+                    }
                     report.corrections += correction_count;
                     self.metrics.add_periods_closed(1);
                     if closed.push.is_some() {
@@ -123,8 +149,10 @@ impl Bridge {
                         self.outbox.wake(&self.settings.billing.target);
                     }
                 }
+                done(customer.as_str());
             }
         }
+        report.report_notes.extend(reports.notes);
         Ok(())
     }
 
@@ -170,6 +198,10 @@ impl Bridge {
                         item: r.item.clone(),
                     })
                     .unwrap_or_default(),
+                statement_url: self.settings.report.statement_url(
+                    customer.as_str(),
+                    now.timestamp() + i64::from(self.settings.report.link_valid_days) * 86_400,
+                ),
             }
         });
         let document = serde_json::json!({
@@ -192,17 +224,105 @@ impl Bridge {
                     serde_json::to_string(&Push::Draft(d)).unwrap_or_default(),
                 )
             }),
+            report: None,
         }
     }
 }
 
+/// Renders the customers' reports at a close: the templates loaded once,
+/// the PDF printed when a Chromium is configured. A report that cannot be
+/// made is noted and the close goes on: the invoice does not wait for it.
+struct Reports {
+    templates: Option<std::sync::Arc<report::Templates>>,
+    chromium: Option<std::path::PathBuf>,
+    notes: Vec<String>,
+}
+
+impl Reports {
+    fn new(settings: &crate::settings::ReportSettings) -> Reports {
+        let mut notes = Vec::new();
+        let templates = match crate::report::templates(settings.templates.as_deref()) {
+            Ok(t) => Some(std::sync::Arc::new(t)),
+            Err(e) => {
+                notes.push(format!("no work reports: {e}"));
+                None
+            }
+        };
+        let chromium = crate::report::chromium(settings.chromium.as_deref());
+        match (&settings.chromium, &chromium) {
+            (None, _) => {}
+            (Some(c), None) => notes.push(format!(
+                "report PDFs skipped: report.chromium `{}` is not a file (reports are stored as HTML)",
+                c.display()
+            )),
+            (Some(_), Some(_)) => {}
+        }
+        Reports {
+            templates,
+            chromium,
+            notes,
+        }
+    }
+
+    async fn render(
+        &mut self,
+        book: &engine::ContractBook,
+        tickets: &[Ticket],
+        bills: &mut BTreeMap<Month, BillDocument>,
+        customer: &CustomerKey,
+        month: Month,
+    ) -> Option<store::StoredReport> {
+        let templates = self.templates.clone()?;
+        let rendered = crate::report::bill_months(book, tickets, customer, month, None, bills)
+            .and_then(|()| {
+                crate::report::render(
+                    &templates, book, tickets, bills, customer, month, None, false,
+                )
+            });
+        let rendered = match rendered {
+            Ok(r) => r,
+            Err(e) => {
+                self.notes
+                    .push(format!("no work report for {customer} {month}: {e}"));
+                return None;
+            }
+        };
+        let pdf = match &self.chromium {
+            Some(chromium) => {
+                let (chromium, html) = (chromium.clone(), rendered.html.clone());
+                match tokio::task::spawn_blocking(move || {
+                    crate::report::print_pdf(&chromium, &html)
+                })
+                .await
+                {
+                    Ok(Ok(pdf)) => Some(pdf),
+                    Ok(Err(e)) => {
+                        self.notes.push(format!("{customer} {month}: {e}"));
+                        None
+                    }
+                    Err(e) => {
+                        self.notes.push(format!("{customer} {month}: PDF: {e}"));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        Some(store::StoredReport {
+            language: rendered.language.code().to_owned(),
+            html: rendered.html,
+            pdf,
+        })
+    }
+}
+
 fn bill_cached<'a>(
-    bills: &'a mut HashMap<Month, BillDocument>,
+    bills: &'a mut BTreeMap<Month, BillDocument>,
     book: &engine::ContractBook,
     tickets: &[Ticket],
     month: Month,
 ) -> Result<&'a BillDocument, CycleError> {
-    use std::collections::hash_map::Entry;
+    use std::collections::btree_map::Entry;
     Ok(match bills.entry(month) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => {

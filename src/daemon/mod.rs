@@ -20,6 +20,7 @@ mod close;
 mod helpdesk;
 mod notes;
 mod outbox;
+mod reports;
 mod schedule;
 pub mod webhook;
 
@@ -67,6 +68,11 @@ pub struct CycleReport {
     pub pushed: usize,
     pub retried: usize,
     pub dead: usize,
+    /// Work reports stored with closed periods, and how many have a PDF.
+    pub reports: usize,
+    pub report_pdfs: usize,
+    /// Why a report or its PDF was not made.
+    pub report_notes: Vec<String>,
 }
 
 /// A mapping that passed `check`, with the fingerprint of its files.
@@ -439,9 +445,28 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
         "outbox: {} pending, {} sent, {} dead",
         s.outbox_pending, s.outbox_sent, s.outbox_dead
     );
-    for (source, cursor, at) in &s.cursors {
-        let short: String = cursor.chars().take(60).collect();
-        let _ = writeln!(out, "cursor {source}: {short} (updated {at})");
+    let _ = writeln!(
+        out,
+        "reports: {} stored, {} with a PDF",
+        s.reports, s.report_pdfs
+    );
+    if !s.cursors.is_empty() {
+        // One row per source; a folder's cursor (every file's position) is cut short.
+        let rows: Vec<Vec<String>> = s
+            .cursors
+            .iter()
+            .map(|(source, cursor, at)| {
+                let mut short: String = cursor.chars().take(40).collect();
+                if cursor.chars().count() > 40 {
+                    short.push('…');
+                }
+                vec![source.clone(), at.chars().take(19).collect(), short]
+            })
+            .collect();
+        out.push_str(&crate::render::table(
+            &["source", "synced at (UTC)", "cursor"],
+            &rows,
+        ));
     }
     for (target, key, remote, note) in &s.differences {
         let _ = writeln!(out, "difference {target} {key} ({remote}): {note}");
@@ -467,7 +492,22 @@ pub fn log_report(r: &CycleReport) {
         r.retried,
         r.dead
     );
+    if r.reports > 0 {
+        eprintln!(
+            "reports: {} work report(s) stored, {} with a PDF{}",
+            r.reports,
+            r.report_pdfs,
+            if r.report_pdfs < r.reports {
+                " (PDFs need report.chromium: a Chromium binary)"
+            } else {
+                ""
+            }
+        );
+    }
     for e in &r.source_errors {
         eprintln!("warning: {e}");
+    }
+    for n in &r.report_notes {
+        eprintln!("warning: {n}");
     }
 }

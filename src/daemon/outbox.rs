@@ -272,6 +272,7 @@ impl Bridge {
         // Read back, whether found or created: what the system holds is what we compare.
         let fetched = api.read_fetched(&self.call(target, api, api.fetch_draft(&id)?).await?);
         let remote = self.forget_token_on_401(target, fetched)?;
+        self.attach_report(target, api, &remote.id, draft).await?;
         let ours: Decimal = draft.total_net.parse().unwrap_or_default();
         let note = remote
             .total_net
@@ -290,6 +291,43 @@ impl Bridge {
             remote_id: Some(remote.id),
             note,
         })
+    }
+
+    /// The period's work report PDF on the draft, where the system takes
+    /// attachments: listed first, uploaded only when its name is missing, so
+    /// a retry of the push never attaches it twice.
+    async fn attach_report(
+        &self,
+        target: &str,
+        api: &dyn AccountingApi,
+        id: &str,
+        draft: &Draft,
+    ) -> Result<(), ConnectorError> {
+        let Some(list) = api.list_attachments(id) else {
+            return Ok(());
+        };
+        let pdf = self
+            .store
+            .report(&draft.customer, &draft.period)
+            .await
+            .map_err(|e| ConnectorError::Transient(e.to_string()))?
+            .and_then(|r| r.pdf);
+        let Some(pdf) = pdf else {
+            return Ok(());
+        };
+        let name = format!(
+            "report-{}-{}-r{}.pdf",
+            draft.customer, draft.period, draft.revision
+        );
+        let names = api.read_attachments(&self.call(target, api, list).await?);
+        if self.forget_token_on_401(target, names)?.contains(&name) {
+            return Ok(());
+        }
+        if let Some(upload) = api.attach(id, &name, "application/pdf", &pdf) {
+            let done = api.read_attached(&self.call(target, api, upload).await?, &name);
+            self.forget_token_on_401(target, done)?;
+        }
+        Ok(())
     }
 
     /// Sends one request to an accounting system with a valid token, at its rate.

@@ -81,6 +81,17 @@ pub struct ClosedPeriod {
     pub document: String,
     /// The push to make: target name, idempotency key, payload.
     pub push: Option<(String, String, String)>,
+    /// The work report rendered for the period, stored with it.
+    pub report: Option<StoredReport>,
+}
+
+/// A rendered work report of a closed period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReport {
+    pub language: String,
+    pub html: String,
+    /// None when no Chromium was configured to print it.
+    pub pdf: Option<Vec<u8>>,
 }
 
 /// What `status` prints.
@@ -89,6 +100,9 @@ pub struct Status {
     pub cursors: Vec<(String, String, String)>,
     pub tickets: i64,
     pub closed_periods: i64,
+    /// Work reports stored with closed periods, and those with a PDF.
+    pub reports: i64,
+    pub report_pdfs: i64,
     pub outbox_pending: i64,
     pub outbox_sent: i64,
     pub outbox_dead: i64,
@@ -275,6 +289,21 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
+        if let Some(r) = &closed.report {
+            sqlx::query(
+                "INSERT INTO reports (customer, period, revision, language, html, pdf, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&closed.customer)
+            .bind(&closed.period)
+            .bind(closed.revision)
+            .bind(&r.language)
+            .bind(&r.html)
+            .bind(r.pdf.clone())
+            .bind(instant(now))
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some((target, key, payload)) = &closed.push {
             sqlx::query(
                 "INSERT INTO outbox (target, key, payload, state, attempts, next_attempt_at, created_at, updated_at) \
@@ -398,6 +427,27 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The latest revision of a closed period's work report.
+    pub async fn report(
+        &self,
+        customer: &str,
+        period: &str,
+    ) -> Result<Option<StoredReport>, StoreError> {
+        let row = sqlx::query(
+            "SELECT language, html, pdf FROM reports WHERE customer = $1 AND period = $2 \
+             ORDER BY revision DESC LIMIT 1",
+        )
+        .bind(customer)
+        .bind(period)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| StoredReport {
+            language: r.get(0),
+            html: r.get(1),
+            pdf: r.get(2),
+        }))
     }
 
     /// Forgets where a source's sync got to: the next sync reads everything.
@@ -537,6 +587,10 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .get(0);
+        let reports = sqlx::query("SELECT COUNT(*), COUNT(pdf) FROM reports")
+            .fetch_one(&self.pool)
+            .await?;
+        (s.reports, s.report_pdfs) = (reports.get(0), reports.get(1));
         for r in sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state")
             .fetch_all(&self.pool)
             .await?
@@ -720,7 +774,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 4] = match backend {
+    let files: [(i64, &str, &'static str); 5] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -741,6 +795,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 4,
                 "oauth",
                 include_str!("../migrations/sqlite/0004_oauth.sql"),
+            ),
+            (
+                6,
+                "reports",
+                include_str!("../migrations/sqlite/0006_reports.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -763,6 +822,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 4,
                 "oauth",
                 include_str!("../migrations/postgres/0004_oauth.sql"),
+            ),
+            (
+                6,
+                "reports",
+                include_str!("../migrations/postgres/0006_reports.sql"),
             ),
         ],
     };
@@ -820,6 +884,12 @@ mod tests {
             currency: Some("EUR".into()),
             document: "{}".into(),
             push: Some(("drafts".into(), key.into(), "{}".into())),
+            report: Some(StoredReport {
+                language: "lv".into(),
+                html: "<h1>Darba atskaite: oktobris 2026</h1>".into(),
+                // Bytes that are not UTF-8: the PDF is stored as bytes.
+                pdf: Some(b"%PDF-1.7\n\x00\xff\xfe".to_vec()),
+            }),
         }
     }
 
@@ -866,6 +936,11 @@ mod tests {
         let closed = closed_acme_october("draft:acme:2026-10:r1");
         assert!(store.close_period(&closed, now).await.unwrap());
         assert!(!store.close_period(&closed, now).await.unwrap());
+        assert_eq!(
+            store.report("acme", "2026-10").await.unwrap(),
+            closed.report
+        );
+        assert_eq!(store.report("acme", "2026-09").await.unwrap(), None);
         let claim = store.claim("drafts", now).await.unwrap().unwrap();
         claim.finish(Outcome::SENT, now).await.unwrap();
         assert!(store.claim("drafts", now).await.unwrap().is_none());
@@ -1021,6 +1096,11 @@ mod tests {
         let closed = closed_acme_october("draft:acme:2026-10:r1");
         assert!(store.close_period(&closed, now).await.unwrap());
         assert!(!store.close_period(&closed, now).await.unwrap());
+        // The report is stored with the period, once.
+        assert_eq!(
+            store.report("acme", "2026-10").await.unwrap(),
+            closed.report
+        );
         let claim = store.claim("drafts", now).await.unwrap().unwrap();
         assert_eq!(claim.item.key, "draft:acme:2026-10:r1");
         claim.finish(Outcome::SENT, now).await.unwrap();

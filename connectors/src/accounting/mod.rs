@@ -107,6 +107,31 @@ pub trait AccountingApi: Send + Sync {
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError>;
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError>;
+
+    /// The request listing the file names attached to the draft `id`;
+    /// none: the system takes no attachments (the report is linked instead).
+    fn list_attachments(&self, _id: &str) -> Option<HttpRequest> {
+        None
+    }
+
+    fn read_attachments(&self, _r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
+    /// The request attaching `bytes` (of type `mime`) as `file_name` to the draft `id`.
+    fn attach(
+        &self,
+        _id: &str,
+        _file_name: &str,
+        _mime: &str,
+        _bytes: &[u8],
+    ) -> Option<HttpRequest> {
+        None
+    }
+
+    fn read_attached(&self, _r: &HttpResponse, _file_name: &str) -> Result<(), ConnectorError> {
+        Ok(())
+    }
 }
 
 /// Our stable reference of a draft in the accounting system: its
@@ -257,6 +282,56 @@ pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken, Connec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A draft whose statement link accounting systems without attachments
+    /// print on the invoice.
+    fn linked_draft() -> Draft {
+        serde_json::from_value(serde_json::json!({
+            "customer": "riga-bakery", "period": "2026-10", "revision": 1,
+            "currency": "EUR", "total_net": "40.00", "date": "2026-11-01",
+            "lines": [{"kind": "work", "description": "Support work, 1 h", "quantity": "1",
+                       "unit_price": "40.00", "amount": "40.00", "tickets": ["T-1"]}],
+            "statement_url": "https://bridge.example.com/statement/riga-bakery?expires=1&sig=ab"
+        }))
+        .unwrap()
+    }
+
+    fn body(api: &dyn AccountingApi) -> serde_json::Value {
+        let r = api
+            .create_draft("draft:riga-bakery:2026-10:r1", "ref", &linked_draft())
+            .unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
+    fn the_statement_link_is_printed_where_each_system_shows_text_to_the_customer() {
+        let line =
+            "Balance statement: https://bridge.example.com/statement/riga-bakery?expires=1&sig=ab";
+        let qb: crate::quickbooks::QuickBooksConfig = serde_json::from_value(serde_json::json!({
+            "realm_id": "1", "client_id": "c", "client_secret": "s", "refresh_token": "r",
+            "customers": {"riga-bakery": "58"}
+        }))
+        .unwrap();
+        assert_eq!(body(&qb)["CustomerMemo"]["value"], line);
+        let fortnox: crate::fortnox::FortnoxConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "c", "client_secret": "s", "tenant_id": "t",
+            "customers": {"riga-bakery": "1042"}
+        }))
+        .unwrap();
+        assert_eq!(body(&fortnox)["Invoice"]["Remarks"], line);
+        let economic: crate::economic::EconomicConfig = serde_json::from_value(serde_json::json!({
+            "app_secret_token": "a", "agreement_grant_token": "g",
+            "customers": {"riga-bakery": 7}, "layout_number": 1, "payment_terms_number": 1,
+            "vat_zone_number": 1
+        }))
+        .unwrap();
+        let e = body(&economic);
+        assert_eq!(e["notes"]["textLine2"], line);
+        assert_eq!(
+            e["notes"]["textLine1"], "ref",
+            "our reference stays where lookups find it"
+        );
+    }
 
     #[test]
     fn a_quantity_with_too_many_decimals_becomes_one_times_the_amount() {

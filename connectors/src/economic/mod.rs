@@ -178,7 +178,7 @@ impl AccountingApi for EconomicConfig {
                 line
             })
             .collect();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "currency": d.currency,
             "date": d.date,
             "customer": {"customerNumber": customer},
@@ -188,6 +188,10 @@ impl AccountingApi for EconomicConfig {
             "notes": {"heading": format!("{} {}", d.customer, d.period), "textLine1": reference},
             "lines": lines,
         });
+        if let Some(url) = &d.statement_url {
+            // textLine1 holds our reference; the second note line is the customer's.
+            body["notes"]["textLine2"] = serde_json::json!(crate::statement_line(url));
+        }
         Ok(self.request(
             HttpMethod::Post,
             format!("{}/invoices/drafts", self.base_url),

@@ -211,6 +211,7 @@ mod tests {
             total_net: "175.00".into(),
             date: "2026-11-01".into(),
             refs: crate::Refs::default(),
+            statement_url: None,
             lines: vec![
                 DraftLine {
                     kind: "work".into(),

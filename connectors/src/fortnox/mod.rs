@@ -184,7 +184,7 @@ impl AccountingApi for FortnoxConfig {
                 row
             })
             .collect();
-        let body = serde_json::json!({"Invoice": {
+        let mut body = serde_json::json!({"Invoice": {
             "CustomerNumber": customer,
             "InvoiceDate": d.date,
             "Currency": d.currency,
@@ -192,6 +192,10 @@ impl AccountingApi for FortnoxConfig {
             "Comments": format!("{} {}", d.customer, d.period),
             "InvoiceRows": rows,
         }});
+        if let Some(url) = &d.statement_url {
+            // Remarks are printed on the invoice.
+            body["Invoice"]["Remarks"] = serde_json::json!(crate::statement_line(url));
+        }
         Ok(self.request(
             HttpMethod::Post,
             format!("{}/invoices", self.base_url),

@@ -249,6 +249,9 @@ impl AccountingApi for QuickBooksConfig {
         if !self.as_estimate {
             body["EmailStatus"] = serde_json::json!("NotSet");
         }
+        if let Some(url) = &d.statement_url {
+            body["CustomerMemo"] = serde_json::json!({"value": crate::statement_line(url)});
+        }
         let entity = self.entity().to_lowercase();
         Ok(self.request(
             HttpMethod::Post,

@@ -250,6 +250,9 @@ impl AccountingApi for TrytonConfig {
             "description": format!("IT support {} {}", d.customer, d.period),
             "lines": [["create", lines]],
         });
+        if let Some(url) = &d.statement_url {
+            invoice["comment"] = serde_json::json!(crate::statement_line(url));
+        }
         if let [y, m, day] = date[..] {
             invoice["invoice_date"] =
                 serde_json::json!({"__class__": "date", "year": y, "month": m, "day": day});

@@ -10,6 +10,8 @@
 //! keeps `SubTotal` without tax: that is what we compare with our total.
 //! Limits: 60 requests a minute per organisation.
 
+mod attachment;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -246,5 +248,22 @@ impl AccountingApi for XeroConfig {
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
         invoice(&check(r)?)
             .ok_or_else(|| ConnectorError::Transient("xero: no invoice in the answer".into()))
+    }
+
+    // The report's PDF: see attachment.rs.
+    fn list_attachments(&self, id: &str) -> Option<HttpRequest> {
+        Some(self.list_attachments_request(id))
+    }
+
+    fn read_attachments(&self, r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
+        attachment::attachment_names(r)
+    }
+
+    fn attach(&self, id: &str, file_name: &str, mime: &str, bytes: &[u8]) -> Option<HttpRequest> {
+        Some(self.attach_request(id, file_name, mime, bytes))
+    }
+
+    fn read_attached(&self, r: &HttpResponse, file_name: &str) -> Result<(), ConnectorError> {
+        attachment::attached(r, file_name)
     }
 }
