@@ -67,7 +67,9 @@ impl Bridge {
         due: impl Fn(Month, chrono_tz::Tz) -> bool,
     ) -> Result<(), CycleError> {
         let mapping = self.mapping_in_force()?;
-        let book = &mapping.book;
+        // Cards and banks sold through accounting systems are drawn from like the mapping's own.
+        let with_sales = self.book_with_sales(&mapping.book).await?;
+        let book = &with_sales;
         let first: Month = self
             .settings
             .billing

@@ -18,6 +18,7 @@
 
 mod close;
 mod helpdesk;
+mod ledger;
 mod notes;
 mod outbox;
 mod schedule;
@@ -31,6 +32,7 @@ use chrono::{DateTime, Utc};
 use store::Store;
 
 pub use close::draft_key;
+pub use ledger::merge_sales;
 pub use outbox::backoff;
 pub use schedule::serve;
 
@@ -67,6 +69,12 @@ pub struct CycleReport {
     pub pushed: usize,
     pub retried: usize,
     pub dead: usize,
+    /// Requests asking accounting systems about drafts and sales.
+    pub status_requests: usize,
+    /// Drafts whose status changed.
+    pub status_changes: usize,
+    /// Cards and banks opened from sales.
+    pub sales_recorded: usize,
 }
 
 /// A mapping that passed `check`, with the fingerprint of its files.
@@ -183,6 +191,8 @@ impl Bridge {
             self.sync_source(name, now, &mut report).await?;
         }
         self.note_sla(now, &mut report).await?;
+        // Sales first: a card paid for before the close is drawn from in its bill.
+        self.poll_ledger(now, &mut report, true).await?;
         self.close_due(now, &mut report).await?;
         let targets: Vec<String> = self.outbox.push_targets().cloned().collect();
         for name in &targets {
@@ -194,6 +204,10 @@ impl Bridge {
                 }
                 tokio::time::sleep(pause).await;
             }
+        }
+        if report.pushed > 0 {
+            // The drafts just pushed: `status` shows what the targets hold.
+            self.poll_ledger(now, &mut report, false).await?;
         }
         Ok(report)
     }
@@ -406,6 +420,9 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
             "failing {target} {key}: {attempts} attempt(s), last error: {error}"
         );
     }
+    for line in ledger::ledger_lines(&s) {
+        let _ = writeln!(out, "{line}");
+    }
     Ok(out)
 }
 
@@ -421,6 +438,12 @@ pub fn log_report(r: &CycleReport) {
         r.retried,
         r.dead
     );
+    if r.status_requests > 0 {
+        eprintln!(
+            "ledger: {} request(s) to accounting systems, {} draft status change(s), {} card(s)/bank(s) opened from sales",
+            r.status_requests, r.status_changes, r.sales_recorded
+        );
+    }
     for e in &r.source_errors {
         eprintln!("warning: {e}");
     }

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, oauth_token,
-    status_error, token_post,
+    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, SalesPage,
+    StatusStep, decimal, encode, json, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -110,6 +110,83 @@ fn invoice(v: &serde_json::Value) -> Option<RemoteDraft> {
     Some(RemoteDraft {
         id: inv["InvoiceID"].as_str()?.to_owned(),
         total_net: decimal(&inv["SubTotal"]),
+    })
+}
+
+/// Xero's `Status` as ours; an unknown one is an error, not a guess.
+fn status(s: &str) -> Option<DraftStatus> {
+    Some(match s {
+        "DRAFT" => DraftStatus::Draft,
+        "SUBMITTED" => DraftStatus::Submitted,
+        "AUTHORISED" => DraftStatus::Approved,
+        "PAID" => DraftStatus::Paid,
+        "VOIDED" => DraftStatus::Voided,
+        "DELETED" => DraftStatus::Deleted,
+        _ => return None,
+    })
+}
+
+/// Xero's JSON dates: `/Date(1573755038314+0000)/` (milliseconds since the epoch).
+pub fn ms_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let inner = s.strip_prefix("/Date(")?.strip_suffix(")/")?;
+    let digits: String = inner
+        .chars()
+        .enumerate()
+        .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '-'))
+        .map(|(_, c)| c)
+        .collect();
+    chrono::DateTime::from_timestamp_millis(digits.parse().ok()?)
+}
+
+/// One invoice of an answer, with its item lines.
+pub fn remote_invoice(inv: &serde_json::Value) -> Result<RemoteInvoice, ConnectorError> {
+    let id = inv["InvoiceID"]
+        .as_str()
+        .ok_or_else(|| ConnectorError::Transient("xero: an invoice without InvoiceID".into()))?;
+    let said = inv["Status"].as_str().unwrap_or("DRAFT");
+    let status = status(said).ok_or_else(|| {
+        ConnectorError::Permanent(format!("xero: invoice {id} has an unknown Status `{said}`"))
+    })?;
+    let date = inv["DateString"]
+        .as_str()
+        .and_then(|d| d.get(..10))
+        .and_then(|d| d.parse().ok())
+        .or_else(|| {
+            inv["Date"]
+                .as_str()
+                .and_then(ms_date)
+                .map(|t| t.date_naive())
+        });
+    let inclusive = inv["LineAmountTypes"] == "Inclusive";
+    let lines = inv["LineItems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let item = l["ItemCode"].as_str().filter(|c| !c.is_empty())?;
+            let mut amount = decimal(&l["LineAmount"]).unwrap_or_default();
+            if inclusive {
+                amount -= decimal(&l["TaxAmount"]).unwrap_or_default();
+            }
+            Some(RemoteLine {
+                id: l["LineItemID"]
+                    .as_str()
+                    .map_or_else(|| i.to_string(), str::to_owned),
+                item: item.to_owned(),
+                quantity: decimal(&l["Quantity"]).unwrap_or(rust_decimal::Decimal::ONE),
+                amount,
+                description: l["Description"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect();
+    Ok(RemoteInvoice {
+        id: id.to_owned(),
+        status,
+        contact: inv["Contact"]["ContactID"].as_str().map(str::to_owned),
+        date,
+        currency: inv["CurrencyCode"].as_str().map(str::to_owned),
+        lines,
     })
 }
 
@@ -246,5 +323,78 @@ impl AccountingApi for XeroConfig {
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
         invoice(&check(r)?)
             .ok_or_else(|| ConnectorError::Transient("xero: no invoice in the answer".into()))
+    }
+
+    fn read_status(
+        &self,
+        remote_id: &str,
+        _reference: &str,
+        _step: usize,
+        r: &HttpResponse,
+    ) -> Result<StatusStep, ConnectorError> {
+        // A deleted draft is still answered, with `Status: DELETED`; a 404
+        // means the same.
+        if r.status == 404 {
+            return Ok(StatusStep::Known(RemoteInvoice::with_status(
+                remote_id,
+                DraftStatus::Deleted,
+            )));
+        }
+        let v = check(r)?;
+        let inv = v["Invoices"]
+            .as_array()
+            .and_then(|a| a.first())
+            .ok_or_else(|| ConnectorError::Transient("xero: no invoice in the answer".into()))?;
+        remote_invoice(inv).map(StatusStep::Known)
+    }
+
+    fn contact_of(&self, customer: &str) -> Option<String> {
+        self.contacts.get(customer).cloned()
+    }
+
+    fn sales_request(
+        &self,
+        _items: &[String],
+        cursor: Option<&str>,
+        page: u32,
+    ) -> Result<Option<HttpRequest>, ConnectorError> {
+        // Line items come with paged answers; Xero cannot filter by item,
+        // so every issued sales invoice changed since the cursor is read.
+        let filter = encode("Type==\"ACCREC\"");
+        let mut r = self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/Invoices?where={filter}&Statuses=AUTHORISED,PAID&order=UpdatedDateUTC&page={page}",
+                self.base_url
+            ),
+            Vec::new(),
+        );
+        if let Some(c) = cursor {
+            r.headers.push(("if-modified-since".into(), c.to_owned()));
+        }
+        Ok(Some(r))
+    }
+
+    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+        // Not modified since the cursor: nothing to read.
+        if r.status == 304 {
+            return Ok(SalesPage::default());
+        }
+        let v = check(r)?;
+        let list = v["Invoices"].as_array().cloned().unwrap_or_default();
+        let mut page = SalesPage {
+            more: list.len() >= 100,
+            ..SalesPage::default()
+        };
+        for inv in &list {
+            if let Some(at) = inv["UpdatedDateUTC"].as_str().and_then(ms_date) {
+                let text = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+                if page.cursor.as_ref().is_none_or(|c| *c < text) {
+                    page.cursor = Some(text);
+                }
+            }
+            page.invoices.push(remote_invoice(inv)?);
+        }
+        Ok(page)
     }
 }
