@@ -78,6 +78,10 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route(
+            "/webhooks/accounting/{target}",
+            post(crate::daemon::accounting_webhook).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route(
             "/webhooks/{source}",
             post(crate::daemon::webhook::receive).layer(DefaultBodyLimit::max(limit)),
         )

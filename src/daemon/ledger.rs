@@ -298,6 +298,121 @@ impl Bridge {
     }
 }
 
+/// `POST /webhooks/accounting/{target}`: Xero tells us invoices changed.
+/// Signed with `x-xero-signature` (base64 HMAC-SHA256 of the raw body under
+/// the target's `webhook_key`): a right signature is answered 200, a wrong
+/// or missing one 401, both with an empty body, as Xero's intent-to-receive
+/// handshake requires. Each invoice event is handled once (a delivery
+/// repeated is answered 200 and changes nothing): the invoice is read, its
+/// status stored if it is one of our drafts, and its prepaid sales opened.
+pub async fn accounting_webhook(
+    axum::extract::State(bridge): axum::extract::State<std::sync::Arc<Bridge>>,
+    axum::extract::Path(target): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    let answer = bridge.xero_webhook(&target, &headers, &body).await;
+    bridge.metrics.add_webhook(answer.0.as_u16());
+    answer
+}
+
+impl Bridge {
+    async fn xero_webhook(
+        &self,
+        target: &str,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> (axum::http::StatusCode, String) {
+        use axum::http::StatusCode;
+        use connectors::xero;
+        // The handler's clock read: deliveries are remembered for a week.
+        let now = Utc::now();
+        let Some(connectors::TargetConfig::Xero(config)) = self.settings.targets.get(target) else {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no Xero target named `{target}`\n"),
+            );
+        };
+        let Some(key) = &config.webhook_key else {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("target `{target}` takes no webhooks (it has no webhook_key)\n"),
+            );
+        };
+        let signature = headers
+            .get("x-xero-signature")
+            .and_then(|v| v.to_str().ok());
+        if !xero::webhook_signed(key.expose(), body, signature) {
+            return (StatusCode::UNAUTHORIZED, String::new());
+        }
+        let events = match xero::webhook_events(body) {
+            Ok(e) => e,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")),
+        };
+        let source = format!("accounting:{target}");
+        let mut report = CycleReport::default();
+        for event in events.iter().filter(|e| e.category == "INVOICE") {
+            let id = event.id();
+            match self.store.delivery_seen(&source, &id).await {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            }
+            if let Err(e) = self
+                .invoice_changed(target, config, &event.resource_id, now, &mut report)
+                .await
+            {
+                // Xero delivers again later; nothing was remembered.
+                return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+            }
+            let forget = now - chrono::Duration::days(7);
+            if let Err(e) = self
+                .store
+                .remember_delivery(&source, &id, now, forget)
+                .await
+            {
+                return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+            }
+        }
+        (StatusCode::OK, String::new())
+    }
+
+    /// An invoice a webhook announced: its status if it is our draft, its sales.
+    async fn invoice_changed(
+        &self,
+        target: &str,
+        api: &dyn AccountingApi,
+        invoice: &str,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), String> {
+        let mapping = self.mapping_in_force().map_err(|e| e.to_string())?;
+        let ours = self
+            .store
+            .draft_by_remote(target, invoice)
+            .await
+            .map_err(|e| e.to_string())?;
+        let inv = self
+            .remote_status(target, api, invoice, ours.as_deref().unwrap_or(""), report)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(key) = ours {
+            self.store
+                .set_remote_status(target, &key, inv.status.as_str(), now)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let book = self
+            .book_with_sales(&mapping.book)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.record_sales(target, api, &book, &inv, now, report)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
 /// The cards or banks one invoice line sells: one per whole unit of its
 /// quantity, each at its share of the line's amount.
 fn sales_of(

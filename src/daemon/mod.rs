@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use store::Store;
 
 pub use close::draft_key;
-pub use ledger::merge_sales;
+pub use ledger::{accounting_webhook, merge_sales};
 pub use outbox::backoff;
 pub use schedule::serve;
 

@@ -797,6 +797,22 @@ impl Store {
         Ok(true)
     }
 
+    /// The key of the draft `target` calls `remote_id`, if we pushed it.
+    pub async fn draft_by_remote(
+        &self,
+        target: &str,
+        remote_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT key FROM outbox WHERE target = $1 AND remote_id = $2 AND key LIKE 'draft:%' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(target)
+        .bind(remote_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get(0)))
+    }
+
     /// The last seen status of the item `key` of `target`.
     pub async fn remote_status(
         &self,

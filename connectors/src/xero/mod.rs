@@ -44,6 +44,10 @@ pub struct XeroConfig {
     /// The tax type of every line (region-specific, e.g. `OUTPUT2`); none: the account's default.
     #[serde(default)]
     pub tax_type: Option<String>,
+    /// The webhook signing key Xero shows for the app's webhook
+    /// (`POST /webhooks/accounting/{target}`); none: its webhooks are refused.
+    #[serde(default)]
+    pub webhook_key: Option<Secret>,
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
@@ -188,6 +192,66 @@ pub fn remote_invoice(inv: &serde_json::Value) -> Result<RemoteInvoice, Connecto
         currency: inv["CurrencyCode"].as_str().map(str::to_owned),
         lines,
     })
+}
+
+/// Is `signature` (`x-xero-signature`) the base64 HMAC-SHA256 of the raw
+/// body under the webhook key? Compared in constant time.
+pub fn webhook_signed(key: &str, body: &[u8], signature: Option<&str>) -> bool {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let Some(given) = signature.and_then(|s| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .ok()
+    }) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&given).is_ok()
+}
+
+/// One event of a Xero webhook delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub resource_id: String,
+    /// `INVOICE`, `CONTACT`, …
+    pub category: String,
+    /// `CREATE` or `UPDATE`.
+    pub kind: String,
+    pub at: String,
+}
+
+impl WebhookEvent {
+    /// What makes a delivery the same delivery again.
+    pub fn id(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.category, self.resource_id, self.kind, self.at
+        )
+    }
+}
+
+/// The events of a delivery (none in the intent-to-receive handshake).
+pub fn webhook_events(body: &[u8]) -> Result<Vec<WebhookEvent>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not a Xero webhook payload: {e}"))?;
+    let events = v["events"]
+        .as_array()
+        .ok_or("not a Xero webhook payload: no `events`")?;
+    Ok(events
+        .iter()
+        .filter_map(|e| {
+            Some(WebhookEvent {
+                resource_id: e["resourceId"].as_str()?.to_owned(),
+                category: e["eventCategory"].as_str().unwrap_or_default().to_owned(),
+                kind: e["eventType"].as_str().unwrap_or_default().to_owned(),
+                at: e["eventDateUtc"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect())
 }
 
 impl AccountingApi for XeroConfig {
