@@ -254,12 +254,11 @@ tenant_id = "1234567"
     let dir2 = tempfile::tempdir().unwrap();
     let cfg2 = config(
         dir2.path(),
-        &std::fs::read_to_string(&cfg)
+        std::fs::read_to_string(&cfg)
             .unwrap()
             .split_once("[targets.books]\n")
             .unwrap()
-            .1
-            .to_owned(),
+            .1,
     );
     run_once_with(&cfg2, "2026-11-02T12:00:00Z", &[]);
     let d = drafts(&cfg2);
