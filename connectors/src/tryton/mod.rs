@@ -462,6 +462,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sold_lines_are_grouped_by_invoice_with_its_state() {
+        // The shape Tryton 6.0 answers dotted field names in (seen on the real server).
+        let lines: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[
+            {"id":1,"quantity":1.0,"description":"KLIPPEKORT-20","invoice":1,
+             "amount":{"__class__":"Decimal","decimal":"18000.00"},
+             "product.":{"code":"KLIPPEKORT-20","id":2},
+             "invoice.":{"invoice_date":{"__class__":"date","year":2026,"month":10,"day":5},
+                         "state":"paid","id":1,"party":3,"currency.":{"code":"DKK","id":4}}},
+            {"id":2,"quantity":2.0,"description":"KLIPPEKORT-10","invoice":1,
+             "amount":{"__class__":"Decimal","decimal":"19000.00"},
+             "product.":{"code":"KLIPPEKORT-10","id":1},
+             "invoice.":{"state":"paid","id":1,"party":3}}
+        ]"#,
+        )
+        .unwrap();
+        let out = sales(&lines).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, DraftStatus::Paid);
+        assert_eq!(out[0].contact.as_deref(), Some("3"));
+        assert_eq!(out[0].date.unwrap().to_string(), "2026-10-05");
+        assert_eq!(out[0].currency.as_deref(), Some("DKK"));
+        assert_eq!(out[0].lines.len(), 2);
+        assert_eq!(out[0].lines[1].quantity, rust_decimal::Decimal::new(2, 0));
+    }
+
+    #[test]
     fn a_user_error_in_a_200_is_permanent_and_decimals_are_read() {
         let r = HttpResponse {
             status: 200,

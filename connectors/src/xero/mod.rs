@@ -462,3 +462,55 @@ impl AccountingApi for XeroConfig {
         Ok(page)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invoice_is_read_with_its_status_date_and_item_lines() {
+        let inv = serde_json::json!({
+            "InvoiceID": "i-1", "Status": "PAID", "Contact": {"ContactID": "C-1"},
+            "Date": "/Date(1791158400000+0000)/", "CurrencyCode": "DKK",
+            "LineAmountTypes": "Inclusive",
+            "LineItems": [
+                {"LineItemID": "l-1", "ItemCode": "KLIPPEKORT-20", "Quantity": 2.0,
+                 "LineAmount": 45000.0, "TaxAmount": 9000.0},
+                {"LineItemID": "l-2", "Description": "no item", "LineAmount": 10.0}
+            ]
+        });
+        let r = remote_invoice(&inv).unwrap();
+        assert_eq!(r.status, DraftStatus::Paid);
+        assert_eq!(r.contact.as_deref(), Some("C-1"));
+        assert_eq!(r.date.unwrap().to_string(), "2026-10-05");
+        assert_eq!(r.lines.len(), 1, "only lines naming an item");
+        assert_eq!(
+            r.lines[0].amount,
+            rust_decimal::Decimal::new(36000, 0),
+            "without tax"
+        );
+        let unknown = serde_json::json!({"InvoiceID": "i-2", "Status": "ARCHIVED"});
+        assert!(matches!(
+            remote_invoice(&unknown),
+            Err(ConnectorError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn a_webhook_signature_is_the_base64_hmac_of_the_raw_body() {
+        // The key and signature of Xero's own webhook example payload style.
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let body = br#"{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"X"}"#;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"key").unwrap();
+        mac.update(body);
+        let good = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert!(webhook_signed("key", body, Some(&good)));
+        assert!(!webhook_signed("other", body, Some(&good)));
+        assert!(!webhook_signed("key", b"{}", Some(&good)));
+        assert!(!webhook_signed("key", body, None));
+        assert!(!webhook_signed("key", body, Some("not base64!")));
+        assert!(webhook_events(body).unwrap().is_empty());
+        assert!(webhook_events(b"[]").is_err());
+    }
+}
