@@ -1272,6 +1272,111 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sales_are_kept_once_and_a_repush_moves_the_revision_on_both_databases() {
+        let (_dir, sqlite) = temp_store().await;
+        for store in [sqlite, postgres_store().await] {
+            let now = t("2026-11-01T06:00:00Z");
+            let sale = Sale {
+                target: "xero".into(),
+                invoice: "inv-1".into(),
+                line: "l-1".into(),
+                unit: 1,
+                customer: "acme".into(),
+                item: "KLIPPEKORT-20".into(),
+                kind: "card".into(),
+                size: 20,
+                bought: "2026-10-05".into(),
+                price: "18000.00".into(),
+                currency: Some("DKK".into()),
+                discount: Some("10".into()),
+                valid_until: None,
+            };
+            assert!(store.record_sale(&sale, now).await.unwrap());
+            assert!(!store.record_sale(&sale, now).await.unwrap(), "seen again");
+            let second = Sale {
+                invoice: "inv-2".into(),
+                ..sale.clone()
+            };
+            assert!(store.record_sale(&second, now).await.unwrap());
+            assert_eq!(store.sales().await.unwrap().len(), 2);
+
+            let key = "draft:acme:2026-10:r1";
+            store
+                .close_period(&closed_acme_october(key), now)
+                .await
+                .unwrap();
+            let claim = store.claim("drafts", now).await.unwrap().unwrap();
+            claim
+                .finish(
+                    Outcome::Sent {
+                        remote_id: Some("r-1".into()),
+                        note: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            assert_eq!(store.pushed_drafts(true).await.unwrap().len(), 1);
+            assert!(
+                store
+                    .set_remote_status("drafts", key, "draft", now)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .set_remote_status("drafts", key, "draft", now)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .set_remote_status("drafts", key, "deleted", t("2026-11-02T06:00:00Z"))
+                    .await
+                    .unwrap()
+            );
+            assert!(store.pushed_drafts(true).await.unwrap().is_empty(), "final");
+            assert_eq!(
+                store.status_history("drafts", key).await.unwrap(),
+                vec!["draft".to_owned(), "deleted".to_owned()]
+            );
+            assert_eq!(
+                store
+                    .draft_by_remote("drafts", "r-1")
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some(key)
+            );
+            let push = ("drafts", "draft:acme:2026-10:r2", "{}");
+            assert!(
+                store
+                    .repush("acme", "2026-10", 1, "{}", push, now)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .repush("acme", "2026-10", 1, "{}", push, now)
+                    .await
+                    .unwrap(),
+                "already at r2"
+            );
+            assert_eq!(
+                store
+                    .closed_period("acme", "2026-10")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .0,
+                2
+            );
+            let claim = store.claim("drafts", now).await.unwrap().unwrap();
+            assert_eq!(claim.item.key, "draft:acme:2026-10:r2");
+        }
+    }
+
+    #[tokio::test]
     async fn the_sqlite_file_is_private() {
         let (dir, _store) = temp_store().await;
         #[cfg(unix)]
