@@ -123,6 +123,10 @@ impl Respond for FakeXero {
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             let mut inv = body["Invoices"][0].clone();
             inv["InvoiceID"] = json!(format!("inv-{}", x.invoices.len() + 1));
+            for l in inv["LineItems"].as_array_mut().unwrap() {
+                let amount = l["Quantity"].as_f64().unwrap() * l["UnitAmount"].as_f64().unwrap();
+                l["LineAmount"] = json!(amount);
+            }
             inv["SubTotal"] = json!("0");
             x.invoices.push(inv.clone());
             return ResponseTemplate::new(200).set_body_json(json!({"Invoices": [inv]}));
@@ -140,6 +144,12 @@ fn sign(body: &[u8]) -> String {
 }
 
 fn config(dir: &Path, uri: &str, extra: &str) -> PathBuf {
+    config_with(dir, uri, extra, "sold", "")
+}
+
+/// With the mapping `tests/fixtures/ledger/{mapping}` and `source_keys`
+/// added to the itech source.
+fn config_with(dir: &Path, uri: &str, extra: &str, mapping: &str, source_keys: &str) -> PathBuf {
     let tickets = root().join("tests/fixtures/scenarios/itech-klippekort");
     let text = format!(
         r#"
@@ -154,6 +164,7 @@ target = "xero"
 type = "folder"
 path = "{tickets}"
 file_name = "tickets.json"
+{source_keys}
 [outbox]
 max_attempts = 3
 base_delay_secs = 0
@@ -172,7 +183,7 @@ webhook_key = "{KEY}"
 {extra}
 "#,
         dir = dir.display(),
-        mapping = root().join("tests/fixtures/ledger/sold").display(),
+        mapping = root().join("tests/fixtures/ledger").join(mapping).display(),
         tickets = tickets.display(),
     );
     let path = dir.join("bridge.toml");
@@ -392,4 +403,99 @@ async fn xero_webhooks_are_signed_and_open_each_sold_card_once() {
         (401, String::new())
     );
     assert_eq!(sold(&cfg).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_used_up_suggests_the_next_once_with_a_draft_that_opens_it() {
+    let (server, fake) = fake_xero().await;
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes");
+    let cfg = config_with(
+        dir.path(),
+        &server.uri(),
+        &format!(
+            "[targets.desk]\ntype = \"folder\"\npath = \"{}\"\n",
+            notes.display()
+        ),
+        "renew",
+        "notes = \"desk\"",
+    );
+    // A 10-punch card, issued on 2026-10-05 (`on: issued`), used up by N-05.
+    fake.add_sale("S-10", "C-N", "KLIPPEKORT-10", "AUTHORISED", true);
+    let log = run_once_with(&cfg, "2026-10-28T12:00:00Z", &[]);
+    let renewal_notes = || -> Vec<Value> {
+        std::fs::read_dir(&notes)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|f| {
+                        serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap()
+                    })
+                    .filter(|n: &Value| n["note"]["tag"] == "prepaid-renewal")
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mine: Vec<Value> = renewal_notes()
+        .into_iter()
+        .filter(|n| n["note"]["customer"] == "nordhavn-arkitekter")
+        .collect();
+    assert_eq!(mine.len(), 1, "{log}");
+    // On the customer's next ticket after the card ran out (N-05, 20 Oct): N-06.
+    assert_eq!(mine[0]["note"]["ticket"], "N-06");
+    let text = mine[0]["note"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("punch card 2026-10-05 (10 punches)") && text.contains("KLIPPEKORT-10"),
+        "{text}"
+    );
+    let renewals = |fake: &FakeXero| -> Vec<Value> {
+        fake.0
+            .lock()
+            .unwrap()
+            .invoices
+            .iter()
+            .filter(|i| {
+                i["Reference"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("draft:nordhavn-arkitekter:renewal-"))
+            })
+            .cloned()
+            .collect()
+    };
+    let drafts = renewals(&fake);
+    assert_eq!(drafts.len(), 1, "{log}");
+    assert_eq!(drafts[0]["Contact"]["ContactID"], "C-N");
+    assert_eq!(drafts[0]["LineItems"][0]["ItemCode"], "KLIPPEKORT-10");
+    assert_eq!(drafts[0]["LineItems"][0]["UnitAmount"], json!(18000.0));
+
+    // Once: later runs suggest nothing more.
+    let first = renewal_notes().len();
+    for now in ["2026-10-29T12:00:00Z", "2026-10-30T12:00:00Z"] {
+        run_once_with(&cfg, now, &[]);
+        assert_eq!(renewal_notes().len(), first);
+        assert_eq!(renewals(&fake).len(), 1);
+    }
+
+    // Finance issues the renewal draft: it opens the next card.
+    let id = drafts[0]["InvoiceID"].as_str().unwrap().to_owned();
+    {
+        let mut x = fake.0.lock().unwrap();
+        let inv = x
+            .invoices
+            .iter_mut()
+            .find(|i| i["InvoiceID"] == id.as_str())
+            .unwrap();
+        inv["Status"] = json!("AUTHORISED");
+        x.listed.push(id.clone());
+    }
+    run_once_with(&cfg, "2026-10-31T12:00:00Z", &[]);
+    let s = status(&cfg, &[]);
+    let cards: Vec<&str> = s
+        .lines()
+        .filter(|l| l.starts_with("sold card KLIPPEKORT-10 to nordhavn-arkitekter"))
+        .collect();
+    assert_eq!(cards.len(), 2, "{s}");
+    assert!(
+        cards.iter().any(|c| c.contains(&format!("invoice {id} "))),
+        "{s}"
+    );
 }

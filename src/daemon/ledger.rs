@@ -77,6 +77,118 @@ impl Bridge {
                 report.source_errors.push(format!("sales in {target}: {e}"));
             }
         }
+        if sales {
+            self.suggest_renewals(now, report).await?;
+        }
+        Ok(())
+    }
+
+    /// A card used up or a bank run low, of a customer whose prepaid items
+    /// say `renew`, becomes a renewal suggestion on the customer's next
+    /// ticket (the first created at or after the event; none yet: the next
+    /// poll looks again) and, for `renew: draft`, a draft for the next one
+    /// with the item, which opens the new card when finance issues or is
+    /// paid for it. Each once, keyed on the card or bank and the event.
+    pub(super) async fn suggest_renewals(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        use engine::contract::Renew;
+        use engine::document::EventKind;
+        let mapping = self.mapping_in_force()?;
+        let renewing =
+            |c: &engine::contract::Contract| c.prepaid.values().any(|p| p.renew != Renew::Nothing);
+        if !mapping.book.contracts.values().any(renewing) {
+            return Ok(());
+        }
+        let book = self.book_with_sales(&mapping.book).await?;
+        let sales = self.store.sales().await?;
+        let mut warnings = Vec::new();
+        let (tickets, sources) = self.stored_tickets(&book, &mut warnings).await?;
+        let this = Month::containing(now, chrono_tz::UTC);
+        let target = &self.settings.billing.target;
+        for month in [this.back(1), this] {
+            let doc =
+                engine::bill(&book, &tickets, month, Some(now)).map_err(|e| CycleError::Bill {
+                    period: month,
+                    message: e.to_string(),
+                })?;
+            for event in &doc.events {
+                let (subject, what) = match &event.kind {
+                    EventKind::CardUsedUp { card } => (card.clone(), "used up"),
+                    EventKind::BankLow { bank, .. } => (bank.clone(), "low"),
+                    _ => continue,
+                };
+                let Some(contract) = book.contracts.get(&event.customer) else {
+                    continue;
+                };
+                let customer = event.customer.as_str();
+                let Some(p) = renewal_item(contract, &sales, customer, &subject)
+                    .filter(|p| p.renew != Renew::Nothing)
+                else {
+                    continue;
+                };
+                let at = event.at.utc();
+                // The customer's next ticket: the first created at or after the event.
+                let Some(ticket) = tickets
+                    .iter()
+                    .filter(|t| t.customer == event.customer && t.created_at >= at)
+                    .min_by_key(|t| (t.created_at, t.id.to_string()))
+                else {
+                    continue;
+                };
+                let slug: String = subject
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                if let Some(source) = sources.get(ticket.id.as_str())
+                    && let Some(notes) = self
+                        .settings
+                        .sources
+                        .get(source)
+                        .and_then(|s| s.notes.as_deref())
+                {
+                    let note = connectors::Note {
+                        source: source.clone(),
+                        ticket: ticket.id.to_string(),
+                        customer: customer.to_owned(),
+                        metric: "prepaid".into(),
+                        event: connectors::NoteEvent::Warning,
+                        due_at: None,
+                        tag: "prepaid-renewal".into(),
+                        text: format!(
+                            "The {subject} of {customer} is {what} since {}: suggest a new {}.",
+                            event.at.0.format("%Y-%m-%d %H:%M"),
+                            p.item
+                        ),
+                    };
+                    let key = format!("renewal:{customer}:{slug}:{}", what.replace(' ', "-"));
+                    let payload = serde_json::to_string(&Push::Note(note)).unwrap_or_default();
+                    if self.store.enqueue(notes, &key, &payload, now).await? {
+                        report.notes_queued += 1;
+                        self.outbox.wake(notes);
+                    }
+                }
+                if p.renew == Renew::NoteAndDraft
+                    && let Some(draft) =
+                        renewal_draft(contract, &sales, p, &subject, month, now, target)
+                {
+                    let key = format!("draft:{customer}:renewal-{slug}:r1");
+                    let payload = serde_json::to_string(&Push::Draft(draft)).unwrap_or_default();
+                    if self.store.enqueue(target, &key, &payload, now).await? {
+                        report.drafts_queued += 1;
+                        self.outbox.wake(target);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -411,6 +523,79 @@ impl Bridge {
             .map_err(|e| e.to_string())?;
         Ok(())
     }
+}
+
+/// The prepaid item that renews a card or bank named by an event: the item
+/// it was sold as, else (a card of the mapping's own) an item selling cards
+/// of its size.
+fn renewal_item<'a>(
+    contract: &'a engine::contract::Contract,
+    sales: &[Sale],
+    customer: &str,
+    subject: &str,
+) -> Option<&'a Prepaid> {
+    let sold = sales.iter().find(|s| {
+        s.customer == customer
+            && match s.kind.as_str() {
+                "card" => subject == format!("punch card {} ({} punches)", s.bought, s.size),
+                _ => subject == format!("{} (invoice {})", s.item, s.invoice),
+            }
+    });
+    if let Some(s) = sold {
+        return contract.prepaid.get(&s.item);
+    }
+    contract.prepaid.values().find(|p| match p.sells {
+        Sells::Card { punches, .. } => subject.ends_with(&format!("({punches} punches)")),
+        Sells::Bank { .. } => false,
+    })
+}
+
+/// A draft selling the next card or bank: the item at its last price for
+/// the customer (none when it was never sold to them: nothing to go by).
+fn renewal_draft(
+    contract: &engine::contract::Contract,
+    sales: &[Sale],
+    p: &Prepaid,
+    subject: &str,
+    month: Month,
+    now: DateTime<Utc>,
+    target: &str,
+) -> Option<Draft> {
+    let last = sales
+        .iter()
+        .filter(|s| s.customer == contract.customer.as_str() && s.item == p.item)
+        .max_by(|a, b| a.bought.cmp(&b.bought))?;
+    let refs = contract.accounting.get(target);
+    Some(Draft {
+        customer: contract.customer.to_string(),
+        period: month.to_string(),
+        revision: 1,
+        currency: last
+            .currency
+            .clone()
+            .unwrap_or_else(|| contract.currency.to_string()),
+        total_net: last.price.clone(),
+        date: now.with_timezone(&contract.tz).date_naive().to_string(),
+        lines: vec![connectors::DraftLine {
+            kind: match p.sells {
+                Sells::Card { .. } => "card_purchase".into(),
+                Sells::Bank { .. } => "bank_purchase".into(),
+            },
+            description: format!("{} (renews {subject})", p.item),
+            quantity: "1".into(),
+            unit_price: last.price.clone(),
+            amount: last.price.clone(),
+            tickets: Vec::new(),
+            corrects: None,
+        }],
+        refs: connectors::Refs {
+            contact: refs.and_then(|r| r.contact.clone()),
+            account: refs.and_then(|r| r.account.clone()),
+            tax: refs.and_then(|r| r.tax.clone()),
+            // The item, so the draft once issued or paid opens the next card.
+            item: Some(p.item.clone()),
+        },
+    })
 }
 
 /// The cards or banks one invoice line sells: one per whole unit of its
