@@ -812,4 +812,65 @@ mod tests {
         let same = merge_sales(&book, &[stray]);
         assert_eq!(same.contracts["nordhavn-arkitekter"].cards.len(), before);
     }
+
+    #[test]
+    fn a_sold_bank_is_a_prepaid_block_from_its_invoice_date_to_its_validity() {
+        let book = mapping::load(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/ledger/sold")
+                .as_path(),
+        )
+        .unwrap()
+        .book;
+        let mut bank = sale("bank", 600, "2026-10-05");
+        bank.item = "TIMEBANK-10H".into();
+        bank.valid_until = Some("2027-01-05".into());
+        let merged = merge_sales(&book, &[bank]);
+        let b = merged.contracts["nordhavn-arkitekter"]
+            .banks
+            .last()
+            .unwrap();
+        assert_eq!(b.name, "TIMEBANK-10H (invoice inv-1)");
+        assert_eq!(b.fresh_minutes(), Minutes::whole(600));
+        assert_eq!(
+            b.term,
+            BankTerm::Once {
+                from: "2026-10-05".parse().unwrap(),
+                until: Some("2027-01-05".parse().unwrap())
+            }
+        );
+        assert!(
+            b.opening_balance.is_some(),
+            "invoiced by finance, not by us"
+        );
+    }
+
+    #[test]
+    fn a_line_sells_one_card_per_whole_unit_and_refuses_a_fraction() {
+        use connectors::accounting::RemoteLine;
+        let p = Prepaid {
+            item: "KLIPPEKORT-20".into(),
+            sells: Sells::Card {
+                punches: 20,
+                discount_percent: Decimal::TEN,
+            },
+            on: SaleOn::Paid,
+            renew: engine::contract::Renew::Nothing,
+        };
+        let inv = RemoteInvoice::with_status("inv-9", DraftStatus::Paid);
+        let line = |q: i64, scale: u32| RemoteLine {
+            id: "l-1".into(),
+            item: "KLIPPEKORT-20".into(),
+            quantity: Decimal::new(q, scale),
+            amount: Decimal::new(36000, 0),
+            description: String::new(),
+        };
+        let bought: NaiveDate = "2026-10-05".parse().unwrap();
+        let two = sales_of("xero", "acme", "inv-9", &inv, &line(2, 0), &p, bought);
+        let two: Vec<Sale> = two.into_iter().map(Result::unwrap).collect();
+        assert_eq!(two.iter().map(|s| s.unit).collect::<Vec<_>>(), [1, 2]);
+        assert!(two.iter().all(|s| s.price == "18000.00" && s.size == 20));
+        let half = sales_of("xero", "acme", "inv-9", &inv, &line(15, 1), &p, bought);
+        assert!(matches!(half.as_slice(), [Err(e)] if e.contains("whole units")));
+    }
 }
