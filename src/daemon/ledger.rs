@@ -247,7 +247,7 @@ impl Bridge {
         for page in 1..=1000 {
             let request = api
                 .sales_request(&items, cursor.as_deref(), page)
-                .map_err(|e| CycleError::Tickets(e.to_string()))?;
+                .map_err(|e| CycleError::Accounting(e.to_string()))?;
             let Some(request) = request else {
                 return Ok(());
             };
@@ -256,7 +256,7 @@ impl Bridge {
                 .call(target, api, request)
                 .await
                 .and_then(|a| api.read_sales(&a))
-                .map_err(|e| CycleError::Tickets(e.to_string()))?;
+                .map_err(|e| CycleError::Accounting(e.to_string()))?;
             for inv in &answer.invoices {
                 self.record_sales(target, api, &mapping.book, inv, now, report)
                     .await?;
@@ -359,7 +359,7 @@ impl Bridge {
             .closed_period(customer, &period)
             .await?
             .ok_or_else(|| {
-                CycleError::Mapping(format!(
+                CycleError::Accounting(format!(
                     "--repush {customer}: {period} is not closed for `{customer}`: nothing to re-create"
                 ))
             })?;
@@ -370,7 +370,7 @@ impl Bridge {
             .and_then(DraftStatus::parse)
             .is_some_and(DraftStatus::is_withdrawn);
         if !withdrawn {
-            return Err(CycleError::Mapping(format!(
+            return Err(CycleError::Accounting(format!(
                 "--repush {customer}: {key} is {} in `{target}`; only a draft finance voided or deleted is re-created (run `status` to see every draft's state)",
                 status
                     .as_deref()
@@ -378,17 +378,17 @@ impl Bridge {
             )));
         }
         let mut doc: serde_json::Value = serde_json::from_str(&document)
-            .map_err(|e| CycleError::Tickets(format!("{customer} {period}: {e}")))?;
+            .map_err(|e| CycleError::Accounting(format!("{customer} {period}: {e}")))?;
         let mut draft: Draft = serde_json::from_value(doc["draft"].clone()).map_err(|e| {
-            CycleError::Tickets(format!("{customer} {period}: the stored draft: {e}"))
+            CycleError::Accounting(format!("{customer} {period}: the stored draft: {e}"))
         })?;
         draft.revision = revision + 1;
         draft.date = now.date_naive().to_string();
         doc["draft"] = serde_json::to_value(&draft)
-            .map_err(|e| CycleError::Tickets(format!("{customer} {period}: {e}")))?;
+            .map_err(|e| CycleError::Accounting(format!("{customer} {period}: {e}")))?;
         let new_key = draft_key(customer, month, revision + 1);
         let payload = serde_json::to_string(&Push::Draft(draft))
-            .map_err(|e| CycleError::Tickets(e.to_string()))?;
+            .map_err(|e| CycleError::Accounting(e.to_string()))?;
         if !self
             .store
             .repush(
@@ -401,7 +401,7 @@ impl Bridge {
             )
             .await?
         {
-            return Err(CycleError::Mapping(format!(
+            return Err(CycleError::Accounting(format!(
                 "--repush {customer}: {period} moved past revision {revision} meanwhile; run `status`"
             )));
         }

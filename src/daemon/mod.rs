@@ -54,6 +54,9 @@ pub enum CycleError {
     },
     #[error("no mapping is in force yet")]
     NoMapping,
+    /// An accounting system's answer, or a request about a draft refused.
+    #[error("{0}")]
+    Accounting(String),
 }
 
 /// What one cycle (or one job) did, for logs, metrics and tests.
