@@ -51,7 +51,9 @@ fn rpc(method: &str, params: Value) -> Value {
 
 /// The fixture's ids, starting Tryton first if it is not up.
 fn tryton_ids() -> PathBuf {
-    let file = root().join("target/tryton/targets.toml");
+    let file = std::env::var("CONTRACT_BRIDGE_TEST_TRYTON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target/tryton/targets.toml"));
     let up = Command::new("curl")
         .args([
             "-s",
