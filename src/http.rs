@@ -81,6 +81,10 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .route("/metrics", get(metrics))
         .route("/statement/{customer}", get(crate::statement::serve))
         .route(
+            "/webhooks/accounting/{target}",
+            post(crate::daemon::accounting_webhook).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route(
             "/webhooks/{source}",
             post(crate::daemon::webhook::receive).layer(DefaultBodyLimit::max(limit)),
         )

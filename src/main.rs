@@ -80,6 +80,10 @@ enum Command {
         /// The month, YYYY-MM.
         #[arg(long)]
         period: String,
+        /// Re-create this customer's draft of the month, which finance voided
+        /// or deleted, under the next revision (nothing else is closed).
+        #[arg(long, value_name = "CUSTOMER")]
+        repush: Option<String>,
         /// Act as if it were this instant (RFC 3339); default: now.
         #[arg(long)]
         now: Option<String>,
@@ -185,8 +189,9 @@ fn main() -> ExitCode {
         Command::Close {
             config,
             period,
+            repush,
             now,
-        } => close(&config, &period, now.as_deref()),
+        } => close(&config, &period, repush.as_deref(), now.as_deref()),
         Command::Backfill { config, since } => backfill(&config, &since),
         Command::Report {
             customer,
@@ -517,7 +522,12 @@ fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
     })
 }
 
-fn close(config: &Path, period: &str, now: Option<&str>) -> Result<(), Failure> {
+fn close(
+    config: &Path,
+    period: &str,
+    repush: Option<&str>,
+    now: Option<&str>,
+) -> Result<(), Failure> {
     let month: Month = period.parse().map_err(|e| bad(format!("--period: {e}")))?;
     let now = match now {
         Some(s) => parse_instant("now", s)?,
@@ -530,17 +540,29 @@ fn close(config: &Path, period: &str, now: Option<&str>) -> Result<(), Failure> 
             .await
             .map_err(|e| bad(e.to_string()))?;
         let mut report = daemon::CycleReport::default();
-        let customers = bridge.mapping().map_or(0, |m| m.book.contracts.len());
-        let closing = progress(customers as u64, "customers closed (with their reports)");
-        let tick = closing.clone();
-        bridge
-            .close_period_with(month, now, &mut report, &mut move |c: &str| {
-                tick.set_message(c.to_owned());
-                tick.inc(1);
-            })
-            .await
-            .map_err(|e| bad(e.to_string()))?;
-        closing.finish_and_clear();
+        match repush {
+            Some(customer) => {
+                let key = bridge
+                    .repush(customer, month, now)
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                eprintln!("re-created {key}");
+                report.drafts_queued += 1;
+            }
+            None => {
+                let customers = bridge.mapping().map_or(0, |m| m.book.contracts.len());
+                let closing = progress(customers as u64, "customers closed (with their reports)");
+                let tick = closing.clone();
+                bridge
+                    .close_period_with(month, now, &mut report, &mut move |c: &str| {
+                        tick.set_message(c.to_owned());
+                        tick.inc(1);
+                    })
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                closing.finish_and_clear();
+            }
+        }
         let bar = progress(report.drafts_queued as u64, "pushing drafts");
         for name in bridge.settings.targets.keys() {
             let before = report.pushed + report.retried + report.dead;

@@ -122,6 +122,10 @@ pub struct ScheduleSettings {
     /// at the first time this fires after it ended.
     #[serde(default = "default_close")]
     pub close: String,
+    /// The status poll: what became of every pushed draft not yet final,
+    /// and the prepaid sales in every accounting target.
+    #[serde(default = "default_status_poll")]
+    pub status: String,
     /// How often the mapping files are checked for changes.
     #[serde(default = "default_watch")]
     pub mapping_check_secs: f64,
@@ -133,6 +137,7 @@ impl Default for ScheduleSettings {
             poll: default_poll(),
             sla: default_sla_tick(),
             close: default_close(),
+            status: default_status_poll(),
             mapping_check_secs: default_watch(),
         }
     }
@@ -208,6 +213,9 @@ fn default_sla_tick() -> String {
 }
 fn default_close() -> String {
     "0 0 6 1 * *".into()
+}
+fn default_status_poll() -> String {
+    "0 */15 * * * *".into()
 }
 fn default_watch() -> f64 {
     2.0
@@ -314,6 +322,7 @@ impl Settings {
             ("schedule.poll", &settings.schedule.poll),
             ("schedule.sla", &settings.schedule.sla),
             ("schedule.close", &settings.schedule.close),
+            ("schedule.status", &settings.schedule.status),
         ] {
             cron(field, expr).map_err(err)?;
         }

@@ -189,6 +189,50 @@ pub struct CardTerms {
     pub low_balance: Option<u32>,
 }
 
+/// What an item (article, product) sold in an accounting system buys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sells {
+    Card {
+        punches: u32,
+        discount_percent: Decimal,
+    },
+    /// A prepaid block of time, valid for `valid_months` from the sale (none: until used up).
+    Bank {
+        minutes: Minutes,
+        valid_months: Option<u32>,
+        low_balance: Option<Minutes>,
+    },
+}
+
+/// When a sale opens its card or bank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaleOn {
+    /// Once the invoice is paid.
+    Paid,
+    /// Once the invoice is issued (approved, booked, posted), paid or not.
+    Issued,
+}
+
+/// What a card used up or a bank run low brings about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Renew {
+    #[default]
+    Nothing,
+    /// A renewal suggestion on the customer's next ticket.
+    Note,
+    /// The note, and a draft for the next card or bank.
+    NoteAndDraft,
+}
+
+/// An item whose sale opens a card or a bank.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepaid {
+    pub item: String,
+    pub sells: Sells,
+    pub on: SaleOn,
+    pub renew: Renew,
+}
+
 /// SLA targets by canonical priority, in seconds of SLA-clock time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Targets {
@@ -319,6 +363,8 @@ pub struct Contract {
     pub accounting: std::collections::BTreeMap<String, AccountingRefs>,
     /// How the customer's work report is written and how much it covers.
     pub report: ReportTerms,
+    /// Items that sell this customer a card or a bank, by item code.
+    pub prepaid: std::collections::BTreeMap<String, Prepaid>,
 }
 
 /// The customer's report: its language and the months it covers.

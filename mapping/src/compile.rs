@@ -588,6 +588,7 @@ impl Compiler {
         let add_ons = self.add_ons(m, m.hourly_rate.is_some());
         let accounting = self.accounting(m);
         let report = self.report_terms(m);
+        let prepaid = self.prepaid(m);
         if self.diags[before..]
             .iter()
             .any(|d| d.severity == crate::diag::Severity::Error)
@@ -615,7 +616,139 @@ impl Compiler {
             add_ons,
             accounting,
             report,
+            prepaid,
         })
+    }
+
+    /// Items whose sale opens a card or a bank.
+    fn prepaid(&mut self, m: &Merged) -> BTreeMap<String, Prepaid> {
+        let mut out = BTreeMap::new();
+        let Some(a) = &m.prepaid else {
+            return out;
+        };
+        let sizes: Vec<(u32, Option<Decimal>)> = m
+            .card_sizes
+            .as_ref()
+            .map(|c| {
+                c.value
+                    .iter()
+                    .map(|s| (s.punches, s.discount_percent.value.trim().parse().ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (item, p) in &a.value {
+            let o = origin_of(&a.origin.file, format!("{}.{item}", a.origin.path), p);
+            let raw = &p.value;
+            if item.trim().is_empty() {
+                self.err(&o, "an item code is empty: write the article or product code the accounting system uses");
+                continue;
+            }
+            let on = match raw.on.as_ref().map(|v| v.value.as_str()) {
+                None | Some("paid") => Some(SaleOn::Paid),
+                Some("issued") => Some(SaleOn::Issued),
+                Some(other) => {
+                    self.err(
+                        &o.child("on"),
+                        format!("`{other}` is not when a sale counts: use paid or issued"),
+                    );
+                    None
+                }
+            };
+            let renew = match raw.renew.as_ref().map(|v| v.value.as_str()) {
+                None | Some("none") => Some(Renew::Nothing),
+                Some("note") => Some(Renew::Note),
+                Some("draft") => Some(Renew::NoteAndDraft),
+                Some(other) => {
+                    self.err(
+                        &o.child("renew"),
+                        format!("`{other}` is not a renewal: use none, note or draft (a note and a draft for the next one)"),
+                    );
+                    None
+                }
+            };
+            let sells = match (raw.card, &raw.bank) {
+                (Some(_), Some(_)) | (None, None) => {
+                    self.err(
+                        &o,
+                        "an item sells either `card: PUNCHES` or `bank: TIME` (such as 10h), exactly one",
+                    );
+                    None
+                }
+                (Some(0), None) => {
+                    self.err(&o.child("card"), "a card has at least one punch");
+                    None
+                }
+                (Some(punches), None) => {
+                    for (field, set) in [
+                        ("valid_months", raw.valid_months.is_some()),
+                        ("low_balance", raw.low_balance.is_some()),
+                    ] {
+                        if set {
+                            self.err(
+                                &o.child(field),
+                                format!(
+                                    "`{field}` applies to a bank; a card's terms are `card_terms`"
+                                ),
+                            );
+                        }
+                    }
+                    let discount = match &raw.discount_percent {
+                        Some(d) => self.percent(&at(&o, "discount_percent", d)),
+                        None => match sizes.iter().find(|(n, _)| *n == punches) {
+                            Some((_, d)) => *d,
+                            None => {
+                                self.err(
+                                    &o.child("card"),
+                                    format!("no card of {punches} punches is in `card_sizes`: give `discount_percent` (0 for none)"),
+                                );
+                                None
+                            }
+                        },
+                    };
+                    discount.map(|discount_percent| Sells::Card {
+                        punches,
+                        discount_percent,
+                    })
+                }
+                (None, Some(time)) => {
+                    if raw.discount_percent.is_some() {
+                        self.err(&o.child("discount_percent"), "`discount_percent` applies to a card; a bank's price is its invoice line");
+                    }
+                    if raw.valid_months == Some(0) {
+                        self.err(&o.child("valid_months"), "`valid_months` is at least 1; leave it out for a bank valid until used up");
+                    }
+                    let minutes = self.minutes(&at(&o, "bank", time));
+                    let low_balance = raw
+                        .low_balance
+                        .as_ref()
+                        .and_then(|d| self.minutes(&at(&o, "low_balance", d)));
+                    match minutes {
+                        Some(m) if m.is_zero() => {
+                            self.err(&o.child("bank"), "a bank holds some time, such as 10h");
+                            None
+                        }
+                        Some(minutes) => Some(Sells::Bank {
+                            minutes,
+                            valid_months: raw.valid_months.filter(|m| *m > 0),
+                            low_balance,
+                        }),
+                        None => None,
+                    }
+                }
+            };
+            if let (Some(sells), Some(on), Some(renew)) = (sells, on, renew) {
+                out.insert(
+                    item.clone(),
+                    Prepaid {
+                        item: item.clone(),
+                        sells,
+                        on,
+                        renew,
+                    },
+                );
+            }
+        }
+        out
     }
 
     /// The report's language and cadence; an unknown value names the valid ones.

@@ -162,6 +162,32 @@ pub struct RawAccountingRefs {
     pub item: Option<String>,
 }
 
+/// An item whose sale in an accounting system opens a card or a bank.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrepaid {
+    /// Punches of the card it sells.
+    #[serde(default)]
+    pub card: Option<u32>,
+    /// Time of the bank it sells (`10h`).
+    #[serde(default)]
+    pub bank: Option<Spanned<String>>,
+    /// The card's discount, in percent; default: `card_sizes`' for its size.
+    #[serde(default)]
+    pub discount_percent: Option<Spanned<String>>,
+    /// A bank's validity from the sale, in months; none: until used up.
+    #[serde(default)]
+    pub valid_months: Option<u32>,
+    #[serde(default)]
+    pub low_balance: Option<Spanned<String>>,
+    /// `paid` (default) or `issued`.
+    #[serde(default)]
+    pub on: Option<Spanned<String>>,
+    /// `none` (default), `note` or `draft` (a note and a draft for the next one).
+    #[serde(default)]
+    pub renew: Option<Spanned<String>>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCardTerms {
@@ -351,6 +377,9 @@ contract_fields! {
     language: String,
     /// How many months a report covers: month (default), quarter or year.
     report_every: String,
+    /// Items (article, product codes) whose sale in an accounting system
+    /// opens a card or a bank for the customer.
+    prepaid: BTreeMap<String, Spanned<RawPrepaid>>,
 }
 
 /// Keys a dated change may set: the terms, not what was bought.

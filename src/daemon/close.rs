@@ -84,7 +84,9 @@ impl Bridge {
         done: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), CycleError> {
         let mapping = self.mapping_in_force()?;
-        let book = &mapping.book;
+        // Cards and banks sold through accounting systems are drawn from like the mapping's own.
+        let with_sales = self.book_with_sales(&mapping.book).await?;
+        let book = &with_sales;
         let first: Month = self
             .settings
             .billing

@@ -18,6 +18,7 @@
 
 mod close;
 mod helpdesk;
+mod ledger;
 mod notes;
 mod outbox;
 mod reports;
@@ -32,6 +33,7 @@ use chrono::{DateTime, Utc};
 use store::Store;
 
 pub use close::draft_key;
+pub use ledger::{accounting_webhook, merge_sales};
 pub use outbox::backoff;
 pub use schedule::serve;
 
@@ -53,6 +55,9 @@ pub enum CycleError {
     },
     #[error("no mapping is in force yet")]
     NoMapping,
+    /// An accounting system's answer, or a request about a draft refused.
+    #[error("{0}")]
+    Accounting(String),
 }
 
 /// What one cycle (or one job) did, for logs, metrics and tests.
@@ -73,6 +78,12 @@ pub struct CycleReport {
     pub report_pdfs: usize,
     /// Why a report or its PDF was not made.
     pub report_notes: Vec<String>,
+    /// Requests asking accounting systems about drafts and sales.
+    pub status_requests: usize,
+    /// Drafts whose status changed.
+    pub status_changes: usize,
+    /// Cards and banks opened from sales.
+    pub sales_recorded: usize,
 }
 
 /// A mapping that passed `check`, with the fingerprint of its files.
@@ -233,6 +244,8 @@ impl Bridge {
             self.sync_source(name, now, &mut report).await?;
         }
         self.note_sla(now, &mut report).await?;
+        // Sales first: a card paid for before the close is drawn from in its bill.
+        self.poll_ledger(now, &mut report, true).await?;
         self.close_due(now, &mut report).await?;
         let targets: Vec<String> = self.outbox.push_targets().cloned().collect();
         for name in &targets {
@@ -244,6 +257,10 @@ impl Bridge {
                 }
                 tokio::time::sleep(pause).await;
             }
+        }
+        if report.pushed > 0 {
+            // The drafts just pushed: `status` shows what the targets hold.
+            self.poll_ledger(now, &mut report, false).await?;
         }
         Ok(report)
     }
@@ -477,6 +494,9 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
             "failing {target} {key}: {attempts} attempt(s), last error: {error}"
         );
     }
+    for line in ledger::ledger_lines(&s) {
+        let _ = writeln!(out, "{line}");
+    }
     Ok(out)
 }
 
@@ -502,6 +522,12 @@ pub fn log_report(r: &CycleReport) {
             } else {
                 ""
             }
+        );
+    }
+    if r.status_requests > 0 {
+        eprintln!(
+            "ledger: {} request(s) to accounting systems, {} draft status change(s), {} card(s)/bank(s) opened from sales",
+            r.status_requests, r.status_changes, r.sales_recorded
         );
     }
     for e in &r.source_errors {

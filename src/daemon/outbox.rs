@@ -331,7 +331,7 @@ impl Bridge {
     }
 
     /// Sends one request to an accounting system with a valid token, at its rate.
-    async fn call(
+    pub(super) async fn call(
         &self,
         target: &str,
         api: &dyn AccountingApi,
@@ -366,7 +366,7 @@ impl Bridge {
         }
     }
 
-    fn forget_token_on_401<T>(
+    pub(super) fn forget_token_on_401<T>(
         &self,
         target: &str,
         r: Result<T, ConnectorError>,

@@ -1,7 +1,7 @@
 //! The running daemon: tasks and their shutdown.
 //!
 //! - the **leader** fires the cron schedules: each source's poll, the SLA
-//!   tick and the period close. On start it runs all of them once, to catch
+//!   tick, the period close and the status poll of accounting targets. On start it runs all of them once, to catch
 //!   up on what fell due while it was down. Only the holder of the store's
 //!   leader lock runs them (one instance of several on PostgreSQL);
 //! - one **outbox worker** per target, woken when something is queued for
@@ -138,6 +138,8 @@ enum Job {
     Poll(String, cron::Schedule),
     Sla(cron::Schedule),
     Close(cron::Schedule),
+    /// Draft statuses and prepaid sales in the accounting targets.
+    Ledger(cron::Schedule),
 }
 
 impl Job {
@@ -145,7 +147,7 @@ impl Job {
     fn next(&self, bridge: &Bridge, after: DateTime<Utc>) -> DateTime<Utc> {
         let far = after + chrono::Duration::days(366);
         match self {
-            Job::Poll(_, s) | Job::Sla(s) => s.after(&after).next().unwrap_or(far),
+            Job::Poll(_, s) | Job::Sla(s) | Job::Ledger(s) => s.after(&after).next().unwrap_or(far),
             Job::Close(s) => {
                 let zones: Vec<chrono_tz::Tz> = bridge
                     .mapping()
@@ -172,6 +174,7 @@ impl Job {
             Job::Poll(source, _) => bridge.sync_source(source, at, &mut report).await?,
             Job::Sla(_) => bridge.note_sla(at, &mut report).await?,
             Job::Close(_) => bridge.close_due(at, &mut report).await?,
+            Job::Ledger(_) => bridge.poll_ledger(at, &mut report, true).await?,
         }
         Ok(report)
     }
@@ -189,6 +192,9 @@ fn jobs(bridge: &Bridge) -> Vec<Job> {
     }
     jobs.extend(cron("schedule.sla", &s.schedule.sla).map(Job::Sla));
     jobs.extend(cron("schedule.close", &s.schedule.close).map(Job::Close));
+    if s.targets.values().any(|t| t.accounting().is_some()) {
+        jobs.extend(cron("schedule.status", &s.schedule.status).map(Job::Ledger));
+    }
     jobs
 }
 

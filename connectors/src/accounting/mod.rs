@@ -22,6 +22,129 @@ pub struct RemoteDraft {
     pub total_net: Option<Decimal>,
 }
 
+/// What became of a draft (or any invoice) in the accounting system.
+/// `Paid`, `Voided` and `Deleted` are final: a final draft is not asked
+/// about again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DraftStatus {
+    Draft,
+    /// Waiting for approval (Xero `SUBMITTED`).
+    Submitted,
+    /// Issued: approved, booked or posted (Xero `AUTHORISED`, Fortnox
+    /// booked or sent, e-conomic booked, Tryton validated or posted).
+    Approved,
+    Paid,
+    Voided,
+    Deleted,
+}
+
+impl DraftStatus {
+    pub const ALL: [DraftStatus; 6] = [
+        DraftStatus::Draft,
+        DraftStatus::Submitted,
+        DraftStatus::Approved,
+        DraftStatus::Paid,
+        DraftStatus::Voided,
+        DraftStatus::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DraftStatus::Draft => "draft",
+            DraftStatus::Submitted => "submitted",
+            DraftStatus::Approved => "approved",
+            DraftStatus::Paid => "paid",
+            DraftStatus::Voided => "voided",
+            DraftStatus::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DraftStatus> {
+        DraftStatus::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// Nothing more will happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DraftStatus::Paid | DraftStatus::Voided | DraftStatus::Deleted
+        )
+    }
+
+    /// Finance withdrew it: the bridge never pushes it again on its own.
+    pub fn is_withdrawn(self) -> bool {
+        matches!(self, DraftStatus::Voided | DraftStatus::Deleted)
+    }
+
+    /// Issued to the customer (approved or paid).
+    pub fn is_issued(self) -> bool {
+        matches!(self, DraftStatus::Approved | DraftStatus::Paid)
+    }
+}
+
+impl std::fmt::Display for DraftStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An invoice line that names an item (article, product): what could sell
+/// a punch card or an hour bank.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteLine {
+    /// The line's own id in the system, or its position when it has none.
+    pub id: String,
+    pub item: String,
+    pub quantity: Decimal,
+    /// The line's amount without tax.
+    pub amount: Decimal,
+    pub description: String,
+}
+
+/// An invoice as the system holds it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteInvoice {
+    pub id: String,
+    pub status: DraftStatus,
+    /// The system's id of the customer (Xero ContactID, Tryton party, …).
+    pub contact: Option<String>,
+    pub date: Option<chrono::NaiveDate>,
+    pub currency: Option<String>,
+    /// The lines that name an item; others are left out.
+    pub lines: Vec<RemoteLine>,
+}
+
+impl RemoteInvoice {
+    pub fn with_status(id: &str, status: DraftStatus) -> RemoteInvoice {
+        RemoteInvoice {
+            id: id.to_owned(),
+            status,
+            contact: None,
+            date: None,
+            currency: None,
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// A status answer: known, or one more request to make (e-conomic moves a
+/// booked draft to another collection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusStep {
+    Known(RemoteInvoice),
+    Ask(HttpRequest),
+}
+
+/// One page of invoices that may hold prepaid sales.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SalesPage {
+    pub invoices: Vec<RemoteInvoice>,
+    /// Where the next scan starts (the system's own text), when it moved.
+    pub cursor: Option<String>,
+    /// Ask for the next page.
+    pub more: bool,
+}
+
 /// An access token and how long it lives.
 #[derive(Clone, Debug)]
 pub struct AccessToken {
@@ -131,6 +254,47 @@ pub trait AccountingApi: Send + Sync {
 
     fn read_attached(&self, _r: &HttpResponse, _file_name: &str) -> Result<(), ConnectorError> {
         Ok(())
+    }
+
+    /// The request asking what became of the pushed draft `remote_id`
+    /// (pushed under our `reference`).
+    fn status_request(
+        &self,
+        remote_id: &str,
+        _reference: &str,
+    ) -> Result<HttpRequest, ConnectorError> {
+        self.fetch_draft(remote_id)
+    }
+
+    /// Reads a status answer; `step` is 0 for the answer to
+    /// [`AccountingApi::status_request`], then 1, … for the requests it asked for.
+    fn read_status(
+        &self,
+        remote_id: &str,
+        reference: &str,
+        step: usize,
+        r: &HttpResponse,
+    ) -> Result<StatusStep, ConnectorError>;
+
+    /// The system's id of a customer from the target's own configuration
+    /// (the mapping's `accounting.<target>.contact` comes first).
+    fn contact_of(&self, _customer: &str) -> Option<String> {
+        None
+    }
+
+    /// One page of the customer invoices that may sell `items`, changed
+    /// since `cursor`; `None`: the system is not scanned for sales.
+    fn sales_request(
+        &self,
+        _items: &[String],
+        _cursor: Option<&str>,
+        _page: u32,
+    ) -> Result<Option<HttpRequest>, ConnectorError> {
+        Ok(None)
+    }
+
+    fn read_sales(&self, _r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+        Ok(SalesPage::default())
     }
 }
 

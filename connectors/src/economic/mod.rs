@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, status_error,
+    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, StatusStep, decimal,
+    encode, json, number, status_error,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -218,5 +219,55 @@ impl AccountingApi for EconomicConfig {
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
         remote(&check(r)?)
             .ok_or_else(|| ConnectorError::Transient("e-conomic: no draft in the answer".into()))
+    }
+
+    fn read_status(
+        &self,
+        remote_id: &str,
+        reference: &str,
+        step: usize,
+        r: &HttpResponse,
+    ) -> Result<StatusStep, ConnectorError> {
+        let known = |s| Ok(StatusStep::Known(RemoteInvoice::with_status(remote_id, s)));
+        match step {
+            // Booking moves a draft out of `/invoices/drafts` (404 there)
+            // into `/invoices/booked`, with its notes: look for it there.
+            0 if r.status == 404 => Ok(StatusStep::Ask(self.request(
+                HttpMethod::Get,
+                format!(
+                    "{}/invoices/booked?filter={}",
+                    self.base_url,
+                    encode(&format!("notes.textLine1$eq:{reference}"))
+                ),
+                Vec::new(),
+            ))),
+            0 => {
+                check(r)?;
+                known(DraftStatus::Draft)
+            }
+            _ => {
+                let v = check(r)?;
+                match v["collection"].as_array().and_then(|c| c.first()) {
+                    // Neither a draft nor booked: deleted.
+                    None => known(DraftStatus::Deleted),
+                    Some(booked) => {
+                        let mut inv = RemoteInvoice::with_status(
+                            remote_id,
+                            if decimal(&booked["remainder"]).is_some_and(|r| r.is_zero()) {
+                                DraftStatus::Paid
+                            } else {
+                                DraftStatus::Approved
+                            },
+                        );
+                        inv.date = booked["date"].as_str().and_then(|d| d.parse().ok());
+                        Ok(StatusStep::Known(inv))
+                    }
+                }
+            }
+        }
+    }
+
+    fn contact_of(&self, customer: &str) -> Option<String> {
+        self.customers.get(customer).map(ToString::to_string)
     }
 }

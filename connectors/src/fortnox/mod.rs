@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, oauth_token,
-    status_error, token_post,
+    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, StatusStep,
+    decimal, encode, json, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -86,6 +86,55 @@ fn remote(inv: &serde_json::Value) -> Option<RemoteDraft> {
         id,
         total_net: decimal(&inv["Net"]),
     })
+}
+
+/// What became of an invoice: cancelled, paid in full (booked, nothing
+/// left to pay, a final pay date), booked or sent, or still the unbooked
+/// draft we made.
+fn invoice_status(inv: &serde_json::Value) -> DraftStatus {
+    let booked = inv["Booked"] == true;
+    let balance = decimal(&inv["Balance"]);
+    if inv["Cancelled"] == true {
+        DraftStatus::Voided
+    } else if booked
+        && balance.is_some_and(|b| b.is_zero())
+        && inv["FinalPayDate"].as_str().is_some_and(|d| !d.is_empty())
+    {
+        DraftStatus::Paid
+    } else if booked || inv["Sent"] == true {
+        DraftStatus::Approved
+    } else {
+        DraftStatus::Draft
+    }
+}
+
+fn remote_invoice(id: &str, inv: &serde_json::Value) -> RemoteInvoice {
+    let lines = inv["InvoiceRows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, row)| {
+            let item = row["ArticleNumber"].as_str().filter(|a| !a.is_empty())?;
+            Some(RemoteLine {
+                id: row["RowId"]
+                    .as_i64()
+                    .map_or_else(|| i.to_string(), |n| n.to_string()),
+                item: item.to_owned(),
+                quantity: decimal(&row["DeliveredQuantity"]).unwrap_or(rust_decimal::Decimal::ONE),
+                amount: decimal(&row["Total"]).unwrap_or_default(),
+                description: row["Description"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect();
+    RemoteInvoice {
+        id: id.to_owned(),
+        status: invoice_status(inv),
+        contact: inv["CustomerNumber"].as_str().map(str::to_owned),
+        date: inv["InvoiceDate"].as_str().and_then(|d| d.parse().ok()),
+        currency: inv["Currency"].as_str().map(str::to_owned),
+        lines,
+    }
 }
 
 impl FortnoxConfig {
@@ -220,6 +269,29 @@ impl AccountingApi for FortnoxConfig {
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
         remote(&check(r)?["Invoice"])
             .ok_or_else(|| ConnectorError::Transient("fortnox: no invoice in the answer".into()))
+    }
+
+    fn read_status(
+        &self,
+        remote_id: &str,
+        _reference: &str,
+        _step: usize,
+        r: &HttpResponse,
+    ) -> Result<StatusStep, ConnectorError> {
+        // Fortnox cancels rather than deletes; an invoice gone all the same
+        // answers 404.
+        if r.status == 404 {
+            return Ok(StatusStep::Known(RemoteInvoice::with_status(
+                remote_id,
+                DraftStatus::Deleted,
+            )));
+        }
+        let v = check(r)?;
+        Ok(StatusStep::Known(remote_invoice(remote_id, &v["Invoice"])))
+    }
+
+    fn contact_of(&self, customer: &str) -> Option<String> {
+        self.customers.get(customer).cloned()
     }
 }
 

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, decimal, encode, json, number, oauth_token,
-    status_error, token_post,
+    AccessToken, AccountingApi, RemoteDraft, StatusStep, decimal, encode, json, number,
+    oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -289,6 +289,57 @@ impl AccountingApi for QuickBooksConfig {
         remote(&check(r)?[self.entity()]).ok_or_else(|| {
             ConnectorError::Transient("quickbooks: no document in the answer".into())
         })
+    }
+
+    fn read_status(
+        &self,
+        remote_id: &str,
+        _reference: &str,
+        _step: usize,
+        r: &HttpResponse,
+    ) -> Result<StatusStep, ConnectorError> {
+        use crate::accounting::{DraftStatus, RemoteInvoice};
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        // A deleted document answers a Fault "Object Not Found" (code 610).
+        let gone = v["Fault"]["Error"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["code"] == "610");
+        if gone {
+            return Ok(StatusStep::Known(RemoteInvoice::with_status(
+                remote_id,
+                DraftStatus::Deleted,
+            )));
+        }
+        let doc = &check(r)?[self.entity()];
+        let total = decimal(&doc["TotalAmt"]).unwrap_or_default();
+        let balance = decimal(&doc["Balance"]);
+        // QuickBooks has no draft state: an unsent invoice is our draft; a
+        // voided one keeps its lines with a zero total and says so in its note.
+        let status = if total.is_zero()
+            && doc["PrivateNote"]
+                .as_str()
+                .is_some_and(|n| n.contains("Voided"))
+        {
+            DraftStatus::Voided
+        } else if !total.is_zero() && balance.is_some_and(|b| b.is_zero()) {
+            DraftStatus::Paid
+        } else if doc["TxnStatus"] == "Accepted"
+            || doc["EmailStatus"] == "EmailSent"
+            || doc["PrintStatus"] == "PrintComplete"
+        {
+            DraftStatus::Approved
+        } else {
+            DraftStatus::Draft
+        };
+        Ok(StatusStep::Known(RemoteInvoice::with_status(
+            remote_id, status,
+        )))
+    }
+
+    fn contact_of(&self, customer: &str) -> Option<String> {
+        self.customers.get(customer).cloned()
     }
 }
 
