@@ -129,6 +129,10 @@ enum Command {
         /// The Chromium that prints the PDF; default: `report.chromium`, else `chromium` on PATH.
         #[arg(long)]
         chromium: Option<PathBuf>,
+        /// With --config: the report stored when the period closed (and its
+        /// PDF, if one was printed), exactly as it was then.
+        #[arg(long, requires = "config")]
+        stored: bool,
     },
     /// Print a signed link to a customer's balance statement.
     StatementLink {
@@ -204,6 +208,7 @@ fn main() -> ExitCode {
             out,
             templates,
             chromium,
+            stored,
         } => report_cmd(ReportArgs {
             customer,
             period,
@@ -215,6 +220,7 @@ fn main() -> ExitCode {
             out,
             templates,
             chromium,
+            stored,
         }),
         Command::StatementLink {
             config,
@@ -613,6 +619,43 @@ struct ReportArgs {
     out: PathBuf,
     templates: Option<PathBuf>,
     chromium: Option<PathBuf>,
+    stored: bool,
+}
+
+/// `report --stored`: the files of the report kept with the closed period.
+fn stored_report(a: &ReportArgs, config: &Path, period: Month) -> Result<(), Failure> {
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    let report = runtime()?.block_on(async {
+        let store = open_store(&settings).await?;
+        store
+            .report(&a.customer, &period.to_string())
+            .await
+            .map_err(|e| bad(e.to_string()))
+    })?;
+    let report = report.ok_or_else(|| {
+        bad(format!(
+            "--stored: no report is stored for `{}` {period}: the period is not closed yet (see `status`), or the customer has no contract",
+            a.customer
+        ))
+    })?;
+    std::fs::create_dir_all(&a.out).map_err(|e| bad(format!("--out {}: {e}", a.out.display())))?;
+    let stem = a
+        .out
+        .join(format!("{}-{period}-{}", a.customer, report.language));
+    let html = stem.with_extension("html");
+    std::fs::write(&html, &report.html).map_err(|e| bad(format!("{}: {e}", html.display())))?;
+    println!("{}", html.display());
+    match &report.pdf {
+        Some(pdf) => {
+            let path = stem.with_extension("pdf");
+            std::fs::write(&path, pdf).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            println!("{}", path.display());
+        }
+        None => eprintln!(
+            "report: no PDF was stored with it (report.chromium was not set at the close)"
+        ),
+    }
+    Ok(())
 }
 
 fn report_cmd(a: ReportArgs) -> Result<(), Failure> {
@@ -637,6 +680,13 @@ fn report_cmd(a: ReportArgs) -> Result<(), Failure> {
         .as_deref()
         .map(|s| parse_instant("as-of", s))
         .transpose()?;
+    if a.stored {
+        let config = a
+            .config
+            .as_deref()
+            .ok_or_else(|| bad("--stored needs --config"))?;
+        return stored_report(&a, config, period);
+    }
     let started = std::time::Instant::now();
     let (rendered, chromium) = if let (Some(mapping_path), Some(tickets_path)) =
         (&a.mapping, &a.tickets)

@@ -422,3 +422,104 @@ fn the_browser_check_catches_a_wrong_total_and_a_pale_chart() {
         "-400.00".parse::<Decimal>().unwrap()
     );
 }
+
+#[test]
+fn the_balance_statement_matches_its_snapshot() {
+    let s = scenario("itech-klippekort");
+    let c = CustomerKey::new("nordhavn-arkitekter");
+    let templates = report::templates(None).unwrap();
+    let mut bills = BTreeMap::new();
+    report::bill_months(&s.book, &s.tickets, &c, oct(), None, &mut bills).unwrap();
+    let page = report::render(
+        &templates,
+        &s.book,
+        &s.tickets,
+        &bills,
+        &c,
+        oct(),
+        None,
+        true,
+    )
+    .unwrap();
+    assert!(!page.html.contains("N-03"), "no ticket on the statement");
+    insta::assert_snapshot!(
+        "statement-itech-klippekort-nordhavn-arkitekter-2026-10",
+        page.html
+    );
+}
+
+#[test]
+fn a_close_without_chromium_stores_html_reports_says_why_and_hands_them_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bridge.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[store]
+url = "sqlite://{dir}/state.db"
+[mapping]
+path = "{mapping}"
+[billing]
+first_period = "2026-10"
+target = "drafts"
+[sources.samples]
+type = "folder"
+path = "{tickets}"
+file_name = "tickets.json"
+[targets.drafts]
+type = "folder"
+path = "{dir}/drafts"
+[report]
+chromium = "/nonexistent/chromium"
+"#,
+            dir = dir.path().display(),
+            mapping = root().join("mappings/examples/akte-sla.yaml").display(),
+            tickets = root().join("tests/fixtures/scenarios/akte-sla").display(),
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_contract-bridge");
+    let out = Command::new(bin)
+        .args(["run", "--once", "--now", "2026-11-02T12:00:00Z", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("1 work report(s) stored, 0 with a PDF"),
+        "{log}"
+    );
+    assert!(
+        log.contains("report PDFs skipped: report.chromium `/nonexistent/chromium` is not a file"),
+        "{log}"
+    );
+    let files = dir.path().join("out");
+    let out = Command::new(bin)
+        .args([
+            "report",
+            "--stored",
+            "--customer",
+            "poznan-clinic",
+            "--period",
+            "2026-10",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(files.join("poznan-clinic-2026-10-pl.html")).unwrap();
+    // What was stored at the close is the page of the bill.
+    let s = scenario("akte-sla");
+    let fresh = s.report(&CustomerKey::new("poznan-clinic"), oct(), None);
+    assert_eq!(html, fresh.html);
+    assert!(!files.join("poznan-clinic-2026-10-pl.pdf").exists());
+}

@@ -20,7 +20,7 @@ use chrono_tz::Tz;
 use engine::contract::{Contract, Language};
 use engine::document::{BillDocument, EventKind, LocalTime, ReportRow};
 use engine::period::Month;
-use engine::ticket::Ticket;
+use engine::ticket::{Ticket, WorkKind};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -105,7 +105,8 @@ pub struct TicketView {
 pub struct EntryView {
     pub who: String,
     pub when: String,
-    pub kind: String,
+    /// `remote`, `onsite` or `phone`: a key of the strings table (`kind_…`).
+    pub kind: &'static str,
     pub minutes: String,
 }
 
@@ -428,7 +429,11 @@ fn ticket_view(
                 .map(|w| EntryView {
                     who: w.agent.as_deref().unwrap_or("–").to_owned(),
                     when: format::date_time(w.at.with_timezone(&tz), lang, months),
-                    kind: format!("{:?}", w.kind).to_lowercase(),
+                    kind: match w.kind {
+                        WorkKind::Remote => "remote",
+                        WorkKind::Onsite => "onsite",
+                        WorkKind::Phone => "phone",
+                    },
                     minutes: format::duration(w.minutes.value()),
                 })
                 .collect()
