@@ -243,7 +243,8 @@ impl Bridge {
             return Ok(());
         }
         let cursor = self.store.cursor(&sales_cursor(target)).await?;
-        let mut newest = cursor.clone();
+        // Where the pages carry no change time, the scan's start is the next cursor.
+        let mut newest = api.sales_cursor_at(now).or_else(|| cursor.clone());
         for page in 1..=1000 {
             let request = api
                 .sales_request(&items, cursor.as_deref(), page)
@@ -259,6 +260,22 @@ impl Bridge {
                 .map_err(|e| CycleError::Accounting(e.to_string()))?;
             for inv in &answer.invoices {
                 self.record_sales(target, api, &mapping.book, inv, now, report)
+                    .await?;
+            }
+            // Lists without lines: read whole only the invoices that could
+            // open something now (the customer has prepaid items, and the
+            // status is one they open on).
+            for (listed, request) in answer.details {
+                if !may_sell(target, api, &mapping.book, &listed) {
+                    continue;
+                }
+                report.status_requests += 1;
+                let inv = self
+                    .call(target, api, request)
+                    .await
+                    .and_then(|a| api.read_sale(&a))
+                    .map_err(|e| CycleError::Accounting(e.to_string()))?;
+                self.record_sales(target, api, &mapping.book, &inv, now, report)
                     .await?;
             }
             if let Some(c) = answer.cursor
@@ -288,17 +305,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<usize, CycleError> {
-        let Some(contact) = &inv.contact else {
-            return Ok(0);
-        };
-        let Some((customer, contract)) = book.contracts.iter().find(|(key, c)| {
-            c.accounting
-                .get(target)
-                .and_then(|r| r.contact.clone())
-                .or_else(|| api.contact_of(key.as_str()))
-                .as_deref()
-                == Some(contact.as_str())
-        }) else {
+        let Some((customer, contract)) = customer_of(target, api, book, inv) else {
             return Ok(0);
         };
         let mut opened = 0;
@@ -306,11 +313,7 @@ impl Bridge {
             let Some(p) = contract.prepaid.get(&line.item) else {
                 continue;
             };
-            let counts = match p.on {
-                SaleOn::Paid => inv.status == DraftStatus::Paid,
-                SaleOn::Issued => inv.status.is_issued(),
-            };
-            if !counts {
+            if !opens(p.on, inv.status) {
                 continue;
             }
             let bought = inv.date.unwrap_or_else(|| now.date_naive());
@@ -523,6 +526,47 @@ impl Bridge {
             .map_err(|e| e.to_string())?;
         Ok(())
     }
+}
+
+/// The customer whose contact in `target` the invoice is made out to.
+fn customer_of<'a>(
+    target: &str,
+    api: &dyn AccountingApi,
+    book: &'a ContractBook,
+    inv: &RemoteInvoice,
+) -> Option<(
+    &'a engine::ticket::CustomerKey,
+    &'a engine::contract::Contract,
+)> {
+    let contact = inv.contact.as_deref()?;
+    book.contracts.iter().find(|(key, c)| {
+        c.accounting
+            .get(target)
+            .and_then(|r| r.contact.clone())
+            .or_else(|| api.contact_of(key.as_str()))
+            .as_deref()
+            == Some(contact)
+    })
+}
+
+/// Does an invoice in `status` open what an item sold `on` it?
+fn opens(on: SaleOn, status: DraftStatus) -> bool {
+    match on {
+        SaleOn::Paid => status == DraftStatus::Paid,
+        SaleOn::Issued => status.is_issued(),
+    }
+}
+
+/// Could an invoice, as a list shows it, open a card or bank: made out to
+/// a customer with prepaid items, in a status one of them opens on?
+fn may_sell(
+    target: &str,
+    api: &dyn AccountingApi,
+    book: &ContractBook,
+    listed: &RemoteInvoice,
+) -> bool {
+    customer_of(target, api, book, listed)
+        .is_some_and(|(_, c)| c.prepaid.values().any(|p| opens(p.on, listed.status)))
 }
 
 /// The prepaid item that renews a card or bank named by an event: the item

@@ -139,6 +139,12 @@ pub enum StatusStep {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SalesPage {
     pub invoices: Vec<RemoteInvoice>,
+    /// Invoices the list names without their lines (Fortnox, e-conomic):
+    /// each as the list shows it (status, customer, no lines) with the
+    /// request that reads it whole, answered by
+    /// [`AccountingApi::read_sale`]. The daemon sends only those of a
+    /// customer with prepaid items whose status could open one.
+    pub details: Vec<(RemoteInvoice, HttpRequest)>,
     /// Where the next scan starts (the system's own text), when it moved.
     pub cursor: Option<String>,
     /// Ask for the next page.
@@ -295,6 +301,21 @@ pub trait AccountingApi: Send + Sync {
 
     fn read_sales(&self, _r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
         Ok(SalesPage::default())
+    }
+
+    /// Reads one invoice a [`SalesPage::details`] request asked for, with its lines.
+    fn read_sale(&self, _r: &HttpResponse) -> Result<RemoteInvoice, ConnectorError> {
+        Err(ConnectorError::Permanent(format!(
+            "{}: its sales lists carry their lines; there is no invoice to read on its own",
+            self.system()
+        )))
+    }
+
+    /// The cursor a whole scan begun at `started` leaves, for systems whose
+    /// lists carry no change time to take it from (Fortnox): the next scan
+    /// asks for what changed since. None: the pages say.
+    fn sales_cursor_at(&self, _started: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        None
     }
 }
 

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, StatusStep,
-    decimal, encode, json, number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, SalesPage,
+    StatusStep, decimal, encode, json, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -54,6 +54,13 @@ fn default_timeout_ms() -> u64 {
 }
 
 const SYSTEM: &str = "fortnox";
+
+/// Invoices per page of the sales scan (Fortnox's most).
+const PAGE_LIMIT: u32 = 500;
+
+/// How far before the last scan's start the next one asks from: Fortnox
+/// filters by the minute, in Swedish time, and our clock and theirs differ.
+const CURSOR_OVERLAP_MINUTES: i64 = 10;
 
 fn message(r: &HttpResponse) -> String {
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
@@ -135,6 +142,35 @@ fn remote_invoice(id: &str, inv: &serde_json::Value) -> RemoteInvoice {
         currency: inv["Currency"].as_str().map(str::to_owned),
         lines,
     }
+}
+
+/// `lastmodified` as Fortnox takes it: `YYYY-MM-DD HH:MM`, Swedish time.
+fn lastmodified(cursor: &str) -> Result<String, ConnectorError> {
+    let at = chrono::DateTime::parse_from_rfc3339(cursor).map_err(|e| {
+        ConnectorError::Permanent(format!(
+            "fortnox: the stored sales cursor `{cursor}` is not an RFC 3339 time ({e})"
+        ))
+    })?;
+    let from = at - chrono::Duration::minutes(CURSOR_OVERLAP_MINUTES);
+    Ok(from
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .format("%Y-%m-%d %H:%M")
+        .to_string())
+}
+
+/// An invoice as the list shows it: no rows and no `FinalPayDate`, so a
+/// booked invoice with nothing left to pay counts as paid until the
+/// invoice itself says otherwise.
+fn listed_invoice(inv: &serde_json::Value) -> Option<RemoteInvoice> {
+    let id = remote(inv)?.id;
+    let mut listed = remote_invoice(&id, inv);
+    if listed.status == DraftStatus::Approved
+        && inv["Booked"] == true
+        && decimal(&inv["Balance"]).is_some_and(|b| b.is_zero())
+    {
+        listed.status = DraftStatus::Paid;
+    }
+    Some(listed)
 }
 
 impl FortnoxConfig {
@@ -293,11 +329,181 @@ impl AccountingApi for FortnoxConfig {
     fn contact_of(&self, customer: &str) -> Option<String> {
         self.customers.get(customer).cloned()
     }
+
+    fn sales_request(
+        &self,
+        _items: &[String],
+        cursor: Option<&str>,
+        page: u32,
+    ) -> Result<Option<HttpRequest>, ConnectorError> {
+        // The list cannot filter by article and carries no rows: every
+        // invoice changed since the cursor is listed, and only those that
+        // could sell something are read whole (`details`).
+        let mut url = format!("{}/invoices?page={page}&limit={PAGE_LIMIT}", self.base_url);
+        if let Some(c) = cursor {
+            url.push_str("&lastmodified=");
+            url.push_str(&encode(&lastmodified(c)?).replace('+', "%20"));
+        }
+        Ok(Some(self.request(HttpMethod::Get, url, Vec::new())))
+    }
+
+    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+        let v = check(r)?;
+        let meta = &v["MetaInformation"];
+        let page_no = |k: &str| decimal(&meta[k]).unwrap_or_default();
+        let mut page = SalesPage {
+            more: page_no("@CurrentPage") < page_no("@TotalPages"),
+            ..SalesPage::default()
+        };
+        for inv in v["Invoices"].as_array().into_iter().flatten() {
+            let listed = listed_invoice(inv).ok_or_else(|| {
+                ConnectorError::Transient("fortnox: a listed invoice has no DocumentNumber".into())
+            })?;
+            let read = self.fetch_draft(&listed.id)?;
+            page.details.push((listed, read));
+        }
+        Ok(page)
+    }
+
+    fn read_sale(&self, r: &HttpResponse) -> Result<RemoteInvoice, ConnectorError> {
+        let v = check(r)?;
+        let inv = &v["Invoice"];
+        let id = remote(inv)
+            .ok_or_else(|| ConnectorError::Transient("fortnox: no invoice in the answer".into()))?
+            .id;
+        Ok(remote_invoice(&id, inv))
+    }
+
+    fn sales_cursor_at(&self, started: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        Some(started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config() -> FortnoxConfig {
+        serde_json::from_value(serde_json::json!({
+            "base_url": "https://api.fortnox.se/3", "client_id": "c", "client_secret": "s",
+            "tenant_id": "t", "customers": {"nordhavn-arkitekter": "1042"}
+        }))
+        .unwrap()
+    }
+
+    fn ok(body: serde_json::Value) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_sales_scan_asks_for_what_changed_since_the_cursor_in_swedish_time() {
+        let api = config();
+        let first = api.sales_request(&[], None, 1).unwrap().unwrap();
+        assert_eq!(
+            first.url,
+            "https://api.fortnox.se/3/invoices?page=1&limit=500"
+        );
+        // 12:00 UTC is 14:00 in Stockholm in October (summer time), 13:00
+        // in November; ten minutes earlier for the clocks' difference.
+        let october = api
+            .sales_request(&[], Some("2026-10-20T12:00:00Z"), 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            october.url,
+            "https://api.fortnox.se/3/invoices?page=2&limit=500&lastmodified=2026-10-20%2013%3A50"
+        );
+        let november = api
+            .sales_request(&[], Some("2026-11-20T12:00:00Z"), 1)
+            .unwrap()
+            .unwrap();
+        assert!(november.url.ends_with("lastmodified=2026-11-20%2012%3A50"));
+        assert!(matches!(
+            api.sales_request(&[], Some("yesterday"), 1),
+            Err(ConnectorError::Permanent(_))
+        ));
+        assert_eq!(
+            api.sales_cursor_at("2026-10-20T12:00:00Z".parse().unwrap()),
+            Some("2026-10-20T12:00:00Z".into())
+        );
+    }
+
+    #[test]
+    fn a_sales_page_asks_for_each_listed_invoice_whole_and_pages_by_meta_information() {
+        let api = config();
+        let page = api
+            .read_sales(&ok(serde_json::json!({
+                "MetaInformation": {"@TotalResources": 3, "@TotalPages": 2, "@CurrentPage": 1},
+                "Invoices": [
+                    {"DocumentNumber": "5001", "CustomerNumber": "1042", "Booked": true,
+                     "Cancelled": false, "Balance": 0, "Currency": "DKK", "InvoiceDate": "2026-10-05"},
+                    {"DocumentNumber": "5002", "CustomerNumber": "1042", "Booked": true,
+                     "Cancelled": false, "Balance": 22500, "Currency": "DKK"},
+                    {"DocumentNumber": "5003", "CustomerNumber": "1042", "Booked": false,
+                     "Cancelled": true, "Balance": 0}
+                ]
+            })))
+            .unwrap();
+        assert!(page.more);
+        assert!(page.invoices.is_empty(), "the list has no rows");
+        let seen: Vec<(&str, DraftStatus, &str)> = page
+            .details
+            .iter()
+            .map(|(i, r)| (i.id.as_str(), i.status, r.url.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "5001",
+                    DraftStatus::Paid,
+                    "https://api.fortnox.se/3/invoices/5001"
+                ),
+                (
+                    "5002",
+                    DraftStatus::Approved,
+                    "https://api.fortnox.se/3/invoices/5002"
+                ),
+                (
+                    "5003",
+                    DraftStatus::Voided,
+                    "https://api.fortnox.se/3/invoices/5003"
+                ),
+            ]
+        );
+        let last = api
+            .read_sales(&ok(serde_json::json!({
+                "MetaInformation": {"@TotalResources": 3, "@TotalPages": 2, "@CurrentPage": 2},
+                "Invoices": []
+            })))
+            .unwrap();
+        assert!(!last.more);
+    }
+
+    #[test]
+    fn a_sale_is_read_with_its_article_rows_and_paid_status() {
+        let inv = config()
+            .read_sale(&ok(serde_json::json!({"Invoice": {
+                "DocumentNumber": "5001", "CustomerNumber": "1042", "Booked": true,
+                "Cancelled": false, "Balance": 0, "FinalPayDate": "2026-10-22",
+                "Currency": "DKK", "InvoiceDate": "2026-10-05",
+                "InvoiceRows": [
+                    {"RowId": 1, "ArticleNumber": "KLIPPEKORT-20", "DeliveredQuantity": "1.00",
+                     "Price": 18000, "Total": 18000, "Description": "Klippekort 20"},
+                    {"RowId": 2, "ArticleNumber": "", "DeliveredQuantity": "1", "Total": 50}
+                ]
+            }})))
+            .unwrap();
+        assert_eq!(inv.status, DraftStatus::Paid);
+        assert_eq!(inv.contact.as_deref(), Some("1042"));
+        assert_eq!(inv.lines.len(), 1, "only rows naming an article");
+        assert_eq!(inv.lines[0].id, "1");
+        assert_eq!(inv.lines[0].quantity, rust_decimal::Decimal::ONE);
+    }
 
     #[test]
     fn fortnox_errors_keep_their_swedish_words_and_code() {

@@ -455,7 +455,7 @@ impl AccountingApi for TrytonConfig {
         Ok(SalesPage {
             more: lines.len() >= 200,
             invoices: sales(&lines)?,
-            cursor: None,
+            ..SalesPage::default()
         })
     }
 }
