@@ -7,6 +7,11 @@
 //! draft an earlier attempt made. Errors come as `ErrorInformation` with a
 //! Swedish message and a code; both are shown as they are. Limit: 25
 //! requests in any 5 seconds.
+//!
+//! Prepaid sales: `GET /3/invoices?lastmodified=…` lists what changed since
+//! the last scan (paged by `MetaInformation`) without rows; the daemon reads
+//! whole (`GET /3/invoices/{DocumentNumber}`) only the listed invoices that
+//! could open a card or bank.
 
 use std::collections::BTreeMap;
 
