@@ -21,7 +21,7 @@ use support::*;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("tests/fixtures/fortnox").join(name)).unwrap();
+    let text = std::fs::read_to_string(root().join("tests/fixtures").join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -48,7 +48,7 @@ impl FakeFortnox {
     /// Finance invoices `customer` one `article` at `price` (without VAT),
     /// unbooked, at `clock`.
     fn sell(&self, number: u32, customer: &str, article: &str, price: u32, date: &str, at: &str) {
-        let mut inv = fixture("sale-invoice.json")["Invoice"].clone();
+        let mut inv = fixture("fortnox/sale-invoice.json")["Invoice"].clone();
         inv["DocumentNumber"] = json!(number.to_string());
         inv["@url"] = json!(format!("https://api.fortnox.se/3/invoices/{number}"));
         inv["CustomerNumber"] = json!(customer);
@@ -112,7 +112,7 @@ impl FakeFortnox {
 
 /// An invoice as the list shows it: the list fixture's fields, no rows.
 fn listed(inv: &Value) -> Value {
-    let template = &fixture("sales-list.json")["Invoices"][0];
+    let template = &fixture("fortnox/sales-list.json")["Invoices"][0];
     let fields = template.as_object().unwrap().keys();
     fields.map(|k| (k.clone(), inv[k].clone())).collect()
 }
@@ -214,7 +214,8 @@ impl Respond for FakeFortnox {
     }
 }
 
-fn config(dir: &Path, uri: &str) -> PathBuf {
+/// A bridge billing the itech tickets into `target` (its TOML table's body).
+fn config(dir: &Path, target: &str) -> PathBuf {
     let tickets = root().join("tests/fixtures/scenarios/itech-klippekort");
     let text = format!(
         r#"
@@ -224,7 +225,7 @@ url = "sqlite://{dir}/state.db"
 path = "{mapping}"
 [billing]
 first_period = "2026-10"
-target = "fortnox"
+target = "books"
 [sources.itech]
 type = "folder"
 path = "{tickets}"
@@ -233,16 +234,8 @@ file_name = "tickets.json"
 max_attempts = 3
 base_delay_secs = 0
 max_delay_secs = 0
-[targets.fortnox]
-type = "fortnox"
-base_url = "{uri}/3"
-token_url = "{uri}/oauth-v1/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "1234567"
-[targets.fortnox.customers]
-"nordhavn-arkitekter" = "1042"
-"valby-tandlaege" = "1043"
+[targets.books]
+{target}
 "#,
         dir = dir.display(),
         mapping = root().join("tests/fixtures/ledger/sold").display(),
@@ -251,6 +244,23 @@ tenant_id = "1234567"
     let path = dir.join("bridge.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+fn fortnox_config(dir: &Path, uri: &str) -> PathBuf {
+    config(
+        dir,
+        &format!(
+            r#"type = "fortnox"
+base_url = "{uri}/3"
+token_url = "{uri}/oauth-v1/token"
+client_id = "client"
+client_secret = "s3cret"
+tenant_id = "1234567"
+[targets.books.customers]
+"nordhavn-arkitekter" = "1042"
+"valby-tandlaege" = "1043""#
+        ),
+    )
 }
 
 /// `ledger: N request(s)` of a run's log.
@@ -298,7 +308,7 @@ async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_fr
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &server.uri());
+    let cfg = fortnox_config(dir.path(), &server.uri());
 
     // Finance invoices nordhavn a 20-punch card (unbooked yet); two more
     // invoices sell cards that can open nothing: one to a company without
@@ -365,7 +375,7 @@ async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_fr
         cards[0].contains("card KLIPPEKORT-20 to nordhavn-arkitekter")
             && cards[0].contains("on 2026-10-05")
             && cards[0].contains("18000.00 DKK")
-            && cards[0].contains("fortnox invoice 5001 line 1"),
+            && cards[0].contains("books invoice 5001 line 1"),
         "{}",
         cards[0]
     );
@@ -452,5 +462,270 @@ async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_fr
         !fake.reads().contains_key("5002") && !fake.reads().contains_key("5003"),
         "an invoice that can open nothing is never read: {:?}",
         fake.reads()
+    );
+}
+
+/// e-conomic's booked invoices (as `GET /invoices/booked/{n}` answers) and
+/// the bridge's drafts.
+#[derive(Default)]
+struct Economic {
+    booked: BTreeMap<i64, Value>,
+    drafts: Vec<Value>,
+    /// `GET /invoices/booked/{n}` by number.
+    reads: BTreeMap<i64, usize>,
+    /// The `filter` of each sales list request (empty: none).
+    lists: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+struct FakeEconomic(Arc<Mutex<Economic>>);
+
+impl FakeEconomic {
+    /// Finance books an invoice selling `customer` one `product` at `price`
+    /// (without VAT); `paid`: nothing remains to pay.
+    fn book(&self, number: i64, customer: i64, product: &str, price: u32, date: &str, paid: bool) {
+        let mut inv = fixture("economic/sale-booked-invoice.json");
+        inv["bookedInvoiceNumber"] = json!(number);
+        inv["self"] = json!(format!(
+            "https://restapi.e-conomic.com/invoices/booked/{number}"
+        ));
+        inv["customer"]["customerNumber"] = json!(customer);
+        inv["date"] = json!(date);
+        inv["lines"][0]["product"]["productNumber"] = json!(product);
+        inv["lines"][0]["unitNetPrice"] = json!(price);
+        inv["lines"][0]["totalNetAmount"] = json!(price);
+        inv["netAmount"] = json!(price);
+        inv["grossAmount"] = json!(price * 5 / 4);
+        inv["remainder"] = json!(if paid { 0 } else { price * 5 / 4 });
+        self.0.lock().unwrap().booked.insert(number, inv);
+    }
+
+    fn pay(&self, number: i64) {
+        self.0.lock().unwrap().booked.get_mut(&number).unwrap()["remainder"] = json!(0);
+    }
+
+    fn reads(&self) -> BTreeMap<i64, usize> {
+        self.0.lock().unwrap().reads.clone()
+    }
+}
+
+impl Respond for FakeEconomic {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        assert_eq!(r.headers.get("x-appsecrettoken").unwrap(), "app");
+        assert_eq!(r.headers.get("x-agreementgranttoken").unwrap(), "grant");
+        let mut x = self.0.lock().unwrap();
+        let path = r.url.path().to_owned();
+        let query: BTreeMap<String, String> = r.url.query_pairs().into_owned().collect();
+        let filter = query.get("filter").cloned().unwrap_or_default();
+        let collection =
+            |items: Vec<Value>| json!({"collection": items, "pagination": {"results": 0}});
+        match (r.method.as_str(), path.as_str()) {
+            ("POST", "/invoices/drafts") => {
+                let mut d: Value = serde_json::from_slice(&r.body).unwrap();
+                let net: Decimal = d["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| {
+                        let q: Decimal = l["quantity"].to_string().parse().unwrap();
+                        let p: Decimal = l["unitNetPrice"].to_string().parse().unwrap();
+                        (q * p).round_dp(2)
+                    })
+                    .sum();
+                d["draftInvoiceNumber"] = json!(x.drafts.len() + 1);
+                d["netAmount"] = json!(net.to_string());
+                x.drafts.push(d.clone());
+                ResponseTemplate::new(201).set_body_json(d)
+            }
+            ("GET", "/invoices/drafts") => {
+                let reference = filter.strip_prefix("notes.textLine1$eq:").unwrap();
+                let found = x
+                    .drafts
+                    .iter()
+                    .filter(|d| d["notes"]["textLine1"] == reference)
+                    .cloned()
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(collection(found))
+            }
+            ("GET", "/invoices/booked") if filter.starts_with("notes.textLine1") => {
+                // Our drafts are never booked here.
+                ResponseTemplate::new(200).set_body_json(collection(Vec::new()))
+            }
+            ("GET", "/invoices/booked") => {
+                assert_eq!(query["sort"], "bookedInvoiceNumber");
+                assert_eq!(query["pagesize"], "1000");
+                x.lists.push(filter.clone());
+                let after: i64 = match filter.strip_prefix("bookedInvoiceNumber$gt:") {
+                    Some(n) => n.parse().unwrap(),
+                    None => {
+                        assert!(filter.is_empty(), "{filter}");
+                        0
+                    }
+                };
+                let template = &fixture("economic/sales-booked-list.json")["collection"][0];
+                let listed: Vec<Value> = x
+                    .booked
+                    .range(after + 1..)
+                    .map(|(_, inv)| {
+                        template
+                            .as_object()
+                            .unwrap()
+                            .keys()
+                            .map(|k| (k.clone(), inv[k].clone()))
+                            .collect()
+                    })
+                    .collect();
+                let skip: usize = query["skippages"].parse().unwrap();
+                let chunk: Vec<Value> = listed
+                    .iter()
+                    .skip(skip * FAKE_PAGE)
+                    .take(FAKE_PAGE)
+                    .cloned()
+                    .collect();
+                let mut pagination = json!({
+                    "maxPageSizeAllowed": 1000, "skipPages": skip, "pageSize": FAKE_PAGE,
+                    "results": listed.len(), "resultsWithoutFilter": x.booked.len()
+                });
+                if (skip + 1) * FAKE_PAGE < listed.len() {
+                    pagination["nextPage"] = json!(format!(
+                        "https://restapi.e-conomic.com/invoices/booked?skippages={}&pagesize={FAKE_PAGE}",
+                        skip + 1
+                    ));
+                }
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"collection": chunk, "pagination": pagination}))
+            }
+            ("GET", _) if path.starts_with("/invoices/drafts/") => {
+                let n: usize = path.rsplit('/').next().unwrap().parse().unwrap();
+                match x.drafts.get(n - 1) {
+                    Some(d) => ResponseTemplate::new(200).set_body_json(d.clone()),
+                    None => ResponseTemplate::new(404),
+                }
+            }
+            ("GET", _) if path.starts_with("/invoices/booked/") => {
+                let n: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
+                *x.reads.entry(n).or_default() += 1;
+                match x.booked.get(&n) {
+                    Some(inv) => ResponseTemplate::new(200).set_body_json(inv.clone()),
+                    None => ResponseTemplate::new(404),
+                }
+            }
+            _ => ResponseTemplate::new(405),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_sold_on_an_economic_invoice_opens_once_paid_and_the_close_draws_from_it() {
+    let server = MockServer::start().await;
+    let fake = FakeEconomic::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            r#"type = "economic"
+base_url = "{uri}"
+app_secret_token = "app"
+agreement_grant_token = "grant"
+layout_number = 19
+payment_terms_number = 1
+vat_zone_number = 1
+[targets.books.customers]
+"nordhavn-arkitekter" = 42
+"valby-tandlaege" = 43"#,
+            uri = server.uri()
+        ),
+    );
+
+    // Finance books nordhavn a 20-punch card, unpaid, and another company
+    // (no contract) a paid one.
+    fake.book(20001, 42, "KLIPPEKORT-20", 18000, "2026-10-05", false);
+    fake.book(20002, 7, "KLIPPEKORT-20", 18000, "2026-10-06", true);
+
+    // Booked, not paid: read whole (nordhavn's KLIPPEKORT-10 would open on
+    // booking), but `on: paid` waits; the other company's is never read.
+    let log = run_once_with(&cfg, "2026-10-20T12:00:00Z", &[]);
+    assert_eq!(
+        ledger_requests(&log),
+        2,
+        "one list page, one invoice: {log}"
+    );
+    assert_eq!(fake.reads(), BTreeMap::from([(20001, 1)]));
+    assert!(sold(&cfg).is_empty(), "booked but unpaid");
+
+    // Paid: the scan starts before the unpaid invoice, so it sees the payment.
+    fake.pay(20001);
+    let log = run_once_with(&cfg, "2026-10-22T12:00:00Z", &[]);
+    assert_eq!(ledger_requests(&log), 2, "{log}");
+    let cards = sold(&cfg);
+    assert_eq!(cards.len(), 1, "{cards:?}\n{log}");
+    assert!(
+        cards[0].contains("card KLIPPEKORT-20 to nordhavn-arkitekter")
+            && cards[0].contains("on 2026-10-05")
+            && cards[0].contains("18000.00 DKK")
+            && cards[0].contains("books invoice 20001 line 1"),
+        "{}",
+        cards[0]
+    );
+    // Everything is paid: the next scan lists only what is booked later.
+    let log = run_once_with(&cfg, "2026-10-23T12:00:00Z", &[]);
+    assert_eq!(ledger_requests(&log), 1, "{log}");
+    assert_eq!(
+        fake.0.lock().unwrap().lists,
+        [
+            "",
+            "bookedInvoiceNumber$gt:20000",
+            "bookedInvoiceNumber$gt:20002"
+        ]
+    );
+    assert_eq!(fake.reads(), BTreeMap::from([(20001, 2)]));
+
+    // October closes: nordhavn's draft draws from the sold card, exactly as
+    // from the same card written as an opening balance.
+    let log = run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
+    let ours = fake
+        .0
+        .lock()
+        .unwrap()
+        .drafts
+        .iter()
+        .find(|d| d["notes"]["textLine1"] == "draft:nordhavn-arkitekter:2026-10:r1")
+        .cloned()
+        .unwrap_or_else(|| panic!("no draft pushed: {log}"));
+    let net: Decimal = ours["netAmount"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        net,
+        offline_total("tests/fixtures/ledger/opening", "nordhavn-arkitekter"),
+        "{ours}\n{log}"
+    );
+
+    // A second card on a second invoice is a second card; `on: issued`
+    // (KLIPPEKORT-10) opens when booked, once, though the unpaid invoice
+    // is listed (and read) again until it is paid.
+    fake.book(20003, 42, "KLIPPEKORT-20", 18000, "2026-11-10", true);
+    fake.book(20004, 43, "KLIPPEKORT-10", 9500, "2026-11-10", false);
+    fake.book(20005, 7, "KLIPPEKORT-10", 9500, "2026-11-10", false);
+    let log = run_once_with(&cfg, "2026-11-11T12:00:00Z", &[]);
+    // Two open drafts, two list pages, two invoices read.
+    assert_eq!(ledger_requests(&log), 2 + 2 + 2, "{log}");
+    let log = run_once_with(&cfg, "2026-11-12T12:00:00Z", &[]);
+    assert_eq!(ledger_requests(&log), 2 + 1 + 1, "{log}");
+    let cards = sold(&cfg);
+    assert_eq!(cards.len(), 3, "{cards:?}");
+    assert!(cards.iter().any(
+        |c| c.contains("KLIPPEKORT-20 to nordhavn-arkitekter") && c.contains("invoice 20003 ")
+    ));
+    assert!(cards.iter().any(
+        |c| c.contains("card KLIPPEKORT-10 to valby-tandlaege") && c.contains("invoice 20004 ")
+    ));
+    let reads = fake.reads();
+    assert_eq!(reads.get(&20004), Some(&2), "{reads:?}");
+    assert!(
+        !reads.contains_key(&20002) && !reads.contains_key(&20005),
+        "an invoice that can open nothing is never read: {reads:?}"
     );
 }

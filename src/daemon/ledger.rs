@@ -245,6 +245,7 @@ impl Bridge {
         let cursor = self.store.cursor(&sales_cursor(target)).await?;
         // Where the pages carry no change time, the scan's start is the next cursor.
         let mut newest = api.sales_cursor_at(now).or_else(|| cursor.clone());
+        let mut pin: Option<String> = None;
         for page in 1..=1000 {
             let request = api
                 .sales_request(&items, cursor.as_deref(), page)
@@ -283,9 +284,19 @@ impl Bridge {
             {
                 newest = Some(c);
             }
+            if let Some(p) = answer.pin
+                && pin.as_ref().is_none_or(|n| p < *n)
+            {
+                pin = Some(p);
+            }
             if !answer.more {
                 break;
             }
+        }
+        if let Some(p) = pin
+            && newest.as_ref().is_some_and(|n| p < *n)
+        {
+            newest = Some(p);
         }
         if let Some(c) = newest.filter(|n| Some(n) != cursor.as_ref()) {
             self.store

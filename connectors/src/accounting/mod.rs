@@ -147,6 +147,10 @@ pub struct SalesPage {
     pub details: Vec<(RemoteInvoice, HttpRequest)>,
     /// Where the next scan starts (the system's own text), when it moved.
     pub cursor: Option<String>,
+    /// How far the cursor may move at most: an invoice listed here may
+    /// still change in a way a scan must see (e-conomic: booked, not yet
+    /// paid), so the next scan starts before it.
+    pub pin: Option<String>,
     /// Ask for the next page.
     pub more: bool,
 }

@@ -5,14 +5,19 @@
 //! our app, `X-AgreementGrantToken` for the customer's agreement); there is
 //! no OAuth. e-conomic takes no idempotency key: our reference is the
 //! draft's `notes.textLine1`, looked up with a filter before every create.
+//!
+//! Prepaid sales: `GET /invoices/booked` after the cursor (a booked invoice
+//! number, held before the first invoice not yet paid), without lines; the
+//! daemon reads whole (`GET /invoices/booked/{n}`) only those that could
+//! open a card or bank.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, StatusStep, decimal,
-    encode, json, number, status_error,
+    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, SalesPage,
+    StatusStep, decimal, encode, json, number, status_error,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -48,6 +53,59 @@ fn default_timeout_ms() -> u64 {
 }
 
 const SYSTEM: &str = "e-conomic";
+
+/// Booked invoices per page of the sales scan (e-conomic's most).
+const PAGE_SIZE: u32 = 1000;
+
+/// A booked invoice number as a sales cursor: zero-padded, so the text
+/// orders as the number does.
+fn cursor_of(number: i64) -> String {
+    format!("{number:012}")
+}
+
+/// A booked invoice, as the list or the invoice itself shows it: paid when
+/// nothing remains to pay, else issued; its lines naming a product (the
+/// list has none).
+fn booked_invoice(inv: &serde_json::Value) -> Option<RemoteInvoice> {
+    let number = inv["bookedInvoiceNumber"].as_i64()?;
+    let lines = inv["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let item = l["product"]["productNumber"]
+                .as_str()
+                .filter(|p| !p.is_empty())?;
+            let quantity = decimal(&l["quantity"]).unwrap_or(rust_decimal::Decimal::ONE);
+            let amount = decimal(&l["totalNetAmount"])
+                .unwrap_or_else(|| decimal(&l["unitNetPrice"]).unwrap_or_default() * quantity);
+            Some(RemoteLine {
+                id: l["lineNumber"]
+                    .as_i64()
+                    .map_or_else(|| (i + 1).to_string(), |n| n.to_string()),
+                item: item.to_owned(),
+                quantity,
+                amount,
+                description: l["description"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect();
+    Some(RemoteInvoice {
+        id: number.to_string(),
+        status: if decimal(&inv["remainder"]).is_some_and(|r| r.is_zero()) {
+            DraftStatus::Paid
+        } else {
+            DraftStatus::Approved
+        },
+        contact: inv["customer"]["customerNumber"]
+            .as_i64()
+            .map(|n| n.to_string()),
+        date: inv["date"].as_str().and_then(|d| d.parse().ok()),
+        currency: inv["currency"].as_str().map(str::to_owned),
+        lines,
+    })
+}
 
 fn message(r: &HttpResponse) -> String {
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
@@ -269,5 +327,175 @@ impl AccountingApi for EconomicConfig {
 
     fn contact_of(&self, customer: &str) -> Option<String> {
         self.customers.get(customer).map(ToString::to_string)
+    }
+
+    fn sales_request(
+        &self,
+        _items: &[String],
+        cursor: Option<&str>,
+        page: u32,
+    ) -> Result<Option<HttpRequest>, ConnectorError> {
+        // Booked invoices carry no change time and their list no lines:
+        // the scan lists those booked after the cursor, which stays before
+        // the first one not yet paid (a payment is the one change that
+        // matters), and the daemon reads whole only those that could sell.
+        let mut url = format!(
+            "{}/invoices/booked?sort=bookedInvoiceNumber&skippages={}&pagesize={PAGE_SIZE}",
+            self.base_url,
+            page.saturating_sub(1)
+        );
+        if let Some(c) = cursor {
+            let after: i64 = c.parse().map_err(|_| {
+                ConnectorError::Permanent(format!(
+                    "e-conomic: the stored sales cursor `{c}` is not a booked invoice number"
+                ))
+            })?;
+            url.push_str("&filter=");
+            url.push_str(&encode(&format!("bookedInvoiceNumber$gt:{after}")));
+        }
+        Ok(Some(self.request(HttpMethod::Get, url, Vec::new())))
+    }
+
+    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+        let v = check(r)?;
+        let mut page = SalesPage {
+            more: v["pagination"]["nextPage"].is_string(),
+            ..SalesPage::default()
+        };
+        for inv in v["collection"].as_array().into_iter().flatten() {
+            let listed = booked_invoice(inv).ok_or_else(|| {
+                ConnectorError::Transient(
+                    "e-conomic: a listed invoice has no bookedInvoiceNumber".into(),
+                )
+            })?;
+            let number: i64 = listed.id.parse().unwrap_or_default();
+            if page.cursor.as_ref().is_none_or(|c| *c < cursor_of(number)) {
+                page.cursor = Some(cursor_of(number));
+            }
+            if listed.status != DraftStatus::Paid {
+                let before = cursor_of(number - 1);
+                if page.pin.as_ref().is_none_or(|p| before < *p) {
+                    page.pin = Some(before);
+                }
+            }
+            let read = self.request(
+                HttpMethod::Get,
+                format!("{}/invoices/booked/{number}", self.base_url),
+                Vec::new(),
+            );
+            page.details.push((listed, read));
+        }
+        Ok(page)
+    }
+
+    fn read_sale(&self, r: &HttpResponse) -> Result<RemoteInvoice, ConnectorError> {
+        booked_invoice(&check(r)?).ok_or_else(|| {
+            ConnectorError::Transient("e-conomic: no booked invoice in the answer".into())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> EconomicConfig {
+        serde_json::from_value(serde_json::json!({
+            "app_secret_token": "a", "agreement_grant_token": "g",
+            "customers": {"nordhavn-arkitekter": 42}, "layout_number": 19,
+            "payment_terms_number": 1, "vat_zone_number": 1
+        }))
+        .unwrap()
+    }
+
+    fn ok(body: serde_json::Value) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_sales_scan_lists_what_was_booked_after_the_cursor() {
+        let api = config();
+        assert_eq!(
+            api.sales_request(&[], None, 1).unwrap().unwrap().url,
+            "https://restapi.e-conomic.com/invoices/booked?sort=bookedInvoiceNumber&skippages=0&pagesize=1000"
+        );
+        assert_eq!(
+            api.sales_request(&[], Some("000000020003"), 2)
+                .unwrap()
+                .unwrap()
+                .url,
+            "https://restapi.e-conomic.com/invoices/booked?sort=bookedInvoiceNumber&skippages=1&pagesize=1000&filter=bookedInvoiceNumber%24gt%3A20003"
+        );
+        assert!(matches!(
+            api.sales_request(&[], Some("2026-10-20T12:00:00Z"), 1),
+            Err(ConnectorError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn the_cursor_moves_past_paid_invoices_and_is_pinned_before_the_first_unpaid() {
+        let page = config()
+            .read_sales(&ok(serde_json::json!({
+                "collection": [
+                    {"bookedInvoiceNumber": 20004, "remainder": 0, "customer": {"customerNumber": 42}},
+                    {"bookedInvoiceNumber": 20005, "remainder": 22500, "customer": {"customerNumber": 42}},
+                    {"bookedInvoiceNumber": 20006, "remainder": 100, "customer": {"customerNumber": 7}},
+                    {"bookedInvoiceNumber": 20007, "remainder": 0, "customer": {"customerNumber": 7}}
+                ],
+                "pagination": {"skipPages": 0, "pageSize": 4, "results": 9,
+                    "nextPage": "https://restapi.e-conomic.com/invoices/booked?skippages=1&pagesize=4"}
+            })))
+            .unwrap();
+        assert!(page.more);
+        assert_eq!(page.cursor.as_deref(), Some("000000020007"));
+        assert_eq!(page.pin.as_deref(), Some("000000020004"));
+        let listed: Vec<(&str, DraftStatus, &str)> = page
+            .details
+            .iter()
+            .map(|(i, r)| (i.id.as_str(), i.status, r.url.as_str()))
+            .collect();
+        assert_eq!(
+            listed[..2],
+            [
+                (
+                    "20004",
+                    DraftStatus::Paid,
+                    "https://restapi.e-conomic.com/invoices/booked/20004"
+                ),
+                (
+                    "20005",
+                    DraftStatus::Approved,
+                    "https://restapi.e-conomic.com/invoices/booked/20005"
+                ),
+            ]
+        );
+        // Nine-digit and ten-digit numbers order as numbers.
+        assert!(cursor_of(999_999_999) < cursor_of(1_000_000_000));
+    }
+
+    #[test]
+    fn a_booked_invoice_is_read_with_its_product_lines() {
+        let inv = config()
+            .read_sale(&ok(serde_json::json!({
+                "bookedInvoiceNumber": 20004, "date": "2026-10-05", "currency": "DKK",
+                "remainder": 0, "customer": {"customerNumber": 42},
+                "lines": [
+                    {"lineNumber": 1, "product": {"productNumber": "KLIPPEKORT-20"},
+                     "quantity": 2.0, "unitNetPrice": 18000.0, "totalNetAmount": 36000.0,
+                     "description": "Klippekort"},
+                    {"lineNumber": 2, "quantity": 1.0, "totalNetAmount": 50.0, "description": "Gebyr"}
+                ]
+            })))
+            .unwrap();
+        assert_eq!(inv.status, DraftStatus::Paid);
+        assert_eq!(inv.contact.as_deref(), Some("42"));
+        assert_eq!(inv.date.unwrap().to_string(), "2026-10-05");
+        assert_eq!(inv.lines.len(), 1, "only lines naming a product");
+        assert_eq!(inv.lines[0].id, "1");
+        assert_eq!(inv.lines[0].amount, rust_decimal::Decimal::new(36000, 0));
     }
 }
