@@ -218,8 +218,10 @@ impl Bridge {
         )))
     }
 
-    /// Reads the invoices that may sell cards or banks, page by page, and
-    /// records their sales; the cursor moves only after a whole scan.
+    /// Reads the invoices that may sell cards or banks, page by page (and,
+    /// where a list has no lines, each listed invoice that could open
+    /// something), and records their sales; the cursor moves only after a
+    /// whole scan, never past a page's pin.
     async fn scan_sales(
         &self,
         target: &str,
@@ -539,47 +541,6 @@ impl Bridge {
     }
 }
 
-/// The customer whose contact in `target` the invoice is made out to.
-fn customer_of<'a>(
-    target: &str,
-    api: &dyn AccountingApi,
-    book: &'a ContractBook,
-    inv: &RemoteInvoice,
-) -> Option<(
-    &'a engine::ticket::CustomerKey,
-    &'a engine::contract::Contract,
-)> {
-    let contact = inv.contact.as_deref()?;
-    book.contracts.iter().find(|(key, c)| {
-        c.accounting
-            .get(target)
-            .and_then(|r| r.contact.clone())
-            .or_else(|| api.contact_of(key.as_str()))
-            .as_deref()
-            == Some(contact)
-    })
-}
-
-/// Does an invoice in `status` open what an item sold `on` it?
-fn opens(on: SaleOn, status: DraftStatus) -> bool {
-    match on {
-        SaleOn::Paid => status == DraftStatus::Paid,
-        SaleOn::Issued => status.is_issued(),
-    }
-}
-
-/// Could an invoice, as a list shows it, open a card or bank: made out to
-/// a customer with prepaid items, in a status one of them opens on?
-fn may_sell(
-    target: &str,
-    api: &dyn AccountingApi,
-    book: &ContractBook,
-    listed: &RemoteInvoice,
-) -> bool {
-    customer_of(target, api, book, listed)
-        .is_some_and(|(_, c)| c.prepaid.values().any(|p| opens(p.on, listed.status)))
-}
-
 /// The prepaid item that renews a card or bank named by an event: the item
 /// it was sold as, else (a card of the mapping's own) an item selling cards
 /// of its size.
@@ -717,6 +678,47 @@ fn sales_of(
             })
         })
         .collect()
+}
+
+/// The customer whose contact in `target` the invoice is made out to.
+fn customer_of<'a>(
+    target: &str,
+    api: &dyn AccountingApi,
+    book: &'a ContractBook,
+    inv: &RemoteInvoice,
+) -> Option<(
+    &'a engine::ticket::CustomerKey,
+    &'a engine::contract::Contract,
+)> {
+    let contact = inv.contact.as_deref()?;
+    book.contracts.iter().find(|(key, c)| {
+        c.accounting
+            .get(target)
+            .and_then(|r| r.contact.clone())
+            .or_else(|| api.contact_of(key.as_str()))
+            .as_deref()
+            == Some(contact)
+    })
+}
+
+/// Does an invoice in `status` open what an item sold `on` it?
+fn opens(on: SaleOn, status: DraftStatus) -> bool {
+    match on {
+        SaleOn::Paid => status == DraftStatus::Paid,
+        SaleOn::Issued => status.is_issued(),
+    }
+}
+
+/// Could an invoice, as a list shows it, open a card or bank: made out to
+/// a customer with prepaid items, in a status one of them opens on?
+fn may_sell(
+    target: &str,
+    api: &dyn AccountingApi,
+    book: &ContractBook,
+    listed: &RemoteInvoice,
+) -> bool {
+    customer_of(target, api, book, listed)
+        .is_some_and(|(_, c)| c.prepaid.values().any(|p| opens(p.on, listed.status)))
 }
 
 fn minutes_i64(m: Minutes) -> i64 {
