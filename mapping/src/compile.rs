@@ -753,7 +753,8 @@ impl Compiler {
                     }
                 }
             };
-            if let (Some(sells), Some(on), Some(renew), Some(renew_to)) = (sells, on, renew, renew_to)
+            if let (Some(sells), Some(on), Some(renew), Some(renew_to)) =
+                (sells, on, renew, renew_to)
             {
                 out.insert(
                     item.clone(),

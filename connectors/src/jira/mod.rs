@@ -743,10 +743,7 @@ mod tests {
                    "fields": ["summary"], "maxResults": 100})
         );
         let create = c.create_ticket(key, &t).unwrap();
-        assert_eq!(
-            create.url,
-            "https://example.atlassian.net/rest/api/3/issue"
-        );
+        assert_eq!(create.url, "https://example.atlassian.net/rest/api/3/issue");
         let body: Value = serde_json::from_slice(&create.body).unwrap();
         assert_eq!(body["fields"]["project"], json!({"key": "SD"}));
         assert_eq!(body["fields"]["issuetype"], json!({"name": "Task"}));
@@ -765,11 +762,17 @@ mod tests {
             retry_after: None,
             body: body.to_string(),
         };
-        let found = answer(200, json!({"issues": [
+        let found = answer(
+            200,
+            json!({"issues": [
             {"key": "SD-7", "fields": {"summary": "x [contract-bridge renewal:riga-bakery:bank:low-2]"}},
             {"key": "SD-9", "fields": {"summary": body["fields"]["summary"]}},
-        ], "isLast": true}));
-        assert_eq!(c.read_found_ticket(key, &found).unwrap().as_deref(), Some("SD-9"));
+        ], "isLast": true}),
+        );
+        assert_eq!(
+            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            Some("SD-9")
+        );
         assert_eq!(
             c.read_found_ticket(key, &answer(200, json!({"issues": [], "isLast": true})))
                 .unwrap(),

@@ -500,11 +500,17 @@ mod tests {
             retry_after: None,
             body: body.to_string(),
         };
-        let found = answer(200, json!({"items": [
-            {"id": 3, "Subject": "x [contract-bridge renewal:valby:card:used-up-2]"},
-            {"id": "4", "Subject": body["Subject"]},
-        ]}));
-        assert_eq!(c.read_found_ticket(key, &found).unwrap().as_deref(), Some("4"));
+        let found = answer(
+            200,
+            json!({"items": [
+                {"id": 3, "Subject": "x [contract-bridge renewal:valby:card:used-up-2]"},
+                {"id": "4", "Subject": body["Subject"]},
+            ]}),
+        );
+        assert_eq!(
+            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            Some("4")
+        );
         assert_eq!(
             c.read_found_ticket(key, &answer(200, json!({"items": []})))
                 .unwrap(),

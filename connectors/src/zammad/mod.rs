@@ -814,7 +814,10 @@ mod tests {
             "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
             "9": {"id": 9, "title": body["title"]},
         }}}));
-        assert_eq!(c.read_found_ticket(key, &found).unwrap().as_deref(), Some("9"));
+        assert_eq!(
+            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            Some("9")
+        );
         let none = answer(json!({"tickets": [7], "assets": {"Ticket": {
             "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
         }}}));
