@@ -31,13 +31,19 @@ fn prepaid_mistakes_are_named_with_file_line_and_field() {
         format!(
             "{at}:20:22: error: templates.punch-card.prepaid.KLIPPEKORT-40.card: no card of 40 punches is in `card_sizes`: give `discount_percent`"
         ),
+        format!(
+            "{at}:22:21: error: templates.punch-card.prepaid.KLIPPEKORT-5.renew_to: `helpdesk` is not where a renewal suggestion goes: use note (on the customer's next ticket) or ticket (a ticket of its own)"
+        ),
+        format!(
+            "{at}:23:20: error: templates.punch-card.prepaid.TIMEBANK-20.renew_to: `renew_to` says where a renewal suggestion goes, and `renew` is none: set `renew: note` or `renew: draft`"
+        ),
     ] {
         assert!(
             errors.iter().any(|e| e.starts_with(&needle)),
             "{needle}\nin:\n{err}"
         );
     }
-    assert_eq!(errors.len(), 3, "{err}");
+    assert_eq!(errors.len(), 5, "{err}");
 }
 
 #[test]
@@ -45,6 +51,8 @@ fn the_ledger_test_mappings_pass_check() {
     for m in [
         "tests/fixtures/ledger/sold",
         "tests/fixtures/ledger/opening",
+        "tests/fixtures/ledger/renew",
+        "tests/fixtures/ledger/renew-ticket",
     ] {
         let out = std::process::Command::new(support::bin())
             .args(["check", "--mapping", m])

@@ -442,6 +442,11 @@ async fn a_card_used_up_suggests_the_next_once_with_a_draft_that_opens_it() {
     assert_eq!(mine.len(), 1, "{log}");
     // On the customer's next ticket after the card ran out (N-05, 20 Oct): N-06.
     assert_eq!(mine[0]["note"]["ticket"], "N-06");
+    // Titled as a renewal, not as an SLA note.
+    assert_eq!(
+        mine[0]["note"]["subject"],
+        "Prepaid renewal: the punch card 2026-10-05 (10 punches) of nordhavn-arkitekter is used up"
+    );
     let text = mine[0]["note"]["text"].as_str().unwrap();
     assert!(
         text.contains("punch card 2026-10-05 (10 punches)") && text.contains("KLIPPEKORT-10"),

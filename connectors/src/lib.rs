@@ -178,6 +178,8 @@ impl SourceConfig {
 pub enum Push {
     Draft(Draft),
     Note(Note),
+    /// A ticket of its own (a prepaid renewal suggestion by `renew_to: ticket`).
+    Ticket(NewTicket),
 }
 
 /// An HTTP request a connector built; the daemon sends it.
@@ -265,6 +267,9 @@ impl TargetConfig {
             }
             (TargetConfig::Folder(c), Push::Note(n)) => {
                 folder::push_note(c, key, n).map(|()| Delivery::Done)
+            }
+            (TargetConfig::Folder(c), Push::Ticket(t)) => {
+                folder::push_ticket(c, key, t).map(|()| Delivery::Done)
             }
             (TargetConfig::Http(c), push) => http::request(c, key, push).map(Delivery::Http),
         }
@@ -370,7 +375,8 @@ pub struct DraftLine {
     pub corrects: Option<String>,
 }
 
-/// An internal note for a ticket: an SLA target about to be or already missed.
+/// An internal note for a ticket: an SLA target about to be or already
+/// missed, or a prepaid renewal suggestion.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Note {
     /// The source the ticket came from (its helpdesk).
@@ -385,6 +391,35 @@ pub struct Note {
     /// A tag agents can filter on, e.g. `sla-breach`.
     pub tag: String,
     pub text: String,
+    /// The note's subject where the helpdesk shows one; none: an SLA
+    /// note's (`SLA {metric} {tag}`). Items queued before it existed read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+impl Note {
+    /// The subject the helpdesk shows: the note's own, or an SLA note's.
+    pub fn subject(&self) -> String {
+        self.subject
+            .clone()
+            .unwrap_or_else(|| format!("SLA {} {}", self.metric, self.tag))
+    }
+}
+
+/// A ticket the bridge opens in a customer's helpdesk, for agents: its
+/// first article is an internal note.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct NewTicket {
+    /// The helpdesk source that feeds the customer.
+    pub source: String,
+    pub customer: String,
+    /// The customer's contact in the helpdesk (the requester of their
+    /// latest ticket, an e-mail address), if known.
+    pub requester: Option<String>,
+    pub title: String,
+    pub text: String,
+    /// A tag (Jira: label) agents can filter on, e.g. `prepaid-renewal`.
+    pub tag: String,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]

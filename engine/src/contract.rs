@@ -224,6 +224,16 @@ pub enum Renew {
     NoteAndDraft,
 }
 
+/// Where a renewal suggestion goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RenewTo {
+    /// An internal note on the customer's next ticket.
+    #[default]
+    Note,
+    /// A ticket of its own in the customer's helpdesk.
+    Ticket,
+}
+
 /// An item whose sale opens a card or a bank.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prepaid {
@@ -231,6 +241,7 @@ pub struct Prepaid {
     pub sells: Sells,
     pub on: SaleOn,
     pub renew: Renew,
+    pub renew_to: RenewTo,
 }
 
 /// SLA targets by canonical priority, in seconds of SLA-clock time.

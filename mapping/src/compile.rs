@@ -666,6 +666,23 @@ impl Compiler {
                     None
                 }
             };
+            let renew_to = match raw.renew_to.as_ref().map(|v| v.value.as_str()) {
+                None | Some("note") => Some(RenewTo::Note),
+                Some("ticket") => Some(RenewTo::Ticket),
+                Some(other) => {
+                    self.err(
+                        &o.child("renew_to"),
+                        format!("`{other}` is not where a renewal suggestion goes: use note (on the customer's next ticket) or ticket (a ticket of its own)"),
+                    );
+                    None
+                }
+            };
+            if raw.renew_to.is_some() && renew == Some(Renew::Nothing) {
+                self.err(
+                    &o.child("renew_to"),
+                    "`renew_to` says where a renewal suggestion goes, and `renew` is none: set `renew: note` or `renew: draft`, or leave `renew_to` out",
+                );
+            }
             let sells = match (raw.card, &raw.bank) {
                 (Some(_), Some(_)) | (None, None) => {
                     self.err(
@@ -736,7 +753,9 @@ impl Compiler {
                     }
                 }
             };
-            if let (Some(sells), Some(on), Some(renew)) = (sells, on, renew) {
+            if let (Some(sells), Some(on), Some(renew), Some(renew_to)) =
+                (sells, on, renew, renew_to)
+            {
                 out.insert(
                     item.clone(),
                     Prepaid {
@@ -744,6 +763,7 @@ impl Compiler {
                         sells,
                         on,
                         renew,
+                        renew_to,
                     },
                 );
             }

@@ -186,6 +186,9 @@ pub struct RawPrepaid {
     /// `none` (default), `note` or `draft` (a note and a draft for the next one).
     #[serde(default)]
     pub renew: Option<Spanned<String>>,
+    /// Where the suggestion goes: `note` (default) or `ticket`.
+    #[serde(default)]
+    pub renew_to: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use connectors::helpdesk::{HelpdeskApi, RawTicket};
-use connectors::{ConnectorError, HttpRequest, HttpResponse, Note};
+use connectors::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note};
 
 use super::{Bridge, CycleError, CycleReport};
 
@@ -175,5 +175,27 @@ impl Bridge {
             api.read_added(&answer)?;
         }
         Ok(())
+    }
+
+    /// A ticket of the bridge's own, unless an earlier attempt created it
+    /// (its answer lost): looked for by the marker in its title first.
+    /// Returns the ticket's id.
+    pub(super) async fn push_ticket_to_helpdesk(
+        &self,
+        source: &str,
+        api: &dyn HelpdeskApi,
+        key: &str,
+        ticket: &NewTicket,
+    ) -> Result<String, ConnectorError> {
+        let found = self
+            .helpdesk_call(source, api, api.find_ticket(key, ticket)?)
+            .await?;
+        if let Some(id) = api.read_found_ticket(key, &found)? {
+            return Ok(id);
+        }
+        let created = self
+            .helpdesk_call(source, api, api.create_ticket(key, ticket)?)
+            .await?;
+        api.read_created_ticket(&created)
     }
 }

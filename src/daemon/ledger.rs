@@ -84,9 +84,11 @@ impl Bridge {
     }
 
     /// A card used up or a bank run low, of a customer whose prepaid items
-    /// say `renew`, becomes a renewal suggestion on the customer's next
-    /// ticket (the first created at or after the event; none yet: the next
-    /// poll looks again) and, for `renew: draft`, a draft for the next one
+    /// say `renew`, becomes a renewal suggestion: by the item's `renew_to`,
+    /// a note on the customer's next ticket (the first created at or after
+    /// the event; none yet: the next poll looks again) or a ticket of its
+    /// own in the helpdesk the customer's latest ticket came from (through
+    /// that source's `notes` target); and, for `renew: draft`, a draft for the next one
     /// with the item, which opens the new card when finance issues or is
     /// paid for it. Each once, keyed on the card or bank and the event.
     pub(super) async fn suggest_renewals(
@@ -94,7 +96,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        use engine::contract::Renew;
+        use engine::contract::{Renew, RenewTo};
         use engine::document::EventKind;
         let mapping = self.mapping_in_force()?;
         let renewing =
@@ -129,15 +131,6 @@ impl Bridge {
                 else {
                     continue;
                 };
-                let at = event.at.utc();
-                // The customer's next ticket: the first created at or after the event.
-                let Some(ticket) = tickets
-                    .iter()
-                    .filter(|t| t.customer == event.customer && t.created_at >= at)
-                    .min_by_key(|t| (t.created_at, t.id.to_string()))
-                else {
-                    continue;
-                };
                 let slug: String = subject
                     .chars()
                     .map(|c| {
@@ -148,32 +141,70 @@ impl Bridge {
                         }
                     })
                     .collect();
-                if let Some(source) = sources.get(ticket.id.as_str())
-                    && let Some(notes) = self
-                        .settings
-                        .sources
-                        .get(source)
-                        .and_then(|s| s.notes.as_deref())
-                {
-                    let note = connectors::Note {
-                        source: source.clone(),
-                        ticket: ticket.id.to_string(),
-                        customer: customer.to_owned(),
-                        metric: "prepaid".into(),
-                        event: connectors::NoteEvent::Warning,
-                        due_at: None,
-                        tag: "prepaid-renewal".into(),
-                        text: format!(
-                            "The {subject} of {customer} is {what} since {}: suggest a new {}.",
-                            event.at.0.format("%Y-%m-%d %H:%M"),
-                            p.item
-                        ),
-                    };
-                    let key = format!("renewal:{customer}:{slug}:{}", what.replace(' ', "-"));
-                    let payload = serde_json::to_string(&Push::Note(note)).unwrap_or_default();
-                    if self.store.enqueue(notes, &key, &payload, now).await? {
+                // One key per card or bank and event, whichever way it goes.
+                let key = format!("renewal:{customer}:{slug}:{}", what.replace(' ', "-"));
+                let title = format!("Prepaid renewal: the {subject} of {customer} is {what}");
+                let text = format!(
+                    "The {subject} of {customer} is {what} since {}: suggest a new {}.",
+                    event.at.0.format("%Y-%m-%d %H:%M"),
+                    p.item
+                );
+                let notes_target = |ticket: &str| {
+                    let source = sources.get(ticket)?;
+                    let target = self.settings.sources.get(source)?.notes.clone()?;
+                    Some((source.clone(), target))
+                };
+                let push = match p.renew_to {
+                    RenewTo::Note => {
+                        let at = event.at.utc();
+                        // The customer's next ticket: the first created at or after the event.
+                        let Some(ticket) = tickets
+                            .iter()
+                            .filter(|t| t.customer == event.customer && t.created_at >= at)
+                            .min_by_key(|t| (t.created_at, t.id.to_string()))
+                        else {
+                            continue;
+                        };
+                        notes_target(ticket.id.as_str()).map(|(source, target)| {
+                            let note = connectors::Note {
+                                source,
+                                ticket: ticket.id.to_string(),
+                                customer: customer.to_owned(),
+                                metric: "prepaid".into(),
+                                event: connectors::NoteEvent::Warning,
+                                due_at: None,
+                                tag: "prepaid-renewal".into(),
+                                text,
+                                subject: Some(title),
+                            };
+                            (target, Push::Note(note))
+                        })
+                    }
+                    RenewTo::Ticket => {
+                        // The customer's helpdesk: the one their latest ticket came from.
+                        let latest = tickets
+                            .iter()
+                            .filter(|t| t.customer == event.customer)
+                            .max_by_key(|t| (t.created_at, t.id.to_string()));
+                        latest.and_then(|t| {
+                            let (source, target) = notes_target(t.id.as_str())?;
+                            let ticket = connectors::NewTicket {
+                                source,
+                                customer: customer.to_owned(),
+                                requester: t.requester.clone(),
+                                title,
+                                text,
+                                tag: "prepaid-renewal".into(),
+                            };
+                            Some((target, Push::Ticket(ticket)))
+                        })
+                    }
+                };
+                if let Some((target, push)) = push {
+                    let payload = serde_json::to_string(&push).unwrap_or_default();
+                    if self.store.enqueue(&target, &key, &payload, now).await? {
                         report.notes_queued += 1;
-                        self.outbox.wake(notes);
+                        self.outbox.wake(&target);
                     }
                 }
                 if p.renew == Renew::NoteAndDraft
@@ -915,6 +946,7 @@ mod tests {
             },
             on: SaleOn::Paid,
             renew: engine::contract::Renew::Nothing,
+            renew_to: engine::contract::RenewTo::Note,
         };
         let inv = RemoteInvoice::with_status("inv-9", DraftStatus::Paid);
         let line = |q: i64, scale: u32| RemoteLine {

@@ -159,5 +159,6 @@ fn note_for(row: &SlaRow, source: &str, now: DateTime<Utc>, since: DateTime<Utc>
         due_at: due,
         tag: tag.to_owned(),
         text,
+        subject: None,
     })
 }

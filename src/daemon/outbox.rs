@@ -196,22 +196,29 @@ impl Bridge {
             .get(target)
             .is_some_and(|s| s.connector.is_helpdesk())
         {
-            let Push::Note(note) = &push else {
-                return Err(ConnectorError::Permanent(format!(
-                    "`{target}` is a helpdesk: it takes notes, not drafts"
-                )));
-            };
-            // Without a mapping in force the note waits: the item is retried.
+            // Without a mapping in force the item waits: it is retried.
             let mapping = self
                 .mapping()
                 .ok_or_else(|| ConnectorError::Transient("no mapping is in force yet".into()))?;
             let api = self
                 .helpdesk_api(target, &mapping)
                 .map_err(|e| ConnectorError::Transient(e.to_string()))?;
-            return self
-                .push_note_to_helpdesk(target, api.as_ref(), key, note)
-                .await
-                .map(|()| Pushed::default());
+            return match &push {
+                Push::Ticket(ticket) => self
+                    .push_ticket_to_helpdesk(target, api.as_ref(), key, ticket)
+                    .await
+                    .map(|id| Pushed {
+                        remote_id: Some(id),
+                        note: None,
+                    }),
+                Push::Note(note) => self
+                    .push_note_to_helpdesk(target, api.as_ref(), key, note)
+                    .await
+                    .map(|()| Pushed::default()),
+                Push::Draft(_) => Err(ConnectorError::Permanent(format!(
+                    "`{target}` is a helpdesk: it takes notes and tickets, not drafts"
+                ))),
+            };
         }
         let connector = self
             .settings
@@ -224,7 +231,7 @@ impl Bridge {
         if let Some(api) = connector.accounting() {
             let Push::Draft(draft) = &push else {
                 return Err(ConnectorError::Permanent(format!(
-                    "target `{target}` is an accounting system: it takes drafts, not notes"
+                    "target `{target}` is an accounting system: it takes drafts, not notes or tickets"
                 )));
             };
             return self.push_to_accounting(target, api, key, draft).await;

@@ -149,6 +149,17 @@ pub fn push_note(c: &FolderTargetConfig, key: &str, n: &Note) -> Result<(), Conn
     write_atomically(&c.path.join(format!("{}.json", file_stem(key))), &json)
 }
 
+pub fn push_ticket(
+    c: &FolderTargetConfig,
+    key: &str,
+    t: &crate::NewTicket,
+) -> Result<(), ConnectorError> {
+    std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
+    let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "ticket": t}))
+        .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+    write_atomically(&c.path.join(format!("{}.json", file_stem(key))), &json)
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))

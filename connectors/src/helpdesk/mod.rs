@@ -2,12 +2,13 @@
 //! answers it reads: list the tickets changed since a cursor, page by page;
 //! fetch what a batch of them needs besides (time entries, state history);
 //! turn them into canonical tickets (the offline export's ticket object);
-//! verify a webhook; and put an internal note and a tag on a ticket, once.
+//! verify a webhook; put an internal note and a tag on a ticket, once; and
+//! open a ticket of the bridge's own, once (found again by its marker).
 //!
 //! The daemon runs the steps (`src/daemon/helpdesk.rs`); a connector owns
 //! no HTTP client, no retry and no clock.
 
-use crate::{ConnectorError, HttpRequest, HttpResponse, Note, TicketSnapshot};
+use crate::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note, TicketSnapshot};
 
 pub use mapping::SourceMap;
 
@@ -145,6 +146,24 @@ pub trait HelpdeskApi: Send + Sync {
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError>;
 
+    /// The request that lists tickets which may carry the marker of `key`
+    /// (in their title), to find one an earlier attempt created.
+    fn find_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError>;
+
+    /// The id of the ticket carrying the marker of `key`, if one does.
+    fn read_found_ticket(
+        &self,
+        key: &str,
+        r: &HttpResponse,
+    ) -> Result<Option<String>, ConnectorError>;
+
+    /// Creates the ticket, its title carrying the marker of `key`, its
+    /// first article an internal note.
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError>;
+
+    /// The created ticket's id.
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError>;
+
     /// Verifies a webhook with `secret` and reads what it announces.
     fn webhook(
         &self,
@@ -157,6 +176,11 @@ pub trait HelpdeskApi: Send + Sync {
 /// The marker a note carries so that it is found on a retry.
 pub fn note_marker(key: &str) -> String {
     format!("[contract-bridge {key}]")
+}
+
+/// A new ticket's title: its own, then the marker that finds it again.
+pub fn ticket_title(key: &str, ticket: &NewTicket) -> String {
+    format!("{} {}", ticket.title, note_marker(key))
 }
 
 /// Checks a WebSub `X-Hub-Signature: <algorithm>=<hex HMAC of the body>`

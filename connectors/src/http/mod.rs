@@ -124,6 +124,7 @@ mod tests {
             due_at: None,
             tag: "sla-breach".into(),
             text: "missed".into(),
+            subject: None,
         });
         let r = request(&c, "sla:T-1:response:breach", &note).unwrap();
         assert!(

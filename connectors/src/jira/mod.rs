@@ -17,9 +17,11 @@ use serde_json::{Value, json};
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header,
-    note_marker, verify_hub_signature,
+    note_marker, ticket_title, verify_hub_signature,
 };
-use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
+use crate::{
+    ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
+};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +40,13 @@ pub struct JiraConfig {
     pub oauth: Option<JiraOAuth>,
     /// The issues this source reads, e.g. `project = SD`.
     pub jql: String,
+    /// The project key of the issues the bridge opens (renewal suggestions,
+    /// `renew_to: ticket`); none: it opens none.
+    #[serde(default)]
+    pub renewal_project: Option<String>,
+    /// Their issue type, by name.
+    #[serde(default = "default_issue_type")]
+    pub renewal_issue_type: String,
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
@@ -77,6 +86,9 @@ impl JiraConfig {
 
 fn default_rate() -> u32 {
     10
+}
+fn default_issue_type() -> String {
+    "Task".into()
 }
 fn default_timeout_ms() -> u64 {
     30_000
@@ -192,6 +204,18 @@ impl Mapped<'_, JiraConfig> {
         f.extend(self.map.fields.get("category").cloned());
         f.extend(self.map.extra_fields().map(|(_, raw)| raw.to_owned()));
         f
+    }
+
+    fn renewal_project(&self) -> Result<String, ConnectorError> {
+        self.renewal_project
+            .as_deref()
+            .map(|p| p.replace('"', ""))
+            .ok_or_else(|| {
+                ConnectorError::Permanent(
+                    "jira: set the source's `renewal_project` (a project key) to open renewal tickets"
+                        .into(),
+                )
+            })
     }
 
     fn needs_worklog(issue: &Value) -> bool {
@@ -521,6 +545,64 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         check(r).map(|_| ())
     }
 
+    fn find_ticket(&self, _key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+        // A label matches exactly where a text search would split the
+        // marker into words; the summaries are checked for the marker.
+        let jql = format!(
+            "project = \"{}\" AND labels = \"{}\" ORDER BY created DESC",
+            self.renewal_project()?,
+            ticket.tag.replace('"', "")
+        );
+        self.request(
+            HttpMethod::Post,
+            "/rest/api/3/search/jql".into(),
+            Some(&json!({"jql": jql, "fields": ["summary"], "maxResults": 100})),
+        )
+    }
+
+    fn read_found_ticket(
+        &self,
+        key: &str,
+        r: &HttpResponse,
+    ) -> Result<Option<String>, ConnectorError> {
+        let marker = note_marker(key);
+        Ok(check(r)?["issues"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| {
+                i["fields"]["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(&marker))
+            })
+            .and_then(|i| i["key"].as_str().map(str::to_owned)))
+    }
+
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+        let paragraph = |text: String| json!({"type": "paragraph", "content": [{"type": "text", "text": text}]});
+        self.request(
+            HttpMethod::Post,
+            "/rest/api/3/issue".into(),
+            Some(&json!({"fields": {
+                "project": {"key": self.renewal_project()?},
+                "issuetype": {"name": self.renewal_issue_type},
+                "summary": ticket_title(key, ticket),
+                "description": {"type": "doc", "version": 1, "content": [
+                    paragraph(ticket.text.clone()),
+                    paragraph(note_marker(key)),
+                ]},
+                "labels": [ticket.tag],
+            }})),
+        )
+    }
+
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
+        check(r)?["key"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: an issue without a key")))
+    }
+
     fn webhook(
         &self,
         headers: &[(String, String)],
@@ -616,6 +698,88 @@ mod tests {
         assert_eq!(v["states"][1]["state"], "In Progress");
         assert_eq!(v["first_response_at"], "2026-10-06T11:30:00+03:00");
         assert_eq!(v["fields"]["jsm_sla"][0]["breached"], false);
+    }
+
+    #[test]
+    fn a_renewal_issue_is_looked_for_by_label_and_marker_then_created() {
+        let map = map();
+        let mut config = config();
+        let t = NewTicket {
+            source: "jsm".into(),
+            customer: "riga-bakery".into(),
+            requester: Some("it@riga-bakery.example".into()),
+            title: "Renewal: bank of riga-bakery low".into(),
+            text: "Suggest a new TIMEBANK-10H.".into(),
+            tag: "prepaid-renewal".into(),
+        };
+        let key = "renewal:riga-bakery:bank:low";
+        {
+            let c = Mapped {
+                config: &config,
+                map: &map,
+            };
+            assert!(matches!(
+                c.create_ticket(key, &t),
+                Err(ConnectorError::Permanent(m)) if m.contains("renewal_project")
+            ));
+        }
+        config.renewal_project = Some("SD".into());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let find = c.find_ticket(key, &t).unwrap();
+        assert_eq!(
+            (find.method, find.url.as_str()),
+            (
+                HttpMethod::Post,
+                "https://example.atlassian.net/rest/api/3/search/jql"
+            )
+        );
+        let body: Value = serde_json::from_slice(&find.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"jql": "project = \"SD\" AND labels = \"prepaid-renewal\" ORDER BY created DESC",
+                   "fields": ["summary"], "maxResults": 100})
+        );
+        let create = c.create_ticket(key, &t).unwrap();
+        assert_eq!(create.url, "https://example.atlassian.net/rest/api/3/issue");
+        let body: Value = serde_json::from_slice(&create.body).unwrap();
+        assert_eq!(body["fields"]["project"], json!({"key": "SD"}));
+        assert_eq!(body["fields"]["issuetype"], json!({"name": "Task"}));
+        assert_eq!(
+            body["fields"]["summary"],
+            "Renewal: bank of riga-bakery low [contract-bridge renewal:riga-bakery:bank:low]"
+        );
+        assert_eq!(body["fields"]["labels"], json!(["prepaid-renewal"]));
+        assert_eq!(body["fields"]["description"]["type"], "doc");
+        assert_eq!(
+            body["fields"]["description"]["content"][0]["content"][0]["text"],
+            "Suggest a new TIMEBANK-10H."
+        );
+        let answer = |status: u16, body: Value| HttpResponse {
+            status,
+            retry_after: None,
+            body: body.to_string(),
+        };
+        let found = answer(
+            200,
+            json!({"issues": [
+            {"key": "SD-7", "fields": {"summary": "x [contract-bridge renewal:riga-bakery:bank:low-2]"}},
+            {"key": "SD-9", "fields": {"summary": body["fields"]["summary"]}},
+        ], "isLast": true}),
+        );
+        assert_eq!(
+            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            Some("SD-9")
+        );
+        assert_eq!(
+            c.read_found_ticket(key, &answer(200, json!({"issues": [], "isLast": true})))
+                .unwrap(),
+            None
+        );
+        let created = answer(201, json!({"id": "10042", "key": "SD-42", "self": "…"}));
+        assert_eq!(c.read_created_ticket(&created).unwrap(), "SD-42");
     }
 
     #[test]

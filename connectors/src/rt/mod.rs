@@ -15,8 +15,11 @@ use serde_json::{Value, json};
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, note_marker,
+    ticket_title,
 };
-use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
+use crate::{
+    ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
+};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +30,10 @@ pub struct RtConfig {
     /// Only tickets of this queue.
     #[serde(default)]
     pub queue: Option<String>,
+    /// The queue of the tickets the bridge opens (renewal suggestions);
+    /// default: `queue`, else `General`.
+    #[serde(default)]
+    pub renewal_queue: Option<String>,
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
@@ -364,7 +371,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
                 HttpMethod::Post,
                 format!("ticket/{id}/comment"),
                 // The subject carries the marker: RT lists subjects in the history.
-                &json!({"Subject": format!("SLA {} {} {}", note.metric, note.tag, note_marker(key)),
+                &json!({"Subject": format!("{} {}", note.subject(), note_marker(key)),
                         "Content": note.text, "ContentType": "text/plain"}),
             )?,
             self.send(
@@ -379,6 +386,53 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         check(r).map(|_| ())
     }
 
+    fn find_ticket(&self, key: &str, _ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+        // TicketSQL reads the database: a ticket created a moment ago is found.
+        let query = format!("Subject LIKE '{}'", note_marker(key).replace('\'', ""));
+        Ok(self.get(format!(
+            "tickets?query={}&fields=Subject&per_page=100",
+            encode(&query)
+        )))
+    }
+
+    fn read_found_ticket(
+        &self,
+        key: &str,
+        r: &HttpResponse,
+    ) -> Result<Option<String>, ConnectorError> {
+        let marker = note_marker(key).replace('\'', "");
+        Ok(check(r)?["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["Subject"].as_str().is_some_and(|s| s.contains(&marker)))
+            .and_then(|t| id_text(&t["id"])))
+    }
+
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+        let queue = self
+            .renewal_queue
+            .as_deref()
+            .or(self.queue.as_deref())
+            .unwrap_or("General");
+        let mut body = json!({
+            "Queue": queue,
+            "Subject": ticket_title(key, ticket).replace('\'', ""),
+            "Content": ticket.text,
+            "ContentType": "text/plain",
+            "CustomFields": {self.map.field("tags", "Tags"): [ticket.tag]},
+        });
+        if let Some(r) = &ticket.requester {
+            body["Requestor"] = json!(r);
+        }
+        self.send(HttpMethod::Post, "ticket".into(), &body)
+    }
+
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
+        id_text(&check(r)?["id"])
+            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: a ticket without an id")))
+    }
+
     fn webhook(
         &self,
         _headers: &[(String, String)],
@@ -388,5 +442,81 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         Err(WebhookRefusal::Malformed(
             "Request Tracker sends no webhooks: poll it".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::helpdesk::SourceMap;
+
+    #[test]
+    fn a_renewal_ticket_is_looked_for_by_subject_then_created_in_its_queue() {
+        let config: RtConfig = serde_json::from_value(json!({
+            "url": "http://127.0.0.1:8090/REST/2.0/",
+            "token": "t",
+            "queue": "Support",
+        }))
+        .unwrap();
+        let map = SourceMap::default();
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let key = "renewal:valby:card:used-up";
+        let t = NewTicket {
+            source: "rt".into(),
+            customer: "valby".into(),
+            requester: Some("it@valby.example".into()),
+            title: "Renewal: card of valby used up".into(),
+            text: "Suggest a new KLIPPEKORT-10.".into(),
+            tag: "prepaid-renewal".into(),
+        };
+        let find = c.find_ticket(key, &t).unwrap();
+        assert_eq!(find.method, HttpMethod::Get);
+        assert_eq!(
+            find.url,
+            "http://127.0.0.1:8090/REST/2.0/tickets?query=Subject+LIKE+%27%5Bcontract-bridge+renewal%3Avalby%3Acard%3Aused-up%5D%27&fields=Subject&per_page=100"
+        );
+        let create = c.create_ticket(key, &t).unwrap();
+        assert_eq!(
+            (create.method, create.url.as_str()),
+            (HttpMethod::Post, "http://127.0.0.1:8090/REST/2.0/ticket")
+        );
+        let body: Value = serde_json::from_slice(&create.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "Queue": "Support",
+                "Subject": "Renewal: card of valby used up [contract-bridge renewal:valby:card:used-up]",
+                "Requestor": "it@valby.example",
+                "Content": "Suggest a new KLIPPEKORT-10.",
+                "ContentType": "text/plain",
+                "CustomFields": {"Tags": ["prepaid-renewal"]},
+            })
+        );
+        let answer = |status: u16, body: Value| HttpResponse {
+            status,
+            retry_after: None,
+            body: body.to_string(),
+        };
+        let found = answer(
+            200,
+            json!({"items": [
+                {"id": 3, "Subject": "x [contract-bridge renewal:valby:card:used-up-2]"},
+                {"id": "4", "Subject": body["Subject"]},
+            ]}),
+        );
+        assert_eq!(
+            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            c.read_found_ticket(key, &answer(200, json!({"items": []})))
+                .unwrap(),
+            None
+        );
+        let created = answer(201, json!({"id": 5, "type": "ticket", "_url": "…"}));
+        assert_eq!(c.read_created_ticket(&created).unwrap(), "5");
     }
 }

@@ -18,9 +18,11 @@ use sha2::{Digest, Sha256};
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header,
-    note_marker, verify_hub_signature,
+    note_marker, ticket_title, verify_hub_signature,
 };
-use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Note, Secret, TicketSnapshot};
+use crate::{
+    ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
+};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +40,13 @@ pub struct ZammadConfig {
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The group a ticket the bridge opens (a renewal suggestion) goes to.
+    #[serde(default = "default_group")]
+    pub renewal_group: String,
+}
+
+fn default_group() -> String {
+    "Users".into()
 }
 
 fn default_per_page() -> u32 {
@@ -483,7 +492,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 "/api/v1/ticket_articles",
                 &json!({
                     "ticket_id": ticket,
-                    "subject": format!("SLA {} {}", note.metric, note.tag),
+                    "subject": note.subject(),
                     "body": format!("{}\n\n{}", note.text, note_marker(key)),
                     "content_type": "text/plain",
                     "type": "note",
@@ -499,6 +508,63 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
         check(r).map(|_| ())
+    }
+
+    fn find_ticket(&self, key: &str, _ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+        // The marker as a phrase; the answer is checked for it exactly.
+        Ok(self.get(format!(
+            "/api/v1/tickets/search?query={}&limit=50",
+            encode(&format!("\"{}\"", note_marker(key)))
+        )))
+    }
+
+    fn read_found_ticket(
+        &self,
+        key: &str,
+        r: &HttpResponse,
+    ) -> Result<Option<String>, ConnectorError> {
+        let marker = note_marker(key);
+        let v = check(r)?;
+        Ok(v["tickets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(id_text)
+            .find(|id| {
+                v["assets"]["Ticket"][id]["title"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(&marker))
+            }))
+    }
+
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+        let customer = ticket.requester.as_deref().ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "zammad: no contact of `{}` is known (none of its tickets names a requester): a ticket needs its customer",
+                ticket.customer
+            ))
+        })?;
+        self.post(
+            "/api/v1/tickets",
+            &json!({
+                "title": ticket_title(key, ticket),
+                "group": self.renewal_group,
+                "customer": customer,
+                "tags": ticket.tag,
+                "article": {
+                    "subject": ticket.title,
+                    "body": format!("{}\n\n{}", ticket.text, note_marker(key)),
+                    "content_type": "text/plain",
+                    "type": "note",
+                    "internal": true,
+                },
+            }),
+        )
+    }
+
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
+        id_text(&check(r)?["id"])
+            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: a ticket without an id")))
     }
 
     fn webhook(
@@ -694,6 +760,79 @@ mod tests {
             c.webhook(&[], body, "s3cret").unwrap_err(),
             WebhookRefusal::Unsigned
         );
+    }
+
+    #[test]
+    fn a_renewal_ticket_is_looked_for_by_its_marker_then_created_with_an_internal_note() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let key = "renewal:awesome:card:used-up";
+        let t = NewTicket {
+            source: "desk".into(),
+            customer: "awesome".into(),
+            requester: Some("nicole.braun@zammad.org".into()),
+            title: "Renewal: punch card of awesome used up".into(),
+            text: "Suggest a new KLIPPEKORT-10.".into(),
+            tag: "prepaid-renewal".into(),
+        };
+        let find = c.find_ticket(key, &t).unwrap();
+        assert_eq!(find.method, HttpMethod::Get);
+        assert_eq!(
+            find.url,
+            "https://desk.example.com/api/v1/tickets/search?query=%22%5Bcontract-bridge+renewal%3Aawesome%3Acard%3Aused-up%5D%22&limit=50"
+        );
+        let create = c.create_ticket(key, &t).unwrap();
+        assert_eq!(create.method, HttpMethod::Post);
+        assert!(create.url.ends_with("/api/v1/tickets"));
+        let body: Value = serde_json::from_slice(&create.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "title": "Renewal: punch card of awesome used up [contract-bridge renewal:awesome:card:used-up]",
+                "group": "Users",
+                "customer": "nicole.braun@zammad.org",
+                "tags": "prepaid-renewal",
+                "article": {
+                    "subject": "Renewal: punch card of awesome used up",
+                    "body": "Suggest a new KLIPPEKORT-10.\n\n[contract-bridge renewal:awesome:card:used-up]",
+                    "content_type": "text/plain",
+                    "type": "note",
+                    "internal": true,
+                },
+            })
+        );
+        let answer = |body: Value| HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: body.to_string(),
+        };
+        // Found only with the marker in the title, not a look-alike.
+        let found = answer(json!({"tickets": [7, 9], "assets": {"Ticket": {
+            "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
+            "9": {"id": 9, "title": body["title"]},
+        }}}));
+        assert_eq!(
+            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            Some("9")
+        );
+        let none = answer(json!({"tickets": [7], "assets": {"Ticket": {
+            "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
+        }}}));
+        assert_eq!(c.read_found_ticket(key, &none).unwrap(), None);
+        let created = answer(json!({"id": 12, "number": "31012"}));
+        assert_eq!(c.read_created_ticket(&created).unwrap(), "12");
+        // Without a known contact the ticket cannot have a customer.
+        let orphan = NewTicket {
+            requester: None,
+            ..t
+        };
+        assert!(matches!(
+            c.create_ticket(key, &orphan),
+            Err(ConnectorError::Permanent(m)) if m.contains("awesome")
+        ));
     }
 
     #[test]
