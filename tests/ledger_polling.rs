@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
 fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join("tests/fixtures").join(name)).unwrap();
@@ -125,45 +125,9 @@ fn urlencoding_decode(q: &str) -> String {
 }
 
 fn config(dir: &Path, target: &str) -> PathBuf {
-    let tickets = root().join("tests/fixtures/scenarios/itech-klippekort");
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "books"
-[sources.itech]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[outbox]
-max_attempts = 3
-base_delay_secs = 0
-max_delay_secs = 0
-[targets.books]
-{target}
-"#,
-        dir = dir.display(),
-        mapping = root()
-            .join("mappings/examples/itech-klippekort.yaml")
-            .display(),
-        tickets = tickets.display(),
-    );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-async fn serve(fake: Fake) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake)
-        .mount(&server)
-        .await;
-    server
+    let mapping = root().join("mappings/examples/itech-klippekort.yaml");
+    let tables = format!("{}\n[targets.books]\n{target}", itech_source(""));
+    write_config(dir, &mapping, "books", &tables)
 }
 
 /// `key → (remote id, state)` of every pushed draft `status` lists.
@@ -178,13 +142,6 @@ fn drafts(cfg: &Path) -> BTreeMap<String, (String, String)> {
             (key.to_owned(), (id.to_owned(), state.to_owned()))
         })
         .collect()
-}
-
-fn ledger_requests(log: &str) -> usize {
-    log.lines()
-        .find_map(|l| l.strip_prefix("ledger: "))
-        .and_then(|l| l.split(' ').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 const N: &str = "draft:nordhavn-arkitekter:2026-10:r1";

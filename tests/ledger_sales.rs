@@ -12,13 +12,12 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
 fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join("tests/fixtures").join(name)).unwrap();
@@ -216,34 +215,9 @@ impl Respond for FakeFortnox {
 
 /// A bridge billing the itech tickets into `target` (its TOML table's body).
 fn config(dir: &Path, target: &str) -> PathBuf {
-    let tickets = root().join("tests/fixtures/scenarios/itech-klippekort");
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "books"
-[sources.itech]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[outbox]
-max_attempts = 3
-base_delay_secs = 0
-max_delay_secs = 0
-[targets.books]
-{target}
-"#,
-        dir = dir.display(),
-        mapping = root().join("tests/fixtures/ledger/sold").display(),
-        tickets = tickets.display(),
-    );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let mapping = root().join("tests/fixtures/ledger/sold");
+    let tables = format!("{}\n[targets.books]\n{target}", itech_source(""));
+    write_config(dir, &mapping, "books", &tables)
 }
 
 fn fortnox_config(dir: &Path, uri: &str) -> PathBuf {
@@ -263,14 +237,6 @@ tenant_id = "1234567"
     )
 }
 
-/// `ledger: N request(s)` of a run's log.
-fn ledger_requests(log: &str) -> usize {
-    log.lines()
-        .find_map(|l| l.strip_prefix("ledger: "))
-        .and_then(|l| l.split(' ').next())
-        .map_or(0, |n| n.parse().unwrap())
-}
-
 fn sold(cfg: &Path) -> Vec<String> {
     status(cfg, &[])
         .lines()
@@ -279,34 +245,10 @@ fn sold(cfg: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `bill --json` of the itech tickets for October under a mapping: the customer's total.
-fn offline_total(mapping: &str, customer: &str) -> Decimal {
-    let out = Command::new(bin())
-        .args(["bill", "--json", "--period", "2026-10", "--mapping"])
-        .arg(root().join(mapping))
-        .arg("--tickets")
-        .arg(root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["invoices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["customer"] == customer)
-        .map(|i| i["total_net"].as_str().unwrap().parse().unwrap())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_from_it() {
-    let server = MockServer::start().await;
     let fake = FakeFortnox::default();
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = fortnox_config(dir.path(), &server.uri());
 
@@ -409,8 +351,8 @@ async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_fr
         .ours("draft:nordhavn-arkitekter:2026-10:r1")
         .unwrap_or_else(|| panic!("no draft pushed: {log}"));
     let net: Decimal = ours["Net"].as_str().unwrap().parse().unwrap();
-    let with_card = offline_total("tests/fixtures/ledger/opening", "nordhavn-arkitekter");
-    let without = offline_total("tests/fixtures/ledger/sold", "nordhavn-arkitekter");
+    let with_card = itech_october_total("tests/fixtures/ledger/opening", "nordhavn-arkitekter");
+    let without = itech_october_total("tests/fixtures/ledger/sold", "nordhavn-arkitekter");
     assert!(with_card < without, "the card covers punches");
     assert_eq!(net, with_card, "{ours}\n{log}");
 
@@ -617,12 +559,8 @@ impl Respond for FakeEconomic {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_sold_on_an_economic_invoice_opens_once_paid_and_the_close_draws_from_it() {
-    let server = MockServer::start().await;
     let fake = FakeEconomic::default();
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
@@ -699,7 +637,7 @@ vat_zone_number = 1
     let net: Decimal = ours["netAmount"].as_str().unwrap().parse().unwrap();
     assert_eq!(
         net,
-        offline_total("tests/fixtures/ledger/opening", "nordhavn-arkitekter"),
+        itech_october_total("tests/fixtures/ledger/opening", "nordhavn-arkitekter"),
         "{ours}\n{log}"
     );
 

@@ -145,16 +145,8 @@ fn config(dir: &Path, ids: &Path, parties: &[(&str, &str, &str)]) -> PathBuf {
         tickets.join("tickets.json"),
     )
     .unwrap();
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "tryton"
-[sources.itech]
+    let body = format!(
+        r#"[sources.itech]
 type = "folder"
 path = "{tickets}"
 file_name = "tickets.json"
@@ -168,39 +160,15 @@ url = "{url}"
 password = "env:CB_TEST_TRYTON_PASSWORD"
 timeout_ms = 10000
 {ids}
-{tables}
-"#,
-        dir = dir.display(),
-        mapping = root().join("tests/fixtures/ledger/sold").display(),
+{tables}"#,
         tickets = tickets.display(),
         url = tryton_url(),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let mapping = root().join("tests/fixtures/ledger/sold");
+    write_config(dir, &mapping, "tryton", &body)
 }
 
 const ENV: &[(&str, &str)] = &[("CB_TEST_TRYTON_PASSWORD", "admin")];
-
-/// `bill --json` of the itech tickets for October under a mapping: customer → total.
-fn offline_total(mapping: &str, customer: &str) -> Decimal {
-    let out = Command::new(bin())
-        .args(["bill", "--json", "--period", "2026-10", "--mapping"])
-        .arg(root().join(mapping))
-        .arg("--tickets")
-        .arg(root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["invoices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["customer"] == customer)
-        .map(|i| i["total_net"].as_str().unwrap().parse().unwrap())
-        .unwrap()
-}
 
 fn sold_lines(status: &str) -> Vec<&str> {
     status.lines().filter(|l| l.starts_with("sold ")).collect()
@@ -290,8 +258,8 @@ fn a_punch_card_sold_in_tryton_is_drawn_from_and_a_deleted_draft_stays_deleted()
         .into_iter()
         .filter(|(_, st, _)| st == "draft")
         .collect::<Vec<_>>();
-    let with_card = offline_total("tests/fixtures/ledger/opening", "nordhavn-arkitekter");
-    let without = offline_total("tests/fixtures/ledger/sold", "nordhavn-arkitekter");
+    let with_card = itech_october_total("tests/fixtures/ledger/opening", "nordhavn-arkitekter");
+    let without = itech_october_total("tests/fixtures/ledger/sold", "nordhavn-arkitekter");
     assert!(with_card < without, "the card covers punches");
     let ours: Vec<_> = nordhavn
         .iter()

@@ -16,7 +16,7 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]
 struct Xero {
@@ -150,25 +150,8 @@ fn config(dir: &Path, uri: &str, extra: &str) -> PathBuf {
 /// With the mapping `tests/fixtures/ledger/{mapping}` and `source_keys`
 /// added to the itech source.
 fn config_with(dir: &Path, uri: &str, extra: &str, mapping: &str, source_keys: &str) -> PathBuf {
-    let tickets = root().join("tests/fixtures/scenarios/itech-klippekort");
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "xero"
-[sources.itech]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-{source_keys}
-[outbox]
-max_attempts = 3
-base_delay_secs = 0
-max_delay_secs = 0
+    let tables = format!(
+        r#"{itech}
 [targets.xero]
 type = "xero"
 base_url = "{uri}/api.xro/2.0"
@@ -180,25 +163,16 @@ webhook_key = "{KEY}"
 [targets.xero.contacts]
 "nordhavn-arkitekter" = "C-N"
 "valby-tandlaege" = "C-V"
-{extra}
-"#,
-        dir = dir.display(),
-        mapping = root().join("tests/fixtures/ledger").join(mapping).display(),
-        tickets = tickets.display(),
+{extra}"#,
+        itech = itech_source(source_keys),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let mapping = root().join("tests/fixtures/ledger").join(mapping);
+    write_config(dir, &mapping, "xero", &tables)
 }
 
 async fn fake_xero() -> (MockServer, FakeXero) {
-    let server = MockServer::start().await;
     let fake = FakeXero::default();
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
-    (server, fake)
+    (serve(fake.clone()).await, fake)
 }
 
 fn draft_state(status: &str, key: &str) -> String {
@@ -208,14 +182,6 @@ fn draft_state(status: &str, key: &str) -> String {
         .and_then(|l| l.split("): ").nth(1))
         .map(|s| s.split(" (").next().unwrap_or(s).to_owned())
         .unwrap_or_else(|| panic!("no {key} in\n{status}"))
-}
-
-/// `ledger: N request(s)` of a run's log.
-fn ledger_requests(log: &str) -> usize {
-    log.lines()
-        .find_map(|l| l.strip_prefix("ledger: "))
-        .and_then(|l| l.split(' ').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
 /// What a fake ledger holds and how it misbehaves.
 #[derive(Default)]
@@ -194,17 +194,10 @@ fn customers() -> Vec<String> {
         .collect()
 }
 
-fn write_config(dir: &Path, target: &str) -> std::path::PathBuf {
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "ledger"
-[sources.samples]
+/// Every scenario billed into the `ledger` target (`target` is its table).
+fn ledger_config(dir: &Path, target: &str) -> std::path::PathBuf {
+    let tables = format!(
+        r#"[sources.samples]
 type = "folder"
 path = "{scenarios}"
 file_name = "tickets.json"
@@ -213,28 +206,14 @@ recursive = true
 max_attempts = 5
 base_delay_secs = 60
 max_delay_secs = 600
-{target}
-"#,
-        dir = dir.display(),
-        mappings = root().join("mappings/examples").display(),
+{target}"#,
         scenarios = root().join("tests/fixtures/scenarios").display(),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(dir, &root().join("mappings/examples"), "ledger", &tables)
 }
 
 fn run_once(config: &Path, now: &str) -> String {
     run_once_with(config, now, &[("CB_TEST_SECRET", "s3cret")])
-}
-
-async fn serve(responder: impl Respond + 'static) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(responder)
-        .mount(&server)
-        .await;
-    server
 }
 
 /// Two runs an hour apart: the first meets lost answers and throttling,
@@ -259,7 +238,7 @@ async fn a_month_lands_in_fortnox_once_without_an_idempotency_key() {
     for (i, c) in customers().iter().enumerate() {
         numbers.push_str(&format!("\"{c}\" = \"{}\"\n", 10 + i));
     }
-    let cfg = write_config(
+    let cfg = ledger_config(
         dir.path(),
         &format!(
             "[targets.ledger]\ntype = \"fortnox\"\nbase_url = \"{uri}/3\"\ntoken_url = \"{uri}/oauth-v1/token\"\nclient_id = \"cb\"\nclient_secret = \"env:CB_TEST_SECRET\"\ntenant_id = \"1234567\"\nrequests_per_second = 1000\n[targets.ledger.customers]\n{numbers}",
@@ -323,7 +302,7 @@ async fn a_fortnox_refusal_is_shown_in_fortnoxs_words() {
         let n = if c == "riga-bakery" { "404" } else { "1" };
         numbers.push_str(&format!("\"{c}\" = \"{n}\"\n"));
     }
-    let cfg = write_config(
+    let cfg = ledger_config(
         dir.path(),
         &format!(
             "[targets.ledger]\ntype = \"fortnox\"\nbase_url = \"{uri}/3\"\ntoken_url = \"{uri}/oauth-v1/token\"\nclient_id = \"cb\"\nclient_secret = \"env:CB_TEST_SECRET\"\ntenant_id = \"1234567\"\nrequests_per_second = 1000\n[targets.ledger.customers]\n{numbers}",
@@ -353,7 +332,7 @@ async fn a_month_lands_in_e_conomic_once_and_a_refusal_is_shown() {
         let n = if c == "valby-tandlaege" { 404 } else { 100 + i };
         numbers.push_str(&format!("\"{c}\" = {n}\n"));
     }
-    let cfg = write_config(
+    let cfg = ledger_config(
         dir.path(),
         &format!(
             "[targets.ledger]\ntype = \"economic\"\nbase_url = \"{uri}\"\napp_secret_token = \"app-s3cret\"\nagreement_grant_token = \"grant-s3cret\"\nlayout_number = 19\npayment_terms_number = 1\nvat_zone_number = 1\nrequests_per_second = 1000\n[targets.ledger.customers]\n{numbers}",

@@ -32,8 +32,8 @@ use proptest::sample::Index;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
-mod common;
-use common::{BOOK, config};
+mod support;
+use support::{BOOK, property_config};
 
 const CUSTOMERS: [&str; 12] = [
     "riga-bakery",
@@ -487,7 +487,7 @@ fn check_money(doc: &BillDocument, tickets: &[Ticket], m: u32) -> Result<(), Tes
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (a) Totals are sums of lines, amounts have two decimals, work and
     /// call-out lines match the report.
@@ -738,7 +738,7 @@ fn check_draw_order(docs: &[BillDocument], tickets: &[Ticket]) -> Result<(), Tes
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (b) Billing month by month: each month's closing bank and card balance
     /// is the previous closing balance (or a fresh term) minus what that
@@ -783,7 +783,7 @@ fn projection(doc: &BillDocument) -> Vec<RowFacts> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (c) Each work entry is reported and billed in its own month only.
     #[test]
@@ -862,7 +862,7 @@ proptest! {
 // --------------------------------------------------- (d) balance bounds
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (d) No bank or card is ever below zero or above its size.
     #[test]
@@ -903,7 +903,7 @@ proptest! {
 // ------------------------------------------------------ (e) input order
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (e) Shuffling the tickets gives the identical bill document.
     #[test]
@@ -1025,7 +1025,7 @@ fn hourly_amount_is_exact_minutes_times_rate() {
 const HOURLY_ONLY: [&str; 2] = ["riga-bakery", "walkin-co"];
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (f) Under an hourly-only contract, more minutes on a billable ticket
     /// never lower any month's total, and change no other month.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]
 struct Desk {
@@ -147,16 +147,8 @@ impl Respond for FakeZammad {
 }
 
 fn config(dir: &Path, uri: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.desk]
+    let tables = format!(
+        r#"[sources.desk]
 type = "zammad"
 url = "{uri}"
 token = "z-t0k"
@@ -169,25 +161,18 @@ path = "{dir}/drafts"
 [outbox]
 max_attempts = 3
 base_delay_secs = 0
-max_delay_secs = 0
-"#,
+max_delay_secs = 0"#,
         dir = dir.display(),
-        mapping = root().join("tests/fixtures/ledger/renew-ticket").display(),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let mapping = root().join("tests/fixtures/ledger/renew-ticket");
+    write_config(dir, &mapping, "drafts", &tables)
 }
 
 async fn fake(lose_first_answer: bool) -> (FakeZammad, MockServer) {
     let mut d = desk();
     d.lose_next_answer = lose_first_answer;
     let fake = FakeZammad(Arc::new(Mutex::new(d)));
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(fake.clone()).await;
     (fake, server)
 }
 

@@ -10,6 +10,8 @@
 //!   chart's colours at least 3:1 contrast on its background. One
 //!   screenshot per scenario is written to `target/report-screenshots/`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,12 +22,9 @@ use engine::document::BillDocument;
 use engine::period::Month;
 use engine::ticket::{CustomerKey, Ticket};
 use rust_decimal::Decimal;
+use support::{root, run_once_with, write_config};
 
 const SCENARIOS: [&str; 5] = ["akte-sla", "itech-klippekort", "lv-it", "moneo", "trinax"];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Scenario {
     book: engine::ContractBook,
@@ -451,19 +450,8 @@ fn the_balance_statement_matches_its_snapshot() {
 #[test]
 fn a_close_without_chromium_stores_html_reports_says_why_and_hands_them_out() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.samples]
+    let tables = format!(
+        r#"[sources.samples]
 type = "folder"
 path = "{tickets}"
 file_name = "tickets.json"
@@ -471,22 +459,13 @@ file_name = "tickets.json"
 type = "folder"
 path = "{dir}/drafts"
 [report]
-chromium = "/nonexistent/chromium"
-"#,
-            dir = dir.path().display(),
-            mapping = root().join("mappings/examples/akte-sla.yaml").display(),
-            tickets = root().join("tests/fixtures/scenarios/akte-sla").display(),
-        ),
-    )
-    .unwrap();
-    let bin = env!("CARGO_BIN_EXE_contract-bridge");
-    let out = Command::new(bin)
-        .args(["run", "--once", "--now", "2026-11-02T12:00:00Z", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+chromium = "/nonexistent/chromium""#,
+        dir = dir.path().display(),
+        tickets = root().join("tests/fixtures/scenarios/akte-sla").display(),
+    );
+    let mapping = root().join("mappings/examples/akte-sla.yaml");
+    let cfg = write_config(dir.path(), &mapping, "drafts", &tables);
+    let log = run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     assert!(
         log.contains("1 work report(s) stored, 0 with a PDF"),
         "{log}"
@@ -496,7 +475,7 @@ chromium = "/nonexistent/chromium"
         "{log}"
     );
     let files = dir.path().join("out");
-    let out = Command::new(bin)
+    let out = Command::new(env!("CARGO_BIN_EXE_contract-bridge"))
         .args([
             "report",
             "--stored",

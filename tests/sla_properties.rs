@@ -30,8 +30,8 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-mod common;
-use common::{BOOK, config};
+mod support;
+use support::{BOOK, property_config};
 
 const ZONES: [&str; 4] = [
     "Europe/Riga",
@@ -297,7 +297,7 @@ fn model_due(spec: &CalSpec, created: i64, pauses: &[(i64, i64)], target: i64) -
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (a) Adding a pause never makes a due time earlier.
     #[test]
@@ -565,7 +565,7 @@ fn export(tickets: &[SlaTicket], offsets: &[Option<i32>]) -> String {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(property_config())]
 
     /// (e) The offsets timestamps are written with change no SLA row (nor
     /// anything else), and due times are shown on the contract's wall clock.

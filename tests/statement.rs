@@ -6,7 +6,6 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use connectors::Secret;
@@ -41,19 +40,7 @@ async fn only_a_valid_signed_link_shows_the_statement_and_refusals_all_look_alik
     let _child = KillOnDrop(child);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the daemon did not get ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ready(&client, &base).await;
 
     // The link the command prints.
     let out = Command::new(bin())
@@ -186,16 +173,8 @@ fn statement_link_needs_a_secret_and_says_so() {
 #[test]
 fn a_draft_for_a_target_without_attachments_carries_a_signed_statement_link() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.samples]
+    let tables = format!(
+        r#"[sources.samples]
 type = "folder"
 path = "{tickets}"
 file_name = "tickets.json"
@@ -205,14 +184,12 @@ path = "{dir}/drafts"
 [report]
 statement_secret = "{SECRET}"
 public_url = "https://bridge.example.com/"
-link_valid_days = 30
-"#,
+link_valid_days = 30"#,
         dir = dir.path().display(),
-        mapping = root().join("mappings/examples/lv-it.yaml").display(),
         tickets = root().join("tests/fixtures/scenarios/lv-it").display(),
     );
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let mapping = root().join("mappings/examples/lv-it.yaml");
+    let cfg = write_config(dir.path(), &mapping, "drafts", &tables);
     run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     let drafts: Vec<_> = std::fs::read_dir(dir.path().join("drafts"))
         .unwrap()

@@ -80,20 +80,7 @@ webhook_max_bytes = 8192
         _dir: dir,
     };
     let client = reqwest::Client::new();
-    let url = format!("http://{}/readyz", d.addr);
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(&url).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the daemon did not get ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ready(&client, &format!("http://{}", d.addr)).await;
     (d, server)
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]
 struct Xero {
@@ -245,11 +245,7 @@ fn run_once(config: &Path, now: &str) -> String {
 
 async fn fake_xero(x: Xero) -> (FakeXero, MockServer) {
     let fake = FakeXero(Arc::new(Mutex::new(x)));
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(fake.clone()).await;
     (fake, server)
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
 #[derive(Default)]
 struct Xero {
@@ -121,13 +121,9 @@ impl Respond for FakeXero {
 
 #[tokio::test]
 async fn each_draft_gets_its_report_pdf_once_even_when_an_upload_answer_is_lost() {
-    let server = MockServer::start().await;
     let fake = FakeXero::default();
     fake.0.lock().unwrap().lose_first_upload = true;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let printer = dir.path().join("fake-chromium");
     std::fs::write(
@@ -139,16 +135,8 @@ async fn each_draft_gets_its_report_pdf_once_even_when_an_upload_answer_is_lost(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&printer, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "xero"
-[sources.samples]
+    let tables = format!(
+        r#"[sources.samples]
 type = "folder"
 path = "{tickets}"
 file_name = "tickets.json"
@@ -165,16 +153,13 @@ contacts = {{ riga-bakery = "C-1", daugava-logistics = "C-2", jurmala-hotel = "C
 base_delay_secs = 1
 max_delay_secs = 1
 [report]
-chromium = "{printer}"
-"#,
-        dir = dir.path().display(),
-        mapping = root().join("mappings/examples/lv-it.yaml").display(),
+chromium = "{printer}""#,
         tickets = root().join("tests/fixtures/scenarios/lv-it").display(),
         uri = server.uri(),
         printer = printer.display(),
     );
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let mapping = root().join("mappings/examples/lv-it.yaml");
+    let cfg = write_config(dir.path(), &mapping, "xero", &tables);
     let log = run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     assert!(log.contains("with a PDF"), "{log}");
     // The lost answer is retried an hour later: the file is found, not sent again.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]
 struct Desk {
@@ -314,11 +314,7 @@ fn draft_total(dir: &Path, customer: &str) -> String {
 
 async fn fake() -> (FakeZammad, MockServer) {
     let fake = FakeZammad(Arc::new(Mutex::new(desk_from_export())));
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(fake.clone()).await;
     (fake, server)
 }
 
@@ -409,16 +405,7 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/webhooks/desk");
     let start = Instant::now();
-    while client
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(start.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
     // The start-up sync first; then an agent edits ticket 2 and Zammad calls.
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     loop {

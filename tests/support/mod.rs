@@ -1,21 +1,39 @@
-//! Shared by the tests that run the daemon against a fake accounting or
-//! helpdesk server: the fake (a wiremock responder that behaves like an API
-//! with idempotency keys, and fails on demand) and daemon configurations.
+//! Shared by the integration tests: the fake accounting server (a wiremock
+//! responder that behaves like an API with idempotency keys, and fails on
+//! demand), daemon configurations and runs, and the example book and case
+//! counts of the property tests.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wiremock::{Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub const NOW: &str = "2026-11-23T12:00:00Z";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The five example contracts of `mappings/examples`, loaded once per test binary.
+pub static BOOK: LazyLock<engine::ContractBook> = LazyLock::new(|| {
+    mapping::load(root().join("mappings/examples").as_path())
+        .unwrap_or_else(|e| panic!("the example mappings must load: {e:?}"))
+        .book
+});
+
+/// Modest property-test case counts (`PROPTEST_CASES` overrides); failures
+/// are reported, not persisted to files.
+pub fn property_config() -> proptest::prelude::ProptestConfig {
+    proptest::prelude::ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    }
 }
 
 /// How often the fake fails, as shares of requests.
@@ -189,6 +207,83 @@ max_delay_secs = 0.5
     path
 }
 
+/// Writes `dir/bridge.toml`: a SQLite store in `dir`, the mapping at
+/// `mapping`, billing from October 2026 into `target`; `tables` holds the
+/// sources, targets and any other tables.
+pub fn write_config(dir: &Path, mapping: &Path, target: &str, tables: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[store]
+url = "sqlite://{dir}/state.db"
+[mapping]
+path = "{mapping}"
+[billing]
+first_period = "2026-10"
+target = "{target}"
+{tables}
+"#,
+        dir = dir.display(),
+        mapping = mapping.display(),
+    );
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The itech tickets as source `itech` (with `source_keys` added to it),
+/// and an outbox that tries three times without delay.
+pub fn itech_source(source_keys: &str) -> String {
+    format!(
+        r#"[sources.itech]
+type = "folder"
+path = "{tickets}"
+file_name = "tickets.json"
+{source_keys}
+[outbox]
+max_attempts = 3
+base_delay_secs = 0
+max_delay_secs = 0"#,
+        tickets = root()
+            .join("tests/fixtures/scenarios/itech-klippekort")
+            .display(),
+    )
+}
+
+/// A wiremock server that hands every request to `responder`.
+pub async fn serve(responder: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(responder)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// `ledger: N request(s)` of a run's log: N, or 0 without that line.
+pub fn ledger_requests(log: &str) -> usize {
+    log.lines()
+        .find_map(|l| l.strip_prefix("ledger: "))
+        .and_then(|l| l.split(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// The October total of `customer` in the offline bill of the itech
+/// tickets under `mapping` (a path in the repository).
+pub fn itech_october_total(mapping: &str, customer: &str) -> rust_decimal::Decimal {
+    let doc = offline_bill(
+        &root().join(mapping),
+        &root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"),
+        "2026-10",
+    );
+    doc["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["customer"] == customer)
+        .map(|i| i["total_net"].as_str().unwrap().parse().unwrap())
+        .unwrap()
+}
+
 /// A daemon child process, killed (SIGKILL) when dropped, so a failed
 /// assertion leaves nothing running.
 pub struct KillOnDrop(pub std::process::Child);
@@ -325,6 +420,25 @@ pub async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Waits up to 60 s for the daemon at `base` (`http://host:port`) to
+/// answer `/readyz` with 200.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let url = format!("{base}/readyz");
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = client.get(&url).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the daemon did not get ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A fresh database on the local PostgreSQL (`.ci/run` starts it);
