@@ -155,6 +155,45 @@ pub fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The one outbox INSERT: `payload` queued for `target` under `key`, due at
+/// `now`; `false` when the key was queued before (it is left as it is).
+async fn queue_push<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    target: &str,
+    key: &str,
+    payload: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (target, key, payload, state, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) ON CONFLICT (target, key) DO NOTHING",
+    )
+    .bind(target)
+    .bind(key)
+    .bind(payload)
+    .bind(instant(now))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The remote status stored for the item `key` of `target`: `None` when
+/// there is no such item, `Some(None)` when nothing was seen yet.
+async fn stored_remote_status<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    target: &str,
+    key: &str,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    Ok(
+        sqlx::query("SELECT remote_status FROM outbox WHERE target = $1 AND key = $2")
+            .bind(target)
+            .bind(key)
+            .fetch_optional(db)
+            .await?
+            .map(|r| r.get(0)),
+    )
+}
+
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
@@ -342,16 +381,7 @@ impl Store {
             .await?;
         }
         if let Some((target, key, payload)) = &closed.push {
-            sqlx::query(
-                "INSERT INTO outbox (target, key, payload, state, attempts, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) ON CONFLICT (target, key) DO NOTHING",
-            )
-            .bind(target)
-            .bind(key)
-            .bind(payload)
-            .bind(instant(now))
-            .execute(&mut *tx)
-            .await?;
+            queue_push(&mut *tx, target, key, payload, now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -366,17 +396,7 @@ impl Store {
         payload: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO outbox (target, key, payload, state, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) ON CONFLICT (target, key) DO NOTHING",
-        )
-        .bind(target)
-        .bind(key)
-        .bind(payload)
-        .bind(instant(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(queue_push(&self.pool, target, key, payload, now).await?)
     }
 
     /// Claims the oldest due item of `target`. On PostgreSQL the row stays
@@ -698,13 +718,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let before: Option<Option<String>> =
-            sqlx::query("SELECT remote_status FROM outbox WHERE target = $1 AND key = $2")
-                .bind(target)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.get(0));
+        let before = stored_remote_status(&mut *tx, target, key).await?;
         let Some(before) = before else {
             tx.rollback().await?;
             return Ok(false);
@@ -848,16 +862,7 @@ impl Store {
             return Ok(false);
         }
         let (target, key, payload) = push;
-        sqlx::query(
-            "INSERT INTO outbox (target, key, payload, state, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) ON CONFLICT (target, key) DO NOTHING",
-        )
-        .bind(target)
-        .bind(key)
-        .bind(payload)
-        .bind(instant(now))
-        .execute(&mut *tx)
-        .await?;
+        queue_push(&mut *tx, target, key, payload, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -884,14 +889,9 @@ impl Store {
         target: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query("SELECT remote_status FROM outbox WHERE target = $1 AND key = $2")
-                .bind(target)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?
-                .and_then(|r| r.get::<Option<String>, _>(0)),
-        )
+        Ok(stored_remote_status(&self.pool, target, key)
+            .await?
+            .flatten())
     }
 }
 
