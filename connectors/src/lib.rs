@@ -36,6 +36,26 @@ pub mod webhook;
 pub mod xero;
 pub mod zammad;
 
+/// Answers as the connectors' unit tests hand them to `read_*`.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::HttpResponse;
+
+    /// An answer with `status` and `body`, without `Retry-After`.
+    pub fn answer(status: u16, body: serde_json::Value) -> HttpResponse {
+        HttpResponse {
+            status,
+            retry_after: None,
+            body: body.to_string(),
+        }
+    }
+
+    /// A 200 answer with `body`.
+    pub fn ok(body: serde_json::Value) -> HttpResponse {
+        answer(200, body)
+    }
+}
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

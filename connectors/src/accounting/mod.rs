@@ -135,6 +135,13 @@ pub enum StatusStep {
     Ask(HttpRequest),
 }
 
+impl StatusStep {
+    /// The draft `remote_id` is gone from the system.
+    pub fn deleted(remote_id: &str) -> StatusStep {
+        StatusStep::Known(RemoteInvoice::with_status(remote_id, DraftStatus::Deleted))
+    }
+}
+
 /// One page of invoices that may hold prepaid sales.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SalesPage {

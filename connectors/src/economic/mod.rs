@@ -63,6 +63,15 @@ fn cursor_of(number: i64) -> String {
     format!("{number:012}")
 }
 
+/// A booked invoice is paid when nothing remains to pay, else issued.
+fn booked_status(inv: &serde_json::Value) -> DraftStatus {
+    if decimal(&inv["remainder"]).is_some_and(|r| r.is_zero()) {
+        DraftStatus::Paid
+    } else {
+        DraftStatus::Approved
+    }
+}
+
 /// A booked invoice, as the list or the invoice itself shows it: paid when
 /// nothing remains to pay, else issued; its lines naming a product (the
 /// list has none).
@@ -93,11 +102,7 @@ fn booked_invoice(inv: &serde_json::Value) -> Option<RemoteInvoice> {
         .collect();
     Some(RemoteInvoice {
         id: number.to_string(),
-        status: if decimal(&inv["remainder"]).is_some_and(|r| r.is_zero()) {
-            DraftStatus::Paid
-        } else {
-            DraftStatus::Approved
-        },
+        status: booked_status(inv),
         contact: inv["customer"]["customerNumber"]
             .as_i64()
             .map(|n| n.to_string()),
@@ -309,14 +314,7 @@ impl AccountingApi for EconomicConfig {
                     // Neither a draft nor booked: deleted.
                     None => known(DraftStatus::Deleted),
                     Some(booked) => {
-                        let mut inv = RemoteInvoice::with_status(
-                            remote_id,
-                            if decimal(&booked["remainder"]).is_some_and(|r| r.is_zero()) {
-                                DraftStatus::Paid
-                            } else {
-                                DraftStatus::Approved
-                            },
-                        );
+                        let mut inv = RemoteInvoice::with_status(remote_id, booked_status(booked));
                         inv.date = booked["date"].as_str().and_then(|d| d.parse().ok());
                         Ok(StatusStep::Known(inv))
                     }
@@ -398,6 +396,7 @@ impl AccountingApi for EconomicConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::ok;
 
     fn config() -> EconomicConfig {
         serde_json::from_value(serde_json::json!({
@@ -406,14 +405,6 @@ mod tests {
             "payment_terms_number": 1, "vat_zone_number": 1
         }))
         .unwrap()
-    }
-
-    fn ok(body: serde_json::Value) -> HttpResponse {
-        HttpResponse {
-            status: 200,
-            retry_after: None,
-            body: body.to_string(),
-        }
     }
 
     #[test]

@@ -322,10 +322,7 @@ impl AccountingApi for FortnoxConfig {
         // Fortnox cancels rather than deletes; an invoice gone all the same
         // answers 404.
         if r.status == 404 {
-            return Ok(StatusStep::Known(RemoteInvoice::with_status(
-                remote_id,
-                DraftStatus::Deleted,
-            )));
+            return Ok(StatusStep::deleted(remote_id));
         }
         let v = check(r)?;
         Ok(StatusStep::Known(remote_invoice(remote_id, &v["Invoice"])))
@@ -387,6 +384,7 @@ impl AccountingApi for FortnoxConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::ok;
 
     fn config() -> FortnoxConfig {
         serde_json::from_value(serde_json::json!({
@@ -394,14 +392,6 @@ mod tests {
             "tenant_id": "t", "customers": {"nordhavn-arkitekter": "1042"}
         }))
         .unwrap()
-    }
-
-    fn ok(body: serde_json::Value) -> HttpResponse {
-        HttpResponse {
-            status: 200,
-            retry_after: None,
-            body: body.to_string(),
-        }
     }
 
     #[test]

@@ -173,6 +173,16 @@ pub trait HelpdeskApi: Send + Sync {
     ) -> Result<Announcement, WebhookRefusal>;
 }
 
+/// An id as text, whether the system wrote it as a number or a string
+/// (Zammad and Request Tracker do both); `None` when empty or absent.
+pub fn id_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
 /// The marker a note carries so that it is found on a retry.
 pub fn note_marker(key: &str) -> String {
     format!("[contract-bridge {key}]")

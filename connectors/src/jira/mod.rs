@@ -644,6 +644,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
+    use crate::testing::answer;
     use hmac::{KeyInit, Mac};
     use std::collections::BTreeMap;
 
@@ -757,11 +758,6 @@ mod tests {
             body["fields"]["description"]["content"][0]["content"][0]["text"],
             "Suggest a new TIMEBANK-10H."
         );
-        let answer = |status: u16, body: Value| HttpResponse {
-            status,
-            retry_after: None,
-            body: body.to_string(),
-        };
         let found = answer(
             200,
             json!({"issues": [

@@ -307,10 +307,7 @@ impl AccountingApi for QuickBooksConfig {
             .flatten()
             .any(|e| e["code"] == "610");
         if gone {
-            return Ok(StatusStep::Known(RemoteInvoice::with_status(
-                remote_id,
-                DraftStatus::Deleted,
-            )));
+            return Ok(StatusStep::deleted(remote_id));
         }
         let doc = &check(r)?[self.entity()];
         let total = decimal(&doc["TotalAmt"]).unwrap_or_default();

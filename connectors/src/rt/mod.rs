@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, note_marker,
-    ticket_title,
+    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, id_text,
+    note_marker, ticket_title,
 };
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
@@ -77,14 +77,6 @@ fn date(v: &Value) -> Value {
     match v.as_str() {
         Some(s) if s != UNSET && !s.is_empty() => Value::String(s.to_owned()),
         _ => Value::Null,
-    }
-}
-
-fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
     }
 }
 
@@ -449,6 +441,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
+    use crate::testing::answer;
 
     #[test]
     fn a_renewal_ticket_is_looked_for_by_subject_then_created_in_its_queue() {
@@ -495,11 +488,6 @@ mod tests {
                 "CustomFields": {"Tags": ["prepaid-renewal"]},
             })
         );
-        let answer = |status: u16, body: Value| HttpResponse {
-            status,
-            retry_after: None,
-            body: body.to_string(),
-        };
         let found = answer(
             200,
             json!({"items": [

@@ -389,10 +389,7 @@ impl AccountingApi for TrytonConfig {
     ) -> Result<StatusStep, ConnectorError> {
         let v = result(r)?;
         let Some(inv) = v.as_array().and_then(|a| a.first()) else {
-            return Ok(StatusStep::Known(RemoteInvoice::with_status(
-                remote_id,
-                DraftStatus::Deleted,
-            )));
+            return Ok(StatusStep::deleted(remote_id));
         };
         let said = inv["state"].as_str().unwrap_or_default();
         let status = state(said).ok_or_else(|| {

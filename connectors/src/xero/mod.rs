@@ -418,10 +418,7 @@ impl AccountingApi for XeroConfig {
         // A deleted draft is still answered, with `Status: DELETED`; a 404
         // means the same.
         if r.status == 404 {
-            return Ok(StatusStep::Known(RemoteInvoice::with_status(
-                remote_id,
-                DraftStatus::Deleted,
-            )));
+            return Ok(StatusStep::deleted(remote_id));
         }
         let v = check(r)?;
         let inv = v["Invoices"]

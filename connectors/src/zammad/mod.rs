@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header,
+    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header, id_text,
     note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{
@@ -83,14 +83,6 @@ fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
             r.status
         ))
     })
-}
-
-fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
 }
 
 /// The ticket's tags, replayed from its history (Zammad records every tag
@@ -593,6 +585,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
+    use crate::testing::ok;
     use hmac::{KeyInit, Mac};
     use std::collections::BTreeMap;
 
@@ -804,13 +797,8 @@ mod tests {
                 },
             })
         );
-        let answer = |body: Value| HttpResponse {
-            status: 200,
-            retry_after: None,
-            body: body.to_string(),
-        };
         // Found only with the marker in the title, not a look-alike.
-        let found = answer(json!({"tickets": [7, 9], "assets": {"Ticket": {
+        let found = ok(json!({"tickets": [7, 9], "assets": {"Ticket": {
             "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
             "9": {"id": 9, "title": body["title"]},
         }}}));
@@ -818,11 +806,11 @@ mod tests {
             c.read_found_ticket(key, &found).unwrap().as_deref(),
             Some("9")
         );
-        let none = answer(json!({"tickets": [7], "assets": {"Ticket": {
+        let none = ok(json!({"tickets": [7], "assets": {"Ticket": {
             "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
         }}}));
         assert_eq!(c.read_found_ticket(key, &none).unwrap(), None);
-        let created = answer(json!({"id": 12, "number": "31012"}));
+        let created = ok(json!({"id": 12, "number": "31012"}));
         assert_eq!(c.read_created_ticket(&created).unwrap(), "12");
         // Without a known contact the ticket cannot have a customer.
         let orphan = NewTicket {
