@@ -126,8 +126,7 @@ fn urlencoding_decode(q: &str) -> String {
 
 fn config(dir: &Path, target: &str) -> PathBuf {
     let mapping = root().join("mappings/examples/itech-klippekort.yaml");
-    let tables = format!("{}\n[targets.books]\n{target}", itech_source(""));
-    write_config(dir, &mapping, "books", &tables)
+    itech_books_config(dir, &mapping, target)
 }
 
 /// `key → (remote id, state)` of every pushed draft `status` lists.
@@ -155,21 +154,7 @@ async fn fortnox_drafts_are_followed_to_booked_paid_cancelled_and_gone() {
     };
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!(
-            r#"type = "fortnox"
-base_url = "{uri}/3"
-token_url = "{uri}/oauth-v1/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "1234567"
-[targets.books.customers]
-"nordhavn-arkitekter" = "1042"
-"valby-tandlaege" = "1043""#,
-            uri = server.uri()
-        ),
-    );
+    let cfg = config(dir.path(), &fortnox_books(&server.uri()));
     run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     let d = drafts(&cfg);
     assert_eq!(d[N].1, "draft");
@@ -209,14 +194,7 @@ tenant_id = "1234567"
 
     // A draft that is gone (404 with Fortnox's error) is deleted.
     let dir2 = tempfile::tempdir().unwrap();
-    let cfg2 = config(
-        dir2.path(),
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .split_once("[targets.books]\n")
-            .unwrap()
-            .1,
-    );
+    let cfg2 = config(dir2.path(), &fortnox_books(&server.uri()));
     run_once_with(&cfg2, "2026-11-02T12:00:00Z", &[]);
     let d = drafts(&cfg2);
     fake.answer(
@@ -236,22 +214,7 @@ async fn economic_drafts_are_followed_into_the_booked_collection() {
     };
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!(
-            r#"type = "economic"
-base_url = "{uri}"
-app_secret_token = "app"
-agreement_grant_token = "grant"
-layout_number = 19
-payment_terms_number = 1
-vat_zone_number = 1
-[targets.books.customers]
-"nordhavn-arkitekter" = 42
-"valby-tandlaege" = 43"#,
-            uri = server.uri()
-        ),
-    );
+    let cfg = config(dir.path(), &economic_books(&server.uri()));
     run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     let d = drafts(&cfg);
     assert_eq!((d[N].1.as_str(), d[V].1.as_str()), ("draft", "draft"));

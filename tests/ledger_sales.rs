@@ -216,25 +216,11 @@ impl Respond for FakeFortnox {
 /// A bridge billing the itech tickets into `target` (its TOML table's body).
 fn config(dir: &Path, target: &str) -> PathBuf {
     let mapping = root().join("tests/fixtures/ledger/sold");
-    let tables = format!("{}\n[targets.books]\n{target}", itech_source(""));
-    write_config(dir, &mapping, "books", &tables)
+    itech_books_config(dir, &mapping, target)
 }
 
 fn fortnox_config(dir: &Path, uri: &str) -> PathBuf {
-    config(
-        dir,
-        &format!(
-            r#"type = "fortnox"
-base_url = "{uri}/3"
-token_url = "{uri}/oauth-v1/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "1234567"
-[targets.books.customers]
-"nordhavn-arkitekter" = "1042"
-"valby-tandlaege" = "1043""#
-        ),
-    )
+    config(dir, &fortnox_books(uri))
 }
 
 fn sold(cfg: &Path) -> Vec<String> {
@@ -562,22 +548,7 @@ async fn a_card_sold_on_an_economic_invoice_opens_once_paid_and_the_close_draws_
     let fake = FakeEconomic::default();
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!(
-            r#"type = "economic"
-base_url = "{uri}"
-app_secret_token = "app"
-agreement_grant_token = "grant"
-layout_number = 19
-payment_terms_number = 1
-vat_zone_number = 1
-[targets.books.customers]
-"nordhavn-arkitekter" = 42
-"valby-tandlaege" = 43"#,
-            uri = server.uri()
-        ),
-    );
+    let cfg = config(dir.path(), &economic_books(&server.uri()));
 
     // Finance books nordhavn a 20-punch card, unpaid, and another company
     // (no contract) a paid one.

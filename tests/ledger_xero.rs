@@ -75,12 +75,7 @@ impl Respond for FakeXero {
         assert_eq!(r.headers.get("authorization").unwrap(), "Bearer tok");
         let method = r.method.as_str();
         if method == "GET" && path == "/api.xro/2.0/Invoices" {
-            let filter: String = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "where")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
+            let filter: String = query_param(r, "where").unwrap_or_default();
             if let Some(reference) = filter
                 .strip_prefix("Reference==\"")
                 .and_then(|f| f.strip_suffix('"'))

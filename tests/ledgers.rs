@@ -63,12 +63,7 @@ impl Respond for FakeFortnox {
         }
         match (r.method.as_str(), path.as_str()) {
             ("GET", "/3/invoices") => {
-                let reference: String = r
-                    .url
-                    .query_pairs()
-                    .find(|(k, _)| k == "externalinvoicereference1")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap();
+                let reference: String = query_param(r, "externalinvoicereference1").unwrap();
                 let found: Vec<Value> = l
                     .drafts
                     .iter()
@@ -139,12 +134,7 @@ impl Respond for FakeEconomic {
         let path = r.url.path().to_owned();
         match (r.method.as_str(), path.as_str()) {
             ("GET", "/invoices/drafts") => {
-                let filter: String = r
-                    .url
-                    .query_pairs()
-                    .find(|(k, _)| k == "filter")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap();
+                let filter: String = query_param(r, "filter").unwrap();
                 let reference = filter.strip_prefix("notes.textLine1$eq:").unwrap();
                 let found: Vec<Value> = l
                     .drafts

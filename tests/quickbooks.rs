@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
 #[derive(Default)]
 struct Qbo {
@@ -60,20 +60,11 @@ impl Respond for FakeQbo {
             return ResponseTemplate::new(401).set_body_json(json!({"fault": {"error": [{"message": "message=AuthenticationFailed", "code": "3200"}]}}));
         }
         q.calls += 1;
-        let minor = r
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "minorversion")
-            .map(|(_, v)| v.into_owned());
+        let minor = query_param(r, "minorversion");
         assert_eq!(minor.as_deref(), Some("75"));
         let method = r.method.as_str();
         if method == "GET" && path == "/v3/company/9130/query" {
-            let query = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "query")
-                .map(|(_, v)| v.into_owned())
-                .unwrap();
+            let query = query_param(r, "query").unwrap();
             let doc = query.split('\'').nth(1).unwrap().to_owned();
             let found: Vec<Value> = q
                 .invoices
@@ -89,12 +80,7 @@ impl Respond for FakeQbo {
             return ResponseTemplate::new(200).set_body_json(body);
         }
         if method == "POST" && path == "/v3/company/9130/invoice" {
-            let request_id = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "requestid")
-                .map(|(_, v)| v.into_owned())
-                .unwrap();
+            let request_id = query_param(r, "requestid").unwrap();
             assert!(request_id.len() <= 50);
             if let Some((_, answer)) = q.requests.iter().find(|(id, _)| *id == request_id) {
                 return ResponseTemplate::new(200).set_body_json(answer.clone());
@@ -211,11 +197,7 @@ async fn quickbooks_gets_each_draft_once_with_rotating_refresh_tokens_and_faults
         refresh: "rt-1".into(),
         ..Qbo::default()
     })));
-    let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
+    let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &server.uri());
     let first = run(&cfg, &["run", "--once", "--now", NOW]);

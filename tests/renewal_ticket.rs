@@ -93,12 +93,7 @@ fn found(tickets: &[&Value]) -> Value {
 impl Respond for FakeZammad {
     fn respond(&self, r: &Request) -> ResponseTemplate {
         let mut d = self.0.lock().unwrap();
-        let q = |name: &str| {
-            r.url
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let q = |name: &str| query_param(r, name);
         match (r.method.as_str(), r.url.path()) {
             ("GET", "/api/v1/tickets/search") => {
                 let query = q("query").unwrap();

@@ -42,12 +42,7 @@ impl Respond for FakeXero {
         let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
         match (method, parts.as_slice()) {
             ("GET", [""]) => {
-                let filter: String = r
-                    .url
-                    .query_pairs()
-                    .find(|(k, _)| k == "where")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default();
+                let filter: String = query_param(r, "where").unwrap_or_default();
                 let found: Vec<Value> = x
                     .invoices
                     .iter()

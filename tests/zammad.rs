@@ -160,12 +160,7 @@ impl Respond for FakeZammad {
         }
         d.requests += 1;
         let path = r.url.path().to_owned();
-        let q = |name: &str| {
-            r.url
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let q = |name: &str| query_param(r, name);
         match (r.method.as_str(), path.as_str()) {
             ("GET", "/api/v1/tickets/search") => {
                 d.searches += 1;

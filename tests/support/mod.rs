@@ -249,6 +249,52 @@ max_delay_secs = 0"#,
     )
 }
 
+/// The itech tickets billed under `mapping` into the target `books`,
+/// whose table (without its header) `books` is.
+pub fn itech_books_config(dir: &Path, mapping: &Path, books: &str) -> PathBuf {
+    let tables = format!("{}\n[targets.books]\n{books}", itech_source(""));
+    write_config(dir, mapping, "books", &tables)
+}
+
+/// A Fortnox at `uri` as the `books` target, with the itech customers.
+pub fn fortnox_books(uri: &str) -> String {
+    format!(
+        r#"type = "fortnox"
+base_url = "{uri}/3"
+token_url = "{uri}/oauth-v1/token"
+client_id = "client"
+client_secret = "s3cret"
+tenant_id = "1234567"
+[targets.books.customers]
+"nordhavn-arkitekter" = "1042"
+"valby-tandlaege" = "1043""#
+    )
+}
+
+/// An e-conomic at `uri` as the `books` target, with the itech customers.
+pub fn economic_books(uri: &str) -> String {
+    format!(
+        r#"type = "economic"
+base_url = "{uri}"
+app_secret_token = "app"
+agreement_grant_token = "grant"
+layout_number = 19
+payment_terms_number = 1
+vat_zone_number = 1
+[targets.books.customers]
+"nordhavn-arkitekter" = 42
+"valby-tandlaege" = 43"#
+    )
+}
+
+/// The query parameter `name` of a request to a fake server.
+pub fn query_param(r: &Request, name: &str) -> Option<String> {
+    r.url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// A wiremock server that hands every request to `responder`.
 pub async fn serve(responder: impl Respond + 'static) -> MockServer {
     let server = MockServer::start().await;
