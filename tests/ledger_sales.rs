@@ -223,6 +223,21 @@ fn fortnox_config(dir: &Path, uri: &str) -> PathBuf {
     config(dir, &fortnox_books(uri))
 }
 
+/// Exactly one card known: nordhavn's 20-punch card of 5 October, sold on
+/// line 1 of `invoice`.
+fn assert_one_card_sold(cfg: &Path, invoice: &str, log: &str) {
+    let cards = sold(cfg);
+    assert_eq!(cards.len(), 1, "{cards:?}\n{log}");
+    assert!(
+        cards[0].contains("card KLIPPEKORT-20 to nordhavn-arkitekter")
+            && cards[0].contains("on 2026-10-05")
+            && cards[0].contains("18000.00 DKK")
+            && cards[0].contains(&format!("books invoice {invoice} line 1")),
+        "{}",
+        cards[0]
+    );
+}
+
 fn sold(cfg: &Path) -> Vec<String> {
     status(cfg, &[])
         .lines()
@@ -297,16 +312,7 @@ async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_fr
         "one list page, one invoice: {log}"
     );
     assert_eq!(fake.reads(), BTreeMap::from([("5001".into(), 2)]));
-    let cards = sold(&cfg);
-    assert_eq!(cards.len(), 1, "{cards:?}\n{log}");
-    assert!(
-        cards[0].contains("card KLIPPEKORT-20 to nordhavn-arkitekter")
-            && cards[0].contains("on 2026-10-05")
-            && cards[0].contains("18000.00 DKK")
-            && cards[0].contains("books invoice 5001 line 1"),
-        "{}",
-        cards[0]
-    );
+    assert_one_card_sold(&cfg, "5001", &log);
 
     // Each scan asks only for what changed since the last one (ten minutes
     // earlier, in Swedish time): nothing now.
@@ -570,16 +576,7 @@ async fn a_card_sold_on_an_economic_invoice_opens_once_paid_and_the_close_draws_
     fake.pay(20001);
     let log = run_once_with(&cfg, "2026-10-22T12:00:00Z", &[]);
     assert_eq!(ledger_requests(&log), 2, "{log}");
-    let cards = sold(&cfg);
-    assert_eq!(cards.len(), 1, "{cards:?}\n{log}");
-    assert!(
-        cards[0].contains("card KLIPPEKORT-20 to nordhavn-arkitekter")
-            && cards[0].contains("on 2026-10-05")
-            && cards[0].contains("18000.00 DKK")
-            && cards[0].contains("books invoice 20001 line 1"),
-        "{}",
-        cards[0]
-    );
+    assert_one_card_sold(&cfg, "20001", &log);
     // Everything is paid: the next scan lists only what is booked later.
     let log = run_once_with(&cfg, "2026-10-23T12:00:00Z", &[]);
     assert_eq!(ledger_requests(&log), 1, "{log}");

@@ -329,21 +329,7 @@ fn a_punch_card_sold_in_tryton_is_drawn_from_and_a_deleted_draft_stays_deleted()
     );
 
     // Re-created on purpose, once; a draft finance still holds is not.
-    let repush = |customer: &str| {
-        Command::new(bin())
-            .args([
-                "close",
-                "--period",
-                "2026-10",
-                "--now",
-                "2026-12-03T12:00:00Z",
-            ])
-            .args(["--repush", customer, "--config"])
-            .arg(&cfg)
-            .env("CB_TEST_TRYTON_PASSWORD", "admin")
-            .output()
-            .unwrap()
-    };
+    let repush = |customer: &str| repush_october(&cfg, customer, ENV);
     let out = repush("nordhavn-arkitekter");
     assert!(
         out.status.success(),

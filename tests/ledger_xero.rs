@@ -217,20 +217,7 @@ async fn drafts_are_followed_to_approved_paid_and_deleted_and_a_deleted_one_stay
     assert_eq!(ledger_requests(&log), 1, "only the sales scan: {log}");
 
     // `--repush` re-creates the deleted draft, not the paid one.
-    let repush = |customer: &str| {
-        std::process::Command::new(bin())
-            .args([
-                "close",
-                "--period",
-                "2026-10",
-                "--now",
-                "2026-12-03T12:00:00Z",
-            ])
-            .args(["--repush", customer, "--config"])
-            .arg(&cfg)
-            .output()
-            .unwrap()
-    };
+    let repush = |customer: &str| repush_october(&cfg, customer, &[]);
     assert!(repush("valby-tandlaege").status.success());
     let refused = repush("nordhavn-arkitekter");
     assert_eq!(refused.status.code(), Some(2));

@@ -414,6 +414,24 @@ pub fn run_once_with(config: &Path, now: &str, env: &[(&str, &str)]) -> String {
     stderr
 }
 
+/// `close --period 2026-10 --repush customer` at 2026-12-03 with `env`:
+/// its output, which may be a refusal.
+pub fn repush_october(config: &Path, customer: &str, env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args([
+            "close",
+            "--period",
+            "2026-10",
+            "--now",
+            "2026-12-03T12:00:00Z",
+        ])
+        .args(["--repush", customer, "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 /// Request Tracker's REST2 on loopback, as `scripts/rt-up.sh` starts it.
 pub const RT_BASE: &str = "http://127.0.0.1:8090/REST/2.0";
 
