@@ -207,3 +207,49 @@ fn every_expected_file_is_checked() {
         }
     }
 }
+
+/// A card's use adds up month by month: what was left, less what tickets
+/// and add-ons (itech's monthly check) drew, is what is left, while nothing
+/// new is bought and nothing expires.
+#[test]
+fn what_a_card_lost_in_a_month_is_what_tickets_and_add_ons_drew() {
+    let tickets = scenarios_dir().join("itech-klippekort/tickets.json");
+    let mapping = mapping_for("itech-klippekort");
+    let left = |bill: &Value, customer: &str| -> Decimal {
+        bill["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["customer"] == customer)
+            .map(|b| Decimal::from(b["remaining_minutes"].as_u64().unwrap()))
+            .sum()
+    };
+    let drawn = |bill: &Value, customer: &str| -> Decimal {
+        let tickets = bill["report"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["customer"] == customer)
+            .flat_map(|r| r["draws"].as_array().cloned().unwrap_or_default());
+        let add_ons = bill["add_on_draws"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["customer"] == customer)
+            .flat_map(|a| a["draws"].as_array().cloned().unwrap_or_default());
+        tickets
+            .chain(add_ons)
+            .map(|d| Decimal::from(d["minutes"].as_u64().unwrap()))
+            .sum()
+    };
+    let september = offline_bill(&mapping, &tickets, "2026-09");
+    let october = offline_bill(&mapping, &tickets, "2026-10");
+    let customer = "nordhavn-arkitekter";
+    assert!(drawn(&september, customer) > Decimal::ZERO);
+    assert_eq!(
+        left(&september, customer) - drawn(&october, customer),
+        left(&october, customer),
+        "{october:#}"
+    );
+}

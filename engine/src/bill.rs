@@ -54,10 +54,12 @@ pub fn bill(
         sla_summary: Vec::new(),
         events: Vec::new(),
         warnings: Vec::new(),
+        add_on_draws: Vec::new(),
     };
     for r in results {
         let CustomerBill {
             invoice,
+            add_on_draws,
             report,
             balances,
             sla,
@@ -66,6 +68,7 @@ pub fn bill(
             warnings,
         } = r?;
         doc.invoices.extend(invoice);
+        doc.add_on_draws.extend(add_on_draws);
         doc.report.extend(report);
         doc.balances.extend(balances);
         doc.sla.extend(sla);

@@ -49,6 +49,7 @@ pub enum BillError {
 #[derive(Debug, Default)]
 pub struct CustomerBill {
     pub invoice: Option<Invoice>,
+    pub add_on_draws: Vec<AddOnDraw>,
     pub report: Vec<ReportRow>,
     pub balances: Vec<Balance>,
     pub sla: Vec<SlaRow>,
@@ -205,6 +206,7 @@ pub fn bill_customer(
             lines.extend(month_out.lines);
             out.report = month_out.report;
             out.events.extend(month_out.events);
+            out.add_on_draws = month_out.add_on_draws;
             // A credit is a share of the fee: only in a month the fee is charged.
             if let Some(credit) =
                 credit_line(terms, &credit_rows, &out.sla).filter(|_| c.is_active(month))
@@ -286,6 +288,7 @@ fn group_work<'a>(
 #[derive(Default)]
 struct MonthOutput {
     lines: Vec<InvoiceLine>,
+    add_on_draws: Vec<AddOnDraw>,
     report: Vec<ReportRow>,
     events: Vec<Event>,
 }
@@ -706,6 +709,13 @@ impl Ledger {
                 continue;
             }
             out.events.extend(events);
+            if !draws.is_empty() {
+                out.add_on_draws.push(AddOnDraw {
+                    customer: c.customer.clone(),
+                    add_on: a.name.clone(),
+                    draws,
+                });
+            }
             let uncovered = left.units_of(c.card_terms.punch);
             if uncovered > 0 {
                 let rate = terms.hourly_rate.ok_or_else(|| BillError::NoHourlyRate {

@@ -59,6 +59,18 @@ pub struct BillDocument {
     pub sla_summary: Vec<SlaSummary>,
     pub events: Vec<Event>,
     pub warnings: Vec<String>,
+    /// What add-ons drew from cards in the period besides tickets (itech's
+    /// monthly check), so that a balance's use adds up; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub add_on_draws: Vec<AddOnDraw>,
+}
+
+/// Punches an add-on drew at a month's end, from which cards.
+#[derive(Clone, Debug, Serialize)]
+pub struct AddOnDraw {
+    pub customer: CustomerKey,
+    pub add_on: String,
+    pub draws: Vec<Draw>,
 }
 
 #[derive(Clone, Debug, Serialize)]

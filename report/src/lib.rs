@@ -484,11 +484,18 @@ fn chart(input: &ReportInput<'_>, lang: Language, months: &[String]) -> Chart {
                 .filter(|b| &b.customer == key)
                 .map(|b| b.name.as_str())
                 .collect();
+            // Drawn for tickets and by add-ons (a monthly check's punches).
             let used: Decimal = d
                 .report
                 .iter()
                 .filter(|r| &r.customer == key)
                 .flat_map(|r| &r.draws)
+                .chain(
+                    d.add_on_draws
+                        .iter()
+                        .filter(|a| &a.customer == key)
+                        .flat_map(|a| &a.draws),
+                )
                 .filter(|dr| names.contains(&dr.from.as_str()))
                 .map(|dr| dr.minutes.value())
                 .sum();
