@@ -179,8 +179,21 @@ async fn a_card_used_up_opens_one_zammad_ticket_however_often_the_daemon_runs() 
     let log = run_once_with(&cfg, "2026-10-28T12:00:00Z", &[]);
     {
         let d = fake.0.lock().unwrap();
-        assert_eq!(d.opened.len(), 1, "{log}");
-        let t = &d.opened[0];
+        // nordhavn's card is used up; valby's ended on 2026-10-01 with
+        // punches left. One ticket each.
+        assert_eq!(d.opened.len(), 2, "{log}");
+        let title_of = |t: &Value| t["title"].as_str().unwrap().to_owned();
+        let valby = d
+            .opened
+            .iter()
+            .find(|t| title_of(t).contains("of valby-tandlaege is expired"))
+            .unwrap_or_else(|| panic!("{:?}", d.opened));
+        assert_eq!(valby["customer"], "it@valby-tandlaege.example");
+        let t = d
+            .opened
+            .iter()
+            .find(|t| title_of(t).contains("nordhavn-arkitekter"))
+            .unwrap();
         let title = t["title"].as_str().unwrap();
         assert!(
             title.starts_with("Prepaid renewal: the punch card 2026-09-15 (10 punches) of nordhavn-arkitekter is used up [contract-bridge renewal:nordhavn-arkitekter:"),
@@ -193,12 +206,15 @@ async fn a_card_used_up_opens_one_zammad_ticket_however_often_the_daemon_runs() 
         assert_eq!(t["article"]["type"], "note");
         let body = t["article"]["body"].as_str().unwrap();
         assert!(body.contains("suggest a new KLIPPEKORT-10"), "{body}");
-        assert_eq!(d.marker_searches, 1, "looked for before it was created");
+        assert_eq!(
+            d.marker_searches, 2,
+            "each looked for before it was created"
+        );
     }
     for now in ["2026-10-29T12:00:00Z", "2026-11-02T12:00:00Z"] {
         let log = run_once_with(&cfg, now, &[]);
         let d = fake.0.lock().unwrap();
-        assert_eq!((d.creates, d.opened.len()), (1, 1), "{log}");
+        assert_eq!((d.creates, d.opened.len()), (2, 2), "{log}");
     }
     let s = status(&cfg, &[]);
     assert!(s.contains("0 pending") && s.contains(" 0 dead"), "{s}");
@@ -211,12 +227,13 @@ async fn a_ticket_whose_answer_was_lost_is_found_by_its_marker_not_created_again
     let cfg = config(dir.path(), &server.uri());
     let log = run_once_with(&cfg, "2026-10-28T12:00:00Z", &[]);
     let d = fake.0.lock().unwrap();
-    // Created once, its answer lost; the retry found it by the marker.
-    assert_eq!(d.creates, 1, "{log}");
-    assert_eq!(d.opened.len(), 1, "{log}");
-    assert_eq!(d.marker_searches, 2, "{log}");
+    // Each created once; the first one's answer was lost, and its retry
+    // found it by the marker.
+    assert_eq!(d.creates, 2, "{log}");
+    assert_eq!(d.opened.len(), 2, "{log}");
+    assert_eq!(d.marker_searches, 3, "{log}");
     drop(d);
     run_once_with(&cfg, "2026-10-29T12:00:00Z", &[]);
     let d = fake.0.lock().unwrap();
-    assert_eq!((d.creates, d.opened.len()), (1, 1));
+    assert_eq!((d.creates, d.opened.len()), (2, 2));
 }

@@ -253,3 +253,30 @@ fn what_a_card_lost_in_a_month_is_what_tickets_and_add_ons_drew() {
         "{october:#}"
     );
 }
+
+/// valby's card (2021-10-01, five years) ends on 2026-10-01 with 3 punches
+/// left: the October bill says they were lost, when, and September's does not.
+#[test]
+fn a_card_that_ends_with_punches_left_says_how_many_were_lost() {
+    let tickets = scenarios_dir().join("itech-klippekort/tickets.json");
+    let mapping = mapping_for("itech-klippekort");
+    let expired = |period: &str| -> Vec<Value> {
+        offline_bill(&mapping, &tickets, period)["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "card_expired")
+            .cloned()
+            .collect()
+    };
+    assert!(expired("2026-09").is_empty());
+    let october = expired("2026-10");
+    assert_eq!(october.len(), 1, "{october:?}");
+    assert_eq!(october[0]["customer"], "valby-tandlaege");
+    assert_eq!(october[0]["forfeited_punches"], 3);
+    assert_eq!(october[0]["at"], "2026-10-01T00:00:00+02:00");
+    assert!(
+        expired("2026-11").is_empty(),
+        "said once, in the month it ended"
+    );
+}

@@ -202,6 +202,9 @@ pub fn bill_customer(
         )?;
         engine.month_end_punches(c, terms, month, billing, &mut month_out)?;
         if billing {
+            engine.card_expiries(c, month, &mut month_out.events);
+        }
+        if billing {
             lines.extend(fee_lines(c, terms, month));
             lines.extend(month_out.lines);
             out.report = month_out.report;
@@ -382,6 +385,27 @@ impl Ledger {
                 .valid_until
                 .min(local_midnight(add_years(st.last_drawn, y), c.tz)),
             None => st.valid_until,
+        }
+    }
+
+    /// Cards whose validity or idle forfeiture ends in `month` with punches
+    /// left (rule 9): nothing draws on them after that instant, so what
+    /// remains at the month's end is what was lost.
+    fn card_expiries(&self, c: &Contract, month: Month, events: &mut Vec<Event>) {
+        let (start, end) = (month.start(c.tz), month.end(c.tz));
+        for &i in &self.card_order {
+            let ends = self.card_expiry(c, i);
+            let st = &self.cards[i];
+            if ends >= start && ends < end && st.remaining > 0 && st.starts < ends {
+                events.push(Event {
+                    customer: c.customer.clone(),
+                    at: LocalTime::new(ends, c.tz),
+                    kind: EventKind::CardExpired {
+                        card: card_label(&c.cards[i]),
+                        forfeited_punches: st.remaining,
+                    },
+                });
+            }
         }
     }
 

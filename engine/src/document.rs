@@ -220,7 +220,9 @@ impl Event {
         let (rank, subject, metric) = match &self.kind {
             EventKind::BankLow { bank, .. } => (0, bank.as_str(), None),
             EventKind::CardLow { card, .. } => (1, card.as_str(), None),
-            EventKind::CardUsedUp { card } => (2, card.as_str(), None),
+            EventKind::CardUsedUp { card } | EventKind::CardExpired { card, .. } => {
+                (2, card.as_str(), None)
+            }
             EventKind::SlaWarning { ticket, metric, .. } => (3, ticket.as_str(), Some(*metric)),
             EventKind::SlaBreach { ticket, metric, .. } => (4, ticket.as_str(), Some(*metric)),
         };
@@ -238,6 +240,12 @@ pub enum EventKind {
     },
     CardUsedUp {
         card: String,
+    },
+    /// A card reached the end of its validity, or was forfeited for being
+    /// idle, with punches left: they are lost (at: when it ended).
+    CardExpired {
+        card: String,
+        forfeited_punches: u32,
     },
     CardLow {
         card: String,

@@ -119,6 +119,7 @@ impl Bridge {
             for event in &doc.events {
                 let (subject, what) = match &event.kind {
                     EventKind::CardUsedUp { card } => (card.clone(), "used up"),
+                    EventKind::CardExpired { card, .. } => (card.clone(), "expired"),
                     EventKind::BankLow { bank, .. } => (bank.clone(), "low"),
                     _ => continue,
                 };
