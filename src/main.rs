@@ -98,42 +98,7 @@ enum Command {
     },
     /// Write a customer's work report (HTML, and PDF when a Chromium is
     /// found) for a month, from a ticket export or from the daemon's store.
-    Report {
-        #[arg(long)]
-        customer: String,
-        /// The report's (last) month, YYYY-MM; a quarterly or yearly
-        /// customer's report covers its quarter or year up to it.
-        #[arg(long)]
-        period: String,
-        /// With --tickets: the mapping file or folder.
-        #[arg(long, requires = "tickets", conflicts_with = "config")]
-        mapping: Option<PathBuf>,
-        /// A ticket export (spec/offline-format.md).
-        #[arg(long, requires = "mapping", conflicts_with = "config")]
-        tickets: Option<PathBuf>,
-        /// Or the daemon's configuration: its mapping, store and `[report]`.
-        #[arg(long, required_unless_present = "mapping")]
-        config: Option<PathBuf>,
-        /// en, lv, pl, sv or da; default: the customer's `language`.
-        #[arg(long)]
-        language: Option<String>,
-        /// When open SLA clocks are judged (RFC 3339); default: the period's end.
-        #[arg(long)]
-        as_of: Option<String>,
-        /// The folder the files are written to.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-        /// A folder of templates replacing the embedded ones.
-        #[arg(long)]
-        templates: Option<PathBuf>,
-        /// The Chromium that prints the PDF; default: `report.chromium`, else `chromium` on PATH.
-        #[arg(long)]
-        chromium: Option<PathBuf>,
-        /// With --config: the report stored when the period closed (and its
-        /// PDF, if one was printed), exactly as it was then.
-        #[arg(long, requires = "config")]
-        stored: bool,
-    },
+    Report(ReportArgs),
     /// Print a signed link to a customer's balance statement.
     StatementLink {
         #[arg(long)]
@@ -197,31 +162,7 @@ fn main() -> ExitCode {
             now,
         } => close(&config, &period, repush.as_deref(), now.as_deref()),
         Command::Backfill { config, since } => backfill(&config, &since),
-        Command::Report {
-            customer,
-            period,
-            mapping,
-            tickets,
-            config,
-            language,
-            as_of,
-            out,
-            templates,
-            chromium,
-            stored,
-        } => report_cmd(ReportArgs {
-            customer,
-            period,
-            mapping,
-            tickets,
-            config,
-            language,
-            as_of,
-            out,
-            templates,
-            chromium,
-            stored,
-        }),
+        Command::Report(args) => report_cmd(args),
         Command::StatementLink {
             config,
             customer,
@@ -608,17 +549,41 @@ fn backfill(config: &Path, since: &str) -> Result<(), Failure> {
     })
 }
 
+#[derive(clap::Args)]
 struct ReportArgs {
+    #[arg(long)]
     customer: String,
+    /// The report's (last) month, YYYY-MM; a quarterly or yearly
+    /// customer's report covers its quarter or year up to it.
+    #[arg(long)]
     period: String,
+    /// With --tickets: the mapping file or folder.
+    #[arg(long, requires = "tickets", conflicts_with = "config")]
     mapping: Option<PathBuf>,
+    /// A ticket export (spec/offline-format.md).
+    #[arg(long, requires = "mapping", conflicts_with = "config")]
     tickets: Option<PathBuf>,
+    /// Or the daemon's configuration: its mapping, store and `[report]`.
+    #[arg(long, required_unless_present = "mapping")]
     config: Option<PathBuf>,
+    /// en, lv, pl, sv or da; default: the customer's `language`.
+    #[arg(long)]
     language: Option<String>,
+    /// When open SLA clocks are judged (RFC 3339); default: the period's end.
+    #[arg(long)]
     as_of: Option<String>,
+    /// The folder the files are written to.
+    #[arg(long, default_value = ".")]
     out: PathBuf,
+    /// A folder of templates replacing the embedded ones.
+    #[arg(long)]
     templates: Option<PathBuf>,
+    /// The Chromium that prints the PDF; default: `report.chromium`, else `chromium` on PATH.
+    #[arg(long)]
     chromium: Option<PathBuf>,
+    /// With --config: the report stored when the period closed (and its
+    /// PDF, if one was printed), exactly as it was then.
+    #[arg(long, requires = "config")]
     stored: bool,
 }
 
