@@ -113,7 +113,7 @@ impl Bridge {
                 continue;
             }
             if tickets.is_none() {
-                let (t, _) = self.stored_tickets(book, &mut report.source_errors).await?;
+                let t = self.stored_tickets(book, &mut report.warnings).await?;
                 tickets = Some(t);
             }
             let tickets = tickets.as_deref().unwrap_or_default();

@@ -141,12 +141,8 @@ impl Bridge {
             .await
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
         let count = changed.len();
-        let sources = changed
-            .iter()
-            .map(|t| (t.id.to_string(), name.to_owned()))
-            .collect();
         if self.mapping().is_some()
-            && let Err(e) = self.note_tickets(changed, &sources, now, report).await
+            && let Err(e) = self.note_tickets(changed, now, report).await
         {
             report
                 .source_errors

@@ -107,7 +107,7 @@ impl Bridge {
         let book = self.book_with_sales(&mapping.book).await?;
         let sales = self.store.sales().await?;
         let mut warnings = Vec::new();
-        let (tickets, sources) = self.stored_tickets(&book, &mut warnings).await?;
+        let tickets = self.stored_tickets(&book, &mut warnings).await?;
         let this = Month::containing(now, chrono_tz::UTC);
         let target = &self.settings.billing.target;
         for month in [this.back(1), this] {
@@ -150,10 +150,10 @@ impl Bridge {
                     event.at.0.format("%Y-%m-%d %H:%M"),
                     p.item
                 );
-                let notes_target = |ticket: &str| {
-                    let source = sources.get(ticket)?;
-                    let target = self.settings.sources.get(source)?.notes.clone()?;
-                    Some((source.clone(), target))
+                let notes_target = |ticket: &engine::ticket::Ticket| {
+                    let source = ticket.source.as_ref()?.to_string();
+                    let target = self.settings.sources.get(&source)?.notes.clone()?;
+                    Some((source, target))
                 };
                 let push = match p.renew_to {
                     RenewTo::Note => {
@@ -166,7 +166,7 @@ impl Bridge {
                         else {
                             continue;
                         };
-                        notes_target(ticket.id.as_str()).map(|(source, target)| {
+                        notes_target(ticket).map(|(source, target)| {
                             let note = connectors::Note {
                                 source,
                                 ticket: ticket.id.to_string(),
@@ -188,7 +188,7 @@ impl Bridge {
                             .filter(|t| t.customer == event.customer)
                             .max_by_key(|t| (t.created_at, t.id.to_string()));
                         latest.and_then(|t| {
-                            let (source, target) = notes_target(t.id.as_str())?;
+                            let (source, target) = notes_target(t)?;
                             let ticket = connectors::NewTicket {
                                 source,
                                 customer: customer.to_owned(),

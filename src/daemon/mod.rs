@@ -64,7 +64,16 @@ pub enum CycleError {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CycleReport {
     pub tickets_changed: usize,
+    /// Why a source is incomplete this cycle (it failed, or a ticket of it
+    /// could not be read): the periods it feeds do not close.
     pub source_errors: Vec<String>,
+    /// The sources that failed this cycle.
+    pub failed_sources: std::collections::BTreeSet<String>,
+    /// What a person should see but that holds nothing up (a ticket of a
+    /// customer without a contract).
+    pub warnings: Vec<String>,
+    /// Customer periods due to close but held for an incomplete source.
+    pub periods_held: usize,
     pub notes_queued: usize,
     pub breaches_noted: usize,
     pub periods_closed: usize,
@@ -360,6 +369,8 @@ impl Bridge {
                 .upsert_ticket(source, &t.id, &t.customer, &t.json, now)
                 .await?
             {
+                let mut parsed = parsed;
+                parsed.source = Some(engine::ticket::SourceName::new(source));
                 changed.push(parsed);
             }
         }
@@ -367,49 +378,48 @@ impl Bridge {
         Ok(changed)
     }
 
-    /// Every stored ticket whose customer has a contract, with its source.
-    /// A ticket for a customer without one is skipped with a warning, so it
-    /// cannot hold up everyone else's bill.
+    /// Every stored ticket whose customer has a contract, each with its
+    /// source: a ticket is (source, key), so two helpdesks holding a "1001"
+    /// each bill theirs. A ticket for a customer without a contract is
+    /// skipped with a warning, so it cannot hold up everyone else's bill.
     async fn stored_tickets(
         &self,
         book: &engine::ContractBook,
         warnings: &mut Vec<String>,
-    ) -> Result<(Vec<engine::ticket::Ticket>, BTreeMap<String, String>), CycleError> {
+    ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
         let rows = self.store.tickets_with_source().await?;
-        let mut sources: BTreeMap<String, String> = BTreeMap::new();
-        let mut text = String::from("{\"tickets\":[");
-        for (source, id, snapshot) in &rows {
-            // Ticket ids name tickets on invoices: the first source to hold an
-            // id keeps it, and the clash is shown rather than billed twice.
-            if let Some(first) = sources.get(id) {
-                warnings.push(format!(
-                    "ticket {id} is in sources {first} and {source}; only {first}'s is billed and noted"
-                ));
-                continue;
-            }
-            if !sources.is_empty() {
+        let mut text =
+            String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum::<usize>() + 16);
+        text.push_str("{\"tickets\":[");
+        for (i, (_, _, snapshot)) in rows.iter().enumerate() {
+            if i > 0 {
                 text.push(',');
             }
             text.push_str(snapshot);
-            sources.insert(id.clone(), source.clone());
         }
         text.push_str("]}");
         let parsed = crate::export::parse(Path::new("<store>"), &text)
             .map_err(|e| CycleError::Tickets(e.to_string()))?;
+        if parsed.len() != rows.len() {
+            return Err(CycleError::Tickets(format!(
+                "{} stored ticket rows read as {} tickets",
+                rows.len(),
+                parsed.len()
+            )));
+        }
         let mut tickets = Vec::with_capacity(parsed.len());
-        for t in parsed {
+        for (mut t, (source, _, _)) in parsed.into_iter().zip(&rows) {
+            t.source = Some(engine::ticket::SourceName::new(source.as_str()));
             if book.contracts.contains_key(t.customer.as_str()) {
                 tickets.push(t);
             } else {
                 warnings.push(format!(
-                    "ticket {} (source {}): customer `{}` has no contract in the mapping; not billed",
-                    t.id,
-                    sources.get(t.id.as_str()).map_or("?", String::as_str),
-                    t.customer
+                    "ticket {} (source {source}): customer `{}` has no contract in the mapping; not billed",
+                    t.id, t.customer
                 ));
             }
         }
-        Ok((tickets, sources))
+        Ok(tickets)
     }
 }
 

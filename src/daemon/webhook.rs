@@ -10,7 +10,6 @@
 //! (400). An accepted request stores its tickets, queues the notes their SLA
 //! clocks call for, and answers 202; the outbox pushes the notes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -215,15 +214,9 @@ async fn handle(
     {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
     }
-    let sources: BTreeMap<String, String> = changed
-        .iter()
-        .map(|t| (t.id.to_string(), source.to_owned()))
-        .collect();
     let count = changed.len();
     if bridge.mapping().is_some()
-        && let Err(e) = bridge
-            .note_tickets(changed, &sources, now, &mut report)
-            .await
+        && let Err(e) = bridge.note_tickets(changed, now, &mut report).await
     {
         // The tickets are stored; the SLA tick will note them.
         eprintln!("warning: webhook {source}: {e}");
