@@ -645,6 +645,7 @@ fn renewal_draft(
         },
         // A sale, not a month's work: no work report to link.
         statement_url: None,
+        forced: None,
     })
 }
 

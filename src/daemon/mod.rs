@@ -17,6 +17,7 @@
 //! which the target treats as the same draft or note.
 
 mod close;
+mod completeness;
 mod helpdesk;
 mod ledger;
 mod notes;
@@ -32,7 +33,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use store::Store;
 
-pub use close::draft_key;
+pub use close::{Gate, draft_key};
 pub use ledger::{accounting_webhook, merge_sales};
 pub use outbox::backoff;
 pub use schedule::serve;
@@ -74,6 +75,8 @@ pub struct CycleReport {
     pub warnings: Vec<String>,
     /// Customer periods due to close but held for an incomplete source.
     pub periods_held: usize,
+    /// Why each was held.
+    pub held: Vec<String>,
     pub notes_queued: usize,
     pub breaches_noted: usize,
     pub periods_closed: usize,
@@ -220,6 +223,14 @@ impl Bridge {
         }
     }
 
+    /// Requests the transport repeated, for `/metrics`.
+    pub fn transport_retries(&self) -> u64 {
+        self.outbox
+            .transport()
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The helpdesk API of source `name`, read with the mapping's `sources.<name>`.
     pub(crate) fn helpdesk_api<'a>(
         &'a self,
@@ -260,6 +271,7 @@ impl Bridge {
         for name in &targets {
             // A throttled target is waited for when it asks for a short
             // pause; the throttled item itself waits for the next run.
+            self.outbox.transport().new_pass(name);
             while let Some(pause) = self.drain(name, || now, &mut report).await? {
                 if pause > std::time::Duration::from_secs(60) {
                     break;
@@ -285,6 +297,7 @@ impl Bridge {
         let Some(source) = self.settings.sources.get(name) else {
             return Ok(());
         };
+        self.outbox.transport().new_pass(name);
         if source.connector.is_helpdesk() {
             let mapping = self.mapping_in_force()?;
             let api = self.helpdesk_api(name, &mapping)?;
@@ -297,14 +310,27 @@ impl Bridge {
             .map_err(|e| CycleError::Tickets(e.to_string()))?;
         match batch {
             Ok(batch) => {
-                report.tickets_changed += self
-                    .store_tickets(name, &batch.tickets, now, &mut report.source_errors)
+                let mut unread = Vec::new();
+                let changed = self
+                    .store_tickets(name, &batch.tickets, now, &mut unread)
                     .await?
                     .len();
-                // The cursor moves only after every ticket of the batch is stored.
-                self.store.set_cursor(name, &batch.cursor, now).await?;
+                report.tickets_changed += changed;
+                if unread.is_empty() {
+                    // The cursor moves only after every ticket of the batch is stored.
+                    self.store.set_cursor(name, &batch.cursor, now).await?;
+                    self.store.source_succeeded(name, now, changed, now).await?;
+                } else {
+                    // The cursor stays: the files are read again next time.
+                    let message = format!(
+                        "{} ticket(s) could not be read, the first: {}",
+                        unread.len(),
+                        unread[0]
+                    );
+                    self.source_failed(name, &message, now, report).await?;
+                }
             }
-            Err(e) => report.source_errors.push(format!("source {name}: {e}")),
+            Err(e) => self.source_failed(name, &e.to_string(), now, report).await?,
         }
         Ok(())
     }
@@ -457,6 +483,41 @@ fn mapping_hash(path: &Path) -> String {
     format!("{h:016x}")
 }
 
+/// `status --json`: the same facts as [`status_text`], for machines.
+pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError> {
+    let s = store.status().await?;
+    let at = |t: &Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    Ok(serde_json::json!({
+        "tickets": s.tickets,
+        "closed_periods": s.closed_periods,
+        "outbox": {"pending": s.outbox_pending, "sent": s.outbox_sent, "dead": s.outbox_dead},
+        "reports": {"stored": s.reports, "with_pdf": s.report_pdfs},
+        "sources": s.sources.iter().map(|h| serde_json::json!({
+            "source": h.source,
+            "complete_through": at(&h.complete_through),
+            "last_success_at": at(&h.last_success_at),
+            "last_attempt_at": at(&h.last_attempt_at),
+            "failing_since": at(&h.failing_since),
+            "last_error": h.last_error.as_deref().map(store::redact_text),
+            "tickets_synced": h.tickets_synced,
+            "cursor": s.cursors.iter().find(|c| c.0 == h.source).map(|c| c.1.clone()),
+        })).collect::<Vec<_>>(),
+        "held": s.held.iter().map(|h| serde_json::json!({
+            "customer": h.customer,
+            "period": h.period,
+            "sources": h.sources.split(", ").collect::<Vec<_>>(),
+            "reason": h.reason,
+            "held_since": h.held_since.to_rfc3339(),
+        })).collect::<Vec<_>>(),
+        "failing": s.failing.iter().map(|(target, key, attempts, error)| serde_json::json!({
+            "target": target, "key": key, "attempts": attempts, "last_error": store::redact_text(error),
+        })).collect::<Vec<_>>(),
+        "drafts": s.drafts.iter().map(|d| serde_json::json!({
+            "target": d.target, "key": d.key, "remote_id": d.remote_id, "status": d.status,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
 /// What `status` shows.
 pub async fn status_text(store: &Store) -> Result<String, CycleError> {
     let s = store.status().await?;
@@ -494,6 +555,53 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
             &["source", "synced at (UTC)", "cursor"],
             &rows,
         ));
+    }
+    if !s.sources.is_empty() {
+        // Per source: how far it is known complete, and how its last pass ended.
+        let at = |t: &Option<DateTime<Utc>>| {
+            t.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        let rows: Vec<Vec<String>> = s
+            .sources
+            .iter()
+            .map(|h| {
+                vec![
+                    h.source.clone(),
+                    at(&h.last_success_at),
+                    at(&h.complete_through),
+                    h.tickets_synced.to_string(),
+                    match (&h.failing_since, &h.last_error) {
+                        (Some(since), Some(e)) => format!(
+                            "FAILING since {}: {}",
+                            since.format("%Y-%m-%d %H:%M:%S"),
+                            store::redact_text(e)
+                        ),
+                        _ => "ok".to_owned(),
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&crate::render::table(
+            &[
+                "source",
+                "last good pass (UTC)",
+                "complete through (UTC)",
+                "tickets",
+                "state",
+            ],
+            &rows,
+        ));
+    }
+    for h in &s.held {
+        let _ = writeln!(
+            out,
+            "held {} {} since {}: waits for {} ({})",
+            h.customer,
+            h.period,
+            h.held_since.format("%Y-%m-%d %H:%M:%S UTC"),
+            h.sources,
+            h.reason
+        );
     }
     for (target, key, remote, note) in &s.differences {
         let _ = writeln!(out, "difference {target} {key} ({remote}): {note}");
@@ -541,7 +649,13 @@ pub fn log_report(r: &CycleReport) {
         );
     }
     for e in &r.source_errors {
-        eprintln!("warning: {e}");
+        eprintln!("error: {e}");
+    }
+    for h in &r.held {
+        eprintln!("held: {h}");
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
     }
     for n in &r.report_notes {
         eprintln!("warning: {n}");
