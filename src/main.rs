@@ -140,6 +140,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CONTRACT_BRIDGE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

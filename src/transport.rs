@@ -228,7 +228,12 @@ impl Transport {
                 }
             };
             self.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(system = name, tries, wait_ms = wait.as_millis() as u64, "retrying");
+            tracing::debug!(
+                system = name,
+                tries,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -408,11 +413,27 @@ mod tests {
             .mount(&server)
             .await;
         let t = transport(5, 100);
-        let short = HttpRequest::json(HttpMethod::Post, format!("{}/short", server.uri()), b"{}".to_vec(), 2000);
-        assert_eq!(t.exchange("x", Safety::Write, short).await.unwrap().status, 201);
-        let long = HttpRequest::json(HttpMethod::Post, format!("{}/long", server.uri()), b"{}".to_vec(), 2000);
+        let short = HttpRequest::json(
+            HttpMethod::Post,
+            format!("{}/short", server.uri()),
+            b"{}".to_vec(),
+            2000,
+        );
+        assert_eq!(
+            t.exchange("x", Safety::Write, short).await.unwrap().status,
+            201
+        );
+        let long = HttpRequest::json(
+            HttpMethod::Post,
+            format!("{}/long", server.uri()),
+            b"{}".to_vec(),
+            2000,
+        );
         let answer = t.exchange("x", Safety::Write, long).await.unwrap();
-        assert_eq!((answer.status, answer.retry_after), (429, Some(Duration::from_secs(3600))));
+        assert_eq!(
+            (answer.status, answer.retry_after),
+            (429, Some(Duration::from_secs(3600)))
+        );
     }
 
     #[tokio::test]
@@ -430,7 +451,11 @@ mod tests {
             Vec::new(),
             2000,
         );
-        let e = t.exchange("x", Safety::Write, r).await.unwrap_err().to_string();
+        let e = t
+            .exchange("x", Safety::Write, r)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2"), "{e}");
         assert_eq!(t.requests.load(Ordering::Relaxed), 3);
     }

@@ -33,7 +33,7 @@ struct Desk {
     ticket_reads: usize,
     /// Answer this search page with broken JSON, once.
     malformed_page: Option<usize>,
-    /// Answer the next history request with a 503.
+    /// Answer every history request with a 503 while set.
     history_unavailable: bool,
 }
 
@@ -192,7 +192,6 @@ impl Respond for FakeZammad {
                     "tickets": ids, "tickets_count": ids.len(), "assets": assets(&d, &hits)}))
             }
             ("GET", p) if p.starts_with("/api/v1/ticket_history/") && d.history_unavailable => {
-                d.history_unavailable = false;
                 ResponseTemplate::new(503).set_body_string("Service Unavailable")
             }
             ("GET", p) if p.starts_with("/api/v1/ticket_history/") => {
@@ -365,7 +364,7 @@ async fn a_refused_token_is_one_clear_error_not_a_retry_storm() {
     let (fake, server) = fake().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &server.uri(), "wrong", "");
-    let out = run_once(&cfg, NOW);
+    let out = run_once_failing(&cfg, NOW);
     assert!(
         out.contains("source desk: zammad: HTTP 401: Invalid token! (check the source's token"),
         "{out}"
@@ -482,17 +481,24 @@ async fn a_broken_page_or_a_503_stores_nothing_and_the_next_poll_reads_everythin
         d.malformed_page = Some(2);
     }
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &server.uri(), "z-t0k", "");
-    let broken = run_once(&cfg, NOW);
+    let cfg = config(
+        dir.path(),
+        &server.uri(),
+        "z-t0k",
+        "[retry]\nbase_delay_ms = 1",
+    );
+    let broken = run_once_failing(&cfg, NOW);
     assert!(broken.contains("0 ticket(s) changed"), "{broken}");
     assert!(
         broken.contains("source desk: zammad: HTTP 200: the answer is not JSON"),
         "{broken}"
     );
     fake.0.lock().unwrap().history_unavailable = true;
-    let unavailable = run_once(&cfg, NOW);
+    let unavailable = run_once_failing(&cfg, NOW);
     assert!(unavailable.contains("0 ticket(s) changed"), "{unavailable}");
     assert!(unavailable.contains("zammad: HTTP 503"), "{unavailable}");
+    // Every try of the history was refused: 5 tries, then the pass failed.
+    fake.0.lock().unwrap().history_unavailable = false;
     // The cursor never moved: the next poll reads every ticket.
     let tickets = fake.0.lock().unwrap().tickets.len();
     let ok = run_once(&cfg, NOW);

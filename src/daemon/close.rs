@@ -33,10 +33,7 @@ pub enum Gate {
 /// Marks a period closed by `--force` while sources were incomplete: in the
 /// stored document, and in the draft finance reviews.
 fn force_note(closed: &mut ClosedPeriod, hold: &super::completeness::Hold) {
-    let note = format!(
-        "closed with --force while incomplete: {}",
-        hold.reason
-    );
+    let note = format!("closed with --force while incomplete: {}", hold.reason);
     if let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&closed.document) {
         doc["forced"] = serde_json::Value::String(note.clone());
         closed.document = doc.to_string();
@@ -175,9 +172,7 @@ impl Bridge {
                         );
                         if now - held.held_since >= alert_after {
                             alerting = true;
-                            tracing::error!(customer = %key, period = %month, sources = %hold.sources.join(","), "{message}");
-                        } else {
-                            tracing::warn!(customer = %key, period = %month, sources = %hold.sources.join(","), "{message}");
+                            tracing::error!(customer = %key, period = %month, sources = %hold.sources.join(","), "held longer than billing.hold_alert_minutes: {message}");
                         }
                         report.held.push(message);
                         continue;

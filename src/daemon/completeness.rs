@@ -164,7 +164,11 @@ mod tests {
     fn a_customer_waits_only_for_the_sources_that_feed_it() {
         let c = completeness(&[
             ("folder", Some("2026-11-01T06:00:00Z"), None),
-            ("zammad", Some("2026-10-31T23:00:00Z"), Some("503 Service Unavailable")),
+            (
+                "zammad",
+                Some("2026-10-31T23:00:00Z"),
+                Some("503 Service Unavailable"),
+            ),
             ("rt", Some("2026-11-01T06:00:00Z"), None),
         ]);
         let end = t("2026-11-01T00:00:00Z");
@@ -183,7 +187,11 @@ mod tests {
         ]);
         let end = t("2026-11-01T00:00:00Z");
         let hold = c.hold("beta", end).unwrap();
-        assert_eq!(hold.sources, ["folder"], "20 min past the end is inside the 30 min grace");
+        assert_eq!(
+            hold.sources,
+            ["folder"],
+            "20 min past the end is inside the 30 min grace"
+        );
         let hold = c.hold("acme", end).unwrap();
         assert_eq!(hold.sources, ["folder", "zammad"]);
         assert!(hold.reason.contains("no complete pass yet"));

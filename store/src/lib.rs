@@ -517,9 +517,10 @@ impl Store {
 
     /// Which sources hold tickets of which customers.
     pub async fn ticket_sources(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT source, customer FROM tickets ORDER BY source, customer")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT DISTINCT source, customer FROM tickets ORDER BY source, customer")
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
