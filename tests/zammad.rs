@@ -632,3 +632,93 @@ fn a_helpdesk_source_without_its_mapping_section_is_refused_by_check_and_the_dae
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("no sources.desk section"), "{err}");
 }
+
+/// 30 % of requests fail on both sides, Zammad and the ledger: half before
+/// they are handled (503), half after (the answer lost to a 502). Repeated
+/// `run --once` converge on exactly the offline bill: no draft is ever made
+/// from part of the month, each draft is created once, each note once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_percent_faults_on_both_sides_converge_on_exactly_the_offline_bill() {
+    let desk = FakeZammad(Arc::new(Mutex::new(desk_from_export())));
+    let desk_faults = Faulty::new(desk.clone(), 0.3, 7);
+    let server = serve(desk_faults.clone()).await;
+    let ledger = Faulty::new(Fake::new(Faults::default(), 11), 0.3, 13);
+    let ledger_server = serve(ledger.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &server.uri(),
+        "z-t0k",
+        &format!(
+            "[targets.ledger]\ntype = \"http\"\nurl = \"{}\"\ntimeout_ms = 2000\n[outbox]\nmax_attempts = 1000\nbase_delay_secs = 0.01\nmax_delay_secs = 0.05\n[retry]\nbase_delay_ms = 1\nmax_delay_ms = 5",
+            ledger_server.uri()
+        ),
+    );
+    let env = [("CONTRACT_BRIDGE__BILLING__TARGET", "ledger")];
+    let lv_it = ["daugava-logistics", "jurmala-hotel", "riga-bakery"];
+    let expected: Vec<(String, String)> = expected_october_totals()
+        .into_iter()
+        .filter(|(c, _)| lv_it.contains(&c.as_str()))
+        .collect();
+    let mut runs = 0;
+    let converged = loop {
+        runs += 1;
+        assert!(runs <= 30, "no convergence in 30 runs");
+        // A minute later each run, so that the outbox's backoff has passed.
+        let now = (chrono::DateTime::parse_from_rfc3339(NOW).unwrap()
+            + chrono::Duration::minutes(runs))
+        .to_rfc3339();
+        let out = Command::new(bin())
+            .args(["run", "--once", "--now", &now, "--config"])
+            .arg(&cfg)
+            .envs(env)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            matches!(out.status.code(), Some(0 | 3)),
+            "run {runs}: {log}"
+        );
+        // Whatever reached the ledger so far is right: never a partial bill.
+        let drafts: Vec<(String, String)> = october_drafts(&ledger.inner.created())
+            .into_iter()
+            .filter(|(c, _)| lv_it.contains(&c.as_str()))
+            .collect();
+        for d in &drafts {
+            assert!(expected.contains(d), "run {runs} pushed {d:?}: {log}");
+        }
+        let pending = status(&cfg, &env)
+            .lines()
+            .any(|l| l.starts_with("outbox:") && !l.starts_with("outbox: 0 pending"));
+        if out.status.success() && drafts == expected && !pending {
+            break runs;
+        }
+    };
+    assert!(
+        ledger.inner.changed().is_empty(),
+        "{:?}",
+        ledger.inner.changed()
+    );
+    let faults = (
+        *desk_faults.faults.lock().unwrap(),
+        *ledger.faults.lock().unwrap(),
+    );
+    assert!(
+        faults.0 > 0 && faults.1 > 0,
+        "faults were injected: {faults:?}"
+    );
+    let d = desk.0.lock().unwrap();
+    for (id, articles) in &d.articles {
+        let mut bodies: Vec<&str> = articles
+            .iter()
+            .map(|a| a["body"].as_str().unwrap())
+            .collect();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), articles.len(), "ticket {id} noted twice");
+    }
+    eprintln!(
+        "30 % faults: converged after {converged} run(s); {} Zammad and {} ledger faults injected",
+        faults.0, faults.1
+    );
+}

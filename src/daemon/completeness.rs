@@ -9,8 +9,10 @@
 //! customer is complete past the month's end plus `billing.grace_minutes`.
 //! A helpdesk feeds the customers its `sources.<name>` section maps
 //! organisations to; a source of another kind (a folder of exports, a
-//! webhook) may name any customer, so it feeds everyone; and a source that
-//! ever stored a ticket of the customer feeds it too. Until then the period
+//! webhook) may name any customer, so it feeds everyone; a source that
+//! ever stored a ticket of the customer feeds it too; and the billing
+//! target's sales scan (`sales:TARGET`) feeds every customer whose contract
+//! has prepaid items, since a card sold there is drawn from in the bill. Until then the period
 //! is **held**: `status` says which source holds which customer and since
 //! when; after `billing.hold_alert_minutes` it is an alert (logged as an
 //! error, `/readyz` degraded). `close --period P --force` closes anyway,
@@ -107,6 +109,23 @@ impl Bridge {
                 }
                 _ => {
                     everyone.insert(name.clone());
+                }
+            }
+        }
+        // Cards and banks sold in the billing target open from its sales scan.
+        let billing = &self.settings.billing.target;
+        if self
+            .settings
+            .targets
+            .get(billing)
+            .is_some_and(|t| t.accounting().is_some())
+        {
+            for (customer, contract) in &mapping.book.contracts {
+                if !contract.prepaid.is_empty() {
+                    by_customer
+                        .entry(customer.to_string())
+                        .or_default()
+                        .insert(super::ledger::sales_source(billing));
                 }
             }
         }

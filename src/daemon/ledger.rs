@@ -69,12 +69,22 @@ impl Bridge {
                         }
                     }
                     Err(e) => report
-                        .source_errors
+                        .warnings
                         .push(format!("status of {} in {target}: {e}", d.key)),
                 }
             }
-            if sales && let Err(e) = self.scan_sales(target, api, now, report).await {
-                report.source_errors.push(format!("sales in {target}: {e}"));
+            if sales {
+                // Sold cards and banks are billing data: a scan that failed
+                // leaves the customers with prepaid items incomplete.
+                let name = sales_source(target);
+                self.outbox.transport().new_pass(target);
+                match self.scan_sales(target, api, now, report).await {
+                    Ok(()) => self.store.source_succeeded(&name, now, 0, now).await?,
+                    Err(e) => {
+                        self.source_failed(&name, &e.to_string(), now, report)
+                            .await?
+                    }
+                }
             }
         }
         if sales {
@@ -254,6 +264,7 @@ impl Bridge {
     /// where a list has no lines, each listed invoice that could open
     /// something), and records their sales; the cursor moves only after a
     /// whole scan, never past a page's pin.
+    /// (Its completeness is recorded under [`sales_source`].)
     async fn scan_sales(
         &self,
         target: &str,
@@ -966,4 +977,10 @@ mod tests {
         let half = sales_of("xero", "acme", "inv-9", &inv, &line(15, 1), &p, bought);
         assert!(matches!(half.as_slice(), [Err(e)] if e.contains("whole units")));
     }
+}
+
+/// The name under which a target's sales scan records its completeness: a
+/// source feeding every customer whose contract has prepaid items.
+pub(super) fn sales_source(target: &str) -> String {
+    format!("sales:{target}")
 }
