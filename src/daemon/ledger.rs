@@ -35,6 +35,12 @@ use super::{Bridge, CycleError, CycleReport, draft_key};
 const MAX_STATUS_STEPS: usize = 3;
 
 /// The cursor name of a target's sales scan in the store.
+/// The name under which a target's sales scan records its completeness: a
+/// source feeding every customer whose contract has prepaid items.
+pub(super) fn sales_source(target: &str) -> String {
+    format!("sales:{target}")
+}
+
 fn sales_cursor(target: &str) -> String {
     format!("sales:{target}")
 }
@@ -977,10 +983,4 @@ mod tests {
         let half = sales_of("xero", "acme", "inv-9", &inv, &line(15, 1), &p, bought);
         assert!(matches!(half.as_slice(), [Err(e)] if e.contains("whole units")));
     }
-}
-
-/// The name under which a target's sales scan records its completeness: a
-/// source feeding every customer whose contract has prepaid items.
-pub(super) fn sales_source(target: &str) -> String {
-    format!("sales:{target}")
 }
