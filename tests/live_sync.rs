@@ -99,24 +99,7 @@ fn lv_it_october() -> Vec<(String, String)> {
 
 /// `customer → total_net` of the October drafts written to `dir/drafts`.
 fn october_drafts_in(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let Ok(files) = std::fs::read_dir(dir.join("drafts")) else {
-        return out;
-    };
-    for f in files {
-        let path = f.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !(name.starts_with("draft_") && name.contains("_2026-10_") && name.ends_with(".json")) {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        out.push((
-            v["draft"]["customer"].as_str().unwrap().to_owned(),
-            v["draft"]["total_net"].as_str().unwrap().to_owned(),
-        ));
-    }
-    out.sort();
-    out
+    drafts_in(&dir.join("drafts"), "_2026-10_")
 }
 
 fn run(config: &Path, args: &[&str]) -> std::process::Output {

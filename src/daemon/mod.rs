@@ -310,25 +310,8 @@ impl Bridge {
             .map_err(|e| CycleError::Tickets(e.to_string()))?;
         match batch {
             Ok(batch) => {
-                let mut unread = Vec::new();
-                let changed = self
-                    .store_tickets(name, &batch.tickets, now, &mut unread)
+                self.store_pass(name, &batch.tickets, &batch.cursor, now, report)
                     .await?
-                    .len();
-                report.tickets_changed += changed;
-                if unread.is_empty() {
-                    // The cursor moves only after every ticket of the batch is stored.
-                    self.store.set_cursor(name, &batch.cursor, now).await?;
-                    self.store.source_succeeded(name, now, changed, now).await?;
-                } else {
-                    // The cursor stays: the files are read again next time.
-                    let message = format!(
-                        "{} ticket(s) could not be read, the first: {}",
-                        unread.len(),
-                        unread[0]
-                    );
-                    self.source_failed(name, &message, now, report).await?;
-                }
             }
             Err(e) => {
                 self.source_failed(name, &e.to_string(), now, report)
@@ -366,23 +349,37 @@ impl Bridge {
                 })
             })
             .collect();
+        self.store_pass(name, &recent, &batch.cursor, now, report)
+            .await
+    }
+
+    /// Stores one whole pass of a source read at once (a folder): the
+    /// cursor and the watermark move only when every ticket was stored;
+    /// otherwise the files are read again next time and the source is
+    /// incomplete.
+    async fn store_pass(
+        &self,
+        name: &str,
+        tickets: &[connectors::TicketSnapshot],
+        cursor: &str,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
         let mut unread = Vec::new();
         let changed = self
-            .store_tickets(name, &recent, now, &mut unread)
+            .store_tickets(name, tickets, now, &mut unread)
             .await?
             .len();
         report.tickets_changed += changed;
-        if unread.is_empty() {
-            self.store.set_cursor(name, &batch.cursor, now).await?;
-            self.store.source_succeeded(name, now, changed, now).await?;
-        } else {
+        if let Some(first) = unread.first() {
             let message = format!(
-                "{} ticket(s) could not be read, the first: {}",
-                unread.len(),
-                unread[0]
+                "{} ticket(s) could not be read, the first: {first}",
+                unread.len()
             );
-            self.source_failed(name, &message, now, report).await?;
+            return self.source_failed(name, &message, now, report).await;
         }
+        self.store.set_cursor(name, cursor, now).await?;
+        self.store.source_succeeded(name, now, changed, now).await?;
         Ok(())
     }
 
@@ -395,25 +392,33 @@ impl Bridge {
         now: DateTime<Utc>,
         errors: &mut Vec<String>,
     ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
-        let mut changed = Vec::new();
+        let mut parsed = Vec::with_capacity(tickets.len());
         for t in tickets {
-            let parsed = match parse_snapshot(source, &t.json) {
-                Ok(Some(p)) => p,
-                Ok(None) => continue,
-                Err(e) => {
-                    errors.push(format!("source {source}: ticket {}: {e}", t.id));
-                    continue;
+            match parse_snapshot(source, &t.json) {
+                Ok(Some(mut p)) => {
+                    p.source = Some(engine::ticket::SourceName::new(source));
+                    parsed.push((t, p));
                 }
-            };
-            if self
-                .store
-                .upsert_ticket(source, &t.id, &t.customer, &t.json, now)
-                .await?
-            {
-                let mut parsed = parsed;
-                parsed.source = Some(engine::ticket::SourceName::new(source));
-                changed.push(parsed);
+                Ok(None) => {}
+                Err(e) => errors.push(format!("source {source}: ticket {}: {e}", t.id)),
             }
+        }
+        // A few hundred tickets per transaction: a first sync of thousands
+        // costs a few fsyncs, not several per ticket.
+        let mut changed = Vec::new();
+        for chunk in parsed.chunks(500) {
+            let rows: Vec<(&str, &str, &str)> = chunk
+                .iter()
+                .map(|(t, _)| (t.id.as_str(), t.customer.as_str(), t.json.as_str()))
+                .collect();
+            let fresh = self.store.upsert_tickets(source, &rows, now).await?;
+            changed.extend(
+                chunk
+                    .iter()
+                    .zip(fresh)
+                    .filter(|(_, fresh)| *fresh)
+                    .map(|((_, p), _)| p.clone()),
+            );
         }
         self.metrics.add_tickets(changed.len());
         Ok(changed)

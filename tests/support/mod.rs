@@ -354,6 +354,28 @@ pub fn examples_with(dir: &Path, extra: &str) -> PathBuf {
     folder
 }
 
+/// `customer → total_net` of the drafts a folder target wrote to `drafts`
+/// whose file name contains `filter` (e.g. `_2026-10_`).
+pub fn drafts_in(drafts: &Path, filter: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(drafts) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.extension().is_some_and(|e| e == "json") && name.contains(filter) {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            out.push((
+                v["draft"]["customer"].as_str().unwrap().to_owned(),
+                v["draft"]["total_net"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The offline `bill --json` document of `tickets` for `period`.
 pub fn offline_bill(mapping: &Path, tickets: &Path, period: &str) -> Value {
     let out = std::process::Command::new(bin())
