@@ -307,6 +307,19 @@ fn bad_money_asks_for_a_quoted_decimal() {
 }
 
 #[test]
+fn an_amount_finer_than_the_currency_is_refused_with_what_is_valid() {
+    let r = check(fixture("sub-cent-rate.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "sub-cent-rate.yaml:17:18: error: customers.acme.hourly_rate:",
+            "`950.505` has more decimals than SEK allows (2)",
+            "write \"950.50\" or \"950.51\"",
+        ],
+    );
+}
+
+#[test]
 fn a_bad_duration_shows_valid_ones() {
     let r = check(fixture("bad-duration.yaml"));
     assert_one_error(

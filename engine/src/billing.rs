@@ -223,6 +223,17 @@ pub fn bill_customer(
         .extend(crate::bill::sla_events(c, &out.sla, period, as_of));
     out.sla_summary = crate::bill::sla_summary(c, &out.sla, period);
 
+    for l in &mut lines {
+        let (quantity, unit_price, amount) = shown_figures(l.quantity, l.unit_price, l.amount);
+        if quantity != l.quantity.normalize() {
+            l.explanation.detail.push_str(&format!(
+                "; shown as 1 × the amount, as {} × {} would not give the exact amount a ledger must show",
+                l.quantity.normalize(),
+                l.unit_price
+            ));
+        }
+        (l.quantity, l.unit_price, l.amount) = (quantity, unit_price, amount);
+    }
     if lines.iter().any(|l| !l.amount.is_zero()) {
         out.invoice = Some(Invoice {
             customer: c.customer.clone(),

@@ -289,6 +289,9 @@ struct Compiler {
     /// are not reported again as undefined.
     broken_calendars: HashSet<String>,
     value_maps: HashMap<String, Arc<ValueMap>>,
+    /// The currency of the contract being compiled: its amounts may have no
+    /// more decimals than it allows.
+    currency: Option<Currency>,
 }
 
 fn origin_of<T>(file: &Arc<Path>, path: String, s: &Spanned<T>) -> Origin {
@@ -481,6 +484,7 @@ impl Compiler {
                 None
             }
         };
+        self.currency = currency;
         let tz = match &m.time_zone {
             Some(t) => self.tz(t),
             None => {
@@ -904,7 +908,31 @@ impl Compiler {
                 );
                 None
             }
-            Ok(m) if m.amount() >= Decimal::ZERO => Some(m),
+            Ok(m) if m.amount() >= Decimal::ZERO => match self.currency {
+                // A ledger recomputes quantity × unit price: an amount it
+                // cannot hold would make its total differ from ours.
+                Some(cur) if !cur.fits(m) => {
+                    let d = cur.decimals();
+                    let shown = |s| {
+                        let mut x = m.amount().round_dp_with_strategy(d, s);
+                        x.rescale(d);
+                        x
+                    };
+                    let (down, up) = (
+                        shown(rust_decimal::RoundingStrategy::ToZero),
+                        shown(rust_decimal::RoundingStrategy::AwayFromZero),
+                    );
+                    self.err(
+                        &a.origin,
+                        format!(
+                            "`{}` has more decimals than {cur} allows ({d}): an invoice line shows {d} decimals, so write \"{down}\" or \"{up}\"",
+                            a.value
+                        ),
+                    );
+                    None
+                }
+                _ => Some(m),
+            },
             Ok(_) => {
                 self.err(
                     &a.origin,
