@@ -275,7 +275,7 @@ fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, max: usize
 }
 
 /// ` (did you mean `x`?)`, or nothing when no candidate is close.
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     nearest(name, candidates, 1)
         .first()
         .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
