@@ -411,6 +411,83 @@ fn a_cel_expression_that_fails_when_evaluated_is_a_warning() {
 }
 
 #[test]
+fn a_rule_by_categories_that_holds_uncategorised_tickets_is_a_warning_with_the_when_form() {
+    let r = check(fixture("categories-hold-uncategorised.yaml"));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_mentions(
+        &r,
+        &[
+            "categories-hold-uncategorised.yaml:18:9: warning: customers.acme.rules.0:",
+            "rule `onboarding is free` has `categories`, so a ticket with no category stops here and is held (\"uncategorised\")",
+            "`when: 'ticket.category in [\"onboarding\"]'` (no `categories`)",
+            "`- when: ticket.category == null` with `treat: hold`",
+        ],
+    );
+    assert!(error_lines(&r).is_empty(), "{r:?}");
+
+    // What each form does to a ticket with no category and one in onboarding.
+    let dir = tempfile::tempdir().unwrap();
+    let tickets = dir.path().join("t.json");
+    let ticket = |id: &str, category: &str| {
+        format!(
+            r#"{{"id": "{id}", "customer": "acme", "title": "x", "category": {category},
+               "created_at": "2026-10-01T08:00:00+02:00",
+               "work": [{{"id": "W-{id}", "at": "2026-10-01T09:00:00+02:00", "minutes": 60, "kind": "remote"}}]}}"#
+        )
+    };
+    std::fs::write(
+        &tickets,
+        format!(
+            r#"{{"tickets": [{}, {}]}}"#,
+            ticket("T-1", "null"),
+            ticket("T-2", "\"onboarding\"")
+        ),
+    )
+    .unwrap();
+    let bill = |mapping: &Path| {
+        let r = run([
+            "bill",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--tickets",
+            tickets.to_str().unwrap(),
+            "--period",
+            "2026-10",
+            "--json",
+        ]);
+        assert_eq!(r.code, Some(0), "{r:?}");
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let held = |doc: &serde_json::Value, id: &str| {
+        doc["report"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["ticket"] == id)
+            .map(|row| row["held"].clone())
+            .unwrap()
+    };
+    let as_written = bill(&root().join(fixture("categories-hold-uncategorised.yaml")));
+    assert_eq!(held(&as_written, "T-1"), "uncategorised");
+    assert!(as_written["invoices"].as_array().unwrap().is_empty());
+    // The suggested condition lets the uncategorised ticket reach the next rule.
+    let text = std::fs::read_to_string(root().join(fixture("categories-hold-uncategorised.yaml")))
+        .unwrap()
+        .replace(
+            "categories: [onboarding]",
+            "when: 'ticket.category in [\"onboarding\"]'",
+        );
+    let f = dir.path().join("m.yaml");
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert!(!r.stderr.contains("warning"), "{r:?}");
+    let rewritten = bill(&f);
+    assert_eq!(held(&rewritten, "T-1"), serde_json::Value::Null);
+    assert_eq!(held(&rewritten, "T-2"), serde_json::Value::Null);
+    assert_eq!(rewritten["invoices"][0]["total_net"], "950.00");
+}
+
+#[test]
 fn cel_macros_may_bind_their_own_variables() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml")))
@@ -1232,7 +1309,7 @@ fn a_report_language_outside_the_five_is_refused_where_it_is_written() {
     assert_one_error(
         &r,
         &[
-            "lv-it.yaml:86:15:",
+            "lv-it.yaml:91:15:",
             "customers.riga-bakery.language",
             "unknown language `de`",
             "en, lv, pl, sv, da",

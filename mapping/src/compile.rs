@@ -1165,8 +1165,13 @@ impl Compiler {
             }],
             Some(a) => {
                 let mut out = Vec::new();
+                // Whether a rule above already decides uncategorised tickets.
+                let mut uncategorised_decided = false;
                 for (i, r) in a.value.iter().enumerate() {
                     let ro = origin_of(&a.origin.file, format!("{}.{i}", a.origin.path), r);
+                    if !uncategorised_decided {
+                        uncategorised_decided = self.holds_uncategorised(&ro, i, &r.value);
+                    }
                     if let Some(rule) = self.rule(&ro, i, &r.value) {
                         out.push(rule);
                     }
@@ -1254,6 +1259,35 @@ impl Compiler {
             allowances,
             sla: sla.map(Arc::new),
         })
+    }
+
+    /// Warns when rule `r` is the first to decide a ticket with no category
+    /// and does so by its `categories` filter, which holds it ("held
+    /// uncategorised") however the later rules read; returns whether `r`
+    /// decides such tickets (or may: a condition that reads the category).
+    fn holds_uncategorised(&mut self, o: &Origin, i: usize, r: &RawRule) -> bool {
+        match (&r.categories, &r.when) {
+            (None, None) => true,
+            (None, Some(w)) => w.value.contains("category"),
+            (Some(cats), when) => {
+                let list = cats
+                    .iter()
+                    .map(|c| format!("\"{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let form = match when {
+                    None => format!("ticket.category in [{list}]"),
+                    Some(w) => format!("ticket.category in [{list}] && ({})", w.value.trim()),
+                };
+                let name = r.name.clone().unwrap_or_else(|| format!("rule {}", i + 1));
+                self.diags.push(o.warning(format!(
+                    "rule `{name}` has `categories`, so a ticket with no category stops here and is held (\"uncategorised\"): no rule below is tried for it. \
+                     To let such tickets go on to the rules below, write the filter as a condition instead: `when: '{form}'` (no `categories`). \
+                     To hold them on purpose, say so above this rule: `- when: ticket.category == null` with `treat: hold` and `reason: uncategorised`"
+                )));
+                true
+            }
+        }
     }
 
     fn rule(&mut self, o: &Origin, i: usize, r: &RawRule) -> Option<Rule> {
