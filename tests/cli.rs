@@ -320,6 +320,108 @@ fn an_amount_finer_than_the_currency_is_refused_with_what_is_valid() {
 }
 
 #[test]
+fn holidays_lists_a_countrys_days_and_refuses_unknown_codes() {
+    let r = run(["holidays", "--country", "SE", "--year", "2027"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for line in [
+        "2027-06-25 Fri Midsummer Eve",
+        "2027-06-26 Sat Midsummer Day",
+        "2027-11-06 Sat All Saints' Day",
+        "2027-12-31 Fri New Year's Eve",
+    ] {
+        assert!(r.stdout.lines().any(|l| l == line), "{line}:\n{r:?}");
+    }
+    assert_eq!(r.stdout.lines().count(), 16, "{r:?}");
+    let r = run(["holidays", "--country", "DE-BY", "--year", "2026"]);
+    assert!(r.stdout.contains("2026-06-04 Thu Corpus Christi"), "{r:?}");
+    assert_bad(
+        &run(["holidays", "--country", "SV", "--year", "2027"]),
+        &["`SV` is not a country with built-in holidays", "SE"],
+    );
+}
+
+#[test]
+fn a_calendar_on_national_holidays_is_checked_and_closes_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let mapping = |public: &str| {
+        format!(
+            r#"
+calendars:
+  se-office:
+    time_zone: Europe/Stockholm
+    hours: {{mon-fri: "08:00-17:00"}}
+    public_holidays: {public}
+    not_holidays: [2026-12-31]
+value_maps:
+  zammad:
+    priority: {{"4 critical": 1, "2 normal": 3}}
+    state: {{new: open, closed: resolved}}
+customers:
+  acme:
+    currency: SEK
+    time_zone: Europe/Stockholm
+    value_map: zammad
+    start: 2026-01-01
+    monthly_fee: "4500.00"
+    rules: [{{treat: covered}}]
+    sla:
+      calendar: se-office
+      holidays: [2026-06-18]
+      first_response: {{1: 1h}}
+"#
+        )
+    };
+    std::fs::write(&f, mapping("DE-XY")).unwrap();
+    assert_one_error(
+        &check(&f),
+        &[
+            "m.yaml:6:22: error: calendars.se-office.public_holidays:",
+            "`DE-XY` is not a region with its own holidays: German states are DE-BB",
+        ],
+    );
+    std::fs::write(&f, mapping("SE")).unwrap();
+    let r = check(&f);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    // A P1 ticket on the evening before the contract's own closed day
+    // (18 June) and Sweden's Midsummer Eve (19 June) is due Monday 08:00 + 1 h;
+    // New Year's Eve stays open for this calendar.
+    let tickets = dir.path().join("t.json");
+    std::fs::write(
+        &tickets,
+        r#"{"tickets": [
+  {"id": "T-1", "customer": "acme", "title": "down", "priority": "4 critical", "category": null,
+   "created_at": "2026-06-17T18:00:00+02:00"},
+  {"id": "T-2", "customer": "acme", "title": "down", "priority": "4 critical", "category": null,
+   "created_at": "2026-12-30T18:00:00+01:00"}]}"#,
+    )
+    .unwrap();
+    let r = run([
+        "sla",
+        "--mapping",
+        f.to_str().unwrap(),
+        "--tickets",
+        tickets.to_str().unwrap(),
+        "--as-of",
+        "2027-01-10T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let due = |id: &str| {
+        v.as_array()
+            .or_else(|| v["sla"].as_array())
+            .unwrap()
+            .iter()
+            .find(|row| row["ticket"] == id)
+            .map(|row| row["due_at"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(due("T-1"), "2026-06-22T09:00:00+02:00");
+    assert_eq!(due("T-2"), "2026-12-31T09:00:00+01:00");
+}
+
+#[test]
 fn a_bad_duration_shows_valid_ones() {
     let r = check(fixture("bad-duration.yaml"));
     assert_one_error(

@@ -1026,7 +1026,9 @@ impl Compiler {
             RawHours::Days(days) => Availability::Weekly(self.weekly(&hours.origin, days)),
         };
         if matches!(availability, Availability::Always)
-            && (!raw.holidays.is_empty() || raw.holidays_ical.is_some())
+            && (!raw.holidays.is_empty()
+                || raw.holidays_ical.is_some()
+                || raw.public_holidays.is_some())
         {
             self.diags.push(o.child("holidays").warning(
                 "a 24/7 calendar is open on holidays too: these holidays do not stop the clock (use `maintenance` for closed windows)",
@@ -1051,6 +1053,20 @@ impl Compiler {
                 Err(e) => self.err(&a.origin, format!("cannot read {}: {e}", path.display())),
             }
         }
+        let public = raw.public_holidays.as_ref().and_then(|p| {
+            let a = at(o, "public_holidays", p);
+            a.value
+                .parse::<engine::holidays::PublicHolidays>()
+                .map_err(|e| self.err(&a.origin, e.to_string()))
+                .ok()
+        });
+        let not_holidays = self.dates(&o.child("not_holidays"), &raw.not_holidays);
+        if !not_holidays.is_empty() && raw.public_holidays.is_none() && raw.holidays_ical.is_none()
+        {
+            self.diags.push(o.child("not_holidays").warning(
+                "`not_holidays` reopens days of `public_holidays` or `holidays_ical`, and this calendar has neither: remove the dates from `holidays` instead",
+            ));
+        }
         let maintenance = match &raw.maintenance {
             Some(mw) => {
                 let a = at(o, "maintenance", mw);
@@ -1064,13 +1080,18 @@ impl Compiler {
         {
             return None;
         }
-        Some(Calendar::new(
-            name,
-            tz?,
-            availability,
-            holidays,
-            maintenance,
-        ))
+        Some(
+            Calendar::new(name, tz?, availability, holidays, maintenance)
+                .with_public_holidays(public, not_holidays),
+        )
+    }
+
+    /// A list of dates, each checked where it is written.
+    fn dates(&mut self, o: &Origin, list: &[Spanned<String>]) -> BTreeSet<NaiveDate> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, h)| self.date(&at(o, &i.to_string(), h)))
+            .collect()
     }
 
     fn weekly(&mut self, o: &Origin, days: &BTreeMap<String, OneOrMany>) -> WeeklyWindows {
@@ -1391,6 +1412,20 @@ impl Compiler {
                 self.err(&cal_at.origin, msg);
                 None
             }
+        };
+        // The contract's own holidays, on top of the shared calendar's.
+        let add = self.dates(&o.child("holidays"), &raw.holidays);
+        let remove = self.dates(&o.child("not_holidays"), &raw.not_holidays);
+        let calendar = match calendar {
+            Some(c) if !add.is_empty() || !remove.is_empty() => {
+                if matches!(c.availability, Availability::Always) {
+                    self.diags.push(o.child("holidays").warning(
+                        "the SLA calendar is 24/7, which is open on holidays too: these days change nothing",
+                    ));
+                }
+                Some(Arc::new(c.amended(&add, &remove)))
+            }
+            other => other,
         };
         let before_targets = self.diags.len();
         let first_response = raw

@@ -34,6 +34,12 @@ pub struct RawCalendar {
     pub hours: Spanned<RawHours>,
     #[serde(default)]
     pub holidays: Vec<Spanned<String>>,
+    /// A country's built-in public holidays, every year: `SE`, `DE-BY`.
+    #[serde(default)]
+    pub public_holidays: Option<Spanned<String>>,
+    /// Days of `public_holidays` (or `holidays_ical`) that stay open.
+    #[serde(default)]
+    pub not_holidays: Vec<Spanned<String>>,
     /// An iCalendar file (relative to the mapping file) whose all-day events are holidays.
     #[serde(default)]
     pub holidays_ical: Option<Spanned<String>>,
@@ -288,6 +294,12 @@ pub struct RawCredit {
 #[serde(deny_unknown_fields)]
 pub struct RawSla {
     pub calendar: Spanned<String>,
+    /// This contract's days closed on top of the calendar's holidays.
+    #[serde(default)]
+    pub holidays: Vec<Spanned<String>>,
+    /// This contract's days open although the calendar closes them.
+    #[serde(default)]
+    pub not_holidays: Vec<Spanned<String>>,
     #[serde(default)]
     pub first_response: Option<Spanned<RawTargets>>,
     #[serde(default)]
