@@ -422,6 +422,29 @@ customers:
 }
 
 #[test]
+fn a_banks_kinds_and_draw_are_checked_where_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let text = std::fs::read_to_string(root().join(fixture("sub-cent-rate.yaml")))
+        .unwrap()
+        .replace("\"950.505\"", "\"950.50\"")
+        .replace(
+            "    rules:\n",
+            "    banks:\n      - {name: remote, size: 3h, per: month, kinds: [remot, phone], draw: exact}\n    rules:\n",
+        );
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert_bad(
+        &r,
+        &[
+            "customers.acme.banks.0.kinds.0: `remot` is not a work kind (did you mean `remote`?)",
+            "customers.acme.banks.0.draw: `exact` is not a way to draw: use `rounded`",
+        ],
+    );
+    assert_eq!(error_lines(&r).len(), 2, "{r:?}");
+}
+
+#[test]
 fn a_bad_duration_shows_valid_ones() {
     let r = check(fixture("bad-duration.yaml"));
     assert_one_error(

@@ -12,7 +12,7 @@ use engine::contract::*;
 use engine::minutes::Minutes;
 use engine::money::{Currency, Money};
 use engine::period::Month;
-use engine::ticket::CustomerKey;
+use engine::ticket::{CustomerKey, WorkKind};
 use engine::values::{ClockState, Priority, ValueMap};
 use rust_decimal::Decimal;
 use serde_saphyr::Spanned;
@@ -1086,6 +1086,33 @@ impl Compiler {
         )
     }
 
+    /// `kinds: [remote, onsite]`: work kinds, each checked where it is written.
+    fn kinds(&mut self, o: &Origin, list: Option<&[Spanned<String>]>) -> Option<Vec<WorkKind>> {
+        let list = list?;
+        let ko = o.child("kinds");
+        if list.is_empty() {
+            self.err(&ko, "an empty `kinds` list covers no work: name some of remote, onsite, phone, or leave `kinds` out to cover every kind");
+        }
+        let mut out = Vec::new();
+        for (i, k) in list.iter().enumerate() {
+            let a = at(&ko, &i.to_string(), k);
+            match WorkKind::parse(a.value.trim()) {
+                Some(kind) => out.push(kind),
+                None => {
+                    let hint = did_you_mean(&a.value, ["remote", "onsite", "phone"].into_iter());
+                    self.err(
+                        &a.origin,
+                        format!(
+                            "`{}` is not a work kind{hint}: use remote, onsite or phone",
+                            a.value
+                        ),
+                    );
+                }
+            }
+        }
+        Some(out)
+    }
+
     /// A list of dates, each checked where it is written.
     fn dates(&mut self, o: &Origin, list: &[Spanned<String>]) -> BTreeSet<NaiveDate> {
         list.iter()
@@ -1250,10 +1277,12 @@ impl Compiler {
         if let Some(a) = &m.allowances {
             for (i, al) in a.value.iter().enumerate() {
                 let ao = a.origin.child(&i.to_string());
+                let kinds = self.kinds(&ao, al.kinds.as_deref());
                 if let Some(minutes) = self.minutes(&at(&ao, "per_month", &al.per_month)) {
                     allowances.push(Allowance {
                         name: al.name.clone(),
                         categories: al.categories.as_ref().map(|c| c.iter().cloned().collect()),
+                        kinds,
                         minutes,
                     });
                 }
@@ -1601,8 +1630,29 @@ impl Compiler {
                 .low_balance
                 .as_ref()
                 .and_then(|d| self.minutes(&at(&o, "low_balance", d)));
+            let kinds = self.kinds(&o, raw.kinds.as_deref());
+            let actual_time = match raw.draw.as_ref().map(|d| at(&o, "draw", d)) {
+                None => false,
+                Some(d) => match d.value.as_str() {
+                    "rounded" => false,
+                    "actual" => true,
+                    other => {
+                        self.err(
+                            &d.origin,
+                            format!("`{other}` is not a way to draw: use `rounded` (the ticket's rounded time, the default) or `actual` (the logged time, before rounding)"),
+                        );
+                        false
+                    }
+                },
+            };
+            let covers = Covers {
+                kinds,
+                categories: raw.categories.as_ref().map(|c| c.iter().cloned().collect()),
+                actual_time,
+            };
             if let (Some(minutes), Some(term)) = (size, term) {
                 out.push(Bank {
+                    covers,
                     name: raw.name.clone(),
                     minutes,
                     term,

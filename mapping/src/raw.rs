@@ -124,6 +124,9 @@ pub struct RawAllowance {
     pub name: String,
     #[serde(default)]
     pub categories: Option<Vec<String>>,
+    /// Only work of these kinds: `remote`, `onsite`, `phone`.
+    #[serde(default)]
+    pub kinds: Option<Vec<Spanned<String>>>,
     /// Free time per month.
     pub per_month: Spanned<String>,
 }
@@ -147,6 +150,16 @@ pub struct RawBank {
     pub low_balance: Option<Spanned<String>>,
     #[serde(default)]
     pub draw_order: Option<u32>,
+    /// Only work of these kinds: `remote`, `onsite`, `phone`.
+    #[serde(default)]
+    pub kinds: Option<Vec<Spanned<String>>>,
+    /// Only tickets of these canonical categories.
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    /// `rounded` (default): draws the ticket's rounded time; `actual`: draws
+    /// the logged time before rounding.
+    #[serde(default)]
+    pub draw: Option<Spanned<String>>,
 }
 
 /// An accounting system's ids for a customer: every key optional, each
