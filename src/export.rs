@@ -1,4 +1,4 @@
-//! The offline ticket export (`spec/offline-format.md`) → engine tickets.
+//! The offline ticket export (`docs/offline-format.md`) → engine tickets.
 //!
 //! Parsing is strict: a key the format does not define is an error with a
 //! did-you-mean, since a misspelt `work` would otherwise bill nothing.

@@ -35,8 +35,10 @@ enum Command {
     },
     /// Bill one month from a ticket export (docs/offline-format.md).
     Bill {
+        /// A mapping file or a folder of them (mappings/README.md).
         #[arg(long)]
         mapping: PathBuf,
+        /// The ticket export (JSON; docs/offline-format.md).
         #[arg(long)]
         tickets: PathBuf,
         /// The calendar month to invoice, YYYY-MM.

@@ -445,6 +445,32 @@ fn a_banks_kinds_and_draw_are_checked_where_written() {
 }
 
 #[test]
+fn bill_help_and_the_readme_point_to_the_format_in_the_repository() {
+    let r = run(["bill", "--help"]);
+    assert!(r.stdout.contains("docs/offline-format.md"), "{r:?}");
+    let doc = std::fs::read_to_string(root().join("docs/offline-format.md")).unwrap();
+    // Every key the export accepts is documented.
+    for key in [
+        "`source`",
+        "`requester`",
+        "`fields`",
+        "`states`",
+        "`work`",
+        "`note`",
+        "`agent`",
+        "add_on_draws",
+        "explanation",
+        "events",
+        "warnings",
+    ] {
+        assert!(doc.contains(key), "docs/offline-format.md lacks {key}");
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("docs/offline-format.md"));
+    assert!(!readme.contains("spec/offline-format.md"));
+}
+
+#[test]
 fn a_bad_duration_shows_valid_ones() {
     let r = check(fixture("bad-duration.yaml"));
     assert_one_error(

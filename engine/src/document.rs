@@ -1,6 +1,6 @@
 //! The bill document: what `contract-bridge bill` prints and the daemon stores.
 //!
-//! The fields named in `spec/offline-format.md` keep their names and meaning;
+//! The fields named in `docs/offline-format.md` keep their names and meaning;
 //! everything else here is an allowed extra (explanations, events, summaries).
 
 use chrono::{DateTime, SecondsFormat, Utc};
