@@ -448,3 +448,100 @@ fn an_allowance_by_kind_covers_actual_time_and_the_call_out_is_still_charged() {
         .unwrap();
     assert!(!k2.billable && k2.rule.ends_with("(covered by allowance)"));
 }
+
+/// Loads the Swedish contract with its bank's `draw:` set to `draw`.
+fn swedish_book(draw: &str) -> engine::ContractBook {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.yaml");
+    std::fs::write(
+        &file,
+        SWEDISH.replace("draw: actual", &format!("draw: {draw}")),
+    )
+    .unwrap();
+    mapping::load(&file).unwrap_or_else(|d| panic!("{d}")).book
+}
+
+mod kinds {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    fn kind() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["remote", "onsite", "phone"])
+    }
+
+    /// Up to six tickets of up to three entries in June 2026, whole minutes.
+    fn tickets() -> impl Strategy<Value = Vec<Vec<(&'static str, u32, u32)>>> {
+        prop::collection::vec(
+            prop::collection::vec((kind(), 0u32..=200, 1u32..=28), 1..=3),
+            1..=6,
+        )
+    }
+
+    fn export_of(tickets: &[Vec<(&'static str, u32, u32)>]) -> String {
+        let list: Vec<String> = tickets
+            .iter()
+            .enumerate()
+            .map(|(i, entries)| {
+                let work: Vec<String> = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (kind, minutes, day))| {
+                        format!(
+                            r#"{{"id":"W{i}-{j}","at":"2026-06-{day:02}T10:00:00+02:00","minutes":{minutes},"kind":"{kind}"}}"#
+                        )
+                    })
+                    .collect();
+                format!(
+                    r#"{{"id":"P-{i}","customer":"nordic-co","title":"t","priority":"2 normal","category":"support","created_at":"2026-06-01T09:00:00+02:00","work":[{}]}}"#,
+                    work.join(",")
+                )
+            })
+            .collect();
+        export(&list)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A remote-only bank draws at most a ticket's remote time (plus, when
+        /// it draws rounded time, the rounding); what it does not cover is
+        /// billed; and every line recomputes to its amount.
+        #[test]
+        fn a_bank_by_kind_draws_only_its_kind(tickets in tickets(), actual in any::<bool>()) {
+            let book = swedish_book(if actual { "actual" } else { "rounded" });
+            let parsed = contract_bridge::export::parse(Path::new("t.json"), &export_of(&tickets)).unwrap();
+            let doc = engine::bill(&book, &parsed, "2026-06".parse().unwrap(), None).unwrap();
+            let mut drawn_total = Decimal::ZERO;
+            for (i, entries) in tickets.iter().enumerate() {
+                let id = format!("P-{i}");
+                let row = doc.report.iter().find(|r| r.ticket.as_str() == id).unwrap();
+                let remote: u32 = entries.iter().filter(|e| e.0 == "remote").map(|e| e.1).sum();
+                let logged: u32 = entries.iter().map(|e| e.1).sum();
+                let drawn: Decimal = row.draws.iter().map(|d| d.minutes.value()).sum();
+                drawn_total += drawn;
+                // Rounding to 15 min adds less than 15 min.
+                let limit = Decimal::from(remote) + if actual { Decimal::ZERO } else { Decimal::from(14) };
+                prop_assert!(drawn <= limit, "{}: drew {} of {} remote min", id, drawn, remote);
+                if remote == 0 && actual {
+                    prop_assert!(row.draws.is_empty(), "{}: drew without remote time", id);
+                }
+                // Nothing logged goes uncharged: the bank's minutes plus what is billed.
+                prop_assert!(row.minutes_billed.value() >= Decimal::from(logged), "{}", id);
+            }
+            prop_assert!(drawn_total <= Decimal::from(180));
+            let hourly: Decimal = doc.report.iter().map(|r| {
+                r.minutes_billed.value() - r.draws.iter().map(|d| d.minutes.value()).sum::<Decimal>()
+            }).sum();
+            let inv = &doc.invoices[0];
+            let work: Decimal = inv.lines.iter().filter(|l| l.kind == LineKind::Work).map(|l| l.amount.amount()).sum();
+            prop_assert_eq!(work, (hourly * Decimal::from(950) / Decimal::from(60)).round_dp(2));
+            let visits = tickets.iter().flatten().filter(|e| e.0 == "onsite").count();
+            let call_out: Decimal = inv.lines.iter().filter(|l| l.kind == LineKind::CallOut).map(|l| l.amount.amount()).sum();
+            prop_assert_eq!(call_out, Decimal::from(600 * visits as u64));
+            for l in &inv.lines {
+                prop_assert_eq!((l.quantity * l.unit_price.amount()).round_dp(2), l.amount.amount());
+            }
+        }
+    }
+}
