@@ -365,9 +365,9 @@ customers:
     start: 2026-01-01
     monthly_fee: "4500.00"
     rules: [{{treat: covered}}]
+    holidays: [2026-06-18]
     sla:
       calendar: se-office
-      holidays: [2026-06-18]
       first_response: {{1: 1h}}
 "#
         )

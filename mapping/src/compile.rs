@@ -1288,10 +1288,23 @@ impl Compiler {
                 }
             }
         }
+        let mut dates = |d: &Option<At<Vec<Spanned<String>>>>| {
+            d.as_ref()
+                .map(|a| self.dates(&a.origin, &a.value))
+                .unwrap_or_default()
+        };
+        let amend = (dates(&m.holidays), dates(&m.not_holidays));
+        if m.sla.is_none()
+            && let Some(a) = m.holidays.as_ref().or(m.not_holidays.as_ref())
+        {
+            self.diags.push(a.origin.warning(
+                "`holidays` and `not_holidays` change this contract's SLA calendar, and it has no `sla`: they change nothing",
+            ));
+        }
         let sla = m
             .sla
             .as_ref()
-            .and_then(|s| self.sla(s, monthly_fee.is_some()));
+            .and_then(|s| self.sla(s, monthly_fee.is_some(), &amend));
         if self.diags[before..]
             .iter()
             .any(|d| d.severity == crate::diag::Severity::Error)
@@ -1418,7 +1431,13 @@ impl Compiler {
         t
     }
 
-    fn sla(&mut self, s: &At<RawSla>, has_fee: bool) -> Option<SlaTerms> {
+    /// `amend`: the contract's own days closed and reopened on top of the calendar's.
+    fn sla(
+        &mut self,
+        s: &At<RawSla>,
+        has_fee: bool,
+        amend: &(BTreeSet<NaiveDate>, BTreeSet<NaiveDate>),
+    ) -> Option<SlaTerms> {
         let o = &s.origin;
         let raw = &s.value;
         let cal_at = at(o, "calendar", &raw.calendar);
@@ -1443,16 +1462,15 @@ impl Compiler {
             }
         };
         // The contract's own holidays, on top of the shared calendar's.
-        let add = self.dates(&o.child("holidays"), &raw.holidays);
-        let remove = self.dates(&o.child("not_holidays"), &raw.not_holidays);
+        let (add, remove) = amend;
         let calendar = match calendar {
             Some(c) if !add.is_empty() || !remove.is_empty() => {
                 if matches!(c.availability, Availability::Always) {
-                    self.diags.push(o.child("holidays").warning(
-                        "the SLA calendar is 24/7, which is open on holidays too: these days change nothing",
+                    self.diags.push(cal_at.origin.warning(
+                        "this calendar is 24/7, open on holidays too: the contract's `holidays` and `not_holidays` change nothing",
                     ));
                 }
-                Some(Arc::new(c.amended(&add, &remove)))
+                Some(Arc::new(c.amended(add, remove)))
             }
             other => other,
         };
@@ -1913,6 +1931,8 @@ fn field_is_set(m: &Merged, key: &str) -> bool {
         add_on_catalog,
         add_ons,
         sla,
+        holidays,
+        not_holidays,
         accounting,
         language,
         report_every

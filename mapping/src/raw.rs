@@ -307,12 +307,6 @@ pub struct RawCredit {
 #[serde(deny_unknown_fields)]
 pub struct RawSla {
     pub calendar: Spanned<String>,
-    /// This contract's days closed on top of the calendar's holidays.
-    #[serde(default)]
-    pub holidays: Vec<Spanned<String>>,
-    /// This contract's days open although the calendar closes them.
-    #[serde(default)]
-    pub not_holidays: Vec<Spanned<String>>,
     #[serde(default)]
     pub first_response: Option<Spanned<RawTargets>>,
     #[serde(default)]
@@ -398,6 +392,10 @@ contract_fields! {
     add_on_catalog: BTreeMap<String, RawAddOnDef>,
     add_ons: Vec<Spanned<RawAddOnRef>>,
     sla: RawSla,
+    /// This contract's days closed on top of its SLA calendar's holidays.
+    holidays: Vec<Spanned<String>>,
+    /// This contract's days open although its SLA calendar closes them.
+    not_holidays: Vec<Spanned<String>>,
     /// What each accounting target calls this customer and its lines, by
     /// the target's name in the daemon configuration.
     accounting: BTreeMap<String, Spanned<RawAccountingRefs>>,
