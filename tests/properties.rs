@@ -463,10 +463,11 @@ fn check_money(doc: &BillDocument, tickets: &[Ticket], m: u32) -> Result<(), Tes
             );
         }
 
-        // Call-out fees: one per onsite entry of billable work, none for held work.
+        // Call-out fees: one per onsite entry of billable work (also when an
+        // allowance covered its time), none for held work.
         let fee = c.terms_for(month(m)).call_out_fee;
         let visits: usize = rows(doc, inv.customer.as_str())
-            .filter(|r| r.billable)
+            .filter(|r| r.billable || r.rule.ends_with("(covered by allowance)"))
             .map(|r| {
                 let t = tickets.iter().find(|t| t.id == r.ticket).expect("ticket");
                 entries_in(t, m)
