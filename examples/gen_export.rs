@@ -1,4 +1,4 @@
-//! Writes a deterministic synthetic ticket export (`spec/offline-format.md`)
+//! Writes a deterministic synthetic ticket export (`docs/offline-format.md`)
 //! to stdout, for benchmarks:
 //!
 //! ```sh

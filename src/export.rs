@@ -1,8 +1,11 @@
-//! The offline ticket export (`spec/offline-format.md`) → engine tickets.
+//! The offline ticket export (`docs/offline-format.md`) → engine tickets.
 //!
-//! Parsing is strict where billing depends on it (timestamps, minutes, work
-//! kinds) and lenient elsewhere: unknown fields are ignored, since helpdesks
-//! add their own. Every error names the file, line, column and field.
+//! Parsing is strict: a key the format does not define is an error with a
+//! did-you-mean, since a misspelt `work` would otherwise bill nothing.
+//! Helpdesk-specific data belongs in `fields`, which takes any key. Every
+//! error names the file, line, column and field. The daemon parses the
+//! snapshots helpdesk connectors store through this too, so every key a
+//! connector writes must be one of the keys below.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -43,17 +46,48 @@ impl fmt::Display for ExportError {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawExport<'a> {
+    /// Which helpdesk the export came from (informational).
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
     #[serde(borrow)]
     tickets: Vec<RawTicket<'a>>,
 }
 
+/// The keys of each object, for did-you-mean hints.
+const EXPORT_KEYS: &[&str] = &["source", "tickets"];
+const TICKET_KEYS: &[&str] = &[
+    "id",
+    "customer",
+    "source",
+    "requester",
+    "title",
+    "priority",
+    "category",
+    "tags",
+    "fields",
+    "created_at",
+    "first_response_at",
+    "resolved_at",
+    "states",
+    "work",
+];
+const STATE_KEYS: &[&str] = &["at", "state"];
+const WORK_KEYS: &[&str] = &["id", "at", "minutes", "agent", "kind", "note"];
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTicket<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
     #[serde(borrow)]
     customer: Cow<'a, str>,
+    /// The helpdesk source the ticket came from, when an export mixes several.
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
     #[serde(default)]
     requester: Option<String>,
     #[serde(default)]
@@ -79,6 +113,7 @@ struct RawTicket<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawState<'a> {
     #[serde(deserialize_with = "instant")]
     at: DateTime<Utc>,
@@ -87,6 +122,7 @@ struct RawState<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawWork<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
@@ -98,6 +134,10 @@ struct RawWork<'a> {
     agent: Option<Cow<'a, str>>,
     #[serde(deserialize_with = "kind")]
     kind: WorkKind,
+    /// What was done, for people; billing does not read it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<Cow<'a, str>>,
 }
 
 /// Custom field values as JSON gives them.
@@ -254,7 +294,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
                 Err(e) => (e.path().to_string(), e.into_inner()),
                 Ok(_) => (String::new(), first),
             };
-            let msg = inner.to_string();
+            let msg = unknown_key_message(&field, &inner.to_string());
             let msg = msg
                 .rsplit_once(" at line ")
                 .map_or(msg.as_str(), |(m, _)| m)
@@ -278,9 +318,49 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
     Ok(raw.tickets.into_iter().map(into_ticket).collect())
 }
 
+/// serde's "unknown field `x`, expected one of …" as a sentence that says
+/// which object it is in, the nearest valid key and every valid key.
+fn unknown_key_message(path: &str, msg: &str) -> String {
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return msg.to_owned();
+    };
+    let Some((key, tail)) = rest.split_once('`') else {
+        return msg.to_owned();
+    };
+    // The path ends in the unknown key: its parent says which object it is in.
+    let parent = path.strip_suffix(key).unwrap_or(path).trim_end_matches('.');
+    let last = parent.rsplit('.').next().unwrap_or_default();
+    let (what, keys) = if parent.is_empty() {
+        ("the export", EXPORT_KEYS)
+    } else if last.starts_with("work[") {
+        ("a work entry", WORK_KEYS)
+    } else if last.starts_with("states[") {
+        ("a state change", STATE_KEYS)
+    } else {
+        ("a ticket", TICKET_KEYS)
+    };
+    let at = tail.find(" at line ").map_or("", |i| &tail[i..]);
+    let mut hint = mapping::did_you_mean(key, keys.iter().copied());
+    if hint.is_empty()
+        && let Some(k) = keys
+            .iter()
+            .filter(|k| key.starts_with(**k) || k.starts_with(key))
+            .max_by_key(|k| k.len())
+    {
+        // `work_entries` is far from `work` by edits, but plainly meant it.
+        hint = format!(" (did you mean `{k}`?)");
+    }
+    format!(
+        "unknown key `{key}` in {what}{hint}; valid keys: {} (helpdesk-specific values go in `fields`){at}",
+        keys.join(", ")
+    )
+}
+
 fn into_ticket(t: RawTicket<'_>) -> Ticket {
     Ticket {
-        source: None,
+        // A ticket names its source when an export mixes several: two
+        // tickets with one id from two sources are two tickets.
+        source: t.source.map(engine::ticket::SourceName::new),
         id: TicketId::new(t.id.into_owned()),
         customer: CustomerKey::new(t.customer.into_owned()),
         requester: t.requester,
@@ -475,6 +555,53 @@ mod tests {
         assert_eq!(
             err(&OK.replace("\"remote\"", "\"teleport\"")).field,
             "tickets[0].work[0].kind"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_the_nearest_valid_key() {
+        let at_top = err(&OK.replacen("{\"tickets\"", "{\"bogus\":1,\"tickets\"", 1));
+        assert_eq!(at_top.field, "bogus");
+        assert!(
+            at_top.message.contains("unknown key `bogus` in the export"),
+            "{at_top}"
+        );
+        let e = err(&OK.replace("\"work\":", "\"work_entries\":"));
+        assert_eq!(e.field, "tickets[0].work_entries");
+        assert_eq!(e.line, 1);
+        assert!(
+            e.message
+                .contains("unknown key `work_entries` in a ticket (did you mean `work`?)"),
+            "{e}"
+        );
+        let e = err(&OK.replace("\"states\":", "\"state\":"));
+        assert!(e.message.contains("(did you mean `states`?)"), "{e}");
+        let e = err(&OK.replace("\"minutes\":", "\"minutes\":1,\"minuets\":"));
+        assert_eq!(e.field, "tickets[0].work[0].minuets");
+        assert!(
+            e.message
+                .contains("in a work entry (did you mean `minutes`?)"),
+            "{e}"
+        );
+        let states = OK.replace(
+            "\"states\":[]",
+            "\"states\":[{\"at\":\"2026-10-01T08:30:00+03:00\",\"state\":\"new\",\"by\":\"x\"}]",
+        );
+        let e = err(&states);
+        assert_eq!(e.field, "tickets[0].states[0].by");
+        assert!(e.message.contains("in a state change"), "{e}");
+        // `fields` takes any key; `source` and `note` are part of the format.
+        let ok = OK.replace("{\"tickets\"", "{\"source\":\"zammad\",\"tickets\"");
+        let ok = ok.replace(
+            "\"customer\":\"c\"",
+            "\"customer\":\"c\",\"source\":\"zammad\"",
+        );
+        assert!(
+            parse(
+                Path::new("t.json"),
+                &ok.replace("{\"n\":1}", "{\"anything\":1}")
+            )
+            .is_ok()
         );
     }
 

@@ -33,10 +33,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Bill one month from a ticket export (spec/offline-format.md).
+    /// Bill one month from a ticket export (docs/offline-format.md).
     Bill {
+        /// A mapping file or a folder of them (mappings/README.md).
         #[arg(long)]
         mapping: PathBuf,
+        /// The ticket export (JSON; docs/offline-format.md).
         #[arg(long)]
         tickets: PathBuf,
         /// The calendar month to invoice, YYYY-MM.
@@ -116,6 +118,15 @@ enum Command {
         #[arg(long, default_value = "7d")]
         valid: String,
     },
+    /// List a country's built-in public holidays for a year (what a
+    /// calendar with `public_holidays: SE` closes).
+    Holidays {
+        /// DE, DK, EE, FI, LT, LV, NO, PL or SE; a German state as DE-BY.
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        year: i32,
+    },
     /// Show every open SLA clock: due, remaining clock time, warned, breached.
     Sla {
         #[arg(long)]
@@ -171,6 +182,7 @@ fn main() -> ExitCode {
             as_of,
             json,
         } => sla(&mapping, &tickets, as_of.as_deref(), json),
+        Command::Holidays { country, year } => holidays(&country, year),
         Command::Run { config, once, now } => run(&config, once, now.as_deref()),
         Command::Status { config, json } => status(&config, json),
         Command::Close {
@@ -203,6 +215,23 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+fn holidays(country: &str, year: i32) -> Result<(), Failure> {
+    let public: engine::holidays::PublicHolidays = country
+        .parse()
+        .map_err(|e: engine::holidays::HolidaysError| Failure::Bad(BadInput(e.to_string())))?;
+    if !(1583..=9999).contains(&year) {
+        return Err(Failure::Bad(BadInput(format!(
+            "`{year}` is not a year of the Gregorian calendar: give one from 1583 to 9999"
+        ))));
+    }
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for (d, name) in public.in_year(year) {
+        writeln!(out, "{} {} {name}", d, d.format("%a"))?;
+    }
+    Ok(())
 }
 
 enum Failure {
@@ -598,7 +627,7 @@ struct ReportArgs {
     /// With --tickets: the mapping file or folder.
     #[arg(long, requires = "tickets", conflicts_with = "config")]
     mapping: Option<PathBuf>,
-    /// A ticket export (spec/offline-format.md).
+    /// A ticket export (docs/offline-format.md).
     #[arg(long, requires = "mapping", conflicts_with = "config")]
     tickets: Option<PathBuf>,
     /// Or the daemon's configuration: its mapping, store and `[report]`.

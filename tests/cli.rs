@@ -307,6 +307,170 @@ fn bad_money_asks_for_a_quoted_decimal() {
 }
 
 #[test]
+fn an_amount_finer_than_the_currency_is_refused_with_what_is_valid() {
+    let r = check(fixture("sub-cent-rate.yaml"));
+    assert_one_error(
+        &r,
+        &[
+            "sub-cent-rate.yaml:17:18: error: customers.acme.hourly_rate:",
+            "`950.505` has more decimals than SEK allows (2)",
+            "write \"950.50\" or \"950.51\"",
+        ],
+    );
+}
+
+#[test]
+fn holidays_lists_a_countrys_days_and_refuses_unknown_codes() {
+    let r = run(["holidays", "--country", "SE", "--year", "2027"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for line in [
+        "2027-06-25 Fri Midsummer Eve",
+        "2027-06-26 Sat Midsummer Day",
+        "2027-11-06 Sat All Saints' Day",
+        "2027-12-31 Fri New Year's Eve",
+    ] {
+        assert!(r.stdout.lines().any(|l| l == line), "{line}:\n{r:?}");
+    }
+    assert_eq!(r.stdout.lines().count(), 16, "{r:?}");
+    let r = run(["holidays", "--country", "DE-BY", "--year", "2026"]);
+    assert!(r.stdout.contains("2026-06-04 Thu Corpus Christi"), "{r:?}");
+    assert_bad(
+        &run(["holidays", "--country", "SV", "--year", "2027"]),
+        &["`SV` is not a country with built-in holidays", "SE"],
+    );
+}
+
+#[test]
+fn a_calendar_on_national_holidays_is_checked_and_closes_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let mapping = |public: &str| {
+        format!(
+            r#"
+calendars:
+  se-office:
+    time_zone: Europe/Stockholm
+    hours: {{mon-fri: "08:00-17:00"}}
+    public_holidays: {public}
+    not_holidays: [2026-12-31]
+value_maps:
+  zammad:
+    priority: {{"4 critical": 1, "2 normal": 3}}
+    state: {{new: open, closed: resolved}}
+customers:
+  acme:
+    currency: SEK
+    time_zone: Europe/Stockholm
+    value_map: zammad
+    start: 2026-01-01
+    monthly_fee: "4500.00"
+    rules: [{{treat: covered}}]
+    holidays: [2026-06-18]
+    sla:
+      calendar: se-office
+      first_response: {{1: 1h}}
+"#
+        )
+    };
+    std::fs::write(&f, mapping("DE-XY")).unwrap();
+    assert_one_error(
+        &check(&f),
+        &[
+            "m.yaml:6:22: error: calendars.se-office.public_holidays:",
+            "`DE-XY` is not a region with its own holidays: German states are DE-BB",
+        ],
+    );
+    std::fs::write(&f, mapping("SE")).unwrap();
+    let r = check(&f);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    // A P1 ticket on the evening before the contract's own closed day
+    // (18 June) and Sweden's Midsummer Eve (19 June) is due Monday 08:00 + 1 h;
+    // New Year's Eve stays open for this calendar.
+    let tickets = dir.path().join("t.json");
+    std::fs::write(
+        &tickets,
+        r#"{"tickets": [
+  {"id": "T-1", "customer": "acme", "title": "down", "priority": "4 critical", "category": null,
+   "created_at": "2026-06-17T18:00:00+02:00"},
+  {"id": "T-2", "customer": "acme", "title": "down", "priority": "4 critical", "category": null,
+   "created_at": "2026-12-30T18:00:00+01:00"}]}"#,
+    )
+    .unwrap();
+    let r = run([
+        "sla",
+        "--mapping",
+        f.to_str().unwrap(),
+        "--tickets",
+        tickets.to_str().unwrap(),
+        "--as-of",
+        "2027-01-10T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let due = |id: &str| {
+        v.as_array()
+            .or_else(|| v["sla"].as_array())
+            .unwrap()
+            .iter()
+            .find(|row| row["ticket"] == id)
+            .map(|row| row["due_at"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(due("T-1"), "2026-06-22T09:00:00+02:00");
+    assert_eq!(due("T-2"), "2026-12-31T09:00:00+01:00");
+}
+
+#[test]
+fn a_banks_kinds_and_draw_are_checked_where_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let text = std::fs::read_to_string(root().join(fixture("sub-cent-rate.yaml")))
+        .unwrap()
+        .replace("\"950.505\"", "\"950.50\"")
+        .replace(
+            "    rules:\n",
+            "    banks:\n      - {name: remote, size: 3h, per: month, kinds: [remot, phone], draw: exact}\n    rules:\n",
+        );
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert_bad(
+        &r,
+        &[
+            "customers.acme.banks.0.kinds.0: `remot` is not a work kind (did you mean `remote`?)",
+            "customers.acme.banks.0.draw: `exact` is not a way to draw: use `rounded`",
+        ],
+    );
+    assert_eq!(error_lines(&r).len(), 2, "{r:?}");
+}
+
+#[test]
+fn bill_help_and_the_readme_point_to_the_format_in_the_repository() {
+    let r = run(["bill", "--help"]);
+    assert!(r.stdout.contains("docs/offline-format.md"), "{r:?}");
+    let doc = std::fs::read_to_string(root().join("docs/offline-format.md")).unwrap();
+    // Every key the export accepts is documented.
+    for key in [
+        "`source`",
+        "`requester`",
+        "`fields`",
+        "`states`",
+        "`work`",
+        "`note`",
+        "`agent`",
+        "add_on_draws",
+        "explanation",
+        "events",
+        "warnings",
+    ] {
+        assert!(doc.contains(key), "docs/offline-format.md lacks {key}");
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("docs/offline-format.md"));
+    assert!(!readme.contains("spec/offline-format.md"));
+}
+
+#[test]
 fn a_bad_duration_shows_valid_ones() {
     let r = check(fixture("bad-duration.yaml"));
     assert_one_error(
@@ -395,6 +559,83 @@ fn a_cel_expression_that_fails_when_evaluated_is_a_warning() {
         ],
     );
     assert!(error_lines(&r).is_empty(), "{r:?}");
+}
+
+#[test]
+fn a_rule_by_categories_that_holds_uncategorised_tickets_is_a_warning_with_the_when_form() {
+    let r = check(fixture("categories-hold-uncategorised.yaml"));
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_mentions(
+        &r,
+        &[
+            "categories-hold-uncategorised.yaml:18:9: warning: customers.acme.rules.0:",
+            "rule `onboarding is free` has `categories`, so a ticket with no category stops here and is held (\"uncategorised\")",
+            "`when: 'ticket.category in [\"onboarding\"]'` (no `categories`)",
+            "`- when: ticket.category == null` with `treat: hold`",
+        ],
+    );
+    assert!(error_lines(&r).is_empty(), "{r:?}");
+
+    // What each form does to a ticket with no category and one in onboarding.
+    let dir = tempfile::tempdir().unwrap();
+    let tickets = dir.path().join("t.json");
+    let ticket = |id: &str, category: &str| {
+        format!(
+            r#"{{"id": "{id}", "customer": "acme", "title": "x", "category": {category},
+               "created_at": "2026-10-01T08:00:00+02:00",
+               "work": [{{"id": "W-{id}", "at": "2026-10-01T09:00:00+02:00", "minutes": 60, "kind": "remote"}}]}}"#
+        )
+    };
+    std::fs::write(
+        &tickets,
+        format!(
+            r#"{{"tickets": [{}, {}]}}"#,
+            ticket("T-1", "null"),
+            ticket("T-2", "\"onboarding\"")
+        ),
+    )
+    .unwrap();
+    let bill = |mapping: &Path| {
+        let r = run([
+            "bill",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--tickets",
+            tickets.to_str().unwrap(),
+            "--period",
+            "2026-10",
+            "--json",
+        ]);
+        assert_eq!(r.code, Some(0), "{r:?}");
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    let held = |doc: &serde_json::Value, id: &str| {
+        doc["report"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["ticket"] == id)
+            .map(|row| row["held"].clone())
+            .unwrap()
+    };
+    let as_written = bill(&root().join(fixture("categories-hold-uncategorised.yaml")));
+    assert_eq!(held(&as_written, "T-1"), "uncategorised");
+    assert!(as_written["invoices"].as_array().unwrap().is_empty());
+    // The suggested condition lets the uncategorised ticket reach the next rule.
+    let text = std::fs::read_to_string(root().join(fixture("categories-hold-uncategorised.yaml")))
+        .unwrap()
+        .replace(
+            "categories: [onboarding]",
+            "when: 'ticket.category in [\"onboarding\"]'",
+        );
+    let f = dir.path().join("m.yaml");
+    std::fs::write(&f, text).unwrap();
+    let r = check(&f);
+    assert!(!r.stderr.contains("warning"), "{r:?}");
+    let rewritten = bill(&f);
+    assert_eq!(held(&rewritten, "T-1"), serde_json::Value::Null);
+    assert_eq!(held(&rewritten, "T-2"), serde_json::Value::Null);
+    assert_eq!(rewritten["invoices"][0]["total_net"], "950.00");
 }
 
 #[test]
@@ -1219,7 +1460,7 @@ fn a_report_language_outside_the_five_is_refused_where_it_is_written() {
     assert_one_error(
         &r,
         &[
-            "lv-it.yaml:86:15:",
+            "lv-it.yaml:91:15:",
             "customers.riga-bakery.language",
             "unknown language `de`",
             "en, lv, pl, sv, da",

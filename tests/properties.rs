@@ -383,6 +383,20 @@ fn check_money(doc: &BillDocument, tickets: &[Ticket], m: u32) -> Result<(), Tes
                 inv.customer,
                 l.description
             );
+            // A ledger that recomputes the line (Xero) gets the same amount:
+            // the quantity as shown × the unit price as shown, rounded once.
+            let (q, u) = (l.quantity, l.unit_price.amount());
+            prop_assert!(q.scale() <= 4, "{}: quantity {}", inv.customer, q);
+            prop_assert_eq!(u, u.round_dp(2), "{}: unit price {}", inv.customer, u);
+            prop_assert_eq!(
+                exact_cents(q * u),
+                a,
+                "{}: `{}`: {} × {} is not the amount",
+                inv.customer,
+                l.description,
+                q,
+                u
+            );
         }
         // The document shows money as strings with exactly two decimals.
         let shown = std::iter::once(&inv_json["total_net"]).chain(
@@ -429,7 +443,17 @@ fn check_money(doc: &BillDocument, tickets: &[Ticket], m: u32) -> Result<(), Tes
         } else {
             prop_assert_eq!(work.len(), 1);
             let rate = c.terms_for(month(m)).hourly_rate.expect("rate").amount();
-            prop_assert_eq!(work[0].unit_price.amount(), rate);
+            // The rate per hour, or 1 × the amount where hours shown to four
+            // decimals × the rate would not give the exact amount.
+            let w = work[0];
+            prop_assert!(
+                w.unit_price.amount() == rate
+                    || (w.quantity == Decimal::ONE && w.unit_price == w.amount),
+                "{}: work line {} × {}",
+                inv.customer,
+                w.quantity,
+                w.unit_price
+            );
             prop_assert_eq!(
                 work[0].amount.amount(),
                 exact_cents(rate * hourly / Decimal::from(60)),
@@ -440,10 +464,11 @@ fn check_money(doc: &BillDocument, tickets: &[Ticket], m: u32) -> Result<(), Tes
             );
         }
 
-        // Call-out fees: one per onsite entry of billable work, none for held work.
+        // Call-out fees: one per onsite entry of billable work (also when an
+        // allowance covered its time), none for held work.
         let fee = c.terms_for(month(m)).call_out_fee;
         let visits: usize = rows(doc, inv.customer.as_str())
-            .filter(|r| r.billable)
+            .filter(|r| r.billable || r.rule.ends_with("(covered by allowance)"))
             .map(|r| {
                 let t = tickets.iter().find(|t| t.id == r.ticket).expect("ticket");
                 entries_in(t, m)

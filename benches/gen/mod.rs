@@ -1,4 +1,4 @@
-//! A deterministic synthetic ticket export (`spec/offline-format.md`) for
+//! A deterministic synthetic ticket export (`docs/offline-format.md`) for
 //! benchmarks: `examples/gen_export.rs` writes it to stdout, `benches/bill.rs`
 //! generates it in memory.
 //!

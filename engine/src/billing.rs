@@ -20,7 +20,7 @@ use crate::document::*;
 use crate::minutes::Minutes;
 use crate::money::Money;
 use crate::period::{Month, local_midnight};
-use crate::ticket::{Ticket, WorkEntry};
+use crate::ticket::{Ticket, WorkEntry, WorkKind};
 use crate::values::{ClockState, Priority};
 
 /// Every customer's contract, by customer key.
@@ -223,6 +223,17 @@ pub fn bill_customer(
         .extend(crate::bill::sla_events(c, &out.sla, period, as_of));
     out.sla_summary = crate::bill::sla_summary(c, &out.sla, period);
 
+    for l in &mut lines {
+        let (quantity, unit_price, amount) = shown_figures(l.quantity, l.unit_price, l.amount);
+        if quantity != l.quantity.normalize() {
+            l.explanation.detail.push_str(&format!(
+                "; shown as 1 × the amount, as {} × {} would not give the exact amount a ledger must show",
+                l.quantity.normalize(),
+                l.unit_price
+            ));
+        }
+        (l.quantity, l.unit_price, l.amount) = (quantity, unit_price, amount);
+    }
     if lines.iter().any(|l| !l.amount.is_zero()) {
         out.invoice = Some(Invoice {
             customer: c.customer.clone(),
@@ -289,6 +300,67 @@ fn group_work<'a>(
         });
     }
     by_month
+}
+
+/// A ticket's time in a month not covered yet, by kind of work (travel
+/// counts as onsite), plus what rounding added.
+struct TimeLeft {
+    /// Remote, onsite, phone.
+    by_kind: [Minutes; 3],
+    surplus: Minutes,
+}
+
+const KINDS: [WorkKind; 3] = [WorkKind::Remote, WorkKind::Onsite, WorkKind::Phone];
+
+impl TimeLeft {
+    fn of_entries(entries: &[&WorkEntry]) -> TimeLeft {
+        let mut t = TimeLeft {
+            by_kind: [Minutes::ZERO; 3],
+            surplus: Minutes::ZERO,
+        };
+        for w in entries {
+            t.add(w.kind, w.minutes);
+        }
+        t
+    }
+
+    fn slot(kind: WorkKind) -> usize {
+        KINDS.iter().position(|k| *k == kind).unwrap_or(0)
+    }
+
+    fn add(&mut self, kind: WorkKind, m: Minutes) {
+        let i = Self::slot(kind);
+        self.by_kind[i] += m;
+    }
+
+    fn total(&self) -> Minutes {
+        self.by_kind.iter().copied().sum::<Minutes>() + self.surplus
+    }
+
+    /// What is left of the kinds `covers` accepts, rounding included.
+    fn of(&self, covers: impl Fn(WorkKind) -> bool) -> Minutes {
+        KINDS
+            .iter()
+            .zip(self.by_kind)
+            .filter(|(k, _)| covers(**k))
+            .map(|(_, m)| m)
+            .sum::<Minutes>()
+            + self.surplus
+    }
+
+    /// Takes `m` (at most [`TimeLeft::of`]) from the accepted kinds in
+    /// order, then from the rounding.
+    fn take(&mut self, mut m: Minutes, covers: impl Fn(WorkKind) -> bool) {
+        for (k, slot) in KINDS.iter().zip(self.by_kind.iter_mut()) {
+            if covers(*k) {
+                let t = m.min(*slot);
+                *slot = *slot - t;
+                m = m - t;
+            }
+        }
+        let t = m.min(self.surplus);
+        self.surplus = self.surplus - t;
+    }
 }
 
 #[derive(Default)]
@@ -412,22 +484,34 @@ impl Ledger {
         }
     }
 
-    /// Draws `need` from the banks valid at `at`; returns what is left.
+    /// Draws from the banks valid at `at` that cover this ticket's category
+    /// and count time as `actual` (before rounding) or not; each takes only
+    /// what is left of `time` of the kinds it covers.
+    #[allow(clippy::too_many_arguments)]
     fn draw_banks(
         &mut self,
         c: &Contract,
-        mut need: Minutes,
+        time: &mut TimeLeft,
+        category: Option<&str>,
+        actual: bool,
         at: DateTime<Utc>,
         record: bool,
         draws: &mut Vec<Draw>,
         events: &mut Vec<Event>,
-    ) -> Minutes {
+    ) {
         let d = at.with_timezone(&c.tz).date_naive();
         for &i in &self.bank_order {
-            if need.is_zero() {
+            if time.total().is_zero() {
                 break;
             }
             let bank = &c.banks[i];
+            if bank.covers.actual_time != actual || !bank.covers.covers_category(category) {
+                continue;
+            }
+            let need = time.of(|k| bank.covers.covers_kind(k));
+            if need.is_zero() {
+                continue;
+            }
             let Some(key) = Self::term(c, bank, d) else {
                 continue;
             };
@@ -442,7 +526,7 @@ impl Ledger {
             let take = need.min(st.remaining);
             let before = st.remaining;
             st.remaining = st.remaining - take;
-            need = need - take;
+            time.take(take, |k| bank.covers.covers_kind(k));
             if !record {
                 continue;
             }
@@ -467,7 +551,6 @@ impl Ledger {
                 });
             }
         }
-        need
     }
 
     /// Draws whole punches for `need` from cards valid at `at`; returns what is left.
@@ -574,19 +657,24 @@ impl Ledger {
             let mut minutes_billed = Minutes::ZERO;
             let mut rule_note = "";
             if treat == Treatment::Billable {
-                // Allowances cover raw time first (rule 4).
-                let mut rest = logged;
+                // Call-out fees go with the visit, whatever covers its time.
+                if billing && terms.call_out_fee.is_some() && onsite > 0 {
+                    call_outs += onsite;
+                    call_out_tickets.push(p.t.id.clone());
+                }
+                // Allowances cover raw time first (rule 4), of the kinds they name.
+                let mut time = TimeLeft::of_entries(&mw.entries);
                 let mut allowance_minutes = Minutes::ZERO;
                 for (i, a) in terms.allowances.iter().enumerate() {
-                    if rest.is_zero() || !a.applies_to(p.category) {
+                    if !a.applies_to(p.category) {
                         continue;
                     }
-                    let take = rest.min(allowance_left[i]);
+                    let take = time.of(|k| a.covers_kind(k)).min(allowance_left[i]);
                     if take.is_zero() {
                         continue;
                     }
+                    time.take(take, |k| a.covers_kind(k));
                     allowance_left[i] = allowance_left[i] - take;
-                    rest = rest - take;
                     allowance_minutes += take;
                     if billing {
                         draws.push(Draw {
@@ -597,23 +685,43 @@ impl Ledger {
                         });
                     }
                 }
-                if !allowance_minutes.is_zero() && rest.is_zero() {
+                if !allowance_minutes.is_zero() && time.total().is_zero() {
                     rule_note = " (covered by allowance)";
                 } else {
                     billable = true;
                     let travel = terms
                         .travel_per_visit
                         .map_or(Minutes::ZERO, |t| t.times(u64::from(onsite)));
-                    let rounded = terms.rounding.apply(rest + travel);
+                    time.add(WorkKind::Onsite, travel);
                     let first_draw = draws.len();
-                    let after_banks = self.draw_banks(
+                    // Banks at actual time draw before rounding ...
+                    let before_actual = time.total();
+                    self.draw_banks(
                         c,
-                        rounded,
+                        &mut time,
+                        p.category,
+                        true,
                         mw.first_at,
                         billing,
                         &mut draws,
                         &mut scratch_events,
                     );
+                    let actual_drawn = before_actual - time.total();
+                    // ... the rest is rounded once, and the rounding is drawn
+                    // by whichever bank draws next.
+                    let rounded = terms.rounding.apply(time.total());
+                    time.surplus = rounded - time.total();
+                    self.draw_banks(
+                        c,
+                        &mut time,
+                        p.category,
+                        false,
+                        mw.first_at,
+                        billing,
+                        &mut draws,
+                        &mut scratch_events,
+                    );
+                    let after_banks = time.total();
                     let (after_cards, punched) = self.draw_cards(
                         c,
                         after_banks,
@@ -622,7 +730,7 @@ impl Ledger {
                         &mut draws,
                         &mut scratch_events,
                     );
-                    minutes_billed = (rounded - after_banks) + punched + after_cards;
+                    minutes_billed = actual_drawn + (rounded - after_banks) + punched + after_cards;
                     if !after_cards.is_zero() && terms.hourly_rate.is_none() {
                         return Err(BillError::NoHourlyRate {
                             customer: c.customer.to_string(),
@@ -631,25 +739,19 @@ impl Ledger {
                         });
                     }
                     hourly_minutes += after_cards;
-                    if billing {
-                        if terms.call_out_fee.is_some() && onsite > 0 {
-                            call_outs += onsite;
-                            call_out_tickets.push(p.t.id.clone());
-                        }
-                        if !after_cards.is_zero() {
-                            hourly_items.push(ExplainItem {
-                                source: p.t.source.clone(),
-                                ticket: p.t.id.clone(),
-                                work: mw.entries.iter().map(|w| w.id.clone()).collect(),
-                                minutes_logged: logged,
-                                allowance_minutes,
-                                travel_minutes: travel,
-                                minutes_rounded: rounded,
-                                rounding: terms.rounding.describe(),
-                                draws: draws[first_draw..].to_vec(),
-                                minutes_on_line: after_cards,
-                            });
-                        }
+                    if billing && !after_cards.is_zero() {
+                        hourly_items.push(ExplainItem {
+                            source: p.t.source.clone(),
+                            ticket: p.t.id.clone(),
+                            work: mw.entries.iter().map(|w| w.id.clone()).collect(),
+                            minutes_logged: logged,
+                            allowance_minutes,
+                            travel_minutes: travel,
+                            minutes_rounded: rounded,
+                            rounding: terms.rounding.describe(),
+                            draws: draws[first_draw..].to_vec(),
+                            minutes_on_line: after_cards,
+                        });
                     }
                 }
             }

@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
+use crate::holidays::PublicHolidays;
+
 /// `[start, end)` in Unix seconds.
 pub type Span = (i64, i64);
 
@@ -173,7 +175,12 @@ pub struct Calendar {
     pub name: String,
     pub tz: Tz,
     pub availability: Availability,
+    /// Days closed besides `public`'s.
     pub holidays: BTreeSet<NaiveDate>,
+    /// A country's (or region's) public holidays, every year.
+    pub public: Option<PublicHolidays>,
+    /// Days of `public` the calendar keeps open.
+    pub not_holidays: BTreeSet<NaiveDate>,
     /// Stops the clock, holidays included.
     pub maintenance: WeeklyWindows,
     cache: Box<[OnceLock<Vec<Span>>]>,
@@ -191,6 +198,8 @@ impl fmt::Debug for Calendar {
             .field("tz", &self.tz)
             .field("availability", &self.availability)
             .field("holidays", &self.holidays)
+            .field("public", &self.public)
+            .field("not_holidays", &self.not_holidays)
             .field("maintenance", &self.maintenance)
             .finish()
     }
@@ -209,9 +218,63 @@ impl Calendar {
             tz,
             availability,
             holidays,
+            public: None,
+            not_holidays: BTreeSet::new(),
             maintenance,
             cache: (0..CACHE_YEARS).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    /// Closed on `public`'s holidays too, except the days in `not_holidays`
+    /// (which also reopen days of `holidays`).
+    pub fn with_public_holidays(
+        mut self,
+        public: Option<PublicHolidays>,
+        not_holidays: BTreeSet<NaiveDate>,
+    ) -> Calendar {
+        self.public = public;
+        self.not_holidays = not_holidays;
+        self
+    }
+
+    /// The same calendar with `add` closed and `remove` open on top (a
+    /// contract's own changes to a shared calendar).
+    pub fn amended(&self, add: &BTreeSet<NaiveDate>, remove: &BTreeSet<NaiveDate>) -> Calendar {
+        let holidays = self
+            .holidays
+            .union(add)
+            .copied()
+            .filter(|d| !remove.contains(d));
+        let not_holidays = self
+            .not_holidays
+            .iter()
+            .filter(|d| !add.contains(d))
+            .chain(remove)
+            .copied()
+            .collect();
+        Calendar::new(
+            self.name.clone(),
+            self.tz,
+            self.availability.clone(),
+            holidays.collect(),
+            self.maintenance.clone(),
+        )
+        .with_public_holidays(self.public, not_holidays)
+    }
+
+    /// Every day of local year `year` the calendar is closed for a holiday.
+    pub fn holidays_in(&self, year: i32) -> BTreeSet<NaiveDate> {
+        let mut days: BTreeSet<NaiveDate> = self
+            .holidays
+            .iter()
+            .filter(|d| d.year() == year)
+            .copied()
+            .collect();
+        if let Some(p) = self.public {
+            days.extend(p.dates(year));
+        }
+        days.retain(|d| !self.not_holidays.contains(d));
+        days
     }
 
     /// 24/7 with no maintenance: SLA time is real elapsed time.
@@ -236,11 +299,12 @@ impl Calendar {
         let Some(mut date) = NaiveDate::from_ymd_opt(year, 1, 1) else {
             return spans;
         };
+        let holidays = self.holidays_in(year);
         while date.year() == year {
             let wd = date.weekday();
             let open: &[DayWindow] = match &self.availability {
                 Availability::Always => std::slice::from_ref(&DayWindow::WHOLE_DAY),
-                Availability::Weekly(w) if self.holidays.contains(&date) => {
+                Availability::Weekly(w) if holidays.contains(&date) => {
                     let _ = w;
                     &[]
                 }
@@ -441,6 +505,36 @@ mod tests {
             ts("2026-11-19T09:00:00+02:00"),
             "the holiday is closed"
         );
+    }
+
+    #[test]
+    fn a_national_calendar_closes_on_its_holidays_with_a_contracts_changes() {
+        let tz: Tz = "Europe/Stockholm".parse().unwrap();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let cal = Calendar::new(
+            "se",
+            tz,
+            Availability::Weekly(weekdays("08:00-17:00")),
+            BTreeSet::new(),
+            WeeklyWindows::default(),
+        )
+        .with_public_holidays(Some("SE".parse().unwrap()), BTreeSet::new());
+        // Thursday 18 June 2026 evening: Midsummer Eve (Friday 19) is closed.
+        let next = |c: &Calendar, from: &str| c.open_from(ts(from)).next().unwrap().0;
+        assert_eq!(
+            next(&cal, "2026-06-18T18:00:00+02:00"),
+            ts("2026-06-22T08:00:00+02:00")
+        );
+        // A contract that works Midsummer Eve but closes the day before it.
+        let amended = cal.amended(&[d("2026-06-18")].into(), &[d("2026-06-19")].into());
+        assert_eq!(
+            next(&amended, "2026-06-17T18:00:00+02:00"),
+            ts("2026-06-19T08:00:00+02:00")
+        );
+        assert!(amended.holidays_in(2026).contains(&d("2026-12-24")));
+        assert!(!amended.holidays_in(2026).contains(&d("2026-06-19")));
+        // The shared calendar is unchanged.
+        assert!(cal.holidays_in(2026).contains(&d("2026-06-19")));
     }
 
     #[test]

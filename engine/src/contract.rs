@@ -17,7 +17,7 @@ use crate::condition::Condition;
 use crate::minutes::Minutes;
 use crate::money::{Currency, Money};
 use crate::period::Month;
-use crate::ticket::CustomerKey;
+use crate::ticket::{CustomerKey, WorkKind};
 use crate::values::{Priority, ValueMap};
 
 /// What a matching rule does with a ticket's time in a period.
@@ -107,11 +107,43 @@ pub fn normalize_email(s: &str) -> String {
 pub struct Allowance {
     pub name: String,
     pub categories: Option<BTreeSet<String>>,
+    /// Only work of these kinds; `None`: every kind.
+    pub kinds: Option<Vec<WorkKind>>,
     pub minutes: Minutes,
 }
 
 impl Allowance {
     pub fn applies_to(&self, category: Option<&str>) -> bool {
+        match &self.categories {
+            None => true,
+            Some(set) => category.is_some_and(|c| set.contains(c)),
+        }
+    }
+
+    pub fn covers_kind(&self, kind: WorkKind) -> bool {
+        self.kinds.as_ref().is_none_or(|k| k.contains(&kind))
+    }
+}
+
+/// What work a bank covers and how it counts it ("3 hours of remote
+/// support, at actual time"). The default covers everything, rounded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Covers {
+    /// Only work entries of these kinds; `None`: every kind.
+    pub kinds: Option<Vec<WorkKind>>,
+    /// Only tickets of these canonical categories; `None`: every ticket.
+    pub categories: Option<BTreeSet<String>>,
+    /// Draw the logged time before rounding, rather than the rounded time;
+    /// what the bank does not cover is then rounded and billed.
+    pub actual_time: bool,
+}
+
+impl Covers {
+    pub fn covers_kind(&self, kind: WorkKind) -> bool {
+        self.kinds.as_ref().is_none_or(|k| k.contains(&kind))
+    }
+
+    pub fn covers_category(&self, category: Option<&str>) -> bool {
         match &self.categories {
             None => true,
             Some(set) => category.is_some_and(|c| set.contains(c)),
@@ -146,6 +178,8 @@ pub struct Bank {
     pub low_balance: Option<Minutes>,
     /// Banks are drawn in ascending order of this (then mapping order).
     pub draw_order: u32,
+    /// Which work it covers, at actual or rounded time.
+    pub covers: Covers,
 }
 
 impl Bank {

@@ -1,6 +1,6 @@
 //! The bill document: what `contract-bridge bill` prints and the daemon stores.
 //!
-//! The fields named in `spec/offline-format.md` keep their names and meaning;
+//! The fields named in `docs/offline-format.md` keep their names and meaning;
 //! everything else here is an allowed extra (explanations, events, summaries).
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -104,6 +104,30 @@ pub struct InvoiceLine {
     pub amount: Money,
     pub tickets: Vec<TicketId>,
     pub explanation: Explanation,
+}
+
+/// The figures a line shows: `(quantity, unit price, amount)`.
+///
+/// `amount` is the line's exact amount (rule 5: exact, rounded once to
+/// cents). A ledger that recomputes a line (Xero, QuickBooks, e-conomic)
+/// multiplies the quantity and unit price it was sent, so the shown quantity
+/// (at most four decimals) times the shown unit price (cents) must round to
+/// the same amount. When it would not (77.5 min at 950.00/h: 1.2917 h ×
+/// 950.00 = 1227.12, but the exact amount is 1227.08), the line shows
+/// 1 × its amount instead; its description keeps the hours.
+pub fn shown_figures(
+    quantity: rust_decimal::Decimal,
+    unit_price: Money,
+    amount: Money,
+) -> (rust_decimal::Decimal, Money, Money) {
+    let amount = amount.to_cents();
+    let q = quantity.round_dp(4).normalize();
+    let unit = unit_price.to_cents();
+    if (unit * q).to_cents() == amount {
+        (q, unit, amount)
+    } else {
+        (rust_decimal::Decimal::ONE, amount, amount)
+    }
 }
 
 /// How a line was derived.
@@ -277,4 +301,62 @@ pub enum EventKind {
         calendar: String,
         stopped_minutes: i64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+    use rust_decimal_macros::dec;
+
+    fn money(d: Decimal) -> Money {
+        Money::new(d)
+    }
+
+    #[test]
+    fn a_line_a_ledger_would_recompute_differently_shows_one_times_its_amount() {
+        // 77.5 min at 950.00/h: exact 1227.083… → 1227.08; 1.2917 × 950 = 1227.115.
+        let hours = dec!(77.5) / dec!(60);
+        let exact = money(dec!(950)).for_minutes(crate::minutes::Minutes::new(dec!(77.5)).unwrap());
+        let (q, u, a) = shown_figures(hours, money(dec!(950)), exact);
+        assert_eq!(
+            (q, u.to_string(), a.to_string()),
+            (dec!(1), "1227.08".into(), "1227.08".into())
+        );
+    }
+
+    #[test]
+    fn a_line_that_recomputes_to_its_amount_keeps_its_quantity() {
+        // moneo: 77.5 min at 60.00/h: 1.2917 × 60 = 77.502 → 77.50, as exact.
+        let (q, u, a) = shown_figures(dec!(77.5) / dec!(60), money(dec!(60)), money(dec!(77.50)));
+        assert_eq!(
+            (q, u, a),
+            (dec!(1.2917), money(dec!(60)), money(dec!(77.50)))
+        );
+        // A unit price finer than cents is what `check` refuses in a mapping;
+        // a derived one (a punch at 890.00/h × 50 min) is shown in cents.
+        let unit = money(dec!(890)).for_minutes(crate::minutes::Minutes::whole(50));
+        let (q, u, a) = shown_figures(dec!(3), unit, unit * dec!(3));
+        assert_eq!(q * u.amount(), a.amount());
+    }
+
+    proptest! {
+        /// Whatever the exact quantity and unit price, the shown quantity ×
+        /// the shown unit price rounds to the shown amount, which is the
+        /// exact amount rounded once (rule 5).
+        #[test]
+        fn shown_quantity_times_unit_price_is_the_amount(
+            q in 0i64..10_000_000, q_scale in 0u32..7,
+            u in 0i64..100_000_000, u_scale in 0u32..5,
+        ) {
+            let (q, u) = (Decimal::new(q, q_scale), money(Decimal::new(u, u_scale)));
+            let exact = u * q;
+            let (sq, su, sa) = shown_figures(q, u, exact);
+            prop_assert_eq!(sa, exact.to_cents());
+            prop_assert!(sq.scale() <= 4);
+            prop_assert_eq!(su, su.to_cents());
+            prop_assert_eq!((su * sq).to_cents(), sa);
+        }
+    }
 }

@@ -11,11 +11,11 @@
 //! - [`contract`]: compiled contracts (terms by date, rules, rounding, banks,
 //!   cards, add-ons, SLA terms), built by the `mapping` crate.
 //! - [`calendar`]: business hours on the local wall clock, holidays,
-//!   maintenance windows, DST.
+//!   maintenance windows, DST; [`holidays`]: public holidays by country.
 //! - [`sla`]: clocks computed from ticket history.
 //! - [`billing`]: the month-by-month ledger of one customer.
 //! - [`bill`]: the whole bill document for a period.
-//! - [`document`]: the output types (`spec/offline-format.md`).
+//! - [`document`]: the output types (`docs/offline-format.md`).
 //! - [`condition`]: the trait mapping conditions (CEL) implement.
 
 pub mod bill;
@@ -24,6 +24,7 @@ pub mod calendar;
 pub mod condition;
 pub mod contract;
 pub mod document;
+pub mod holidays;
 pub mod minutes;
 pub mod money;
 pub mod period;

@@ -139,6 +139,25 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// Decimals an amount in this currency may have on an invoice: the ISO
+    /// 4217 minor unit (0 for ISK, JPY, KRW…), at most 2 because the bill
+    /// document shows cents.
+    pub fn decimals(&self) -> u32 {
+        const NONE: [&str; 16] = [
+            "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+            "VND", "VUV", "XAF", "XOF",
+        ];
+        if NONE.contains(&self.as_str()) { 0 } else { 2 }
+    }
+
+    /// `amount` written with no more decimals than [`Currency::decimals`]
+    /// (trailing zeros do not count: `"350.00"` is fine in ISK).
+    pub fn fits(&self, amount: Money) -> bool {
+        amount.0.normalize().scale() <= self.decimals()
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -168,6 +187,17 @@ mod tests {
     fn parses_quoted_decimals_exactly() {
         assert_eq!("125.50".parse::<Money>().unwrap().amount(), dec!(125.50));
         assert!("12x".parse::<Money>().is_err());
+    }
+
+    #[test]
+    fn amounts_fit_the_currency_decimals() {
+        let sek: Currency = "SEK".parse().unwrap();
+        let isk: Currency = "ISK".parse().unwrap();
+        assert!(sek.fits("950.50".parse().unwrap()));
+        assert!(sek.fits("950.500".parse().unwrap()));
+        assert!(!sek.fits("950.505".parse().unwrap()));
+        assert!(isk.fits("950.00".parse().unwrap()));
+        assert!(!isk.fits("950.5".parse().unwrap()));
     }
 
     #[test]

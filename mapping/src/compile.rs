@@ -12,7 +12,7 @@ use engine::contract::*;
 use engine::minutes::Minutes;
 use engine::money::{Currency, Money};
 use engine::period::Month;
-use engine::ticket::CustomerKey;
+use engine::ticket::{CustomerKey, WorkKind};
 use engine::values::{ClockState, Priority, ValueMap};
 use rust_decimal::Decimal;
 use serde_saphyr::Spanned;
@@ -275,7 +275,7 @@ fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, max: usize
 }
 
 /// ` (did you mean `x`?)`, or nothing when no candidate is close.
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     nearest(name, candidates, 1)
         .first()
         .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
@@ -289,6 +289,9 @@ struct Compiler {
     /// are not reported again as undefined.
     broken_calendars: HashSet<String>,
     value_maps: HashMap<String, Arc<ValueMap>>,
+    /// The currency of the contract being compiled: its amounts may have no
+    /// more decimals than it allows.
+    currency: Option<Currency>,
 }
 
 fn origin_of<T>(file: &Arc<Path>, path: String, s: &Spanned<T>) -> Origin {
@@ -481,6 +484,7 @@ impl Compiler {
                 None
             }
         };
+        self.currency = currency;
         let tz = match &m.time_zone {
             Some(t) => self.tz(t),
             None => {
@@ -904,7 +908,31 @@ impl Compiler {
                 );
                 None
             }
-            Ok(m) if m.amount() >= Decimal::ZERO => Some(m),
+            Ok(m) if m.amount() >= Decimal::ZERO => match self.currency {
+                // A ledger recomputes quantity × unit price: an amount it
+                // cannot hold would make its total differ from ours.
+                Some(cur) if !cur.fits(m) => {
+                    let d = cur.decimals();
+                    let shown = |s| {
+                        let mut x = m.amount().round_dp_with_strategy(d, s);
+                        x.rescale(d);
+                        x
+                    };
+                    let (down, up) = (
+                        shown(rust_decimal::RoundingStrategy::ToZero),
+                        shown(rust_decimal::RoundingStrategy::AwayFromZero),
+                    );
+                    self.err(
+                        &a.origin,
+                        format!(
+                            "`{}` has more decimals than {cur} allows ({d}): an invoice line shows {d} decimals, so write \"{down}\" or \"{up}\"",
+                            a.value
+                        ),
+                    );
+                    None
+                }
+                _ => Some(m),
+            },
             Ok(_) => {
                 self.err(
                     &a.origin,
@@ -998,7 +1026,9 @@ impl Compiler {
             RawHours::Days(days) => Availability::Weekly(self.weekly(&hours.origin, days)),
         };
         if matches!(availability, Availability::Always)
-            && (!raw.holidays.is_empty() || raw.holidays_ical.is_some())
+            && (!raw.holidays.is_empty()
+                || raw.holidays_ical.is_some()
+                || raw.public_holidays.is_some())
         {
             self.diags.push(o.child("holidays").warning(
                 "a 24/7 calendar is open on holidays too: these holidays do not stop the clock (use `maintenance` for closed windows)",
@@ -1023,6 +1053,20 @@ impl Compiler {
                 Err(e) => self.err(&a.origin, format!("cannot read {}: {e}", path.display())),
             }
         }
+        let public = raw.public_holidays.as_ref().and_then(|p| {
+            let a = at(o, "public_holidays", p);
+            a.value
+                .parse::<engine::holidays::PublicHolidays>()
+                .map_err(|e| self.err(&a.origin, e.to_string()))
+                .ok()
+        });
+        let not_holidays = self.dates(&o.child("not_holidays"), &raw.not_holidays);
+        if !not_holidays.is_empty() && raw.public_holidays.is_none() && raw.holidays_ical.is_none()
+        {
+            self.diags.push(o.child("not_holidays").warning(
+                "`not_holidays` reopens days of `public_holidays` or `holidays_ical`, and this calendar has neither: remove the dates from `holidays` instead",
+            ));
+        }
         let maintenance = match &raw.maintenance {
             Some(mw) => {
                 let a = at(o, "maintenance", mw);
@@ -1036,13 +1080,45 @@ impl Compiler {
         {
             return None;
         }
-        Some(Calendar::new(
-            name,
-            tz?,
-            availability,
-            holidays,
-            maintenance,
-        ))
+        Some(
+            Calendar::new(name, tz?, availability, holidays, maintenance)
+                .with_public_holidays(public, not_holidays),
+        )
+    }
+
+    /// `kinds: [remote, onsite]`: work kinds, each checked where it is written.
+    fn kinds(&mut self, o: &Origin, list: Option<&[Spanned<String>]>) -> Option<Vec<WorkKind>> {
+        let list = list?;
+        let ko = o.child("kinds");
+        if list.is_empty() {
+            self.err(&ko, "an empty `kinds` list covers no work: name some of remote, onsite, phone, or leave `kinds` out to cover every kind");
+        }
+        let mut out = Vec::new();
+        for (i, k) in list.iter().enumerate() {
+            let a = at(&ko, &i.to_string(), k);
+            match WorkKind::parse(a.value.trim()) {
+                Some(kind) => out.push(kind),
+                None => {
+                    let hint = did_you_mean(&a.value, ["remote", "onsite", "phone"].into_iter());
+                    self.err(
+                        &a.origin,
+                        format!(
+                            "`{}` is not a work kind{hint}: use remote, onsite or phone",
+                            a.value
+                        ),
+                    );
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// A list of dates, each checked where it is written.
+    fn dates(&mut self, o: &Origin, list: &[Spanned<String>]) -> BTreeSet<NaiveDate> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, h)| self.date(&at(o, &i.to_string(), h)))
+            .collect()
     }
 
     fn weekly(&mut self, o: &Origin, days: &BTreeMap<String, OneOrMany>) -> WeeklyWindows {
@@ -1137,8 +1213,13 @@ impl Compiler {
             }],
             Some(a) => {
                 let mut out = Vec::new();
+                // Whether a rule above already decides uncategorised tickets.
+                let mut uncategorised_decided = false;
                 for (i, r) in a.value.iter().enumerate() {
                     let ro = origin_of(&a.origin.file, format!("{}.{i}", a.origin.path), r);
+                    if !uncategorised_decided {
+                        uncategorised_decided = self.holds_uncategorised(&ro, i, &r.value);
+                    }
                     if let Some(rule) = self.rule(&ro, i, &r.value) {
                         out.push(rule);
                     }
@@ -1196,19 +1277,34 @@ impl Compiler {
         if let Some(a) = &m.allowances {
             for (i, al) in a.value.iter().enumerate() {
                 let ao = a.origin.child(&i.to_string());
+                let kinds = self.kinds(&ao, al.kinds.as_deref());
                 if let Some(minutes) = self.minutes(&at(&ao, "per_month", &al.per_month)) {
                     allowances.push(Allowance {
                         name: al.name.clone(),
                         categories: al.categories.as_ref().map(|c| c.iter().cloned().collect()),
+                        kinds,
                         minutes,
                     });
                 }
             }
         }
+        let mut dates = |d: &Option<At<Vec<Spanned<String>>>>| {
+            d.as_ref()
+                .map(|a| self.dates(&a.origin, &a.value))
+                .unwrap_or_default()
+        };
+        let amend = (dates(&m.holidays), dates(&m.not_holidays));
+        if m.sla.is_none()
+            && let Some(a) = m.holidays.as_ref().or(m.not_holidays.as_ref())
+        {
+            self.diags.push(a.origin.warning(
+                "`holidays` and `not_holidays` change this contract's SLA calendar, and it has no `sla`: they change nothing",
+            ));
+        }
         let sla = m
             .sla
             .as_ref()
-            .and_then(|s| self.sla(s, monthly_fee.is_some()));
+            .and_then(|s| self.sla(s, monthly_fee.is_some(), &amend));
         if self.diags[before..]
             .iter()
             .any(|d| d.severity == crate::diag::Severity::Error)
@@ -1226,6 +1322,35 @@ impl Compiler {
             allowances,
             sla: sla.map(Arc::new),
         })
+    }
+
+    /// Warns when rule `r` is the first to decide a ticket with no category
+    /// and does so by its `categories` filter, which holds it ("held
+    /// uncategorised") however the later rules read; returns whether `r`
+    /// decides such tickets (or may: a condition that reads the category).
+    fn holds_uncategorised(&mut self, o: &Origin, i: usize, r: &RawRule) -> bool {
+        match (&r.categories, &r.when) {
+            (None, None) => true,
+            (None, Some(w)) => w.value.contains("category"),
+            (Some(cats), when) => {
+                let list = cats
+                    .iter()
+                    .map(|c| format!("\"{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let form = match when {
+                    None => format!("ticket.category in [{list}]"),
+                    Some(w) => format!("ticket.category in [{list}] && ({})", w.value.trim()),
+                };
+                let name = r.name.clone().unwrap_or_else(|| format!("rule {}", i + 1));
+                self.diags.push(o.warning(format!(
+                    "rule `{name}` has `categories`, so a ticket with no category stops here and is held (\"uncategorised\"): no rule below is tried for it. \
+                     To let such tickets go on to the rules below, write the filter as a condition instead: `when: '{form}'` (no `categories`). \
+                     To hold them on purpose, say so above this rule: `- when: ticket.category == null` with `treat: hold` and `reason: uncategorised`"
+                )));
+                true
+            }
+        }
     }
 
     fn rule(&mut self, o: &Origin, i: usize, r: &RawRule) -> Option<Rule> {
@@ -1306,7 +1431,13 @@ impl Compiler {
         t
     }
 
-    fn sla(&mut self, s: &At<RawSla>, has_fee: bool) -> Option<SlaTerms> {
+    /// `amend`: the contract's own days closed and reopened on top of the calendar's.
+    fn sla(
+        &mut self,
+        s: &At<RawSla>,
+        has_fee: bool,
+        amend: &(BTreeSet<NaiveDate>, BTreeSet<NaiveDate>),
+    ) -> Option<SlaTerms> {
         let o = &s.origin;
         let raw = &s.value;
         let cal_at = at(o, "calendar", &raw.calendar);
@@ -1329,6 +1460,19 @@ impl Compiler {
                 self.err(&cal_at.origin, msg);
                 None
             }
+        };
+        // The contract's own holidays, on top of the shared calendar's.
+        let (add, remove) = amend;
+        let calendar = match calendar {
+            Some(c) if !add.is_empty() || !remove.is_empty() => {
+                if matches!(c.availability, Availability::Always) {
+                    self.diags.push(cal_at.origin.warning(
+                        "this calendar is 24/7, open on holidays too: the contract's `holidays` and `not_holidays` change nothing",
+                    ));
+                }
+                Some(Arc::new(c.amended(add, remove)))
+            }
+            other => other,
         };
         let before_targets = self.diags.len();
         let first_response = raw
@@ -1504,8 +1648,29 @@ impl Compiler {
                 .low_balance
                 .as_ref()
                 .and_then(|d| self.minutes(&at(&o, "low_balance", d)));
+            let kinds = self.kinds(&o, raw.kinds.as_deref());
+            let actual_time = match raw.draw.as_ref().map(|d| at(&o, "draw", d)) {
+                None => false,
+                Some(d) => match d.value.as_str() {
+                    "rounded" => false,
+                    "actual" => true,
+                    other => {
+                        self.err(
+                            &d.origin,
+                            format!("`{other}` is not a way to draw: use `rounded` (the ticket's rounded time, the default) or `actual` (the logged time, before rounding)"),
+                        );
+                        false
+                    }
+                },
+            };
+            let covers = Covers {
+                kinds,
+                categories: raw.categories.as_ref().map(|c| c.iter().cloned().collect()),
+                actual_time,
+            };
             if let (Some(minutes), Some(term)) = (size, term) {
                 out.push(Bank {
+                    covers,
                     name: raw.name.clone(),
                     minutes,
                     term,
@@ -1766,6 +1931,8 @@ fn field_is_set(m: &Merged, key: &str) -> bool {
         add_on_catalog,
         add_ons,
         sla,
+        holidays,
+        not_holidays,
         accounting,
         language,
         report_every

@@ -16,7 +16,7 @@ mod ical;
 pub mod raw;
 mod sources;
 
-pub use compile::{At, Loaded, load, parse_text};
+pub use compile::{At, Loaded, did_you_mean, load, parse_text};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;
 pub use engine::ticket::WorkKind;

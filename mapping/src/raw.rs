@@ -34,6 +34,12 @@ pub struct RawCalendar {
     pub hours: Spanned<RawHours>,
     #[serde(default)]
     pub holidays: Vec<Spanned<String>>,
+    /// A country's built-in public holidays, every year: `SE`, `DE-BY`.
+    #[serde(default)]
+    pub public_holidays: Option<Spanned<String>>,
+    /// Days of `public_holidays` (or `holidays_ical`) that stay open.
+    #[serde(default)]
+    pub not_holidays: Vec<Spanned<String>>,
     /// An iCalendar file (relative to the mapping file) whose all-day events are holidays.
     #[serde(default)]
     pub holidays_ical: Option<Spanned<String>>,
@@ -118,6 +124,9 @@ pub struct RawAllowance {
     pub name: String,
     #[serde(default)]
     pub categories: Option<Vec<String>>,
+    /// Only work of these kinds: `remote`, `onsite`, `phone`.
+    #[serde(default)]
+    pub kinds: Option<Vec<Spanned<String>>>,
     /// Free time per month.
     pub per_month: Spanned<String>,
 }
@@ -141,6 +150,16 @@ pub struct RawBank {
     pub low_balance: Option<Spanned<String>>,
     #[serde(default)]
     pub draw_order: Option<u32>,
+    /// Only work of these kinds: `remote`, `onsite`, `phone`.
+    #[serde(default)]
+    pub kinds: Option<Vec<Spanned<String>>>,
+    /// Only tickets of these canonical categories.
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    /// `rounded` (default): draws the ticket's rounded time; `actual`: draws
+    /// the logged time before rounding.
+    #[serde(default)]
+    pub draw: Option<Spanned<String>>,
 }
 
 /// An accounting system's ids for a customer: every key optional, each
@@ -373,6 +392,10 @@ contract_fields! {
     add_on_catalog: BTreeMap<String, RawAddOnDef>,
     add_ons: Vec<Spanned<RawAddOnRef>>,
     sla: RawSla,
+    /// This contract's days closed on top of its SLA calendar's holidays.
+    holidays: Vec<Spanned<String>>,
+    /// This contract's days open although its SLA calendar closes them.
+    not_holidays: Vec<Spanned<String>>,
     /// What each accounting target calls this customer and its lines, by
     /// the target's name in the daemon configuration.
     accounting: BTreeMap<String, Spanned<RawAccountingRefs>>,

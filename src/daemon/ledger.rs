@@ -829,6 +829,7 @@ pub fn merge_sales(book: &ContractBook, sales: &[Sale]) -> ContractBook {
                     price: Some(price),
                     low_balance,
                     draw_order: u32::MAX,
+                    covers: Default::default(),
                 });
             }
             _ => {}
