@@ -9,8 +9,8 @@ use serde_json::Value;
 mod support;
 
 use support::{
-    KillOnDrop, NOW, corrections_of, expected_october_totals, root, run_once_with as run_once,
-    status,
+    KillOnDrop, NOW, corrections_of, drafts_in, expected_october_totals, root,
+    run_once_with as run_once, status,
 };
 
 /// A demo-like configuration in `dir`: the bundled scenarios in, drafts out.
