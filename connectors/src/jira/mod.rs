@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header,
-    note_marker, ticket_title, verify_hub_signature,
+    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page,
+    RawTicket, WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
@@ -494,51 +494,80 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
     }
 
     fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
-        Ok(vec![self.request(
-            HttpMethod::Get,
-            format!(
-                "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
-                encode(&note.ticket)
-            ),
-            None,
-        )?])
+        Ok(vec![
+            self.request(
+                HttpMethod::Get,
+                format!(
+                    "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
+                    encode(&note.ticket)
+                ),
+                None,
+            )?,
+            self.request(
+                HttpMethod::Get,
+                format!("/rest/api/3/issue/{}?fields=labels", encode(&note.ticket)),
+                None,
+            )?,
+        ])
     }
 
     fn read_found_note(
         &self,
         key: &str,
+        note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<Option<Value>, ConnectorError> {
+    ) -> Result<NoteLookup, ConnectorError> {
+        let [comments, issue] = answers else {
+            return Err(ConnectorError::Transient(format!(
+                "{SYSTEM}: the note lookup is incomplete"
+            )));
+        };
         let marker = note_marker(key);
-        let r = answers
-            .first()
-            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
-        let present = check(r)?["values"]
+        let comment = check(comments)?["values"]
             .as_array()
             .into_iter()
             .flatten()
             .any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker)));
-        Ok((!present).then_some(Value::Null))
+        let tag = check(issue)?["fields"]["labels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|l| l.as_str() == Some(note.tag.as_str()));
+        Ok(NoteLookup::Found(FoundNote {
+            comment,
+            tag,
+            context: Value::Null,
+        }))
     }
 
     fn add_note(
         &self,
         key: &str,
         note: &Note,
-        _found: &Value,
-    ) -> Result<Vec<HttpRequest>, ConnectorError> {
-        Ok(vec![
-            self.request(
-                HttpMethod::Post,
-                format!("/rest/servicedeskapi/request/{}/comment", encode(&note.ticket)),
-                Some(&json!({"body": format!("{}\n\n{}", note.text, note_marker(key)), "public": false})),
-            )?,
-            self.request(
-                HttpMethod::Put,
-                format!("/rest/api/3/issue/{}", encode(&note.ticket)),
-                Some(&json!({"update": {"labels": [{"add": note.tag}]}})),
-            )?,
-        ])
+        found: &FoundNote,
+    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+        let mut out = Vec::new();
+        if !found.comment {
+            out.push((
+                NotePart::Comment,
+                self.request(
+                    HttpMethod::Post,
+                    format!("/rest/servicedeskapi/request/{}/comment", encode(&note.ticket)),
+                    Some(&json!({"body": format!("{}\n\n{}", note.text, note_marker(key)), "public": false})),
+                )?,
+            ));
+        }
+        if !found.tag {
+            out.push((
+                NotePart::Tag,
+                self.request(
+                    HttpMethod::Put,
+                    format!("/rest/api/3/issue/{}", encode(&note.ticket)),
+                    Some(&json!({"update": {"labels": [{"add": note.tag}]}})),
+                )?,
+            ));
+        }
+        Ok(out)
     }
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
@@ -629,12 +658,14 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
                 delivery,
                 tickets: Vec::new(),
                 deleted: vec![key],
+                keys: Default::default(),
             }
         } else {
             Announcement {
                 delivery,
                 tickets: vec![key],
                 deleted: Vec::new(),
+                keys: Default::default(),
             }
         })
     }
