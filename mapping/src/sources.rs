@@ -193,7 +193,10 @@ impl SourceMap {
     }
 
     /// The value after `prefix` of the first label that has it.
-    pub fn label_value<'a>(labels: impl IntoIterator<Item = &'a str>, prefix: &str) -> Option<&'a str> {
+    pub fn label_value<'a>(
+        labels: impl IntoIterator<Item = &'a str>,
+        prefix: &str,
+    ) -> Option<&'a str> {
         labels
             .into_iter()
             .find_map(|l| l.strip_prefix(prefix).filter(|v| !v.is_empty()))
@@ -325,9 +328,11 @@ pub(crate) fn compile_source(
         }
     }
     if raw.fields.contains_key("customer") && raw.fields.contains_key("organization") {
-        diags.push(fields.child("customer").error(
-            "`customer` and `organization` are the same field (the older name): keep one",
-        ));
+        diags.push(
+            fields.child("customer").error(
+                "`customer` and `organization` are the same field (the older name): keep one",
+            ),
+        );
     }
     map
 }
@@ -370,12 +375,27 @@ mod tests {
                 member: Some("kind".into())
             })
         );
-        assert_eq!(Place::parse("label:kind-"), Ok(Place::LabelPrefix("kind-".into())));
+        assert_eq!(
+            Place::parse("label:kind-"),
+            Ok(Place::LabelPrefix("kind-".into()))
+        );
         assert_eq!(Place::parse("request_type"), Ok(Place::RequestType));
         assert_eq!(Place::parse("activity"), Ok(Place::Activity));
-        assert!(Place::parse("customfield_10x").unwrap_err().contains("not a Jira custom field id"));
-        assert!(Place::parse("label:").unwrap_err().contains("names no prefix"));
-        assert!(Place::parse("worklog:x").unwrap_err().contains("is not a place"));
+        assert!(
+            Place::parse("customfield_10x")
+                .unwrap_err()
+                .contains("not a Jira custom field id")
+        );
+        assert!(
+            Place::parse("label:")
+                .unwrap_err()
+                .contains("names no prefix")
+        );
+        assert!(
+            Place::parse("worklog:x")
+                .unwrap_err()
+                .contains("is not a place")
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page,
-    RawTicket, WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
+    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
+    WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,

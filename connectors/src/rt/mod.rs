@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page,
-    RawTicket, WebhookRefusal, id_text, note_marker, ticket_title,
+    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
+    WebhookRefusal, id_text, note_marker, ticket_title,
 };
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,

@@ -22,10 +22,10 @@ use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
     SourceMap, WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
 };
-use mapping::{Place, WorkKind};
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
 };
+use mapping::{Place, WorkKind};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -269,7 +269,12 @@ impl Mapped<'_, ZammadConfig> {
         let v = &t.value;
         let ticket = &v["ticket"];
         let history = &d.history;
-        let organization = match self.map.fields.get("customer").or(self.map.fields.get("organization")) {
+        let organization = match self
+            .map
+            .fields
+            .get("customer")
+            .or(self.map.fields.get("organization"))
+        {
             Some(f) => ticket[f.as_str()].as_str().unwrap_or_default(),
             None => v["organization"].as_str().unwrap_or_default(),
         };
@@ -346,25 +351,23 @@ impl Mapped<'_, ZammadConfig> {
         let mut records: Vec<&Value> = d.time.iter().collect();
         records.sort_by_key(|r| r["created_at"].as_str().unwrap_or_default().to_owned());
         let activity_of = |r: &Value| -> Option<&str> {
-            l.types
-                .get(&id_text(&r["type_id"])?)
-                .map(String::as_str)
+            l.types.get(&id_text(&r["type_id"])?).map(String::as_str)
         };
         let mut work = Vec::with_capacity(records.len());
         for r in &records {
             let units: Decimal = r["time_unit"]
                 .as_str()
                 .and_then(|u| u.parse().ok())
-                .or_else(|| r["time_unit"].as_f64().and_then(|f| Decimal::try_from(f).ok()))
+                .or_else(|| {
+                    r["time_unit"]
+                        .as_f64()
+                        .and_then(|f| Decimal::try_from(f).ok())
+                })
                 .ok_or_else(|| {
-                    format!(
-                        "ticket {}: time record {} has no time_unit",
-                        t.id, r["id"]
-                    )
+                    format!("ticket {}: time record {} has no time_unit", t.id, r["id"])
                 })?;
-            let record = id_text(&r["id"]).ok_or_else(|| {
-                format!("ticket {}: a time record without an id", t.id)
-            })?;
+            let record = id_text(&r["id"])
+                .ok_or_else(|| format!("ticket {}: a time record without an id", t.id))?;
             let by = id_text(&r["created_by_id"]).unwrap_or_default();
             let user = &users[&by];
             let agent = match (user["firstname"].as_str(), user["lastname"].as_str()) {
@@ -626,7 +629,10 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             .into_iter()
             .flatten()
             .filter_map(id_text)
-            .find(|id| id_text(&v["assets"]["Ticket"][id]["number"]).as_deref() == Some(note.ticket.as_str()))
+            .find(|id| {
+                id_text(&v["assets"]["Ticket"][id]["number"]).as_deref()
+                    == Some(note.ticket.as_str())
+            })
             .ok_or_else(|| {
                 ConnectorError::Transient(format!(
                     "{SYSTEM}: no ticket numbered `{}` is found (yet)",
@@ -905,7 +911,10 @@ mod tests {
         assert_eq!(v["work"][0]["activity"], "Remote");
         assert_eq!(v["work"][1]["minutes"], 90);
         assert_eq!(v["work"][1]["kind"], "onsite", "type 4 is On site");
-        assert!(v["work"][1].get("note").is_none(), "logged without an article");
+        assert!(
+            v["work"][1].get("note").is_none(),
+            "logged without an article"
+        );
     }
 
     #[test]
@@ -924,7 +933,10 @@ mod tests {
         let converted = c.convert(&page.tickets, &answers()).unwrap();
         let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
         assert_eq!(v["priority"], "3 high");
-        assert_eq!(v["resolved_at"], "2020-11-13T14:50:00.000Z", "state type closed");
+        assert_eq!(
+            v["resolved_at"], "2020-11-13T14:50:00.000Z",
+            "state type closed"
+        );
         assert_eq!(v["category"], "Remote", "the first entry's activity");
         assert_eq!(v["work"][1]["kind"], "remote", "no kind- tag: the default");
     }
@@ -946,7 +958,10 @@ mod tests {
         let converted = c.convert(&page.tickets, &a).unwrap();
         let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
         assert_eq!(v["work"], json!([]));
-        assert!(c.convert(&page.tickets, &a[..2]).is_err(), "an answer missing");
+        assert!(
+            c.convert(&page.tickets, &a[..2]).is_err(),
+            "an answer missing"
+        );
     }
 
     #[test]
@@ -1000,7 +1015,10 @@ mod tests {
         assert_eq!(add.len(), 1, "the tag only");
         assert_eq!(add[0].0, NotePart::Tag);
         let body: Value = serde_json::from_slice(&add[0].1.body).unwrap();
-        assert_eq!(body, json!({"item": "sla-breach", "object": "Ticket", "o_id": 81}));
+        assert_eq!(
+            body,
+            json!({"item": "sla-breach", "object": "Ticket", "o_id": 81})
+        );
         // Neither there: the comment first, on the internal id.
         let nothing = FoundNote {
             comment: false,
