@@ -173,12 +173,12 @@ impl SourceMap {
         self.fields.get(name).map_or(default, String::as_str)
     }
 
-    /// The ticket field the category is in, when it is in one.
-    pub fn category_field(&self) -> Option<&str> {
-        match &self.category_from {
-            Some(Place::Field(f)) => Some(f),
-            _ => None,
-        }
+    /// Where the category is read: `category_from`, or a field named
+    /// under `fields.category`; none: the connector's default.
+    pub fn category_place(&self) -> Option<Place> {
+        self.category_from
+            .clone()
+            .or_else(|| self.fields.get("category").map(|f| Place::Field(f.clone())))
     }
 
     /// The kind a value read from a place stands for: a `kinds` entry,

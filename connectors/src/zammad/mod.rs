@@ -406,7 +406,7 @@ impl Mapped<'_, ZammadConfig> {
             }
             work.push(entry);
         }
-        let category = match &self.map.category_from {
+        let category = match &self.map.category_place() {
             None => ticket["category"].clone(),
             Some(Place::Activity) => records
                 .first()
