@@ -414,6 +414,39 @@ mod tests {
     }
 
     #[test]
+    fn check_names_the_file_line_and_key_of_a_field_the_helpdesk_cannot_have() {
+        let text = "sources:\n  jsm:\n    customers:\n      Acme: acme\n    fields:\n      kind: worklog_property:work-kind\n      category: customfield_10x\n      requester: label:who-\n";
+        let file = std::path::Path::new("sources.yaml");
+        let raw = crate::parse_text(file, text).unwrap();
+        let source = &raw.sources["jsm"];
+        let origin = Origin {
+            file: std::sync::Arc::from(file),
+            line: source.referenced.line(),
+            column: source.referenced.column(),
+            path: "sources.jsm".into(),
+        };
+        let mut diags = Vec::new();
+        let map = compile_source(&origin, &source.value, &["acme"], &mut diags);
+        let shown: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("sources.yaml:7:17: error: sources.jsm.fields.category: `customfield_10x` is not a Jira custom field id"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("sources.yaml:8:18: error: sources.jsm.fields.requester: `label:who-` is not a field"),
+            "{shown:?}"
+        );
+        assert_eq!(
+            map.kind_from,
+            Some(Place::WorklogProperty {
+                key: "work-kind".into(),
+                member: None
+            })
+        );
+    }
+
+    #[test]
     fn special_fields_are_not_copied() {
         let map = SourceMap {
             fields: BTreeMap::from([
