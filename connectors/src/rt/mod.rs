@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
+use mapping::Place;
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
     WebhookRefusal, id_text, note_marker, ticket_title,
@@ -139,6 +140,20 @@ impl Mapped<'_, RtConfig> {
         let domain = requester.rsplit('@').next().unwrap_or_default();
         let customer = self.map.customers.get(domain).ok_or_else(|| {
             format!("ticket {}: requestor domain `{domain}` has no customer key (add it under the source's `customers`)", t.id)
+        })?;
+        // RT reads the kind from the entry's subject and the category from
+        // a custom field only: another place is refused, not ignored.
+        let unsupported = |what: &str, place: &Option<Place>, ok: fn(&Place) -> bool| match place {
+            Some(p) if !ok(p) => Err(format!(
+                "ticket {}: RT has no such place for the {what} ({p:?}): RT reads it from {}",
+                t.id,
+                if what == "kind" { "the entry's subject (`comment`)" } else { "a custom field" }
+            )),
+            _ => Ok(()),
+        };
+        unsupported("kind", &self.map.kind_from, |p| matches!(p, Place::Comment))?;
+        unsupported("category", &self.map.category_from, |p| {
+            matches!(p, Place::Field(_))
         })?;
         let items: Vec<&Value> = history["items"]
             .as_array()

@@ -267,6 +267,18 @@ impl Mapped<'_, ZammadConfig> {
 
     fn canonical(&self, t: &RawTicket, d: &Details, l: &Lookups) -> Converted {
         let v = &t.value;
+        // Jira's places are not Zammad's: refused, not read as nothing.
+        for place in [&self.map.kind_from, &self.map.category_from]
+            .into_iter()
+            .flatten()
+        {
+            if matches!(place, Place::WorklogProperty { .. } | Place::RequestType) {
+                return Err(format!(
+                    "ticket {}: Zammad has no {place:?}: read the kind or category from `activity`, a ticket attribute, a tag prefix (`label:`) or the `comment`",
+                    t.id
+                ));
+            }
+        }
         let ticket = &v["ticket"];
         let history = &d.history;
         let organization = match self
