@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
-use mapping::Place;
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
     WebhookRefusal, id_text, note_marker, ticket_title,
@@ -21,6 +20,7 @@ use crate::helpdesk::{
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
 };
+use mapping::Place;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,7 +147,11 @@ impl Mapped<'_, RtConfig> {
             Some(p) if !ok(p) => Err(format!(
                 "ticket {}: RT has no such place for the {what} ({p:?}): RT reads it from {}",
                 t.id,
-                if what == "kind" { "the entry's subject (`comment`)" } else { "a custom field" }
+                if what == "kind" {
+                    "the entry's subject (`comment`)"
+                } else {
+                    "a custom field"
+                }
             )),
             _ => Ok(()),
         };
