@@ -1000,7 +1000,9 @@ mod tests {
             "https://desk.example.com/api/v1/tickets/search?query=number%3A%2210081%22&limit=10"
         );
         let search = fixture("search.json");
-        let NoteLookup::More(more) = c.read_found_note("k", &note, &[search.clone()]).unwrap()
+        let NoteLookup::More(more) = c
+            .read_found_note("k", &note, std::slice::from_ref(&search))
+            .unwrap()
         else {
             panic!("the articles and tags are asked next")
         };
