@@ -153,13 +153,14 @@ pub struct SourceMap {
 }
 
 /// Canonical names with a meaning of their own in `fields`: not copied.
-const SPECIAL: [&str; 6] = [
+const SPECIAL: [&str; 7] = [
     "category",
     "tags",
     "organization",
     "customer",
     "requester",
     "kind",
+    "request_type",
 ];
 
 impl SourceMap {
