@@ -280,6 +280,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Ticket>, ExportError> {
 
 fn into_ticket(t: RawTicket<'_>) -> Ticket {
     Ticket {
+        source: None,
         id: TicketId::new(t.id.into_owned()),
         customer: CustomerKey::new(t.customer.into_owned()),
         requester: t.requester,

@@ -32,6 +32,10 @@ pub struct Metrics {
     webhooks: Mutex<BTreeMap<u16, u64>>,
     /// Requests sent to helpdesk APIs.
     pub helpdesk_requests: AtomicU64,
+    /// A period has been held longer than `billing.hold_alert_minutes`.
+    held_alert: AtomicBool,
+    /// Passes of a source that failed or left a ticket unread.
+    source_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -61,6 +65,12 @@ impl Metrics {
         if breach {
             self.sla_breaches.fetch_add(1, Ordering::Relaxed);
         }
+    }
+    pub fn set_held_alert(&self, alert: bool) {
+        self.held_alert.store(alert, Ordering::Relaxed);
+    }
+    pub fn add_source_failure(&self) {
+        self.source_failures.fetch_add(1, Ordering::Relaxed);
     }
     pub fn add_webhook(&self, status: u16) {
         if let Ok(mut w) = self.webhooks.lock() {
@@ -98,6 +108,12 @@ async fn readyz(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
             "not ready: the mapping is not valid (see `contract-bridge check`)\n".into(),
         );
     }
+    if s.metrics.held_alert.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded: a period has waited longer than billing.hold_alert_minutes for an incomplete source (see `contract-bridge status`)\n".into(),
+        );
+    }
     match s.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
@@ -132,6 +148,16 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         "contract_bridge_helpdesk_requests_total",
         "Requests sent to helpdesk APIs.",
         m.helpdesk_requests.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_source_failures_total",
+        "Source passes that failed or left a ticket unread (the source stays incomplete).",
+        m.source_failures.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_http_retries_total",
+        "Outbound requests repeated after a timeout, a 429 or a 5xx.",
+        s.transport_retries(),
     );
     counter(
         "contract_bridge_notes_queued_total",
@@ -188,6 +214,23 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
                 "# HELP contract_bridge_tickets Ticket snapshots stored.\n# TYPE contract_bridge_tickets gauge\ncontract_bridge_tickets {}",
                 st.tickets
             );
+            let _ = writeln!(
+                out,
+                "# HELP contract_bridge_periods_held Customer periods due to close but waiting for an incomplete source.\n# TYPE contract_bridge_periods_held gauge\ncontract_bridge_periods_held {}",
+                st.held.len()
+            );
+            let _ = writeln!(
+                out,
+                "# HELP contract_bridge_source_complete_through_seconds Each source's watermark: every change before it is stored (Unix time).\n# TYPE contract_bridge_source_complete_through_seconds gauge"
+            );
+            for h in &st.sources {
+                let _ = writeln!(
+                    out,
+                    "contract_bridge_source_complete_through_seconds{{source=\"{}\"}} {}",
+                    h.source,
+                    h.complete_through.map_or(0, |t| t.timestamp())
+                );
+            }
             (StatusCode::OK, out)
         }
         Err(e) => (

@@ -11,3 +11,4 @@ pub mod render;
 pub mod report;
 pub mod settings;
 pub mod statement;
+pub mod transport;

@@ -71,6 +71,9 @@ enum Command {
     Status {
         #[arg(long)]
         config: PathBuf,
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Close one month now for every customer whose month has ended, and
     /// push the drafts (whatever `schedule.close` says).
@@ -84,6 +87,10 @@ enum Command {
         /// or deleted, under the next revision (nothing else is closed).
         #[arg(long, value_name = "CUSTOMER")]
         repush: Option<String>,
+        /// Close even where a source feeding the customer is not known
+        /// complete past the month's end (see `status`); the draft says so.
+        #[arg(long, conflicts_with = "repush")]
+        force: bool,
         /// Act as if it were this instant (RFC 3339); default: now.
         #[arg(long)]
         now: Option<String>,
@@ -128,6 +135,17 @@ struct BadInput(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr (stdout is for what a command prints);
+    // CONTRACT_BRIDGE_LOG=debug shows each retry.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONTRACT_BRIDGE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let result = match cli.command {
         Command::Check { mapping, config } => check(&mapping, config.as_deref()),
         Command::Bill {
@@ -154,13 +172,14 @@ fn main() -> ExitCode {
             json,
         } => sla(&mapping, &tickets, as_of.as_deref(), json),
         Command::Run { config, once, now } => run(&config, once, now.as_deref()),
-        Command::Status { config } => status(&config),
+        Command::Status { config, json } => status(&config, json),
         Command::Close {
             config,
             period,
             repush,
+            force,
             now,
-        } => close(&config, &period, repush.as_deref(), now.as_deref()),
+        } => close(&config, &period, repush.as_deref(), force, now.as_deref()),
         Command::Backfill { config, since } => backfill(&config, &since),
         Command::Report(args) => report_cmd(args),
         Command::StatementLink {
@@ -179,12 +198,18 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+        Err(Failure::Incomplete(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(3)
+        }
     }
 }
 
 enum Failure {
     Bad(BadInput),
     Other(anyhow::Error),
+    /// The work that was safe was done, but a source failed (exit 3).
+    Incomplete(String),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -457,6 +482,13 @@ fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
             let now = fixed_now.unwrap_or_else(Utc::now);
             let report = bridge.run_once(now).await.map_err(|e| bad(e.to_string()))?;
             daemon::log_report(&report);
+            // Everything safe was done; a source that failed is still a failure.
+            if !report.failed_sources.is_empty() {
+                return Err(Failure::Incomplete(format!(
+                    "source(s) {} failed: the periods they feed stay open (see `contract-bridge status`)",
+                    report.failed_sources.iter().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
             return Ok(());
         }
         if fixed_now.is_some() {
@@ -473,6 +505,7 @@ fn close(
     config: &Path,
     period: &str,
     repush: Option<&str>,
+    force: bool,
     now: Option<&str>,
 ) -> Result<(), Failure> {
     let month: Month = period.parse().map_err(|e| bad(format!("--period: {e}")))?;
@@ -498,10 +531,15 @@ fn close(
             }
             None => {
                 let customers = bridge.mapping().map_or(0, |m| m.book.contracts.len());
+                let gate = if force {
+                    daemon::Gate::Forced
+                } else {
+                    daemon::Gate::Sources
+                };
                 let closing = progress(customers as u64, "customers closed (with their reports)");
                 let tick = closing.clone();
                 bridge
-                    .close_period_with(month, now, &mut report, &mut move |c: &str| {
+                    .close_period_with(month, now, &mut report, gate, &mut move |c: &str| {
                         tick.set_message(c.to_owned());
                         tick.inc(1);
                     })
@@ -831,10 +869,20 @@ async fn shutdown_signal() {
     }
 }
 
-fn status(config: &Path) -> Result<(), Failure> {
+fn status(config: &Path, json: bool) -> Result<(), Failure> {
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;
+        if json {
+            let doc = daemon::status_json(&store)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).map_err(std::io::Error::from)?
+            );
+            return Ok(());
+        }
         let text = daemon::status_text(&store)
             .await
             .map_err(|e| bad(e.to_string()))?;

@@ -21,6 +21,9 @@ pub struct Settings {
     pub targets: BTreeMap<String, TargetConfig>,
     #[serde(default)]
     pub outbox: OutboxSettings,
+    /// How every outbound request is retried (sync reads and pushes alike).
+    #[serde(default)]
+    pub retry: crate::transport::RetrySettings,
     #[serde(default)]
     pub schedule: ScheduleSettings,
     /// The HTTP endpoints (`/healthz`, `/readyz`, `/metrics`, `/webhooks/{source}`)
@@ -180,6 +183,18 @@ pub struct BillingSettings {
     /// after its period's draft) still becomes a correction line.
     #[serde(default = "default_correction_months")]
     pub correction_months: u32,
+    /// A month closes only when every source feeding the customer is known
+    /// complete this many minutes past its end (late webhooks, index lag).
+    #[serde(default)]
+    pub grace_minutes: u32,
+    /// A period held this long for an incomplete source is an alert: logged
+    /// as an error, and `/readyz` answers 503.
+    #[serde(default = "default_hold_alert")]
+    pub hold_alert_minutes: u32,
+}
+
+fn default_hold_alert() -> u32 {
+    24 * 60
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -479,7 +479,7 @@ async fn a_refused_api_token_is_one_clear_error_not_a_retry_storm() {
         &server.uri(),
         "email = \"bridge@example.com\"\napi_token = \"revoked\"",
     );
-    let out = run_once(&cfg, NOW);
+    let out = run_once_failing(&cfg, NOW);
     assert!(
         out.contains("source jsm: jira: HTTP 401: Client must be authenticated to access this resource. (check the source's email and API token)"),
         "{out}"

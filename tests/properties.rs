@@ -207,6 +207,7 @@ fn ticket(customer: &'static str) -> impl Strategy<Value = Ticket> {
                 }
                 states.sort_by_key(|s| s.at);
                 Ticket {
+                    source: None,
                     id: TicketId::new("unnumbered"),
                     customer: CustomerKey::new(customer),
                     requester: requester.map(str::to_owned),
@@ -922,6 +923,7 @@ fn unanswered(id: &str, customer: &str, priority: &str, created: &str) -> Ticket
         .unwrap()
         .with_timezone(&Utc);
     Ticket {
+        source: None,
         id: TicketId::new(id),
         customer: CustomerKey::new(customer),
         requester: None,

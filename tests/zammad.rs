@@ -53,7 +53,7 @@ struct Desk {
     by_kind: BTreeMap<&'static str, usize>,
     /// Answer this search page with broken JSON, once.
     malformed_page: Option<usize>,
-    /// Answer the next history request with a 503.
+    /// Answer every history request with a 503 while set.
     history_unavailable: bool,
     /// Refuse this many tag additions (422), then take them.
     tag_refusals: usize,
@@ -312,7 +312,6 @@ impl Respond for FakeZammad {
                 ResponseTemplate::new(200).set_body_json(list)
             }
             ("GET", p) if p.starts_with("/api/v1/ticket_history/") && d.history_unavailable => {
-                d.history_unavailable = false;
                 ResponseTemplate::new(503).set_body_string("Service Unavailable")
             }
             ("GET", p) if p.starts_with("/api/v1/ticket_history/") => {
@@ -577,7 +576,7 @@ async fn a_refused_token_is_one_clear_error_not_a_retry_storm() {
     let (fake, server) = fake().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &server.uri(), "wrong", "");
-    let out = run_once(&cfg, NOW);
+    let out = run_once_failing(&cfg, NOW);
     assert!(
         out.contains("source desk: zammad: HTTP 401: Invalid token! (check the source's token"),
         "{out}"
@@ -696,17 +695,24 @@ async fn a_broken_page_or_a_503_stores_nothing_and_the_next_poll_reads_everythin
         d.malformed_page = Some(2);
     }
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &server.uri(), "z-t0k", "");
-    let broken = run_once(&cfg, NOW);
+    let cfg = config(
+        dir.path(),
+        &server.uri(),
+        "z-t0k",
+        "[retry]\nbase_delay_ms = 1",
+    );
+    let broken = run_once_failing(&cfg, NOW);
     assert!(broken.contains("0 ticket(s) changed"), "{broken}");
     assert!(
         broken.contains("source desk: zammad: HTTP 200: the answer is not JSON"),
         "{broken}"
     );
     fake.0.lock().unwrap().history_unavailable = true;
-    let unavailable = run_once(&cfg, NOW);
+    let unavailable = run_once_failing(&cfg, NOW);
     assert!(unavailable.contains("0 ticket(s) changed"), "{unavailable}");
     assert!(unavailable.contains("zammad: HTTP 503"), "{unavailable}");
+    // Every try of the history was refused: 5 tries, then the pass failed.
+    fake.0.lock().unwrap().history_unavailable = false;
     // The cursor never moved: the next poll reads every ticket.
     let tickets = fake.0.lock().unwrap().tickets.len();
     let ok = run_once(&cfg, NOW);
@@ -918,4 +924,91 @@ async fn a_refused_tag_is_added_later_without_a_second_comment() {
     );
     let st = status(&cfg, &[]);
     assert!(st.contains(" 0 dead"), "{st}");
+}
+
+/// 30 % of requests fail on both sides, Zammad and the ledger: half before
+/// they are handled (503), half after (the answer lost to a 502). Repeated
+/// `run --once` converge on exactly the offline bill: no draft is ever made
+/// from part of the month, each draft is created once, each note once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_percent_faults_on_both_sides_converge_on_exactly_the_offline_bill() {
+    let desk = FakeZammad(Arc::new(Mutex::new(desk_from_export("lv-it"))));
+    let desk_faults = Faulty::new(desk.clone(), 0.3, 7);
+    let server = serve(desk_faults.clone()).await;
+    let ledger = Faulty::new(Fake::new(Faults::default(), 11), 0.3, 13);
+    let ledger_server = serve(ledger.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &server.uri(),
+        "z-t0k",
+        &format!(
+            "[targets.ledger]\ntype = \"http\"\nurl = \"{}\"\ntimeout_ms = 2000\n[outbox]\nmax_attempts = 1000\nbase_delay_secs = 0.01\nmax_delay_secs = 0.05\n[retry]\nbase_delay_ms = 1\nmax_delay_ms = 5",
+            ledger_server.uri()
+        ),
+    );
+    let env = [("CONTRACT_BRIDGE__BILLING__TARGET", "ledger")];
+    let lv_it = ["daugava-logistics", "jurmala-hotel", "riga-bakery"];
+    let expected: Vec<(String, String)> = expected_october_totals()
+        .into_iter()
+        .filter(|(c, _)| lv_it.contains(&c.as_str()))
+        .collect();
+    let mut runs = 0;
+    let converged = loop {
+        runs += 1;
+        assert!(runs <= 30, "no convergence in 30 runs");
+        // A minute later each run, so that the outbox's backoff has passed.
+        let now = (chrono::DateTime::parse_from_rfc3339(NOW).unwrap()
+            + chrono::Duration::minutes(runs))
+        .to_rfc3339();
+        let out = Command::new(bin())
+            .args(["run", "--once", "--now", &now, "--config"])
+            .arg(&cfg)
+            .envs(env)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            matches!(out.status.code(), Some(0 | 3)),
+            "run {runs}: {log}"
+        );
+        // Whatever reached the ledger so far is right: never a partial bill.
+        let drafts: Vec<(String, String)> = october_drafts(&ledger.inner.created())
+            .into_iter()
+            .filter(|(c, _)| lv_it.contains(&c.as_str()))
+            .collect();
+        for d in &drafts {
+            assert!(expected.contains(d), "run {runs} pushed {d:?}: {log}");
+        }
+        let pending = status(&cfg, &env)
+            .lines()
+            .any(|l| l.starts_with("outbox:") && !l.starts_with("outbox: 0 pending"));
+        if out.status.success() && drafts == expected && !pending {
+            break runs;
+        }
+    };
+    assert!(
+        ledger.inner.changed().is_empty(),
+        "{:?}",
+        ledger.inner.changed()
+    );
+    let faults = (
+        *desk_faults.faults.lock().unwrap(),
+        *ledger.faults.lock().unwrap(),
+    );
+    assert!(
+        faults.0 > 0 && faults.1 > 0,
+        "faults were injected: {faults:?}"
+    );
+    let d = desk.0.lock().unwrap();
+    for (id, mut notes) in notes_of(&d) {
+        let count = notes.len();
+        notes.sort();
+        notes.dedup();
+        assert_eq!(notes.len(), count, "ticket {id} noted twice");
+    }
+    eprintln!(
+        "30 % faults: converged after {converged} run(s); {} Zammad and {} ledger faults injected",
+        faults.0, faults.1
+    );
 }

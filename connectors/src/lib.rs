@@ -341,6 +341,10 @@ pub struct Draft {
     /// `report.statement_secret` are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_url: Option<String>,
+    /// Set when the period was closed by `close --force` while a source
+    /// feeding it was incomplete: what was missing. Finance sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
 }
 
 /// An accounting system's ids for a draft's customer and lines, from the

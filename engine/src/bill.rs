@@ -25,8 +25,8 @@ pub fn bill(
     let mut seen = HashSet::with_capacity(tickets.len());
     let mut by_customer: HashMap<&str, Vec<&Ticket>> = HashMap::new();
     for t in tickets {
-        if !seen.insert(t.id.as_str()) {
-            return Err(BillError::DuplicateTicket(t.id.to_string()));
+        if !seen.insert(t.reference()) {
+            return Err(BillError::DuplicateTicket(t.reference().to_string()));
         }
         if !book.contracts.contains_key(t.customer.as_str()) {
             return Err(BillError::NoContract {
@@ -212,6 +212,7 @@ pub(crate) fn sla_rows(
         );
         let local = |s: i64| LocalTime::from_unix(s, c.tz);
         out.sla.push(SlaRow {
+            source: p.t.source.clone(),
             customer: c.customer.clone(),
             ticket: p.t.id.clone(),
             metric,

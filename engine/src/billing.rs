@@ -280,9 +280,12 @@ fn group_work<'a>(
     }
     for list in by_month.values_mut() {
         list.sort_by(|a, b| {
-            a.first_at
-                .cmp(&b.first_at)
-                .then_with(|| prepared[a.ticket].t.id.cmp(&prepared[b.ticket].t.id))
+            a.first_at.cmp(&b.first_at).then_with(|| {
+                prepared[a.ticket]
+                    .t
+                    .reference()
+                    .cmp(&prepared[b.ticket].t.reference())
+            })
         });
     }
     by_month
@@ -635,6 +638,7 @@ impl Ledger {
                         }
                         if !after_cards.is_zero() {
                             hourly_items.push(ExplainItem {
+                                source: p.t.source.clone(),
                                 ticket: p.t.id.clone(),
                                 work: mw.entries.iter().map(|w| w.id.clone()).collect(),
                                 minutes_logged: logged,
@@ -651,6 +655,7 @@ impl Ledger {
             }
             if billing {
                 out.report.push(ReportRow {
+                    source: p.t.source.clone(),
                     customer: c.customer.clone(),
                     ticket: p.t.id.clone(),
                     title: p.t.title.clone(),

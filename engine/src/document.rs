@@ -11,7 +11,7 @@ use crate::minutes::Minutes;
 use crate::money::{Currency, Money};
 use crate::period::Month;
 use crate::sla::Metric;
-use crate::ticket::{CustomerKey, TicketId, WorkId};
+use crate::ticket::{CustomerKey, SourceName, TicketId, WorkId};
 use crate::values::Priority;
 
 /// An instant shown on a contract's wall clock, RFC 3339 with its offset.
@@ -120,6 +120,9 @@ pub struct Explanation {
 /// One ticket's share of a work line.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExplainItem {
+    /// The ticket's source, where there is one (a daemon's store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceName>,
     pub ticket: TicketId,
     pub work: Vec<WorkId>,
     pub minutes_logged: Minutes,
@@ -147,6 +150,9 @@ pub struct Draw {
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportRow {
     pub customer: CustomerKey,
+    /// The ticket's source, where there is one (a daemon's store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceName>,
     pub ticket: TicketId,
     pub title: String,
     pub billable: bool,
@@ -172,6 +178,9 @@ pub struct Balance {
 #[derive(Clone, Debug, Serialize)]
 pub struct SlaRow {
     pub customer: CustomerKey,
+    /// The ticket's source, where there is one (a daemon's store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceName>,
     pub ticket: TicketId,
     pub metric: Metric,
     pub priority: Option<Priority>,

@@ -47,6 +47,12 @@ string_key!(
     TicketId
 );
 string_key!(
+    /// The source (a configured helpdesk or folder) a ticket was read from.
+    /// A ticket's identity is its source and its id: two helpdesks may both
+    /// have a ticket "1001".
+    SourceName
+);
+string_key!(
     /// The customer (organization) key that mapping files name.
     CustomerKey
 );
@@ -105,9 +111,29 @@ pub enum FieldValue {
     Map(BTreeMap<String, FieldValue>),
 }
 
+/// A ticket's identity: its source and the key customers see. Two
+/// helpdesks may both hold a ticket "1001"; they are two tickets.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TicketRef<'a> {
+    pub source: Option<&'a SourceName>,
+    pub key: &'a TicketId,
+}
+
+impl fmt::Display for TicketRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.source {
+            Some(source) => write!(f, "{source}:{}", self.key),
+            None => f.write_str(self.key.as_str()),
+        }
+    }
+}
+
 /// A ticket with its history and logged work.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ticket {
+    /// Where it was read from; none in an offline export (one source).
+    pub source: Option<SourceName>,
+    /// The key customers see (a Zammad ticket number, a Jira issue key).
     pub id: TicketId,
     pub customer: CustomerKey,
     pub requester: Option<String>,
@@ -122,4 +148,14 @@ pub struct Ticket {
     /// Oldest first.
     pub states: Vec<StateChange>,
     pub work: Vec<WorkEntry>,
+}
+
+impl Ticket {
+    /// Its identity: source and key.
+    pub fn reference(&self) -> TicketRef<'_> {
+        TicketRef {
+            source: self.source.as_ref(),
+            key: &self.id,
+        }
+    }
 }

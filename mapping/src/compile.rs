@@ -1812,6 +1812,7 @@ fn sample_eval(c: &CelCondition) -> Result<bool, String> {
     use engine::condition::{Condition, TicketFacts};
     use engine::ticket::{CustomerKey, Ticket, TicketId};
     let t = Ticket {
+        source: None,
         id: TicketId::new("SAMPLE-1"),
         customer: CustomerKey::new("sample"),
         requester: Some("someone@example.com".into()),

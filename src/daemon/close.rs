@@ -20,6 +20,34 @@ use store::ClosedPeriod;
 
 use super::{Bridge, CycleError, CycleReport};
 
+/// Whether a close waits for its sources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// A customer's period closes only once every source feeding it is
+    /// complete past the period's end (`completeness`).
+    Sources,
+    /// `close --force`: the admin knows better; the draft says so.
+    Forced,
+}
+
+/// Marks a period closed by `--force` while sources were incomplete: in the
+/// stored document, and in the draft finance reviews.
+fn force_note(closed: &mut ClosedPeriod, hold: &super::completeness::Hold) {
+    let note = format!("closed with --force while incomplete: {}", hold.reason);
+    if let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&closed.document) {
+        doc["forced"] = serde_json::Value::String(note.clone());
+        closed.document = doc.to_string();
+    }
+    if let Some((_, _, payload)) = &mut closed.push
+        && let Ok(Push::Draft(mut draft)) = serde_json::from_str::<Push>(payload)
+    {
+        draft.forced = Some(note);
+        if let Ok(p) = serde_json::to_string(&Push::Draft(draft)) {
+            *payload = p;
+        }
+    }
+}
+
 /// The idempotency key of a draft: what it represents, nothing else.
 pub fn draft_key(customer: &str, period: Month, revision: i64) -> String {
     format!("draft:{customer}:{period}:r{revision}")
@@ -46,6 +74,7 @@ impl Bridge {
             now,
             report,
             |month, tz| closes_at(&schedule, month, tz).is_some_and(|at| at <= now),
+            Gate::Sources,
             &mut |_| {},
         )
         .await
@@ -59,7 +88,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        self.close_period_with(month, now, report, &mut |_| {})
+        self.close_period_with(month, now, report, Gate::Sources, &mut |_| {})
             .await
     }
 
@@ -70,10 +99,17 @@ impl Bridge {
         month: Month,
         now: DateTime<Utc>,
         report: &mut CycleReport,
+        gate: Gate,
         done: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), CycleError> {
-        self.close_months(now, report, |m, tz| m == month && now >= m.end(tz), done)
-            .await
+        self.close_months(
+            now,
+            report,
+            |m, tz| m == month && now >= m.end(tz),
+            gate,
+            done,
+        )
+        .await
     }
 
     async fn close_months(
@@ -81,9 +117,14 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
         due: impl Fn(Month, chrono_tz::Tz) -> bool,
+        gate: Gate,
         done: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), CycleError> {
         let mapping = self.mapping_in_force()?;
+        let completeness = self.completeness(&mapping).await?;
+        let alert_after =
+            chrono::Duration::minutes(i64::from(self.settings.billing.hold_alert_minutes));
+        let mut alerting = false;
         // Cards and banks sold through accounting systems are drawn from like the mapping's own.
         let with_sales = self.book_with_sales(&mapping.book).await?;
         let book = &with_sales;
@@ -99,21 +140,51 @@ impl Bridge {
         let mut reports = Reports::new(&self.settings.report);
         for month in first.through(last) {
             let mut customers = Vec::new();
+            let mut forced = BTreeMap::new();
             for (key, c) in &book.contracts {
-                if due(month, c.tz)
-                    && !self
+                if !due(month, c.tz)
+                    || self
                         .store
                         .is_closed(key.as_str(), &month.to_string())
                         .await?
                 {
-                    customers.push(key.clone());
+                    continue;
                 }
+                if let Some(hold) = completeness.hold(key.as_str(), month.end(c.tz)) {
+                    if gate == Gate::Forced {
+                        forced.insert(key.clone(), hold);
+                    } else {
+                        let held = self
+                            .store
+                            .hold_period(
+                                key.as_str(),
+                                &month.to_string(),
+                                &hold.sources.join(", "),
+                                &hold.reason,
+                                now,
+                            )
+                            .await?;
+                        report.periods_held += 1;
+                        let message = format!(
+                            "{key} {month} is held since {}: {}",
+                            held.held_since.to_rfc3339(),
+                            hold.reason
+                        );
+                        if now - held.held_since >= alert_after {
+                            alerting = true;
+                            tracing::error!(customer = %key, period = %month, sources = %hold.sources.join(","), "held longer than billing.hold_alert_minutes: {message}");
+                        }
+                        report.held.push(message);
+                        continue;
+                    }
+                }
+                customers.push(key.clone());
             }
             if customers.is_empty() {
                 continue;
             }
             if tickets.is_none() {
-                let (t, _) = self.stored_tickets(book, &mut report.source_errors).await?;
+                let t = self.stored_tickets(book, &mut report.warnings).await?;
                 tickets = Some(t);
             }
             let tickets = tickets.as_deref().unwrap_or_default();
@@ -137,8 +208,14 @@ impl Bridge {
                 let doc = bill_cached(&mut bills, book, tickets, month)?;
                 let correction_count = corrections.len();
                 let mut closed = self.closed_period(doc, &customer, month, now, book, corrections);
+                if let Some(hold) = forced.get(&customer) {
+                    force_note(&mut closed, hold);
+                }
                 closed.report = work_report;
                 if self.store.close_period(&closed, now).await? {
+                    self.store
+                        .release_period(customer.as_str(), &month.to_string())
+                        .await?;
                     report.periods_closed += 1;
                     if let Some(r) = &closed.report {
                         report.reports += 1;
@@ -155,6 +232,7 @@ impl Bridge {
             }
         }
         report.report_notes.extend(reports.notes);
+        self.metrics.set_held_alert(alerting);
         Ok(())
     }
 
@@ -204,6 +282,7 @@ impl Bridge {
                     customer.as_str(),
                     now.timestamp() + i64::from(self.settings.report.link_valid_days) * 86_400,
                 ),
+                forced: None,
             }
         });
         let document = serde_json::json!({

@@ -7,13 +7,13 @@
 //! idempotency key, the note's marker stands in for one.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use connectors::helpdesk::{HelpdeskApi, NoteLookup, NotePart, RawTicket};
 use connectors::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note};
 
 use super::{Bridge, CycleError, CycleReport};
+use crate::transport::Safety;
 
 impl Bridge {
     /// Sends one request to a helpdesk with its credentials, at its rate.
@@ -21,15 +21,13 @@ impl Bridge {
         &self,
         source: &str,
         api: &dyn HelpdeskApi,
+        safety: Safety,
         request: HttpRequest,
     ) -> Result<HttpResponse, ConnectorError> {
         // An OAuth token is cached under the source's name; one refused is
         // fetched again and the call repeated, once.
         let token_key = format!("source:{source}");
         let mut renewed = false;
-        // A 429 with a short `Retry-After` is waited out (twice at most);
-        // anything longer fails the sweep, and the next poll tries again.
-        let mut waits = 0;
         loop {
             let token = match api.grant() {
                 Some(grant) => self.token(&token_key, grant).await?,
@@ -37,28 +35,27 @@ impl Bridge {
             };
             let mut sent = request.clone();
             api.authorize(&mut sent, token.as_deref());
-            self.outbox.pace(source).await;
             self.metrics
                 .helpdesk_requests
                 .fetch_add(1, Ordering::Relaxed);
-            let answer = super::outbox::send(self.outbox.client(), sent).await?;
-            match answer.retry_after {
-                _ if answer.status == 401 && token.is_some() && !renewed => {
-                    renewed = true;
-                    self.forget_token(&token_key);
-                }
-                Some(wait)
-                    if answer.status == 429 && waits < 2 && wait <= Duration::from_secs(60) =>
-                {
-                    waits += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                _ => return Ok(answer),
+            let answer = self
+                .outbox
+                .transport()
+                .exchange(source, safety, sent)
+                .await?;
+            if answer.status == 401 && token.is_some() && !renewed {
+                renewed = true;
+                self.forget_token(&token_key);
+                continue;
             }
+            return Ok(answer);
         }
     }
 
-    /// Reads the tickets of one helpdesk changed since its cursor.
+    /// Reads the tickets of one helpdesk changed since its cursor. The
+    /// cursor moves only past what was stored; the source's watermark moves
+    /// to `now` only when every page was read and every ticket converted
+    /// (see `completeness`).
     pub(super) async fn sync_helpdesk(
         &self,
         name: &str,
@@ -67,24 +64,65 @@ impl Bridge {
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let cursor = self.store.cursor(name).await?;
-        match self.sweep(name, api, cursor.as_deref()).await {
-            Ok(batch) => {
-                let latest = batch.iter().map(|t| t.updated_at.clone()).max();
-                let changed = self.store_raw(name, api, &batch, now, report).await;
-                match changed {
-                    Ok(n) => report.tickets_changed += n,
-                    Err(e) => {
-                        report.source_errors.push(format!("source {name}: {e}"));
-                        return Ok(());
-                    }
-                }
-                // The cursor moves only after the batch is stored.
-                if let Some(latest) = latest.filter(|l| Some(l) > cursor.as_ref()) {
-                    self.store.set_cursor(name, &latest, now).await?;
-                }
-            }
-            Err(e) => report.source_errors.push(format!("source {name}: {e}")),
+        let batch = match self.sweep(name, api, cursor.as_deref()).await {
+            Ok(batch) => batch,
+            Err(e) => return self.source_failed(name, &e.to_string(), now, report).await,
+        };
+        let mut unread = Vec::new();
+        let stored = self
+            .store_raw(name, api, &batch, now, report, &mut unread)
+            .await;
+        let changed = match stored {
+            Ok(n) => n,
+            Err(e) => return self.source_failed(name, &e.to_string(), now, report).await,
+        };
+        report.tickets_changed += changed;
+        // The cursor moves past what was stored; a ticket that could not be
+        // read is read again next time: the cursor stops before it.
+        let unread_from = unread.iter().map(|(at, _)| at.clone()).min();
+        let latest = match &unread_from {
+            Some(first_unread) => batch
+                .iter()
+                .map(|t| t.updated_at.clone())
+                .filter(|at| at < first_unread)
+                .max()
+                .or_else(|| Some(first_unread.clone())),
+            None => batch.iter().map(|t| t.updated_at.clone()).max(),
+        };
+        if let Some(latest) = latest.filter(|l| Some(l) > cursor.as_ref()) {
+            self.store.set_cursor(name, &latest, now).await?;
         }
+        if !unread.is_empty() {
+            let first = unread
+                .iter()
+                .map(|(_, e)| e.as_str())
+                .next()
+                .unwrap_or_default();
+            let message = format!(
+                "{} ticket(s) could not be read, the first: {first}",
+                unread.len()
+            );
+            return self.source_failed(name, &message, now, report).await;
+        }
+        self.store.source_succeeded(name, now, changed, now).await?;
+        Ok(())
+    }
+
+    /// A pass of `name` failed: its watermark stays, `status`, the log and
+    /// the metrics say why, and `run --once` exits non-zero.
+    pub(super) async fn source_failed(
+        &self,
+        name: &str,
+        error: &str,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        let error = store::redact_text(error);
+        tracing::debug!(source = name, "source {name} is incomplete: {error}");
+        report.source_errors.push(format!("source {name}: {error}"));
+        report.failed_sources.insert(name.to_owned());
+        self.metrics.add_source_failure();
+        self.store.source_failed(name, &error, now).await?;
         Ok(())
     }
 
@@ -100,7 +138,7 @@ impl Bridge {
         // A helpdesk that never ends its pages is cut off rather than followed forever.
         for _ in 0..10_000 {
             let request = api.changed(cursor, page.as_deref())?;
-            let answer = self.helpdesk_call(name, api, request).await?;
+            let answer = self.helpdesk_call(name, api, Safety::Read, request).await?;
             let p = api.read_changed(page.as_deref(), &answer)?;
             let empty = p.tickets.is_empty();
             batch.extend(p.tickets);
@@ -121,36 +159,49 @@ impl Bridge {
         batch: &[RawTicket],
         now: DateTime<Utc>,
         report: &mut CycleReport,
+        unread: &mut Vec<(String, String)>,
     ) -> Result<usize, ConnectorError> {
         if batch.is_empty() {
             return Ok(0);
         }
         let mut answers = Vec::new();
         for request in api.details(batch)? {
-            answers.push(self.helpdesk_call(name, api, request).await?);
+            answers.push(self.helpdesk_call(name, api, Safety::Read, request).await?);
         }
         let mut snapshots = Vec::new();
-        for converted in api.convert(batch, &answers)? {
+        let converted = api.convert(batch, &answers)?;
+        if converted.len() != batch.len() {
+            return Err(ConnectorError::Permanent(format!(
+                "{} tickets listed but {} converted",
+                batch.len(),
+                converted.len()
+            )));
+        }
+        for (raw, converted) in batch.iter().zip(converted) {
             match converted {
                 Ok(s) => snapshots.push(s),
-                Err(e) => report.source_errors.push(format!("source {name}: {e}")),
+                Err(e) => unread.push((raw.updated_at.clone(), format!("ticket {}: {e}", raw.id))),
             }
         }
+        let mut errors = Vec::new();
         let changed = self
-            .store_tickets(name, &snapshots, now, &mut report.source_errors)
+            .store_tickets(name, &snapshots, now, &mut errors)
             .await
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        // A snapshot the engine cannot read is as unread as one not converted.
+        for e in errors {
+            let at = batch
+                .iter()
+                .map(|t| t.updated_at.clone())
+                .min()
+                .unwrap_or_default();
+            unread.push((at, e));
+        }
         let count = changed.len();
-        let sources = changed
-            .iter()
-            .map(|t| (t.id.to_string(), name.to_owned()))
-            .collect();
         if self.mapping().is_some()
-            && let Err(e) = self.note_tickets(changed, &sources, now, report).await
+            && let Err(e) = self.note_tickets(changed, now, report).await
         {
-            report
-                .source_errors
-                .push(format!("source {name}: notes: {e}"));
+            report.warnings.push(format!("source {name}: notes: {e}"));
         }
         Ok(count)
     }
@@ -173,7 +224,10 @@ impl Bridge {
         let mut rounds = 0;
         let found = loop {
             for request in requests {
-                answers.push(self.helpdesk_call(source, api, request).await?);
+                answers.push(
+                    self.helpdesk_call(source, api, Safety::Read, request)
+                        .await?,
+                );
             }
             match api.read_found_note(key, note, &answers)? {
                 NoteLookup::Found(found) => break found,
@@ -190,7 +244,10 @@ impl Bridge {
             }
         };
         for (part, request) in api.add_note(key, note, &found)? {
-            let added = match self.helpdesk_call(source, api, request).await {
+            let added = match self
+                .helpdesk_call(source, api, Safety::Write, request)
+                .await
+            {
                 Ok(answer) => api.read_added(&answer),
                 Err(e) => Err(e),
             };
@@ -218,13 +275,13 @@ impl Bridge {
         ticket: &NewTicket,
     ) -> Result<String, ConnectorError> {
         let found = self
-            .helpdesk_call(source, api, api.find_ticket(key, ticket)?)
+            .helpdesk_call(source, api, Safety::Read, api.find_ticket(key, ticket)?)
             .await?;
         if let Some(id) = api.read_found_ticket(key, &found)? {
             return Ok(id);
         }
         let created = self
-            .helpdesk_call(source, api, api.create_ticket(key, ticket)?)
+            .helpdesk_call(source, api, Safety::Write, api.create_ticket(key, ticket)?)
             .await?;
         api.read_created_ticket(&created)
     }

@@ -35,6 +35,12 @@ use super::{Bridge, CycleError, CycleReport, draft_key};
 const MAX_STATUS_STEPS: usize = 3;
 
 /// The cursor name of a target's sales scan in the store.
+/// The name under which a target's sales scan records its completeness: a
+/// source feeding every customer whose contract has prepaid items.
+pub(super) fn sales_source(target: &str) -> String {
+    format!("sales:{target}")
+}
+
 fn sales_cursor(target: &str) -> String {
     format!("sales:{target}")
 }
@@ -69,12 +75,22 @@ impl Bridge {
                         }
                     }
                     Err(e) => report
-                        .source_errors
+                        .warnings
                         .push(format!("status of {} in {target}: {e}", d.key)),
                 }
             }
-            if sales && let Err(e) = self.scan_sales(target, api, now, report).await {
-                report.source_errors.push(format!("sales in {target}: {e}"));
+            if sales {
+                // Sold cards and banks are billing data: a scan that failed
+                // leaves the customers with prepaid items incomplete.
+                let name = sales_source(target);
+                self.outbox.transport().new_pass(target);
+                match self.scan_sales(target, api, now, report).await {
+                    Ok(()) => self.store.source_succeeded(&name, now, 0, now).await?,
+                    Err(e) => {
+                        self.source_failed(&name, &e.to_string(), now, report)
+                            .await?
+                    }
+                }
             }
         }
         if sales {
@@ -107,7 +123,7 @@ impl Bridge {
         let book = self.book_with_sales(&mapping.book).await?;
         let sales = self.store.sales().await?;
         let mut warnings = Vec::new();
-        let (tickets, sources) = self.stored_tickets(&book, &mut warnings).await?;
+        let tickets = self.stored_tickets(&book, &mut warnings).await?;
         let this = Month::containing(now, chrono_tz::UTC);
         let target = &self.settings.billing.target;
         for month in [this.back(1), this] {
@@ -150,10 +166,10 @@ impl Bridge {
                     event.at.0.format("%Y-%m-%d %H:%M"),
                     p.item
                 );
-                let notes_target = |ticket: &str| {
-                    let source = sources.get(ticket)?;
-                    let target = self.settings.sources.get(source)?.notes.clone()?;
-                    Some((source.clone(), target))
+                let notes_target = |ticket: &engine::ticket::Ticket| {
+                    let source = ticket.source.as_ref()?.to_string();
+                    let target = self.settings.sources.get(&source)?.notes.clone()?;
+                    Some((source, target))
                 };
                 let push = match p.renew_to {
                     RenewTo::Note => {
@@ -166,7 +182,7 @@ impl Bridge {
                         else {
                             continue;
                         };
-                        notes_target(ticket.id.as_str()).map(|(source, target)| {
+                        notes_target(ticket).map(|(source, target)| {
                             let note = connectors::Note {
                                 source,
                                 ticket: ticket.id.to_string(),
@@ -188,7 +204,7 @@ impl Bridge {
                             .filter(|t| t.customer == event.customer)
                             .max_by_key(|t| (t.created_at, t.id.to_string()));
                         latest.and_then(|t| {
-                            let (source, target) = notes_target(t.id.as_str())?;
+                            let (source, target) = notes_target(t)?;
                             let ticket = connectors::NewTicket {
                                 source,
                                 customer: customer.to_owned(),
@@ -254,6 +270,7 @@ impl Bridge {
     /// where a list has no lines, each listed invoice that could open
     /// something), and records their sales; the cursor moves only after a
     /// whole scan, never past a page's pin.
+    /// (Its completeness is recorded under [`sales_source`].)
     async fn scan_sales(
         &self,
         target: &str,
@@ -645,6 +662,7 @@ fn renewal_draft(
         },
         // A sale, not a month's work: no work report to link.
         statement_url: None,
+        forced: None,
     })
 }
 

@@ -17,6 +17,7 @@
 //! which the target treats as the same draft or note.
 
 mod close;
+mod completeness;
 mod helpdesk;
 mod ledger;
 mod notes;
@@ -32,7 +33,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use store::Store;
 
-pub use close::draft_key;
+pub use close::{Gate, draft_key};
 pub use ledger::{accounting_webhook, merge_sales};
 pub use outbox::backoff;
 pub use schedule::serve;
@@ -64,7 +65,18 @@ pub enum CycleError {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CycleReport {
     pub tickets_changed: usize,
+    /// Why a source is incomplete this cycle (it failed, or a ticket of it
+    /// could not be read): the periods it feeds do not close.
     pub source_errors: Vec<String>,
+    /// The sources that failed this cycle.
+    pub failed_sources: std::collections::BTreeSet<String>,
+    /// What a person should see but that holds nothing up (a ticket of a
+    /// customer without a contract).
+    pub warnings: Vec<String>,
+    /// Customer periods due to close but held for an incomplete source.
+    pub periods_held: usize,
+    /// Why each was held.
+    pub held: Vec<String>,
     pub notes_queued: usize,
     pub breaches_noted: usize,
     pub periods_closed: usize,
@@ -211,6 +223,14 @@ impl Bridge {
         }
     }
 
+    /// Requests the transport repeated, for `/metrics`.
+    pub fn transport_retries(&self) -> u64 {
+        self.outbox
+            .transport()
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The helpdesk API of source `name`, read with the mapping's `sources.<name>`.
     pub(crate) fn helpdesk_api<'a>(
         &'a self,
@@ -251,6 +271,7 @@ impl Bridge {
         for name in &targets {
             // A throttled target is waited for when it asks for a short
             // pause; the throttled item itself waits for the next run.
+            self.outbox.transport().new_pass(name);
             while let Some(pause) = self.drain(name, || now, &mut report).await? {
                 if pause > std::time::Duration::from_secs(60) {
                     break;
@@ -276,6 +297,7 @@ impl Bridge {
         let Some(source) = self.settings.sources.get(name) else {
             return Ok(());
         };
+        self.outbox.transport().new_pass(name);
         if source.connector.is_helpdesk() {
             let mapping = self.mapping_in_force()?;
             let api = self.helpdesk_api(name, &mapping)?;
@@ -288,14 +310,30 @@ impl Bridge {
             .map_err(|e| CycleError::Tickets(e.to_string()))?;
         match batch {
             Ok(batch) => {
-                report.tickets_changed += self
-                    .store_tickets(name, &batch.tickets, now, &mut report.source_errors)
+                let mut unread = Vec::new();
+                let changed = self
+                    .store_tickets(name, &batch.tickets, now, &mut unread)
                     .await?
                     .len();
-                // The cursor moves only after every ticket of the batch is stored.
-                self.store.set_cursor(name, &batch.cursor, now).await?;
+                report.tickets_changed += changed;
+                if unread.is_empty() {
+                    // The cursor moves only after every ticket of the batch is stored.
+                    self.store.set_cursor(name, &batch.cursor, now).await?;
+                    self.store.source_succeeded(name, now, changed, now).await?;
+                } else {
+                    // The cursor stays: the files are read again next time.
+                    let message = format!(
+                        "{} ticket(s) could not be read, the first: {}",
+                        unread.len(),
+                        unread[0]
+                    );
+                    self.source_failed(name, &message, now, report).await?;
+                }
             }
-            Err(e) => report.source_errors.push(format!("source {name}: {e}")),
+            Err(e) => {
+                self.source_failed(name, &e.to_string(), now, report)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -328,11 +366,23 @@ impl Bridge {
                 })
             })
             .collect();
-        report.tickets_changed += self
-            .store_tickets(name, &recent, now, &mut report.source_errors)
+        let mut unread = Vec::new();
+        let changed = self
+            .store_tickets(name, &recent, now, &mut unread)
             .await?
             .len();
-        self.store.set_cursor(name, &batch.cursor, now).await?;
+        report.tickets_changed += changed;
+        if unread.is_empty() {
+            self.store.set_cursor(name, &batch.cursor, now).await?;
+            self.store.source_succeeded(name, now, changed, now).await?;
+        } else {
+            let message = format!(
+                "{} ticket(s) could not be read, the first: {}",
+                unread.len(),
+                unread[0]
+            );
+            self.source_failed(name, &message, now, report).await?;
+        }
         Ok(())
     }
 
@@ -360,6 +410,8 @@ impl Bridge {
                 .upsert_ticket(source, &t.id, &t.customer, &t.json, now)
                 .await?
             {
+                let mut parsed = parsed;
+                parsed.source = Some(engine::ticket::SourceName::new(source));
                 changed.push(parsed);
             }
         }
@@ -367,49 +419,48 @@ impl Bridge {
         Ok(changed)
     }
 
-    /// Every stored ticket whose customer has a contract, with its source.
-    /// A ticket for a customer without one is skipped with a warning, so it
-    /// cannot hold up everyone else's bill.
+    /// Every stored ticket whose customer has a contract, each with its
+    /// source: a ticket is (source, key), so two helpdesks holding a "1001"
+    /// each bill theirs. A ticket for a customer without a contract is
+    /// skipped with a warning, so it cannot hold up everyone else's bill.
     async fn stored_tickets(
         &self,
         book: &engine::ContractBook,
         warnings: &mut Vec<String>,
-    ) -> Result<(Vec<engine::ticket::Ticket>, BTreeMap<String, String>), CycleError> {
+    ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
         let rows = self.store.tickets_with_source().await?;
-        let mut sources: BTreeMap<String, String> = BTreeMap::new();
-        let mut text = String::from("{\"tickets\":[");
-        for (source, id, snapshot) in &rows {
-            // Ticket ids name tickets on invoices: the first source to hold an
-            // id keeps it, and the clash is shown rather than billed twice.
-            if let Some(first) = sources.get(id) {
-                warnings.push(format!(
-                    "ticket {id} is in sources {first} and {source}; only {first}'s is billed and noted"
-                ));
-                continue;
-            }
-            if !sources.is_empty() {
+        let mut text =
+            String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum::<usize>() + 16);
+        text.push_str("{\"tickets\":[");
+        for (i, (_, _, snapshot)) in rows.iter().enumerate() {
+            if i > 0 {
                 text.push(',');
             }
             text.push_str(snapshot);
-            sources.insert(id.clone(), source.clone());
         }
         text.push_str("]}");
         let parsed = crate::export::parse(Path::new("<store>"), &text)
             .map_err(|e| CycleError::Tickets(e.to_string()))?;
+        if parsed.len() != rows.len() {
+            return Err(CycleError::Tickets(format!(
+                "{} stored ticket rows read as {} tickets",
+                rows.len(),
+                parsed.len()
+            )));
+        }
         let mut tickets = Vec::with_capacity(parsed.len());
-        for t in parsed {
+        for (mut t, (source, _, _)) in parsed.into_iter().zip(&rows) {
+            t.source = Some(engine::ticket::SourceName::new(source.as_str()));
             if book.contracts.contains_key(t.customer.as_str()) {
                 tickets.push(t);
             } else {
                 warnings.push(format!(
-                    "ticket {} (source {}): customer `{}` has no contract in the mapping; not billed",
-                    t.id,
-                    sources.get(t.id.as_str()).map_or("?", String::as_str),
-                    t.customer
+                    "ticket {} (source {source}): customer `{}` has no contract in the mapping; not billed",
+                    t.id, t.customer
                 ));
             }
         }
-        Ok((tickets, sources))
+        Ok(tickets)
     }
 }
 
@@ -445,6 +496,41 @@ fn mapping_hash(path: &Path) -> String {
         }
     }
     format!("{h:016x}")
+}
+
+/// `status --json`: the same facts as [`status_text`], for machines.
+pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError> {
+    let s = store.status().await?;
+    let at = |t: &Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    Ok(serde_json::json!({
+        "tickets": s.tickets,
+        "closed_periods": s.closed_periods,
+        "outbox": {"pending": s.outbox_pending, "sent": s.outbox_sent, "dead": s.outbox_dead},
+        "reports": {"stored": s.reports, "with_pdf": s.report_pdfs},
+        "sources": s.sources.iter().map(|h| serde_json::json!({
+            "source": h.source,
+            "complete_through": at(&h.complete_through),
+            "last_success_at": at(&h.last_success_at),
+            "last_attempt_at": at(&h.last_attempt_at),
+            "failing_since": at(&h.failing_since),
+            "last_error": h.last_error.as_deref().map(store::redact_text),
+            "tickets_synced": h.tickets_synced,
+            "cursor": s.cursors.iter().find(|c| c.0 == h.source).map(|c| c.1.clone()),
+        })).collect::<Vec<_>>(),
+        "held": s.held.iter().map(|h| serde_json::json!({
+            "customer": h.customer,
+            "period": h.period,
+            "sources": h.sources.split(", ").collect::<Vec<_>>(),
+            "reason": h.reason,
+            "held_since": h.held_since.to_rfc3339(),
+        })).collect::<Vec<_>>(),
+        "failing": s.failing.iter().map(|(target, key, attempts, error)| serde_json::json!({
+            "target": target, "key": key, "attempts": attempts, "last_error": store::redact_text(error),
+        })).collect::<Vec<_>>(),
+        "drafts": s.drafts.iter().map(|d| serde_json::json!({
+            "target": d.target, "key": d.key, "remote_id": d.remote_id, "status": d.status,
+        })).collect::<Vec<_>>(),
+    }))
 }
 
 /// What `status` shows.
@@ -484,6 +570,55 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
             &["source", "synced at (UTC)", "cursor"],
             &rows,
         ));
+    }
+    if !s.sources.is_empty() {
+        // Per source: how far it is known complete, and how its last pass ended.
+        let at = |t: &Option<DateTime<Utc>>| {
+            t.map_or("never".to_owned(), |t| {
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            })
+        };
+        let rows: Vec<Vec<String>> = s
+            .sources
+            .iter()
+            .map(|h| {
+                vec![
+                    h.source.clone(),
+                    at(&h.last_success_at),
+                    at(&h.complete_through),
+                    h.tickets_synced.to_string(),
+                    match (&h.failing_since, &h.last_error) {
+                        (Some(since), Some(e)) => format!(
+                            "FAILING since {}: {}",
+                            since.format("%Y-%m-%d %H:%M:%S"),
+                            store::redact_text(e)
+                        ),
+                        _ => "ok".to_owned(),
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&crate::render::table(
+            &[
+                "source",
+                "last good pass (UTC)",
+                "complete through (UTC)",
+                "tickets",
+                "state",
+            ],
+            &rows,
+        ));
+    }
+    for h in &s.held {
+        let _ = writeln!(
+            out,
+            "held {} {} since {}: waits for {} ({})",
+            h.customer,
+            h.period,
+            h.held_since.format("%Y-%m-%d %H:%M:%S UTC"),
+            h.sources,
+            h.reason
+        );
     }
     for (target, key, remote, note) in &s.differences {
         let _ = writeln!(out, "difference {target} {key} ({remote}): {note}");
@@ -531,7 +666,13 @@ pub fn log_report(r: &CycleReport) {
         );
     }
     for e in &r.source_errors {
-        eprintln!("warning: {e}");
+        eprintln!("error: {e}");
+    }
+    for h in &r.held {
+        eprintln!("held: {h}");
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
     }
     for n in &r.report_notes {
         eprintln!("warning: {n}");

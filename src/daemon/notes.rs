@@ -6,8 +6,6 @@
 //! earlier warning is noted as a breach only; a breach first seen after the
 //! ticket was answered late (a sync catching up) is noted too.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use connectors::{Note, NoteEvent, Push};
 use engine::document::SlaRow;
@@ -36,17 +34,16 @@ impl Bridge {
             return Ok(());
         }
         let mapping = self.mapping_in_force()?;
-        let (tickets, sources) = self
-            .stored_tickets(&mapping.book, &mut report.source_errors)
+        let tickets = self
+            .stored_tickets(&mapping.book, &mut report.warnings)
             .await?;
-        self.note_tickets(tickets, &sources, now, report).await
+        self.note_tickets(tickets, now, report).await
     }
 
     /// Notes for these tickets' clocks at `now` (a webhook's tickets).
     pub async fn note_tickets(
         &self,
         tickets: Vec<Ticket>,
-        sources: &BTreeMap<String, String>,
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
@@ -72,7 +69,7 @@ impl Bridge {
             .parse()
             .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
         for row in &rows {
-            let Some(source) = sources.get(row.ticket.as_str()) else {
+            let Some(source) = row.source.as_ref().map(|s| s.as_str()) else {
                 continue;
             };
             let Some(target) = self

@@ -10,7 +10,6 @@
 //! shows it and the metrics count it.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,19 +18,18 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use connectors::accounting::{AccountingApi, TokenGrant};
-use connectors::{ConnectorError, Delivery, Draft, HttpMethod, HttpRequest, HttpResponse, Push};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use connectors::{ConnectorError, Delivery, Draft, HttpRequest, HttpResponse, Push};
 use rust_decimal::Decimal;
 use store::Outcome;
 use tokio::sync::Notify;
 
 use super::{Bridge, CycleError, CycleReport};
 use crate::settings::{OutboxSettings, Settings};
+use crate::transport::{Safety, Transport};
 
-/// Per-target rate limiters and wake-ups, and the HTTP client.
+/// Per-target wake-ups and access tokens, and the one transport.
 pub(super) struct Workers {
-    client: reqwest::Client,
-    limiters: BTreeMap<String, DefaultDirectRateLimiter>,
+    transport: Transport,
     wake: BTreeMap<String, Arc<Notify>>,
     /// Access tokens of accounting targets, with when to fetch a new one.
     tokens: Mutex<BTreeMap<String, (String, Instant)>>,
@@ -39,15 +37,11 @@ pub(super) struct Workers {
 
 impl Workers {
     pub fn new(settings: &Settings) -> Result<Workers, CycleError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("contract-bridge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CycleError::Mapping(format!("HTTP client: {e}")))?;
-        let mut limiters = BTreeMap::new();
+        let mut rates = Vec::new();
         let mut wake = BTreeMap::new();
         for (name, target) in &settings.targets {
-            if let Some(rate) = target.requests_per_second().and_then(NonZeroU32::new) {
-                limiters.insert(name.clone(), RateLimiter::direct(Quota::per_second(rate)));
+            if let Some(rate) = target.requests_per_second() {
+                rates.push((name.clone(), rate));
             }
             wake.insert(name.clone(), Arc::new(Notify::new()));
         }
@@ -55,15 +49,14 @@ impl Workers {
         // queued under its source name.
         for (name, source) in &settings.sources {
             if let Some(rate) = source.connector.helpdesk_rate() {
-                if let Some(rate) = NonZeroU32::new(rate) {
-                    limiters.insert(name.clone(), RateLimiter::direct(Quota::per_second(rate)));
-                }
+                rates.push((name.clone(), rate));
                 wake.insert(name.clone(), Arc::new(Notify::new()));
             }
         }
+        let transport = Transport::new(settings.retry.clone(), rates)
+            .map_err(|e| CycleError::Mapping(format!("HTTP client: {e}")))?;
         Ok(Workers {
-            client,
-            limiters,
+            transport,
             wake,
             tokens: Mutex::new(BTreeMap::new()),
         })
@@ -85,15 +78,8 @@ impl Workers {
         self.wake.keys()
     }
 
-    /// Waits for the rate limit of `name`, if it has one.
-    pub async fn pace(&self, name: &str) {
-        if let Some(limiter) = self.limiters.get(name) {
-            limiter.until_ready().await;
-        }
-    }
-
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 }
 
@@ -247,10 +233,12 @@ impl Bridge {
         match delivery? {
             Delivery::Done => Ok(Pushed::default()),
             Delivery::Http(request) => {
-                if let Some(limiter) = self.outbox.limiters.get(target) {
-                    limiter.until_ready().await;
-                }
-                let response = send(&self.outbox.client, request).await?;
+                let safety = Safety::of(&request);
+                let response = self
+                    .outbox
+                    .transport
+                    .exchange(target, safety, request)
+                    .await?;
                 connector.accept(&response).map(|()| Pushed::default())
             }
         }
@@ -351,10 +339,8 @@ impl Bridge {
             let token = self.token(target, api).await?;
             let mut sent = request.clone();
             api.authorize(&mut sent, token.as_deref());
-            if let Some(limiter) = self.outbox.limiters.get(target) {
-                limiter.until_ready().await;
-            }
-            let response = send(&self.outbox.client, sent).await?;
+            let safety = Safety::of(&sent);
+            let response = self.outbox.transport.exchange(target, safety, sent).await?;
             if response.status == 401 && token.is_some() && !renewed {
                 renewed = true;
                 if let Ok(mut tokens) = self.outbox.tokens.lock() {
@@ -364,6 +350,20 @@ impl Bridge {
             }
             return Ok(response);
         }
+    }
+
+    /// A token request: a grant is a read as far as retrying goes (a
+    /// repeated grant only issues another token), except where the refresh
+    /// token rotates, where a lost answer must not be asked twice.
+    async fn grant(
+        &self,
+        name: &str,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, ConnectorError> {
+        self.outbox
+            .transport
+            .exchange(name, Safety::Write, request)
+            .await
     }
 
     /// Drops a cached access token that the system refused.
@@ -410,7 +410,7 @@ impl Bridge {
             let Some(request) = api.grant_request(guard.current())? else {
                 return Ok(None);
             };
-            let fresh = api.read_grant(&send(&self.outbox.client, request).await?)?;
+            let fresh = api.read_grant(&self.grant(target, request).await?)?;
             if let Some(next) = &fresh.refresh_token {
                 guard.save(next, Utc::now()).await.map_err(transient)?;
             }
@@ -419,7 +419,7 @@ impl Bridge {
             let Some(request) = api.grant_request(None)? else {
                 return Ok(None);
             };
-            api.read_grant(&send(&self.outbox.client, request).await?)?
+            api.read_grant(&self.grant(target, request).await?)?
         };
         let until = Instant::now() + fresh.expires_in.saturating_sub(Duration::from_secs(60));
         if let Ok(mut tokens) = self.outbox.tokens.lock() {
@@ -427,57 +427,6 @@ impl Bridge {
         }
         Ok(Some(fresh.token))
     }
-}
-
-/// Sends one request; a connection failure or a timeout is transient.
-pub(super) async fn send(
-    client: &reqwest::Client,
-    r: HttpRequest,
-) -> Result<HttpResponse, ConnectorError> {
-    let method = match r.method {
-        HttpMethod::Get => reqwest::Method::GET,
-        HttpMethod::Post => reqwest::Method::POST,
-        HttpMethod::Put => reqwest::Method::PUT,
-    };
-    let mut request = client
-        .request(method, &r.url)
-        .timeout(r.timeout)
-        .body(r.body);
-    for (name, value) in &r.headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.map_err(|e| {
-        ConnectorError::Transient(if e.is_timeout() {
-            format!("{}: no answer within {} ms", r.url, r.timeout.as_millis())
-        } else {
-            format!("{}: {e}", r.url)
-        })
-    })?;
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(retry_after);
-    let body = response
-        .text()
-        .await
-        .map_err(|e| ConnectorError::Transient(format!("{}: reading the answer: {e}", r.url)))?;
-    Ok(HttpResponse {
-        status,
-        retry_after,
-        body,
-    })
-}
-
-/// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(value: &str) -> Option<Duration> {
-    if let Ok(secs) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    // Reading the clock here is the edge: the header names a wall-clock instant.
-    (at.with_timezone(&Utc) - Utc::now()).to_std().ok()
 }
 
 /// Exponential backoff with jitter: `base × 2^(attempts−1)`, capped, plus up
@@ -514,16 +463,5 @@ mod tests {
             .map(|id| backoff(&o, 1, id).as_millis() as u64)
             .collect();
         assert!(spread.len() > 40, "jitter spreads retries");
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        assert_eq!(retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(
-            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            None,
-            "a past date"
-        );
-        assert_eq!(retry_after("soon"), None);
     }
 }

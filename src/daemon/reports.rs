@@ -33,7 +33,7 @@ impl Bridge {
             )));
         }
         let mut warnings = Vec::new();
-        let (tickets, _) = self.stored_tickets(book, &mut warnings).await?;
+        let tickets = self.stored_tickets(book, &mut warnings).await?;
         let mut bills = BTreeMap::new();
         let templates = crate::report::templates(self.settings.report.templates.as_deref())
             .map_err(|e| CycleError::Mapping(e.to_string()))?;

@@ -234,12 +234,16 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
             // A job that failed or could not run (no valid mapping yet) is
             // tried again in a minute, not at its next firing: a close that
             // failed at 06:00 on the 1st must not wait a month.
+            // A close that held a period for an incomplete source looks
+            // again in five minutes: the period closes once the source reads.
+            let mut held = false;
             let done = bridge.mapping().is_some()
                 && match jobs[i].run(&bridge, now()).await {
                     Ok(r) => {
                         if r != CycleReport::default() {
                             log_report(&r);
                         }
+                        held = r.periods_held > 0;
                         true
                     }
                     Err(e) => {
@@ -248,7 +252,9 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
                         false
                     }
                 };
-            next[i] = if done {
+            next[i] = if held {
+                now() + chrono::Duration::minutes(5)
+            } else if done {
                 jobs[i].next(&bridge, now())
             } else {
                 now() + chrono::Duration::seconds(60)

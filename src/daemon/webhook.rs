@@ -10,7 +10,6 @@
 //! (400). An accepted request stores its tickets, queues the notes their SLA
 //! clocks call for, and answers 202; the outbox pushes the notes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -215,15 +214,9 @@ async fn handle(
     {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
     }
-    let sources: BTreeMap<String, String> = changed
-        .iter()
-        .map(|t| (t.id.to_string(), source.to_owned()))
-        .collect();
     let count = changed.len();
     if bridge.mapping().is_some()
-        && let Err(e) = bridge
-            .note_tickets(changed, &sources, now, &mut report)
-            .await
+        && let Err(e) = bridge.note_tickets(changed, now, &mut report).await
     {
         // The tickets are stored; the SLA tick will note them.
         eprintln!("warning: webhook {source}: {e}");
@@ -282,7 +275,9 @@ async fn helpdesk_webhook(
     for id in &announced.tickets {
         let read = async {
             let request = api.ticket(id)?;
-            let answer = bridge.helpdesk_call(source, api, request).await?;
+            let answer = bridge
+                .helpdesk_call(source, api, crate::transport::Safety::Read, request)
+                .await?;
             // A ticket announced and then deleted (or merged away and purged).
             if answer.status == 404 {
                 return Ok(None);
@@ -309,13 +304,37 @@ async fn helpdesk_webhook(
         }
     }
     let mut report = CycleReport::default();
+    let mut unread = Vec::new();
     let changed = match bridge
-        .store_raw(source, api, &batch, now, &mut report)
+        .store_raw(source, api, &batch, now, &mut report, &mut unread)
         .await
     {
         Ok(n) => n,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     };
+    if let Some(first) = unread.iter().map(|(at, _)| at.clone()).min() {
+        // The source is incomplete until these tickets are read: the poll
+        // reads again from before the first of them.
+        let message = format!(
+            "{} announced ticket(s) could not be read, the first: {}",
+            unread.len(),
+            unread[0].1
+        );
+        let rewound = match bridge.store.cursor(source).await {
+            Ok(Some(c)) if c <= first => Ok(()),
+            Ok(_) => bridge.store.set_cursor(source, &first, now).await,
+            Err(e) => Err(e),
+        };
+        let failed = bridge
+            .source_failed(source, &message, now, &mut report)
+            .await;
+        if let Err(e) = rewound {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+        }
+        if let Err(e) = failed {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+        }
+    }
     let forget = now - chrono::Duration::days(7);
     if let Err(e) = bridge
         .store

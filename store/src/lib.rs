@@ -98,6 +98,10 @@ pub struct StoredReport {
 #[derive(Clone, Debug, Default)]
 pub struct Status {
     pub cursors: Vec<(String, String, String)>,
+    /// How complete each source is, and how its last pass ended.
+    pub sources: Vec<SourceHealth>,
+    /// Customer periods due to close but waiting for their sources.
+    pub held: Vec<HeldPeriod>,
     pub tickets: i64,
     pub closed_periods: i64,
     /// Work reports stored with closed periods, and those with a PDF.
@@ -115,6 +119,39 @@ pub struct Status {
     pub drafts: Vec<PushedDraft>,
     /// Cards and banks sold through accounting systems.
     pub sales: Vec<Sale>,
+}
+
+/// A source's completeness: its watermark and its last pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceHealth {
+    pub source: String,
+    /// Every change up to this instant is stored (RFC 3339, UTC); none: no
+    /// pass has completed yet.
+    pub complete_through: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The last pass's error, when it failed (already redacted).
+    pub last_error: Option<String>,
+    /// When the source started failing, while it fails.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Tickets stored by its successful passes, in all.
+    pub tickets_synced: i64,
+}
+
+/// A customer's period that was due to close and waits for its sources.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldPeriod {
+    pub customer: String,
+    pub period: String,
+    /// The sources it waits for, comma-separated.
+    pub sources: String,
+    pub reason: String,
+    pub held_since: DateTime<Utc>,
+}
+
+fn parse_instant(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// A draft an accounting system accepted, and what became of it.
@@ -316,6 +353,194 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Stores a batch of ticket snapshots in one transaction; for each, `true`
+    /// when it is new or changed. One transaction per batch, not per ticket:
+    /// a first sync of thousands of tickets costs a few fsyncs, not thousands.
+    pub async fn upsert_tickets(
+        &self,
+        source: &str,
+        tickets: &[(&str, &str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::with_capacity(tickets.len());
+        for (id, customer, snapshot) in tickets {
+            let current: Option<String> =
+                sqlx::query("SELECT snapshot FROM tickets WHERE source = $1 AND id = $2")
+                    .bind(source)
+                    .bind(*id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.get(0));
+            if current.as_deref() == Some(*snapshot) {
+                changed.push(false);
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO tickets (source, id, customer, snapshot, synced_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (source, id) DO UPDATE SET customer = excluded.customer, snapshot = excluded.snapshot, synced_at = excluded.synced_at",
+            )
+            .bind(source)
+            .bind(*id)
+            .bind(*customer)
+            .bind(*snapshot)
+            .bind(instant(now))
+            .execute(&mut *tx)
+            .await?;
+            changed.push(true);
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// A pass of `source` read everything up to `complete_through`: the
+    /// watermark moves there (never back), and the failure is over.
+    pub async fn source_succeeded(
+        &self,
+        source: &str,
+        complete_through: DateTime<Utc>,
+        tickets: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let through = instant(complete_through);
+        sqlx::query(
+            "INSERT INTO source_health (source, complete_through, last_success_at, last_attempt_at, last_error, failing_since, tickets_synced) \
+             VALUES ($1, $2, $3, $3, NULL, NULL, $4) \
+             ON CONFLICT (source) DO UPDATE SET \
+               complete_through = CASE WHEN source_health.complete_through IS NULL OR source_health.complete_through < excluded.complete_through \
+                                       THEN excluded.complete_through ELSE source_health.complete_through END, \
+               last_success_at = excluded.last_success_at, last_attempt_at = excluded.last_attempt_at, \
+               last_error = NULL, failing_since = NULL, \
+               tickets_synced = source_health.tickets_synced + excluded.tickets_synced",
+        )
+        .bind(source)
+        .bind(through)
+        .bind(instant(now))
+        .bind(tickets as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A pass of `source` failed or left a ticket unread: its watermark
+    /// stays where it was, and `status` shows why and since when.
+    pub async fn source_failed(
+        &self,
+        source: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO source_health (source, complete_through, last_success_at, last_attempt_at, last_error, failing_since, tickets_synced) \
+             VALUES ($1, NULL, NULL, $2, $3, $2, 0) \
+             ON CONFLICT (source) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, last_error = excluded.last_error, \
+               failing_since = COALESCE(source_health.failing_since, excluded.failing_since)",
+        )
+        .bind(source)
+        .bind(instant(now))
+        .bind(redact_text(error))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every source's completeness, by name.
+    pub async fn source_health(&self) -> Result<Vec<SourceHealth>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, complete_through, last_success_at, last_attempt_at, last_error, failing_since, tickets_synced \
+             FROM source_health ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SourceHealth {
+                source: r.get(0),
+                complete_through: parse_instant(r.get(1)),
+                last_success_at: parse_instant(r.get(2)),
+                last_attempt_at: parse_instant(r.get(3)),
+                last_error: r.get(4),
+                failing_since: parse_instant(r.get(5)),
+                tickets_synced: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Records that `customer`'s `period` waits for `sources`; keeps the
+    /// first instant it was held.
+    pub async fn hold_period(
+        &self,
+        customer: &str,
+        period: &str,
+        sources: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<HeldPeriod, StoreError> {
+        sqlx::query(
+            "INSERT INTO held_periods (customer, period, sources, reason, held_since, checked_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (customer, period) DO UPDATE SET sources = excluded.sources, reason = excluded.reason, checked_at = excluded.checked_at",
+        )
+        .bind(customer)
+        .bind(period)
+        .bind(sources)
+        .bind(reason)
+        .bind(instant(now))
+        .execute(&self.pool)
+        .await?;
+        let since: String =
+            sqlx::query("SELECT held_since FROM held_periods WHERE customer = $1 AND period = $2")
+                .bind(customer)
+                .bind(period)
+                .fetch_one(&self.pool)
+                .await?
+                .get(0);
+        Ok(HeldPeriod {
+            customer: customer.to_owned(),
+            period: period.to_owned(),
+            sources: sources.to_owned(),
+            reason: reason.to_owned(),
+            held_since: parse_instant(Some(since)).unwrap_or(now),
+        })
+    }
+
+    /// The period is no longer held (it closed).
+    pub async fn release_period(&self, customer: &str, period: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM held_periods WHERE customer = $1 AND period = $2")
+            .bind(customer)
+            .bind(period)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Which sources hold tickets of which customers.
+    pub async fn ticket_sources(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT DISTINCT source, customer FROM tickets ORDER BY source, customer")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Every held period, oldest first.
+    pub async fn held_periods(&self) -> Result<Vec<HeldPeriod>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT customer, period, sources, reason, held_since FROM held_periods ORDER BY held_since, customer, period",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| HeldPeriod {
+                customer: r.get(0),
+                period: r.get(1),
+                sources: r.get(2),
+                reason: r.get(3),
+                held_since: parse_instant(r.get(4)).unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Remembers that a mapping version (by content hash) was in force.
@@ -678,6 +903,8 @@ impl Store {
         }
         s.drafts = self.pushed_drafts(false).await?;
         s.sales = self.sales().await?;
+        s.sources = self.source_health().await?;
+        s.held = self.held_periods().await?;
         Ok(s)
     }
 
@@ -897,6 +1124,35 @@ impl Store {
 
 /// The URL with its password, if any, replaced by `***`: errors name the
 /// store without leaking the credential.
+/// `text` with the password of every URL in it replaced by `***` (an error
+/// message naming a URL with `user:pass@`).
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '<' | '>'))
+            .unwrap_or(after.len());
+        let (authority, tail) = after.split_at(end);
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":***@");
+                    out.push_str(host);
+                }
+                None => out.push_str(authority),
+            },
+            None => out.push_str(authority),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -1046,7 +1302,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 6] = match backend {
+    let files: [(i64, &str, &'static str); 7] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1077,6 +1333,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 6,
                 "reports",
                 include_str!("../migrations/sqlite/0006_reports.sql"),
+            ),
+            (
+                7,
+                "sources",
+                include_str!("../migrations/sqlite/0007_sources.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1109,6 +1370,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 6,
                 "reports",
                 include_str!("../migrations/postgres/0006_reports.sql"),
+            ),
+            (
+                7,
+                "sources",
+                include_str!("../migrations/postgres/0007_sources.sql"),
             ),
         ],
     };
@@ -1173,6 +1439,72 @@ mod tests {
                 pdf: Some(b"%PDF-1.7\n\x00\xff\xfe".to_vec()),
             }),
         }
+    }
+
+    #[test]
+    fn passwords_in_urls_inside_text_are_redacted() {
+        assert_eq!(
+            redact_text("GET https://bob:s3cret@host.example/x failed; see http://plain/y"),
+            "GET https://bob:***@host.example/x failed; see http://plain/y"
+        );
+        assert_eq!(redact_text("no url here"), "no url here");
+        assert_eq!(
+            redact_text("a://u:p@h \"b://v:q@i\""),
+            "a://u:***@h \"b://v:***@i\""
+        );
+    }
+
+    #[tokio::test]
+    async fn a_watermark_moves_only_forward_and_a_failure_keeps_it() {
+        let (_dir, store) = temp_store().await;
+        let (a, b, c) = (
+            t("2026-11-01T00:00:00Z"),
+            t("2026-11-02T00:00:00Z"),
+            t("2026-11-03T00:00:00Z"),
+        );
+        store.source_succeeded("zammad", b, 3, b).await.unwrap();
+        store.source_succeeded("zammad", a, 2, c).await.unwrap();
+        store
+            .source_failed("zammad", "https://u:pw@z.example: 503", c)
+            .await
+            .unwrap();
+        store
+            .source_failed("zammad", "again", c + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        let h = &store.source_health().await.unwrap()[0];
+        assert_eq!(
+            h.complete_through,
+            Some(b),
+            "never moves back, kept on failure"
+        );
+        assert_eq!(h.tickets_synced, 5);
+        assert_eq!(h.failing_since, Some(c), "since the first failure");
+        assert_eq!(h.last_error.as_deref(), Some("again"));
+        store.source_succeeded("zammad", c, 0, c).await.unwrap();
+        let h = &store.source_health().await.unwrap()[0];
+        assert_eq!(
+            (h.complete_through, h.failing_since, h.last_error.clone()),
+            (Some(c), None, None)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_held_period_keeps_its_first_instant_until_released() {
+        let (_dir, store) = temp_store().await;
+        let (a, b) = (t("2026-11-01T06:00:00Z"), t("2026-11-01T07:00:00Z"));
+        store
+            .hold_period("acme", "2026-10", "zammad", "failing", a)
+            .await
+            .unwrap();
+        let h = store
+            .hold_period("acme", "2026-10", "zammad, rt", "x", b)
+            .await
+            .unwrap();
+        assert_eq!((h.held_since, h.sources.as_str()), (a, "zammad, rt"));
+        assert_eq!(store.status().await.unwrap().held.len(), 1);
+        store.release_period("acme", "2026-10").await.unwrap();
+        assert!(store.held_periods().await.unwrap().is_empty());
     }
 
     async fn temp_store() -> (tempfile::TempDir, Store) {

@@ -414,6 +414,23 @@ pub fn run_once_with(config: &Path, now: &str, env: &[(&str, &str)]) -> String {
     stderr
 }
 
+/// `run --once --now NOW` that must end as a failed source does (exit 3,
+/// everything safe done); its log.
+pub fn run_once_failing(config: &Path, now: &str) -> String {
+    let out = std::process::Command::new(bin())
+        .args(["run", "--once", "--now", now, "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a failed source exits 3: {stderr}"
+    );
+    stderr
+}
+
 /// `close --period 2026-10 --repush customer` at 2026-12-03 with `env`:
 /// its output, which may be a refusal.
 pub fn repush_october(config: &Path, customer: &str, env: &[(&str, &str)]) -> std::process::Output {
@@ -526,4 +543,43 @@ pub fn postgres_database() -> String {
     );
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     format!("{base}/{name}")
+}
+
+/// Wraps a fake API so that a share of its requests fail, deterministically
+/// from `seed`: half of the failures before the request is handled (a 503
+/// from a proxy), half after (the fake acted, but its answer was lost to a
+/// 502): the hardest case for exactly-once.
+#[derive(Clone)]
+pub struct Faulty<R> {
+    pub inner: R,
+    share: f64,
+    rng: Arc<Mutex<u64>>,
+    pub faults: Arc<Mutex<usize>>,
+}
+
+impl<R> Faulty<R> {
+    pub fn new(inner: R, share: f64, seed: u64) -> Faulty<R> {
+        Faulty {
+            inner,
+            share,
+            rng: Arc::new(Mutex::new(seed | 1)),
+            faults: Arc::new(Mutex::new(0)),
+        }
+    }
+}
+
+impl<R: Respond> Respond for Faulty<R> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let roll = next(&mut self.rng.lock().unwrap());
+        if roll < self.share / 2.0 {
+            *self.faults.lock().unwrap() += 1;
+            return ResponseTemplate::new(503).set_body_string("Service Unavailable");
+        }
+        let answer = self.inner.respond(request);
+        if roll < self.share {
+            *self.faults.lock().unwrap() += 1;
+            return ResponseTemplate::new(502).set_body_string("Bad Gateway");
+        }
+        answer
+    }
 }

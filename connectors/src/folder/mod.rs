@@ -223,6 +223,7 @@ mod tests {
             date: "2026-11-01".into(),
             refs: crate::Refs::default(),
             statement_url: None,
+            forced: None,
             lines: vec![
                 DraftLine {
                     kind: "work".into(),
