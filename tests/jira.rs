@@ -20,7 +20,11 @@ struct Site {
     first_response: BTreeMap<String, Value>,
     comments: BTreeMap<String, Vec<Value>>,
     labels: BTreeMap<String, Vec<String>>,
+    /// Issue key → each worklog's properties, in order.
+    properties: BTreeMap<String, Vec<Value>>,
     requests: usize,
+    /// Requests by what they ask.
+    by_kind: BTreeMap<&'static str, usize>,
     /// Answer the next search with 429 and `Retry-After: 1`.
     throttle_search: bool,
     /// Requests refused for their credentials.
@@ -48,12 +52,31 @@ fn jira_time(rfc: &str) -> String {
     d.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
 }
 
-fn site_from_export() -> Site {
-    let export: Value = serde_json::from_str(
+/// Where the issues say a worklog's kind.
+#[derive(Clone, Copy, PartialEq)]
+enum KindAt {
+    /// A word at the start of the worklog's comment, `[onsite] …`.
+    Comment,
+    /// The worklog property `work-kind`, `{"value": "onsite"}`.
+    Property,
+    /// A label `kind-onsite` on the issue (one kind for all its worklogs).
+    Label,
+}
+
+fn lv_it() -> Value {
+    serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/scenarios/lv-it/tickets.json"))
             .unwrap(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn site_from_export() -> Site {
+    site_from(&lv_it(), KindAt::Comment)
+}
+
+/// `export`'s tickets as JSM issues, each worklog's kind where `at` says.
+fn site_from(export: &Value, at: KindAt) -> Site {
     let mut s = Site::default();
     for (i, t) in export["tickets"].as_array().unwrap().iter().enumerate() {
         let key = format!("SD-{}", i + 1);
@@ -74,8 +97,26 @@ fn site_from_export() -> Site {
                 "timeSpentSeconds": w["minutes"].as_f64().unwrap() * 60.0,
                 // ADF, as API v3 writes comments.
                 "comment": {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-                    {"type": "text", "text": format!("[{}] {}", w["kind"].as_str().unwrap(), w["note"].as_str().unwrap_or(""))}]}]}}))
+                    {"type": "text", "text": match at {
+                        KindAt::Comment => format!("[{}] {}", w["kind"].as_str().unwrap(), w["note"].as_str().unwrap_or("")),
+                        _ => w["note"].as_str().unwrap_or("").to_owned(),
+                    }}]}]}}))
             .collect();
+        if at == KindAt::Property {
+            // Entity properties, as `expand=properties` lists them.
+            let properties: Vec<Value> = t["work"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| json!([{"key": "work-kind", "value": {"value": w["kind"]}}]))
+                .collect();
+            s.properties.insert(key.clone(), properties);
+        }
+        let labels: Vec<String> = match (at, t["work"][0]["kind"].as_str()) {
+            (KindAt::Label, Some(kind)) => vec![format!("kind-{kind}")],
+            _ => Vec::new(),
+        };
+        s.labels.insert(key.clone(), labels.clone());
         let mut updated = t["created_at"].as_str().unwrap().to_owned();
         for at in states.iter().map(|s| s["at"].as_str().unwrap()).chain(
             t["work"]
@@ -103,7 +144,7 @@ fn site_from_export() -> Site {
                 "created": jira_time(t["created_at"].as_str().unwrap()),
                 "updated": jira_time(&updated),
                 "resolutiondate": t["resolved_at"].as_str().map(jira_time),
-                "labels": [],
+                "labels": labels,
                 "customfield_10002": [{"id": "1", "name": t["customer"]}],
                 "customfield_10100": {"value": t["category"]},
                 "worklog": {"startAt": 0, "maxResults": 20, "total": worklogs.len(), "worklogs": worklogs},
@@ -184,6 +225,33 @@ impl Respond for FakeJira {
                 };
                 ResponseTemplate::new(200).set_body_json(json!({"values": [{"id": "2", "name": "Time to first response", "completedCycles": cycles}], "isLastPage": true}))
             }
+            ("GET", p) if p.starts_with("/rest/api/3/issue/") && p.ends_with("/worklog") => {
+                *s.by_kind.entry("worklogs").or_default() += 1;
+                let key = p.split('/').nth(5).unwrap().to_owned();
+                let expand = r
+                    .url
+                    .query_pairs()
+                    .any(|(k, v)| k == "expand" && v.split(',').any(|e| e == "properties"));
+                let issue = s.issues.iter().find(|i| i["key"] == key.as_str()).unwrap();
+                let mut worklogs = issue["fields"]["worklog"]["worklogs"].clone();
+                for (n, w) in worklogs.as_array_mut().unwrap().iter_mut().enumerate() {
+                    if expand {
+                        w["properties"] =
+                            s.properties.get(&key).map_or(json!([]), |p| p[n].clone());
+                    }
+                }
+                let total = worklogs.as_array().unwrap().len();
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"startAt": 0, "maxResults": 5000, "total": total, "worklogs": worklogs}),
+                )
+            }
+            ("GET", p) if p.starts_with("/rest/api/3/issue/") => {
+                *s.by_kind.entry("labels").or_default() += 1;
+                let key = p.rsplit('/').next().unwrap().to_owned();
+                assert_eq!(r.url.query(), Some("fields=labels"));
+                ResponseTemplate::new(200).set_body_json(json!({"id": "1", "key": key,
+                    "fields": {"labels": s.labels.get(&key).cloned().unwrap_or_default()}}))
+            }
             ("GET", p) if p.ends_with("/comment") => {
                 let key = p.split('/').nth(4).unwrap();
                 ResponseTemplate::new(200).set_body_json(json!({"values": s.comments.get(key).cloned().unwrap_or_default(), "isLastPage": true}))
@@ -219,6 +287,16 @@ fn config(dir: &Path, uri: &str) -> std::path::PathBuf {
 }
 
 fn config_with_auth(dir: &Path, uri: &str, auth: &str) -> std::path::PathBuf {
+    config_full(dir, uri, auth, "")
+}
+
+/// `kind`: the mapping's `fields.kind` (none: the comment, the default).
+fn config_full(dir: &Path, uri: &str, auth: &str, kind: &str) -> std::path::PathBuf {
+    let kind = if kind.is_empty() {
+        String::new()
+    } else {
+        format!("      kind: \"{kind}\"\n")
+    };
     let text = format!(
         r#"
 [store]
@@ -242,7 +320,7 @@ path = "{dir}/drafts"
         dir = dir.display(),
         mappings = examples_with(
             dir,
-            "sources:\n  jsm:\n    customers:\n      riga-bakery: riga-bakery\n      daugava-logistics: daugava-logistics\n      jurmala-hotel: jurmala-hotel\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n    fields:\n      category: customfield_10100\n"
+            &format!("sources:\n  jsm:\n    customers:\n      riga-bakery: riga-bakery\n      daugava-logistics: daugava-logistics\n      jurmala-hotel: jurmala-hotel\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n    fields:\n      category: customfield_10100\n{kind}")
         )
         .display(),
     );
@@ -298,11 +376,12 @@ async fn a_month_synced_from_jira_bills_as_the_export_does_and_notes_once() {
         (s.requests, s.comments.values().map(Vec::len).sum::<usize>())
     };
     assert!(comments > 0, "the breaches were noted");
-    let reading = requests - 3 * comments;
+    // A note: its comments and labels looked up, the comment, the label.
+    let reading = requests - 4 * comments;
     eprintln!(
         "jira: {reading} requests to read {issues} issues ({:.2} per issue), {comments} internal comments with labels in {} requests",
         reading as f64 / issues as f64,
-        3 * comments
+        4 * comments
     );
     let second = run_once(&cfg, "2026-11-23T13:00:00Z");
     assert!(second.contains("0 ticket(s) changed"), "{second}");
@@ -408,4 +487,98 @@ async fn a_refused_api_token_is_one_clear_error_not_a_retry_storm() {
     let s = fake.0.lock().unwrap();
     assert_eq!(s.refused, 1, "one refused request, not retried");
     assert_eq!(s.requests, 0);
+}
+
+/// A month whose worklog kinds are recorded as the mapping says (a worklog
+/// property, or a label prefix on the issue) bills as the offline command
+/// bills the same export: call-out fees come from the kinds.
+async fn a_month_with_kinds_at(at: KindAt, kind: &str, export: Value) {
+    let fake = FakeJira(Arc::new(Mutex::new(site_from(&export, at))));
+    let server = serve(&fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_full(
+        dir.path(),
+        &server.uri(),
+        "email = \"bridge@example.com\"\napi_token = \"j-t0k\"",
+        kind,
+    );
+    let out = run_once(&cfg, NOW);
+    let issues = fake.0.lock().unwrap().issues.len();
+    assert!(
+        out.contains(&format!("{issues} ticket(s) changed")),
+        "{out}"
+    );
+    let file = dir.path().join("export.json");
+    std::fs::write(&file, export.to_string()).unwrap();
+    let offline = offline_bill(&root().join("mappings/examples"), &file, "2026-10");
+    // Read as remote (the kind not found), the month would bill otherwise.
+    let mut remote = export.clone();
+    for t in remote["tickets"].as_array_mut().unwrap() {
+        for w in t["work"].as_array_mut().unwrap() {
+            w["kind"] = json!("remote");
+        }
+    }
+    std::fs::write(&file, remote.to_string()).unwrap();
+    assert_ne!(
+        offline_bill(&root().join("mappings/examples"), &file, "2026-10")["invoices"],
+        offline["invoices"],
+        "the kinds cost something"
+    );
+    let mut compared = Vec::new();
+    for inv in offline["invoices"].as_array().unwrap() {
+        let customer = inv["customer"].as_str().unwrap();
+        let Ok(text) = std::fs::read_to_string(
+            dir.path()
+                .join(format!("drafts/draft_{customer}_2026-10_r1.json")),
+        ) else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["draft"]["total_net"], inv["total_net"], "{customer}");
+        compared.push(customer.to_owned());
+    }
+    for customer in ["riga-bakery", "daugava-logistics", "jurmala-hotel"] {
+        assert!(
+            compared.iter().any(|c| c == customer),
+            "{customer}: {compared:?}"
+        );
+    }
+    let s = fake.0.lock().unwrap();
+    let comments: usize = s.comments.values().map(Vec::len).sum();
+    let reading = s.requests - 4 * comments;
+    eprintln!(
+        "jira ({kind}): {reading} requests to read {issues} issues ({:.2} per issue); by kind: {:?}",
+        reading as f64 / issues as f64,
+        s.by_kind
+    );
+    let worklogs = s.by_kind.get("worklogs").copied().unwrap_or(0);
+    match at {
+        KindAt::Property => assert_eq!(
+            worklogs, issues,
+            "each issue's worklogs with their properties"
+        ),
+        _ => assert_eq!(worklogs, 0, "the inlined worklogs do"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_kind_is_read_from_a_worklog_property() {
+    let export = lv_it();
+    // Without the kind in the comment, the comment would say remote: the
+    // property must be read for the on-site call-outs to be billed.
+    a_month_with_kinds_at(KindAt::Property, "worklog_property:work-kind", export).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_kind_is_read_from_a_label_prefix() {
+    // A label is the issue's: each issue's work is of its first kind,
+    // in the export (the oracle) as in Jira.
+    let mut export = lv_it();
+    for t in export["tickets"].as_array_mut().unwrap() {
+        let first = t["work"][0]["kind"].clone();
+        for w in t["work"].as_array_mut().unwrap() {
+            w["kind"] = first.clone();
+        }
+    }
+    a_month_with_kinds_at(KindAt::Label, "label:kind-", export).await;
 }

@@ -18,6 +18,9 @@ struct Desk {
     /// The itech-klippekort export's tickets, as Zammad holds them.
     tickets: Vec<Value>,
     time: Vec<Value>,
+    /// State and priority names, by id from 1.
+    states: Vec<String>,
+    priorities: Vec<String>,
     /// Tickets the bridge opened.
     opened: Vec<Value>,
     creates: usize,
@@ -48,36 +51,47 @@ fn desk() -> Desk {
             .as_array()
             .and_then(|s| s.last())
             .map_or("new", |s| s["state"].as_str().unwrap());
-        for w in t["work"].as_array().unwrap() {
+        // Time accounting records (`GET /api/v1/tickets/{id}/time_accountings`).
+        let mut units = 0.0;
+        for (n, w) in t["work"].as_array().unwrap().iter().enumerate() {
+            units += w["minutes"].as_f64().unwrap();
             d.time.push(json!({
-                "ticket": {"id": id, "number": t["id"], "title": t["title"]},
+                "id": id * 100 + n as i64, "ticket_id": id, "ticket_article_id": null,
                 "time_unit": format!("{}.0", w["minutes"]),
-                "type": if w["kind"] == "onsite" { "On site" } else { "Remote" },
-                "organization": t["customer"],
-                "agent": w["agent"],
+                "type_id": if w["kind"] == "onsite" { 2 } else { 1 },
+                "created_by_id": 1,
                 "created_at": w["at"],
             }));
         }
+        let index = |list: &mut Vec<String>, name: &str| -> usize {
+            if !list.iter().any(|n| n == name) {
+                list.push(name.to_owned());
+            }
+            list.iter().position(|n| n == name).unwrap() + 1
+        };
+        let state_id = index(&mut d.states, state);
+        let priority_id = index(&mut d.priorities, t["priority"].as_str().unwrap());
         d.tickets.push(json!({
             "id": id, "number": t["id"], "title": t["title"],
             "state": state, "priority": t["priority"], "organization": t["customer"],
+            "state_id": state_id, "priority_id": priority_id,
             "customer": t["requester"], "category": t["category"],
             "first_response_at": t["first_response_at"], "close_at": t["resolved_at"],
+            "time_unit": (units > 0.0).then(|| format!("{units:.1}")),
             "created_at": t["created_at"], "updated_at": "2026-10-27T12:00:00Z",
         }));
     }
     d
 }
 
-/// A search answer: ids, and the tickets with their names as assets.
+/// A search answer: ids, and the tickets with their users and
+/// organizations as assets (`Ticket#assets`; no states, no priorities).
 fn found(tickets: &[&Value]) -> Value {
-    let mut assets = json!({"Ticket": {}, "TicketState": {}, "TicketPriority": {}, "Organization": {}, "User": {}});
+    let mut assets = json!({"Ticket": {}, "Organization": {}, "User": {}});
     for t in tickets {
         let id = t["id"].to_string();
         let mut asset = (*t).clone();
         for (field, kind, key) in [
-            ("state", "TicketState", "name"),
-            ("priority", "TicketPriority", "name"),
             ("organization", "Organization", "name"),
             ("customer", "User", "email"),
         ] {
@@ -116,15 +130,33 @@ impl Respond for FakeZammad {
             ("GET", p) if p.starts_with("/api/v1/ticket_history/") => {
                 ResponseTemplate::new(200).set_body_json(json!({"history": [], "assets": {}}))
             }
-            ("GET", p) if p.starts_with("/api/v1/time_accounting/log/by_activity/") => {
-                let parts: Vec<&str> = p.rsplit('/').take(2).collect();
-                let month = format!("{}-{:02}", parts[1], parts[0].parse::<u32>().unwrap());
-                let rows: Vec<&Value> = d
-                    .time
+            ("GET", "/api/v1/ticket_priorities") => {
+                let list: Vec<Value> = d
+                    .priorities
                     .iter()
-                    .filter(|row| row["created_at"].as_str().unwrap().starts_with(&month))
+                    .enumerate()
+                    .map(|(i, n)| json!({"id": i + 1, "name": n}))
                     .collect();
+                ResponseTemplate::new(200).set_body_json(list)
+            }
+            ("GET", "/api/v1/ticket_states") => {
+                let list: Vec<Value> = d
+                    .states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| json!({"id": i + 1, "name": n, "state_type": if n == "closed" { "closed" } else { "open" }}))
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(list)
+            }
+            ("GET", "/api/v1/time_accounting/types") => ResponseTemplate::new(200)
+                .set_body_json(json!([{"id": 1, "name": "Remote"}, {"id": 2, "name": "On site"}])),
+            ("GET", p) if p.ends_with("/time_accountings") => {
+                let id: i64 = p.split('/').nth(4).unwrap().parse().unwrap();
+                let rows: Vec<&Value> = d.time.iter().filter(|r| r["ticket_id"] == id).collect();
                 ResponseTemplate::new(200).set_body_json(rows)
+            }
+            ("GET", p) if p.starts_with("/api/v1/ticket_articles/by_ticket/") => {
+                ResponseTemplate::new(200).set_body_json(json!([]))
             }
             ("POST", "/api/v1/tickets") => {
                 d.creates += 1;

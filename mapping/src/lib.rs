@@ -20,4 +20,4 @@ pub use compile::{At, Loaded, did_you_mean, load, parse_text};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;
 pub use engine::ticket::WorkKind;
-pub use sources::SourceMap;
+pub use sources::{Place, SourceMap};

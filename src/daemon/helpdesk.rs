@@ -9,7 +9,7 @@
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use connectors::helpdesk::{HelpdeskApi, RawTicket};
+use connectors::helpdesk::{HelpdeskApi, NoteLookup, NotePart, RawTicket};
 use connectors::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note};
 
 use super::{Bridge, CycleError, CycleReport};
@@ -206,7 +206,11 @@ impl Bridge {
         Ok(count)
     }
 
-    /// A note on a helpdesk ticket, unless an earlier attempt put it there.
+    /// A note on a helpdesk ticket, unless an earlier attempt put it there:
+    /// only the parts still missing are added. Once the comment is on the
+    /// ticket the note is delivered; a failed tag is retried on its own
+    /// (the next attempt finds the comment and adds only the tag), never
+    /// dead.
     pub(super) async fn push_note_to_helpdesk(
         &self,
         source: &str,
@@ -215,20 +219,47 @@ impl Bridge {
         note: &Note,
     ) -> Result<(), ConnectorError> {
         let mut answers = Vec::new();
-        for request in api.find_note(note)? {
-            answers.push(
-                self.helpdesk_call(source, api, Safety::Read, request)
-                    .await?,
-            );
-        }
-        let Some(found) = api.read_found_note(key, &answers)? else {
-            return Ok(());
+        let mut requests = api.find_note(note)?;
+        // A lookup takes a few rounds at most (Zammad: number, then id).
+        let mut rounds = 0;
+        let found = loop {
+            for request in requests {
+                answers.push(
+                    self.helpdesk_call(source, api, Safety::Read, request)
+                        .await?,
+                );
+            }
+            match api.read_found_note(key, note, &answers)? {
+                NoteLookup::Found(found) => break found,
+                NoteLookup::More(next) if rounds < 3 => {
+                    rounds += 1;
+                    requests = next;
+                }
+                NoteLookup::More(_) => {
+                    return Err(ConnectorError::Transient(format!(
+                        "{}: the note lookup did not end",
+                        api.system()
+                    )));
+                }
+            }
         };
-        for request in api.add_note(key, note, &found)? {
-            let answer = self
+        for (part, request) in api.add_note(key, note, &found)? {
+            let added = match self
                 .helpdesk_call(source, api, Safety::Write, request)
-                .await?;
-            api.read_added(&answer)?;
+                .await
+            {
+                Ok(answer) => api.read_added(&answer),
+                Err(e) => Err(e),
+            };
+            match (part, added) {
+                (_, Ok(())) => {}
+                (NotePart::Tag, Err(ConnectorError::Permanent(m))) => {
+                    return Err(ConnectorError::Transient(format!(
+                        "the note is on the ticket, its tag is not yet: {m}"
+                    )));
+                }
+                (_, Err(e)) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -286,7 +286,7 @@ async fn helpdesk_webhook(
         };
         match read.await {
             Ok(Some(t)) => batch.push(t),
-            Ok(None) => gone.push(id.clone()),
+            Ok(None) => gone.push(announced.keys.get(id).unwrap_or(id).clone()),
             Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
         }
     }

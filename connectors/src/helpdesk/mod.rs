@@ -71,6 +71,10 @@ pub struct Announcement {
     /// Tickets the helpdesk deleted (Jira's `jira:issue_deleted`): no
     /// longer billed. A ticket read again that is gone counts as deleted too.
     pub deleted: Vec<String>,
+    /// A ticket's key (its canonical id) by the id it is read with, where
+    /// the two differ (Zammad: the number customers see, by the internal
+    /// id): a ticket read again that is gone is deleted under its key.
+    pub keys: std::collections::BTreeMap<String, String>,
 }
 
 /// Why a webhook is refused.
@@ -79,6 +83,45 @@ pub enum WebhookRefusal {
     Unsigned,
     BadSignature,
     Malformed(String),
+}
+
+/// Where a note lookup stands.
+#[derive(Debug)]
+pub enum NoteLookup {
+    /// Ask these as well, then read every answer again (Zammad: the
+    /// ticket's number resolved to its id before its articles and tags).
+    More(Vec<HttpRequest>),
+    Found(FoundNote),
+}
+
+/// What of a note is already on its ticket: the comment and the tag are
+/// two calls, and one may succeed without the other.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoundNote {
+    /// The comment carrying the note's marker is on the ticket.
+    pub comment: bool,
+    /// The note's tag (Jira: label) is on the ticket.
+    pub tag: bool,
+    /// What adding the rest needs (Zammad: the ticket's internal id; RT:
+    /// the tags it must keep).
+    pub context: serde_json::Value,
+}
+
+impl FoundNote {
+    /// Nothing left to add.
+    pub fn complete(&self) -> bool {
+        self.comment && self.tag
+    }
+}
+
+/// Which part of a note a request adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotePart {
+    /// The internal comment agents read: once it is posted, the note is
+    /// delivered and is never posted again.
+    Comment,
+    /// The tag agents filter on: a follow-up, retried on its own.
+    Tag,
 }
 
 /// A canonical ticket, or why one raw ticket could not become one (it is
@@ -124,25 +167,29 @@ pub trait HelpdeskApi: Send + Sync {
         details: &[HttpResponse],
     ) -> Result<Vec<Converted>, ConnectorError>;
 
-    /// The requests that show a ticket's notes (and what adding a tag
-    /// needs to know), to find one we made before.
+    /// The requests that show whether a note is on its ticket: the
+    /// ticket's comments and its tags (Zammad: the ticket found by its
+    /// number first, see [`NoteLookup::More`]).
     fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError>;
 
-    /// `None` when the note under `key` is already on the ticket; otherwise
-    /// what [`add_note`](Self::add_note) needs (RT: the tags it must keep).
+    /// What of the note under `key` is on the ticket, read from every
+    /// answer so far (in the order asked), or what to ask besides.
     fn read_found_note(
         &self,
         key: &str,
+        note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<Option<serde_json::Value>, ConnectorError>;
+    ) -> Result<NoteLookup, ConnectorError>;
 
-    /// The note (carrying `key` so that it can be found again) and the tag.
+    /// The parts of the note that `found` says are missing, the comment
+    /// (carrying `key` so that it can be found again) before the tag;
+    /// nothing when both are there.
     fn add_note(
         &self,
         key: &str,
         note: &Note,
-        found: &serde_json::Value,
-    ) -> Result<Vec<HttpRequest>, ConnectorError>;
+        found: &FoundNote,
+    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError>;
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError>;
 

@@ -16,12 +16,13 @@ use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header,
-    note_marker, ticket_title, verify_hub_signature,
+    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
+    SourceMap, WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
 };
+use mapping::{Place, WorkKind};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +100,58 @@ const SYSTEM: &str = "jira";
 const ORGANIZATION_FIELD: &str = "customfield_10002";
 /// Worklogs the search inlines per issue.
 const INLINE_WORKLOGS: u64 = 20;
+/// Where JSM keeps an issue's request type (`requestType.name`) unless the
+/// mapping says otherwise (`fields.request_type`): the "Request Type"
+/// field, e.g. ctreminiom/go-atlassian#262 shows its value.
+const REQUEST_TYPE_FIELD: &str = "customfield_10010";
+
+/// The text of a comment: API v3 writes Atlassian Document Format (its
+/// `text` nodes, in order), v2 plain text.
+fn comment_text(v: &Value) -> String {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        if let Some(t) = v["text"].as_str() {
+            out.push(t.to_owned());
+        }
+        for c in v["content"].as_array().into_iter().flatten() {
+            walk(c, out);
+        }
+    }
+    if let Some(s) = v.as_str() {
+        return s.to_owned();
+    }
+    let mut parts = Vec::new();
+    walk(v, &mut parts);
+    parts.join(" ")
+}
+
+/// A field's value as text: a string, an option (`value`), a named object
+/// (`name`), a request type (`requestType.name`) or a number.
+fn field_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(_) => v["value"]
+            .as_str()
+            .or(v["name"].as_str())
+            .or(v["requestType"]["name"].as_str())
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// A worklog property's value (`expand=properties`: `properties` is a list
+/// of `{key, value}` entity properties): the value when it is text, else
+/// its `member` (by default `value`).
+fn worklog_property(w: &Value, key: &str, member: Option<&str>) -> Option<String> {
+    let value = &w["properties"]
+        .as_array()?
+        .iter()
+        .find(|p| p["key"] == key)?["value"];
+    match value {
+        Value::String(s) => Some(s.clone()),
+        _ => field_text(&value[member.unwrap_or("value")]),
+    }
+}
 
 fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
     if !(200..300).contains(&r.status) {
@@ -201,8 +254,20 @@ impl Mapped<'_, JiraConfig> {
                 .field("organization", ORGANIZATION_FIELD)
                 .to_owned(),
         );
-        f.extend(self.map.fields.get("category").cloned());
+        f.extend(self.map.fields.get("requester").cloned());
+        for place in [self.map.kind_from.clone(), self.map.category_place()]
+            .iter()
+            .flatten()
+        {
+            match place {
+                Place::Field(field) => f.push(field.clone()),
+                Place::RequestType => f.push(self.request_type_field().to_owned()),
+                _ => {}
+            }
+        }
         f.extend(self.map.extra_fields().map(|(_, raw)| raw.to_owned()));
+        f.sort();
+        f.dedup();
         f
     }
 
@@ -218,8 +283,56 @@ impl Mapped<'_, JiraConfig> {
             })
     }
 
-    fn needs_worklog(issue: &Value) -> bool {
-        issue["fields"]["worklog"]["total"].as_u64().unwrap_or(0) > INLINE_WORKLOGS
+    fn request_type_field(&self) -> &str {
+        self.map.field("request_type", REQUEST_TYPE_FIELD)
+    }
+
+    /// Whether the issue's worklogs are read on their own: more than the
+    /// search inlines, or the kind is a worklog property (the search does
+    /// not expand worklog properties).
+    fn needs_worklog(&self, issue: &Value) -> bool {
+        let total = issue["fields"]["worklog"]["total"].as_u64().unwrap_or(0);
+        total > INLINE_WORKLOGS
+            || (total > 0 && matches!(self.map.kind_from, Some(Place::WorklogProperty { .. })))
+    }
+
+    /// A value the issue itself holds at `place` (not a worklog's).
+    fn issue_place(&self, place: &Place, f: &Value) -> Result<Option<String>, String> {
+        Ok(match place {
+            Place::Field(field) => field_text(&f[field.as_str()]),
+            Place::LabelPrefix(prefix) => SourceMap::label_value(
+                f["labels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+                prefix,
+            )
+            .map(str::to_owned),
+            Place::RequestType => field_text(&f[self.request_type_field()]),
+            Place::Comment | Place::WorklogProperty { .. } => None,
+            Place::Activity => {
+                return Err(
+                    "`activity` is Zammad's time accounting type: Jira has none (use a worklog property, a field, a label prefix, the request type or the comment)"
+                        .into(),
+                );
+            }
+        })
+    }
+
+    /// A worklog's kind: from the configured place, else (the last resort)
+    /// a `kinds` word in its comment, else remote.
+    fn kind(&self, w: &Value, comment: &str, f: &Value) -> Result<WorkKind, String> {
+        let found = match &self.map.kind_from {
+            None | Some(Place::Comment) => None,
+            Some(Place::WorklogProperty { key, member }) => {
+                worklog_property(w, key, member.as_deref())
+            }
+            Some(place) => self.issue_place(place, f)?,
+        };
+        Ok(found
+            .and_then(|v| self.map.kind_named(&v))
+            .unwrap_or_else(|| self.map.kind_of(comment)))
     }
 
     fn canonical(&self, issue: &Value, sla: &Value, worklogs: &[Value]) -> Converted {
@@ -281,31 +394,52 @@ impl Mapped<'_, JiraConfig> {
         } else {
             worklogs.iter().collect()
         };
-        let work: Vec<Value> = logs
-            .iter()
-            .map(|w| {
-                let seconds = w["timeSpentSeconds"].as_f64().unwrap_or(0.0);
-                let comment = w["comment"].to_string();
-                let kind = self.map.kind_of(&comment);
-                json!({
-                    "id": format!("{key}-W{}", w["id"].as_str().unwrap_or_default()),
-                    "at": rfc3339(w["started"].as_str().unwrap_or_default()),
-                    "minutes": seconds / 60.0,
-                    "agent": w["author"]["displayName"],
-                    "kind": kind,
-                })
-            })
-            .collect();
-        let category = self.map.fields.get("category").map_or(Value::Null, |c| {
-            let v = &f[c];
-            v["value"]
-                .as_str()
-                .map_or_else(|| v.clone(), |s| Value::String(s.to_owned()))
-        });
+        let mut work: Vec<Value> = Vec::with_capacity(logs.len());
+        for w in &logs {
+            let seconds = w["timeSpentSeconds"].as_f64().unwrap_or(0.0);
+            let comment = comment_text(&w["comment"]);
+            let kind = self
+                .kind(w, &comment, f)
+                .map_err(|e| format!("issue {key}: {e}"))?;
+            let mut entry = json!({
+                "id": format!("{key}-W{}", w["id"].as_str().unwrap_or_default()),
+                "at": rfc3339(w["started"].as_str().unwrap_or_default()),
+                "minutes": seconds / 60.0,
+                "agent": w["author"]["displayName"],
+                "kind": kind,
+            });
+            if !comment.is_empty() {
+                entry["note"] = json!(comment);
+            }
+            work.push(entry);
+        }
+        let category = match &self.map.category_place() {
+            None => None,
+            Some(Place::Comment | Place::WorklogProperty { .. }) => {
+                return Err(format!(
+                    "issue {key}: the category is the issue's, not a worklog's: read it from a field, a label prefix or the request type"
+                ));
+            }
+            Some(place) => self
+                .issue_place(place, f)
+                .map_err(|e| format!("issue {key}: {e}"))?,
+        }
+        .map_or(Value::Null, Value::String);
+        let requester = match self.map.fields.get("requester") {
+            Some(r) => {
+                let v = &f[r.as_str()];
+                v["emailAddress"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| field_text(v))
+                    .map_or(Value::Null, Value::String)
+            }
+            None => f["reporter"]["emailAddress"].clone(),
+        };
         let snapshot = json!({
             "id": key,
             "customer": customer,
-            "requester": f["reporter"]["emailAddress"],
+            "requester": requester,
             "title": f["summary"],
             "priority": f["priority"]["name"],
             "category": category,
@@ -459,11 +593,13 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
                 format!("/rest/servicedeskapi/request/{}/sla", encode(&t.id)),
                 None,
             )?);
-            if Self::needs_worklog(&t.value) {
+            if self.needs_worklog(&t.value) {
+                // `expand=properties`: each worklog with its entity
+                // properties (Jira REST v3 "Get issue worklogs").
                 out.push(self.request(
                     HttpMethod::Get,
                     format!(
-                        "/rest/api/3/issue/{}/worklog?maxResults=5000",
+                        "/rest/api/3/issue/{}/worklog?maxResults=5000&expand=properties",
                         encode(&t.id)
                     ),
                     None,
@@ -482,7 +618,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         let mut out = Vec::new();
         for t in tickets {
             let sla = answers.next().map(check).transpose()?.unwrap_or_default();
-            let worklogs: Vec<Value> = if Self::needs_worklog(&t.value) {
+            let worklogs: Vec<Value> = if self.needs_worklog(&t.value) {
                 let w = answers.next().map(check).transpose()?.unwrap_or_default();
                 w["worklogs"].as_array().cloned().unwrap_or_default()
             } else {
@@ -494,51 +630,80 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
     }
 
     fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
-        Ok(vec![self.request(
-            HttpMethod::Get,
-            format!(
-                "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
-                encode(&note.ticket)
-            ),
-            None,
-        )?])
+        Ok(vec![
+            self.request(
+                HttpMethod::Get,
+                format!(
+                    "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
+                    encode(&note.ticket)
+                ),
+                None,
+            )?,
+            self.request(
+                HttpMethod::Get,
+                format!("/rest/api/3/issue/{}?fields=labels", encode(&note.ticket)),
+                None,
+            )?,
+        ])
     }
 
     fn read_found_note(
         &self,
         key: &str,
+        note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<Option<Value>, ConnectorError> {
+    ) -> Result<NoteLookup, ConnectorError> {
+        let [comments, issue] = answers else {
+            return Err(ConnectorError::Transient(format!(
+                "{SYSTEM}: the note lookup is incomplete"
+            )));
+        };
         let marker = note_marker(key);
-        let r = answers
-            .first()
-            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
-        let present = check(r)?["values"]
+        let comment = check(comments)?["values"]
             .as_array()
             .into_iter()
             .flatten()
             .any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker)));
-        Ok((!present).then_some(Value::Null))
+        let tag = check(issue)?["fields"]["labels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|l| l.as_str() == Some(note.tag.as_str()));
+        Ok(NoteLookup::Found(FoundNote {
+            comment,
+            tag,
+            context: Value::Null,
+        }))
     }
 
     fn add_note(
         &self,
         key: &str,
         note: &Note,
-        _found: &Value,
-    ) -> Result<Vec<HttpRequest>, ConnectorError> {
-        Ok(vec![
-            self.request(
-                HttpMethod::Post,
-                format!("/rest/servicedeskapi/request/{}/comment", encode(&note.ticket)),
-                Some(&json!({"body": format!("{}\n\n{}", note.text, note_marker(key)), "public": false})),
-            )?,
-            self.request(
-                HttpMethod::Put,
-                format!("/rest/api/3/issue/{}", encode(&note.ticket)),
-                Some(&json!({"update": {"labels": [{"add": note.tag}]}})),
-            )?,
-        ])
+        found: &FoundNote,
+    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+        let mut out = Vec::new();
+        if !found.comment {
+            out.push((
+                NotePart::Comment,
+                self.request(
+                    HttpMethod::Post,
+                    format!("/rest/servicedeskapi/request/{}/comment", encode(&note.ticket)),
+                    Some(&json!({"body": format!("{}\n\n{}", note.text, note_marker(key)), "public": false})),
+                )?,
+            ));
+        }
+        if !found.tag {
+            out.push((
+                NotePart::Tag,
+                self.request(
+                    HttpMethod::Put,
+                    format!("/rest/api/3/issue/{}", encode(&note.ticket)),
+                    Some(&json!({"update": {"labels": [{"add": note.tag}]}})),
+                )?,
+            ));
+        }
+        Ok(out)
     }
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
@@ -629,12 +794,14 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
                 delivery,
                 tickets: Vec::new(),
                 deleted: vec![key],
+                keys: Default::default(),
             }
         } else {
             Announcement {
                 delivery,
                 tickets: vec![key],
                 deleted: Vec::new(),
+                keys: Default::default(),
             }
         })
     }
@@ -699,6 +866,138 @@ mod tests {
         assert_eq!(v["states"][1]["state"], "In Progress");
         assert_eq!(v["first_response_at"], "2026-10-06T11:30:00+03:00");
         assert_eq!(v["fields"]["jsm_sla"][0]["breached"], false);
+    }
+
+    /// The worklog list with `expand=properties`: each worklog carries its
+    /// entity properties as `[{key, value}]` (Jira Cloud REST v3, "Get
+    /// issue worklogs" and "Worklog properties").
+    #[test]
+    fn the_kind_comes_from_a_worklog_property_a_label_prefix_or_a_field() {
+        let config = config();
+        let mut map = map();
+        map.kind_from = Some(Place::WorklogProperty {
+            key: "work-kind".into(),
+            member: None,
+        });
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let page = c.read_changed(None, &fixture("search.json")).unwrap();
+        let details = c.details(&page.tickets).unwrap();
+        assert_eq!(
+            details[1].url,
+            "https://example.atlassian.net/rest/api/3/issue/SD-2/worklog?maxResults=5000&expand=properties",
+            "the search does not expand worklog properties"
+        );
+        let converted = c
+            .convert(
+                &page.tickets,
+                &[fixture("sla.json"), fixture("worklogs.json")],
+            )
+            .unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["work"][0]["kind"], "onsite");
+        assert_eq!(v["work"][0]["note"], "Replaced the cash register's switch");
+        // Another member of another property.
+        map.kind_from = Some(Place::WorklogProperty {
+            key: "billing".into(),
+            member: Some("kind".into()),
+        });
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let converted = c
+            .convert(
+                &page.tickets,
+                &[fixture("sla.json"), fixture("worklogs.json")],
+            )
+            .unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["work"][0]["kind"], "phone");
+
+        // A label prefix; the category from the request type.
+        map.kind_from = Some(Place::LabelPrefix("kind-".into()));
+        map.category_from = Some(Place::RequestType);
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        assert!(c.fields().contains(&"customfield_10010".to_owned()));
+        let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
+        assert_eq!(
+            c.details(&page.tickets).unwrap().len(),
+            1,
+            "inline worklogs do"
+        );
+        page.tickets[0].value["fields"]["labels"] = json!(["vip", "kind-phone"]);
+        page.tickets[0].value["fields"]["customfield_10010"] = json!({"requestType": {"id": "72", "name": "Network outage"}, "currentStatus": {"status": "Resolved"}});
+        let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["work"][0]["kind"], "phone");
+        assert_eq!(v["category"], "Network outage");
+
+        // No kind where it is configured: a `kinds` word of the comment, else remote.
+        page.tickets[0].value["fields"]["labels"] = json!([]);
+        let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["work"][0]["kind"], "remote");
+
+        // Zammad's activity is refused for the issue, not guessed.
+        map.kind_from = Some(Place::Activity);
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
+        assert!(converted[0].as_ref().unwrap_err().contains("`activity`"));
+    }
+
+    #[test]
+    fn a_note_adds_only_the_part_that_is_missing() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let note = Note {
+            source: "jsm".into(),
+            ticket: "SD-2".into(),
+            customer: "riga-bakery".into(),
+            metric: "resolution".into(),
+            event: crate::NoteEvent::Breach,
+            due_at: None,
+            tag: "sla-breach".into(),
+            text: "missed".into(),
+            subject: None,
+        };
+        let find = c.find_note(&note).unwrap();
+        assert_eq!(
+            find[1].url,
+            "https://example.atlassian.net/rest/api/3/issue/SD-2?fields=labels"
+        );
+        let comments = answer(
+            200,
+            json!({"values": [{"id": "1", "body": format!("missed\n\n{}", note_marker("k")), "public": false}], "isLastPage": true}),
+        );
+        let labels = answer(
+            200,
+            json!({"id": "10002", "key": "SD-2", "fields": {"labels": ["vip"]}}),
+        );
+        let NoteLookup::Found(found) = c.read_found_note("k", &note, &[comments, labels]).unwrap()
+        else {
+            panic!("found")
+        };
+        assert_eq!((found.comment, found.tag), (true, false));
+        let add = c.add_note("k", &note, &found).unwrap();
+        assert_eq!(add.len(), 1);
+        assert_eq!(
+            (add[0].0, add[0].1.method),
+            (NotePart::Tag, HttpMethod::Put)
+        );
+        let done = FoundNote { tag: true, ..found };
+        assert!(c.add_note("k", &note, &done).unwrap().is_empty());
     }
 
     #[test]

@@ -14,12 +14,13 @@ use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, id_text,
-    note_marker, ticket_title,
+    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
+    WebhookRefusal, id_text, note_marker, ticket_title,
 };
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
 };
+use mapping::Place;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +140,24 @@ impl Mapped<'_, RtConfig> {
         let domain = requester.rsplit('@').next().unwrap_or_default();
         let customer = self.map.customers.get(domain).ok_or_else(|| {
             format!("ticket {}: requestor domain `{domain}` has no customer key (add it under the source's `customers`)", t.id)
+        })?;
+        // RT reads the kind from the entry's subject and the category from
+        // a custom field only: another place is refused, not ignored.
+        let unsupported = |what: &str, place: &Option<Place>, ok: fn(&Place) -> bool| match place {
+            Some(p) if !ok(p) => Err(format!(
+                "ticket {}: RT has no such place for the {what} ({p:?}): RT reads it from {}",
+                t.id,
+                if what == "kind" {
+                    "the entry's subject (`comment`)"
+                } else {
+                    "a custom field"
+                }
+            )),
+            _ => Ok(()),
+        };
+        unsupported("kind", &self.map.kind_from, |p| matches!(p, Place::Comment))?;
+        unsupported("category", &self.map.category_from, |p| {
+            matches!(p, Place::Field(_))
         })?;
         let items: Vec<&Value> = history["items"]
             .as_array()
@@ -322,56 +341,66 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
     fn read_found_note(
         &self,
         key: &str,
+        note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<Option<Value>, ConnectorError> {
+    ) -> Result<NoteLookup, ConnectorError> {
         let [history, ticket] = answers else {
             return Err(ConnectorError::Transient(
                 "rt: the note lookup is incomplete".into(),
             ));
         };
         let marker = note_marker(key);
-        let present = check(history)?["items"]
+        let comment = check(history)?["items"]
             .as_array()
             .into_iter()
             .flatten()
             .any(|tx| {
                 tx["Type"] == "Comment" && tx["Data"].as_str().is_some_and(|d| d.contains(&marker))
             });
-        if present {
-            return Ok(None);
-        }
         let ticket = check(ticket)?;
-        Ok(Some(json!(custom_field(
-            &ticket,
-            self.map.field("tags", "Tags")
-        ))))
+        let tags = custom_field(&ticket, self.map.field("tags", "Tags"));
+        Ok(NoteLookup::Found(FoundNote {
+            comment,
+            tag: tags.contains(&note.tag.as_str()),
+            context: json!(tags),
+        }))
     }
 
     fn add_note(
         &self,
         key: &str,
         note: &Note,
-        found: &Value,
-    ) -> Result<Vec<HttpRequest>, ConnectorError> {
-        let mut tags: Vec<Value> = found.as_array().cloned().unwrap_or_default();
+        found: &FoundNote,
+    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+        let mut tags: Vec<Value> = found.context.as_array().cloned().unwrap_or_default();
         if !tags.iter().any(|t| *t == note.tag.as_str()) {
             tags.push(json!(note.tag));
         }
         let id = encode(&note.ticket);
-        Ok(vec![
-            self.send(
-                HttpMethod::Post,
-                format!("ticket/{id}/comment"),
-                // The subject carries the marker: RT lists subjects in the history.
-                &json!({"Subject": format!("{} {}", note.subject(), note_marker(key)),
-                        "Content": note.text, "ContentType": "text/plain"}),
-            )?,
-            self.send(
-                HttpMethod::Put,
-                format!("ticket/{id}"),
-                &json!({"CustomFields": {self.map.field("tags", "Tags"): tags}}),
-            )?,
-        ])
+        let mut out = Vec::new();
+        if !found.comment {
+            out.push((
+                NotePart::Comment,
+                self.send(
+                    HttpMethod::Post,
+                    format!("ticket/{id}/comment"),
+                    // The subject carries the marker: RT lists subjects in the history.
+                    &json!({"Subject": format!("{} {}", note.subject(), note_marker(key)),
+                            "Content": note.text, "ContentType": "text/plain"}),
+                )?,
+            ));
+        }
+        if !found.tag {
+            out.push((
+                NotePart::Tag,
+                self.send(
+                    HttpMethod::Put,
+                    format!("ticket/{id}"),
+                    &json!({"CustomFields": {self.map.field("tags", "Tags"): tags}}),
+                )?,
+            ));
+        }
+        Ok(out)
     }
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {

@@ -1,11 +1,14 @@
 //! Zammad: tickets by incremental search on `updated_at`, paged until an
-//! empty page, with names (state, priority, organisation, customer) read
-//! from the search's asset maps; the state history per ticket (the SLA
-//! clock pauses on it); logged time from the monthly
-//! `time_accounting/log/by_activity` report, one request per month for
-//! every ticket of the batch; internal notes (never with `time_unit`, which
-//! would bill the note) and tags; the Trigger webhook, signed
-//! `X-Hub-Signature: sha1=…` and de-duplicated on `X-Zammad-Delivery`.
+//! empty page, keyed by the ticket number customers see. The search's
+//! assets name the organisation and the customer; priority and state names
+//! come from `/api/v1/ticket_priorities` and `/api/v1/ticket_states`, asked
+//! once per batch (the assets hold neither). Per ticket: the history (state
+//! changes, on which the SLA clock pauses, and tags), and, for a ticket with
+//! accounted time (its `time_unit`), its time records (activity type, the
+//! article they were logged with) and its articles, whose text is the work
+//! entry's note. Internal notes (never with `time_unit`, which would bill
+//! the note) and tags are found again by number; the Trigger webhook is
+//! signed `X-Hub-Signature: sha1=…` and de-duplicated on `X-Zammad-Delivery`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,16 +16,16 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
-    Announcement, Converted, HelpdeskApi, Mapped, Page, RawTicket, WebhookRefusal, header, id_text,
-    note_marker, ticket_title, verify_hub_signature,
+    Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
+    SourceMap, WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{
     ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
 };
+use mapping::{Place, WorkKind};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,67 +118,117 @@ fn tags_from_history(history: &Value) -> Vec<String> {
 
 /// Whether a batch reads its time per ticket rather than from the monthly
 /// reports: whichever takes fewer requests (a few tickets that span many
-/// months, e.g. an old ticket worked on again).
-fn per_ticket(tickets: &[RawTicket], months: usize) -> bool {
-    tickets.len() < months
-}
-
-/// Per-ticket time records in the monthly report's row shape, with their ids.
-fn records_as_rows(ticket: &str, records: &Value, types: &Value, users: &Value) -> Vec<Value> {
-    let type_name = |id: &Value| -> Value {
-        types
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|t| id_text(&t["id"]).is_some() && id_text(&t["id"]) == id_text(id))
-            .map_or(Value::Null, |t| t["name"].clone())
-    };
-    records
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            let by = id_text(&r["created_by_id"]).unwrap_or_default();
-            let user = &users[&by];
-            let agent = match (user["firstname"].as_str(), user["lastname"].as_str()) {
-                (Some(f), Some(l)) => format!("{f} {l}").trim().to_owned(),
-                _ => format!("user {by}"),
-            };
-            json!({
-                "id": r["id"],
-                "ticket": {"id": ticket},
-                "time_unit": r["time_unit"],
-                "type": type_name(&r["type_id"]),
-                "agent": agent,
-                "created_at": r["created_at"],
-            })
-        })
-        .collect()
-}
-
-/// `YYYY-MM` months from the earliest creation to the latest change of a batch.
-fn months(tickets: &[RawTicket]) -> Vec<(i32, u32)> {
-    let ym = |s: &str| -> Option<(i32, u32)> {
-        Some((s.get(0..4)?.parse().ok()?, s.get(5..7)?.parse().ok()?))
-    };
-    let first = tickets
-        .iter()
-        .filter_map(|t| ym(t.value["created_at"].as_str()?))
-        .min();
-    let last = tickets.iter().filter_map(|t| ym(&t.updated_at)).max();
-    let (Some(mut m), Some(last)) = (first, last) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    while m <= last && out.len() < 240 {
-        out.push(m);
-        m = if m.1 == 12 {
-            (m.0 + 1, 1)
-        } else {
-            (m.0, m.1 + 1)
-        };
+/// Plain text of an article body (Zammad keeps HTML for most articles).
+fn plain_text(body: &str, content_type: &str) -> String {
+    if !content_type.contains("html") {
+        return body.trim().to_owned();
     }
-    out
+    let mut out = String::with_capacity(body.len());
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let decoded = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a ticket has accounted time: Zammad keeps the sum on the ticket
+/// (`time_unit`, null until time is logged), so a ticket without any is
+/// not asked for its records. A Zammad that does not send the attribute
+/// is asked.
+fn has_time(t: &RawTicket) -> bool {
+    t.value["ticket"]
+        .get("time_unit")
+        .is_none_or(|u| !u.is_null())
+}
+
+/// State types whose tickets are resolved (`Ticket::StateType`).
+fn closed_type(state_type: &str) -> bool {
+    matches!(state_type, "closed" | "merged" | "removed")
+}
+
+/// One request of a batch's details, in the order they are asked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Ask {
+    /// `GET /api/v1/ticket_priorities`: id → name, once per batch.
+    Priorities,
+    /// `GET /api/v1/ticket_states?expand=true`: id → name and state type.
+    States,
+    /// `GET /api/v1/time_accounting/types`: id → activity name.
+    Types,
+    /// `GET /api/v1/ticket_history/{id}`: state changes, tags, users.
+    History(usize),
+    /// `GET /api/v1/tickets/{id}/time_accountings`: the time records.
+    Time(usize),
+    /// `GET /api/v1/ticket_articles/by_ticket/{id}`: the records' text.
+    Articles(usize),
+}
+
+fn plan(tickets: &[RawTicket]) -> Vec<Ask> {
+    let mut asks = vec![Ask::Priorities, Ask::States];
+    if tickets.iter().any(has_time) {
+        asks.push(Ask::Types);
+    }
+    for (i, t) in tickets.iter().enumerate() {
+        asks.push(Ask::History(i));
+        if has_time(t) {
+            asks.push(Ask::Time(i));
+            asks.push(Ask::Articles(i));
+        }
+    }
+    asks
+}
+
+/// What one batch's shared answers say.
+#[derive(Default)]
+struct Lookups {
+    priorities: BTreeMap<String, Value>,
+    /// State id → (name, state type).
+    states: BTreeMap<String, (Value, Option<String>)>,
+    types: BTreeMap<String, String>,
+}
+
+/// What one ticket's own answers say.
+#[derive(Default, Clone)]
+struct Details {
+    history: Value,
+    time: Vec<Value>,
+    articles: Value,
+}
+
+/// The ticket's internal id: what its notes, tags and details are asked with.
+fn internal_id(t: &RawTicket) -> String {
+    id_text(&t.value["id"]).unwrap_or_else(|| t.id.clone())
+}
+
+/// The raw ticket of a ticket's attributes: keyed by its number (the
+/// ticket number customers see; the internal id where there is none).
+fn raw_ticket(t: &Value, names: Value) -> Option<RawTicket> {
+    let id = id_text(&t["id"])?;
+    let key = id_text(&t["number"]).unwrap_or_else(|| id.clone());
+    let mut value = names;
+    value["ticket"] = t.clone();
+    value["id"] = json!(id);
+    value["created_at"] = t["created_at"].clone();
+    Some(RawTicket {
+        id: key,
+        updated_at: t["updated_at"].as_str().unwrap_or_default().to_owned(),
+        value,
+    })
 }
 
 impl Mapped<'_, ZammadConfig> {
@@ -198,16 +251,65 @@ impl Mapped<'_, ZammadConfig> {
         Ok(r)
     }
 
-    fn canonical(&self, t: &RawTicket, history: &Value, work: &[&Value]) -> Converted {
+    /// A value read from a [`Place`] of the ticket (its attributes or tags).
+    fn ticket_place(&self, place: &Place, ticket: &Value, tags: &[String]) -> Option<String> {
+        match place {
+            Place::Field(f) => ticket[f.as_str()]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| id_text(&ticket[f.as_str()])),
+            Place::LabelPrefix(p) => {
+                SourceMap::label_value(tags.iter().map(String::as_str), p).map(str::to_owned)
+            }
+            _ => None,
+        }
+    }
+
+    fn canonical(&self, t: &RawTicket, d: &Details, l: &Lookups) -> Converted {
         let v = &t.value;
+        // Jira's places are not Zammad's: refused, not read as nothing.
+        for place in [&self.map.kind_from, &self.map.category_from]
+            .into_iter()
+            .flatten()
+        {
+            if matches!(place, Place::WorklogProperty { .. } | Place::RequestType) {
+                return Err(format!(
+                    "ticket {}: Zammad has no {place:?}: read the kind or category from `activity`, a ticket attribute, a tag prefix (`label:`) or the `comment`",
+                    t.id
+                ));
+            }
+        }
         let ticket = &v["ticket"];
-        let organization = v["organization"].as_str().unwrap_or_default();
+        let history = &d.history;
+        let organization = match self
+            .map
+            .fields
+            .get("customer")
+            .or(self.map.fields.get("organization"))
+        {
+            Some(f) => ticket[f.as_str()].as_str().unwrap_or_default(),
+            None => v["organization"].as_str().unwrap_or_default(),
+        };
         let customer = self.map.customers.get(organization).ok_or_else(|| {
             format!(
                 "ticket {}: organization `{organization}` has no customer key (add it under the source's `customers`)",
                 t.id
             )
         })?;
+        // Names by id from the batch's lists; a ticket read with
+        // `expand=true` carries them already.
+        let state_id = id_text(&ticket["state_id"]).unwrap_or_default();
+        let (state_name, state_type) = match l.states.get(&state_id) {
+            Some((name, kind)) => (name.clone(), kind.clone()),
+            None => (v["state"].clone(), None),
+        };
+        let priority = match v["priority"].as_str() {
+            Some(p) => json!(p),
+            None => id_text(&ticket["priority_id"])
+                .and_then(|id| l.priorities.get(&id).cloned())
+                .unwrap_or(Value::Null),
+        };
+        let state = state_name.as_str().unwrap_or_default();
         let created = ticket["created_at"].as_str().unwrap_or_default();
         // The state history, oldest first; the first state is what the
         // first change left, or the current one.
@@ -227,9 +329,7 @@ impl Mapped<'_, ZammadConfig> {
             })
             .collect();
         changes.sort();
-        let first = changes
-            .first()
-            .map_or(v["state"].as_str().unwrap_or("new"), |c| c.1);
+        let first = changes.first().map_or(state, |c| c.1);
         let mut states = vec![json!({"at": created, "state": first})];
         states.extend(
             changes
@@ -237,53 +337,113 @@ impl Mapped<'_, ZammadConfig> {
                 .map(|(at, _, to)| json!({"at": at, "state": to})),
         );
         let tags = tags_from_history(history);
-        let state = v["state"].as_str().unwrap_or_default();
-        let resolved = if matches!(state, "closed" | "merged") {
-            ticket["close_at"].clone()
+        let closed = match &state_type {
+            Some(kind) => closed_type(kind),
+            None => matches!(state, "closed" | "merged"),
+        };
+        // The latest close (Zammad ≥ 6 keeps it apart from the first).
+        let resolved = if closed {
+            match &ticket["last_close_at"] {
+                Value::String(s) => json!(s),
+                _ => ticket["close_at"].clone(),
+            }
         } else {
             Value::Null
         };
-        let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+        let users = &history["assets"]["User"];
+        let article_of = |id: &Value| -> Option<&Value> {
+            let id = id_text(id)?;
+            d.articles
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| id_text(&a["id"]).as_deref() == Some(id.as_str()))
+        };
         let unit = self.map.minutes_per_unit;
-        let work: Vec<Value> = work
-            .iter()
-            .map(|row| {
-                let units: Decimal = row["time_unit"].as_str().and_then(|u| u.parse().ok()).or_else(|| {
-                    row["time_unit"].as_f64().and_then(|f| Decimal::try_from(f).ok())
-                }).unwrap_or_default();
-                let activity = row["type"].as_str().unwrap_or_default();
-                let agent = row["agent"].as_str().unwrap_or_default();
-                let at = row["created_at"].as_str().unwrap_or_default();
-                // The monthly report has no record id: one is derived from what the row says.
-                let id = match id_text(&row["id"]) {
-                    Some(record) => format!("Z-{}-{record}", t.id),
-                    None => {
-                        let basis = format!("{}|{at}|{agent}|{units}|{activity}", t.id);
-                        let n = seen.entry(basis.clone()).or_default();
-                        *n += 1;
-                        format!("Z-{}-{}", t.id, &hex::encode(Sha256::digest(format!("{basis}|{n}")))[..10])
-                    }
-                };
-                let minutes = (units * unit).normalize();
-                json!({
-                    "id": id,
-                    "at": at,
-                    "minutes": serde_json::from_str::<Value>(&minutes.to_string()).unwrap_or(Value::Null),
-                    "agent": agent,
-                    "kind": self.map.kind_of(activity),
-                    "note": activity,
+        let mut records: Vec<&Value> = d.time.iter().collect();
+        records.sort_by_key(|r| r["created_at"].as_str().unwrap_or_default().to_owned());
+        let activity_of = |r: &Value| -> Option<&str> {
+            l.types.get(&id_text(&r["type_id"])?).map(String::as_str)
+        };
+        let mut work = Vec::with_capacity(records.len());
+        for r in &records {
+            let units: Decimal = r["time_unit"]
+                .as_str()
+                .and_then(|u| u.parse().ok())
+                .or_else(|| {
+                    r["time_unit"]
+                        .as_f64()
+                        .and_then(|f| Decimal::try_from(f).ok())
                 })
-            })
-            .collect();
+                .ok_or_else(|| {
+                    format!("ticket {}: time record {} has no time_unit", t.id, r["id"])
+                })?;
+            let record = id_text(&r["id"])
+                .ok_or_else(|| format!("ticket {}: a time record without an id", t.id))?;
+            let by = id_text(&r["created_by_id"]).unwrap_or_default();
+            let user = &users[&by];
+            let agent = match (user["firstname"].as_str(), user["lastname"].as_str()) {
+                (Some(f), Some(l)) => format!("{f} {l}").trim().to_owned(),
+                _ => format!("user {by}"),
+            };
+            let article = article_of(&r["ticket_article_id"]);
+            let note = article.map(|a| {
+                plain_text(
+                    a["body"].as_str().unwrap_or_default(),
+                    a["content_type"].as_str().unwrap_or_default(),
+                )
+            });
+            let activity = activity_of(r);
+            let kind = match &self.map.kind_from {
+                None | Some(Place::Activity) => self.map.kind_of(activity.unwrap_or_default()),
+                Some(Place::Comment) => self.map.kind_of(note.as_deref().unwrap_or_default()),
+                Some(place) => self
+                    .ticket_place(place, ticket, &tags)
+                    .and_then(|k| self.map.kind_named(&k))
+                    .unwrap_or(WorkKind::Remote),
+            };
+            let minutes = (units * unit).normalize();
+            let mut entry = json!({
+                "id": format!("Z-{}-{record}", t.id),
+                "at": r["created_at"],
+                "minutes": serde_json::from_str::<Value>(&minutes.to_string()).unwrap_or(Value::Null),
+                "agent": agent,
+                "kind": kind,
+            });
+            if let Some(note) = note {
+                entry["note"] = json!(note);
+            }
+            if let Some(a) = activity {
+                entry["activity"] = json!(a);
+            }
+            work.push(entry);
+        }
+        let category = match &self.map.category_place() {
+            None => ticket["category"].clone(),
+            Some(Place::Activity) => records
+                .first()
+                .and_then(|r| activity_of(r))
+                .map_or(Value::Null, |a| json!(a)),
+            Some(place) => self
+                .ticket_place(place, ticket, &tags)
+                .map_or(Value::Null, |c| json!(c)),
+        };
+        let requester = match self.map.fields.get("requester") {
+            Some(f) => ticket[f.as_str()].clone(),
+            None => v["requester"].clone(),
+        };
         let snapshot = json!({
             "id": t.id,
             "customer": customer,
-            "requester": v["requester"],
+            "requester": requester,
             "title": ticket["title"],
-            "priority": v["priority"],
-            "category": ticket[self.map.field("category", "category")],
+            "priority": priority,
+            "category": category,
             "tags": tags,
-            "fields": self.extra_fields(json!({"number": ticket["number"]}), |raw| ticket[raw].clone()),
+            "fields": self.extra_fields(
+                json!({"number": ticket["number"], "zammad_id": v["id"]}),
+                |raw| ticket[raw].clone()
+            ),
             "created_at": created,
             "first_response_at": ticket["first_response_at"],
             "resolved_at": resolved,
@@ -335,6 +495,10 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
 
     fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
         let v = check(r)?;
+        // The search's assets hold what `Ticket#assets` adds: the tickets,
+        // their users and those users' organizations
+        // (zammad/zammad app/models/ticket/assets.rb). Priority and state
+        // names come from the batch's lists (`details`).
         let assets = &v["assets"];
         let name = |kind: &str, id: &Value, field: &str| -> Value {
             id_text(id).map_or(Value::Null, |id| assets[kind][&id][field].clone())
@@ -346,18 +510,11 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             if t.is_null() {
                 continue;
             }
-            tickets.push(RawTicket {
-                id: id.clone(),
-                updated_at: t["updated_at"].as_str().unwrap_or_default().to_owned(),
-                value: json!({
-                    "ticket": t,
-                    "created_at": t["created_at"],
-                    "state": name("TicketState", &t["state_id"], "name"),
-                    "priority": name("TicketPriority", &t["priority_id"], "name"),
-                    "organization": name("Organization", &t["organization_id"], "name"),
-                    "requester": name("User", &t["customer_id"], "email"),
-                }),
+            let names = json!({
+                "organization": name("Organization", &t["organization_id"], "name"),
+                "requester": name("User", &t["customer_id"], "email"),
             });
+            tickets.extend(raw_ticket(t, names));
         }
         // Zammad gives no total: the sweep ends at the first empty page.
         let next = (!tickets.is_empty() || v["tickets"].as_array().is_some_and(|a| !a.is_empty()))
@@ -371,42 +528,39 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
 
     fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
         let t = check(r)?;
-        let id = id_text(&t["id"])
-            .ok_or_else(|| ConnectorError::Transient("zammad: a ticket without an id".into()))?;
-        Ok(RawTicket {
-            id,
-            updated_at: t["updated_at"].as_str().unwrap_or_default().to_owned(),
-            value: json!({
-                "created_at": t["created_at"],
-                "state": t["state"],
-                "priority": t["priority"],
-                "organization": t["organization"],
-                "requester": t["customer"],
-                "ticket": t,
-            }),
-        })
+        // `expand=true`: the association names next to the ids
+        // (`attributes_with_association_names`; a user by login).
+        let names = json!({
+            "state": t["state"],
+            "priority": t["priority"],
+            "organization": t["organization"],
+            "requester": t["customer"],
+        });
+        raw_ticket(&t, names)
+            .ok_or_else(|| ConnectorError::Transient("zammad: a ticket without an id".into()))
     }
 
     fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
-        let mut out: Vec<HttpRequest> = tickets
-            .iter()
-            .map(|t| self.get(format!("/api/v1/ticket_history/{}", encode(&t.id))))
-            .collect();
-        let months = months(tickets);
-        if per_ticket(tickets, months.len()) {
-            out.push(self.get("/api/v1/time_accounting/types".into()));
-            out.extend(tickets.iter().map(|t| {
-                self.get(format!(
+        Ok(plan(tickets)
+            .into_iter()
+            .map(|ask| match ask {
+                Ask::Priorities => self.get("/api/v1/ticket_priorities".into()),
+                Ask::States => self.get("/api/v1/ticket_states?expand=true".into()),
+                Ask::Types => self.get("/api/v1/time_accounting/types".into()),
+                Ask::History(i) => self.get(format!(
+                    "/api/v1/ticket_history/{}",
+                    encode(&internal_id(&tickets[i]))
+                )),
+                Ask::Time(i) => self.get(format!(
                     "/api/v1/tickets/{}/time_accountings",
-                    encode(&t.id)
-                ))
-            }));
-        } else {
-            out.extend(months.into_iter().map(|(y, m)| {
-                self.get(format!("/api/v1/time_accounting/log/by_activity/{y}/{m}"))
-            }));
-        }
-        Ok(out)
+                    encode(&internal_id(&tickets[i]))
+                )),
+                Ask::Articles(i) => self.get(format!(
+                    "/api/v1/ticket_articles/by_ticket/{}",
+                    encode(&internal_id(&tickets[i]))
+                )),
+            })
+            .collect())
     }
 
     fn convert(
@@ -414,88 +568,154 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         tickets: &[RawTicket],
         details: &[HttpResponse],
     ) -> Result<Vec<Converted>, ConnectorError> {
-        let (histories, reports) = details.split_at(tickets.len().min(details.len()));
-        let mut work: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        let histories: Vec<Value> = histories.iter().map(check).collect::<Result<_, _>>()?;
-        if per_ticket(tickets, months(tickets).len()) {
-            let (types, records) = reports
-                .split_first()
-                .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
-            let types = check(types)?;
-            for ((t, r), h) in tickets.iter().zip(records).zip(&histories) {
-                let rows = records_as_rows(&t.id, &check(r)?, &types, &h["assets"]["User"]);
-                work.insert(t.id.clone(), rows);
-            }
-        } else {
-            for r in reports {
-                for row in check(r)?.as_array().into_iter().flatten() {
-                    if let Some(id) = id_text(&row["ticket"]["id"]) {
-                        work.entry(id).or_default().push(row.clone());
+        let asks = plan(tickets);
+        if asks.len() != details.len() {
+            return Err(ConnectorError::Transient(format!(
+                "{SYSTEM}: {} answers to {} requests",
+                details.len(),
+                asks.len()
+            )));
+        }
+        let mut lookups = Lookups::default();
+        let mut per = vec![Details::default(); tickets.len()];
+        for (ask, answer) in asks.into_iter().zip(details) {
+            let v = check(answer)?;
+            let list = || v.as_array().into_iter().flatten();
+            match ask {
+                Ask::Priorities => {
+                    for p in list() {
+                        if let Some(id) = id_text(&p["id"]) {
+                            lookups.priorities.insert(id, p["name"].clone());
+                        }
                     }
                 }
+                Ask::States => {
+                    for s in list() {
+                        if let Some(id) = id_text(&s["id"]) {
+                            let kind = s["state_type"].as_str().map(str::to_owned);
+                            lookups.states.insert(id, (s["name"].clone(), kind));
+                        }
+                    }
+                }
+                Ask::Types => {
+                    for t in list() {
+                        if let (Some(id), Some(name)) = (id_text(&t["id"]), t["name"].as_str()) {
+                            lookups.types.insert(id, name.to_owned());
+                        }
+                    }
+                }
+                Ask::History(i) => per[i].history = v,
+                Ask::Time(i) => per[i].time = list().cloned().collect(),
+                Ask::Articles(i) => per[i].articles = v,
             }
         }
-        let mut out = Vec::with_capacity(tickets.len());
-        for (t, history) in tickets.iter().zip(&histories) {
-            let rows: Vec<&Value> = work
-                .get(&t.id)
-                .map(|w| w.iter().collect())
-                .unwrap_or_default();
-            out.push(self.canonical(t, history, &rows));
-        }
-        Ok(out)
+        Ok(tickets
+            .iter()
+            .zip(&per)
+            .map(|(t, d)| self.canonical(t, d, &lookups))
+            .collect())
     }
 
     fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+        // The note names the ticket by its number; its articles and tags
+        // are asked by the internal id, which the search gives.
+        let query = format!("number:\"{}\"", note.ticket.replace('"', ""));
         Ok(vec![self.get(format!(
-            "/api/v1/ticket_articles/by_ticket/{}",
-            encode(&note.ticket)
+            "/api/v1/tickets/search?query={}&limit=10",
+            encode(&query)
         ))])
     }
 
     fn read_found_note(
         &self,
         key: &str,
+        note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<Option<Value>, ConnectorError> {
-        let marker = note_marker(key);
-        let r = answers
+    ) -> Result<NoteLookup, ConnectorError> {
+        let search = answers
             .first()
             .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
-        let present = check(r)?
+        let v = check(search)?;
+        let id = v["tickets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(id_text)
+            .find(|id| {
+                id_text(&v["assets"]["Ticket"][id]["number"]).as_deref()
+                    == Some(note.ticket.as_str())
+            })
+            .ok_or_else(|| {
+                ConnectorError::Transient(format!(
+                    "{SYSTEM}: no ticket numbered `{}` is found (yet)",
+                    note.ticket
+                ))
+            })?;
+        let [_, articles, tags] = answers else {
+            return Ok(NoteLookup::More(vec![
+                self.get(format!("/api/v1/ticket_articles/by_ticket/{}", encode(&id))),
+                self.get(format!("/api/v1/tags?object=Ticket&o_id={}", encode(&id))),
+            ]));
+        };
+        let marker = note_marker(key);
+        let comment = check(articles)?
             .as_array()
             .into_iter()
             .flatten()
             .any(|a| a["body"].as_str().is_some_and(|b| b.contains(&marker)));
-        Ok((!present).then_some(Value::Null))
+        let tag = check(tags)?["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t.as_str() == Some(note.tag.as_str()));
+        Ok(NoteLookup::Found(FoundNote {
+            comment,
+            tag,
+            context: json!({"id": id}),
+        }))
     }
 
     fn add_note(
         &self,
         key: &str,
         note: &Note,
-        _found: &Value,
-    ) -> Result<Vec<HttpRequest>, ConnectorError> {
-        let ticket: i64 = note.ticket.parse().map_err(|_| {
-            ConnectorError::Permanent(format!("zammad: `{}` is not a ticket id", note.ticket))
-        })?;
-        Ok(vec![
-            self.post(
-                "/api/v1/ticket_articles",
-                &json!({
-                    "ticket_id": ticket,
-                    "subject": note.subject(),
-                    "body": format!("{}\n\n{}", note.text, note_marker(key)),
-                    "content_type": "text/plain",
-                    "type": "note",
-                    "internal": true,
-                }),
-            )?,
-            self.post(
-                "/api/v1/tags/add",
-                &json!({"item": note.tag, "object": "Ticket", "o_id": ticket}),
-            )?,
-        ])
+        found: &FoundNote,
+    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+        let ticket: i64 = id_text(&found.context["id"])
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| {
+                ConnectorError::Permanent(format!(
+                    "zammad: ticket `{}` has no internal id",
+                    note.ticket
+                ))
+            })?;
+        let mut out = Vec::new();
+        if !found.comment {
+            out.push((
+                NotePart::Comment,
+                self.post(
+                    "/api/v1/ticket_articles",
+                    &json!({
+                        "ticket_id": ticket,
+                        "subject": note.subject(),
+                        "body": format!("{}\n\n{}", note.text, note_marker(key)),
+                        "content_type": "text/plain",
+                        "type": "note",
+                        "internal": true,
+                    }),
+                )?,
+            ));
+        }
+        if !found.tag {
+            out.push((
+                NotePart::Tag,
+                self.post(
+                    "/api/v1/tags/add",
+                    &json!({"item": note.tag, "object": "Ticket", "o_id": ticket}),
+                )?,
+            ));
+        }
+        Ok(out)
     }
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
@@ -526,7 +746,8 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 v["assets"]["Ticket"][id]["title"]
                     .as_str()
                     .is_some_and(|t| t.contains(&marker))
-            }))
+            })
+            .map(|id| id_text(&v["assets"]["Ticket"][&id]["number"]).unwrap_or(id)))
     }
 
     fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
@@ -555,7 +776,10 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
-        id_text(&check(r)?["id"])
+        // The number customers see, as every ticket of this source is keyed.
+        let t = check(r)?;
+        id_text(&t["number"])
+            .or_else(|| id_text(&t["id"]))
             .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: a ticket without an id")))
     }
 
@@ -573,10 +797,15 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             serde_json::from_slice(body).map_err(|e| WebhookRefusal::Malformed(e.to_string()))?;
         let id = id_text(&v["ticket"]["id"])
             .ok_or_else(|| WebhookRefusal::Malformed("no ticket.id in the body".into()))?;
+        // Read again by its id; known (and deleted, if it is gone) by its number.
+        let keys = id_text(&v["ticket"]["number"])
+            .map(|number| BTreeMap::from([(id.clone(), number)]))
+            .unwrap_or_default();
         Ok(Announcement {
             delivery,
             tickets: vec![id],
             deleted: Vec::new(),
+            keys,
         })
     }
 }
@@ -618,59 +847,42 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn a_searched_ticket_becomes_a_canonical_one_with_its_history_and_time() {
-        let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
-        let page = c.read_changed(None, &fixture("search.json")).unwrap();
-        assert_eq!(page.next.as_deref(), Some("2"));
-        assert_eq!(page.tickets.len(), 1);
-        let details = c.details(&page.tickets).unwrap();
-        assert_eq!(details.len(), 2, "one history, one monthly report");
-        assert!(
-            details[1]
-                .url
-                .ends_with("/api/v1/time_accounting/log/by_activity/2020/11")
-        );
-        let converted = c
-            .convert(
-                &page.tickets,
-                &[fixture("history.json"), fixture("by_activity.json")],
-            )
-            .unwrap();
-        let snapshot = converted[0].as_ref().unwrap();
-        let v: Value = serde_json::from_str(&snapshot.json).unwrap();
-        assert_eq!(snapshot.customer, "awesome");
-        assert_eq!(v["priority"], "2 normal");
-        assert_eq!(v["category"], "network");
-        assert_eq!(v["requester"], "nicole.braun@zammad.org");
-        assert_eq!(v["states"][0]["state"], "new");
-        assert_eq!(v["states"][1]["state"], "open");
-        assert_eq!(
-            v["work"].as_array().unwrap().len(),
-            1,
-            "only this ticket's rows"
-        );
-        assert_eq!(v["work"][0]["minutes"], 15);
-        assert_eq!(v["work"][0]["kind"], "remote");
+    /// The answers to a batch's details, in the order asked. Shapes:
+    /// `ticket_priorities` and `ticket_states` are Zammad's generic model
+    /// index (`ApplicationController::RendersModels#model_index_render`;
+    /// `expand=true` adds `state_type` by name through
+    /// `attributes_with_association_names`); history, time accountings and
+    /// articles as in the REST docs (zammad-documentation api/ticket/*.rst).
+    fn answers() -> Vec<HttpResponse> {
+        [
+            "ticket_priorities.json",
+            "ticket_states.json",
+            "time_accounting_types.json",
+            "history_tags.json",
+            "time_accountings.json",
+            "articles.json",
+        ]
+        .map(fixture)
+        .to_vec()
     }
 
     #[test]
-    fn an_old_ticket_reads_its_own_time_records_and_its_tags_from_history() {
+    fn a_searched_ticket_is_keyed_by_number_with_names_from_the_lists_and_its_articles_text() {
         let (config, mut map) = (config(), map());
         map.minutes_per_unit = Decimal::from(60);
         let c = Mapped {
             config: &config,
             map: &map,
         };
-        let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
-        // Created in September, worked on in November: three monthly
-        // reports, or one request for its own records (and the types).
-        page.tickets[0].value["created_at"] = json!("2020-09-13T14:34:35.333Z");
-        page.tickets[0].value["ticket"]["created_at"] = json!("2020-09-13T14:34:35.333Z");
+        let search = fixture("search.json");
+        let v: Value = serde_json::from_str(&search.body).unwrap();
+        assert!(
+            v["assets"].get("TicketPriority").is_none() && v["assets"].get("TicketState").is_none(),
+            "Zammad's search assets hold tickets, users and organizations only"
+        );
+        let page = c.read_changed(None, &search).unwrap();
+        assert_eq!(page.next.as_deref(), Some("2"));
+        assert_eq!(page.tickets[0].id, "10081", "the number customers see");
         let details = c.details(&page.tickets).unwrap();
         let paths: Vec<&str> = details
             .iter()
@@ -679,29 +891,165 @@ mod tests {
         assert_eq!(
             paths,
             [
-                "/api/v1/ticket_history/81",
+                "/api/v1/ticket_priorities",
+                "/api/v1/ticket_states?expand=true",
                 "/api/v1/time_accounting/types",
-                "/api/v1/tickets/81/time_accountings"
+                "/api/v1/ticket_history/81",
+                "/api/v1/tickets/81/time_accountings",
+                "/api/v1/ticket_articles/by_ticket/81",
             ]
         );
-        let converted = c
-            .convert(
-                &page.tickets,
-                &[
-                    fixture("history_tags.json"),
-                    fixture("time_accounting_types.json"),
-                    fixture("time_accountings.json"),
-                ],
-            )
-            .unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let converted = c.convert(&page.tickets, &answers()).unwrap();
+        let snapshot = converted[0].as_ref().unwrap();
+        let v: Value = serde_json::from_str(&snapshot.json).unwrap();
+        assert_eq!((snapshot.id.as_str(), &v["id"]), ("10081", &json!("10081")));
+        assert_eq!(v["fields"]["zammad_id"], "81");
+        assert_eq!(snapshot.customer, "awesome");
+        assert_eq!(v["priority"], "2 normal");
+        assert_eq!(v["category"], "network");
+        assert_eq!(v["requester"], "nicole.braun@zammad.org");
+        assert_eq!(v["states"][0]["state"], "new");
+        assert_eq!(v["states"][1]["state"], "open");
+        assert_eq!(v["resolved_at"], Value::Null, "open");
         assert_eq!(v["tags"], json!(["vip"]), "remote was added, then removed");
-        assert_eq!(v["work"][0]["id"], "Z-81-6");
+        assert_eq!(v["work"][0]["id"], "Z-10081-6");
         assert_eq!(v["work"][0]["minutes"], 900, "15 units of an hour");
         assert_eq!(v["work"][0]["agent"], "Agent One");
         assert_eq!(v["work"][0]["kind"], "remote");
+        assert_eq!(
+            v["work"][0]["note"], "Re-sent the webhook & checked the log",
+            "the article's text, not the activity"
+        );
+        assert_eq!(v["work"][0]["activity"], "Remote");
         assert_eq!(v["work"][1]["minutes"], 90);
         assert_eq!(v["work"][1]["kind"], "onsite", "type 4 is On site");
+        assert!(
+            v["work"][1].get("note").is_none(),
+            "logged without an article"
+        );
+    }
+
+    #[test]
+    fn a_closed_ticket_is_resolved_and_the_activity_can_be_the_category() {
+        let (config, mut map) = (config(), map());
+        map.category_from = Some(Place::Activity);
+        map.kind_from = Some(Place::LabelPrefix("kind-".into()));
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
+        page.tickets[0].value["ticket"]["state_id"] = json!(4);
+        page.tickets[0].value["ticket"]["close_at"] = json!("2020-11-13T14:50:00.000Z");
+        page.tickets[0].value["ticket"]["priority_id"] = json!(3);
+        let converted = c.convert(&page.tickets, &answers()).unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["priority"], "3 high");
+        assert_eq!(
+            v["resolved_at"], "2020-11-13T14:50:00.000Z",
+            "state type closed"
+        );
+        assert_eq!(v["category"], "Remote", "the first entry's activity");
+        assert_eq!(v["work"][1]["kind"], "remote", "no kind- tag: the default");
+    }
+
+    #[test]
+    fn a_ticket_without_accounted_time_asks_for_no_records() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
+        page.tickets[0].value["ticket"]["time_unit"] = Value::Null;
+        let details = c.details(&page.tickets).unwrap();
+        assert_eq!(details.len(), 3, "two lists and the history");
+        let mut a = answers();
+        a.remove(2);
+        a.truncate(3);
+        let converted = c.convert(&page.tickets, &a).unwrap();
+        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        assert_eq!(v["work"], json!([]));
+        assert!(
+            c.convert(&page.tickets, &a[..2]).is_err(),
+            "an answer missing"
+        );
+    }
+
+    #[test]
+    fn a_note_finds_its_ticket_by_number_then_adds_only_what_is_missing() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let note = Note {
+            source: "desk".into(),
+            ticket: "10081".into(),
+            customer: "awesome".into(),
+            metric: "resolution".into(),
+            event: crate::NoteEvent::Breach,
+            due_at: None,
+            tag: "sla-breach".into(),
+            text: "SLA resolution target missed".into(),
+            subject: None,
+        };
+        let find = c.find_note(&note).unwrap();
+        assert_eq!(
+            find[0].url,
+            "https://desk.example.com/api/v1/tickets/search?query=number%3A%2210081%22&limit=10"
+        );
+        let search = fixture("search.json");
+        let NoteLookup::More(more) = c
+            .read_found_note("k", &note, std::slice::from_ref(&search))
+            .unwrap()
+        else {
+            panic!("the articles and tags are asked next")
+        };
+        let paths: Vec<&str> = more.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "https://desk.example.com/api/v1/ticket_articles/by_ticket/81",
+                "https://desk.example.com/api/v1/tags?object=Ticket&o_id=81"
+            ]
+        );
+        // The comment went through earlier, the tag did not.
+        let articles = ok(json!([{"id": 90, "ticket_id": 81,
+            "body": format!("SLA resolution target missed\n\n{}", note_marker("k"))}]));
+        let tags = ok(json!({"tags": ["vip"]}));
+        let NoteLookup::Found(found) = c
+            .read_found_note("k", &note, &[search.clone(), articles, tags])
+            .unwrap()
+        else {
+            panic!("found")
+        };
+        assert_eq!((found.comment, found.tag), (true, false));
+        let add = c.add_note("k", &note, &found).unwrap();
+        assert_eq!(add.len(), 1, "the tag only");
+        assert_eq!(add[0].0, NotePart::Tag);
+        let body: Value = serde_json::from_slice(&add[0].1.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"item": "sla-breach", "object": "Ticket", "o_id": 81})
+        );
+        // Neither there: the comment first, on the internal id.
+        let nothing = FoundNote {
+            comment: false,
+            tag: false,
+            context: found.context.clone(),
+        };
+        let add = c.add_note("k", &note, &nothing).unwrap();
+        assert_eq!(add[0].0, NotePart::Comment);
+        let body: Value = serde_json::from_slice(&add[0].1.body).unwrap();
+        assert_eq!(body["ticket_id"], 81);
+        assert_eq!(body["internal"], true);
+        // A number the search does not know is not guessed.
+        let other = Note {
+            ticket: "10082".into(),
+            ..note
+        };
+        assert!(c.read_found_note("k", &other, &[search]).is_err());
     }
 
     #[test]
@@ -713,12 +1061,7 @@ mod tests {
             map: &map,
         };
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
-        let converted = c
-            .convert(
-                &page.tickets,
-                &[fixture("history.json"), fixture("by_activity.json")],
-            )
-            .unwrap();
+        let converted = c.convert(&page.tickets, &answers()).unwrap();
         let err = converted[0].as_ref().unwrap_err();
         assert!(err.contains("Awesome Customer Inc."), "{err}");
     }
@@ -745,6 +1088,7 @@ mod tests {
             (a.delivery.as_str(), a.tickets.as_slice()),
             ("d-1", &["81".to_owned()][..])
         );
+        assert!(a.keys.is_empty(), "no number in this body");
         assert_eq!(
             c.webhook(&h(&sig), body, "other").unwrap_err(),
             WebhookRefusal::BadSignature
@@ -799,19 +1143,19 @@ mod tests {
         );
         // Found only with the marker in the title, not a look-alike.
         let found = ok(json!({"tickets": [7, 9], "assets": {"Ticket": {
-            "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
-            "9": {"id": 9, "title": body["title"]},
+            "7": {"id": 7, "number": "31007", "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
+            "9": {"id": 9, "number": "31009", "title": body["title"]},
         }}}));
         assert_eq!(
             c.read_found_ticket(key, &found).unwrap().as_deref(),
-            Some("9")
+            Some("31009")
         );
         let none = ok(json!({"tickets": [7], "assets": {"Ticket": {
             "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
         }}}));
         assert_eq!(c.read_found_ticket(key, &none).unwrap(), None);
         let created = ok(json!({"id": 12, "number": "31012"}));
-        assert_eq!(c.read_created_ticket(&created).unwrap(), "12");
+        assert_eq!(c.read_created_ticket(&created).unwrap(), "31012");
         // Without a known contact the ticket cannot have a customer.
         let orphan = NewTicket {
             requester: None,
