@@ -63,6 +63,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
+        self.upgrade_keys(name, api).await?;
         let cursor = self.store.cursor(name).await?;
         let batch = match self.sweep(name, api, cursor.as_deref()).await {
             Ok(batch) => batch,
@@ -105,6 +106,37 @@ impl Bridge {
             return self.source_failed(name, &message, now, report).await;
         }
         self.store.source_succeeded(name, now, changed, now).await?;
+        Ok(())
+    }
+
+    /// Tickets stored under the key an earlier version of the connector gave
+    /// them (Zammad: its internal id, now the ticket number customers see)
+    /// move to their key, with their SLA notes: nothing billed or noted
+    /// twice. Looked at once per process and source.
+    async fn upgrade_keys(&self, name: &str, api: &dyn HelpdeskApi) -> Result<(), CycleError> {
+        if !self
+            .upgraded
+            .lock()
+            .map(|mut u| u.insert(name.to_owned()))
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        let mut moved = 0;
+        for (id, snapshot) in self.store.source_tickets(name).await? {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&snapshot) else {
+                continue;
+            };
+            if let Some((key, current)) = api.legacy_key(&id, &value) {
+                self.store
+                    .rekey_ticket(name, &id, &key, &current.to_string())
+                    .await?;
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            tracing::info!(source = name, moved, "tickets moved to their current keys");
+        }
         Ok(())
     }
 

@@ -150,6 +150,8 @@ pub struct Bridge {
     /// The fingerprint of the last mapping refused, so it is reported once.
     refused: RwLock<Option<String>>,
     outbox: outbox::Workers,
+    /// Sources whose stored keys were brought up to date this process.
+    upgraded: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Bridge {
@@ -162,6 +164,7 @@ impl Bridge {
             mapping: RwLock::new(None),
             refused: RwLock::new(None),
             outbox,
+            upgraded: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 

@@ -515,6 +515,76 @@ impl Store {
         Ok(())
     }
 
+    /// Every ticket of `source`: `(id, snapshot)`.
+    pub async fn source_tickets(&self, source: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, snapshot FROM tickets WHERE source = $1 ORDER BY id")
+            .bind(source)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Moves a ticket of `source` from key `old` to key `new` (a connector
+    /// changed how it keys tickets), with the SLA notes queued or sent for
+    /// it, in one transaction: a note already on the ticket is not queued
+    /// again under the new key.
+    pub async fn rekey_ticket(
+        &self,
+        source: &str,
+        old: &str,
+        new: &str,
+        snapshot: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<i64> = sqlx::query("SELECT 1 FROM tickets WHERE source = $1 AND id = $2")
+            .bind(source)
+            .bind(new)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.get::<i32, _>(0).into());
+        if taken.is_some() {
+            sqlx::query("DELETE FROM tickets WHERE source = $1 AND id = $2")
+                .bind(source)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("UPDATE tickets SET id = $3, snapshot = $4 WHERE source = $1 AND id = $2")
+                .bind(source)
+                .bind(old)
+                .bind(new)
+                .bind(snapshot)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (old_prefix, new_prefix) = (
+            format!("sla:{source}:{old}:"),
+            format!("sla:{source}:{new}:"),
+        );
+        let items = sqlx::query("SELECT id, key, payload FROM outbox WHERE key LIKE $1")
+            .bind(format!("{old_prefix}%"))
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in items {
+            let (id, key, payload): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
+            let Some(rest) = key.strip_prefix(&old_prefix) else {
+                continue;
+            };
+            let payload = payload.replace(
+                &format!("\"ticket\":\"{old}\""),
+                &format!("\"ticket\":\"{new}\""),
+            );
+            sqlx::query("UPDATE outbox SET key = $2, payload = $3 WHERE id = $1")
+                .bind(id)
+                .bind(format!("{new_prefix}{rest}"))
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Which sources hold tickets of which customers.
     pub async fn ticket_sources(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows =
@@ -1486,6 +1556,57 @@ mod tests {
         assert_eq!(
             (h.complete_through, h.failing_since, h.last_error.clone()),
             (Some(c), None, None)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ticket_moved_to_a_new_key_takes_its_notes_along() {
+        let (_dir, store) = temp_store().await;
+        let now = t("2026-11-01T00:00:00Z");
+        store
+            .upsert_tickets("desk", &[("1", "acme", "{\"id\":\"1\"}")], now)
+            .await
+            .unwrap();
+        let note = "{\"kind\":\"note\",\"source\":\"desk\",\"ticket\":\"1\"}";
+        assert!(
+            store
+                .enqueue("desk", "sla:desk:1:response:breach", note, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .enqueue("desk", "sla:desk:10:response:breach", note, now)
+                .await
+                .unwrap()
+        );
+        store
+            .rekey_ticket("desk", "1", "T-1001", "{\"id\":\"T-1001\"}")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.source_tickets("desk").await.unwrap(),
+            [("T-1001".to_owned(), "{\"id\":\"T-1001\"}".to_owned())]
+        );
+        // Queued under the new key already: not queued again.
+        assert!(
+            !store
+                .enqueue("desk", "sla:desk:T-1001:response:breach", "{}", now)
+                .await
+                .unwrap()
+        );
+        // Another ticket's note (ticket 10) did not move.
+        assert!(
+            !store
+                .enqueue("desk", "sla:desk:10:response:breach", "{}", now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .enqueue("desk", "sla:desk:1:response:breach", "{}", now)
+                .await
+                .unwrap()
         );
     }
 

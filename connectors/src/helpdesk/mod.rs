@@ -211,6 +211,17 @@ pub trait HelpdeskApi: Send + Sync {
     /// The created ticket's id.
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError>;
 
+    /// A ticket stored under the key an earlier version of this connector
+    /// gave it: the key it has now, and the snapshot rewritten under it.
+    /// None: the snapshot is current (the default: keys never changed).
+    fn legacy_key(
+        &self,
+        _stored_id: &str,
+        _snapshot: &serde_json::Value,
+    ) -> Option<(String, serde_json::Value)> {
+        None
+    }
+
     /// Verifies a webhook with `secret` and reads what it announces.
     fn webhook(
         &self,

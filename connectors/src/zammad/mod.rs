@@ -459,6 +459,28 @@ impl Mapped<'_, ZammadConfig> {
 }
 
 impl HelpdeskApi for Mapped<'_, ZammadConfig> {
+    /// Before tickets were keyed by their number, they were keyed by
+    /// Zammad's internal id and their snapshot kept the number in
+    /// `fields.number` (and no `fields.zammad_id`).
+    fn legacy_key(
+        &self,
+        stored_id: &str,
+        snapshot: &serde_json::Value,
+    ) -> Option<(String, serde_json::Value)> {
+        let fields = snapshot.get("fields")?;
+        if fields.get("zammad_id").is_some() {
+            return None;
+        }
+        let number = id_text(fields.get("number")?)?;
+        if number == stored_id {
+            return None;
+        }
+        let mut current = snapshot.clone();
+        current["id"] = serde_json::Value::String(number.clone());
+        current["fields"]["zammad_id"] = serde_json::Value::String(stored_id.to_owned());
+        Some((number, current))
+    }
+
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -864,6 +886,26 @@ mod tests {
         ]
         .map(fixture)
         .to_vec()
+    }
+
+    #[test]
+    fn a_ticket_stored_under_its_internal_id_is_moved_to_its_number_once() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let old =
+            serde_json::json!({"id": "81", "customer": "acme", "fields": {"number": "10081"}});
+        let (key, current) = c.legacy_key("81", &old).unwrap();
+        assert_eq!(key, "10081");
+        assert_eq!(current["id"], "10081");
+        assert_eq!(current["fields"]["zammad_id"], "81");
+        assert_eq!(
+            c.legacy_key("10081", &current),
+            None,
+            "current snapshots stay"
+        );
     }
 
     #[test]
