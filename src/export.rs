@@ -75,7 +75,7 @@ const TICKET_KEYS: &[&str] = &[
     "work",
 ];
 const STATE_KEYS: &[&str] = &["at", "state"];
-const WORK_KEYS: &[&str] = &["id", "at", "minutes", "agent", "kind", "note"];
+const WORK_KEYS: &[&str] = &["id", "at", "minutes", "agent", "kind", "note", "activity"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +138,12 @@ struct RawWork<'a> {
     #[serde(default)]
     #[allow(dead_code)]
     note: Option<Cow<'a, str>>,
+    /// The helpdesk's own name for the kind of work (a Zammad time
+    /// accounting type), as read; billing reads `kind`, which the mapping
+    /// derived from it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    activity: Option<Cow<'a, str>>,
 }
 
 /// Custom field values as JSON gives them.
