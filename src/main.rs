@@ -293,6 +293,10 @@ fn check(path: &Path, config: Option<&Path>) -> Result<(), Failure> {
                         config.display()
                     )));
                 }
+                // What the app must hold in Xero's developer portal; granted ones show in `status`.
+                for line in settings.xero_scope_lines(&Default::default()) {
+                    println!("{line}");
+                }
             }
             println!(
                 "{}: ok, {} customer contract(s): {}",
@@ -916,6 +920,13 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
             .await
             .map_err(|e| bad(e.to_string()))?;
         print!("{text}");
+        let granted = store
+            .granted_scopes()
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        for line in settings.xero_scope_lines(&granted) {
+            println!("{line}");
+        }
         Ok(())
     })
 }

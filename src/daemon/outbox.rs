@@ -411,6 +411,7 @@ impl Bridge {
                 return Ok(None);
             };
             let fresh = api.read_grant(&self.grant(target, request).await?)?;
+            self.record_scopes(target, &fresh).await;
             if let Some(next) = &fresh.refresh_token {
                 guard.save(next, Utc::now()).await.map_err(transient)?;
             }
@@ -419,13 +420,27 @@ impl Bridge {
             let Some(request) = api.grant_request(None)? else {
                 return Ok(None);
             };
-            api.read_grant(&self.grant(target, request).await?)?
+            let fresh = api.read_grant(&self.grant(target, request).await?)?;
+            self.record_scopes(target, &fresh).await;
+            fresh
         };
         let until = Instant::now() + fresh.expires_in.saturating_sub(Duration::from_secs(60));
         if let Ok(mut tokens) = self.outbox.tokens.lock() {
             tokens.insert(target.to_owned(), (fresh.token.clone(), until));
         }
         Ok(Some(fresh.token))
+    }
+}
+
+impl Bridge {
+    /// Keeps the scopes a token answer says it grants, for `status`; a
+    /// failure to store them is only logged: the token is good regardless.
+    async fn record_scopes(&self, target: &str, token: &connectors::accounting::AccessToken) {
+        if let Some(scope) = &token.scope
+            && let Err(e) = self.store.record_scopes(target, scope, Utc::now()).await
+        {
+            eprintln!("warning: {target}: the granted scopes were not stored: {e}");
+        }
     }
 }
 
