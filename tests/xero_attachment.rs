@@ -165,6 +165,8 @@ chromium = "{printer}""#,
     let s = status(&cfg, &[]);
     assert!(s.contains("outbox: 0 pending, 6 sent, 0 dead"), "{s}");
     assert!(s.contains("reports: 3 stored, 3 with a PDF"), "{s}");
+    let requests = server.received_requests().await.unwrap();
+    assert!(contract::check_xero(&requests) > 0);
     let x = fake.0.lock().unwrap();
     assert_eq!(x.invoices.len(), 3, "{:?}", x.invoices);
     for inv in &x.invoices {
