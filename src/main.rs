@@ -907,9 +907,19 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;
         if json {
-            let doc = daemon::status_json(&store)
+            let mut doc = daemon::status_json(&store)
                 .await
                 .map_err(|e| bad(e.to_string()))?;
+            let granted = store
+                .granted_scopes()
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            let scopes = settings.xero_scopes_json(&granted);
+            if let Some(o) = doc.as_object_mut()
+                && !scopes.is_empty()
+            {
+                o.insert("xero_scopes".into(), serde_json::Value::Object(scopes));
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&doc).map_err(std::io::Error::from)?

@@ -307,6 +307,32 @@ impl Settings {
         out
     }
 
+    /// [`Settings::xero_scope_lines`] for `status --json`: by target,
+    /// `{requested: [...], granted: "…" or null, granted_at}`.
+    pub fn xero_scopes_json(
+        &self,
+        granted: &BTreeMap<String, (String, String)>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        self.targets
+            .iter()
+            .filter_map(|(name, target)| match target {
+                TargetConfig::Xero(x) => Some((name, x)),
+                _ => None,
+            })
+            .map(|(name, x)| {
+                let g = granted.get(name);
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "requested": x.scopes(),
+                        "granted": g.map(|(s, _)| s),
+                        "granted_at": g.map(|(_, at)| at),
+                    }),
+                )
+            })
+            .collect()
+    }
+
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
         let err = |message: String| SettingsError {
             file: path.display().to_string(),

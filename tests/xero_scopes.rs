@@ -238,6 +238,20 @@ async fn a_new_app_gets_its_drafts_and_pdfs_with_granular_scopes() {
         "{s}"
     );
     within_contract(&server).await;
+    let out = std::process::Command::new(bin())
+        .args(["status", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["xero_scopes"]["xero"]["granted"],
+        "accounting.invoices accounting.attachments"
+    );
+    assert_eq!(
+        doc["xero_scopes"]["xero"]["requested"],
+        json!(["accounting.invoices", "accounting.attachments"])
+    );
     let x = fake.0.lock().unwrap();
     assert!(
         x.asked
