@@ -384,3 +384,65 @@ async fn the_contract_check_refuses_what_xero_does_not_publish() {
     let none = contract::XERO.check(&requests[2]).join("\n");
     assert!(none.contains("no operation"), "{none}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_pdfs_are_counted_in_the_metrics() {
+    let fake = FakeXero::new(&["accounting.invoices"]);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = xero_config(
+        dir.path(),
+        &server,
+        &format!("scopes = [\"accounting.invoices\"]\n[http]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    let _daemon = KillOnDrop(
+        std::process::Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let value = |m: &str, name: &str| -> Option<u64> {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    // Settled: nothing pending, and every PDF Xero refused counted.
+    let mut m = String::new();
+    wait_for("the refused PDFs counted", || {
+        m = metrics(&addr);
+        let refused = fake.0.lock().unwrap().refused as u64;
+        value(&m, "contract_bridge_outbox_depth{state=\"pending\"}") == Some(0)
+            && refused >= 3
+            && value(&m, "contract_bridge_attachments_failed_total") == Some(refused)
+    })
+    .await;
+    // Every dead item is a PDF; no draft died, each was created once.
+    assert_eq!(
+        value(&m, "contract_bridge_attachments_failed_total"),
+        value(&m, "contract_bridge_pushes_total{result=\"dead\"}"),
+        "{m}"
+    );
+    let x = fake.0.lock().unwrap();
+    assert_eq!(x.puts, x.invoices.len());
+    assert_eq!(x.uploads, 0);
+}
+
+/// `GET /metrics` over plain HTTP/1.1; empty while the daemon is not up.
+fn metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
