@@ -26,6 +26,8 @@ pub struct Metrics {
     pushes_sent: AtomicU64,
     pushes_retried: AtomicU64,
     pushes_dead: AtomicU64,
+    /// Report PDFs given up on (their own outbox items; the drafts went).
+    attachments_failed: AtomicU64,
     notes_queued: AtomicU64,
     sla_breaches: AtomicU64,
     /// Webhook answers by status code.
@@ -59,6 +61,9 @@ impl Metrics {
             _ => &self.pushes_dead,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn add_attachment_failed(&self) {
+        self.attachments_failed.fetch_add(1, Ordering::Relaxed);
     }
     pub fn add_note(&self, breach: bool) {
         self.notes_queued.fetch_add(1, Ordering::Relaxed);
@@ -168,6 +173,11 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         "contract_bridge_sla_breaches_total",
         "SLA breaches found (each clock once).",
         m.sla_breaches.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_attachments_failed_total",
+        "Report PDFs given up on (the drafts were pushed without them).",
+        m.attachments_failed.load(Ordering::Relaxed),
     );
     let _ = writeln!(
         out,

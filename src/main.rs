@@ -293,6 +293,10 @@ fn check(path: &Path, config: Option<&Path>) -> Result<(), Failure> {
                         config.display()
                     )));
                 }
+                // What the app must hold in Xero's developer portal; granted ones show in `status`.
+                for line in settings.xero_scope_lines(&Default::default()) {
+                    println!("{line}");
+                }
             }
             println!(
                 "{}: ok, {} customer contract(s): {}",
@@ -903,9 +907,19 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;
         if json {
-            let doc = daemon::status_json(&store)
+            let mut doc = daemon::status_json(&store)
                 .await
                 .map_err(|e| bad(e.to_string()))?;
+            let granted = store
+                .granted_scopes()
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            let scopes = settings.xero_scopes_json(&granted);
+            if let Some(o) = doc.as_object_mut()
+                && !scopes.is_empty()
+            {
+                o.insert("xero_scopes".into(), serde_json::Value::Object(scopes));
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&doc).map_err(std::io::Error::from)?
@@ -916,6 +930,13 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
             .await
             .map_err(|e| bad(e.to_string()))?;
         print!("{text}");
+        let granted = store
+            .granted_scopes()
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        for line in settings.xero_scope_lines(&granted) {
+            println!("{line}");
+        }
         Ok(())
     })
 }

@@ -272,6 +272,67 @@ pub struct SettingsError {
 }
 
 impl Settings {
+    /// Tells each Xero target its name and whether report PDFs are made,
+    /// from which its OAuth scopes are derived; checks a `scopes` setting.
+    fn derive_xero_scopes(&mut self) -> Result<(), String> {
+        let pdfs = self.report.chromium.is_some();
+        for (name, target) in &mut self.targets {
+            if let TargetConfig::Xero(x) = target {
+                x.name = name.clone();
+                x.report_pdfs = pdfs;
+                x.check_scopes()?;
+                if let Some(w) = x.scopes_warning() {
+                    eprintln!("warning: {w}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `targets.NAME (xero): scopes …` of each Xero target: those asked
+    /// for, and those granted where a token answer said (`granted`: by target).
+    pub fn xero_scope_lines(&self, granted: &BTreeMap<String, (String, String)>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, target) in &self.targets {
+            if let TargetConfig::Xero(x) = target {
+                out.push(format!("xero scopes {name}: requested {}", x.scopes_line()));
+                if let Some((scopes, at)) = granted.get(name) {
+                    out.push(format!(
+                        "xero scopes {name}: granted {scopes} (token of {})",
+                        at.chars().take(19).collect::<String>()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Settings::xero_scope_lines`] for `status --json`: by target,
+    /// `{requested: [...], granted: "…" or null, granted_at}`.
+    pub fn xero_scopes_json(
+        &self,
+        granted: &BTreeMap<String, (String, String)>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        self.targets
+            .iter()
+            .filter_map(|(name, target)| match target {
+                TargetConfig::Xero(x) => Some((name, x)),
+                _ => None,
+            })
+            .map(|(name, x)| {
+                let g = granted.get(name);
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "requested": x.scopes(),
+                        "granted": g.map(|(s, _)| s),
+                        "granted_at": g.map(|(_, at)| at),
+                    }),
+                )
+            })
+            .collect()
+    }
+
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
         let err = |message: String| SettingsError {
             file: path.display().to_string(),
@@ -280,7 +341,7 @@ impl Settings {
         if !path.is_file() {
             return Err(err("cannot read the configuration file".into()));
         }
-        let settings: Settings = config::Config::builder()
+        let mut settings: Settings = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix("CONTRACT_BRIDGE")
@@ -290,6 +351,7 @@ impl Settings {
             .build()
             .and_then(config::Config::try_deserialize)
             .map_err(|e| err(e.to_string()))?;
+        settings.derive_xero_scopes().map_err(err)?;
         if !settings.targets.contains_key(&settings.billing.target) {
             let known: Vec<&str> = settings.targets.keys().map(String::as_str).collect();
             return Err(err(format!(

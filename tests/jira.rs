@@ -385,6 +385,7 @@ async fn a_month_synced_from_jira_bills_as_the_export_does_and_notes_once() {
     );
     let second = run_once(&cfg, "2026-11-23T13:00:00Z");
     assert!(second.contains("0 ticket(s) changed"), "{second}");
+    within_contract(&server).await;
     let s = fake.0.lock().unwrap();
     for (key, comments) in &s.comments {
         let mut bodies: Vec<&str> = comments
@@ -399,6 +400,14 @@ async fn a_month_synced_from_jira_bills_as_the_export_does_and_notes_once() {
             "{key} labelled"
         );
     }
+}
+
+/// Every request of the test to the Jira platform API, within Atlassian's
+/// published description (Service Management requests are not: see
+/// tests/support/contract.rs).
+async fn within_contract(server: &MockServer) {
+    let requests = server.received_requests().await.unwrap();
+    assert!(contract::check_jira(&requests) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,6 +454,7 @@ async fn oauth_3lo_refresh_tokens_rotate_and_are_kept_across_restarts() {
         fake.0.lock().unwrap().oauth.as_ref().unwrap().grants,
         ["r0", "r1", "r2"]
     );
+    within_contract(&server).await;
 }
 
 #[test]
@@ -484,6 +494,7 @@ async fn a_refused_api_token_is_one_clear_error_not_a_retry_storm() {
         out.contains("source jsm: jira: HTTP 401: Client must be authenticated to access this resource. (check the source's email and API token)"),
         "{out}"
     );
+    within_contract(&server).await;
     let s = fake.0.lock().unwrap();
     assert_eq!(s.refused, 1, "one refused request, not retried");
     assert_eq!(s.requests, 0);

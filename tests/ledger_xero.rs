@@ -222,18 +222,26 @@ async fn drafts_are_followed_to_approved_paid_and_deleted_and_a_deleted_one_stay
     let refused = repush("nordhavn-arkitekter");
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is paid"));
-    let x = fake.0.lock().unwrap();
-    assert_eq!(x.puts, 3);
-    assert!(
-        x.invoices
-            .iter()
-            .any(|i| i["Reference"] == "draft:valby-tandlaege:2026-10:r2")
-    );
-    drop(x);
+    {
+        let x = fake.0.lock().unwrap();
+        assert_eq!(x.puts, 3);
+        assert!(
+            x.invoices
+                .iter()
+                .any(|i| i["Reference"] == "draft:valby-tandlaege:2026-10:r2")
+        );
+    }
     assert!(
         !repush("valby-tandlaege").status.success(),
         "r2 is a draft finance holds"
     );
+    within_contract(&server).await;
+}
+
+/// Every request of the test, within Xero's published API description.
+async fn within_contract(server: &MockServer) {
+    let requests = server.received_requests().await.unwrap();
+    assert!(contract::check_xero(&requests) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,6 +359,7 @@ async fn xero_webhooks_are_signed_and_open_each_sold_card_once() {
         (401, String::new())
     );
     assert_eq!(sold(&cfg).len(), 3);
+    within_contract(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,4 +460,5 @@ async fn a_card_used_up_suggests_the_next_once_with_a_draft_that_opens_it() {
         cards.iter().any(|c| c.contains(&format!("invoice {id} "))),
         "{s}"
     );
+    within_contract(&server).await;
 }

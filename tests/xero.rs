@@ -266,42 +266,43 @@ async fn a_month_lands_in_xero_once_through_lost_answers_and_expiring_tokens() {
     let retry = run_once(&cfg, "2026-11-23T13:00:00Z");
     assert!(retry.contains("0 to retry, 0 dead"), "{first}\n{retry}");
 
-    let x = fake.0.lock().unwrap();
-    let mut totals: Vec<(String, String)> = x
-        .invoices
-        .iter()
-        .map(|i| {
-            let customer = i["Contact"]["ContactID"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("C-")
-                .to_owned();
-            (customer, i["Reference"].as_str().unwrap().to_owned())
-        })
-        .collect();
-    totals.sort();
-    assert_eq!(x.invoices.len(), 12, "one draft per customer: {totals:?}");
-    let references: BTreeSet<&str> = x
-        .invoices
-        .iter()
-        .map(|i| i["Reference"].as_str().unwrap())
-        .collect();
-    assert_eq!(references.len(), 12, "no reference twice");
-    assert_eq!(
-        x.puts, 12,
-        "a lost answer is found by reference, not created again"
-    );
-    assert!(
-        x.tokens.len() >= 2,
-        "expired tokens were replaced: {}",
-        x.tokens.len()
-    );
-    eprintln!(
-        "xero: {} API calls and {} token requests for 12 drafts",
-        x.calls,
-        x.tokens.len()
-    );
-    drop(x);
+    {
+        let x = fake.0.lock().unwrap();
+        let mut totals: Vec<(String, String)> = x
+            .invoices
+            .iter()
+            .map(|i| {
+                let customer = i["Contact"]["ContactID"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("C-")
+                    .to_owned();
+                (customer, i["Reference"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        totals.sort();
+        assert_eq!(x.invoices.len(), 12, "one draft per customer: {totals:?}");
+        let references: BTreeSet<&str> = x
+            .invoices
+            .iter()
+            .map(|i| i["Reference"].as_str().unwrap())
+            .collect();
+        assert_eq!(references.len(), 12, "no reference twice");
+        assert_eq!(
+            x.puts, 12,
+            "a lost answer is found by reference, not created again"
+        );
+        assert!(
+            x.tokens.len() >= 2,
+            "expired tokens were replaced: {}",
+            x.tokens.len()
+        );
+        eprintln!(
+            "xero: {} API calls and {} token requests for 12 drafts",
+            x.calls,
+            x.tokens.len()
+        );
+    }
     let s = status(&cfg, &[("CB_TEST_XERO_SECRET", "s3cret")]);
     assert!(s.contains("outbox: 0 pending, 12 sent, 0 dead"), "{s}");
     // The one total Xero rounded differently is shown, not "fixed".
@@ -312,6 +313,13 @@ async fn a_month_lands_in_xero_once_through_lost_answers_and_expiring_tokens() {
         "{s}"
     );
     assert!(differences[0].contains("xero holds"), "{s}");
+    within_contract(&server).await;
+}
+
+/// Every request of the test, within Xero's published API description.
+async fn within_contract(server: &MockServer) {
+    let requests = server.received_requests().await.unwrap();
+    assert!(contract::check_xero(&requests) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,6 +339,7 @@ async fn a_draft_xero_refuses_is_a_dead_letter_with_xeros_words() {
         "{s}"
     );
     assert_eq!(fake.0.lock().unwrap().invoices.len(), 11);
+    within_contract(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,6 +357,7 @@ async fn a_standard_connection_refreshes_with_the_newest_stored_token() {
     // November from a new process: `xr-1` is spent, the stored successor works.
     let second = run_once(&cfg, "2026-12-02T12:00:00Z");
     assert!(second.contains("0 to retry, 0 dead"), "{second}");
+    within_contract(&server).await;
     let x = fake.0.lock().unwrap();
     assert_eq!(x.tokens.len(), 2);
     assert!(x.invoices.len() > 12);
@@ -377,6 +387,7 @@ async fn the_mapping_names_the_contact_and_account_in_xero() {
     let cfg = xero_config_mapped(dir.path(), &server.uri(), &[], "", &mappings);
     let out = run_once(&cfg, NOW);
     assert!(out.contains("12 pushed"), "{out}");
+    within_contract(&server).await;
     let x = fake.0.lock().unwrap();
     let riga = x
         .invoices

@@ -160,10 +160,13 @@ chromium = "{printer}""#,
     // The lost answer is retried an hour later: the file is found, not sent again.
     run_once_with(&cfg, "2026-11-02T13:00:00Z", &[]);
     run_once_with(&cfg, "2026-11-02T14:00:00Z", &[]);
-    // The push whose upload answer was lost was retried and is done.
+    // Each PDF is an item of its own beside its draft: the upload whose
+    // answer was lost was retried on its own and is done.
     let s = status(&cfg, &[]);
-    assert!(s.contains("outbox: 0 pending, 3 sent, 0 dead"), "{s}");
+    assert!(s.contains("outbox: 0 pending, 6 sent, 0 dead"), "{s}");
     assert!(s.contains("reports: 3 stored, 3 with a PDF"), "{s}");
+    let requests = server.received_requests().await.unwrap();
+    assert!(contract::check_xero(&requests) > 0);
     let x = fake.0.lock().unwrap();
     assert_eq!(x.invoices.len(), 3, "{:?}", x.invoices);
     for inv in &x.invoices {

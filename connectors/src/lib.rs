@@ -200,6 +200,37 @@ pub enum Push {
     Note(Note),
     /// A ticket of its own (a prepaid renewal suggestion by `renew_to: ticket`).
     Ticket(NewTicket),
+    /// The work report's PDF onto a draft already pushed: an item of its
+    /// own (`attach:{draft key}`), so that a refused file never holds back
+    /// or repeats the draft.
+    Attachment(ReportAttachment),
+}
+
+/// Which report goes onto which pushed draft.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ReportAttachment {
+    /// The draft's own outbox key.
+    pub draft_key: String,
+    /// The draft's id in the accounting system.
+    pub remote_id: String,
+    pub customer: String,
+    pub period: String,
+    pub revision: i64,
+}
+
+impl ReportAttachment {
+    /// The outbox key of the attachment of the draft under `draft_key`.
+    pub fn key(draft_key: &str) -> String {
+        format!("attach:{draft_key}")
+    }
+
+    /// The file's name: customer, period and revision.
+    pub fn file_name(&self) -> String {
+        format!(
+            "report-{}-{}-r{}.pdf",
+            self.customer, self.period, self.revision
+        )
+    }
 }
 
 /// An HTTP request a connector built; the daemon sends it.
@@ -291,6 +322,9 @@ impl TargetConfig {
             (TargetConfig::Folder(c), Push::Ticket(t)) => {
                 folder::push_ticket(c, key, t).map(|()| Delivery::Done)
             }
+            (TargetConfig::Folder(_), Push::Attachment(_)) => Err(ConnectorError::Permanent(
+                "a folder target takes no attachments".into(),
+            )),
             (TargetConfig::Http(c), push) => http::request(c, key, push).map(Delivery::Http),
         }
     }

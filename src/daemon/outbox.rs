@@ -18,7 +18,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use connectors::accounting::{AccountingApi, TokenGrant};
-use connectors::{ConnectorError, Delivery, Draft, HttpRequest, HttpResponse, Push};
+use connectors::{
+    ConnectorError, Delivery, Draft, HttpRequest, HttpResponse, Push, ReportAttachment,
+};
 use rust_decimal::Decimal;
 use store::Outcome;
 use tokio::sync::Notify;
@@ -88,6 +90,8 @@ impl Workers {
 struct Pushed {
     remote_id: Option<String>,
     note: Option<String>,
+    /// An item to queue once this one is sent, `(key, payload)`: a draft's report PDF.
+    then: Option<(String, String)>,
 }
 
 /// How long the target asked us to leave it alone, if it did.
@@ -122,6 +126,11 @@ impl Bridge {
             let at = now();
             let (outcome, pause) = match result {
                 Ok(pushed) => {
+                    // Queued before the draft is marked sent: should we stop
+                    // in between, the draft's retry queues the same key again.
+                    if let Some((key, payload)) = &pushed.then {
+                        self.store.enqueue(target, key, payload, at).await?;
+                    }
                     report.pushed += 1;
                     self.metrics.add_push("sent");
                     if let Some(note) = &pushed.note {
@@ -155,6 +164,9 @@ impl Bridge {
                     if dead {
                         report.dead += 1;
                         self.metrics.add_push("dead");
+                        if claim.item.key.starts_with("attach:") {
+                            self.metrics.add_attachment_failed();
+                        }
                         eprintln!("error: {target} {}: gave up: {e}", claim.item.key);
                     } else {
                         report.retried += 1;
@@ -195,13 +207,13 @@ impl Bridge {
                     .await
                     .map(|id| Pushed {
                         remote_id: Some(id),
-                        note: None,
+                        ..Pushed::default()
                     }),
                 Push::Note(note) => self
                     .push_note_to_helpdesk(target, api.as_ref(), key, note)
                     .await
                     .map(|()| Pushed::default()),
-                Push::Draft(_) => Err(ConnectorError::Permanent(format!(
+                Push::Draft(_) | Push::Attachment(_) => Err(ConnectorError::Permanent(format!(
                     "`{target}` is a helpdesk: it takes notes and tickets, not drafts"
                 ))),
             };
@@ -215,12 +227,16 @@ impl Bridge {
             })?
             .clone();
         if let Some(api) = connector.accounting() {
-            let Push::Draft(draft) = &push else {
-                return Err(ConnectorError::Permanent(format!(
+            return match &push {
+                Push::Draft(draft) => self.push_to_accounting(target, api, key, draft).await,
+                Push::Attachment(a) => self
+                    .attach_report(target, api, a)
+                    .await
+                    .map(|()| Pushed::default()),
+                Push::Note(_) | Push::Ticket(_) => Err(ConnectorError::Permanent(format!(
                     "target `{target}` is an accounting system: it takes drafts, not notes or tickets"
-                )));
+                ))),
             };
-            return self.push_to_accounting(target, api, key, draft).await;
         }
         let key_owned = key.to_owned();
         let delivery = tokio::task::spawn_blocking(move || {
@@ -267,7 +283,7 @@ impl Bridge {
         // Read back, whether found or created: what the system holds is what we compare.
         let fetched = api.read_fetched(&self.call(target, api, api.fetch_draft(&id)?).await?);
         let remote = self.forget_token_on_401(target, fetched)?;
-        self.attach_report(target, api, &remote.id, draft).await?;
+        let then = self.report_item(api, key, &remote.id, draft).await?;
         let ours: Decimal = draft.total_net.parse().unwrap_or_default();
         let note = remote
             .total_net
@@ -285,7 +301,43 @@ impl Bridge {
         Ok(Pushed {
             remote_id: Some(remote.id),
             note,
+            then,
         })
+    }
+
+    /// The outbox item `(key, payload)` that attaches the period's report
+    /// PDF to the pushed draft, where the system takes attachments and a
+    /// PDF was made. Its own item: a refused file (a scope the connection
+    /// lacks) fails on its own, never holding back or repeating the draft.
+    async fn report_item(
+        &self,
+        api: &dyn AccountingApi,
+        key: &str,
+        remote_id: &str,
+        draft: &Draft,
+    ) -> Result<Option<(String, String)>, ConnectorError> {
+        if api.list_attachments(remote_id).is_none() {
+            return Ok(None);
+        }
+        let has_pdf = self
+            .store
+            .report(&draft.customer, &draft.period)
+            .await
+            .map_err(|e| ConnectorError::Transient(e.to_string()))?
+            .is_some_and(|r| r.pdf.is_some());
+        if !has_pdf {
+            return Ok(None);
+        }
+        let item = Push::Attachment(ReportAttachment {
+            draft_key: key.to_owned(),
+            remote_id: remote_id.to_owned(),
+            customer: draft.customer.clone(),
+            period: draft.period.clone(),
+            revision: draft.revision,
+        });
+        let payload =
+            serde_json::to_string(&item).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        Ok(Some((ReportAttachment::key(key), payload)))
     }
 
     /// The period's work report PDF on the draft, where the system takes
@@ -295,25 +347,22 @@ impl Bridge {
         &self,
         target: &str,
         api: &dyn AccountingApi,
-        id: &str,
-        draft: &Draft,
+        a: &ReportAttachment,
     ) -> Result<(), ConnectorError> {
+        let id = a.remote_id.as_str();
         let Some(list) = api.list_attachments(id) else {
             return Ok(());
         };
         let pdf = self
             .store
-            .report(&draft.customer, &draft.period)
+            .report(&a.customer, &a.period)
             .await
             .map_err(|e| ConnectorError::Transient(e.to_string()))?
             .and_then(|r| r.pdf);
         let Some(pdf) = pdf else {
             return Ok(());
         };
-        let name = format!(
-            "report-{}-{}-r{}.pdf",
-            draft.customer, draft.period, draft.revision
-        );
+        let name = a.file_name();
         let names = api.read_attachments(&self.call(target, api, list).await?);
         if self.forget_token_on_401(target, names)?.contains(&name) {
             return Ok(());
@@ -411,6 +460,7 @@ impl Bridge {
                 return Ok(None);
             };
             let fresh = api.read_grant(&self.grant(target, request).await?)?;
+            self.record_scopes(target, &fresh).await;
             if let Some(next) = &fresh.refresh_token {
                 guard.save(next, Utc::now()).await.map_err(transient)?;
             }
@@ -419,13 +469,27 @@ impl Bridge {
             let Some(request) = api.grant_request(None)? else {
                 return Ok(None);
             };
-            api.read_grant(&self.grant(target, request).await?)?
+            let fresh = api.read_grant(&self.grant(target, request).await?)?;
+            self.record_scopes(target, &fresh).await;
+            fresh
         };
         let until = Instant::now() + fresh.expires_in.saturating_sub(Duration::from_secs(60));
         if let Ok(mut tokens) = self.outbox.tokens.lock() {
             tokens.insert(target.to_owned(), (fresh.token.clone(), until));
         }
         Ok(Some(fresh.token))
+    }
+}
+
+impl Bridge {
+    /// Keeps the scopes a token answer says it grants, for `status`; a
+    /// failure to store them is only logged: the token is good regardless.
+    async fn record_scopes(&self, target: &str, token: &connectors::accounting::AccessToken) {
+        if let Some(scope) = &token.scope
+            && let Err(e) = self.store.record_scopes(target, scope, Utc::now()).await
+        {
+            eprintln!("warning: {target}: the granted scopes were not stored: {e}");
+        }
     }
 }
 

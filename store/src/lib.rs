@@ -1190,6 +1190,39 @@ impl Store {
             .await?
             .flatten())
     }
+
+    /// Records the scopes `target`'s newest token grants (space-separated).
+    pub async fn record_scopes(
+        &self,
+        target: &str,
+        scopes: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO granted_scopes (target, scopes, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (target) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+        )
+        .bind(target)
+        .bind(scopes)
+        .bind(instant(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The scopes each target's newest token granted, and when: `(scopes, updated at)` by target.
+    pub async fn granted_scopes(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, (String, String)>, StoreError> {
+        Ok(
+            sqlx::query("SELECT target, scopes, updated_at FROM granted_scopes")
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| (r.get(0), (r.get(1), r.get(2))))
+                .collect(),
+        )
+    }
 }
 
 /// The URL with its password, if any, replaced by `***`: errors name the
@@ -1372,7 +1405,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 7] = match backend {
+    let files: [(i64, &str, &'static str); 8] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1408,6 +1441,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 7,
                 "sources",
                 include_str!("../migrations/sqlite/0007_sources.sql"),
+            ),
+            (
+                8,
+                "scopes",
+                include_str!("../migrations/sqlite/0008_scopes.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1445,6 +1483,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 7,
                 "sources",
                 include_str!("../migrations/postgres/0007_sources.sql"),
+            ),
+            (
+                8,
+                "scopes",
+                include_str!("../migrations/postgres/0008_scopes.sql"),
             ),
         ],
     };

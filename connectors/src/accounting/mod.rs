@@ -170,6 +170,9 @@ pub struct AccessToken {
     /// The refresh token to use next time, where the system rotates them:
     /// the daemon stores it before using the access token.
     pub refresh_token: Option<String>,
+    /// The scopes the token grants, where the answer says (OAuth `scope`,
+    /// space-separated): `status` shows them beside those asked for.
+    pub scope: Option<String>,
 }
 
 /// How the daemon gets an access token, for accounting systems and
@@ -472,6 +475,7 @@ pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken, Connec
         token: token.to_owned(),
         expires_in: Duration::from_secs(v["expires_in"].as_u64().unwrap_or(1800)),
         refresh_token: v["refresh_token"].as_str().map(str::to_owned),
+        scope: v["scope"].as_str().map(str::to_owned),
     })
 }
 

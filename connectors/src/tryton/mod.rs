@@ -231,6 +231,7 @@ impl AccountingApi for TrytonConfig {
             // Tryton ends idle sessions; a 401 renews it in any case.
             expires_in: Duration::from_secs(600),
             refresh_token: None,
+            scope: None,
         })
     }
 

@@ -15,6 +15,18 @@ fn segment(s: &str) -> String {
 }
 
 impl XeroConfig {
+    /// A refused attachment call: a 403, or a 401 although the daemon has
+    /// just fetched a fresh token (it renews once on a 401), is the
+    /// `accounting.attachments` scope missing (Xero answers either).
+    pub(super) fn check_attachments(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
+        match r.status {
+            401 | 403 => {
+                Err(self.scope_missing(r.status, super::scopes::ATTACHMENTS, "the report PDF"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn list_attachments_request(&self, invoice_id: &str) -> HttpRequest {
         self.request(
             HttpMethod::Get,

@@ -11,6 +11,7 @@
 //! Limits: 60 requests a minute per organisation.
 
 mod attachment;
+pub mod scopes;
 
 use std::collections::BTreeMap;
 
@@ -54,6 +55,17 @@ pub struct XeroConfig {
     pub requests_per_second: u32,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The OAuth scopes to ask for instead of those derived from what the
+    /// configuration uses (see scopes.rs): for apps created before 2 March
+    /// 2026 that hold the broad `accounting.transactions`.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// The target's name, for messages (set by the daemon's settings).
+    #[serde(skip)]
+    pub name: String,
+    /// Report PDFs are made and attached (set by the daemon's settings from `report.chromium`).
+    #[serde(skip)]
+    pub report_pdfs: bool,
 }
 
 fn default_base() -> String {
@@ -109,6 +121,16 @@ fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
         return Err(status_error(SYSTEM, r, &message(r)));
     }
     json(r, SYSTEM)
+}
+
+impl XeroConfig {
+    /// [`check`] of an invoice answer: a 403 is a scope this connection lacks.
+    fn check_invoices(&self, r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+        if r.status == 403 {
+            return Err(self.scope_missing(r.status, scopes::INVOICES, "a draft invoice"));
+        }
+        check(r)
+    }
 }
 
 fn invoice(v: &serde_json::Value) -> Option<RemoteDraft> {
@@ -270,6 +292,9 @@ impl AccountingApi for XeroConfig {
     }
 
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+        // A custom connection asks for its scopes; a standard connection's
+        // refresh keeps those its consent granted.
+        let scope = self.scopes().join(" ");
         let grant = match (&self.refresh_token, refresh) {
             (Some(initial), stored) => vec![
                 ("grant_type", "refresh_token"),
@@ -277,7 +302,7 @@ impl AccountingApi for XeroConfig {
             ],
             (None, _) => vec![
                 ("grant_type", "client_credentials"),
-                ("scope", "accounting.transactions accounting.contacts"),
+                ("scope", scope.as_str()),
             ],
         };
         Ok(Some(token_post(
@@ -290,7 +315,35 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
-        oauth_token(SYSTEM, r)
+        // `{"error": "invalid_scope"}` (RFC 6749 §5.2): a scope the app
+        // does not hold, e.g. the broad one on an app created since March 2026.
+        if r.status == 400 {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+            if v["error"] == "invalid_scope" {
+                let said = v["error_description"].as_str().map_or_else(
+                    || "invalid_scope".to_owned(),
+                    |d| format!("invalid_scope ({d})"),
+                );
+                return Err(self.scopes_refused(&said));
+            }
+        }
+        let token = oauth_token(SYSTEM, r)?;
+        // The answer's `scope` says what was granted: without invoices no draft can go.
+        if let Some(granted) = &token.scope
+            && !scopes::covers(granted, scopes::INVOICES)
+        {
+            return Err(ConnectorError::Permanent(format!(
+                "{SYSTEM}: the token grants `{granted}`, without `{}` (or `{}`), which drafts need: add it to the app in Xero's developer portal{}",
+                scopes::INVOICES,
+                scopes::TRANSACTIONS,
+                if self.scopes.is_some() {
+                    format!(" and to `{}`", self.scopes_setting())
+                } else {
+                    String::new()
+                }
+            )));
+        }
+        Ok(token)
     }
 
     fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
@@ -311,7 +364,7 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
-        Ok(invoice(&check(r)?))
+        Ok(invoice(&self.check_invoices(r)?))
     }
 
     fn create_draft(
@@ -369,7 +422,7 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        let v = check(r)?;
+        let v = self.check_invoices(r)?;
         if v["Invoices"][0]["HasErrors"].as_bool() == Some(true) {
             return Err(ConnectorError::Permanent(format!("xero: {}", message(r))));
         }
@@ -397,6 +450,7 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_attachments(&self, r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
+        self.check_attachments(r)?;
         attachment::attachment_names(r)
     }
 
@@ -405,6 +459,7 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_attached(&self, r: &HttpResponse, file_name: &str) -> Result<(), ConnectorError> {
+        self.check_attachments(r)?;
         attachment::attached(r, file_name)
     }
 
