@@ -432,18 +432,23 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Other(e.into()))
 }
 
+/// Opens the store to read (`status`, reports): beside a running daemon too.
 async fn open_store(
     settings: &contract_bridge::settings::Settings,
 ) -> Result<store::Store, Failure> {
     store::Store::open(&settings.store.url)
         .await
-        .map_err(|e| bad(e.to_string()))
+        .map_err(|e| bad(format!("store.url: {e}")))
 }
 
-/// Loads the settings and opens the store: what every daemon command starts with.
+/// Loads the settings and opens the store to write, as its single writer on
+/// SQLite: what every daemon command that changes state starts with.
 async fn bridge(config: &Path) -> Result<std::sync::Arc<daemon::Bridge>, Failure> {
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
-    let store = std::sync::Arc::new(open_store(&settings).await?);
+    let store = store::Store::open_writer(&settings.store.url)
+        .await
+        .map_err(|e| bad(format!("store.url: {e}")))?;
+    let store = std::sync::Arc::new(store);
     let bridge = daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
     Ok(std::sync::Arc::new(bridge))
 }

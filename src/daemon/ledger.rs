@@ -469,9 +469,14 @@ pub async fn accounting_webhook(
     axum::extract::State(bridge): axum::extract::State<std::sync::Arc<Bridge>>,
     axum::extract::Path(target): axum::extract::Path<String>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> (axum::http::StatusCode, String) {
-    let answer = bridge.xero_webhook(&target, &headers, &body).await;
+    // Refusals (non-JSON 415, oversized 413) are counted like the rest.
+    let answer = match (super::webhook::refuse_content_type(&headers), body) {
+        (Some(refused), _) => refused,
+        (None, Err(rejected)) => (rejected.status(), format!("{}\n", rejected.body_text())),
+        (None, Ok(body)) => bridge.xero_webhook(&target, &headers, &body).await,
+    };
     bridge.metrics.add_webhook(answer.0.as_u16());
     answer
 }

@@ -32,8 +32,14 @@ pub enum StoreError {
     File { url: String, message: String },
     #[error("store URL `{0}` is not supported: use sqlite://PATH or postgres://…")]
     Url(String),
-    #[error("store {url}: no connection within {secs} s: is the server at {host} running and reachable?")]
-    Unreachable { url: String, host: String, secs: u64 },
+    #[error(
+        "store {url}: no connection within {secs} s: is the server at {host} running and reachable?"
+    )]
+    Unreachable {
+        url: String,
+        host: String,
+        secs: u64,
+    },
     /// Another process writes to this SQLite file.
     #[error(
         "store {url}: another contract-bridge process ({holder}) is writing to this database; it holds the lock file {lock}. \
@@ -1729,11 +1735,7 @@ mod tests {
         // The lock goes with its holder; the file left behind blocks nothing.
         Store::open_writer(&url).await.unwrap();
         // PostgreSQL takes several instances: no lock.
-        assert!(
-            lock_writer("postgres://u@127.0.0.1/db")
-                .unwrap()
-                .is_none()
-        );
+        assert!(lock_writer("postgres://u@127.0.0.1/db").unwrap().is_none());
     }
 
     #[tokio::test]
@@ -1801,7 +1803,10 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(_) => panic!("connected to nothing"),
         };
-        eprintln!("unreachable store reported after {:?}: {err}", started.elapsed());
+        eprintln!(
+            "unreachable store reported after {:?}: {err}",
+            started.elapsed()
+        );
         assert!(err.contains("127.0.0.1:1"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
