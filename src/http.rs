@@ -100,7 +100,10 @@ async fn readyz(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
     }
     match s.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", crate::redact(&e.to_string())),
+        ),
     }
 }
 
@@ -192,7 +195,10 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("{out}# store unavailable: {e}\n"),
+            format!(
+                "{out}# store unavailable: {}\n",
+                crate::redact(&e.to_string())
+            ),
         ),
     }
 }

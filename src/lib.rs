@@ -11,3 +11,6 @@ pub mod render;
 pub mod report;
 pub mod settings;
 pub mod statement;
+
+/// The one redaction of secrets in text: see [`connectors::secret::redact`].
+pub use connectors::secret::redact;

@@ -128,6 +128,8 @@ struct BadInput(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Outbox errors are scrubbed of secrets as they are stored and shown.
+    store::set_redaction(contract_bridge::redact);
     let result = match cli.command {
         Command::Check { mapping, config } => check(&mapping, config.as_deref()),
         Command::Bill {
@@ -172,11 +174,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Bad(BadInput(msg))) => {
-            eprintln!("{}", msg.trim_end());
+            eprintln!("{}", contract_bridge::redact(msg.trim_end()));
             ExitCode::from(2)
         }
         Err(Failure::Other(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", contract_bridge::redact(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -843,7 +845,7 @@ fn status(config: &Path) -> Result<(), Failure> {
         let text = daemon::status_text(&store)
             .await
             .map_err(|e| bad(e.to_string()))?;
-        print!("{text}");
+        print!("{}", contract_bridge::redact(&text));
         Ok(())
     })
 }

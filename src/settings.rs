@@ -265,6 +265,15 @@ impl Settings {
         if !path.is_file() {
             return Err(err("cannot read the configuration file".into()));
         }
+        // A password inside any URL of the settings is a secret as well.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            connectors::secret::remember_url_passwords(&text);
+        }
+        for (name, value) in std::env::vars() {
+            if name.starts_with("CONTRACT_BRIDGE__") {
+                connectors::secret::remember_url_passwords(&value);
+            }
+        }
         let settings: Settings = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(

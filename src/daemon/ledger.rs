@@ -512,7 +512,12 @@ impl Bridge {
         }
         let events = match xero::webhook_events(body) {
             Ok(e) => e,
-            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("{}\n", crate::redact(&e.to_string())),
+                );
+            }
         };
         let source = format!("accounting:{target}");
         let mut report = CycleReport::default();
@@ -521,14 +526,22 @@ impl Bridge {
             match self.store.delivery_seen(&source, &id).await {
                 Ok(false) => {}
                 Ok(true) => continue,
-                Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+                Err(e) => {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{}\n", crate::redact(&e.to_string())),
+                    );
+                }
             }
             if let Err(e) = self
                 .invoice_changed(target, config, &event.resource_id, now, &mut report)
                 .await
             {
                 // Xero delivers again later; nothing was remembered.
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{}\n", crate::redact(&e.to_string())),
+                );
             }
             let forget = now - chrono::Duration::days(7);
             if let Err(e) = self
@@ -536,7 +549,10 @@ impl Bridge {
                 .remember_delivery(&source, &id, now, forget)
                 .await
             {
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{}\n", crate::redact(&e.to_string())),
+                );
             }
         }
         (StatusCode::OK, String::new())

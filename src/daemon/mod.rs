@@ -531,7 +531,7 @@ pub fn log_report(r: &CycleReport) {
         );
     }
     for e in &r.source_errors {
-        eprintln!("warning: {e}");
+        eprintln!("warning: {}", crate::redact(&e.to_string()));
     }
     for n in &r.report_notes {
         eprintln!("warning: {n}");

@@ -169,7 +169,11 @@ impl Bridge {
                     if dead {
                         report.dead += 1;
                         self.metrics.add_push("dead");
-                        eprintln!("error: {target} {}: gave up: {e}", claim.item.key);
+                        eprintln!(
+                            "error: {target} {}: gave up: {}",
+                            claim.item.key,
+                            crate::redact(&e.to_string())
+                        );
                     } else {
                         report.retried += 1;
                         self.metrics.add_push("retry");
@@ -446,12 +450,13 @@ pub(super) async fn send(
     for (name, value) in &r.headers {
         request = request.header(name, value);
     }
+    // Redacted: the URL may hold `user:password@`, reqwest's error repeats it.
     let response = request.send().await.map_err(|e| {
-        ConnectorError::Transient(if e.is_timeout() {
+        ConnectorError::Transient(crate::redact(&if e.is_timeout() {
             format!("{}: no answer within {} ms", r.url, r.timeout.as_millis())
         } else {
             format!("{}: {e}", r.url)
-        })
+        }))
     })?;
     let status = response.status().as_u16();
     let retry_after = response
@@ -459,10 +464,12 @@ pub(super) async fn send(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(retry_after);
-    let body = response
-        .text()
-        .await
-        .map_err(|e| ConnectorError::Transient(format!("{}: reading the answer: {e}", r.url)))?;
+    let body = response.text().await.map_err(|e| {
+        ConnectorError::Transient(crate::redact(&format!(
+            "{}: reading the answer: {e}",
+            r.url
+        )))
+    })?;
     Ok(HttpResponse {
         status,
         retry_after,

@@ -33,8 +33,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), std::io::Error> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    store::set_redaction(crate::redact);
     if let Err(e) = bridge.reload_mapping(now()).await {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::redact(&e.to_string()));
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(http) = &bridge.settings.http {
@@ -49,7 +50,7 @@ pub async fn serve(
                 })
                 .await;
             if let Err(e) = served {
-                eprintln!("error: HTTP server: {e}");
+                eprintln!("error: HTTP server: {}", crate::redact(&e.to_string()));
             }
         });
     }
@@ -88,7 +89,7 @@ async fn worker(bridge: Arc<Bridge>, target: String, mut stop: watch::Receiver<b
         let pause = match drained {
             Ok(pause) => pause,
             Err(e) => {
-                eprintln!("error: outbox {target}: {e}");
+                eprintln!("error: outbox {target}: {}", crate::redact(&e.to_string()));
                 Some(Duration::from_secs(1))
             }
         };
@@ -128,7 +129,7 @@ async fn watch_mapping(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         if let Err(e) = bridge.reload_mapping(now()).await {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::redact(&e.to_string()));
         }
     }
 }
@@ -205,7 +206,7 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
             match bridge.store.try_lead().await {
                 Ok(Some(l)) => break l,
                 Ok(None) => {}
-                Err(e) => eprintln!("error: leader lock: {e}"),
+                Err(e) => eprintln!("error: leader lock: {}", crate::redact(&e.to_string())),
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -244,7 +245,7 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
                     }
                     Err(e) => {
                         bridge.metrics.add_cycle_error();
-                        eprintln!("error: {e}");
+                        eprintln!("error: {}", crate::redact(&e.to_string()));
                         false
                     }
                 };

@@ -82,6 +82,14 @@ pub fn verify(
     Ok(())
 }
 
+/// 503 with the error, scrubbed of secrets (it may name a helpdesk URL).
+fn unavailable(e: impl std::fmt::Display) -> (StatusCode, String) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{}\n", crate::redact(&e.to_string())),
+    )
+}
+
 /// The answer to a delivery claimed before: 200, so that the sender stops
 /// sending it, and not 202: nothing new was accepted.
 pub fn duplicate() -> (StatusCode, String) {
@@ -171,7 +179,7 @@ async fn handle(
                 )
                 .await
             }
-            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            Err(e) => unavailable(e),
         };
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -212,7 +220,12 @@ async fn handle(
                 format!("source `{source}` takes no webhooks\n"),
             );
         }
-        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Some(Err(e)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{}\n", crate::redact(&e.to_string())),
+            );
+        }
         Some(Ok(s)) => s,
     };
     let mut errors = Vec::new();
@@ -239,7 +252,7 @@ async fn handle(
     {
         Ok(true) => {}
         Ok(false) => return duplicate(),
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Err(e) => return unavailable(e),
     }
     let mut report = CycleReport::default();
     let changed = match bridge
@@ -250,7 +263,7 @@ async fn handle(
         Err(e) => {
             // Not stored: the sender may deliver it again.
             let _ = bridge.store.forget_delivery(source, &signature).await;
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+            return unavailable(e);
         }
     };
     let sources: BTreeMap<String, String> = changed
@@ -264,7 +277,10 @@ async fn handle(
             .await
     {
         // The tickets are stored; the SLA tick will note them.
-        eprintln!("warning: webhook {source}: {e}");
+        eprintln!(
+            "warning: webhook {source}: {}",
+            crate::redact(&e.to_string())
+        );
     }
     (
         StatusCode::ACCEPTED,
@@ -309,7 +325,7 @@ async fn helpdesk_webhook(
     {
         Ok(true) => {}
         Ok(false) => return duplicate(),
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Err(e) => return unavailable(e),
     }
     let answer = read_announced(bridge, source, api, &announced, now).await;
     if answer.0 != StatusCode::ACCEPTED {
@@ -345,7 +361,7 @@ async fn read_announced(
         match read.await {
             Ok(Some(t)) => batch.push(t),
             Ok(None) => gone.push(id.clone()),
-            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            Err(e) => return unavailable(e),
         }
     }
     let mut deleted = 0;
@@ -358,7 +374,7 @@ async fn read_announced(
                 );
             }
             Ok(false) => {}
-            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            Err(e) => return unavailable(e),
         }
     }
     let mut report = CycleReport::default();
@@ -367,7 +383,7 @@ async fn read_announced(
         .await
     {
         Ok(n) => n,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Err(e) => return unavailable(e),
     };
     (
         StatusCode::ACCEPTED,

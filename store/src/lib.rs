@@ -757,7 +757,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         {
-            s.failing.push((r.get(0), r.get(1), r.get(2), r.get(3)));
+            let error: String = r.get(3);
+            s.failing
+                .push((r.get(0), r.get(1), r.get(2), scrub(&error)));
         }
         for r in sqlx::query(
             "SELECT target, key, COALESCE(remote_id, ''), remote_note FROM outbox WHERE remote_note IS NOT NULL ORDER BY id",
@@ -986,6 +988,24 @@ impl Store {
     }
 }
 
+/// How error text is scrubbed of secrets before it is stored or shown;
+/// set once by the daemon (its one redaction function). Unset: URL
+/// passwords only.
+static REDACTION: std::sync::OnceLock<fn(&str) -> String> = std::sync::OnceLock::new();
+
+/// Sets the redaction applied to every outbox error written (dead letters
+/// included) and read back for `status`.
+pub fn set_redaction(redact: fn(&str) -> String) {
+    let _ = REDACTION.set(redact);
+}
+
+fn scrub(text: &str) -> String {
+    match REDACTION.get() {
+        Some(redact) => redact(text),
+        None => text.to_owned(),
+    }
+}
+
 /// The URL with its password, if any, replaced by `***`: errors name the
 /// store without leaking the credential.
 pub fn redacted(url: &str) -> String {
@@ -1176,7 +1196,7 @@ impl Claim {
                 } else {
                     OutboxState::Pending
                 },
-                Some(error.clone()),
+                Some(scrub(error)),
                 *next,
                 1,
             ),
