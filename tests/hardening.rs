@@ -198,3 +198,200 @@ async fn wait_for_http(client: &reqwest::Client, url: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// This process's limit of open files (`/proc/self/limits`), if it says.
+fn open_files_limit() -> Option<usize> {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
+/// How one attacking connection behaves.
+#[derive(Clone, Copy)]
+enum Attack {
+    /// Connects and sends nothing.
+    Idle,
+    /// Sends a request head one byte every 300 ms, never finishing it.
+    TrickleHead,
+    /// Sends a whole head announcing a body, then the body a byte every 300 ms.
+    TrickleBody,
+}
+
+/// Holds one connection the way `attack` says until the server closes it
+/// (`true`) or `until` passes (`false`).
+async fn hold(
+    addr: String,
+    attack: Attack,
+    until: tokio::time::Instant,
+    tried: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Option<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = tokio::net::TcpStream::connect(&addr).await;
+    tried.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut s = s.ok()?;
+    let (head, drip): (&[u8], &[u8]) = match attack {
+        Attack::Idle => (b"", b""),
+        Attack::TrickleHead => (b"", b"GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        Attack::TrickleBody => (
+            b"POST /webhooks/hook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4000\r\n\r\n",
+            b"{\"tickets\":[                                                                   ",
+        ),
+    };
+    if s.write_all(head).await.is_err() {
+        return Some(true);
+    }
+    let mut i = 0;
+    let mut buf = [0u8; 512];
+    loop {
+        tokio::select! {
+            read = s.read(&mut buf) => match read {
+                // Closed by the server (an answer, if any, came first).
+                Ok(0) | Err(_) => return Some(true),
+                Ok(_) => {}
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
+                if !drip.is_empty() && s.write_all(&drip[i % drip.len()..][..1]).await.is_err() {
+                    return Some(true);
+                }
+                i += 1;
+            }
+            _ = tokio::time::sleep_until(until) => return Some(false),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_cannot_starve_the_health_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_config(
+        dir.path(),
+        &root().join("mappings/examples"),
+        "drafts",
+        &format!(
+            r#"
+[sources.hook]
+type = "webhook"
+webhook_secret = "hook-secret"
+[targets.drafts]
+type = "folder"
+path = "{dir}/drafts"
+[http]
+listen = "127.0.0.1:{port}"
+header_read_timeout_secs = 2
+body_read_timeout_secs = 2
+idle_timeout_secs = 2
+max_connections = 256
+"#,
+            dir = dir.path().display()
+        ),
+    );
+    // The daemon gets 1,024 file descriptors, fewer than the connections
+    // thrown at it.
+    let log = dir.path().join("daemon.log");
+    let _daemon = KillOnDrop(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -n 1024 && exec "$0" run --config "$1""#)
+            .arg(bin())
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let probe = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    wait_for_http(&probe, &format!("http://{addr}/healthz")).await;
+
+    // 2,000 attackers, fewer if this process may not open that many files.
+    let n = open_files_limit().map_or(2000, |l| l.saturating_sub(300).min(2000));
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let tried = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let attackers: Vec<_> = (0..n)
+        .map(|i| {
+            let attack = match i % 4 {
+                0 | 1 => Attack::Idle,
+                2 => Attack::TrickleHead,
+                _ => Attack::TrickleBody,
+            };
+            tokio::spawn(hold(addr.clone(), attack, until, tried.clone()))
+        })
+        .collect();
+    // Probed once they all are in (or refused).
+    wait_for("the attackers to connect", || {
+        tried.load(std::sync::atomic::Ordering::SeqCst) == n
+    })
+    .await;
+    // /healthz, probed on a fresh connection while they hold theirs.
+    let mut answered = 0;
+    let mut slowest = std::time::Duration::ZERO;
+    let mut failures = Vec::new();
+    let probing = tokio::time::Instant::now() + std::time::Duration::from_secs(6);
+    while tokio::time::Instant::now() < probing {
+        let sent = std::time::Instant::now();
+        match probe.get(format!("http://{addr}/healthz")).send().await {
+            Ok(r) if r.status() == 200 => {
+                answered += 1;
+                slowest = slowest.max(sent.elapsed());
+            }
+            Ok(r) => failures.push(format!("status {}", r.status())),
+            Err(e) => failures.push(e.to_string()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut closed = 0;
+    let mut connected = 0;
+    let mut open_kinds = [0; 4];
+    for (i, a) in attackers.into_iter().enumerate() {
+        match a.await.unwrap() {
+            Some(true) => {
+                connected += 1;
+                closed += 1;
+            }
+            Some(false) => {
+                connected += 1;
+                open_kinds[i % 4] += 1;
+            }
+            None => {}
+        }
+    }
+    eprintln!("left open by kind (idle, idle, trickled head, trickled body): {open_kinds:?}");
+    let metrics = probe
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let limited: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("contract_bridge_http_connections"))
+        .collect();
+    eprintln!(
+        "{n} attackers ({connected} connected; the server, limited to 256 served at once: {limited:?}); \
+         /healthz answered {answered} probe(s), slowest {slowest:?}; {closed} attacker(s) closed by the server"
+    );
+    assert!(failures.is_empty(), "/healthz failed: {failures:?}");
+    let peak: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("contract_bridge_http_connections_peak "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(peak <= 256, "served past http.max_connections: {peak}");
+    assert!(answered > 0);
+    assert_eq!(
+        closed, connected,
+        "every idle or trickling connection is closed by the server"
+    );
+}

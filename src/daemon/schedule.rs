@@ -39,20 +39,31 @@ pub async fn serve(
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(http) = &bridge.settings.http {
-        let listener = tokio::net::TcpListener::bind(&http.listen).await?;
+        let listener = crate::http::listen(&http.listen)
+            .await
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}http.listen: cannot listen on `{}`: {e} (write address:port, e.g. 127.0.0.1:8080, free and allowed to this user)",
+                        bridge
+                            .settings
+                            .file
+                            .as_ref()
+                            .map_or(String::new(), |f| format!("{}: ", f.display())),
+                        http.listen
+                    ),
+                )
+            })?;
         eprintln!("listening on http://{}", listener.local_addr()?);
         let app = crate::http::router(bridge.clone());
-        let mut rx = stop_rx.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(e) = served {
-                eprintln!("error: HTTP server: {}", crate::redact(&e.to_string()));
-            }
-        });
+        tasks.spawn(crate::http::serve(
+            listener,
+            app,
+            crate::http::Limits::of(http),
+            bridge.metrics.connections.clone(),
+            stop_rx.clone(),
+        ));
     }
     for target in bridge.outbox.push_targets() {
         tasks.spawn(worker(bridge.clone(), target.clone(), stop_rx.clone()));
