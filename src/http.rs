@@ -173,7 +173,7 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
     );
     let _ = writeln!(
         out,
-        "# HELP contract_bridge_http_connections_limited_total HTTP connections past http.max_connections: shed (answered /healthz or 503) or closed at once.\n# TYPE contract_bridge_http_connections_limited_total counter"
+        "# HELP contract_bridge_http_connections_limited_total HTTP connections past http.max_connections: shed (answered /healthz or 503), and of those closed early for newer ones.\n# TYPE contract_bridge_http_connections_limited_total counter"
     );
     for (how, v) in [("shed", &c.shed), ("closed", &c.refused)] {
         let _ = writeln!(
@@ -300,10 +300,10 @@ impl Drop for Held {
 /// HTTP/1.1 with a header read timeout (hyper's), a deadline on each
 /// request body, an idle timeout on kept-alive connections, and at most
 /// `max_connections` served at once. Past that many, as many again are
-/// shed — each answers `/healthz` or 503 and is closed within a second —
-/// so that a flood of idle or trickling clients cannot starve the health
-/// check; past that, new connections are closed at once, which keeps the
-/// daemon's file descriptors for its own work.
+/// shed — each answers `/healthz` or 503 and is closed within half a
+/// second — so that a flood of idle or trickling clients cannot starve the
+/// health check; past that, the oldest shed connection is closed for each
+/// new one, which bounds the daemon's file descriptors.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -313,9 +313,9 @@ pub async fn serve(
 ) {
     use std::sync::atomic::AtomicUsize;
     let served = Arc::new(AtomicUsize::new(0));
-    let shedding = Arc::new(AtomicUsize::new(0));
     let mut connections = tokio::task::JoinSet::new();
     let mut last_accept_error = None::<std::time::Instant>;
+    let mut shed_queue = std::collections::VecDeque::new();
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -347,16 +347,19 @@ pub async fn serve(
                 stop.clone(),
                 (held, counts),
             ));
-        } else if shedding.load(Ordering::SeqCst) < limits.max_connections {
-            let held = Held::take(&shedding);
-            counts.shed.fetch_add(1, Ordering::Relaxed);
-            connections.spawn(async move {
-                shed(stream).await;
-                drop(held);
-            });
         } else {
-            counts.refused.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
+            // Shed. Past as many again, the oldest shed connection is
+            // closed for the newest: a flood of silent connections then
+            // cannot keep out a health check, which speaks at once.
+            shed_queue.retain(|h: &tokio::task::AbortHandle| !h.is_finished());
+            if shed_queue.len() >= limits.max_connections
+                && let Some(oldest) = shed_queue.pop_front()
+            {
+                oldest.abort();
+                counts.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            counts.shed.fetch_add(1, Ordering::Relaxed);
+            shed_queue.push_back(connections.spawn(shed(stream)));
         }
     }
     // The stop: connections finish their request in hand (each was told).
@@ -368,15 +371,29 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// An answer in hand to a connection past every limit: `/healthz` 200,
-/// anything else 503; the connection is closed either way.
+const HEALTHY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n";
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\ncontent-length: 5\r\nconnection: close\r\n\r\nbusy\n";
+
+/// The answer to a request head past every limit: `/healthz` 200, anything else 503.
+fn shed_answer(head: &[u8]) -> &'static [u8] {
+    if head.starts_with(b"GET /healthz ") || head.starts_with(b"GET /healthz?") {
+        HEALTHY
+    } else {
+        BUSY
+    }
+}
+
+/// An answer in hand to a connection past `max_connections`; the
+/// connection is closed either way, within half a second.
 async fn shed(mut stream: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut head = [0u8; 32];
+    let mut head = [0u8; 2048];
     let mut n = 0;
     // A health checker sends its request as soon as it connects.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
-    while n < head.len() && !head[..n].contains(&b'\n') {
+    // The whole head is read: closing on unread bytes would reset the
+    // connection, and the client could lose the answer.
+    while n < head.len() && !head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
         match tokio::time::timeout_at(deadline, stream.read(&mut head[n..])).await {
             Ok(Ok(read)) if read > 0 => n += read,
             _ => break,
@@ -385,12 +402,11 @@ async fn shed(mut stream: tokio::net::TcpStream) {
     if n == 0 {
         return;
     }
-    let answer: &[u8] = if head[..n].starts_with(b"GET /healthz ") {
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
-    } else {
-        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\ncontent-length: 5\r\nconnection: close\r\n\r\nbusy\n"
-    };
-    let _ = tokio::time::timeout_at(deadline, stream.write_all(answer)).await;
+    let _ = tokio::time::timeout_at(deadline, async {
+        stream.write_all(shed_answer(&head[..n])).await?;
+        stream.shutdown().await
+    })
+    .await;
 }
 
 /// One connection served by hyper within the limits.

@@ -275,7 +275,26 @@ impl Store {
                 source => connect_error(source),
             })?;
         match backend {
-            Backend::Sqlite => migrator(backend).run(&pool).await?,
+            Backend::Sqlite => {
+                // Two processes opening a new file at once (the daemon and a
+                // `status` beside it) would both apply the migrations: the
+                // second waits for the first, then finds nothing to do.
+                let path = sqlite_path(url.strip_prefix("sqlite://").unwrap_or(url));
+                let lock = format!("{path}.migrate.lock");
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock)
+                    .and_then(|f| f.lock().map(|()| f))
+                    .map_err(|e| StoreError::File {
+                        url: url.to_owned(),
+                        message: format!("lock file {lock}: {e}"),
+                    })?;
+                let migrated = migrator(backend).run(&pool).await;
+                drop(file);
+                migrated?;
+            }
             Backend::Postgres => {
                 // sqlx creates its migrations table before it takes its own
                 // lock: two instances starting at once would race on it.
