@@ -513,3 +513,80 @@ fn bad_listen_addresses_and_unreachable_stores_are_named_with_their_key_and_file
     );
     assert!(!stderr.contains("pg-pass-word"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_mapping_file_is_refused_and_the_last_good_mapping_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = examples_with(dir.path(), "templates: {}\n");
+    let file = mappings.join("moneo.yaml");
+    let kept = std::fs::read_to_string(&file).unwrap();
+    // `check` names the file.
+    std::fs::write(&file, "\n").unwrap();
+    let out = Command::new(bin())
+        .args(["check", "--mapping"])
+        .arg(&mappings)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("moneo.yaml") && stderr.contains("the file is empty"),
+        "{stderr}"
+    );
+    std::fs::write(&file, &kept).unwrap();
+
+    let port = free_port();
+    let cfg = write_config(
+        dir.path(),
+        &mappings,
+        "drafts",
+        &format!(
+            "[targets.drafts]\ntype = \"folder\"\npath = \"{}/drafts\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[schedule]\nmapping_check_secs = 0.2\n",
+            dir.path().display()
+        ),
+    );
+    let log = dir.path().join("daemon.log");
+    let _daemon = KillOnDrop(
+        Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &base).await;
+    let ready = || async {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    // One file emptied, then every file: refused each time.
+    for emptied in [
+        vec![file.clone()],
+        std::fs::read_dir(&mappings)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect(),
+    ] {
+        for f in &emptied {
+            std::fs::write(f, "").unwrap();
+        }
+        let mut waited = 0;
+        while ready().await != 503 {
+            assert!(waited < 600, "the emptied mapping was taken");
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("the file is empty") && text.contains("the last good mapping stays in force"),
+        "{text}"
+    );
+}
