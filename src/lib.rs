@@ -12,3 +12,6 @@ pub mod report;
 pub mod settings;
 pub mod statement;
 pub mod transport;
+
+/// The one redaction of secrets in text: see [`connectors::secret::redact`].
+pub use connectors::secret::redact;

@@ -157,6 +157,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    // Outbox errors are scrubbed of secrets as they are stored and shown.
+    store::set_redaction(contract_bridge::redact);
     let result = match cli.command {
         Command::Check { mapping, config } => check(&mapping, config.as_deref()),
         Command::Bill {
@@ -203,11 +205,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Bad(BadInput(msg))) => {
-            eprintln!("{}", msg.trim_end());
+            eprintln!("{}", contract_bridge::redact(msg.trim_end()));
             ExitCode::from(2)
         }
         Err(Failure::Other(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", contract_bridge::redact(&format!("{e:#}")));
             ExitCode::from(1)
         }
         Err(Failure::Incomplete(msg)) => {
@@ -490,18 +492,32 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Other(e.into()))
 }
 
+/// A store that cannot be opened, named by its setting and its file.
+fn store_error(settings: &Settings, e: store::StoreError) -> Failure {
+    let file = settings
+        .file
+        .as_ref()
+        .map_or(String::new(), |f| format!("{}: ", f.display()));
+    bad(format!("{file}store.url: {e}"))
+}
+
+/// Opens the store to read (`status`, reports): beside a running daemon too.
 async fn open_store(
     settings: &contract_bridge::settings::Settings,
 ) -> Result<store::Store, Failure> {
     store::Store::open(&settings.store.url)
         .await
-        .map_err(|e| bad(e.to_string()))
+        .map_err(|e| store_error(settings, e))
 }
 
-/// Loads the settings and opens the store: what every daemon command starts with.
+/// Loads the settings and opens the store to write, as its single writer on
+/// SQLite: what every daemon command that changes state starts with.
 async fn bridge(config: &Path) -> Result<std::sync::Arc<daemon::Bridge>, Failure> {
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
-    let store = std::sync::Arc::new(open_store(&settings).await?);
+    let store = store::Store::open_writer(&settings.store.url)
+        .await
+        .map_err(|e| store_error(&settings, e))?;
+    let store = std::sync::Arc::new(store);
     let bridge = daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
     Ok(std::sync::Arc::new(bridge))
 }
@@ -839,6 +855,34 @@ fn report_cmd(a: ReportArgs) -> Result<(), Failure> {
 fn statement_link(config: &Path, customer: &str, valid: &str) -> Result<(), Failure> {
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
     let valid = mapping::parse_duration(valid).map_err(|e| bad(format!("--valid: {e}")))?;
+    // A link must work for a while and expire on a date that exists.
+    const LONGEST: i64 = 10 * 366 * 86_400;
+    if valid <= 0 || valid > LONGEST {
+        return Err(bad(format!(
+            "--valid: {} is not a validity: give more than 0 and at most ten years, such as 30m, 12h, 7d or 365d",
+            if valid <= 0 {
+                "nothing"
+            } else {
+                "more than ten years"
+            }
+        )));
+    }
+    // Only a customer with a contract has a statement.
+    let loaded = load_mapping(&settings.mapping.path)?;
+    let key = engine::ticket::CustomerKey::new(customer);
+    if !loaded.book.contracts.contains_key(&key) {
+        let mut known: Vec<&str> = loaded.book.contracts.keys().map(|k| k.as_str()).collect();
+        known.sort_unstable();
+        return Err(bad(format!(
+            "--customer: `{customer}` has no contract in {}; customers with a contract: {}",
+            settings.mapping.path.display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )));
+    }
     if settings.report.statement_secret.is_none() {
         return Err(bad(format!(
             "{}: report.statement_secret is not set: links cannot be signed (write it as env:NAME, file:PATH or a literal)",
@@ -929,7 +973,7 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
         let text = daemon::status_text(&store)
             .await
             .map_err(|e| bad(e.to_string()))?;
-        print!("{text}");
+        print!("{}", contract_bridge::redact(&text));
         let granted = store
             .granted_scopes()
             .await

@@ -16,10 +16,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     let mut out = String::new();
     let line = |out: &mut String, cells: &[String]| {
+        // Padded by hand: `format!("{c:<w$}")` panics on widths over
+        // 65,535 (a long ticket title). A cell past the header's columns
+        // is not padded.
         let s: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = width[i]))
+            .map(|(i, c)| {
+                let pad = width
+                    .get(i)
+                    .map_or(0, |w| w.saturating_sub(c.chars().count()));
+                let mut cell = String::with_capacity(c.len() + pad);
+                cell.push_str(c);
+                cell.extend(std::iter::repeat_n(' ', pad));
+                cell
+            })
             .collect();
         let _ = writeln!(out, "  {}", s.join("  ").trim_end());
     };

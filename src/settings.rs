@@ -33,6 +33,9 @@ pub struct Settings {
     /// Work reports, their PDF and the signed balance statements.
     #[serde(default)]
     pub report: ReportSettings,
+    /// The file these settings were read from, for messages.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// Work reports (one per customer at each close) and balance statements.
@@ -156,6 +159,53 @@ pub struct HttpSettings {
     /// A webhook whose timestamp is further than this from now is refused.
     #[serde(default = "default_replay_window")]
     pub webhook_replay_window_secs: i64,
+    /// A connection that has not sent a whole request head (request line
+    /// and headers) this long after it opened or after its last answer is closed.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: f64,
+    /// A request whose body has not fully arrived this long after its head
+    /// is refused and its connection closed.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: f64,
+    /// A kept-alive connection with nothing sent either way for this long is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: f64,
+    /// Connections served at once. Past it, as many again are shed: each
+    /// answers `/healthz` (200) or anything else 503 and is closed within
+    /// a second; past that, new connections are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl HttpSettings {
+    /// The listen address and the limits, or what is wrong with them.
+    fn check(&self) -> Result<(), String> {
+        use std::net::ToSocketAddrs;
+        if let Err(e) = self.listen.to_socket_addrs() {
+            return Err(format!(
+                "http.listen: `{}` is not an address to listen on ({e}); write address:port, e.g. 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        for (key, secs) in [
+            (
+                "http.header_read_timeout_secs",
+                self.header_read_timeout_secs,
+            ),
+            ("http.body_read_timeout_secs", self.body_read_timeout_secs),
+            ("http.idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+                return Err(format!(
+                    "{key}: {secs} is not a timeout: write seconds above 0 and at most 86400"
+                ));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err("http.max_connections: 0 would refuse every connection: write 1 or more (default 256)".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -240,6 +290,18 @@ fn default_body_limit() -> usize {
 }
 fn default_replay_window() -> i64 {
     300
+}
+fn default_header_read_timeout() -> f64 {
+    10.0
+}
+fn default_body_read_timeout() -> f64 {
+    30.0
+}
+fn default_idle_timeout() -> f64 {
+    60.0
+}
+fn default_max_connections() -> usize {
+    256
 }
 fn default_correction_months() -> u32 {
     3
@@ -341,6 +403,15 @@ impl Settings {
         if !path.is_file() {
             return Err(err("cannot read the configuration file".into()));
         }
+        // A password inside any URL of the settings is a secret as well.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            connectors::secret::remember_url_passwords(&text);
+        }
+        for (name, value) in std::env::vars() {
+            if name.starts_with("CONTRACT_BRIDGE__") {
+                connectors::secret::remember_url_passwords(&value);
+            }
+        }
         let mut settings: Settings = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
@@ -352,6 +423,10 @@ impl Settings {
             .and_then(config::Config::try_deserialize)
             .map_err(|e| err(e.to_string()))?;
         settings.derive_xero_scopes().map_err(err)?;
+        settings.file = Some(path.to_path_buf());
+        if let Some(h) = &settings.http {
+            h.check().map_err(err)?;
+        }
         if !settings.targets.contains_key(&settings.billing.target) {
             let known: Vec<&str> = settings.targets.keys().map(String::as_str).collect();
             return Err(err(format!(

@@ -118,7 +118,10 @@ pub async fn serve(
             r
         }
         Err(e) => {
-            eprintln!("error: statement for {customer}: {e}");
+            eprintln!(
+                "error: statement for {customer}: {}",
+                crate::redact(&e.to_string())
+            );
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the statement cannot be made right now\n",

@@ -239,7 +239,7 @@ impl Transport {
     }
 
     async fn send_once(&self, r: HttpRequest) -> Result<HttpResponse, Lost> {
-        let url = store::redact_text(&r.url);
+        let url = crate::redact(&r.url);
         let method = match r.method {
             HttpMethod::Get => reqwest::Method::GET,
             HttpMethod::Post => reqwest::Method::POST,
@@ -260,9 +260,9 @@ impl Transport {
                     r.timeout.as_millis()
                 ))
             } else if e.is_connect() {
-                Lost::NotSent(format!("{url}: {}", store::redact_text(&e.to_string())))
+                Lost::NotSent(format!("{url}: {}", crate::redact(&e.to_string())))
             } else {
-                Lost::Unknown(format!("{url}: {}", store::redact_text(&e.to_string())))
+                Lost::Unknown(format!("{url}: {}", crate::redact(&e.to_string())))
             }
         })?;
         let status = response.status().as_u16();

@@ -238,7 +238,8 @@ async fn bad_webhooks_are_refused_and_change_nothing_and_a_good_one_becomes_a_no
     assert_eq!(ok.status, 202, "{}", ok.body);
     assert!(ok.body.contains("\"notes\":1"), "{}", ok.body);
     let replay = post(&client, &d.addr, "desk", &body, signature.clone()).await;
-    assert_eq!(replay.status, 409, "{}", replay.body);
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    assert!(replay.body.starts_with("duplicate"), "{}", replay.body);
     let (ts, sig) = signature.unwrap();
     let shouted = format!(
         "sha256={}",
@@ -246,7 +247,7 @@ async fn bad_webhooks_are_refused_and_change_nothing_and_a_good_one_becomes_a_no
     );
     let replay = post(&client, &d.addr, "desk", &body, Some((ts, shouted))).await;
     assert_eq!(
-        replay.status, 409,
+        replay.status, 200,
         "the hex case makes no new delivery: {}",
         replay.body
     );
@@ -302,4 +303,84 @@ async fn webhook_to_note_latency_on_loopback() {
         latencies[n - 1]
     );
     assert_eq!(fake.created().len(), n, "one note per ticket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_identical_deliveries_at_once_are_accepted_once() {
+    let fake = Fake::new(Faults::default(), 1);
+    let (d, _server) = start(&fake).await;
+    let client = reqwest::Client::new();
+    let body = breached_ticket("P-1");
+    let signature = signed(&body);
+    let sends: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, addr, body, signature) = (
+                client.clone(),
+                d.addr.clone(),
+                body.clone(),
+                signature.clone(),
+            );
+            tokio::spawn(async move { post(&client, &addr, "desk", &body, signature).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for s in sends {
+        let sent = s.await.unwrap();
+        if sent.status == 200 {
+            assert!(sent.body.starts_with("duplicate"), "{}", sent.body);
+        }
+        statuses.push(sent.status);
+    }
+    statuses.sort_unstable();
+    let mut expected = vec![200; 19];
+    expected.push(202);
+    assert_eq!(statuses, expected);
+    wait_for("the breach note", || !fake.created().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.requests().len(), 1, "one note");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_json_webhook_is_refused_415_and_refusals_before_the_handler_are_counted() {
+    let fake = Fake::new(Faults::default(), 1);
+    let (d, _server) = start(&fake).await;
+    let client = reqwest::Client::new();
+    let body = breached_ticket("C-1");
+    let (ts, sig) = signed(&body).unwrap();
+    let send = |content_type: &'static str, body: String| {
+        let sig = sign(SECRET, ts, body.as_bytes());
+        client
+            .post(format!("http://{}/webhooks/desk", d.addr))
+            .header("content-type", content_type)
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(SIGNATURE_HEADER, sig)
+            .body(body)
+            .send()
+    };
+    let form = send("application/x-www-form-urlencoded", body.clone())
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    let big = format!("{}{}", " ".repeat(9000), body);
+    assert_eq!(send("application/json", big).await.unwrap().status(), 413);
+    let ok = send("application/json; charset=utf-8", body.clone())
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202, "{sig}");
+    let metrics = client
+        .get(format!("http://{}/metrics", d.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for status in [413, 415, 202] {
+        assert!(
+            metrics.contains(&format!(
+                "contract_bridge_webhooks_total{{status=\"{status}\"}} 1"
+            )),
+            "{status} not counted:\n{metrics}"
+        );
+    }
 }

@@ -2,6 +2,11 @@
 //! `file:PATH` reads a file (trailing newline dropped), anything else is the
 //! secret itself. The value lives in a [`secrecy::SecretString`]: `Debug`
 //! prints `[REDACTED]`, so a secret never reaches a log.
+//!
+//! Text that may carry one (an error naming a URL, a header, an answer's
+//! body that echoes a token) goes through [`redact`] before it is printed,
+//! stored as an outbox error, or served: every secret this process read is
+//! remembered for it.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -9,8 +14,98 @@ use serde::{Deserialize, Deserializer};
 #[derive(Clone)]
 pub struct Secret(SecretString);
 
+/// Every secret value read by this process, for [`redact`].
+static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Shorter values are not scrubbed from text: "ab" would blank every word
+/// holding it (and so short a secret is no secret).
+const MIN_SCRUBBED: usize = 4;
+
+fn remember(value: &str) {
+    if value.len() < MIN_SCRUBBED {
+        return;
+    }
+    if let Ok(mut known) = KNOWN.write()
+        && !known.iter().any(|k| k == value)
+    {
+        known.push(value.to_owned());
+        // Longest first: a secret holding another is scrubbed whole.
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
+}
+
+/// The one redaction of the bridge: `text` with the password of every URL
+/// in it (`scheme://user:password@host`) and every secret value this
+/// process read replaced by `***`. Use it on any text that may carry a
+/// URL, a header or a body before it is printed, logged, stored or served.
+pub fn redact(text: &str) -> String {
+    let mut out = redact_userinfo(text);
+    if let Ok(known) = KNOWN.read() {
+        for secret in known.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+    }
+    out
+}
+
+/// Remembers the password of every `scheme://user:password@` URL in
+/// `text` (a configuration file, an environment variable) as a secret: an
+/// error may repeat it without its URL (`user:password` in a body).
+pub fn remember_url_passwords(text: &str) {
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        rest = &rest[i + 3..];
+        let end = rest.find(authority_end).unwrap_or(rest.len());
+        if let Some((userinfo, _)) = rest[..end].rsplit_once('@')
+            && let Some((_, password)) = userinfo.split_once(':')
+        {
+            remember(password);
+        }
+        rest = &rest[end..];
+    }
+}
+
+/// Where a URL's authority ends inside a message or a file.
+fn authority_end(c: char) -> bool {
+    matches!(
+        c,
+        '/' | '?' | '#' | '"' | '\'' | '`' | '<' | '>' | '(' | ')' | '[' | ']'
+    ) || c.is_whitespace()
+}
+
+/// Every `scheme://user:password@` in `text` as `scheme://user:***@`.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (before, after) = rest.split_at(i + 3);
+        out.push_str(before);
+        // The authority ends at the path, the query, the fragment, or
+        // whatever cannot be in a URL written inside a message.
+        let end = after.find(authority_end).unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, host)| Some((userinfo.split_once(':')?.0, host)))
+        {
+            Some((user, host)) => {
+                out.push_str(user);
+                out.push_str(":***@");
+                out.push_str(host);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Secret {
     pub fn new(value: &str) -> Secret {
+        remember(value);
         Secret(SecretString::from(value.to_owned()))
     }
 
@@ -75,5 +170,25 @@ mod tests {
         assert!(err.contains("CONTRACT_BRIDGE_SURELY_UNSET_VAR"), "{err}");
         assert_eq!(Secret::resolve("plain").unwrap().expose(), "plain");
         assert!(Secret::resolve("").is_err());
+    }
+
+    #[test]
+    fn redaction_scrubs_url_passwords_and_every_secret_read() {
+        let _token = Secret::new("tok-REDACT-ME-42");
+        let text = "POST https://bob:pa:ss@books.example.com/api?x=1 failed (http://h/ok, \
+                    \"postgres://u:p%40w@db:5432/x\"): HTTP 401: Bearer tok-REDACT-ME-42 refused";
+        let out = redact(text);
+        assert_eq!(
+            out,
+            "POST https://bob:***@books.example.com/api?x=1 failed (http://h/ok, \
+             \"postgres://u:***@db:5432/x\"): HTTP 401: Bearer *** refused"
+        );
+        // A user without a password, and text without a URL, stay as they are.
+        assert_eq!(redact("ssh://git@host/x"), "ssh://git@host/x");
+        assert_eq!(redact("no url: a://"), "no url: a://");
+        let _short = Secret::new("ab");
+        assert_eq!(redact("tab"), "tab", "too short to scrub");
+        remember_url_passwords("url = \"https://acct:pw-REDACT-ME-7@host/x\"");
+        assert_eq!(redact("acct:pw-REDACT-ME-7 refused"), "acct:*** refused");
     }
 }

@@ -133,8 +133,13 @@ fn list_files(path: &Path) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
 
 /// Parses one file's text; a syntax or type error names line, column and key path.
 pub fn parse_text(file: &Path, text: &str) -> Result<RawFile, Diagnostic> {
+    // Hardening (issue 15): an emptied file (a failed copy, an editor's
+    // truncation) would silently drop every customer it held.
     if text.trim().is_empty() {
-        return Ok(RawFile::default());
+        return Err(Origin::file_only(file).error(
+            "the file is empty: it would drop every customer, template and source it held; \
+             write its contents back, or delete the file to drop them",
+        ));
     }
     let mut path = String::new();
     let res = serde_saphyr::with_deserializer_from_str(text, |de| {

@@ -149,7 +149,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        let error = store::redact_text(error);
+        let error = crate::redact(error);
         tracing::debug!(source = name, "source {name} is incomplete: {error}");
         report.source_errors.push(format!("source {name}: {error}"));
         report.failed_sources.insert(name.to_owned());

@@ -486,9 +486,14 @@ pub async fn accounting_webhook(
     axum::extract::State(bridge): axum::extract::State<std::sync::Arc<Bridge>>,
     axum::extract::Path(target): axum::extract::Path<String>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> (axum::http::StatusCode, String) {
-    let answer = bridge.xero_webhook(&target, &headers, &body).await;
+    // Refusals (non-JSON 415, oversized 413) are counted like the rest.
+    let answer = match (super::webhook::refuse_content_type(&headers), body) {
+        (Some(refused), _) => refused,
+        (None, Err(rejected)) => (rejected.status(), format!("{}\n", rejected.body_text())),
+        (None, Ok(body)) => bridge.xero_webhook(&target, &headers, &body).await,
+    };
     bridge.metrics.add_webhook(answer.0.as_u16());
     answer
 }
@@ -524,7 +529,12 @@ impl Bridge {
         }
         let events = match xero::webhook_events(body) {
             Ok(e) => e,
-            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("{}\n", crate::redact(&e.to_string())),
+                );
+            }
         };
         let source = format!("accounting:{target}");
         let mut report = CycleReport::default();
@@ -533,14 +543,22 @@ impl Bridge {
             match self.store.delivery_seen(&source, &id).await {
                 Ok(false) => {}
                 Ok(true) => continue,
-                Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+                Err(e) => {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{}\n", crate::redact(&e.to_string())),
+                    );
+                }
             }
             if let Err(e) = self
                 .invoice_changed(target, config, &event.resource_id, now, &mut report)
                 .await
             {
                 // Xero delivers again later; nothing was remembered.
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{}\n", crate::redact(&e.to_string())),
+                );
             }
             let forget = now - chrono::Duration::days(7);
             if let Err(e) = self
@@ -548,7 +566,10 @@ impl Bridge {
                 .remember_delivery(&source, &id, now, forget)
                 .await
             {
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{}\n", crate::redact(&e.to_string())),
+                );
             }
         }
         (StatusCode::OK, String::new())

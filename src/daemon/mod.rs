@@ -194,7 +194,20 @@ impl Bridge {
         if refused.as_deref() == Some(hash.as_str()) {
             return Ok(false);
         }
-        match load_mapping(&self.settings).await {
+        // Hardening (issue 15): a change that leaves no customer with a
+        // contract (an emptied or truncated file) would stop billing all of
+        // them; it is refused like an invalid one.
+        let loaded = load_mapping(&self.settings).await.and_then(|m| {
+            let before = self.mapping().map_or(0, |old| old.book.contracts.len());
+            if m.book.contracts.is_empty() && before > 0 {
+                return Err(CycleError::Mapping(format!(
+                    "{}: no customer has a contract any more (an empty or truncated file?); the {before} customer(s) of the mapping in force would no longer be billed. To drop every customer, stop the daemon first",
+                    self.settings.mapping.path.display()
+                )));
+            }
+            Ok(m)
+        });
+        match loaded {
             Ok(m) => {
                 self.store.record_mapping(&m.hash, now).await?;
                 if current.is_some() {
@@ -674,13 +687,13 @@ pub fn log_report(r: &CycleReport) {
         );
     }
     for e in &r.source_errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::redact(e));
     }
     for h in &r.held {
-        eprintln!("held: {h}");
+        eprintln!("held: {}", crate::redact(h));
     }
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::redact(w));
     }
     for n in &r.report_notes {
         eprintln!("warning: {n}");

@@ -167,7 +167,11 @@ impl Bridge {
                         if claim.item.key.starts_with("attach:") {
                             self.metrics.add_attachment_failed();
                         }
-                        eprintln!("error: {target} {}: gave up: {e}", claim.item.key);
+                        eprintln!(
+                            "error: {target} {}: gave up: {}",
+                            claim.item.key,
+                            crate::redact(&e.to_string())
+                        );
                     } else {
                         report.retried += 1;
                         self.metrics.add_push("retry");

@@ -33,25 +33,37 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), std::io::Error> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    store::set_redaction(crate::redact);
     if let Err(e) = bridge.reload_mapping(now()).await {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::redact(&e.to_string()));
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(http) = &bridge.settings.http {
-        let listener = tokio::net::TcpListener::bind(&http.listen).await?;
+        let listener = crate::http::listen(&http.listen)
+            .await
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}http.listen: cannot listen on `{}`: {e} (write address:port, e.g. 127.0.0.1:8080, free and allowed to this user)",
+                        bridge
+                            .settings
+                            .file
+                            .as_ref()
+                            .map_or(String::new(), |f| format!("{}: ", f.display())),
+                        http.listen
+                    ),
+                )
+            })?;
         eprintln!("listening on http://{}", listener.local_addr()?);
         let app = crate::http::router(bridge.clone());
-        let mut rx = stop_rx.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(e) = served {
-                eprintln!("error: HTTP server: {e}");
-            }
-        });
+        tasks.spawn(crate::http::serve(
+            listener,
+            app,
+            crate::http::Limits::of(http),
+            bridge.metrics.connections.clone(),
+            stop_rx.clone(),
+        ));
     }
     for target in bridge.outbox.push_targets() {
         tasks.spawn(worker(bridge.clone(), target.clone(), stop_rx.clone()));
@@ -88,7 +100,7 @@ async fn worker(bridge: Arc<Bridge>, target: String, mut stop: watch::Receiver<b
         let pause = match drained {
             Ok(pause) => pause,
             Err(e) => {
-                eprintln!("error: outbox {target}: {e}");
+                eprintln!("error: outbox {target}: {}", crate::redact(&e.to_string()));
                 Some(Duration::from_secs(1))
             }
         };
@@ -128,7 +140,7 @@ async fn watch_mapping(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         if let Err(e) = bridge.reload_mapping(now()).await {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::redact(&e.to_string()));
         }
     }
 }
@@ -205,7 +217,7 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
             match bridge.store.try_lead().await {
                 Ok(Some(l)) => break l,
                 Ok(None) => {}
-                Err(e) => eprintln!("error: leader lock: {e}"),
+                Err(e) => eprintln!("error: leader lock: {}", crate::redact(&e.to_string())),
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -248,7 +260,7 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
                     }
                     Err(e) => {
                         bridge.metrics.add_cycle_error();
-                        eprintln!("error: {e}");
+                        eprintln!("error: {}", crate::redact(&e.to_string()));
                         false
                     }
                 };

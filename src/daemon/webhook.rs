@@ -5,10 +5,14 @@
 //! `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`. It is refused,
 //! changing nothing, when the source takes no webhooks (404), the body is
 //! over `http.webhook_max_bytes` (413), it is unsigned or badly signed or
-//! its timestamp is outside `http.webhook_replay_window_secs` (401), the
-//! same signed request came before (409), or the body is not a ticket export
-//! (400). An accepted request stores its tickets, queues the notes their SLA
-//! clocks call for, and answers 202; the outbox pushes the notes.
+//! its timestamp is outside `http.webhook_replay_window_secs` (401), its
+//! content type is not JSON (415), or the body is not a ticket export (400).
+//! The same delivery sent again, even at the same instant, is answered 200
+//! `duplicate` and changes nothing: the first to claim its id in the store
+//! wins (an INSERT … ON CONFLICT DO NOTHING), never two. An accepted request
+//! stores its tickets, queues the notes their SLA clocks call for, and
+//! answers 202; the outbox pushes the notes. A claimed delivery whose
+//! tickets could not be stored is given back (503), so it can be sent again.
 
 use std::sync::Arc;
 
@@ -77,13 +81,59 @@ pub fn verify(
     Ok(())
 }
 
+/// 503 with the error, scrubbed of secrets (it may name a helpdesk URL).
+fn unavailable(e: impl std::fmt::Display) -> (StatusCode, String) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{}\n", crate::redact(&e.to_string())),
+    )
+}
+
+/// The answer to a delivery claimed before: 200, so that the sender stops
+/// sending it, and not 202: nothing new was accepted.
+pub fn duplicate() -> (StatusCode, String) {
+    (
+        StatusCode::OK,
+        "duplicate: this delivery was already accepted\n".into(),
+    )
+}
+
+/// `None` when the body may be JSON: the content type says so
+/// (`application/json`, `application/…+json`, any parameters) or is not
+/// given; otherwise the 415 answer.
+pub fn refuse_content_type(headers: &HeaderMap) -> Option<(StatusCode, String)> {
+    let given = headers.get(axum::http::header::CONTENT_TYPE)?;
+    let essence = given
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    (!json).then(|| {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "webhook bodies are JSON: send Content-Type: application/json\n".into(),
+        )
+    })
+}
+
 pub async fn receive(
     State(bridge): State<Arc<Bridge>>,
     Path(source): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> (StatusCode, String) {
-    let answer = handle(&bridge, &source, &headers, &body).await;
+    let answer = match (refuse_content_type(&headers), body) {
+        (Some(refused), _) => refused,
+        // Over `http.webhook_max_bytes` (413) or cut short: answered here,
+        // not by the extractor, so that /metrics counts it.
+        (None, Err(rejected)) => (rejected.status(), format!("{}\n", rejected.body_text())),
+        (None, Ok(body)) => handle(&bridge, &source, &headers, &body).await,
+    };
     bridge.metrics.add_webhook(answer.0.as_u16());
     answer
 }
@@ -128,7 +178,7 @@ async fn handle(
                 )
                 .await
             }
-            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            Err(e) => unavailable(e),
         };
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -169,7 +219,12 @@ async fn handle(
                 format!("source `{source}` takes no webhooks\n"),
             );
         }
-        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Some(Err(e)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{}\n", crate::redact(&e.to_string())),
+            );
+        }
         Some(Ok(s)) => s,
     };
     let mut errors = Vec::new();
@@ -186,15 +241,17 @@ async fn handle(
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    match bridge.store.delivery_seen(source, &signature).await {
-        Ok(false) => {}
-        Ok(true) => {
-            return (
-                StatusCode::CONFLICT,
-                "replayed: this delivery was already accepted\n".into(),
-            );
-        }
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    // The first of identical deliveries claims it; the others, however
+    // close behind, are duplicates.
+    let forget = now - chrono::Duration::seconds(3 * window);
+    match bridge
+        .store
+        .remember_delivery(source, &signature, now, forget)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return duplicate(),
+        Err(e) => return unavailable(e),
     }
     let mut report = CycleReport::default();
     let changed = match bridge
@@ -202,24 +259,21 @@ async fn handle(
         .await
     {
         Ok(c) => c,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Err(e) => {
+            // Not stored: the sender may deliver it again.
+            let _ = bridge.store.forget_delivery(source, &signature).await;
+            return unavailable(e);
+        }
     };
-    // Remembered only once its tickets are stored: a failed delivery can be
-    // sent again. Deliveries are forgotten well after the window refuses them.
-    let forget = now - chrono::Duration::seconds(3 * window);
-    if let Err(e) = bridge
-        .store
-        .remember_delivery(source, &signature, now, forget)
-        .await
-    {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
-    }
     let count = changed.len();
     if bridge.mapping().is_some()
         && let Err(e) = bridge.note_tickets(changed, now, &mut report).await
     {
         // The tickets are stored; the SLA tick will note them.
-        eprintln!("warning: webhook {source}: {e}");
+        eprintln!(
+            "warning: webhook {source}: {}",
+            crate::redact(&e.to_string())
+        );
     }
     (
         StatusCode::ACCEPTED,
@@ -256,20 +310,35 @@ async fn helpdesk_webhook(
         }
         Err(WebhookRefusal::Malformed(m)) => return (StatusCode::BAD_REQUEST, format!("{m}\n")),
     };
+    let forget = now - chrono::Duration::days(7);
     match bridge
         .store
-        .delivery_seen(source, &announced.delivery)
+        .remember_delivery(source, &announced.delivery, now, forget)
         .await
     {
-        Ok(false) => {}
-        Ok(true) => {
-            return (
-                StatusCode::CONFLICT,
-                "replayed: this delivery was already accepted\n".into(),
-            );
-        }
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Ok(true) => {}
+        Ok(false) => return duplicate(),
+        Err(e) => return unavailable(e),
     }
+    let answer = read_announced(bridge, source, api, &announced, now).await;
+    if answer.0 != StatusCode::ACCEPTED {
+        // Not (fully) stored: the helpdesk may deliver it again.
+        let _ = bridge
+            .store
+            .forget_delivery(source, &announced.delivery)
+            .await;
+    }
+    answer
+}
+
+/// The announced tickets read again from the helpdesk, stored and noted.
+async fn read_announced(
+    bridge: &Bridge,
+    source: &str,
+    api: &dyn connectors::helpdesk::HelpdeskApi,
+    announced: &connectors::helpdesk::Announcement,
+    now: DateTime<Utc>,
+) -> (StatusCode, String) {
     let mut batch = Vec::new();
     let mut gone = announced.deleted.clone();
     for id in &announced.tickets {
@@ -287,7 +356,7 @@ async fn helpdesk_webhook(
         match read.await {
             Ok(Some(t)) => batch.push(t),
             Ok(None) => gone.push(announced.keys.get(id).unwrap_or(id).clone()),
-            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            Err(e) => return unavailable(e),
         }
     }
     let mut deleted = 0;
@@ -300,7 +369,7 @@ async fn helpdesk_webhook(
                 );
             }
             Ok(false) => {}
-            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+            Err(e) => return unavailable(e),
         }
     }
     let mut report = CycleReport::default();
@@ -310,7 +379,7 @@ async fn helpdesk_webhook(
         .await
     {
         Ok(n) => n,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Err(e) => return unavailable(e),
     };
     if let Some(first) = unread.iter().map(|(at, _)| at.clone()).min() {
         // The source is incomplete until these tickets are read: the poll
@@ -329,19 +398,11 @@ async fn helpdesk_webhook(
             .source_failed(source, &message, now, &mut report)
             .await;
         if let Err(e) = rewound {
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+            return unavailable(e);
         }
         if let Err(e) = failed {
-            return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
+            return unavailable(e);
         }
-    }
-    let forget = now - chrono::Duration::days(7);
-    if let Err(e) = bridge
-        .store
-        .remember_delivery(source, &announced.delivery, now, forget)
-        .await
-    {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"));
     }
     (
         StatusCode::ACCEPTED,

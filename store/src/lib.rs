@@ -32,6 +32,24 @@ pub enum StoreError {
     File { url: String, message: String },
     #[error("store URL `{0}` is not supported: use sqlite://PATH or postgres://…")]
     Url(String),
+    #[error(
+        "store {url}: no connection within {secs} s: is the server at {host} running and reachable?"
+    )]
+    Unreachable {
+        url: String,
+        host: String,
+        secs: u64,
+    },
+    /// Another process writes to this SQLite file.
+    #[error(
+        "store {url}: another contract-bridge process ({holder}) is writing to this database; it holds the lock file {lock}. \
+         Stop it first: only one process may write to a SQLite store (`status`, `report` and `statement-link` may run beside it)"
+    )]
+    Locked {
+        url: String,
+        holder: String,
+        lock: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,14 +252,33 @@ async fn stored_remote_status<'e>(
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The single-writer lock of a SQLite store opened to write.
+    _writer: Option<WriterLock>,
 }
 
+/// How long opening a store waits for a connection before it says why not.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Store {
-    /// Opens (creating if needed) and migrates the store at `url`.
+    /// Opens (creating if needed) and migrates the store at `url`, to read
+    /// (`status`, reports): it takes no writer lock.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, None).await
+    }
+
+    /// Opens the store to write (the daemon, `close`, `backfill`). A SQLite
+    /// store takes its single-writer lock first, and is refused at once
+    /// with [`StoreError::Locked`] while another process holds it; PostgreSQL
+    /// takes several instances and needs no lock.
+    pub async fn open_writer(url: &str) -> Result<Store, StoreError> {
+        let lock = lock_writer(url)?;
+        Store::open_with(url, lock).await
+    }
+
+    async fn open_with(url: &str, writer: Option<WriterLock>) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = if let Some(path) = url.strip_prefix("sqlite://") {
-            create_private_file(url, path.split('?').next().unwrap_or(path))?;
+            create_private_file(url, sqlite_path(path))?;
             Backend::Sqlite
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -252,19 +289,77 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_owned(),
         };
+        let connect_error = |source: sqlx::Error| StoreError::Connect {
+            url: redacted(url),
+            source,
+        };
         let pool = AnyPoolOptions::new()
             // SQLite allows one writer; a single connection avoids "database is locked".
             // On PostgreSQL an outbox worker holds a connection for the length
             // of a push; leave room for the schedules, webhooks and /readyz.
             .max_connections(if backend == Backend::Sqlite { 1 } else { 16 })
+            // An unreachable server is reported within seconds, not after
+            // sqlx's default 30 s of silence.
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect(&connect_url)
             .await
-            .map_err(|source| StoreError::Connect {
-                url: redacted(url),
-                source,
+            .map_err(|source| match source {
+                sqlx::Error::PoolTimedOut => StoreError::Unreachable {
+                    url: redacted(url),
+                    host: host_of(url),
+                    secs: CONNECT_TIMEOUT.as_secs(),
+                },
+                source => connect_error(source),
             })?;
-        migrator(backend).run(&pool).await?;
-        Ok(Store { pool, backend })
+        match backend {
+            Backend::Sqlite => {
+                // Two processes opening a new file at once (the daemon and a
+                // `status` beside it) would both apply the migrations: the
+                // second waits for the first, then finds nothing to do.
+                let path = sqlite_path(url.strip_prefix("sqlite://").unwrap_or(url));
+                let lock = format!("{path}.migrate.lock");
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock)
+                    .and_then(|f| f.lock().map(|()| f))
+                    .map_err(|e| StoreError::File {
+                        url: url.to_owned(),
+                        message: format!("lock file {lock}: {e}"),
+                    })?;
+                let migrated = migrator(backend).run(&pool).await;
+                drop(file);
+                migrated?;
+            }
+            Backend::Postgres => {
+                // sqlx creates its migrations table before it takes its own
+                // lock: two instances starting at once would race on it.
+                // The whole migration runs under our advisory lock instead;
+                // the second instance waits, then finds nothing to do.
+                use sqlx::Connection;
+                let mut conn = pool.acquire().await.map_err(connect_error)?.detach();
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut conn)
+                    .await?;
+                // `run_direct`: `run(&mut conn)` makes this future's `Send`
+                // "not general enough" (sqlx says so at run_direct).
+                let migrated = migrator(backend).run_direct(None, &mut conn, false).await;
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut conn)
+                    .await;
+                let _ = conn.close().await;
+                migrated?;
+                unlocked?;
+            }
+        }
+        Ok(Store {
+            pool,
+            backend,
+            _writer: writer,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -823,9 +918,12 @@ impl Store {
         )
     }
 
-    /// Records a signed webhook delivery; `false` when it was seen before (a
-    /// replay). Deliveries older than `forget_before` are dropped: the replay
-    /// window refuses them by their timestamp anyway.
+    /// Claims a webhook delivery: `true` for the first caller, `false` for
+    /// every later one (a replay), however many arrive at once: the
+    /// INSERT … ON CONFLICT DO NOTHING decides, in one transaction with
+    /// the purge. Deliveries older than `forget_before` are dropped: the
+    /// replay window refuses them by their timestamp anyway. A claim whose
+    /// work then fails is given back with [`Store::forget_delivery`].
     pub async fn remember_delivery(
         &self,
         source: &str,
@@ -833,9 +931,10 @@ impl Store {
         now: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1")
             .bind(instant(forget_before))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         let done = sqlx::query(
             "INSERT INTO webhook_deliveries (source, signature, received_at) VALUES ($1, $2, $3) \
@@ -844,9 +943,20 @@ impl Store {
         .bind(source)
         .bind(signature)
         .bind(instant(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives back a claimed delivery whose work failed: it may be sent again.
+    pub async fn forget_delivery(&self, source: &str, signature: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM webhook_deliveries WHERE source = $1 AND signature = $2")
+            .bind(source)
+            .bind(signature)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The newest stored refresh token of `target`, held so that no other
@@ -961,7 +1071,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         {
-            s.failing.push((r.get(0), r.get(1), r.get(2), r.get(3)));
+            let error: String = r.get(3);
+            s.failing
+                .push((r.get(0), r.get(1), r.get(2), scrub(&error)));
         }
         for r in sqlx::query(
             "SELECT target, key, COALESCE(remote_id, ''), remote_note FROM outbox WHERE remote_note IS NOT NULL ORDER BY id",
@@ -1225,6 +1337,24 @@ impl Store {
     }
 }
 
+/// How error text is scrubbed of secrets before it is stored or shown;
+/// set once by the daemon (its one redaction function). Unset: URL
+/// passwords only.
+static REDACTION: std::sync::OnceLock<fn(&str) -> String> = std::sync::OnceLock::new();
+
+/// Sets the redaction applied to every outbox error written (dead letters
+/// included) and read back for `status`.
+pub fn set_redaction(redact: fn(&str) -> String) {
+    let _ = REDACTION.set(redact);
+}
+
+fn scrub(text: &str) -> String {
+    match REDACTION.get() {
+        Some(redact) => redact(text),
+        None => text.to_owned(),
+    }
+}
+
 /// The URL with its password, if any, replaced by `***`: errors name the
 /// store without leaking the credential.
 /// `text` with the password of every URL in it replaced by `***` (an error
@@ -1269,6 +1399,81 @@ pub fn redacted(url: &str) -> String {
         None => url.to_owned(),
     }
 }
+
+/// The host (and port) a store URL names, without its credentials.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
+/// The file of a `sqlite://PATH[?options]` URL's path part.
+fn sqlite_path(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
+}
+
+/// The single-writer lock of a SQLite store: an OS advisory lock
+/// (`flock`) on `PATH.lock` beside the database, holding the holder's PID.
+/// The OS drops it when the process ends, however it ends (kill -9
+/// included), so a stale file never blocks the next start.
+pub struct WriterLock {
+    _file: std::fs::File,
+}
+
+/// Takes the writer lock of `url` when it is a SQLite store (`None` for
+/// PostgreSQL, whose instances coordinate in the database).
+pub fn lock_writer(url: &str) -> Result<Option<WriterLock>, StoreError> {
+    use std::io::{Read, Seek, Write};
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Ok(None);
+    };
+    let db = sqlite_path(path);
+    let lock = format!("{db}.lock");
+    let err = |e: std::io::Error| StoreError::File {
+        url: url.to_owned(),
+        message: format!("lock file {lock}: {e}"),
+    };
+    if let Some(dir) = std::path::Path::new(db)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut file = opts.open(&lock).map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(StoreError::Locked {
+                url: url.to_owned(),
+                holder: if pid.is_empty() {
+                    "PID not written yet".to_owned()
+                } else {
+                    format!("PID {pid}")
+                },
+                lock,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    file.set_len(0).map_err(err)?;
+    file.rewind().map_err(err)?;
+    writeln!(file, "{}", std::process::id()).map_err(err)?;
+    file.flush().map_err(err)?;
+    Ok(Some(WriterLock { _file: file }))
+}
+
+/// The advisory lock key around migrations ("cbmigrat" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6362_6d69_6772_6174;
 
 /// The advisory lock key of the schedule leader ("cbridge1" in ASCII).
 const LEADER_LOCK: i64 = 0x6362_7269_6467_6531;
@@ -1369,7 +1574,7 @@ impl Claim {
                 } else {
                     OutboxState::Pending
                 },
-                Some(error.clone()),
+                Some(scrub(error)),
                 *next,
                 1,
             ),
@@ -1523,6 +1728,17 @@ fn create_private_file(url: &str, path: &str) -> Result<(), StoreError> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         opts.open(path).map_err(err)?;
+    }
+    // A database created before (by hand, by an older version, under a
+    // loose umask) is tightened too. Not its owner: left to the owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
     }
     Ok(())
 }
@@ -2024,5 +2240,109 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_of_a_sqlite_file_is_refused_with_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/state.db", dir.path().display());
+        let first = Store::open_writer(&url).await.unwrap();
+        let lock = format!("{}/state.db.lock", dir.path().display());
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        match Store::open_writer(&url).await {
+            Err(e @ StoreError::Locked { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&format!("PID {}", std::process::id())),
+                    "{msg}"
+                );
+                assert!(msg.contains(&lock), "{msg}");
+            }
+            Err(e) => panic!("not refused as locked: {e}"),
+            Ok(_) => panic!("a second writer was let in"),
+        }
+        // Readers are not locked out.
+        Store::open(&url).await.unwrap().status().await.unwrap();
+        drop(first);
+        // The lock goes with its holder; the file left behind blocks nothing.
+        Store::open_writer(&url).await.unwrap();
+        // PostgreSQL takes several instances: no lock.
+        assert!(lock_writer("postgres://u@127.0.0.1/db").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn parallel_identical_deliveries_are_claimed_once_on_both_databases() {
+        let (_dir, sqlite) = temp_store().await;
+        for store in [sqlite, postgres_store().await] {
+            let store = std::sync::Arc::new(store);
+            let now = t("2026-11-01T06:00:00Z");
+            let old = t("2026-11-01T05:50:00Z");
+            let claims: Vec<_> = (0..20)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store
+                            .remember_delivery("desk", "d-1", now, old)
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            let mut won = 0;
+            for c in claims {
+                won += usize::from(c.await.unwrap());
+            }
+            assert_eq!(won, 1, "{:?}", store.backend());
+            // A claim given back (its work failed) can be claimed again.
+            store.forget_delivery("desk", "d-1").await.unwrap();
+            assert!(
+                store
+                    .remember_delivery("desk", "d-1", now, old)
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_existing_loose_database_is_tightened_to_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("sqlite://{}", path.display());
+        Store::open(&url).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[tokio::test]
+    async fn two_instances_migrating_one_new_postgres_database_at_once_both_open() {
+        let url = postgres_url().await;
+        let (a, b) = tokio::join!(Store::open(&url), Store::open(&url));
+        a.unwrap();
+        b.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_named_without_its_password_within_seconds() {
+        // Nothing listens on port 1 of the loopback: refused at once, and
+        // the pool keeps trying until its acquire timeout.
+        let started = std::time::Instant::now();
+        let err = match Store::open("postgres://bridge:hunter2@127.0.0.1:1/bridge").await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("connected to nothing"),
+        };
+        eprintln!(
+            "unreachable store reported after {:?}: {err}",
+            started.elapsed()
+        );
+        assert!(err.contains("127.0.0.1:1"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }

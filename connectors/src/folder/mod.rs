@@ -125,7 +125,21 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConnectorError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
+    // Drafts name customers and amounts: readable by their owner only,
+    // whatever the umask (a file left from before is tightened too).
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&tmp).map_err(|e| io(&tmp, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(&tmp, e))?;
+    }
+    std::io::Write::write_all(&mut f, bytes).map_err(|e| io(&tmp, e))?;
+    drop(f);
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
@@ -328,5 +342,24 @@ mod tests {
         };
         let err = sync(&c, None).unwrap_err().to_string();
         assert!(err.contains("tickets[0].id"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn draft_files_are_written_0600_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        // A file of the same name left from before with loose permissions.
+        let old = out.join("draft_acme_2026-10_r1.json");
+        std::fs::write(&old, "{}").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomically(&old, b"{\"x\":1}").unwrap();
+        write_atomically(&out.join("fresh.csv"), b"a,b\n").unwrap();
+        for f in [old, out.join("fresh.csv")] {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
     }
 }
