@@ -29,15 +29,7 @@ async fn a_second_writer_on_one_sqlite_file_is_refused_naming_the_holder() {
     // Nothing listens there: the daemon's pushes fail and are retried,
     // which does not matter here.
     let cfg = config(dir.path(), &url, "http://127.0.0.1:9/drafts", "");
-    let daemon = KillOnDrop(
-        Command::new(bin())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = spawn_daemon(&cfg, Stdio::null());
     let pid = daemon.0.id().to_string();
     let lock = dir.path().join("state.db.lock");
     wait_for("the daemon's lock", || {
@@ -149,15 +141,7 @@ listen = "127.0.0.1:{port}"
     assert!(seen.contains("401"), "{seen}");
 
     let log = dir.path().join("daemon.log");
-    let daemon = KillOnDrop(
-        Command::new(bin())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = spawn_daemon(&cfg, std::fs::File::create(&log).unwrap());
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     wait_for_http(&client, &format!("{base}/healthz")).await;
@@ -546,15 +530,7 @@ async fn an_emptied_mapping_file_is_refused_and_the_last_good_mapping_stays() {
         ),
     );
     let log = dir.path().join("daemon.log");
-    let _daemon = KillOnDrop(
-        Command::new(bin())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = spawn_daemon(&cfg, std::fs::File::create(&log).unwrap());
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&client, &base).await;

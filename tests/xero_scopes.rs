@@ -396,15 +396,7 @@ async fn refused_pdfs_are_counted_in_the_metrics() {
         &server,
         &format!("scopes = [\"accounting.invoices\"]\n[http]\nlisten = \"127.0.0.1:{port}\""),
     );
-    let _daemon = KillOnDrop(
-        std::process::Command::new(bin())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = spawn_daemon(&cfg, std::process::Stdio::null());
     let addr = format!("127.0.0.1:{port}");
     let value = |m: &str, name: &str| -> Option<u64> {
         m.lines()

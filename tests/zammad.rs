@@ -599,15 +599,7 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
         "z-t0k",
         &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n[schedule]\npoll = \"0 0 0 1 1 *\""),
     );
-    let _daemon = KillOnDrop(
-        Command::new(bin())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = spawn_daemon(&cfg, Stdio::null());
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/webhooks/desk");
     let start = Instant::now();

@@ -220,14 +220,16 @@ impl Bridge {
             .store_tickets(name, &snapshots, now, &mut errors)
             .await
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
-        // A snapshot the engine cannot read is as unread as one not converted.
-        for e in errors {
-            let at = batch
+        // A snapshot the engine cannot read is as unread as one not
+        // converted; which raw ticket it was is not known here, so the
+        // cursor goes back to the batch's start.
+        if !errors.is_empty() {
+            let first = batch
                 .iter()
                 .map(|t| t.updated_at.clone())
                 .min()
                 .unwrap_or_default();
-            unread.push((at, e));
+            unread.extend(errors.into_iter().map(|e| (first.clone(), e)));
         }
         let count = changed.len();
         if self.mapping().is_some()

@@ -534,7 +534,7 @@ pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError>
             "last_success_at": at(&h.last_success_at),
             "last_attempt_at": at(&h.last_attempt_at),
             "failing_since": at(&h.failing_since),
-            "last_error": h.last_error.as_deref().map(store::redact_text),
+            "last_error": h.last_error.as_deref().map(crate::redact),
             "tickets_synced": h.tickets_synced,
             "cursor": s.cursors.iter().find(|c| c.0 == h.source).map(|c| c.1.clone()),
         })).collect::<Vec<_>>(),
@@ -546,7 +546,7 @@ pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError>
             "held_since": h.held_since.to_rfc3339(),
         })).collect::<Vec<_>>(),
         "failing": s.failing.iter().map(|(target, key, attempts, error)| serde_json::json!({
-            "target": target, "key": key, "attempts": attempts, "last_error": store::redact_text(error),
+            "target": target, "key": key, "attempts": attempts, "last_error": crate::redact(error),
         })).collect::<Vec<_>>(),
         "drafts": s.drafts.iter().map(|d| serde_json::json!({
             "target": d.target, "key": d.key, "remote_id": d.remote_id, "status": d.status,
@@ -612,7 +612,7 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
                         (Some(since), Some(e)) => format!(
                             "FAILING since {}: {}",
                             since.format("%Y-%m-%d %H:%M:%S"),
-                            store::redact_text(e)
+                            crate::redact(e)
                         ),
                         _ => "ok".to_owned(),
                     },

@@ -535,7 +535,7 @@ impl Store {
         )
         .bind(source)
         .bind(instant(now))
-        .bind(redact_text(error))
+        .bind(scrub(error))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -1338,8 +1338,8 @@ impl Store {
 }
 
 /// How error text is scrubbed of secrets before it is stored or shown;
-/// set once by the daemon (its one redaction function). Unset: URL
-/// passwords only.
+/// set once by the daemon at start (its one redaction function,
+/// `connectors::secret::redact`). Unset: the text as it is.
 static REDACTION: std::sync::OnceLock<fn(&str) -> String> = std::sync::OnceLock::new();
 
 /// Sets the redaction applied to every outbox error written (dead letters
@@ -1357,35 +1357,6 @@ fn scrub(text: &str) -> String {
 
 /// The URL with its password, if any, replaced by `***`: errors name the
 /// store without leaking the credential.
-/// `text` with the password of every URL in it replaced by `***` (an error
-/// message naming a URL with `user:pass@`).
-pub fn redact_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
-        let end = after
-            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '<' | '>'))
-            .unwrap_or(after.len());
-        let (authority, tail) = after.split_at(end);
-        match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => {
-                    out.push_str(user);
-                    out.push_str(":***@");
-                    out.push_str(host);
-                }
-                None => out.push_str(authority),
-            },
-            None => out.push_str(authority),
-        }
-        rest = tail;
-    }
-    out.push_str(rest);
-    out
-}
-
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -1768,19 +1739,6 @@ mod tests {
                 pdf: Some(b"%PDF-1.7\n\x00\xff\xfe".to_vec()),
             }),
         }
-    }
-
-    #[test]
-    fn passwords_in_urls_inside_text_are_redacted() {
-        assert_eq!(
-            redact_text("GET https://bob:s3cret@host.example/x failed; see http://plain/y"),
-            "GET https://bob:***@host.example/x failed; see http://plain/y"
-        );
-        assert_eq!(redact_text("no url here"), "no url here");
-        assert_eq!(
-            redact_text("a://u:p@h \"b://v:q@i\""),
-            "a://u:***@h \"b://v:***@i\""
-        );
     }
 
     #[tokio::test]

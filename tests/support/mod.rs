@@ -336,6 +336,19 @@ pub fn itech_october_total(mapping: &str, customer: &str) -> rust_decimal::Decim
 /// assertion leaves nothing running.
 pub struct KillOnDrop(pub std::process::Child);
 
+/// `run --config CONFIG` as a daemon, its stderr to `stderr`; killed when dropped.
+pub fn spawn_daemon(config: &Path, stderr: impl Into<std::process::Stdio>) -> KillOnDrop {
+    KillOnDrop(
+        std::process::Command::new(bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
