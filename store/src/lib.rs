@@ -16,6 +16,9 @@
 //! placeholders); instants are stored as fixed-width RFC 3339 UTC text, which
 //! sorts like the instants it names, and money as decimal text.
 
+mod audit;
+pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
@@ -30,6 +33,9 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("store {url}: {message}")]
     File { url: String, message: String },
+    /// A stored value that does not read back as what was written.
+    #[error("store: {0}")]
+    Corrupt(String),
     #[error("store URL `{0}` is not supported: use sqlite://PATH or postgres://…")]
     Url(String),
     #[error(
@@ -1581,7 +1587,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 8] = match backend {
+    let files: [(i64, &str, &'static str); 9] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1622,6 +1628,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 8,
                 "scopes",
                 include_str!("../migrations/sqlite/0008_scopes.sql"),
+            ),
+            (
+                9,
+                "audit",
+                include_str!("../migrations/sqlite/0009_audit.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1664,6 +1675,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 8,
                 "scopes",
                 include_str!("../migrations/postgres/0008_scopes.sql"),
+            ),
+            (
+                9,
+                "audit",
+                include_str!("../migrations/postgres/0009_audit.sql"),
             ),
         ],
     };
@@ -1845,7 +1861,7 @@ mod tests {
         assert!(store.held_periods().await.unwrap().is_empty());
     }
 
-    async fn temp_store() -> (tempfile::TempDir, Store) {
+    pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/state.db", dir.path().display());
         let store = Store::open(&url).await.unwrap();
@@ -1854,7 +1870,7 @@ mod tests {
 
     /// A fresh database on the local PostgreSQL (`.ci/run` starts it);
     /// `CONTRACT_BRIDGE_TEST_POSTGRES` points elsewhere.
-    async fn postgres_store() -> Store {
+    pub(crate) async fn postgres_store() -> Store {
         Store::open(&postgres_url().await).await.unwrap()
     }
 
