@@ -19,6 +19,30 @@ use engine::period::Month;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written to stderr: `text` for people, `json` (one
+    /// object per line, with span fields) for a log collector.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings, one `key = value` per line with the
+    /// layer it came from (default, the file, a conf.d fragment, an
+    /// environment variable); secrets show where they are read from or `***`.
+    Show {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print it as JSON: `[{key, value, origin}]`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +163,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of contract-bridge.
+    Man,
 }
 
 /// A failure already explained to the user: exit 2, nothing on stdout.
@@ -146,17 +180,7 @@ struct BadInput(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr (stdout is for what a command prints);
-    // CONTRACT_BRIDGE_LOG=debug shows each retry.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONTRACT_BRIDGE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logs(cli.log_format);
     // Outbox errors are scrubbed of secrets as they are stored and shown.
     store::set_redaction(contract_bridge::redact);
     let result = match cli.command {
@@ -201,6 +225,23 @@ fn main() -> ExitCode {
             customer,
             valid,
         } => statement_link(&config, &customer, &valid),
+        Command::Config(ConfigCommand::Show { config, json }) => config_show(&config, json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "contract-bridge",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(Failure::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,6 +258,60 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// Logs go to stderr (stdout is for what a command prints);
+/// `CONTRACT_BRIDGE_LOG=debug` shows each retry.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONTRACT_BRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line: the event's fields, its span and the spans
+        // it is inside (their fields: source, customer, period, target).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
+}
+
+fn config_show(config: &Path, json: bool) -> Result<(), Failure> {
+    let (settings, origins) = Settings::load_layers(config).map_err(|e| bad(e.to_string()))?;
+    let rows = settings.show(&origins);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(key, value, origin)| {
+                serde_json::json!({ "key": key, "value": value, "origin": origin })
+            })
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
+        )?;
+    } else {
+        let width = rows
+            .iter()
+            .map(|(k, v, _)| k.len() + v.len())
+            .max()
+            .unwrap_or(0)
+            + 3;
+        for (key, value, origin) in rows {
+            let line = format!("{key} = {value}");
+            writeln!(out, "{line:width$}  # {origin}")?;
+        }
+    }
+    Ok(())
 }
 
 fn holidays(country: &str, year: i32) -> Result<(), Failure> {

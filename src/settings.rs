@@ -1,5 +1,16 @@
-//! Daemon settings: a TOML file, overridden by `CONTRACT_BRIDGE__…`
-//! environment variables (`CONTRACT_BRIDGE__STORE__URL=postgres://…`).
+//! Daemon settings, read in layers, each overriding the one before:
+//!
+//! 1. the defaults (written beside each field below, listed in
+//!    `docs/configuration.md`);
+//! 2. the main TOML file (`--config FILE`);
+//! 3. the fragments in the `conf.d/` folder beside it, `*.toml` in name
+//!    order (`conf.d/10-xero.toml`, `conf.d/20-secrets.toml`: one per
+//!    concern, as packages and configuration management like them);
+//! 4. environment variables `CONTRACT_BRIDGE__SECTION__KEY`
+//!    (`CONTRACT_BRIDGE__STORE__URL=postgres://…`).
+//!
+//! `contract-bridge config show` prints the effective settings with the
+//! layer each key came from, secrets masked.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +18,7 @@ use std::path::{Path, PathBuf};
 use connectors::{Secret, SourceConfig, TargetConfig};
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub store: StoreSettings,
@@ -39,7 +50,7 @@ pub struct Settings {
 }
 
 /// Work reports (one per customer at each close) and balance statements.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSettings {
     /// A folder whose files replace the embedded ones of `templates/report/`
@@ -97,7 +108,7 @@ impl ReportSettings {
 
 /// A helpdesk source: its connector (`type = …` and the connector's keys)
 /// and how the daemon treats it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct SourceSettings {
     #[serde(flatten)]
     pub connector: SourceConfig,
@@ -115,7 +126,7 @@ pub struct SourceSettings {
 }
 
 /// Cron expressions, six fields with seconds first (`sec min hour day month weekday`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSettings {
     /// Polling of every source without its own `poll`.
@@ -148,7 +159,7 @@ impl Default for ScheduleSettings {
         }
     }
 }
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// `address:port`, e.g. `127.0.0.1:8080`.
@@ -208,21 +219,21 @@ impl HttpSettings {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// `sqlite://PATH` (created with mode 0600) or `postgres://…`.
     pub url: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingSettings {
     /// A mapping file or a folder of them.
     pub path: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BillingSettings {
     /// The first month the bridge invoices (`YYYY-MM`); earlier work is only replayed.
@@ -247,7 +258,7 @@ fn default_hold_alert() -> u32 {
     24 * 60
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSettings {
     /// After this many failed attempts an item is dead: shown by `status`, never retried.
@@ -396,6 +407,12 @@ impl Settings {
     }
 
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        Ok(Self::load_layers(path)?.0)
+    }
+
+    /// The settings and, by dotted key, the layer each value written in a
+    /// file or the environment came from (keys absent there are defaults).
+    pub fn load_layers(path: &Path) -> Result<(Settings, Origins), SettingsError> {
         let err = |message: String| SettingsError {
             file: path.display().to_string(),
             message,
@@ -403,25 +420,38 @@ impl Settings {
         if !path.is_file() {
             return Err(err("cannot read the configuration file".into()));
         }
+        let fragments = fragments(path).map_err(err)?;
         // A password inside any URL of the settings is a secret as well.
-        if let Ok(text) = std::fs::read_to_string(path) {
-            connectors::secret::remember_url_passwords(&text);
+        for file in std::iter::once(path).chain(fragments.iter().map(PathBuf::as_path)) {
+            if let Ok(text) = std::fs::read_to_string(file) {
+                connectors::secret::remember_url_passwords(&text);
+            }
         }
         for (name, value) in std::env::vars() {
             if name.starts_with("CONTRACT_BRIDGE__") {
                 connectors::secret::remember_url_passwords(&value);
             }
         }
-        let mut settings: Settings = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml));
+        for fragment in &fragments {
+            builder = builder.add_source(
+                config::File::from(fragment.as_path()).format(config::FileFormat::Toml),
+            );
+        }
+        let layered = builder
             .add_source(
                 config::Environment::with_prefix("CONTRACT_BRIDGE")
                     .prefix_separator("__")
                     .separator("__"),
             )
             .build()
-            .and_then(config::Config::try_deserialize)
             .map_err(|e| err(e.to_string()))?;
+        let files: Vec<&Path> = std::iter::once(path)
+            .chain(fragments.iter().map(PathBuf::as_path))
+            .collect();
+        let origins = origins(&layered, &files).map_err(|e| err(e.to_string()))?;
+        let mut settings: Settings = layered.try_deserialize().map_err(|e| err(e.to_string()))?;
         settings.derive_xero_scopes().map_err(err)?;
         settings.file = Some(path.to_path_buf());
         if let Some(h) = &settings.http {
@@ -489,6 +519,119 @@ impl Settings {
                 settings.billing.first_period
             )));
         }
-        Ok(settings)
+        Ok((settings, origins))
+    }
+
+    /// Every effective setting as `(dotted key, value, origin)`, in key
+    /// order: secrets as where they are read from or `***`, URL passwords
+    /// redacted, unset options as `(none)`.
+    pub fn show(&self, origins: &Origins) -> Vec<(String, String, String)> {
+        let mut flat = BTreeMap::new();
+        flatten(
+            "",
+            &serde_json::to_value(self).unwrap_or_default(),
+            &mut flat,
+        );
+        flat.into_iter()
+            .map(|(key, value)| {
+                let origin = origins
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| "default".to_owned());
+                (key, connectors::secret::redact(&value), origin)
+            })
+            .collect()
+    }
+}
+
+/// By dotted key, where its value was written: a file's path or the
+/// environment variable's name.
+pub type Origins = BTreeMap<String, String>;
+
+/// The `conf.d/*.toml` fragments beside the main file, in name order.
+fn fragments(main: &Path) -> Result<Vec<PathBuf>, String> {
+    let dir = main.parent().unwrap_or(Path::new(".")).join("conf.d");
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read the fragment folder {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `files`: the layers' files as the user named them; the `config` crate
+/// names them relative to the working directory instead.
+fn origins(layered: &config::Config, files: &[&Path]) -> Result<Origins, config::ConfigError> {
+    use config::Source;
+    let as_named: BTreeMap<PathBuf, String> = files
+        .iter()
+        .filter_map(|f| Some((f.canonicalize().ok()?, f.display().to_string())))
+        .collect();
+    let name = |origin: &str| {
+        Path::new(origin)
+            .canonicalize()
+            .ok()
+            .and_then(|p| as_named.get(&p).cloned())
+            .unwrap_or_else(|| origin.to_owned())
+    };
+    fn walk(
+        prefix: &str,
+        table: &config::Map<String, config::Value>,
+        name: &dyn Fn(&str) -> String,
+        out: &mut Origins,
+    ) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value.clone().into_table() {
+                Ok(inner) => walk(&path, &inner, name, out),
+                Err(_) => {
+                    let origin = match value.origin() {
+                        Some("the environment") => format!(
+                            "env CONTRACT_BRIDGE__{}",
+                            path.to_uppercase().replace('.', "__")
+                        ),
+                        Some(file) => name(file),
+                        None => "default".to_owned(),
+                    };
+                    out.insert(path, origin);
+                }
+            }
+        }
+    }
+    let mut out = Origins::new();
+    walk("", &layered.collect()?, &name, &mut out);
+    Ok(out)
+}
+
+/// `value` as dotted keys: objects are walked, anything else is one value.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            for (key, inner) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&path, inner, out);
+            }
+        }
+        serde_json::Value::Null => {
+            out.insert(prefix.to_owned(), "(none)".to_owned());
+        }
+        serde_json::Value::String(s) => {
+            out.insert(prefix.to_owned(), format!("{s:?}"));
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
     }
 }

@@ -99,7 +99,7 @@ pub enum ConnectorError {
 }
 
 /// Helpdesk sources, by `type`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
     Folder(folder::FolderSourceConfig),
@@ -110,7 +110,7 @@ pub enum SourceConfig {
 }
 
 /// Accounting and helpdesk targets, by `type`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TargetConfig {
     Folder(folder::FolderTargetConfig),

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub struct Secret(SecretString, Option<String>);
 
 /// Every secret value read by this process, for [`redact`].
 static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
@@ -106,7 +106,7 @@ fn redact_userinfo(text: &str) -> String {
 impl Secret {
     pub fn new(value: &str) -> Secret {
         remember(value);
-        Secret(SecretString::from(value.to_owned()))
+        Secret(SecretString::from(value.to_owned()), None)
     }
 
     pub fn expose(&self) -> &str {
@@ -130,14 +130,31 @@ impl Secret {
             let value = std::env::var(name).map_err(|_| {
                 format!("environment variable `{name}` is not set (the secret is read from it)")
             })?;
-            Ok(Secret::new(&value))
+            Ok(Secret::new(&value).from_spec(spec))
         } else if let Some(path) = spec.strip_prefix("file:") {
             let value = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read the secret file `{path}`: {e}"))?;
-            Ok(Secret::new(value.trim_end_matches(['\n', '\r'])))
+            Ok(Secret::new(value.trim_end_matches(['\n', '\r'])).from_spec(spec))
         } else {
             Ok(Secret::new(spec))
         }
+    }
+}
+
+impl Secret {
+    /// Remembers where the value came from (`env:NAME`, `file:PATH`): that
+    /// is no secret, and `config show` prints it.
+    fn from_spec(mut self, spec: &str) -> Secret {
+        self.1 = Some(spec.to_owned());
+        self
+    }
+}
+
+/// A secret serializes as where it is read from (`env:NAME`, `file:PATH`),
+/// or as `***` when it was written in the configuration itself: never its value.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.1.as_deref().unwrap_or("***"))
     }
 }
 
@@ -170,6 +187,14 @@ mod tests {
         assert!(err.contains("CONTRACT_BRIDGE_SURELY_UNSET_VAR"), "{err}");
         assert_eq!(Secret::resolve("plain").unwrap().expose(), "plain");
         assert!(Secret::resolve("").is_err());
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            format!("\"file:{}\"", f.display())
+        );
+        assert_eq!(
+            serde_json::to_string(&Secret::resolve("plain").unwrap()).unwrap(),
+            "\"***\""
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::{ConnectorError, Draft, Note, SyncBatch, TicketSnapshot};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FolderSourceConfig {
     pub path: PathBuf,
@@ -26,7 +26,7 @@ pub struct FolderSourceConfig {
     pub recursive: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FolderTargetConfig {
     pub path: PathBuf,

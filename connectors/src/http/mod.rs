@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, Push, Secret};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpTargetConfig {
     pub url: String,

@@ -24,7 +24,7 @@ use crate::{
 };
 use mapping::{Place, WorkKind};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JiraConfig {
     /// The site, e.g. `https://example.atlassian.net`.
@@ -57,7 +57,7 @@ pub struct JiraConfig {
 /// An OAuth 2.0 (3LO) app's credentials and the refresh token its consent
 /// gave (`offline_access`). Atlassian rotates refresh tokens: the daemon
 /// stores each successor and uses the configured one only until then.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JiraOAuth {
     pub client_id: String,

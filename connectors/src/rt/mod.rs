@@ -22,7 +22,7 @@ use crate::{
 };
 use mapping::Place;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RtConfig {
     /// The REST2 base, e.g. `http://127.0.0.1:8090/REST/2.0/`.

@@ -19,7 +19,7 @@ use crate::accounting::{
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrytonConfig {
     /// The database's JSON-RPC URL, e.g. `http://127.0.0.1:8000/ci/`.

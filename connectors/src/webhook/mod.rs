@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::{ConnectorError, TicketSnapshot};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSourceConfig {}
 

@@ -27,7 +27,7 @@ use crate::{
 };
 use mapping::{Place, WorkKind};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZammadConfig {
     /// The Zammad address, e.g. `https://desk.example.com`.
