@@ -413,6 +413,14 @@ impl Settings {
     /// The settings and, by dotted key, the layer each value written in a
     /// file or the environment came from (keys absent there are defaults).
     pub fn load_layers(path: &Path) -> Result<(Settings, Origins), SettingsError> {
+        Self::load_layers_with_env(path, std::env::vars().collect())
+    }
+
+    /// [`Settings::load_layers`] with `env` for the process's environment.
+    fn load_layers_with_env(
+        path: &Path,
+        env: config::Map<String, String>,
+    ) -> Result<(Settings, Origins), SettingsError> {
         let err = |message: String| SettingsError {
             file: path.display().to_string(),
             message,
@@ -427,9 +435,9 @@ impl Settings {
                 connectors::secret::remember_url_passwords(&text);
             }
         }
-        for (name, value) in std::env::vars() {
+        for (name, value) in &env {
             if name.starts_with("CONTRACT_BRIDGE__") {
-                connectors::secret::remember_url_passwords(&value);
+                connectors::secret::remember_url_passwords(value);
             }
         }
         let mut builder = config::Config::builder()
@@ -443,7 +451,8 @@ impl Settings {
             .add_source(
                 config::Environment::with_prefix("CONTRACT_BRIDGE")
                     .prefix_separator("__")
-                    .separator("__"),
+                    .separator("__")
+                    .source(Some(env)),
             )
             .build()
             .map_err(|e| err(e.to_string()))?;
@@ -633,5 +642,224 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, S
         other => {
             out.insert(prefix.to_owned(), other.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/every-key.toml")
+    }
+
+    /// `(key, type)` of each row of docs/configuration.md: the key as
+    /// written, and the source or target type of the table it is in.
+    fn documented() -> BTreeSet<(String, Option<String>)> {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+        )
+        .unwrap();
+        let mut kind = None;
+        let mut rows = BTreeSet::new();
+        for line in text.lines() {
+            if line.starts_with("## ") {
+                kind = None;
+            } else if let Some(t) = line.strip_prefix("### type = ") {
+                kind = Some(t.trim_matches('"').to_owned());
+            } else if let Some(rest) = line.strip_prefix("| `")
+                && let Some((key, rest)) = rest.split_once('`')
+            {
+                let is_map = rest
+                    .trim_start_matches(" |")
+                    .trim_start()
+                    .starts_with("map");
+                rows.insert((key.to_owned(), kind.clone()));
+                if is_map {
+                    rows.insert((format!("{key}.*"), kind.clone()));
+                }
+            }
+        }
+        rows
+    }
+
+    /// Every effective key of `settings` as the docs write it: a source or
+    /// target's own name as `NAME`, a map's keys as `*`, with its type.
+    fn effective(settings: &Settings) -> BTreeSet<(String, Option<String>)> {
+        let json = serde_json::to_value(settings).unwrap();
+        let mut flat = BTreeMap::new();
+        flatten("", &json, &mut flat);
+        let docs = documented();
+        flat.keys()
+            .map(|key| {
+                let parts: Vec<&str> = key.split('.').collect();
+                if matches!(parts[0], "sources" | "targets") {
+                    let kind = json[parts[0]][parts[1]]["type"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    let mut generic = format!("{}.NAME.{}", parts[0], parts[2..].join("."));
+                    // A map's entries (contacts, customers) are documented once.
+                    if parts.len() > 3 {
+                        let map = format!("{}.NAME.{}.*", parts[0], parts[2]);
+                        if docs.contains(&(map.clone(), Some(kind.clone()))) {
+                            generic = map;
+                        }
+                    }
+                    let common = docs.contains(&(generic.clone(), None));
+                    (generic, (!common).then_some(kind))
+                } else {
+                    (key.clone(), None)
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_is_documented() {
+        let settings = Settings::load_layers_with_env(&fixture(), Default::default())
+            .unwrap()
+            .0;
+        let effective = effective(&settings);
+        let docs = documented();
+        let undocumented: Vec<_> = effective.difference(&docs).collect();
+        assert!(
+            undocumented.is_empty(),
+            "keys of the settings without a row in docs/configuration.md: {undocumented:?}"
+        );
+        // The fixture holds every type, so a documented key it lacks is stale.
+        let stale: Vec<_> = docs
+            .iter()
+            .filter(|(k, _)| !k.ends_with(".*"))
+            .filter(|row| !effective.contains(row))
+            .filter(|(k, t)| !effective.contains(&(format!("{k}.*"), t.clone())))
+            .filter(|(k, t)| {
+                // A table (jira's `oauth`) is documented beside its keys.
+                !effective
+                    .iter()
+                    .any(|(e, et)| et == t && e.starts_with(&format!("{k}.")))
+            })
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "rows of docs/configuration.md for no setting: {stale:?}"
+        );
+    }
+
+    #[test]
+    fn the_fixture_has_every_source_and_target_type() {
+        // serde names the variants it accepts when it meets another.
+        let variants = |e: String| -> BTreeSet<String> {
+            e.split("expected one of ")
+                .nth(1)
+                .unwrap()
+                .split(", ")
+                .map(|v| v.trim_matches(|c| c == '`' || c == ' ').to_owned())
+                .filter(|v| !v.is_empty())
+                .collect()
+        };
+        let none = serde_json::json!({ "type": "__none__" });
+        let sources = variants(
+            serde_json::from_value::<SourceConfig>(none.clone())
+                .unwrap_err()
+                .to_string(),
+        );
+        let targets = variants(
+            serde_json::from_value::<TargetConfig>(none)
+                .unwrap_err()
+                .to_string(),
+        );
+        let settings = Settings::load_layers_with_env(&fixture(), Default::default())
+            .unwrap()
+            .0;
+        let json = serde_json::to_value(&settings).unwrap();
+        let kinds = |section: &str| -> BTreeSet<String> {
+            json[section]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v["type"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            kinds("sources"),
+            sources,
+            "tests/fixtures/config/every-key.toml"
+        );
+        assert_eq!(
+            kinds("targets"),
+            targets,
+            "tests/fixtures/config/every-key.toml"
+        );
+    }
+
+    #[test]
+    fn a_fragment_overrides_the_file_and_the_environment_overrides_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("bridge.toml");
+        std::fs::copy(fixture(), &main).unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/10-outbox.toml"),
+            "[outbox]\nmax_attempts = 3\nmax_delay_secs = 60\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/20-outbox.toml"),
+            "[outbox]\nmax_attempts = 4\n",
+        )
+        .unwrap();
+        // Not a fragment: only `*.toml` are read.
+        std::fs::write(
+            dir.path().join("conf.d/README"),
+            "[outbox]\nmax_attempts = 9\n",
+        )
+        .unwrap();
+        let env = [(
+            "CONTRACT_BRIDGE__STORE__URL".to_owned(),
+            "postgres://cb:hunter2-pw@db/cb".to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        let (settings, origins) = Settings::load_layers_with_env(&main, env).unwrap();
+        assert_eq!(settings.outbox.max_attempts, 4);
+        assert_eq!(settings.outbox.max_delay_secs, 60.0);
+        assert_eq!(settings.store.url, "postgres://cb:hunter2-pw@db/cb");
+        let shown: BTreeMap<String, (String, String)> = settings
+            .show(&origins)
+            .into_iter()
+            .map(|(k, v, o)| (k, (v, o)))
+            .collect();
+        let frag = |n: &str| dir.path().join("conf.d").join(n).display().to_string();
+        assert_eq!(
+            shown["outbox.max_attempts"],
+            ("4".into(), frag("20-outbox.toml"))
+        );
+        assert_eq!(
+            shown["outbox.max_delay_secs"],
+            ("60.0".into(), frag("10-outbox.toml"))
+        );
+        assert_eq!(
+            shown["outbox.base_delay_secs"],
+            ("30.0".into(), "default".into())
+        );
+        assert_eq!(
+            shown["store.url"],
+            (
+                "\"postgres://cb:***@db/cb\"".into(),
+                "env CONTRACT_BRIDGE__STORE__URL".into()
+            )
+        );
+        assert_eq!(
+            shown["mapping.path"],
+            ("\"mappings/examples\"".into(), main.display().to_string())
+        );
+        assert_eq!(shown["targets.xero.client_secret"].0, "\"***\"");
+        assert_eq!(shown["report.chromium"].0, "(none)");
+        assert!(
+            shown.values().all(|(v, _)| !v.contains("xero-secret-1")),
+            "no secret value is shown"
+        );
     }
 }
