@@ -130,11 +130,11 @@ impl Secret {
             let value = std::env::var(name).map_err(|_| {
                 format!("environment variable `{name}` is not set (the secret is read from it)")
             })?;
-            Ok(Secret::new(&value).from_spec(spec))
+            Ok(Secret::new(&value).read_from(spec))
         } else if let Some(path) = spec.strip_prefix("file:") {
             let value = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read the secret file `{path}`: {e}"))?;
-            Ok(Secret::new(value.trim_end_matches(['\n', '\r'])).from_spec(spec))
+            Ok(Secret::new(value.trim_end_matches(['\n', '\r'])).read_from(spec))
         } else {
             Ok(Secret::new(spec))
         }
@@ -144,7 +144,7 @@ impl Secret {
 impl Secret {
     /// Remembers where the value came from (`env:NAME`, `file:PATH`): that
     /// is no secret, and `config show` prints it.
-    fn from_spec(mut self, spec: &str) -> Secret {
+    fn read_from(mut self, spec: &str) -> Secret {
         self.1 = Some(spec.to_owned());
         self
     }
