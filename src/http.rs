@@ -377,7 +377,7 @@ pub async fn serve(
                     // Out of file descriptors (EMFILE) and the like: say so
                     // once in a while, and let the timeouts free some.
                     if last_accept_error.is_none_or(|t| t.elapsed().as_secs() >= 10) {
-                        eprintln!("warning: HTTP: cannot accept a connection: {e}");
+                        tracing::warn!("HTTP: cannot accept a connection: {e}");
                         last_accept_error = Some(std::time::Instant::now());
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

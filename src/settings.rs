@@ -355,7 +355,7 @@ impl Settings {
                 x.report_pdfs = pdfs;
                 x.check_scopes()?;
                 if let Some(w) = x.scopes_warning() {
-                    eprintln!("warning: {w}");
+                    tracing::warn!("{w}");
                 }
             }
         }

@@ -118,8 +118,9 @@ pub async fn serve(
             r
         }
         Err(e) => {
-            eprintln!(
-                "error: statement for {customer}: {}",
+            tracing::error!(
+                customer = %customer,
+                "statement for {customer}: {}",
                 crate::redact(&e.to_string())
             );
             (

@@ -1531,3 +1531,100 @@ fn report_writes_the_page_in_the_asked_language_and_refuses_an_unknown_one() {
     ]);
     assert_bad(&unknown, &["--customer", "`nobody`", "riga-bakery"]);
 }
+
+/// The demo's configuration with its state and drafts in `dir`.
+fn demo_config(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("config/demo.toml"))
+        .unwrap()
+        .replace("target/demo", &dir.display().to_string());
+    let f = dir.join("demo.toml");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_cycle_in_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config(dir.path());
+    let r = run([
+        "run".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--once".as_ref(),
+        "--log-format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let lines: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let cycle = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("cycle:"))
+        })
+        .unwrap_or_else(|| panic!("no cycle line: {r:?}"));
+    assert_eq!(cycle["level"], "INFO");
+    // The bundled exports close 24 customer-months, 20 of them with a draft.
+    assert_eq!(cycle["fields"]["drafts_queued"], 20, "{cycle}");
+    assert_eq!(cycle["fields"]["dead"], 0, "{cycle}");
+}
+
+#[test]
+fn config_show_names_each_keys_origin_and_masks_secrets() {
+    let r = run([
+        "config",
+        "show",
+        "--config",
+        "tests/fixtures/config/every-key.toml",
+    ]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let line = |key: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key}: {r:?}"))
+            .to_owned()
+    };
+    assert!(
+        line("targets.xero.client_secret").contains("= \"***\""),
+        "{r:?}"
+    );
+    assert!(
+        line("store.url").ends_with("# tests/fixtures/config/every-key.toml"),
+        "{r:?}"
+    );
+    assert!(line("retry.attempts").ends_with("# default"), "{r:?}");
+    assert!(!r.stdout.contains("xero-secret-1"), "{r:?}");
+    let json = run([
+        "config",
+        "show",
+        "--json",
+        "--config",
+        "tests/fixtures/config/every-key.toml",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
+    let url = rows.iter().find(|r| r["key"] == "store.url").unwrap();
+    assert_eq!(url["value"], "\"sqlite://state.db\"");
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_commands() {
+    let bash = run(["completions", "bash"]);
+    assert_eq!(bash.code, Some(0), "{bash:?}");
+    assert!(
+        bash.stdout.contains("statement-link"),
+        "every command completes"
+    );
+    let man = run(["man"]);
+    assert_eq!(man.code, Some(0), "{man:?}");
+    assert!(man.stdout.contains(".TH contract-bridge 1"), "{man:?}");
+    assert!(
+        man.stdout.contains("statement\\-link"),
+        "every command is in the man page"
+    );
+}

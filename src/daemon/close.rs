@@ -112,6 +112,7 @@ impl Bridge {
         .await
     }
 
+    #[tracing::instrument(name = "close", skip_all)]
     async fn close_months(
         &self,
         now: DateTime<Utc>,

@@ -211,7 +211,7 @@ impl Bridge {
             Ok(m) => {
                 self.store.record_mapping(&m.hash, now).await?;
                 if current.is_some() {
-                    eprintln!("mapping reloaded ({})", m.hash);
+                    tracing::info!(hash = %m.hash, "mapping reloaded ({})", m.hash);
                 }
                 self.metrics.set_mapping_valid(true);
                 if let Ok(mut r) = self.refused.write() {
@@ -304,6 +304,7 @@ impl Bridge {
 
     /// Reads what changed in one source and stores it. A ticket the engine
     /// cannot read is reported and not stored; the others are.
+    #[tracing::instrument(name = "sync", skip_all, fields(source = name))]
     pub async fn sync_source(
         &self,
         name: &str,
@@ -657,7 +658,12 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
 }
 
 pub fn log_report(r: &CycleReport) {
-    eprintln!(
+    tracing::info!(
+        tickets_changed = r.tickets_changed,
+        periods_closed = r.periods_closed,
+        drafts_queued = r.drafts_queued,
+        pushed = r.pushed,
+        dead = r.dead,
         "cycle: {} ticket(s) changed, {} note(s) queued, {} period(s) closed, {} draft(s) queued ({} correction line(s)), {} pushed, {} to retry, {} dead",
         r.tickets_changed,
         r.notes_queued,
@@ -669,7 +675,7 @@ pub fn log_report(r: &CycleReport) {
         r.dead
     );
     if r.reports > 0 {
-        eprintln!(
+        tracing::info!(
             "reports: {} work report(s) stored, {} with a PDF{}",
             r.reports,
             r.report_pdfs,
@@ -681,21 +687,23 @@ pub fn log_report(r: &CycleReport) {
         );
     }
     if r.status_requests > 0 {
-        eprintln!(
+        tracing::info!(
             "ledger: {} request(s) to accounting systems, {} draft status change(s), {} card(s)/bank(s) opened from sales",
-            r.status_requests, r.status_changes, r.sales_recorded
+            r.status_requests,
+            r.status_changes,
+            r.sales_recorded
         );
     }
     for e in &r.source_errors {
-        eprintln!("error: {}", crate::redact(e));
+        tracing::error!("{}", crate::redact(e));
     }
     for h in &r.held {
-        eprintln!("held: {}", crate::redact(h));
+        tracing::warn!("held: {}", crate::redact(h));
     }
     for w in &r.warnings {
-        eprintln!("warning: {}", crate::redact(w));
+        tracing::warn!("{}", crate::redact(w));
     }
     for n in &r.report_notes {
-        eprintln!("warning: {n}");
+        tracing::warn!("{n}");
     }
 }

@@ -189,6 +189,7 @@ impl Bridge {
         Ok(None)
     }
 
+    #[tracing::instrument(name = "push", skip_all, fields(target, key))]
     async fn push(&self, target: &str, key: &str, payload: &str) -> Result<Pushed, ConnectorError> {
         let push: Push = serde_json::from_str(payload)
             .map_err(|e| ConnectorError::Permanent(format!("unreadable payload: {e}")))?;

@@ -35,7 +35,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     store::set_redaction(crate::redact);
     if let Err(e) = bridge.reload_mapping(now()).await {
-        eprintln!("error: {}", crate::redact(&e.to_string()));
+        tracing::error!("{}", crate::redact(&e.to_string()));
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(http) = &bridge.settings.http {
@@ -55,7 +55,7 @@ pub async fn serve(
                     ),
                 )
             })?;
-        eprintln!("listening on http://{}", listener.local_addr()?);
+        tracing::info!(address = %listener.local_addr()?, "listening on http://{}", listener.local_addr()?);
         let app = crate::http::router(bridge.clone());
         tasks.spawn(crate::http::serve(
             listener,
@@ -79,7 +79,7 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        eprintln!("warning: tasks still running 30 s after the stop; exiting anyway");
+        tracing::warn!("tasks still running 30 s after the stop; exiting anyway");
         tasks.abort_all();
     }
     Ok(())
@@ -100,7 +100,7 @@ async fn worker(bridge: Arc<Bridge>, target: String, mut stop: watch::Receiver<b
         let pause = match drained {
             Ok(pause) => pause,
             Err(e) => {
-                eprintln!("error: outbox {target}: {}", crate::redact(&e.to_string()));
+                tracing::error!(target = %target, "outbox {target}: {}", crate::redact(&e.to_string()));
                 Some(Duration::from_secs(1))
             }
         };
@@ -136,11 +136,11 @@ async fn watch_mapping(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = hangup.recv() => eprintln!("SIGHUP: reloading the mapping"),
+            _ = hangup.recv() => tracing::info!("SIGHUP: reloading the mapping"),
             _ = stop.changed() => return,
         }
         if let Err(e) = bridge.reload_mapping(now()).await {
-            eprintln!("error: {}", crate::redact(&e.to_string()));
+            tracing::error!("{}", crate::redact(&e.to_string()));
         }
     }
 }
@@ -217,7 +217,7 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
             match bridge.store.try_lead().await {
                 Ok(Some(l)) => break l,
                 Ok(None) => {}
-                Err(e) => eprintln!("error: leader lock: {}", crate::redact(&e.to_string())),
+                Err(e) => tracing::error!("leader lock: {}", crate::redact(&e.to_string())),
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -240,7 +240,7 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
             }
             let holds = tokio::time::timeout(Duration::from_secs(10), leadership.holds()).await;
             if !holds.unwrap_or(false) {
-                eprintln!("warning: lost the leader lock; waiting to lead again");
+                tracing::warn!("lost the leader lock; waiting to lead again");
                 break;
             }
             // A job that failed or could not run (no valid mapping yet) is
@@ -260,7 +260,7 @@ async fn lead(bridge: Arc<Bridge>, mut stop: watch::Receiver<bool>) {
                     }
                     Err(e) => {
                         bridge.metrics.add_cycle_error();
-                        eprintln!("error: {}", crate::redact(&e.to_string()));
+                        tracing::error!("{}", crate::redact(&e.to_string()));
                         false
                     }
                 };

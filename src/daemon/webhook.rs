@@ -138,6 +138,7 @@ pub async fn receive(
     answer
 }
 
+#[tracing::instrument(name = "webhook", skip_all, fields(source))]
 async fn handle(
     bridge: &Bridge,
     source: &str,
@@ -270,10 +271,7 @@ async fn handle(
         && let Err(e) = bridge.note_tickets(changed, now, &mut report).await
     {
         // The tickets are stored; the SLA tick will note them.
-        eprintln!(
-            "warning: webhook {source}: {}",
-            crate::redact(&e.to_string())
-        );
+        tracing::warn!("webhook {source}: {}", crate::redact(&e.to_string()));
     }
     (
         StatusCode::ACCEPTED,
@@ -364,7 +362,8 @@ async fn read_announced(
         match bridge.store.delete_ticket(source, id).await {
             Ok(true) => {
                 deleted += 1;
-                eprintln!(
+                tracing::warn!(
+                    ticket = %id,
                     "source {source}: ticket {id} was deleted in the helpdesk; it is no longer billed (a month already billed with it is corrected at the next close)"
                 );
             }

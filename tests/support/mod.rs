@@ -310,7 +310,7 @@ pub async fn serve(responder: impl Respond + 'static) -> MockServer {
 /// `ledger: N request(s)` of a run's log: N, or 0 without that line.
 pub fn ledger_requests(log: &str) -> usize {
     log.lines()
-        .find_map(|l| l.strip_prefix("ledger: "))
+        .find_map(|l| Some(&l[l.find("ledger: ")? + "ledger: ".len()..]))
         .and_then(|l| l.split(' ').next())
         .map_or(0, |n| n.parse().unwrap())
 }
