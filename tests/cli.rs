@@ -1628,3 +1628,94 @@ fn completions_and_the_man_page_come_from_the_commands() {
         "every command is in the man page"
     );
 }
+
+/// The README's steps 2 to 4, as written: its `file=` blocks saved in an
+/// empty folder beside the clone (`contract-bridge/`), its `sh` blocks run
+/// there with the built binary on PATH.
+#[test]
+fn the_readme_path_works() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(root(), dir.path().join("contract-bridge")).unwrap();
+    let (mut step, mut block, mut info) = (String::new(), None::<String>, String::new());
+    let mut commands = Vec::new();
+    let mut files = 0;
+    for line in readme.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            step = heading.to_owned();
+        }
+        match (&mut block, line.strip_prefix("```")) {
+            (None, Some(i)) => (block, info) = (Some(String::new()), i.to_owned()),
+            (Some(text), Some(_)) => {
+                let text = std::mem::take(text);
+                block = None;
+                if let Some(name) = info
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("file="))
+                {
+                    let path = dir.path().join(name);
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(path, &text).unwrap();
+                    files += 1;
+                } else if info == "sh" && ["2.", "3.", "4."].iter().any(|s| step.starts_with(s)) {
+                    commands.push((step.clone(), text));
+                }
+            }
+            (Some(text), None) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(
+        files >= 4,
+        "the mapping, the file and two fragments: {files}"
+    );
+    assert!(commands.len() >= 2, "{commands:?}");
+    let bin = Path::new(env!("CARGO_BIN_EXE_contract-bridge"))
+        .parent()
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut printed = String::new();
+    for (step, script) in &commands {
+        let out = std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "README step {step}:\n{script}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        printed.push_str(&stdout);
+    }
+    // Step 2's October for riga-bakery, as the reference mapping bills it.
+    let reference = run([
+        "bill",
+        "--mapping",
+        LV_IT,
+        "--tickets",
+        LV_IT_TICKETS,
+        "--period",
+        "2026-10",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&reference.stdout).unwrap();
+    let riga = doc["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["customer"] == "riga-bakery")
+        .unwrap();
+    assert_eq!(riga["total_net"], "175.00");
+    assert!(printed.contains("riga-bakery  175.00 EUR"), "{printed}");
+    // Step 4's `config show`: the fragment's secret by where it is read.
+    assert!(
+        printed.contains("sources.desk.token = \"env:ZAMMAD_TOKEN\""),
+        "{printed}"
+    );
+}
