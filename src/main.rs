@@ -243,6 +243,8 @@ fn main() -> ExitCode {
                 .map_err(Failure::from)
         }
     };
+    #[cfg(feature = "otel")]
+    otel::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Bad(BadInput(msg))) => {
@@ -261,25 +263,76 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout is for what a command prints);
-/// `CONTRACT_BRIDGE_LOG=debug` shows each retry.
+/// `CONTRACT_BRIDGE_LOG=debug` shows each retry. Built with `--features
+/// otel`, spans also go to the OpenTelemetry collector named by
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, when it is set.
 fn init_logs(format: LogFormat) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONTRACT_BRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter);
-    match format {
-        LogFormat::Text => logs
+    let logs = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .with_target(false)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+            .boxed(),
         // One object per line: the event's fields, its span and the spans
-        // it is inside (their fields: source, customer, period, target).
-        LogFormat::Json => logs
+        // it is inside (their fields: source, target, key).
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
+            .with_writer(std::io::stderr)
             .with_current_span(true)
             .with_span_list(true)
-            .init(),
+            .boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    #[cfg(feature = "otel")]
+    let registry = registry.with(otel::layer());
+    registry.init();
+}
+
+#[cfg(feature = "otel")]
+mod otel {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    /// Kept to flush the last spans at exit.
+    pub static PROVIDER: std::sync::OnceLock<SdkTracerProvider> = std::sync::OnceLock::new();
+
+    /// The OTLP/HTTP span layer, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub fn layer<S>() -> Option<impl tracing_subscriber::Layer<S>>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+        let exporter = match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("warning: OpenTelemetry export is off: {e}");
+                return None;
+            }
+        };
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name("contract-bridge")
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build();
+        let tracer = provider.tracer("contract-bridge");
+        let _ = PROVIDER.set(provider);
+        Some(tracing_opentelemetry::layer().with_tracer(tracer))
+    }
+
+    pub fn flush() {
+        if let Some(p) = PROVIDER.get() {
+            let _ = p.shutdown();
+        }
     }
 }
 
