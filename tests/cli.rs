@@ -924,8 +924,8 @@ fn bill_explain_prints_the_invoice_totals_and_how_they_were_made() {
     }
 }
 
-#[test]
-fn bill_json_prints_the_bill_document() {
+/// `bill --json` of the lv-it sample's October.
+fn lv_it_october() -> serde_json::Value {
     let r = run([
         "bill",
         "--mapping",
@@ -937,7 +937,12 @@ fn bill_json_prints_the_bill_document() {
         "--json",
     ]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    serde_json::from_str(&r.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn bill_json_prints_the_bill_document() {
+    let doc = lv_it_october();
     assert_eq!(doc["period"]["month"], "2026-10");
     let riga = doc["invoices"]
         .as_array()
@@ -1694,17 +1699,7 @@ fn the_readme_path_works() {
         printed.push_str(&stdout);
     }
     // Step 2's October for riga-bakery, as the reference mapping bills it.
-    let reference = run([
-        "bill",
-        "--mapping",
-        LV_IT,
-        "--tickets",
-        LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-        "--json",
-    ]);
-    let doc: serde_json::Value = serde_json::from_str(&reference.stdout).unwrap();
+    let doc = lv_it_october();
     let riga = doc["invoices"]
         .as_array()
         .unwrap()
