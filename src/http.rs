@@ -196,6 +196,14 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
             );
         }
     }
+    // Read from the store at each scrape: a decision made by `review` on
+    // the command line (another process) shows at once.
+    if let Ok(waiting) = s.store.reviews_waiting().await {
+        let _ = writeln!(
+            out,
+            "# HELP contract_bridge_drafts_awaiting_review Drafts waiting for finance's review (held ones included).\n# TYPE contract_bridge_drafts_awaiting_review gauge\ncontract_bridge_drafts_awaiting_review {waiting}"
+        );
+    }
     let c = &m.connections;
     let _ = writeln!(
         out,

@@ -256,6 +256,37 @@ impl Store {
                 },
             });
         }
+        // Recorded with the decision: one is never stored without the other.
+        let row = sqlx::query(
+            "SELECT r.key, r.revision, p.total_net, p.currency FROM reviews r \
+             JOIN periods p ON p.customer = r.customer AND p.period = r.period \
+             WHERE r.customer = $1 AND r.period = $2",
+        )
+        .bind(customer)
+        .bind(period)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (key, revision, total, currency): (String, i64, Option<String>, Option<String>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(instant(now))
+        .bind(actor)
+        .bind(decision.action())
+        .bind(format!("{customer}/{period}"))
+        .bind(
+            serde_json::json!({
+                "key": key,
+                "revision": revision,
+                "total_net": total,
+                "currency": currency,
+                "reason": reason,
+            })
+            .to_string(),
+        )
+        .execute(&mut *tx)
+        .await?;
         if let Some(state) = outbox {
             sqlx::query(
                 "UPDATE outbox SET state = $1, next_attempt_at = $2, updated_at = $2 \
@@ -401,6 +432,17 @@ mod tests {
         let claim = store.claim("books", now).await.unwrap().expect("due now");
         assert_eq!(claim.item.key, "draft:acme:2026-10:r1");
         claim.finish(crate::Outcome::SENT, now).await.unwrap();
+        let trail = store
+            .audit_entries(&crate::AuditFilter::default())
+            .await
+            .unwrap();
+        let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["draft_held", "draft_approved"]);
+        assert_eq!(trail[0].detail["reason"], "ask Bob");
+        assert_eq!(
+            (trail[1].actor.as_str(), trail[1].subject.as_str()),
+            ("anna", "acme/2026-10")
+        );
         assert!(matches!(
             store
                 .decide("acme", "2026-10", Decision::Reject, "anna", None, now)
