@@ -219,19 +219,7 @@ impl Bridge {
         match loaded {
             Ok(m) => {
                 self.store.record_mapping(&m.hash, now).await?;
-                self.store
-                    .audit(&store::AuditEntry {
-                        at: now,
-                        actor: crate::review::os_user(),
-                        action: "mapping_loaded".into(),
-                        subject: self.settings.mapping.path.display().to_string(),
-                        detail: serde_json::json!({
-                            "sha256": m.sha256,
-                            "version": m.hash,
-                            "customers": m.book.contracts.len(),
-                        }),
-                    })
-                    .await?;
+                self.audit_mapping(&m, now).await?;
                 if current.is_some() {
                     eprintln!("mapping reloaded ({})", m.hash);
                 }
@@ -259,6 +247,42 @@ impl Bridge {
                 )))
             }
         }
+    }
+
+    /// Records `mapping_loaded` when the version coming into force is not
+    /// the one last recorded for the mapping path (a restart on the same
+    /// files records nothing; going back to an older version does).
+    async fn audit_mapping(&self, m: &GoodMapping, now: DateTime<Utc>) -> Result<(), CycleError> {
+        let subject = self.settings.mapping.path.display().to_string();
+        let last = self
+            .store
+            .audit_entries(&store::AuditFilter {
+                action: Some("mapping_loaded".into()),
+                subject_prefix: Some(subject.clone()),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await?;
+        if last
+            .last()
+            .is_some_and(|e| e.subject == subject && e.detail["sha256"] == m.sha256.as_str())
+        {
+            return Ok(());
+        }
+        self.store
+            .audit(&store::AuditEntry {
+                at: now,
+                actor: crate::review::os_user(),
+                action: "mapping_loaded".into(),
+                subject,
+                detail: serde_json::json!({
+                    "sha256": m.sha256,
+                    "version": m.hash,
+                    "customers": m.book.contracts.len(),
+                }),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Requests the transport repeated, for `/metrics`.

@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// Decides a waiting draft, in one transaction with its outbox item:
-    /// approve → the item becomes pending (due now), hold → it keeps
+    /// approve → the item becomes pending (due since it was queued), hold → it keeps
     /// waiting with `reason`, reject → it becomes `rejected`, never pushed.
     /// The review as it is afterwards.
     pub async fn decide(
@@ -289,7 +289,7 @@ impl Store {
         .await?;
         if let Some(state) = outbox {
             sqlx::query(
-                "UPDATE outbox SET state = $1, next_attempt_at = $2, updated_at = $2 \
+                "UPDATE outbox SET state = $1, updated_at = $2 \
                  WHERE state = 'awaiting_review' AND EXISTS (SELECT 1 FROM reviews r \
                    WHERE r.customer = $3 AND r.period = $4 AND r.target = outbox.target AND r.key = outbox.key)",
             )
