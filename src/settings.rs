@@ -33,9 +33,27 @@ pub struct Settings {
     /// Work reports, their PDF and the signed balance statements.
     #[serde(default)]
     pub report: ReportSettings,
+    /// Who may use the `/review` pages (finance's approval of drafts).
+    #[serde(default)]
+    pub review: ReviewSettings,
     /// The file these settings were read from, for messages.
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// The credentials of the daemon's `/review` pages; none configured: every
+/// request is refused (401). Secrets are `env:NAME`, `file:PATH` or literal.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSettings {
+    /// A bearer token (`Authorization: Bearer …`), for scripts; recorded
+    /// in the audit trail as the actor `token`.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Basic-auth users, `name = "secret"`, for people in a browser; each
+    /// decision is recorded under the user's name.
+    #[serde(default)]
+    pub users: BTreeMap<String, Secret>,
 }
 
 /// Work reports (one per customer at each close) and balance statements.

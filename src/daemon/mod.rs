@@ -285,6 +285,11 @@ impl Bridge {
         Ok(())
     }
 
+    /// Wakes the outbox worker of `target` (a draft was approved).
+    pub fn wake_outbox(&self, target: &str) {
+        self.outbox.wake(target);
+    }
+
     /// Requests the transport repeated, for `/metrics`.
     pub fn transport_retries(&self) -> u64 {
         self.outbox
