@@ -216,9 +216,11 @@ fn page(title: &str, signed: &Signed, drafts: Vec<ReviewView>, notice: Option<St
 
 fn secure_headers(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` with the
+    // page's own forms, which the cross-site check refuses.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(

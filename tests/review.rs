@@ -351,3 +351,381 @@ async fn a_rejected_draft_is_billed_again_only_after_its_tickets_changed() {
     assert_eq!(trail[1]["actor"], "bob");
     assert_eq!(trail[1]["detail"]["reason"], "N-03 was a warranty case");
 }
+
+// ------------------------------------------------------------ the web page
+
+/// The review page's credentials in the daemon's configuration.
+fn web_extra(port: u16) -> String {
+    format!(
+        r#"[http]
+listen = "127.0.0.1:{port}"
+[review]
+token = "t0ken-for-scripts"
+[review.users]
+anna = "anna-s3cret"
+"#
+    )
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Waits until the daemon at `base` shows nordhavn's October on its review page.
+async fn wait_for_review(client: &reqwest::Client, base: &str) -> String {
+    support::wait_ready(client, base).await;
+    let started = std::time::Instant::now();
+    loop {
+        let page = client
+            .get(format!("{base}/review"))
+            .header("authorization", basic("anna", "anna-s3cret"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let text = page.text().await.unwrap();
+        if text.contains(r#"data-customer="nordhavn-arkitekter" data-period="2026-10""#) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "October never waited for review: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_page_needs_a_credential_and_a_form_token_of_its_own() {
+    let fake = Fake::new(Faults::default(), 4);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let cfg = setup(dir.path(), &server.uri(), &web_extra(port));
+    let _daemon = support::spawn_daemon(&cfg, std::process::Stdio::null());
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let page = wait_for_review(&client, &base).await;
+    assert!(page.contains("Signed in as <strong>anna</strong>"));
+    // Nobody, a wrong password, an unknown user, a wrong token: 401.
+    for auth in [
+        None,
+        Some(basic("anna", "wrong")),
+        Some(basic("mallory", "anna-s3cret")),
+        Some("Bearer nope".to_owned()),
+    ] {
+        let mut r = client.get(format!("{base}/review"));
+        if let Some(a) = &auth {
+            r = r.header("authorization", a);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic realm=")
+        );
+        assert!(!r.text().await.unwrap().contains("nordhavn"));
+    }
+    let approve = format!("{base}/review/nordhavn-arkitekter/2026-10/approve");
+    // Unauthenticated decisions are refused like pages.
+    let r = client
+        .post(&approve)
+        .body("revision=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The token works for pages; a form without its token does not decide.
+    let r = client
+        .get(format!("{base}/review"))
+        .header("authorization", "Bearer t0ken-for-scripts")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(&approve)
+        .header("authorization", basic("anna", "anna-s3cret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("revision=1&csrf=00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // anna's form token, sent from another site: refused.
+    let csrf = page
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = client
+        .post(&approve)
+        .header("authorization", basic("anna", "anna-s3cret"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("revision=1&csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A rejection without a reason is refused.
+    let r = client
+        .post(format!("{base}/review/nordhavn-arkitekter/2026-10/reject"))
+        .header("authorization", basic("anna", "anna-s3cret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("revision=1&csrf={csrf}&reason=+"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(pushes(&fake, R1), 0, "nothing refused was approved");
+    assert!(audit(&cfg, &["--action", "draft_approved"]).is_empty());
+    assert!(audit(&cfg, &["--action", "draft_rejected"]).is_empty());
+}
+
+/// Headless Chromium driven over the DevTools protocol on a pipe
+/// (`--remote-debugging-pipe`: commands on fd 3, answers on fd 4, each a
+/// JSON text ended by NUL), through two FIFOs.
+struct Browser {
+    child: std::process::Child,
+    to: std::fs::File,
+    from: std::io::BufReader<std::fs::File>,
+    next: u64,
+    session: Option<String>,
+    events: Vec<Value>,
+    _dir: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+        let dir = tempfile::tempdir().unwrap();
+        let (cmds, answers) = (dir.path().join("in"), dir.path().join("out"));
+        for f in [&cmds, &answers] {
+            assert!(
+                std::process::Command::new("mkfifo")
+                    .arg(f)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" 3<"$CDP_IN" 4>"$CDP_OUT""#)
+            .arg(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--remote-debugging-pipe",
+            ])
+            .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+            .arg("about:blank")
+            .env("CDP_IN", &cmds)
+            .env("CDP_OUT", &answers)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("the browser test needs headless Chromium (`{chromium}`; CHROMIUM=/path overrides): {e}"));
+        let to = std::fs::OpenOptions::new().write(true).open(&cmds).unwrap();
+        let from = std::io::BufReader::new(std::fs::File::open(&answers).unwrap());
+        Browser {
+            child,
+            to,
+            from,
+            next: 0,
+            session: None,
+            events: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    fn read(&mut self) -> Value {
+        use std::io::BufRead;
+        let mut buf = Vec::new();
+        let n = self.from.read_until(0, &mut buf).unwrap();
+        assert!(n > 0, "Chromium closed the pipe");
+        buf.pop();
+        serde_json::from_slice(&buf).unwrap()
+    }
+
+    /// Sends a command (to the page's session once attached); its result.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        use std::io::Write;
+        self.next += 1;
+        let id = self.next;
+        let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
+        if let Some(s) = &self.session {
+            msg["sessionId"] = s.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.to.write_all(&bytes).unwrap();
+        loop {
+            let m = self.read();
+            if m["id"] == id {
+                assert!(m.get("error").is_none(), "{method}: {m}");
+                return m["result"].clone();
+            }
+            self.events.push(m);
+        }
+    }
+
+    /// Waits for the page's next `load` event (events seen earlier dropped).
+    fn wait_load(&mut self) {
+        if let Some(i) = self
+            .events
+            .iter()
+            .position(|e| e["method"] == "Page.loadEventFired")
+        {
+            self.events.drain(..=i);
+            return;
+        }
+        loop {
+            let m = self.read();
+            if m["method"] == "Page.loadEventFired" {
+                return;
+            }
+        }
+    }
+
+    fn eval(&mut self, js: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": js, "returnByValue": true}),
+        );
+        r["result"]["value"].clone()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens the review page as anna in Chromium and clicks October's Approve
+/// button (a real mouse click at its place on the page); the page shown after.
+fn approve_in_chromium(base: &str) -> String {
+    let mut b = Browser::start();
+    let target = b.call(
+        "Target.createTarget",
+        serde_json::json!({"url": "about:blank"}),
+    );
+    let attached = b.call(
+        "Target.attachToTarget",
+        serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+    );
+    b.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
+    b.call("Page.enable", serde_json::json!({}));
+    b.call("Network.enable", serde_json::json!({}));
+    b.call(
+        "Network.setExtraHTTPHeaders",
+        serde_json::json!({"headers": {"Authorization": basic("anna", "anna-s3cret")}}),
+    );
+    b.events.clear();
+    b.call(
+        "Page.navigate",
+        serde_json::json!({"url": format!("{base}/review")}),
+    );
+    b.wait_load();
+    let section = r#"section[data-customer="nordhavn-arkitekter"][data-period="2026-10"]"#;
+    let explained = b.eval(&format!(
+        "[...document.querySelectorAll('{section} td.explanation')].every(td => td.textContent.trim().length > 0)"
+    ));
+    assert_eq!(explained, true, "every line is explained on the page");
+    let rect = b.eval(&format!(
+        r#"(() => {{ const el = document.querySelector('{section} form[data-action="approve"] button');
+            el.scrollIntoView({{block: 'center'}});
+            const r = el.getBoundingClientRect();
+            return {{x: r.left + r.width / 2, y: r.top + r.height / 2, text: el.textContent}}; }})()"#
+    ));
+    assert_eq!(rect["text"], "Approve");
+    b.events.clear();
+    for kind in ["mousePressed", "mouseReleased"] {
+        b.call(
+            "Input.dispatchMouseEvent",
+            serde_json::json!({"type": kind, "x": rect["x"], "y": rect["y"], "button": "left", "clickCount": 1}),
+        );
+    }
+    b.wait_load();
+    let shown = b.eval("location.href + '\\n' + document.body.innerText");
+    let _ = b.call("Browser.close", serde_json::json!({}));
+    shown.as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_in_a_browser_pushes_the_draft_to_the_ledger_once() {
+    let fake = Fake::new(Faults::default(), 5);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let cfg = setup(dir.path(), &server.uri(), &web_extra(port));
+    let _daemon = support::spawn_daemon(&cfg, std::process::Stdio::null());
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_for_review(&client, &base).await;
+    assert_eq!(pushes(&fake, R1), 0, "waits for review");
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("contract_bridge_drafts_awaiting_review ")
+                && l != "contract_bridge_drafts_awaiting_review 0"),
+        "{metrics}"
+    );
+
+    let b = base.clone();
+    let shown = tokio::task::spawn_blocking(move || approve_in_chromium(&b))
+        .await
+        .unwrap();
+    assert!(shown.contains("/review?done="), "{shown}");
+    assert!(
+        shown.contains("nordhavn-arkitekter/2026-10 approved"),
+        "{shown}"
+    );
+    support::wait_for("the approved draft at the ledger", || {
+        pushes(&fake, R1) >= 1
+    })
+    .await;
+    // The outbox has nothing more to send for it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(pushes(&fake, R1), 1, "exactly once");
+    assert_eq!(fake.created()[R1]["customer"], NORDHAVN);
+    let approved = audit(&cfg, &["--action", "draft_approved"]);
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["actor"], "anna", "the review credential's name");
+    assert_eq!(approved[0]["subject"], "nordhavn-arkitekter/2026-10");
+    support::wait_for("draft_pushed in the audit trail", || {
+        audit(
+            &cfg,
+            &[
+                "--action",
+                "draft_pushed",
+                "--subject",
+                "nordhavn-arkitekter/2026-10",
+            ],
+        )
+        .len()
+            == 1
+    })
+    .await;
+}
