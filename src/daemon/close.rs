@@ -239,7 +239,7 @@ impl Bridge {
                 let corrected: Vec<(String, Decimal, usize)> = corrected_periods(&corrections);
                 let correction_count = corrections.len();
                 let mut closed =
-                    self.closed_period(doc, &customer, month, now, book, corrections, revision);
+                    self.closed_period(doc, &customer, (month, revision), now, book, corrections);
                 if let Some(hold) = forced.get(&customer) {
                     force_note(&mut closed, hold);
                 }
@@ -286,15 +286,16 @@ impl Bridge {
         Ok(())
     }
 
+    /// `(month, revision)`: the period and the revision of its draft made
+    /// now (1, or the next after a rejected one).
     fn closed_period(
         &self,
         doc: &BillDocument,
         customer: &CustomerKey,
-        month: Month,
+        (month, revision): (Month, i64),
         now: DateTime<Utc>,
         book: &engine::ContractBook,
         corrections: Vec<DraftLine>,
-        revision: i64,
     ) -> ClosedPeriod {
         let invoice = doc.invoices.iter().find(|i| &i.customer == customer);
         let tz = book
