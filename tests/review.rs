@@ -729,3 +729,168 @@ async fn approving_in_a_browser_pushes_the_draft_to_the_ledger_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_rejected_draft_is_billed_again_after_a_mapping_change() {
+    let fake = Fake::new(Faults::default(), 6);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &server.uri(), "");
+    run_once_with(&cfg, NOW, &[]);
+    decide(&cfg, "reject", "bob", Some("rate to be renegotiated"));
+    run_once_with(&cfg, LATER, &[]);
+    let created = || {
+        audit(
+            &cfg,
+            &[
+                "--action",
+                "draft_created",
+                "--subject",
+                "nordhavn-arkitekter/",
+            ],
+        )
+    };
+    assert_eq!(created().len(), 1, "unchanged: not billed again");
+    // The mapping changes (a new version of the files is loaded).
+    let file = dir.path().join("mapping/itech.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}\n# renegotiated with nordhavn\n")).unwrap();
+    let log = run_once_with(&cfg, LATER, &[("USER", "carol")]);
+    assert!(log.contains("review: 1 draft(s) wait"), "{log}");
+    assert_eq!(created().len(), 2);
+    assert_eq!(created()[1]["detail"]["key"], R2);
+    let loaded = audit(&cfg, &["--action", "mapping_loaded"]);
+    assert_eq!(loaded.len(), 2, "a new version is recorded");
+    assert_eq!(loaded[1]["actor"], "carol");
+    assert_ne!(loaded[0]["detail"]["sha256"], loaded[1]["detail"]["sha256"]);
+    assert_eq!(pushes(&fake, R1) + pushes(&fake, R2), 0, "waits again");
+}
+
+#[tokio::test]
+async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
+    let fake = Fake::new(Faults::default(), 7);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &server.uri(), "");
+    // lv-it instead of itech: riga-bakery's drafts all wait for review.
+    let mapping = dir.path().join("mapping");
+    std::fs::remove_file(mapping.join("itech.yaml")).unwrap();
+    let text = std::fs::read_to_string(root().join("mappings/examples/lv-it.yaml"))
+        .unwrap()
+        .replacen(
+            "  riga-bakery:\n    template: lv-it-minimal\n",
+            "  riga-bakery:\n    template: lv-it-minimal\n    review: required\n",
+            1,
+        );
+    assert!(text.contains("review: required"));
+    std::fs::write(mapping.join("lv-it.yaml"), text).unwrap();
+    let tickets = dir.path().join("tickets/tickets.json");
+    std::fs::copy(
+        root().join("tests/fixtures/scenarios/lv-it/tickets.json"),
+        &tickets,
+    )
+    .unwrap();
+    run_once_with(&cfg, NOW, &[]);
+    ok(cli(
+        &cfg,
+        &[
+            "review",
+            "approve",
+            "--customer",
+            "riga-bakery",
+            "--period",
+            "2026-10",
+        ],
+        "anna",
+    ));
+    run_once_with(&cfg, NOW, &[]);
+    assert_eq!(pushes(&fake, "draft:riga-bakery:2026-10:r1"), 1);
+
+    // An hour on T-1001 logged late, dated October: November corrects it.
+    let mut export: Value =
+        serde_json::from_str(&std::fs::read_to_string(&tickets).unwrap()).unwrap();
+    let t1001 = export["tickets"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["id"] == "T-1001")
+        .unwrap();
+    t1001["work"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": "T-1001-LATE", "at": "2026-10-20T10:00:00+03:00", "minutes": 60,
+            "agent": "juris", "kind": "remote", "note": "Set up the laptop"
+        }));
+    std::fs::write(&tickets, export.to_string()).unwrap();
+    run_once_with(&cfg, "2026-12-02T12:00:00Z", &[]);
+    assert_eq!(pushes(&fake, "draft:riga-bakery:2026-11:r1"), 0, "waits");
+    let show: Value = serde_json::from_str(&ok(cli(
+        &cfg,
+        &[
+            "review",
+            "show",
+            "--customer",
+            "riga-bakery",
+            "--period",
+            "2026-11",
+            "--json",
+        ],
+        "anna",
+    )))
+    .unwrap();
+    let october_total: rust_decimal::Decimal =
+        fake.created()["draft:riga-bakery:2026-10:r1"]["total_net"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    assert_eq!(show["previous"]["period"], "2026-10");
+    assert_eq!(show["previous"]["total_net"], october_total.to_string());
+    let total: rust_decimal::Decimal = show["total_net"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        show["change"].as_str().unwrap().trim_start_matches('+'),
+        format!("{:.2}", total - october_total)
+    );
+    let lines = show["lines"].as_array().unwrap();
+    let correction = lines
+        .iter()
+        .find(|l| {
+            l["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Correction to 2026-10: ")
+        })
+        .unwrap_or_else(|| panic!("{show:#}"));
+    assert!(
+        correction["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("correction of 2026-10")
+    );
+    let corrected = audit(&cfg, &["--action", "draft_corrected"]);
+    assert_eq!(corrected.len(), 1, "{corrected:?}");
+    assert_eq!(
+        corrected[0]["detail"]["amount"], "40.00",
+        "the late hour at 40.00/h"
+    );
+    assert_eq!(corrected[0]["detail"]["lines"], lines.len());
+    assert_eq!(corrected[0]["subject"], "riga-bakery/2026-10");
+    assert_eq!(
+        corrected[0]["detail"]["in_draft"],
+        "draft:riga-bakery:2026-11:r1"
+    );
+    let text = ok(cli(
+        &cfg,
+        &[
+            "review",
+            "show",
+            "--customer",
+            "riga-bakery",
+            "--period",
+            "2026-11",
+        ],
+        "anna",
+    ));
+    assert!(text.contains("against 2026-10"), "{text}");
+}
