@@ -484,6 +484,51 @@ mod tests {
         assert!(!form_token_ok(&anna, "acme", "2026-10", 1, "zz"));
     }
 
+    #[tokio::test]
+    async fn the_page_escapes_what_tickets_and_mappings_wrote() {
+        let anna = Signed {
+            actor: "anna".into(),
+            secret: Secret::new("pw-a"),
+        };
+        let evil = "<script>alert(1)</script>";
+        let view = ReviewView {
+            customer: "acme\"><b>".into(),
+            period: "2026-10".into(),
+            revision: 1,
+            key: "draft:acme:2026-10:r1".into(),
+            state: "awaiting".into(),
+            policy: "required".into(),
+            reason: None,
+            decided_by: None,
+            decided_at: None,
+            total_net: Some("10.00".into()),
+            currency: Some("EUR".into()),
+            lines: vec![crate::review::LineView {
+                description: evil.into(),
+                quantity: "1".into(),
+                unit_price: "10.00".into(),
+                amount: "10.00".into(),
+                explanation: format!("hourly rate: {evil}"),
+                last_month: None,
+            }],
+            previous: None,
+            change: Some("+10.00".into()),
+        };
+        let r = page("Drafts", &anna, vec![view], None);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("acme\"><b>"), "{html}");
+        // minijinja escapes `/` in attributes too (`&#x2f;`), which browsers read back.
+        assert!(
+            html.contains("&#x2f;review&#x2f;acme%22%3E%3Cb%3E&#x2f;2026-10/approve"),
+            "{html}"
+        );
+    }
+
     #[test]
     fn constant_time_equality_is_equality() {
         assert!(same(b"s3cret", b"s3cret"));
