@@ -21,6 +21,16 @@ const NORDHAVN: &str = "nordhavn-arkitekter";
 /// The itech mapping (nordhavn's drafts reviewed above 2000.00, valby's
 /// not) and a copy of its tickets in `dir`, drafts to the fake at `url`.
 fn setup(dir: &Path, url: &str, extra: &str) -> PathBuf {
+    setup_on(
+        dir,
+        &format!("sqlite://{}/state.db", dir.display()),
+        url,
+        extra,
+    )
+}
+
+/// [`setup`] on the store at `store_url`.
+fn setup_on(dir: &Path, store_url: &str, url: &str, extra: &str) -> PathBuf {
     let mapping = dir.join("mapping");
     std::fs::create_dir_all(&mapping).unwrap();
     let text = std::fs::read_to_string(root().join("mappings/examples/itech-klippekort.yaml"))
@@ -42,7 +52,7 @@ fn setup(dir: &Path, url: &str, extra: &str) -> PathBuf {
     let config = format!(
         r#"
 [store]
-url = "sqlite://{dir}/state.db"
+url = "{store_url}"
 [mapping]
 path = "{mapping}"
 [billing]
@@ -62,7 +72,6 @@ base_delay_secs = 0
 max_delay_secs = 0
 {extra}
 "#,
-        dir = dir.display(),
         mapping = mapping.display(),
         tickets = tickets.display(),
     );
@@ -893,4 +902,47 @@ async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
         "anna",
     ));
     assert!(text.contains("against 2026-10"), "{text}");
+}
+
+#[tokio::test]
+async fn on_postgres_a_rejected_draft_waits_for_new_data_and_an_approved_one_is_pushed_once() {
+    let fake = Fake::new(Faults::default(), 8);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup_on(dir.path(), &support::postgres_database(), &server.uri(), "");
+    run_once_with(&cfg, NOW, &[]);
+    decide(&cfg, "reject", "bob", Some("not yet"));
+    run_once_with(&cfg, LATER, &[]);
+    assert_eq!(
+        audit(
+            &cfg,
+            &[
+                "--action",
+                "draft_created",
+                "--subject",
+                "nordhavn-arkitekter/"
+            ]
+        )
+        .len(),
+        1
+    );
+    let file = dir.path().join("mapping/itech.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}\n# changed\n")).unwrap();
+    run_once_with(&cfg, LATER, &[]);
+    decide(&cfg, "approve", "anna", None);
+    run_once_with(&cfg, LATER, &[]);
+    run_once_with(&cfg, LATER, &[]);
+    assert_eq!((pushes(&fake, R1), pushes(&fake, R2)), (0, 1));
+    let trail = audit(&cfg, &["--subject", "nordhavn-arkitekter/2026-10"]);
+    assert_eq!(
+        actions(&trail),
+        [
+            "draft_created",
+            "draft_rejected",
+            "draft_created",
+            "draft_approved",
+            "draft_pushed"
+        ]
+    );
 }
