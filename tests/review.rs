@@ -946,3 +946,83 @@ async fn on_postgres_a_rejected_draft_waits_for_new_data_and_an_approved_one_is_
         ]
     );
 }
+
+#[tokio::test]
+async fn a_reviewed_draft_shows_each_lines_amount_last_month_and_the_change() {
+    let fake = Fake::new(Faults::default(), 9);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &server.uri(), "");
+    let file = dir.path().join("mapping/itech.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "    review:\n      above: \"2000.00\"\n",
+        "    review: required\n",
+        1,
+    );
+    assert!(text.contains("review: required"));
+    std::fs::write(&file, text).unwrap();
+    // October and November close at once; both wait.
+    run_once_with(&cfg, "2026-12-02T12:00:00Z", &[]);
+    let list: Value =
+        serde_json::from_str(&ok(cli(&cfg, &["review", "list", "--json"], "anna"))).unwrap();
+    let periods: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(periods, ["2026-10", "2026-11"]);
+    let show: Value = serde_json::from_str(&ok(cli(
+        &cfg,
+        &[
+            "review",
+            "show",
+            "--customer",
+            NORDHAVN,
+            "--period",
+            "2026-11",
+            "--json",
+        ],
+        "anna",
+    )))
+    .unwrap();
+    let october = support::offline_bill(
+        &file,
+        &root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"),
+        "2026-10",
+    );
+    let october = october["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["customer"] == NORDHAVN)
+        .unwrap()
+        .clone();
+    assert_eq!(show["previous"]["total_net"], october["total_net"]);
+    let (now, before): (rust_decimal::Decimal, rust_decimal::Decimal) = (
+        show["total_net"].as_str().unwrap().parse().unwrap(),
+        october["total_net"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(show["change"], format!("{:.2}", now - before));
+    for line in show["lines"].as_array().unwrap() {
+        let same = october["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["description"] == line["description"]);
+        assert_eq!(
+            line["last_month"],
+            same.map_or(Value::Null, |l| l["amount"].clone()),
+            "{show:#}"
+        );
+    }
+    assert!(
+        show["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["last_month"].is_string()),
+        "a line billed both months: {show:#}"
+    );
+    assert_eq!(pushes(&fake, R1), 0);
+}
