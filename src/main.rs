@@ -1161,9 +1161,15 @@ fn review_cmd(action: ReviewCommand) -> Result<(), Failure> {
         let settings = Settings::load(&d.config).map_err(|e| bad(e.to_string()))?;
         runtime()?.block_on(async {
             // A decision changes the outbox: as the store's single writer on SQLite.
-            let store = store::Store::open_writer(&settings.store.url)
-                .await
-                .map_err(|e| store_error(&settings, e))?;
+            let store = match store::Store::open_writer(&settings.store.url).await {
+                Ok(s) => s,
+                Err(e @ store::StoreError::Locked { .. }) => {
+                    return Err(bad(format!(
+                        "{e}\nWhile the daemon runs on SQLite, decide on its review page (GET /review, `[review]` credentials) instead."
+                    )));
+                }
+                Err(e) => return Err(store_error(&settings, e)),
+            };
             let actor = review::os_user();
             let r = store
                 .decide(

@@ -498,6 +498,25 @@ async fn the_review_page_needs_a_credential_and_a_form_token_of_its_own() {
     assert_eq!(pushes(&fake, R1), 0, "nothing refused was approved");
     assert!(audit(&cfg, &["--action", "draft_approved"]).is_empty());
     assert!(audit(&cfg, &["--action", "draft_rejected"]).is_empty());
+    // The command line cannot write beside a daemon on SQLite: it says where to go.
+    let cli_approve = cli(
+        &cfg,
+        &[
+            "review",
+            "approve",
+            "--customer",
+            NORDHAVN,
+            "--period",
+            "2026-10",
+        ],
+        "anna",
+    );
+    assert_eq!(cli_approve.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&cli_approve.stderr).contains("decide on its review page"),
+        "{}",
+        String::from_utf8_lossy(&cli_approve.stderr)
+    );
 }
 
 /// Headless Chromium driven over the DevTools protocol on a pipe
