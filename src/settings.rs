@@ -56,6 +56,35 @@ pub struct ReviewSettings {
     pub users: BTreeMap<String, Secret>,
 }
 
+impl ReviewSettings {
+    /// A credential that is empty, or a user name basic auth cannot carry,
+    /// would let anyone in or no one.
+    fn check(&self) -> Result<(), String> {
+        if self
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            return Err(
+                "review.token is empty: write a long random token, or leave the key out".into(),
+            );
+        }
+        for (name, secret) in &self.users {
+            if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
+                return Err(format!(
+                    "review.users: `{name}` cannot be a user name: write one without `:` or control characters"
+                ));
+            }
+            if secret.expose().trim().is_empty() {
+                return Err(format!(
+                    "review.users.{name}: the password is empty: write one, or remove the user"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Work reports (one per customer at each close) and balance statements.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -445,6 +474,7 @@ impl Settings {
         if let Some(h) = &settings.http {
             h.check().map_err(err)?;
         }
+        settings.review.check().map_err(err)?;
         if !settings.targets.contains_key(&settings.billing.target) {
             let known: Vec<&str> = settings.targets.keys().map(String::as_str).collect();
             return Err(err(format!(

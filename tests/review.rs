@@ -1045,3 +1045,31 @@ async fn a_reviewed_draft_shows_each_lines_amount_last_month_and_the_change() {
     );
     assert_eq!(pushes(&fake, R1), 0);
 }
+
+#[test]
+fn an_empty_review_credential_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[review]\ntoken = \"\"\n", "review.token", "empty"),
+        (
+            "[review.users]\nanna = \" \"\n",
+            "review.users.anna",
+            "empty",
+        ),
+        (
+            "[review.users]\n\"an:na\" = \"pw\"\n",
+            "`an:na`",
+            "user name",
+        ),
+    ];
+    for (extra, key, why) in cases {
+        let cfg = setup(dir.path(), "http://127.0.0.1:9", extra);
+        let out = cli(&cfg, &["status"], "anna");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(key) && err.contains(why) && err.contains("bridge.toml"),
+            "{err}"
+        );
+    }
+}
