@@ -1,7 +1,8 @@
 //! The daemon's HTTP endpoints: `/healthz` (the process answers), `/readyz`
 //! (the mapping in force is valid and the store answers) and `/metrics`
 //! (Prometheus text format), and `/statement/{customer}` (the balance
-//! statement at a signed link, see `statement.rs`). They read shared state
+//! statement at a signed link, see `statement.rs`), and `/review` (finance's
+//! approval of drafts, see `review_web.rs`). They read shared state
 //! and never block a cycle.
 
 use std::collections::BTreeMap;
@@ -97,6 +98,12 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/statement/{customer}", get(crate::statement::serve))
+        .route("/review", get(crate::review_web::list))
+        .route("/review/{customer}/{period}", get(crate::review_web::show))
+        .route(
+            "/review/{customer}/{period}/{action}",
+            post(crate::review_web::decide).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
         .route(
             "/webhooks/accounting/{target}",
             post(crate::daemon::accounting_webhook).layer(DefaultBodyLimit::max(limit)),
@@ -195,6 +202,14 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
                 "contract_bridge_webhooks_total{{status=\"{status}\"}} {n}"
             );
         }
+    }
+    // Read from the store at each scrape: a decision made by `review` on
+    // the command line (another process) shows at once.
+    if let Ok(waiting) = s.store.reviews_waiting().await {
+        let _ = writeln!(
+            out,
+            "# HELP contract_bridge_drafts_awaiting_review Drafts waiting for finance's review (held ones included).\n# TYPE contract_bridge_drafts_awaiting_review gauge\ncontract_bridge_drafts_awaiting_review {waiting}"
+        );
     }
     let c = &m.connections;
     let _ = writeln!(

@@ -9,6 +9,8 @@ pub mod export;
 pub mod http;
 pub mod render;
 pub mod report;
+pub mod review;
+pub mod review_web;
 pub mod settings;
 pub mod statement;
 pub mod transport;

@@ -151,6 +151,37 @@ enum Command {
         #[arg(long)]
         year: i32,
     },
+    /// Finance's review of drafts before they are pushed (mapping `review:`).
+    Review {
+        #[command(subcommand)]
+        action: ReviewCommand,
+    },
+    /// The audit trail: mapping versions loaded, drafts created, reviewed,
+    /// pushed and corrected, who did it and when (oldest first).
+    Audit {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this action, e.g. draft_approved, mapping_loaded.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only subjects starting with this: a customer, CUSTOMER/PERIOD, a mapping path.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only this actor: an OS user, a review credential's name, or `daemon`.
+        #[arg(long)]
+        actor: Option<String>,
+        /// From this instant (RFC 3339) or day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this instant (RFC 3339) or day (YYYY-MM-DD, UTC; the day excluded).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many, the newest.
+        #[arg(long)]
+        limit: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show every open SLA clock: due, remaining clock time, warned, breached.
     Sla {
         #[arg(long)]
@@ -173,6 +204,50 @@ enum Command {
     },
     /// Print the man page (roff) of contract-bridge.
     Man,
+}
+
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// The drafts waiting for a decision (held ones too).
+    List {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One draft: its lines with their explanations, and the change against last month.
+    Show {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        customer: String,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a waiting draft: it is pushed (once) by the next outbox pass.
+    Approve(Decide),
+    /// Keep a draft waiting, with a reason.
+    Hold(Decide),
+    /// Reject a draft: never pushed; the period is billed again at a later
+    /// close once its tickets or the mapping changed.
+    Reject(Decide),
+}
+
+#[derive(clap::Args)]
+struct Decide {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    customer: String,
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    period: String,
+    /// Why (required to hold or reject).
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 /// A failure already explained to the user: exit 2, nothing on stdout.
@@ -241,6 +316,29 @@ fn main() -> ExitCode {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut std::io::stdout())
                 .map_err(Failure::from)
+        }
+        Command::Review { action } => review_cmd(action),
+        Command::Audit {
+            config,
+            action,
+            subject,
+            actor,
+            since,
+            until,
+            limit,
+            json,
+        } => {
+            let filter = (|| {
+                Ok::<_, Failure>(store::AuditFilter {
+                    action,
+                    subject_prefix: subject,
+                    actor,
+                    since: since.map(|s| day_or_instant("--since", &s)).transpose()?,
+                    until: until.map(|s| day_or_instant("--until", &s)).transpose()?,
+                    limit,
+                })
+            })();
+            filter.and_then(|f| audit_cmd(&config, &f, json))
         }
     };
     #[cfg(feature = "otel")]
@@ -1131,4 +1229,205 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
         }
         Ok(())
     })
+}
+
+/// An RFC 3339 instant, or a day (its start, UTC).
+fn day_or_instant(what: &str, s: &str) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            bad(format!(
+                "{what} `{s}`: write a day (2026-11-01) or an instant (2026-11-01T06:00:00Z)"
+            ))
+        })
+}
+
+fn audit_cmd(config: &Path, filter: &store::AuditFilter, json: bool) -> Result<(), Failure> {
+    if filter.limit.is_some_and(|l| l < 1) {
+        return Err(bad("--limit: give 1 or more"));
+    }
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    runtime()?.block_on(async {
+        let store = open_store(&settings).await?;
+        let entries = store
+            .audit_entries(filter)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            let doc: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "id": e.id, "at": e.at, "actor": e.actor, "action": e.action,
+                        "subject": e.subject, "detail": e.detail,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+            return Ok(());
+        }
+        if entries.is_empty() {
+            writeln!(out, "no audit entries match")?;
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.at.chars().take(19).collect(),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    e.subject.clone(),
+                    e.detail.to_string(),
+                ]
+            })
+            .collect();
+        let text = render::table(&["at (UTC)", "actor", "action", "subject", "detail"], &rows);
+        out.write_all(contract_bridge::redact(&text).as_bytes())?;
+        Ok(())
+    })
+}
+
+fn review_cmd(action: ReviewCommand) -> Result<(), Failure> {
+    use contract_bridge::review;
+    let decide = |d: Decide, decision: store::Decision| -> Result<(), Failure> {
+        let month: Month = d
+            .period
+            .parse()
+            .map_err(|e| bad(format!("--period: {e}")))?;
+        let reason = d.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if decision != store::Decision::Approve && reason.is_none() {
+            return Err(bad(
+                "--reason is required to hold or reject a draft: say why",
+            ));
+        }
+        let settings = Settings::load(&d.config).map_err(|e| bad(e.to_string()))?;
+        runtime()?.block_on(async {
+            // A decision changes the outbox: as the store's single writer on SQLite.
+            let store = match store::Store::open_writer(&settings.store.url).await {
+                Ok(s) => s,
+                Err(e @ store::StoreError::Locked { .. }) => {
+                    return Err(bad(format!(
+                        "{e}\nWhile the daemon runs on SQLite, decide on its review page (GET /review, `[review]` credentials) instead."
+                    )));
+                }
+                Err(e) => return Err(store_error(&settings, e)),
+            };
+            let actor = review::os_user();
+            let r = store
+                .decide(
+                    &d.customer,
+                    &month.to_string(),
+                    decision,
+                    &actor,
+                    reason,
+                    Utc::now(),
+                )
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            println!(
+                "{} {} {}: {} by {actor}{}",
+                r.customer,
+                r.period,
+                r.key,
+                r.state.as_str(),
+                match decision {
+                    store::Decision::Approve => " (pushed by the next outbox pass)",
+                    store::Decision::Hold => " (keeps waiting)",
+                    store::Decision::Reject =>
+                        " (never pushed; billed again once its tickets or the mapping change)",
+                }
+            );
+            Ok(())
+        })
+    };
+    match action {
+        ReviewCommand::Approve(d) => decide(d, store::Decision::Approve),
+        ReviewCommand::Hold(d) => decide(d, store::Decision::Hold),
+        ReviewCommand::Reject(d) => decide(d, store::Decision::Reject),
+        ReviewCommand::List { config, json } => {
+            let settings = Settings::load(&config).map_err(|e| bad(e.to_string()))?;
+            runtime()?.block_on(async {
+                let store = open_store(&settings).await?;
+                let waiting = store.reviews(true).await.map_err(|e| bad(e.to_string()))?;
+                let mut out = std::io::stdout().lock();
+                if json {
+                    let doc: Vec<serde_json::Value> =
+                        waiting.iter().map(review::summary_json).collect();
+                    serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::from)?;
+                    writeln!(out)?;
+                    return Ok(());
+                }
+                if waiting.is_empty() {
+                    writeln!(out, "no draft waits for review")?;
+                    return Ok(());
+                }
+                let rows: Vec<Vec<String>> = waiting
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.customer.clone(),
+                            r.period.clone(),
+                            format!(
+                                "{} {}",
+                                r.total_net.as_deref().unwrap_or("-"),
+                                r.currency.as_deref().unwrap_or("")
+                            ),
+                            r.state.as_str().to_owned(),
+                            r.policy.clone(),
+                            r.reason.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                out.write_all(
+                    render::table(
+                        &[
+                            "customer",
+                            "period",
+                            "total (net)",
+                            "state",
+                            "policy",
+                            "reason",
+                        ],
+                        &rows,
+                    )
+                    .as_bytes(),
+                )?;
+                Ok(())
+            })
+        }
+        ReviewCommand::Show {
+            config,
+            customer,
+            period,
+            json,
+        } => {
+            let month: Month = period.parse().map_err(|e| bad(format!("--period: {e}")))?;
+            let settings = Settings::load(&config).map_err(|e| bad(e.to_string()))?;
+            runtime()?.block_on(async {
+                let store = open_store(&settings).await?;
+                let Some(view) = review::view(&store, &customer, month)
+                    .await
+                    .map_err(|e| bad(e.to_string()))?
+                else {
+                    return Err(bad(format!(
+                        "no draft of {customer} {month} is under review (`contract-bridge review list`)"
+                    )));
+                };
+                let mut out = std::io::stdout().lock();
+                if json {
+                    serde_json::to_writer_pretty(&mut out, &view).map_err(std::io::Error::from)?;
+                    writeln!(out)?;
+                } else {
+                    out.write_all(review::view_text(&view).as_bytes())?;
+                }
+                Ok(())
+            })
+        }
+    }
 }

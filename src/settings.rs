@@ -44,9 +44,56 @@ pub struct Settings {
     /// Work reports, their PDF and the signed balance statements.
     #[serde(default)]
     pub report: ReportSettings,
+    /// Who may use the `/review` pages (finance's approval of drafts).
+    #[serde(default)]
+    pub review: ReviewSettings,
     /// The file these settings were read from, for messages.
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// The credentials of the daemon's `/review` pages; none configured: every
+/// request is refused (401). Secrets are `env:NAME`, `file:PATH` or literal.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSettings {
+    /// A bearer token (`Authorization: Bearer …`), for scripts; recorded
+    /// in the audit trail as the actor `token`.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Basic-auth users, `name = "secret"`, for people in a browser; each
+    /// decision is recorded under the user's name.
+    #[serde(default)]
+    pub users: BTreeMap<String, Secret>,
+}
+
+impl ReviewSettings {
+    /// A credential that is empty, or a user name basic auth cannot carry,
+    /// would let anyone in or no one.
+    fn check(&self) -> Result<(), String> {
+        if self
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            return Err(
+                "review.token is empty: write a long random token, or leave the key out".into(),
+            );
+        }
+        for (name, secret) in &self.users {
+            if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
+                return Err(format!(
+                    "review.users: `{name}` cannot be a user name: write one without `:` or control characters"
+                ));
+            }
+            if secret.expose().trim().is_empty() {
+                return Err(format!(
+                    "review.users.{name}: the password is empty: write one, or remove the user"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Work reports (one per customer at each close) and balance statements.
@@ -466,6 +513,7 @@ impl Settings {
         if let Some(h) = &settings.http {
             h.check().map_err(err)?;
         }
+        settings.review.check().map_err(err)?;
         if !settings.targets.contains_key(&settings.billing.target) {
             let known: Vec<&str> = settings.targets.keys().map(String::as_str).collect();
             return Err(err(format!(
@@ -710,7 +758,11 @@ mod tests {
                     let common = docs.contains(&(generic.clone(), None));
                     (generic, (!common).then_some(kind))
                 } else {
-                    (key.clone(), None)
+                    // A map's entries (`review.users`) are documented once.
+                    let map = (1..parts.len())
+                        .map(|i| format!("{}.*", parts[..i].join(".")))
+                        .find(|m| docs.contains(&(m.clone(), None)));
+                    (map.unwrap_or_else(|| key.clone()), None)
                 }
             })
             .collect()

@@ -65,6 +65,9 @@ pub struct Loaded {
     pub sources: BTreeMap<String, crate::SourceMap>,
     /// Warnings only; errors make [`load`] fail.
     pub warnings: Diagnostics,
+    /// Each customer's `review:` policy, where one is written (a customer
+    /// without one is [`crate::Review::None`]).
+    pub review: BTreeMap<CustomerKey, crate::Review>,
 }
 
 struct Parsed {
@@ -107,6 +110,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
             book,
             sources,
             warnings: all,
+            review: c.review,
         })
     }
 }
@@ -297,6 +301,8 @@ struct Compiler {
     /// The currency of the contract being compiled: its amounts may have no
     /// more decimals than it allows.
     currency: Option<Currency>,
+    /// `review:` by customer (review.rs), kept beside the engine's book.
+    review: BTreeMap<CustomerKey, crate::Review>,
 }
 
 fn origin_of<T>(file: &Arc<Path>, path: String, s: &Spanned<T>) -> Origin {
@@ -400,6 +406,11 @@ impl Compiler {
             let Some(merged) = self.resolve(key, o, raw, &templates, &mut used_templates) else {
                 continue;
             };
+            if let Some(r) = &merged.review
+                && let Some(policy) = crate::review::compile(r, &mut self.diags)
+            {
+                self.review.insert(CustomerKey::new(key.as_str()), policy);
+            }
             if let Some(contract) = self.contract(key, o, &merged) {
                 book.contracts
                     .insert(CustomerKey::new(key.as_str()), contract);

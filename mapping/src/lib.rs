@@ -14,10 +14,12 @@ pub mod diag;
 mod duration;
 mod ical;
 pub mod raw;
+pub mod review;
 mod sources;
 
 pub use compile::{At, Loaded, did_you_mean, load, parse_text};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;
 pub use engine::ticket::WorkKind;
+pub use review::Review;
 pub use sources::{Place, SourceMap};

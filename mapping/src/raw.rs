@@ -406,6 +406,9 @@ contract_fields! {
     /// Items (article, product codes) whose sale in an accounting system
     /// opens a card or a bank for the customer.
     prepaid: BTreeMap<String, Spanned<RawPrepaid>>,
+    /// Whether finance approves the customer's drafts before they are
+    /// pushed: `none`, `required` or `above: AMOUNT` (review.rs).
+    review: crate::review::RawReview,
 }
 
 /// Keys a dated change may set: the terms, not what was bought.

@@ -139,19 +139,34 @@ impl Bridge {
         let mut tickets: Option<Vec<Ticket>> = None;
         let mut bills: BTreeMap<Month, BillDocument> = BTreeMap::new();
         let mut reports = Reports::new(&self.settings.report);
+        // Periods finance rejected: billed again once their inputs changed.
+        let rejected: BTreeMap<(String, String), (i64, String)> = self
+            .store
+            .reviews(false)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == store::ReviewState::Rejected)
+            .map(|r| ((r.customer, r.period), (r.revision, r.fingerprint)))
+            .collect();
         for month in first.through(last) {
             let mut customers = Vec::new();
             let mut forced = BTreeMap::new();
             for (key, c) in &book.contracts {
+                let rebill = rejected.get(&(key.to_string(), month.to_string()));
                 if !due(month, c.tz)
-                    || self
-                        .store
-                        .is_closed(key.as_str(), &month.to_string())
-                        .await?
+                    || (rebill.is_none()
+                        && self
+                            .store
+                            .is_closed(key.as_str(), &month.to_string())
+                            .await?)
                 {
                     continue;
                 }
                 if let Some(hold) = completeness.hold(key.as_str(), month.end(c.tz)) {
+                    if rebill.is_some() {
+                        // A rejected period waits quietly for complete sources.
+                        continue;
+                    }
                     if gate == Gate::Forced {
                         forced.insert(key.clone(), hold);
                     } else {
@@ -192,7 +207,14 @@ impl Bridge {
             for customer in customers {
                 // Earlier periods of this customer, billed again with today's tickets.
                 let window_start = first.max(month.back(self.settings.billing.correction_months));
-                let closed = self.store.closed_documents(customer.as_str()).await?;
+                // A rejected period's draft was never pushed: nothing of it is billed.
+                let closed: Vec<(String, String)> = self
+                    .store
+                    .closed_documents(customer.as_str())
+                    .await?
+                    .into_iter()
+                    .filter(|(p, _)| !rejected.contains_key(&(customer.to_string(), p.clone())))
+                    .collect();
                 let mut corrections = Vec::new();
                 for earlier in window_start.through(month).filter(|p| *p < month) {
                     if !closed.iter().any(|(p, _)| *p == earlier.to_string()) {
@@ -203,17 +225,43 @@ impl Bridge {
                     let billed = billed_for(&closed, earlier);
                     corrections.extend(correction_lines(earlier, &billed, &now_lines));
                 }
+                let doc = bill_cached(&mut bills, book, tickets, month)?;
+                let fingerprint = crate::review::fingerprint(&mapping.hash, doc, &customer);
+                let rebill = rejected.get(&(customer.to_string(), month.to_string()));
+                if rebill.is_some_and(|(_, was)| *was == fingerprint) {
+                    // Rejected, and nothing it was made from changed since.
+                    continue;
+                }
+                let revision = rebill.map_or(1, |(r, _)| r + 1);
                 let work_report = reports
                     .render(book, tickets, &mut bills, &customer, month)
                     .await;
                 let doc = bill_cached(&mut bills, book, tickets, month)?;
+                let corrected: Vec<(String, Decimal, usize)> = corrected_periods(&corrections);
                 let correction_count = corrections.len();
-                let mut closed = self.closed_period(doc, &customer, month, now, book, corrections);
+                let mut closed =
+                    self.closed_period(doc, &customer, (month, revision), now, book, corrections);
                 if let Some(hold) = forced.get(&customer) {
                     force_note(&mut closed, hold);
                 }
                 closed.report = work_report;
-                if self.store.close_period(&closed, now).await? {
+                let policy = mapping.review.get(&customer).copied().unwrap_or_default();
+                if closed.push.is_some()
+                    && let Some(total) = &closed.total_net
+                    && policy.needs_review(dec(total))
+                {
+                    closed.review = Some(store::ReviewRequest {
+                        policy: policy.describe(),
+                        fingerprint,
+                    });
+                }
+                let stored = match rebill {
+                    Some((from, _)) => self.store.rebill(&closed, *from, now).await?,
+                    None => self.store.close_period(&closed, now).await?,
+                };
+                if stored {
+                    self.audit_close(&closed, &corrected, rebill.is_some(), now)
+                        .await?;
                     self.store
                         .release_period(customer.as_str(), &month.to_string())
                         .await?;
@@ -224,7 +272,9 @@ impl Bridge {
                     }
                     report.corrections += correction_count;
                     self.metrics.add_periods_closed(1);
-                    if closed.push.is_some() {
+                    if closed.review.is_some() {
+                        report.drafts_awaiting_review += 1;
+                    } else if closed.push.is_some() {
                         report.drafts_queued += 1;
                         self.outbox.wake(&self.settings.billing.target);
                     }
@@ -237,17 +287,18 @@ impl Bridge {
         Ok(())
     }
 
+    /// `(month, revision)`: the period and the revision of its draft made
+    /// now (1, or the next after a rejected one).
     fn closed_period(
         &self,
         doc: &BillDocument,
         customer: &CustomerKey,
-        month: Month,
+        (month, revision): (Month, i64),
         now: DateTime<Utc>,
         book: &engine::ContractBook,
         corrections: Vec<DraftLine>,
     ) -> ClosedPeriod {
         let invoice = doc.invoices.iter().find(|i| &i.customer == customer);
-        let revision = 1;
         let tz = book
             .contracts
             .get(customer)
@@ -307,8 +358,74 @@ impl Bridge {
                 )
             }),
             report: None,
+            review: None,
         }
     }
+
+    /// The audit entries of a period closed (or billed again): the draft
+    /// created, and each earlier period it corrects.
+    async fn audit_close(
+        &self,
+        closed: &ClosedPeriod,
+        corrected: &[(String, Decimal, usize)],
+        rebilled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), CycleError> {
+        let Some((target, key, _)) = &closed.push else {
+            return Ok(());
+        };
+        let subject = format!("{}/{}", closed.customer, closed.period);
+        let entry = |action: &str, subject: String, detail| store::AuditEntry {
+            at: now,
+            actor: "daemon".into(),
+            action: action.into(),
+            subject,
+            detail,
+        };
+        self.store
+            .audit(&entry(
+                "draft_created",
+                subject,
+                serde_json::json!({
+                    "key": key,
+                    "target": target,
+                    "revision": closed.revision,
+                    "total_net": closed.total_net,
+                    "currency": closed.currency,
+                    "review": closed.review.as_ref().map(|r| r.policy.clone()),
+                    "fingerprint": closed.review.as_ref().map(|r| r.fingerprint.clone()),
+                    "rebilled_after_rejection": rebilled,
+                }),
+            ))
+            .await?;
+        for (period, amount, lines) in corrected {
+            self.store
+                .audit(&entry(
+                    "draft_corrected",
+                    format!("{}/{period}", closed.customer),
+                    serde_json::json!({
+                        "in_draft": key,
+                        "lines": lines,
+                        "amount": format!("{:.2}", amount.round_dp(2)),
+                    }),
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `(period, amount, lines)` of each earlier period that correction lines fix.
+fn corrected_periods(corrections: &[DraftLine]) -> Vec<(String, Decimal, usize)> {
+    let mut by: BTreeMap<String, (Decimal, usize)> = BTreeMap::new();
+    for l in corrections {
+        if let Some(p) = &l.corrects {
+            let e = by.entry(p.clone()).or_default();
+            e.0 += dec(&l.amount);
+            e.1 += 1;
+        }
+    }
+    by.into_iter().map(|(p, (a, n))| (p, a, n)).collect()
 }
 
 /// Renders the customers' reports at a close: the templates loaded once,

@@ -81,6 +81,8 @@ pub struct CycleReport {
     pub breaches_noted: usize,
     pub periods_closed: usize,
     pub drafts_queued: usize,
+    /// Drafts stored to wait for finance's review (mapping `review:`).
+    pub drafts_awaiting_review: usize,
     pub corrections: usize,
     pub pushed: usize,
     pub retried: usize,
@@ -104,6 +106,10 @@ pub struct GoodMapping {
     /// `sources.<name>`: how each helpdesk source's fields are read.
     pub sources: BTreeMap<String, mapping::SourceMap>,
     pub hash: String,
+    /// SHA-256 of the mapping files (names and contents), for the audit trail.
+    pub sha256: String,
+    /// Each customer's `review:` policy (absent: none).
+    pub review: BTreeMap<engine::ticket::CustomerKey, mapping::Review>,
 }
 
 /// Loads the mapping files; an invalid mapping gives the messages of `check`.
@@ -117,6 +123,7 @@ pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError
         .collect();
     tokio::task::spawn_blocking(move || {
         let hash = mapping_hash(&path);
+        let sha256 = crate::review::mapping_sha256(&path);
         let loaded = mapping::load(&path).map_err(|d| CycleError::Mapping(d.to_string()))?;
         // A helpdesk read without its section would store no ticket at all.
         let missing: Vec<String> = helpdesks
@@ -135,6 +142,8 @@ pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError
             book: loaded.book,
             sources: loaded.sources,
             hash,
+            sha256,
+            review: loaded.review,
         })
     })
     .await
@@ -210,6 +219,7 @@ impl Bridge {
         match loaded {
             Ok(m) => {
                 self.store.record_mapping(&m.hash, now).await?;
+                self.audit_mapping(&m, now).await?;
                 if current.is_some() {
                     tracing::info!(hash = %m.hash, "mapping reloaded ({})", m.hash);
                 }
@@ -237,6 +247,47 @@ impl Bridge {
                 )))
             }
         }
+    }
+
+    /// Records `mapping_loaded` when the version coming into force is not
+    /// the one last recorded for the mapping path (a restart on the same
+    /// files records nothing; going back to an older version does).
+    async fn audit_mapping(&self, m: &GoodMapping, now: DateTime<Utc>) -> Result<(), CycleError> {
+        let subject = self.settings.mapping.path.display().to_string();
+        let last = self
+            .store
+            .audit_entries(&store::AuditFilter {
+                action: Some("mapping_loaded".into()),
+                subject_prefix: Some(subject.clone()),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await?;
+        if last
+            .last()
+            .is_some_and(|e| e.subject == subject && e.detail["sha256"] == m.sha256.as_str())
+        {
+            return Ok(());
+        }
+        self.store
+            .audit(&store::AuditEntry {
+                at: now,
+                actor: crate::review::os_user(),
+                action: "mapping_loaded".into(),
+                subject,
+                detail: serde_json::json!({
+                    "sha256": m.sha256,
+                    "version": m.hash,
+                    "customers": m.book.contracts.len(),
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Wakes the outbox worker of `target` (a draft was approved).
+    pub fn wake_outbox(&self, target: &str) {
+        self.outbox.wake(target);
     }
 
     /// Requests the transport repeated, for `/metrics`.
@@ -527,7 +578,8 @@ pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError>
     Ok(serde_json::json!({
         "tickets": s.tickets,
         "closed_periods": s.closed_periods,
-        "outbox": {"pending": s.outbox_pending, "sent": s.outbox_sent, "dead": s.outbox_dead},
+        "outbox": {"pending": s.outbox_pending, "sent": s.outbox_sent, "dead": s.outbox_dead,
+            "awaiting_review": s.awaiting_review, "rejected": s.rejected},
         "reports": {"stored": s.reports, "with_pdf": s.report_pdfs},
         "sources": s.sources.iter().map(|h| serde_json::json!({
             "source": h.source,
@@ -575,6 +627,13 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
         "reports: {} stored, {} with a PDF",
         s.reports, s.report_pdfs
     );
+    if s.awaiting_review + s.rejected > 0 {
+        let _ = writeln!(
+            out,
+            "review: {} draft(s) awaiting review, {} rejected (`contract-bridge review list`)",
+            s.awaiting_review, s.rejected
+        );
+    }
     if !s.cursors.is_empty() {
         // One row per source; a folder's cursor (every file's position) is cut short.
         let rows: Vec<Vec<String>> = s
@@ -674,6 +733,12 @@ pub fn log_report(r: &CycleReport) {
         r.retried,
         r.dead
     );
+    if r.drafts_awaiting_review > 0 {
+        eprintln!(
+            "review: {} draft(s) wait for finance's approval (`contract-bridge review list`)",
+            r.drafts_awaiting_review
+        );
+    }
     if r.reports > 0 {
         tracing::info!(
             "reports: {} work report(s) stored, {} with a PDF{}",

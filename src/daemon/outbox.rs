@@ -133,6 +133,22 @@ impl Bridge {
                     }
                     report.pushed += 1;
                     self.metrics.add_push("sent");
+                    if let Some(subject) = crate::review::draft_subject(&claim.item.key) {
+                        self.store
+                            .audit(&store::AuditEntry {
+                                at,
+                                actor: "daemon".into(),
+                                action: "draft_pushed".into(),
+                                subject,
+                                detail: serde_json::json!({
+                                    "key": claim.item.key,
+                                    "target": target,
+                                    "remote_id": pushed.remote_id,
+                                    "attempts": claim.item.attempts + 1,
+                                }),
+                            })
+                            .await?;
+                    }
                     if let Some(note) = &pushed.note {
                         eprintln!("warning: {target} {}: {note}", claim.item.key);
                     }

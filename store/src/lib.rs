@@ -17,7 +17,9 @@
 //! sorts like the instants it names, and money as decimal text.
 
 mod audit;
+mod review;
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use review::{DecideError, Decision, Review, ReviewRequest, ReviewState};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -107,6 +109,8 @@ pub struct ClosedPeriod {
     pub push: Option<(String, String, String)>,
     /// The work report rendered for the period, stored with it.
     pub report: Option<StoredReport>,
+    /// The draft waits for finance's approval before it is pushed.
+    pub review: Option<ReviewRequest>,
 }
 
 /// A rendered work report of a closed period.
@@ -134,6 +138,10 @@ pub struct Status {
     pub outbox_pending: i64,
     pub outbox_sent: i64,
     pub outbox_dead: i64,
+    /// Drafts waiting for finance's review (held ones included), and
+    /// drafts finance rejected (never pushed).
+    pub awaiting_review: i64,
+    pub rejected: i64,
     /// `(target, key, attempts, last error)` of items that failed at least once.
     pub failing: Vec<(String, String, i64, String)>,
     /// `(target, key, remote id, difference)` of sent items whose target
@@ -225,17 +233,59 @@ async fn queue_push<'e>(
     payload: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    queue_push_in(db, target, key, payload, false, now).await
+}
+
+/// Queues one push, `pending`, or `awaiting_review` when finance approves
+/// it first (claim takes only `pending`).
+pub(crate) async fn queue_push_in<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    target: &str,
+    key: &str,
+    payload: &str,
+    awaiting_review: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO outbox (target, key, payload, state, attempts, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) ON CONFLICT (target, key) DO NOTHING",
+         VALUES ($1, $2, $3, $5, 0, $4, $4, $4) ON CONFLICT (target, key) DO NOTHING",
     )
     .bind(target)
     .bind(key)
     .bind(payload)
     .bind(instant(now))
+    .bind(if awaiting_review {
+        "awaiting_review"
+    } else {
+        OutboxState::Pending.as_str()
+    })
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Stores a closed period's work report under its revision.
+pub(crate) async fn store_report(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    closed: &ClosedPeriod,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if let Some(r) = &closed.report {
+        sqlx::query(
+            "INSERT INTO reports (customer, period, revision, language, html, pdf, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&closed.customer)
+        .bind(&closed.period)
+        .bind(closed.revision)
+        .bind(&r.language)
+        .bind(&r.html)
+        .bind(r.pdf.clone())
+        .bind(instant(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The remote status stored for the item `key` of `target`: `None` when
@@ -761,23 +811,12 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        if let Some(r) = &closed.report {
-            sqlx::query(
-                "INSERT INTO reports (customer, period, revision, language, html, pdf, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&closed.customer)
-            .bind(&closed.period)
-            .bind(closed.revision)
-            .bind(&r.language)
-            .bind(&r.html)
-            .bind(r.pdf.clone())
-            .bind(instant(now))
-            .execute(&mut *tx)
-            .await?;
-        }
+        store_report(&mut tx, closed, now).await?;
         if let Some((target, key, payload)) = &closed.push {
-            queue_push(&mut *tx, target, key, payload, now).await?;
+            queue_push_in(&mut *tx, target, key, payload, closed.review.is_some(), now).await?;
+            if let Some(request) = &closed.review {
+                review::open_review(&mut *tx, closed, target, key, request, now).await?;
+            }
         }
         tx.commit().await?;
         Ok(true)
@@ -1068,6 +1107,8 @@ impl Store {
                 "pending" => s.outbox_pending = n,
                 "sent" => s.outbox_sent = n,
                 "dead" => s.outbox_dead = n,
+                "awaiting_review" => s.awaiting_review = n,
+                "rejected" => s.rejected = n,
                 _ => {}
             }
         }
@@ -1587,7 +1628,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 9] = match backend {
+    let files: [(i64, &str, &'static str); 10] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1633,6 +1674,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/sqlite/0009_audit.sql"),
+            ),
+            (
+                10,
+                "review",
+                include_str!("../migrations/sqlite/0010_review.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1680,6 +1726,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/postgres/0009_audit.sql"),
+            ),
+            (
+                10,
+                "review",
+                include_str!("../migrations/postgres/0010_review.sql"),
             ),
         ],
     };
@@ -1748,6 +1799,7 @@ mod tests {
             currency: Some("EUR".into()),
             document: "{}".into(),
             push: Some(("drafts".into(), key.into(), "{}".into())),
+            review: None,
             report: Some(StoredReport {
                 language: "lv".into(),
                 html: "<h1>Darba atskaite: oktobris 2026</h1>".into(),
