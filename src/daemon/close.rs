@@ -266,6 +266,15 @@ impl Bridge {
                         .release_period(customer.as_str(), &month.to_string())
                         .await?;
                     report.periods_closed += 1;
+                    tracing::info!(
+                        customer = %customer,
+                        period = %month,
+                        revision = closed.revision,
+                        total_net = closed.total_net.as_deref().unwrap_or("0"),
+                        corrections = correction_count,
+                        review = closed.review.is_some(),
+                        "closed {customer} {month}"
+                    );
                     if let Some(r) = &closed.report {
                         report.reports += 1;
                         report.report_pdfs += usize::from(r.pdf.is_some());
