@@ -17,7 +17,9 @@
 //! sorts like the instants it names, and money as decimal text.
 
 mod audit;
+mod grants;
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use grants::{GrantInfo, GrantRecord};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -965,33 +967,31 @@ impl Store {
         Ok(())
     }
 
-    /// The newest stored refresh token of `target`, held so that no other
-    /// instance refreshes with it until [`RefreshGuard::save`] (PostgreSQL:
-    /// the row stays locked in an open transaction).
+    /// The newest stored refresh token of `target` (as sealed by the
+    /// daemon), held so that no other instance refreshes with it until
+    /// [`RefreshGuard::save`] (PostgreSQL: the row stays locked in an open
+    /// transaction; SQLite has one writing process). A plaintext token kept
+    /// by migration 0004's `oauth_tokens` is offered as [`RefreshGuard::legacy`].
     pub async fn refresh_guard(
         &self,
         target: &str,
         now: DateTime<Utc>,
     ) -> Result<RefreshGuard, StoreError> {
-        const SELECT: &str = "SELECT refresh_token FROM oauth_tokens WHERE target = $1";
-        match self.backend {
+        const SELECT: &str = "SELECT refresh_sealed FROM oauth_grants WHERE target = $1";
+        const LEGACY: &str = "SELECT refresh_token FROM oauth_tokens WHERE target = $1";
+        let (current, tx) = match self.backend {
             Backend::Sqlite => {
                 let current: Option<String> = sqlx::query(SELECT)
                     .bind(target)
                     .fetch_optional(&self.pool)
                     .await?
                     .map(|r| r.get(0));
-                Ok(RefreshGuard {
-                    target: target.to_owned(),
-                    current,
-                    tx: None,
-                    pool: self.pool.clone(),
-                })
+                (current, None)
             }
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO oauth_tokens (target, refresh_token, updated_at) VALUES ($1, '', $2) \
+                    "INSERT INTO oauth_grants (target, refresh_sealed, updated_at) VALUES ($1, '', $2) \
                      ON CONFLICT (target) DO NOTHING",
                 )
                 .bind(target)
@@ -1004,14 +1004,26 @@ impl Store {
                         .fetch_optional(&mut *tx)
                         .await?
                         .map(|r| r.get(0));
-                Ok(RefreshGuard {
-                    target: target.to_owned(),
-                    current: current.filter(|c| !c.is_empty()),
-                    tx: Some(tx),
-                    pool: self.pool.clone(),
-                })
+                (current, Some(tx))
             }
-        }
+        };
+        let current = current.filter(|c| !c.is_empty());
+        let legacy = match current {
+            Some(_) => None,
+            None => sqlx::query(LEGACY)
+                .bind(target)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.get::<String, _>(0))
+                .filter(|c| !c.is_empty()),
+        };
+        Ok(RefreshGuard {
+            target: target.to_owned(),
+            current,
+            legacy,
+            tx,
+            pool: self.pool.clone(),
+        })
     }
 
     /// Tries to become the instance that runs the schedules. On PostgreSQL
@@ -1472,34 +1484,41 @@ impl Leadership {
 pub struct RefreshGuard {
     target: String,
     current: Option<String>,
+    legacy: Option<String>,
     tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
     pool: AnyPool,
 }
 
 impl RefreshGuard {
-    /// The newest stored refresh token, if one was ever stored.
+    /// The newest stored refresh token (as the daemon sealed it), if one was ever stored.
     pub fn current(&self) -> Option<&str> {
         self.current.as_deref()
     }
 
-    /// Stores the refresh token that replaces it, and lets go.
+    /// A plaintext refresh token stored before grants were sealed
+    /// (migration 0004), when no sealed one is stored.
+    pub fn legacy(&self) -> Option<&str> {
+        self.legacy.as_deref()
+    }
+
+    /// Stores the (sealed) refresh token that replaces it, durably, and lets
+    /// go; a plaintext one of migration 0004 is removed in the same transaction.
     pub async fn save(self, refresh_token: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let q = sqlx::query(
-            "INSERT INTO oauth_tokens (target, refresh_token, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (target) DO UPDATE SET refresh_token = excluded.refresh_token, updated_at = excluded.updated_at",
+        let upsert = sqlx::query(
+            "INSERT INTO oauth_grants (target, refresh_sealed, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (target) DO UPDATE SET refresh_sealed = excluded.refresh_sealed, revoked = NULL, updated_at = excluded.updated_at",
         )
         .bind(self.target.clone())
         .bind(refresh_token.to_owned())
         .bind(instant(now));
-        match self.tx {
-            Some(mut tx) => {
-                q.execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            None => {
-                q.execute(&self.pool).await?;
-            }
-        }
+        let forget = sqlx::query("DELETE FROM oauth_tokens WHERE target = $1").bind(self.target.clone());
+        let mut tx = match self.tx {
+            Some(tx) => tx,
+            None => self.pool.begin().await?,
+        };
+        upsert.execute(&mut *tx).await?;
+        forget.execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
