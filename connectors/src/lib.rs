@@ -27,6 +27,7 @@ pub mod folder;
 pub mod fortnox;
 pub mod helpdesk;
 pub mod http;
+pub mod oauth;
 pub mod jira;
 pub mod quickbooks;
 pub mod rt;

@@ -28,6 +28,14 @@ pub struct QuickBooksConfig {
     pub base_url: String,
     #[serde(default = "default_token_url")]
     pub token_url: String,
+    /// Where `connect` sends the browser for consent.
+    #[serde(default = "default_authorize_url")]
+    pub authorize_url: String,
+    /// The redirect URI registered with the app (Intuit takes
+    /// `http://localhost` only for development keys); none: `connect`
+    /// listens on `http://localhost:PORT/callback`.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
     pub realm_id: String,
     pub client_id: String,
     pub client_secret: Secret,
@@ -55,6 +63,9 @@ pub struct QuickBooksConfig {
 
 fn default_base() -> String {
     "https://quickbooks.api.intuit.com".into()
+}
+fn default_authorize_url() -> String {
+    "https://appcenter.intuit.com/connect/oauth2".into()
 }
 fn default_token_url() -> String {
     "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer".into()
@@ -154,6 +165,25 @@ impl AccountingApi for QuickBooksConfig {
 
     fn rotates_refresh_tokens(&self) -> bool {
         true
+    }
+
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        Some(crate::oauth::OAuthApp {
+            system: SYSTEM,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            authorize_url: self.authorize_url.clone(),
+            token_url: self.token_url.clone(),
+            scopes: vec!["com.intuit.quickbooks.accounting".into()],
+            client_auth: crate::oauth::ClientAuth::Basic,
+            authorize_params: Vec::new(),
+            // The redirect carries `realmId`, the company consented to.
+            tenants: crate::oauth::TenantSource::Redirect { param: "realmId" },
+            tenant: Some(self.realm_id.clone()),
+            redirect_uri: self.redirect_uri.clone(),
+            refresh_token: Some(self.refresh_token.clone()),
+            timeout_ms: self.timeout_ms,
+        })
     }
 
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {

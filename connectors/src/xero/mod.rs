@@ -30,16 +30,30 @@ pub struct XeroConfig {
     pub base_url: String,
     #[serde(default = "default_token_url")]
     pub token_url: String,
+    /// Where `connect` sends the browser for consent.
+    #[serde(default = "default_authorize_url")]
+    pub authorize_url: String,
+    /// The organisations a consent reaches (`GET /connections`).
+    #[serde(default = "default_connections_url")]
+    pub connections_url: String,
+    /// The redirect URI registered with the app, when `connect` is not to
+    /// listen on `http://localhost:PORT/callback` itself.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
     pub client_id: String,
     pub client_secret: Secret,
-    /// A standard connection's refresh token (from the authorization-code
-    /// consent); none: a custom connection, with client credentials.
+    /// A standard connection's first refresh token, from a consent made
+    /// with another tool; `contract-bridge connect` stores one in the store
+    /// instead. Neither: a custom connection, with client credentials.
     #[serde(default)]
     pub refresh_token: Option<Secret>,
-    /// The organisation (`xero-tenant-id`); a custom connection may omit it.
+    /// The organisation (`xero-tenant-id`); none: the one chosen at
+    /// `connect` (a custom connection needs none).
     #[serde(default)]
     pub tenant_id: Option<String>,
-    /// Our customer key → Xero `ContactID`.
+    /// Our customer key → Xero `ContactID`, for customers whose mapping
+    /// names no `accounting.<target>.contact`.
+    #[serde(default)]
     pub contacts: BTreeMap<String, String>,
     /// The revenue account of every line.
     #[serde(default = "default_account")]
@@ -73,6 +87,12 @@ fn default_base() -> String {
 }
 fn default_token_url() -> String {
     "https://identity.xero.com/connect/token".into()
+}
+fn default_authorize_url() -> String {
+    "https://login.xero.com/identity/connect/authorize".into()
+}
+fn default_connections_url() -> String {
+    "https://api.xero.com/connections".into()
 }
 fn default_account() -> String {
     "200".into()
@@ -289,6 +309,29 @@ impl AccountingApi for XeroConfig {
 
     fn rotates_refresh_tokens(&self) -> bool {
         self.refresh_token.is_some()
+    }
+
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        // `offline_access` is what makes Xero issue a refresh token.
+        let mut scopes = vec!["offline_access".to_owned()];
+        scopes.extend(self.scopes());
+        Some(crate::oauth::OAuthApp {
+            system: SYSTEM,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            authorize_url: self.authorize_url.clone(),
+            token_url: self.token_url.clone(),
+            scopes,
+            client_auth: crate::oauth::ClientAuth::Basic,
+            authorize_params: Vec::new(),
+            tenants: crate::oauth::TenantSource::Connections {
+                url: self.connections_url.clone(),
+            },
+            tenant: self.tenant_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            refresh_token: self.refresh_token.clone(),
+            timeout_ms: self.timeout_ms,
+        })
     }
 
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
