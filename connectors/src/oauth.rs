@@ -83,7 +83,9 @@ pub fn read_tenants(
         url: String,
     }
     let bad = |e: serde_json::Error| {
-        crate::ConnectorError::Permanent(format!("the organisations list is not as documented: {e}"))
+        crate::ConnectorError::Permanent(format!(
+            "the organisations list is not as documented: {e}"
+        ))
     };
     match source {
         TenantSource::Connections { .. } => Ok(serde_json::from_str::<Vec<XeroConnection>>(body)

@@ -65,10 +65,10 @@ pub struct Connected {
 
 /// The OAuth app of target or source `name`, or why it has none.
 pub fn app_of(settings: &Settings, name: &str) -> Result<OAuthApp, ConnectError> {
-    let file = settings
-        .file
-        .as_ref()
-        .map_or_else(|| "the configuration".to_owned(), |f| f.display().to_string());
+    let file = settings.file.as_ref().map_or_else(
+        || "the configuration".to_owned(),
+        |f| f.display().to_string(),
+    );
     if let Some(t) = settings.targets.get(name) {
         return match t {
             TargetConfig::Economic(_) => Err(ConnectError::Unsupported(format!(
@@ -98,10 +98,18 @@ pub fn app_of(settings: &Settings, name: &str) -> Result<OAuthApp, ConnectError>
             ))),
         };
     }
-    let known: Vec<&String> = settings.targets.keys().chain(settings.sources.keys()).collect();
+    let known: Vec<&String> = settings
+        .targets
+        .keys()
+        .chain(settings.sources.keys())
+        .collect();
     Err(ConnectError::Unsupported(format!(
         "`{name}` is neither a target nor a source of {file}; they are: {}",
-        known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        known
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )))
 }
 
@@ -124,7 +132,9 @@ fn code_of(
     if let Some(e) = get("error") {
         return Err(ConnectError::Flow(format!(
             "{system} refused the consent: {e}{}",
-            get("error_description").map(|d| format!(": {d}")).unwrap_or_default()
+            get("error_description")
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
         )));
     }
     match get("state") {
@@ -136,13 +146,14 @@ fn code_of(
         }
         None => {
             return Err(ConnectError::Flow(
-                "the redirect has no `state`: paste the whole address the browser was sent to".into(),
+                "the redirect has no `state`: paste the whole address the browser was sent to"
+                    .into(),
             ));
         }
     }
-    get("code").map(str::to_owned).ok_or_else(|| {
-        ConnectError::Flow("the redirect has no `code`".into())
-    })
+    get("code")
+        .map(str::to_owned)
+        .ok_or_else(|| ConnectError::Flow("the redirect has no `code`".into()))
 }
 
 /// Waits on the loopback listener for the browser's redirect, answers it,
@@ -170,7 +181,9 @@ async fn accept_redirect(
             .unwrap_or("");
         if !target.starts_with("/callback") {
             let _ = sock
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
                 .await;
             continue;
         }
@@ -201,7 +214,10 @@ async fn list_tenants(
     let mut r = HttpRequest::json(HttpMethod::Get, url.to_owned(), Vec::new(), app.timeout_ms);
     r.headers
         .push(("authorization".into(), format!("Bearer {token}")));
-    let answer = transport.exchange(name, Safety::Read, r).await.map_err(flow)?;
+    let answer = transport
+        .exchange(name, Safety::Read, r)
+        .await
+        .map_err(flow)?;
     if !(200..300).contains(&answer.status) {
         return Err(ConnectError::Flow(format!(
             "{}: listing the organisations the consent covers ({url}): HTTP {}: {}",
@@ -267,8 +283,8 @@ pub async fn connect(
             "no key to seal the tokens with".into(),
         ))
     })?;
-    let transport = Transport::new(settings.retry.clone(), [(name.to_owned(), 0u32)])
-        .map_err(flow)?;
+    let transport =
+        Transport::new(settings.retry.clone(), [(name.to_owned(), 0u32)]).map_err(flow)?;
 
     let (listener, redirect) = match (&opts.back, &app.redirect_uri) {
         (Return::Listen(port), None) => {
@@ -283,7 +299,10 @@ pub async fn connect(
         (Return::Listen(_), Some(r)) | (Return::Paste, Some(r)) => (None, r.clone()),
         (Return::Paste, None) => (
             None,
-            format!("http://localhost:{}/callback", settings.connect.redirect_port),
+            format!(
+                "http://localhost:{}/callback",
+                settings.connect.redirect_port
+            ),
         ),
     };
     let oauth = client(&app, Some(&redirect)).map_err(flow)?;
@@ -356,7 +375,10 @@ pub async fn connect(
             Some(choose(tenants, wanted, name, app.system)?)
         }
         TenantSource::Redirect { param } => {
-            let got = query.iter().find(|(k, _)| k == param).map(|(_, v)| v.clone());
+            let got = query
+                .iter()
+                .find(|(k, _)| k == param)
+                .map(|(_, v)| v.clone());
             match (got, app.tenant.as_deref()) {
                 (Some(id), Some(configured)) if id != configured => {
                     return Err(ConnectError::Flow(format!(
@@ -380,7 +402,10 @@ pub async fn connect(
         access_expires_at: Some(expires_at),
         scopes: token.scope.clone(),
         tenant_id: tenant.as_ref().map(|t| t.id.clone()),
-        tenant_name: tenant.as_ref().map(|t| t.name.clone()).filter(|n| !n.is_empty()),
+        tenant_name: tenant
+            .as_ref()
+            .map(|t| t.name.clone())
+            .filter(|n| !n.is_empty()),
     };
     store
         .connect_grant(name, &key.seal(name, &refresh), &info, now)

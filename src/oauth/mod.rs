@@ -127,12 +127,9 @@ pub fn access_token(r: &oauth2::basic::BasicTokenResponse) -> AccessToken {
         // is taken as the shortest of theirs (30 minutes).
         expires_in: r.expires_in().unwrap_or(Duration::from_secs(1800)),
         refresh_token: r.refresh_token().map(|t| t.secret().clone()),
-        scope: r.scopes().map(|s| {
-            s.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        }),
+        scope: r
+            .scopes()
+            .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
     }
 }
 
@@ -160,12 +157,15 @@ pub fn token_error(
             format!("{system}: token: {}", said(&r)),
         )),
         RequestTokenError::Request(e) => RefreshError::Failed(e),
-        RequestTokenError::Parse(e, body) => RefreshError::Failed(ConnectorError::Transient(
-            format!(
+        RequestTokenError::Parse(e, body) => {
+            RefreshError::Failed(ConnectorError::Transient(format!(
                 "{system}: token: the answer is not an OAuth token answer ({e}): {}",
-                String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
-            ),
-        )),
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )))
+        }
         RequestTokenError::Other(m) => {
             RefreshError::Failed(ConnectorError::Transient(format!("{system}: token: {m}")))
         }
@@ -197,7 +197,12 @@ pub async fn refresh(
 
 /// The message of a revoked grant: what the system said and the command
 /// that makes a new one.
-pub fn revoked_message(app: &OAuthApp, name: &str, config: Option<&std::path::Path>, said: &str) -> String {
+pub fn revoked_message(
+    app: &OAuthApp,
+    name: &str,
+    config: Option<&std::path::Path>,
+    said: &str,
+) -> String {
     let system = match app.system {
         "xero" => "Xero",
         "quickbooks" => "QuickBooks",

@@ -44,7 +44,11 @@ impl std::fmt::Debug for SealKey {
 fn decode(text: &str, from: &str) -> Result<SealKey, SealError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .map_err(|e| SealError::Key(format!("{from}: not base64 ({e}); make one with `head -c 32 /dev/urandom | base64`")))?;
+        .map_err(|e| {
+            SealError::Key(format!(
+                "{from}: not base64 ({e}); make one with `head -c 32 /dev/urandom | base64`"
+            ))
+        })?;
     let cipher = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| {
         SealError::Key(format!(
             "{from}: the key is {} bytes; it must be 32 (base64 of 32 random bytes: `head -c 32 /dev/urandom | base64`)",
@@ -89,9 +93,8 @@ impl SealKey {
                 getrandom::fill(&mut raw)
                     .map_err(|e| SealError::Key(format!("no random key: {e}")))?;
                 let text = base64::engine::general_purpose::STANDARD.encode(raw);
-                write_private(&file, &text).map_err(|e| {
-                    SealError::Key(format!("key file {}: {e}", file.display()))
-                })?;
+                write_private(&file, &text)
+                    .map_err(|e| SealError::Key(format!("key file {}: {e}", file.display())))?;
                 tracing::info!(file = %file.display(), "created the key that seals OAuth tokens");
                 decode(&text, &file.display().to_string()).map(Some)
             }
@@ -196,10 +199,12 @@ mod tests {
 
     #[test]
     fn a_sealed_token_opens_only_with_its_key_and_target() {
-        let key = SealKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
-            .unwrap();
-        let other = SealKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
-            .unwrap();
+        let key =
+            SealKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
+                .unwrap();
+        let other =
+            SealKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
+                .unwrap();
         let a = key.seal("xero", "rt-secret");
         let b = key.seal("xero", "rt-secret");
         assert_ne!(a, b, "a fresh nonce each time");

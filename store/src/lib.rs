@@ -1511,7 +1511,8 @@ impl RefreshGuard {
         .bind(self.target.clone())
         .bind(refresh_token.to_owned())
         .bind(instant(now));
-        let forget = sqlx::query("DELETE FROM oauth_tokens WHERE target = $1").bind(self.target.clone());
+        let forget =
+            sqlx::query("DELETE FROM oauth_tokens WHERE target = $1").bind(self.target.clone());
         let mut tx = match self.tx {
             Some(tx) => tx,
             None => self.pool.begin().await?,
