@@ -1607,7 +1607,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 9] = match backend {
+    let files: [(i64, &str, &'static str); 10] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1653,6 +1653,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/sqlite/0009_audit.sql"),
+            ),
+            (
+                10,
+                "connect",
+                include_str!("../migrations/sqlite/0010_connect.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1700,6 +1705,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/postgres/0009_audit.sql"),
+            ),
+            (
+                10,
+                "connect",
+                include_str!("../migrations/postgres/0010_connect.sql"),
             ),
         ],
     };
