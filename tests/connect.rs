@@ -246,7 +246,11 @@ fn status(cfg: &Path) -> Value {
         .arg(cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -294,7 +298,10 @@ async fn connect_xero_with_pkce_then_rotating_refreshes_survive_kills() {
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("--tenant"), "{said}");
-    assert!(said.contains("Maple Florist") && said.contains("Adam Demo Company"), "{said}");
+    assert!(
+        said.contains("Maple Florist") && said.contains("Adam Demo Company"),
+        "{said}"
+    );
 
     let out = connect(&cfg, &["--tenant", "Maple Florist"]).await;
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
@@ -304,7 +311,10 @@ async fn connect_xero_with_pkce_then_rotating_refreshes_survive_kills() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(printed.contains("connected `xero`"), "{printed}");
-    assert!(printed.contains("70784a63-d24b-46a9-a4db-0e70a274b056"), "{printed}");
+    assert!(
+        printed.contains("70784a63-d24b-46a9-a4db-0e70a274b056"),
+        "{printed}"
+    );
     assert_eq!(fake.0.lock().unwrap().pkce_checked, 2);
 
     // The token is sealed in the store, under a key file only we can read.
@@ -387,7 +397,11 @@ async fn connect_xero_with_pkce_then_rotating_refreshes_survive_kills() {
     );
     // Consent again: it works again.
     let out = connect(&cfg, &["--tenant", "70784a63-d24b-46a9-a4db-0e70a274b056"]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(refresh(&cfg).status.success());
     assert!(status(&cfg)["grants"][0]["revoked"].is_null());
 }

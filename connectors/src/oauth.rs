@@ -40,6 +40,9 @@ pub struct OAuthApp {
     pub token_url: String,
     pub scopes: Vec<String>,
     pub client_auth: ClientAuth,
+    /// The token endpoint is documented with JSON bodies (Atlassian), not
+    /// the form of RFC 6749: token requests are sent as JSON.
+    pub json_token_requests: bool,
     /// Extra parameters of the authorization URL (Atlassian `audience`, `prompt`).
     pub authorize_params: Vec<(String, String)>,
     pub tenants: TenantSource,

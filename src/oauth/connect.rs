@@ -347,6 +347,7 @@ pub async fn connect(
         transport: &transport,
         name,
         timeout: Duration::from_millis(app.timeout_ms),
+        json: app.json_token_requests,
     };
     let answer = oauth
         .exchange_code(AuthorizationCode::new(code))

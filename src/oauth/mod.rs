@@ -37,6 +37,17 @@ pub struct Via<'a> {
     pub transport: &'a Transport,
     pub name: &'a str,
     pub timeout: Duration,
+    /// Send the token request's form as a JSON object (Atlassian documents
+    /// its token endpoint with JSON bodies).
+    pub json: bool,
+}
+
+/// A form body as the JSON object Atlassian's token endpoint documents.
+fn form_as_json(body: &[u8]) -> Vec<u8> {
+    let object: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+        .collect();
+    serde_json::Value::Object(object).to_string().into_bytes()
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for Via<'_> {
@@ -56,16 +67,31 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Via<'_> {
                     )));
                 }
             };
-            let headers = request
+            let form = request
+                .headers()
+                .get(oauth2::http::header::CONTENT_TYPE)
+                .is_some_and(|v| {
+                    v.as_bytes()
+                        .starts_with(b"application/x-www-form-urlencoded")
+                });
+            let as_json = self.json && form;
+            let mut headers: Vec<(String, String)> = request
                 .headers()
                 .iter()
+                .filter(|(k, _)| !(as_json && *k == oauth2::http::header::CONTENT_TYPE))
                 .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                 .collect();
+            let body = if as_json {
+                headers.push(("content-type".into(), "application/json".into()));
+                form_as_json(request.body())
+            } else {
+                request.body().clone()
+            };
             let ours = HttpRequest {
                 method,
                 url: request.uri().to_string(),
                 headers,
-                body: request.body().clone(),
+                body,
                 timeout: self.timeout,
             };
             // A token request is not repeated once it may have arrived: a
@@ -185,6 +211,7 @@ pub async fn refresh(
         transport,
         name,
         timeout: Duration::from_millis(app.timeout_ms),
+        json: app.json_token_requests,
     };
     let token = RefreshToken::new(refresh_token.to_owned());
     client

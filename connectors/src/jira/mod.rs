@@ -544,6 +544,7 @@ impl JiraOAuth {
             token_url: self.token_url.clone(),
             scopes: self.scopes.clone(),
             client_auth: crate::oauth::ClientAuth::Body,
+            json_token_requests: true,
             authorize_params: vec![
                 ("audience".into(), "api.atlassian.com".into()),
                 ("prompt".into(), "consent".into()),

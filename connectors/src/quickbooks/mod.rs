@@ -176,6 +176,7 @@ impl AccountingApi for QuickBooksConfig {
             token_url: self.token_url.clone(),
             scopes: vec!["com.intuit.quickbooks.accounting".into()],
             client_auth: crate::oauth::ClientAuth::Basic,
+            json_token_requests: false,
             authorize_params: Vec::new(),
             // The redirect carries `realmId`, the company consented to.
             tenants: crate::oauth::TenantSource::Redirect { param: "realmId" },

@@ -323,6 +323,7 @@ impl AccountingApi for XeroConfig {
             token_url: self.token_url.clone(),
             scopes,
             client_auth: crate::oauth::ClientAuth::Basic,
+            json_token_requests: false,
             authorize_params: Vec::new(),
             tenants: crate::oauth::TenantSource::Connections {
                 url: self.connections_url.clone(),
