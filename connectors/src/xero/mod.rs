@@ -612,6 +612,34 @@ mod tests {
     }
 
     #[test]
+    fn contacts_are_optional_when_the_mapping_names_each_contact() {
+        let x: XeroConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "c", "client_secret": "s"
+        }))
+        .unwrap();
+        assert!(x.contacts.is_empty());
+        let draft = |refs: serde_json::Value| -> Draft {
+            serde_json::from_value(serde_json::json!({
+                "customer": "riga-bakery", "period": "2026-10", "revision": 1,
+                "currency": "EUR", "total_net": "40.00", "date": "2026-11-01",
+                "lines": [{"kind": "work", "description": "Support", "quantity": "1",
+                           "unit_price": "40.00", "amount": "40.00", "tickets": ["T-1"]}],
+                "refs": refs
+            }))
+            .unwrap()
+        };
+        let named = draft(serde_json::json!({"contact": "b7a4a7a2-5a3b-4a4b-9b2f-3c1f1b0e9d11"}));
+        let r = x.create_draft("k", "ref", &named).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            body["Invoices"][0]["Contact"]["ContactID"],
+            "b7a4a7a2-5a3b-4a4b-9b2f-3c1f1b0e9d11"
+        );
+        let e = x.create_draft("k", "ref", &draft(serde_json::json!({}))).unwrap_err();
+        assert!(e.to_string().contains("accounting.<target>.contact"), "{e}");
+    }
+
+    #[test]
     fn a_webhook_signature_is_the_base64_hmac_of_the_raw_body() {
         // The key and signature of Xero's own webhook example payload style.
         use base64::Engine;
