@@ -405,3 +405,141 @@ async fn connect_xero_with_pkce_then_rotating_refreshes_survive_kills() {
     assert!(refresh(&cfg).status.success());
     assert!(status(&cfg)["grants"][0]["revoked"].is_null());
 }
+
+/// QuickBooks Online as Intuit documents it: the company comes back as the
+/// redirect's `realmId`; the token answer has no `scope`.
+#[derive(Clone, Default)]
+struct Intuit(Arc<Mutex<(usize, Option<String>)>>);
+
+impl Respond for Intuit {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        match r.url.path() {
+            "/connect/oauth2" => {
+                let q = query(r);
+                assert_eq!(q["scope"], "com.intuit.quickbooks.accounting");
+                s.1 = Some(q["code_challenge"].clone());
+                let mut back = url::Url::parse(&q["redirect_uri"]).unwrap();
+                back.query_pairs_mut()
+                    .append_pair("code", "AB11570127472xvSSGHG8bUnTWR9sHbOgsXbZAkAEMt9fQN2QR")
+                    .append_pair("state", &q["state"])
+                    .append_pair("realmId", "9130350000000001");
+                ResponseTemplate::new(302).insert_header("location", back.as_str())
+            }
+            "/oauth2/v1/tokens/bearer" => {
+                let f = form(r);
+                match f["grant_type"].as_str() {
+                    "authorization_code" => {
+                        let hashed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(sha2::Sha256::digest(f["code_verifier"].as_bytes()));
+                        if Some(hashed) != s.1 {
+                            return invalid_grant();
+                        }
+                    }
+                    "refresh_token" => assert_eq!(f["refresh_token"], format!("qr-{}", s.0)),
+                    other => panic!("grant_type {other}"),
+                }
+                s.0 += 1;
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "token_type": "bearer", "expires_in": 3600,
+                    "refresh_token": format!("qr-{}", s.0),
+                    "x_refresh_token_expires_in": 8_726_400,
+                    "access_token": format!("qa-{}", s.0)
+                }))
+            }
+            other => panic!("unexpected request {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_quickbooks_on_a_headless_server_by_pasting_the_redirect() {
+    use std::io::Write;
+    let fake = Intuit::default();
+    let server = serve(fake.clone()).await;
+    let uri = server.uri();
+    let dir = tempfile::tempdir().unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    let cfg = write_config(
+        dir.path(),
+        &root().join("mappings/examples"),
+        "qbo",
+        &format!(
+            r#"[targets.qbo]
+type = "quickbooks"
+base_url = "{uri}"
+token_url = "{uri}/oauth2/v1/tokens/bearer"
+authorize_url = "{uri}/connect/oauth2"
+realm_id = "9130350000000001"
+client_id = "client"
+client_secret = "s3cret"
+customers = {{}}
+[secrets]
+key = "env:CB_TEST_CONNECT_KEY"
+"#
+        ),
+    );
+    let mut child = Command::new(bin())
+        .args(["connect", "qbo", "--paste", "--config"])
+        .arg(&cfg)
+        .env("CB_TEST_CONNECT_KEY", &key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let authorize = loop {
+        let line = lines.next().expect("the address").unwrap();
+        if let Some(url) = line.trim().strip_prefix("http") {
+            break format!("http{url}");
+        }
+    };
+    // The browser, elsewhere, is sent to a page that does not load: the
+    // admin copies its address.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = http.get(&authorize).send().await.unwrap();
+    let back = consent.headers()["location"].to_str().unwrap().to_owned();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{back}").unwrap();
+    drop(stdin);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = rest.join("\n");
+    assert!(printed.contains("realmId 9130350000000001"), "{printed}");
+    // No key file: the configured key sealed it.
+    assert!(!dir.path().join("state.db.key").exists());
+
+    // Without the key, the sealed token does not open: the error says so.
+    let out = Command::new(bin())
+        .args(["refresh", "qbo", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("CB_TEST_CONNECT_KEY"), "{said}");
+    // With it, the daemon's refresh uses the rotated token `connect` stored.
+    let out = Command::new(bin())
+        .args(["refresh", "qbo", "--config"])
+        .arg(&cfg)
+        .env("CB_TEST_CONNECT_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fake.0.lock().unwrap().0, 2);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("organisation 9130350000000001"), "{s}");
+}

@@ -39,9 +39,11 @@ pub struct QuickBooksConfig {
     pub realm_id: String,
     pub client_id: String,
     pub client_secret: Secret,
-    /// The refresh token the connection started with; the daemon keeps the
-    /// newest one in its store from then on.
-    pub refresh_token: Secret,
+    /// The refresh token of a consent made with another tool (the daemon
+    /// keeps the newest one in its store from then on); none: the one
+    /// `contract-bridge connect` stored.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
     /// Our customer key → QuickBooks `CustomerRef`.
     pub customers: BTreeMap<String, String>,
     /// The service item of every line (`ItemRef`).
@@ -182,13 +184,18 @@ impl AccountingApi for QuickBooksConfig {
             tenants: crate::oauth::TenantSource::Redirect { param: "realmId" },
             tenant: Some(self.realm_id.clone()),
             redirect_uri: self.redirect_uri.clone(),
-            refresh_token: Some(self.refresh_token.clone()),
+            refresh_token: self.refresh_token.clone(),
             timeout_ms: self.timeout_ms,
         })
     }
 
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
-        let refresh = refresh.unwrap_or(self.refresh_token.expose());
+        let Some(refresh) = refresh.or(self.refresh_token.as_ref().map(|r| r.expose())) else {
+            return Err(ConnectorError::Permanent(
+                "quickbooks: no refresh token: run `contract-bridge connect TARGET --config FILE`"
+                    .into(),
+            ));
+        };
         Ok(Some(token_post(
             &self.token_url,
             &self.client_id,

@@ -635,7 +635,9 @@ mod tests {
             body["Invoices"][0]["Contact"]["ContactID"],
             "b7a4a7a2-5a3b-4a4b-9b2f-3c1f1b0e9d11"
         );
-        let e = x.create_draft("k", "ref", &draft(serde_json::json!({}))).unwrap_err();
+        let e = x
+            .create_draft("k", "ref", &draft(serde_json::json!({})))
+            .unwrap_err();
         assert!(e.to_string().contains("accounting.<target>.contact"), "{e}");
     }
 
