@@ -38,7 +38,7 @@ pub struct JiraConfig {
     pub api_token: Option<Secret>,
     /// OAuth 2.0 (3LO) instead, with refresh tokens.
     #[serde(default)]
-    pub oauth: Option<JiraOAuth>,
+    pub oauth: Option<Box<JiraOAuth>>,
     /// The issues this source reads, e.g. `project = SD`.
     pub jql: String,
     /// The project key of the issues the bridge opens (renewal suggestions,
