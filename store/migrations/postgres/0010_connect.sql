@@ -14,5 +14,10 @@ CREATE TABLE oauth_grants (
     tenant_name       TEXT,
     connected_at      TEXT,
     revoked           TEXT,
+    -- PostgreSQL: the instance refreshing the token now, until when (a
+    -- lease, so no connection is held across the token request; a dead
+    -- holder's lease runs out).
+    lease_owner       TEXT,
+    lease_until       TEXT,
     updated_at        TEXT NOT NULL
 );
