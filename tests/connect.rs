@@ -545,3 +545,77 @@ key = "env:CB_TEST_CONNECT_KEY"
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("organisation 9130350000000001"), "{s}");
 }
+
+/// A configured refresh token Xero no longer accepts: the drafts wait in
+/// the outbox (none is given up on), and `status` says to run `connect`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_holds_the_pushes_and_names_the_connect_command() {
+    let fake = Fake::default();
+    let server = serve(fake.clone()).await;
+    let uri = server.uri();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[store]
+url = "sqlite://{dir}/state.db"
+[mapping]
+path = "{mappings}"
+[billing]
+first_period = "2026-10"
+target = "xero"
+[sources.samples]
+type = "folder"
+path = "{scenarios}"
+file_name = "tickets.json"
+recursive = true
+[targets.xero]
+type = "xero"
+base_url = "{uri}/api.xro/2.0"
+token_url = "{uri}/connect/token"
+client_id = "client"
+client_secret = "s3cret"
+refresh_token = "rt-disconnected"
+[outbox]
+max_attempts = 1
+base_delay_secs = 0
+max_delay_secs = 600
+"#,
+        dir = dir.path().display(),
+        mappings = root().join("mappings/examples").display(),
+        scenarios = root().join("tests/fixtures/scenarios").display(),
+    );
+    let cfg = dir.path().join("bridge.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--once", "--now", "2026-11-02T12:00:00Z", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("0 pushed"), "{log}");
+    assert!(log.contains("0 dead"), "even with max_attempts = 1: {log}");
+    assert_eq!(
+        fake.0.lock().unwrap().refused,
+        1,
+        "one refusal stops the pass"
+    );
+    let s = status(&cfg);
+    assert_eq!(s["outbox"]["dead"], 0, "{s}");
+    assert!(s["outbox"]["pending"].as_i64().unwrap() > 0, "{s}");
+    let revoked = s["grants"][0]["revoked"].as_str().unwrap_or_default();
+    assert!(
+        revoked.contains("the Xero grant for `xero` was revoked or expired")
+            && revoked.contains("contract-bridge connect xero --config"),
+        "{s}"
+    );
+    let text = Command::new(bin())
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("grant xero:") && text.contains("REVOKED"),
+        "{text}"
+    );
+}
