@@ -281,3 +281,22 @@ pub(crate) async fn pause_before_save_for_tests() {
         std::future::pending::<()>().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atlassian_token_requests_go_as_the_documented_json() {
+        let v: serde_json::Value = serde_json::from_slice(&form_as_json(
+            b"grant_type=authorization_code&code=c%2B1&redirect_uri=http%3A%2F%2Flocalhost%3A8749%2Fcallback&client_id=id&client_secret=s&code_verifier=v",
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"grant_type": "authorization_code", "code": "c+1",
+                "redirect_uri": "http://localhost:8749/callback", "client_id": "id",
+                "client_secret": "s", "code_verifier": "v"})
+        );
+    }
+}

@@ -108,7 +108,7 @@ impl JiraConfig {
                 "set either `email` and `api_token` (API-token auth) or `oauth` (3LO), not both"
                     .into(),
             ),
-            _ => Err("set `email` and `api_token` (API-token auth), or `oauth` with `client_id`, `client_secret` and `refresh_token` (3LO)".into()),
+            _ => Err("set `email` and `api_token` (API-token auth), or `oauth` with `client_id` and `client_secret` (3LO; then run `contract-bridge connect SOURCE`, or set `refresh_token`)".into()),
         }
     }
 }
