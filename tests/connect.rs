@@ -35,6 +35,8 @@ struct Auth {
     refreshes_ok: usize,
     refused: usize,
     pkce_checked: usize,
+    /// The `xero-tenant-id` of each Accounting API request.
+    tenants_seen: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -164,6 +166,16 @@ impl Respond for Fake {
                      "updatedDateUtc": "2020-05-13T09:43:40.7689720"}
                 ]))
             }
+            path if path.starts_with("/api.xro/2.0/") => {
+                let tenant = r
+                    .headers
+                    .get("xero-tenant-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(none)");
+                a.tenants_seen.push(tenant.to_owned());
+                // Xero is down for maintenance: the drafts wait.
+                ResponseTemplate::new(503)
+            }
             other => panic!("unexpected request {other}"),
         }
     }
@@ -175,7 +187,18 @@ fn config(dir: &Path, uri: &str) -> PathBuf {
         &root().join("mappings/examples"),
         "xero",
         &format!(
-            r#"[targets.xero]
+            r#"[sources.samples]
+type = "folder"
+path = "{scenarios}"
+file_name = "tickets.json"
+recursive = true
+[outbox]
+max_attempts = 5
+base_delay_secs = 60
+max_delay_secs = 600
+[retry]
+attempts = 1
+[targets.xero]
 type = "xero"
 base_url = "{uri}/api.xro/2.0"
 token_url = "{uri}/connect/token"
@@ -183,7 +206,8 @@ authorize_url = "{uri}/identity/connect/authorize"
 connections_url = "{uri}/connections"
 client_id = "client"
 client_secret = "s3cret"
-"#
+"#,
+            scenarios = root().join("tests/fixtures/scenarios").display(),
         ),
     )
 }
@@ -376,6 +400,20 @@ async fn connect_xero_with_pkce_then_rotating_refreshes_survive_kills() {
     assert_eq!(refused, 0, "no refresh was refused");
     assert_eq!(refreshes_ok, 50 + killed);
     println!("50 rounds, {killed} killed between the token answer and the save");
+
+    // The daemon sends the organisation `connect` chose (no `tenant_id` is configured).
+    let _ = Command::new(bin())
+        .args(["run", "--once", "--now", "2026-11-02T12:00:00Z", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let seen = fake.0.lock().unwrap().tenants_seen.clone();
+    assert!(!seen.is_empty(), "the drafts were pushed");
+    assert!(
+        seen.iter()
+            .all(|t| t == "70784a63-d24b-46a9-a4db-0e70a274b056"),
+        "{seen:?}"
+    );
 
     // The user disconnects the app: the next refresh says what to run.
     fake.0.lock().unwrap().revoked = true;

@@ -35,6 +35,9 @@ pub(super) struct Workers {
     wake: BTreeMap<String, Arc<Notify>>,
     /// Access tokens of accounting targets, with when to fetch a new one.
     tokens: Mutex<BTreeMap<String, (String, Instant)>>,
+    /// The organisation `connect` chose, by target, for targets whose
+    /// configuration names none (read with the grant at each refresh).
+    tenants: Mutex<BTreeMap<String, String>>,
 }
 
 impl Workers {
@@ -61,6 +64,7 @@ impl Workers {
             transport,
             wake,
             tokens: Mutex::new(BTreeMap::new()),
+            tenants: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -408,6 +412,20 @@ impl Bridge {
             let token = self.token(target, api).await?;
             let mut sent = request.clone();
             api.authorize(&mut sent, token.as_deref());
+            if let Some(header) = api.tenant_header()
+                && !sent
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(header))
+                && let Some(tenant) = self
+                    .outbox
+                    .tenants
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.get(target).cloned())
+            {
+                sent.headers.push((header.to_owned(), tenant));
+            }
             let safety = Safety::of(&sent);
             let response = self.outbox.transport.exchange(target, safety, sent).await?;
             if response.status == 401 && token.is_some() && !renewed {
@@ -550,6 +568,16 @@ impl Bridge {
                 )));
             }
         };
+        if let Some(tenant) = self
+            .store
+            .grant(target)
+            .await
+            .map_err(transient)?
+            .and_then(|g| g.info.tenant_id)
+            && let Ok(mut t) = self.outbox.tenants.lock()
+        {
+            t.insert(target.to_owned(), tenant);
+        }
         let fresh = match crate::oauth::refresh(&self.outbox.transport, target, app, &current).await
         {
             Ok(fresh) => fresh,

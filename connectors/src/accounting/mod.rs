@@ -247,6 +247,13 @@ pub trait AccountingApi: Send + Sync {
         None
     }
 
+    /// The header naming the organisation, when the configuration does not
+    /// set it and the daemon adds the one `connect` chose (Xero
+    /// `xero-tenant-id`).
+    fn tenant_header(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Adds the credentials (and the token, if any) to a request.
     fn authorize(&self, request: &mut HttpRequest, token: Option<&str>);
 

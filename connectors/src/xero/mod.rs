@@ -390,6 +390,10 @@ impl AccountingApi for XeroConfig {
         Ok(token)
     }
 
+    fn tenant_header(&self) -> Option<&'static str> {
+        self.tenant_id.is_none().then_some("xero-tenant-id")
+    }
+
     fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
         if let Some(t) = token {
             request
