@@ -657,3 +657,32 @@ max_delay_secs = 600
         "{text}"
     );
 }
+
+/// e-conomic has no OAuth and Fortnox no refresh token to keep: `connect`
+/// says what to do instead, and exits 2 without opening anything.
+#[test]
+fn connect_explains_economic_and_fortnox() {
+    let mapping = root().join("mappings/examples/itech-klippekort.yaml");
+    for (books, says) in [
+        (
+            economic_books("http://127.0.0.1:9"),
+            "e-conomic does not use OAuth",
+        ),
+        (
+            fortnox_books("http://127.0.0.1:9"),
+            "client credentials and the customer's TenantId",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = itech_books_config(dir.path(), &mapping, &books);
+        let out = Command::new(bin())
+            .args(["connect", "books", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(says), "{said}");
+        assert!(!dir.path().join("state.db").exists(), "nothing was opened");
+    }
+}
