@@ -29,6 +29,8 @@ pub struct Metrics {
     pushes_dead: AtomicU64,
     /// Report PDFs given up on (their own outbox items; the drafts went).
     attachments_failed: AtomicU64,
+    /// Token refreshes refused with `invalid_grant` (a consent to redo).
+    grants_revoked: AtomicU64,
     notes_queued: AtomicU64,
     sla_breaches: AtomicU64,
     /// Webhook answers by status code.
@@ -67,6 +69,9 @@ impl Metrics {
     }
     pub fn add_attachment_failed(&self) {
         self.attachments_failed.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn add_grant_revoked(&self) {
+        self.grants_revoked.fetch_add(1, Ordering::Relaxed);
     }
     pub fn add_note(&self, breach: bool) {
         self.notes_queued.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +195,11 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         "contract_bridge_attachments_failed_total",
         "Report PDFs given up on (the drafts were pushed without them).",
         m.attachments_failed.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_oauth_grants_revoked_total",
+        "Token refreshes refused as revoked or expired (`invalid_grant`): run `contract-bridge connect TARGET`.",
+        m.grants_revoked.load(Ordering::Relaxed),
     );
     let _ = writeln!(
         out,

@@ -7,6 +7,7 @@
 pub mod daemon;
 pub mod export;
 pub mod http;
+pub mod oauth;
 pub mod render;
 pub mod report;
 pub mod review;

@@ -93,6 +93,35 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// Consent to an OAuth 2.0 app (Xero, QuickBooks Online, Jira Cloud
+    /// 3LO): opens the authorization-code flow with PKCE, chooses the
+    /// organisation and stores the refresh token sealed (docs/connect.md).
+    Connect {
+        /// The target (or Jira source) to connect, a key of `targets` or `sources`.
+        name: String,
+        #[arg(long)]
+        config: PathBuf,
+        /// Read the address the browser was sent to from standard input
+        /// instead of listening for it (a headless server).
+        #[arg(long, alias = "no-browser")]
+        paste: bool,
+        /// The loopback listener's port (default `connect.redirect_port`, 8749);
+        /// 0: any free port.
+        #[arg(long, conflicts_with = "paste")]
+        port: Option<u16>,
+        /// The organisation (Xero tenant, Atlassian site) to use when the
+        /// consent covers several: its id or name.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Refresh a target's OAuth grant now (storing the rotated refresh
+    /// token) and show its access token's expiry and scopes.
+    Refresh {
+        /// The target, a key of `targets`.
+        name: String,
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Show cursors, outbox depth, dead letters and last errors.
     Status {
         #[arg(long)]
@@ -286,6 +315,14 @@ fn main() -> ExitCode {
         Command::Holidays { country, year } => holidays(&country, year),
         Command::Run { config, once, now } => run(&config, once, now.as_deref()),
         Command::Status { config, json } => status(&config, json),
+        Command::Connect {
+            name,
+            config,
+            paste,
+            port,
+            tenant,
+        } => connect(&config, &name, paste, port, tenant),
+        Command::Refresh { name, config } => refresh(&config, &name),
         Command::Close {
             config,
             period,
@@ -763,9 +800,92 @@ async fn bridge(config: &Path) -> Result<std::sync::Arc<daemon::Bridge>, Failure
     let store = store::Store::open_writer(&settings.store.url)
         .await
         .map_err(|e| store_error(&settings, e))?;
+    let mut settings = settings;
+    contract_bridge::oauth::adopt_tenants(&mut settings, &store)
+        .await
+        .map_err(|e| store_error(&settings, e))?;
     let store = std::sync::Arc::new(store);
     let bridge = daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
     Ok(std::sync::Arc::new(bridge))
+}
+
+/// `connect`: the consent runs beside a running daemon (one small write to
+/// the store), which uses the new grant at its next refresh.
+fn connect(
+    config: &Path,
+    name: &str,
+    paste: bool,
+    port: Option<u16>,
+    tenant: Option<String>,
+) -> Result<(), Failure> {
+    use contract_bridge::oauth::connect::{ConnectError, Options, Return};
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    runtime()?.block_on(async {
+        // Which system and app, before anything is opened.
+        contract_bridge::oauth::connect::app_of(&settings, name).map_err(|e| bad(e.to_string()))?;
+        let store = open_store(&settings).await?;
+        let opts = Options {
+            name: name.to_owned(),
+            back: if paste {
+                Return::Paste
+            } else {
+                Return::Listen(port.unwrap_or(settings.connect.redirect_port))
+            },
+            tenant,
+        };
+        let mut input = tokio::io::BufReader::new(tokio::io::stdin());
+        let mut out = std::io::stdout();
+        let done = contract_bridge::oauth::connect::connect(&settings, &store, &opts, &mut input, &mut out)
+            .await
+            .map_err(|e| match e {
+                ConnectError::Io(e) => Failure::from(e),
+                e => bad(format!("connect {name}: {e}")),
+            })?;
+        let tenant = done
+            .tenant
+            .as_ref()
+            .map(|t| {
+                if t.name.is_empty() {
+                    format!("; {} {}", t.kind, t.id)
+                } else {
+                    format!("; organisation {} ({})", t.name, t.id)
+                }
+            })
+            .unwrap_or_default();
+        println!(
+            "connected `{}` ({}){tenant}; scopes: {}; access token valid until {}; the refresh token is stored sealed",
+            done.name,
+            done.system,
+            done.scopes.as_deref().unwrap_or("(not said)"),
+            done.expires_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        );
+        Ok(())
+    })
+}
+
+/// `refresh`: one token refresh now, as the daemon does it.
+fn refresh(config: &Path, name: &str) -> Result<(), Failure> {
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    runtime()?.block_on(async {
+        let mut settings = settings;
+        let store = open_store(&settings).await?;
+        contract_bridge::oauth::adopt_tenants(&mut settings, &store)
+            .await
+            .map_err(|e| store_error(&settings, e))?;
+        let store = std::sync::Arc::new(store);
+        let bridge =
+            daemon::Bridge::new(settings, store.clone()).map_err(|e| bad(e.to_string()))?;
+        bridge
+            .refresh_grant(name)
+            .await
+            .map_err(|e| bad(format!("refresh {name}: {e}")))?;
+        let grant = store.grant(name).await.map_err(|e| bad(e.to_string()))?;
+        match grant {
+            Some(g) => println!("{}", daemon::grant_line(&g)),
+            None => println!("`{name}` has an access token (its system keeps no grant to store)"),
+        }
+        Ok(())
+    })
 }
 
 fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {

@@ -47,6 +47,12 @@ pub struct Settings {
     /// Who may use the `/review` pages (finance's approval of drafts).
     #[serde(default)]
     pub review: ReviewSettings,
+    /// The key that seals OAuth refresh tokens in the store (docs/connect.md).
+    #[serde(default)]
+    pub secrets: SecretsSettings,
+    /// `contract-bridge connect`: the loopback redirect listener.
+    #[serde(default)]
+    pub connect: ConnectSettings,
     /// The file these settings were read from, for messages.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -93,6 +99,41 @@ impl ReviewSettings {
             }
         }
         Ok(())
+    }
+}
+
+/// Secrets the daemon keeps itself.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// Base64 of 32 random bytes (`env:NAME`, `file:PATH` or literal) that
+    /// seals the OAuth refresh tokens in the store; none:
+    /// `CONTRACT_BRIDGE_SECRET_KEY`, else (SQLite only) the key file
+    /// `<database>.key`, created with mode 0600.
+    #[serde(default)]
+    pub key: Option<Secret>,
+}
+
+/// `contract-bridge connect`.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectSettings {
+    /// The port of the loopback redirect listener
+    /// (`http://localhost:PORT/callback`, registered with each app); 0: any
+    /// free port (for apps that accept any loopback port).
+    #[serde(default = "default_connect_port")]
+    pub redirect_port: u16,
+}
+
+fn default_connect_port() -> u16 {
+    8749
+}
+
+impl Default for ConnectSettings {
+    fn default() -> Self {
+        ConnectSettings {
+            redirect_port: default_connect_port(),
+        }
     }
 }
 

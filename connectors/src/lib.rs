@@ -28,6 +28,7 @@ pub mod fortnox;
 pub mod helpdesk;
 pub mod http;
 pub mod jira;
+pub mod oauth;
 pub mod quickbooks;
 pub mod rt;
 pub mod secret;

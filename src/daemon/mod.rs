@@ -604,7 +604,46 @@ pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError>
         "drafts": s.drafts.iter().map(|d| serde_json::json!({
             "target": d.target, "key": d.key, "remote_id": d.remote_id, "status": d.status,
         })).collect::<Vec<_>>(),
+        "grants": store.grants().await?.iter().map(|g| serde_json::json!({
+            "target": g.target,
+            "access_expires_at": at(&g.info.access_expires_at),
+            "scopes": g.info.scopes.as_deref().map(|s| s.split_whitespace().collect::<Vec<_>>()),
+            "tenant_id": g.info.tenant_id,
+            "tenant_name": g.info.tenant_name,
+            "connected_at": at(&g.connected_at),
+            "refresh_token_stored": g.has_token,
+            "revoked": g.revoked.as_deref().map(crate::redact),
+        })).collect::<Vec<_>>(),
     }))
+}
+
+/// One line of `status` (and `refresh`) about a target's OAuth grant.
+pub fn grant_line(g: &store::GrantRecord) -> String {
+    let at = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mut parts = vec![format!("grant {}:", g.target)];
+    if let Some(id) = &g.info.tenant_id {
+        parts.push(match &g.info.tenant_name {
+            Some(n) => format!("organisation {n} ({id});"),
+            None => format!("organisation {id};"),
+        });
+    }
+    parts.push(match &g.info.access_expires_at {
+        Some(t) => format!("access token until {};", at(t)),
+        None => "no access token yet;".to_owned(),
+    });
+    parts.push(format!(
+        "scopes {};",
+        g.info.scopes.as_deref().unwrap_or("(not said)")
+    ));
+    parts.push(match &g.connected_at {
+        Some(t) => format!("connected {}", at(t)),
+        None => "from the configuration's refresh token".to_owned(),
+    });
+    let mut line = parts.join(" ");
+    if let Some(why) = &g.revoked {
+        line.push_str(&format!("; REVOKED: {}", crate::redact(why)));
+    }
+    line
 }
 
 /// What `status` shows.
@@ -712,6 +751,9 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
     }
     for line in ledger::ledger_lines(&s) {
         let _ = writeln!(out, "{line}");
+    }
+    for g in store.grants().await? {
+        let _ = writeln!(out, "{}", grant_line(&g));
     }
     Ok(out)
 }

@@ -35,6 +35,9 @@ pub(super) struct Workers {
     wake: BTreeMap<String, Arc<Notify>>,
     /// Access tokens of accounting targets, with when to fetch a new one.
     tokens: Mutex<BTreeMap<String, (String, Instant)>>,
+    /// The organisation `connect` chose, by target, for targets whose
+    /// configuration names none (read with the grant at each refresh).
+    tenants: Mutex<BTreeMap<String, String>>,
 }
 
 impl Workers {
@@ -61,6 +64,7 @@ impl Workers {
             transport,
             wake,
             tokens: Mutex::new(BTreeMap::new()),
+            tenants: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -162,9 +166,24 @@ impl Bridge {
                 }
                 Err(e) => {
                     let attempts = claim.item.attempts + 1;
-                    let dead = matches!(e, ConnectorError::Permanent(_))
-                        || attempts >= self.settings.outbox.max_attempts;
+                    // A revoked grant fails every item alike until someone
+                    // runs `connect`: the items wait (none is given up on)
+                    // and this pass stops.
+                    let revoked = matches!(e, ConnectorError::Permanent(_))
+                        && self
+                            .store
+                            .grant(target)
+                            .await?
+                            .is_some_and(|g| g.revoked.is_some());
+                    let dead = !revoked
+                        && (matches!(e, ConnectorError::Permanent(_))
+                            || attempts >= self.settings.outbox.max_attempts);
                     let mut wait = backoff(&self.settings.outbox, attempts, claim.item.id);
+                    if revoked {
+                        wait =
+                            Duration::from_secs_f64(self.settings.outbox.max_delay_secs.max(1.0));
+                        tracing::error!(target, error = %crate::redact(&e.to_string()), "grant revoked: pushes wait");
+                    }
                     let pause = match &e {
                         ConnectorError::Throttled { retry_after, .. } => {
                             // Honoured, up to the longest delay we would wait anyway.
@@ -175,6 +194,7 @@ impl Bridge {
                             wait = wait.max(after);
                             Some(after)
                         }
+                        _ if revoked => Some(wait),
                         _ => None,
                     };
                     if dead {
@@ -409,6 +429,20 @@ impl Bridge {
             let token = self.token(target, api).await?;
             let mut sent = request.clone();
             api.authorize(&mut sent, token.as_deref());
+            if let Some(header) = api.tenant_header()
+                && !sent
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(header))
+                && let Some(tenant) = self
+                    .outbox
+                    .tenants
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.get(target).cloned())
+            {
+                sent.headers.push((header.to_owned(), tenant));
+            }
             let safety = Safety::of(&sent);
             let response = self.outbox.transport.exchange(target, safety, sent).await?;
             if response.status == 401 && token.is_some() && !renewed {
@@ -434,6 +468,23 @@ impl Bridge {
             .transport
             .exchange(name, Safety::Write, request)
             .await
+    }
+
+    /// Fetches target `name`'s access token now (`contract-bridge refresh`),
+    /// whatever is cached.
+    pub async fn refresh_grant(&self, name: &str) -> Result<(), ConnectorError> {
+        let api = self
+            .settings
+            .targets
+            .get(name)
+            .and_then(|t| t.accounting())
+            .ok_or_else(|| {
+                ConnectorError::Permanent(format!(
+                    "`{name}` is not an accounting target of this configuration"
+                ))
+            })?;
+        self.forget_token(name);
+        self.token(name, api).await.map(|_| ())
     }
 
     /// Drops a cached access token that the system refused.
@@ -468,24 +519,24 @@ impl Bridge {
         {
             return Ok(Some(token.clone()));
         }
-        let fresh = if api.rotates() {
-            // The refresh token rotates: read the newest under a lock, and
-            // store its successor before the access token is used.
-            let transient = |e: store::StoreError| ConnectorError::Transient(e.to_string());
-            let guard = self
-                .store
-                .refresh_guard(target, Utc::now())
-                .await
-                .map_err(transient)?;
-            let Some(request) = api.grant_request(guard.current())? else {
-                return Ok(None);
-            };
-            let fresh = api.read_grant(&self.grant(target, request).await?)?;
-            self.record_scopes(target, &fresh).await;
-            if let Some(next) = &fresh.refresh_token {
-                guard.save(next, Utc::now()).await.map_err(transient)?;
+        let transient = |e: store::StoreError| ConnectorError::Transient(e.to_string());
+        let app = match api.oauth_app() {
+            // A consent's grant: configured, or stored by `connect`.
+            Some(app)
+                if app.refresh_token.is_some()
+                    || self
+                        .store
+                        .grant(target)
+                        .await
+                        .map_err(transient)?
+                        .is_some_and(|g| g.has_token) =>
+            {
+                Some(app)
             }
-            fresh
+            _ => None,
+        };
+        let fresh = if let Some(app) = app {
+            self.oauth_refresh(target, &app).await?
         } else {
             let Some(request) = api.grant_request(None)? else {
                 return Ok(None);
@@ -499,6 +550,93 @@ impl Bridge {
             tokens.insert(target.to_owned(), (fresh.token.clone(), until));
         }
         Ok(Some(fresh.token))
+    }
+
+    /// Refreshes a consent's grant through the `oauth2` crate: the newest
+    /// refresh token is read under the guard (one instance at a time), its
+    /// successor sealed and stored durably before the access token is
+    /// returned. `invalid_grant` is recorded for `status` and names the
+    /// `connect` command.
+    async fn oauth_refresh(
+        &self,
+        target: &str,
+        app: &connectors::oauth::OAuthApp,
+    ) -> Result<connectors::accounting::AccessToken, ConnectorError> {
+        use crate::oauth::seal::SealKey;
+        let transient = |e: store::StoreError| ConnectorError::Transient(e.to_string());
+        let permanent = |e: crate::oauth::seal::SealError| ConnectorError::Permanent(e.to_string());
+        let guard = self
+            .store
+            .refresh_guard(target, Utc::now())
+            .await
+            .map_err(transient)?;
+        let current = match (guard.current(), guard.legacy(), &app.refresh_token) {
+            (Some(sealed), _, _) => SealKey::require(&self.settings, target)
+                .and_then(|k| k.open(target, sealed))
+                .map_err(permanent)?,
+            (None, Some(plain), _) => plain.to_owned(),
+            (None, None, Some(configured)) => configured.expose().to_owned(),
+            (None, None, None) => {
+                return Err(ConnectorError::Permanent(crate::oauth::revoked_message(
+                    app,
+                    target,
+                    self.settings.file.as_deref(),
+                    "no refresh token is stored",
+                )));
+            }
+        };
+        if let Some(tenant) = self
+            .store
+            .grant(target)
+            .await
+            .map_err(transient)?
+            .and_then(|g| g.info.tenant_id)
+            && let Ok(mut t) = self.outbox.tenants.lock()
+        {
+            t.insert(target.to_owned(), tenant);
+        }
+        let fresh = match crate::oauth::refresh(&self.outbox.transport, target, app, &current).await
+        {
+            Ok(fresh) => fresh,
+            Err(crate::oauth::RefreshError::Revoked(said)) => {
+                drop(guard);
+                let message = crate::oauth::revoked_message(
+                    app,
+                    target,
+                    self.settings.file.as_deref(),
+                    &said,
+                );
+                self.metrics.add_grant_revoked();
+                if let Err(e) = self.store.mark_revoked(target, &message, Utc::now()).await {
+                    tracing::warn!(target, error = %e, "the revoked grant was not recorded");
+                }
+                return Err(ConnectorError::Permanent(message));
+            }
+            Err(crate::oauth::RefreshError::Failed(e)) => return Err(e),
+        };
+        if let Some(next) = &fresh.refresh_token {
+            crate::oauth::pause_before_save_for_tests().await;
+            let key = SealKey::load(&self.settings, true)
+                .map_err(permanent)?
+                .ok_or_else(|| ConnectorError::Permanent("no key to seal tokens".into()))?;
+            guard
+                .save(&key.seal(target, next), Utc::now())
+                .await
+                .map_err(transient)?;
+        } else {
+            drop(guard);
+        }
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(fresh.expires_in).unwrap_or_default();
+        if let Err(e) = self
+            .store
+            .record_access(target, expires, fresh.scope.as_deref(), now)
+            .await
+        {
+            tracing::warn!(target, error = %e, "the token's expiry was not recorded");
+        }
+        self.record_scopes(target, &fresh).await;
+        Ok(fresh)
     }
 }
 

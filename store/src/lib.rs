@@ -17,8 +17,10 @@
 //! sorts like the instants it names, and money as decimal text.
 
 mod audit;
+mod grants;
 mod review;
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use grants::{GrantInfo, GrantRecord};
 pub use review::{DecideError, Decision, Review, ReviewRequest, ReviewState};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -1004,53 +1006,78 @@ impl Store {
         Ok(())
     }
 
-    /// The newest stored refresh token of `target`, held so that no other
-    /// instance refreshes with it until [`RefreshGuard::save`] (PostgreSQL:
-    /// the row stays locked in an open transaction).
+    /// The newest stored refresh token of `target` (as sealed by the
+    /// daemon), held so that no other instance refreshes with it until
+    /// [`RefreshGuard::save`] or the guard is dropped. PostgreSQL: a lease
+    /// row (`lease_owner`, `lease_until`, [`REFRESH_LEASE`] long), waited
+    /// for while another instance holds it, so no pooled connection is held
+    /// across the token request; a dead holder's lease runs out. SQLite has
+    /// one writing process. A plaintext token kept by migration 0004's
+    /// `oauth_tokens` is offered as [`RefreshGuard::legacy`].
     pub async fn refresh_guard(
         &self,
         target: &str,
         now: DateTime<Utc>,
     ) -> Result<RefreshGuard, StoreError> {
-        const SELECT: &str = "SELECT refresh_token FROM oauth_tokens WHERE target = $1";
-        match self.backend {
-            Backend::Sqlite => {
-                let current: Option<String> = sqlx::query(SELECT)
-                    .bind(target)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .map(|r| r.get(0));
-                Ok(RefreshGuard {
-                    target: target.to_owned(),
-                    current,
-                    tx: None,
-                    pool: self.pool.clone(),
-                })
-            }
+        const SELECT: &str = "SELECT refresh_sealed FROM oauth_grants WHERE target = $1";
+        const LEGACY: &str = "SELECT refresh_token FROM oauth_tokens WHERE target = $1";
+        let owner = match self.backend {
+            Backend::Sqlite => None,
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO oauth_tokens (target, refresh_token, updated_at) VALUES ($1, '', $2) \
+                    "INSERT INTO oauth_grants (target, refresh_sealed, updated_at) VALUES ($1, '', $2) \
                      ON CONFLICT (target) DO NOTHING",
                 )
                 .bind(target)
                 .bind(instant(now))
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?;
-                let current: Option<String> =
-                    sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} FOR UPDATE")))
-                        .bind(target)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.get(0));
-                Ok(RefreshGuard {
-                    target: target.to_owned(),
-                    current: current.filter(|c| !c.is_empty()),
-                    tx: Some(tx),
-                    pool: self.pool.clone(),
-                })
+                let owner = lease_owner();
+                let started = std::time::Instant::now();
+                loop {
+                    let at =
+                        now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+                    let until = at + chrono::Duration::from_std(REFRESH_LEASE).unwrap_or_default();
+                    let taken = sqlx::query(
+                        "UPDATE oauth_grants SET lease_owner = $2, lease_until = $3 \
+                         WHERE target = $1 AND (lease_until IS NULL OR lease_until < $4)",
+                    )
+                    .bind(target)
+                    .bind(owner.clone())
+                    .bind(instant(until))
+                    .bind(instant(at))
+                    .execute(&self.pool)
+                    .await?;
+                    if taken.rows_affected() == 1 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Some(owner)
             }
-        }
+        };
+        let current: Option<String> = sqlx::query(SELECT)
+            .bind(target)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0));
+        let current = current.filter(|c| !c.is_empty());
+        let legacy = match current {
+            Some(_) => None,
+            None => sqlx::query(LEGACY)
+                .bind(target)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.get::<String, _>(0))
+                .filter(|c| !c.is_empty()),
+        };
+        Ok(RefreshGuard {
+            target: target.to_owned(),
+            current,
+            legacy,
+            owner,
+            pool: self.pool.clone(),
+        })
     }
 
     /// Tries to become the instance that runs the schedules. On PostgreSQL
@@ -1509,39 +1536,95 @@ impl Leadership {
     }
 }
 
+/// How long a PostgreSQL instance may hold a target's refresh token
+/// (the token request, with its retries, takes less).
+pub const REFRESH_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// This process and a number no other guard of it has: a lease's owner.
+fn lease_owner() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}:{nanos}:{n}", std::process::id())
+}
+
 /// A target's refresh token, held while it is used; see [`Store::refresh_guard`].
 pub struct RefreshGuard {
     target: String,
     current: Option<String>,
-    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    legacy: Option<String>,
+    /// PostgreSQL: the lease this guard holds.
+    owner: Option<String>,
     pool: AnyPool,
 }
 
 impl RefreshGuard {
-    /// The newest stored refresh token, if one was ever stored.
+    /// The newest stored refresh token (as the daemon sealed it), if one was ever stored.
     pub fn current(&self) -> Option<&str> {
         self.current.as_deref()
     }
 
-    /// Stores the refresh token that replaces it, and lets go.
-    pub async fn save(self, refresh_token: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let q = sqlx::query(
-            "INSERT INTO oauth_tokens (target, refresh_token, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (target) DO UPDATE SET refresh_token = excluded.refresh_token, updated_at = excluded.updated_at",
+    /// A plaintext refresh token stored before grants were sealed
+    /// (migration 0004), when no sealed one is stored.
+    pub fn legacy(&self) -> Option<&str> {
+        self.legacy.as_deref()
+    }
+
+    /// Stores the (sealed) refresh token that replaces it, durably (one
+    /// committed transaction), and lets go; a plaintext one of migration
+    /// 0004 is removed in the same transaction.
+    pub async fn save(mut self, refresh_token: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO oauth_grants (target, refresh_sealed, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (target) DO UPDATE SET refresh_sealed = excluded.refresh_sealed, revoked = NULL, updated_at = excluded.updated_at",
         )
         .bind(self.target.clone())
         .bind(refresh_token.to_owned())
-        .bind(instant(now));
-        match self.tx {
-            Some(mut tx) => {
-                q.execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            None => {
-                q.execute(&self.pool).await?;
-            }
+        .bind(instant(now))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(owner) = self.owner.take() {
+            sqlx::query(
+                "UPDATE oauth_grants SET lease_owner = NULL, lease_until = NULL WHERE target = $1 AND lease_owner = $2",
+            )
+            .bind(self.target.clone())
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
         }
+        sqlx::query("DELETE FROM oauth_tokens WHERE target = $1")
+            .bind(self.target.clone())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Drop for RefreshGuard {
+    /// Given back unsaved (the refresh failed): the lease is released
+    /// without waiting for it to run out, when a runtime is there to do it.
+    fn drop(&mut self) {
+        let Some(owner) = self.owner.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let target = self.target.clone();
+        rt.spawn(async move {
+            let _ = sqlx::query(
+                "UPDATE oauth_grants SET lease_owner = NULL, lease_until = NULL WHERE target = $1 AND lease_owner = $2",
+            )
+            .bind(target)
+            .bind(owner)
+            .execute(&pool)
+            .await;
+        });
     }
 }
 
@@ -1628,7 +1711,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 10] = match backend {
+    let files: [(i64, &str, &'static str); 11] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1679,6 +1762,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 10,
                 "review",
                 include_str!("../migrations/sqlite/0010_review.sql"),
+            ),
+            (
+                11,
+                "connect",
+                include_str!("../migrations/sqlite/0011_connect.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1731,6 +1819,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 10,
                 "review",
                 include_str!("../migrations/postgres/0010_review.sql"),
+            ),
+            (
+                11,
+                "connect",
+                include_str!("../migrations/postgres/0011_connect.sql"),
             ),
         ],
     };
@@ -2056,6 +2149,30 @@ mod tests {
         );
         first.save("rt-2", now).await.unwrap();
         assert_eq!(waiting.await.unwrap().as_deref(), Some("rt-2"));
+        // No connection is held while a token request runs: the pool serves
+        // other work beside a held guard.
+        let held = store.refresh_guard("qbo", now).await.unwrap();
+        assert_eq!(
+            store.grant("qbo").await.unwrap().map(|g| g.has_token),
+            Some(true)
+        );
+        // A holder that died (its guard never dropped nor saved) holds the
+        // lease until it runs out; a guard dropped unsaved lets go at once.
+        std::mem::forget(held);
+        let later =
+            now + chrono::Duration::from_std(REFRESH_LEASE).unwrap() + chrono::Duration::seconds(1);
+        let after_death = store.refresh_guard("qbo", later).await.unwrap();
+        assert_eq!(after_death.current(), Some("rt-2"));
+        drop(after_death);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // (Bounded well below the lease, which would otherwise end the wait.)
+        let again = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            store.refresh_guard("qbo", later),
+        )
+        .await
+        .expect("a dropped guard released its lease");
+        again.unwrap().save("rt-3", later).await.unwrap();
         let (_dir, sqlite) = temp_store().await;
         sqlite
             .refresh_guard("qbo", now)

@@ -186,6 +186,13 @@ pub trait TokenGrant: Send + Sync {
     fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError>;
 
     fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError>;
+
+    /// The system's OAuth 2.0 authorization-code app, where it has one:
+    /// `connect` runs its consent, and the daemon refreshes its grant
+    /// through it (see [`crate::oauth`]).
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        None
+    }
 }
 
 impl<T: AccountingApi + ?Sized> TokenGrant for T {
@@ -199,6 +206,10 @@ impl<T: AccountingApi + ?Sized> TokenGrant for T {
 
     fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
         self.read_token(r)
+    }
+
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        self.oauth_app()
     }
 }
 
@@ -229,6 +240,19 @@ pub trait AccountingApi: Send + Sync {
     ) -> Result<Option<HttpRequest>, ConnectorError>;
 
     fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError>;
+
+    /// The OAuth 2.0 authorization-code app of the target (`connect`), where
+    /// the system has one.
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        None
+    }
+
+    /// The header naming the organisation, when the configuration does not
+    /// set it and the daemon adds the one `connect` chose (Xero
+    /// `xero-tenant-id`).
+    fn tenant_header(&self) -> Option<&'static str> {
+        None
+    }
 
     /// Adds the credentials (and the token, if any) to a request.
     fn authorize(&self, request: &mut HttpRequest, token: Option<&str>);

@@ -38,7 +38,7 @@ pub struct JiraConfig {
     pub api_token: Option<Secret>,
     /// OAuth 2.0 (3LO) instead, with refresh tokens.
     #[serde(default)]
-    pub oauth: Option<JiraOAuth>,
+    pub oauth: Option<Box<JiraOAuth>>,
     /// The issues this source reads, e.g. `project = SD`.
     pub jql: String,
     /// The project key of the issues the bridge opens (renewal suggestions,
@@ -62,9 +62,37 @@ pub struct JiraConfig {
 pub struct JiraOAuth {
     pub client_id: String,
     pub client_secret: Secret,
-    pub refresh_token: Secret,
+    /// The refresh token of a consent made with another tool; none: the
+    /// one `contract-bridge connect` stored.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
     #[serde(default = "default_token_url")]
     pub token_url: String,
+    /// Where `connect` sends the browser for consent.
+    #[serde(default = "default_authorize_url")]
+    pub authorize_url: String,
+    /// The sites a consent reaches (`accessible-resources`).
+    #[serde(default = "default_resources_url")]
+    pub resources_url: String,
+    /// The scopes `connect` asks for.
+    #[serde(default = "default_jira_scopes")]
+    pub scopes: Vec<String>,
+    /// The callback URL registered with the app; none: `connect` listens
+    /// on `http://localhost:PORT/callback`.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+}
+
+fn default_authorize_url() -> String {
+    "https://auth.atlassian.com/authorize".into()
+}
+fn default_resources_url() -> String {
+    "https://api.atlassian.com/oauth/token/accessible-resources".into()
+}
+fn default_jira_scopes() -> Vec<String> {
+    ["read:jira-work", "write:jira-work", "offline_access"]
+        .map(str::to_owned)
+        .to_vec()
 }
 
 fn default_token_url() -> String {
@@ -80,7 +108,7 @@ impl JiraConfig {
                 "set either `email` and `api_token` (API-token auth) or `oauth` (3LO), not both"
                     .into(),
             ),
-            _ => Err("set `email` and `api_token` (API-token auth), or `oauth` with `client_id`, `client_secret` and `refresh_token` (3LO)".into()),
+            _ => Err("set `email` and `api_token` (API-token auth), or `oauth` with `client_id` and `client_secret` (3LO; then run `contract-bridge connect SOURCE`, or set `refresh_token`)".into()),
         }
     }
 }
@@ -476,7 +504,13 @@ impl crate::accounting::TokenGrant for Mapped<'_, JiraConfig> {
             "grant_type": "refresh_token",
             "client_id": o.client_id,
             "client_secret": o.client_secret.expose(),
-            "refresh_token": stored.unwrap_or(o.refresh_token.expose()),
+            "refresh_token": match (stored, &o.refresh_token) {
+                (Some(s), _) => s,
+                (None, Some(r)) => r.expose(),
+                (None, None) => return Err(ConnectorError::Permanent(
+                    "jira: no refresh token: run `contract-bridge connect SOURCE --config FILE` for this source".into(),
+                )),
+            },
         });
         Ok(Some(HttpRequest::json(
             HttpMethod::Post,
@@ -491,6 +525,38 @@ impl crate::accounting::TokenGrant for Mapped<'_, JiraConfig> {
         r: &HttpResponse,
     ) -> Result<crate::accounting::AccessToken, ConnectorError> {
         crate::accounting::oauth_token(SYSTEM, r)
+    }
+
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        self.oauth.as_ref().map(|o| o.app(self.timeout_ms))
+    }
+}
+
+impl JiraOAuth {
+    /// The 3LO app: `audience=api.atlassian.com` and `prompt=consent` on
+    /// the authorization URL, the client's secret in the token request's body.
+    pub fn app(&self, timeout_ms: u64) -> crate::oauth::OAuthApp {
+        crate::oauth::OAuthApp {
+            system: SYSTEM,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            authorize_url: self.authorize_url.clone(),
+            token_url: self.token_url.clone(),
+            scopes: self.scopes.clone(),
+            client_auth: crate::oauth::ClientAuth::Body,
+            json_token_requests: true,
+            authorize_params: vec![
+                ("audience".into(), "api.atlassian.com".into()),
+                ("prompt".into(), "consent".into()),
+            ],
+            tenants: crate::oauth::TenantSource::Resources {
+                url: self.resources_url.clone(),
+            },
+            tenant: None,
+            redirect_uri: self.redirect_uri.clone(),
+            refresh_token: self.refresh_token.clone(),
+            timeout_ms,
+        }
     }
 }
 

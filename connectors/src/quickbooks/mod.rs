@@ -28,12 +28,22 @@ pub struct QuickBooksConfig {
     pub base_url: String,
     #[serde(default = "default_token_url")]
     pub token_url: String,
+    /// Where `connect` sends the browser for consent.
+    #[serde(default = "default_authorize_url")]
+    pub authorize_url: String,
+    /// The redirect URI registered with the app (Intuit takes
+    /// `http://localhost` only for development keys); none: `connect`
+    /// listens on `http://localhost:PORT/callback`.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
     pub realm_id: String,
     pub client_id: String,
     pub client_secret: Secret,
-    /// The refresh token the connection started with; the daemon keeps the
-    /// newest one in its store from then on.
-    pub refresh_token: Secret,
+    /// The refresh token of a consent made with another tool (the daemon
+    /// keeps the newest one in its store from then on); none: the one
+    /// `contract-bridge connect` stored.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
     /// Our customer key → QuickBooks `CustomerRef`.
     pub customers: BTreeMap<String, String>,
     /// The service item of every line (`ItemRef`).
@@ -55,6 +65,9 @@ pub struct QuickBooksConfig {
 
 fn default_base() -> String {
     "https://quickbooks.api.intuit.com".into()
+}
+fn default_authorize_url() -> String {
+    "https://appcenter.intuit.com/connect/oauth2".into()
 }
 fn default_token_url() -> String {
     "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer".into()
@@ -156,8 +169,33 @@ impl AccountingApi for QuickBooksConfig {
         true
     }
 
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        Some(crate::oauth::OAuthApp {
+            system: SYSTEM,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            authorize_url: self.authorize_url.clone(),
+            token_url: self.token_url.clone(),
+            scopes: vec!["com.intuit.quickbooks.accounting".into()],
+            client_auth: crate::oauth::ClientAuth::Basic,
+            json_token_requests: false,
+            authorize_params: Vec::new(),
+            // The redirect carries `realmId`, the company consented to.
+            tenants: crate::oauth::TenantSource::Redirect { param: "realmId" },
+            tenant: Some(self.realm_id.clone()),
+            redirect_uri: self.redirect_uri.clone(),
+            refresh_token: self.refresh_token.clone(),
+            timeout_ms: self.timeout_ms,
+        })
+    }
+
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
-        let refresh = refresh.unwrap_or(self.refresh_token.expose());
+        let Some(refresh) = refresh.or(self.refresh_token.as_ref().map(|r| r.expose())) else {
+            return Err(ConnectorError::Permanent(
+                "quickbooks: no refresh token: run `contract-bridge connect TARGET --config FILE`"
+                    .into(),
+            ));
+        };
         Ok(Some(token_post(
             &self.token_url,
             &self.client_id,

@@ -30,16 +30,30 @@ pub struct XeroConfig {
     pub base_url: String,
     #[serde(default = "default_token_url")]
     pub token_url: String,
+    /// Where `connect` sends the browser for consent.
+    #[serde(default = "default_authorize_url")]
+    pub authorize_url: String,
+    /// The organisations a consent reaches (`GET /connections`).
+    #[serde(default = "default_connections_url")]
+    pub connections_url: String,
+    /// The redirect URI registered with the app, when `connect` is not to
+    /// listen on `http://localhost:PORT/callback` itself.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
     pub client_id: String,
     pub client_secret: Secret,
-    /// A standard connection's refresh token (from the authorization-code
-    /// consent); none: a custom connection, with client credentials.
+    /// A standard connection's first refresh token, from a consent made
+    /// with another tool; `contract-bridge connect` stores one in the store
+    /// instead. Neither: a custom connection, with client credentials.
     #[serde(default)]
     pub refresh_token: Option<Secret>,
-    /// The organisation (`xero-tenant-id`); a custom connection may omit it.
+    /// The organisation (`xero-tenant-id`); none: the one chosen at
+    /// `connect` (a custom connection needs none).
     #[serde(default)]
     pub tenant_id: Option<String>,
-    /// Our customer key → Xero `ContactID`.
+    /// Our customer key → Xero `ContactID`, for customers whose mapping
+    /// names no `accounting.<target>.contact`.
+    #[serde(default)]
     pub contacts: BTreeMap<String, String>,
     /// The revenue account of every line.
     #[serde(default = "default_account")]
@@ -73,6 +87,12 @@ fn default_base() -> String {
 }
 fn default_token_url() -> String {
     "https://identity.xero.com/connect/token".into()
+}
+fn default_authorize_url() -> String {
+    "https://login.xero.com/identity/connect/authorize".into()
+}
+fn default_connections_url() -> String {
+    "https://api.xero.com/connections".into()
 }
 fn default_account() -> String {
     "200".into()
@@ -291,6 +311,30 @@ impl AccountingApi for XeroConfig {
         self.refresh_token.is_some()
     }
 
+    fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
+        // `offline_access` is what makes Xero issue a refresh token.
+        let mut scopes = vec!["offline_access".to_owned()];
+        scopes.extend(self.scopes());
+        Some(crate::oauth::OAuthApp {
+            system: SYSTEM,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            authorize_url: self.authorize_url.clone(),
+            token_url: self.token_url.clone(),
+            scopes,
+            client_auth: crate::oauth::ClientAuth::Basic,
+            json_token_requests: false,
+            authorize_params: Vec::new(),
+            tenants: crate::oauth::TenantSource::Connections {
+                url: self.connections_url.clone(),
+            },
+            tenant: self.tenant_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            refresh_token: self.refresh_token.clone(),
+            timeout_ms: self.timeout_ms,
+        })
+    }
+
     fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
         // A custom connection asks for its scopes; a standard connection's
         // refresh keeps those its consent granted.
@@ -344,6 +388,10 @@ impl AccountingApi for XeroConfig {
             )));
         }
         Ok(token)
+    }
+
+    fn tenant_header(&self) -> Option<&'static str> {
+        self.tenant_id.is_none().then_some("xero-tenant-id")
     }
 
     fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
@@ -565,6 +613,36 @@ mod tests {
             remote_invoice(&unknown),
             Err(ConnectorError::Permanent(_))
         ));
+    }
+
+    #[test]
+    fn contacts_are_optional_when_the_mapping_names_each_contact() {
+        let x: XeroConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "c", "client_secret": "s"
+        }))
+        .unwrap();
+        assert!(x.contacts.is_empty());
+        let draft = |refs: serde_json::Value| -> Draft {
+            serde_json::from_value(serde_json::json!({
+                "customer": "riga-bakery", "period": "2026-10", "revision": 1,
+                "currency": "EUR", "total_net": "40.00", "date": "2026-11-01",
+                "lines": [{"kind": "work", "description": "Support", "quantity": "1",
+                           "unit_price": "40.00", "amount": "40.00", "tickets": ["T-1"]}],
+                "refs": refs
+            }))
+            .unwrap()
+        };
+        let named = draft(serde_json::json!({"contact": "b7a4a7a2-5a3b-4a4b-9b2f-3c1f1b0e9d11"}));
+        let r = x.create_draft("k", "ref", &named).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            body["Invoices"][0]["Contact"]["ContactID"],
+            "b7a4a7a2-5a3b-4a4b-9b2f-3c1f1b0e9d11"
+        );
+        let e = x
+            .create_draft("k", "ref", &draft(serde_json::json!({})))
+            .unwrap_err();
+        assert!(e.to_string().contains("accounting.<target>.contact"), "{e}");
     }
 
     #[test]
