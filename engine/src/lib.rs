@@ -31,6 +31,7 @@ pub mod period;
 pub mod sla;
 pub mod ticket;
 pub mod values;
+pub mod whatif;
 
 pub use bill::{bill, sla_clocks};
 pub use billing::{BillError, ContractBook};
