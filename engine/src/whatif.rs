@@ -13,6 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use chrono::{DateTime, Utc};
+
+use crate::billing::{BillError, ContractBook};
+use crate::ticket::Ticket;
 use crate::document::{BillDocument, InvoiceLine, LineKind, ReportRow};
 use crate::money::Money;
 use crate::period::Month;
@@ -300,6 +304,34 @@ pub fn diff(old: &BillDocument, new: &BillDocument) -> WhatIf {
         });
     }
     out
+}
+
+/// Bills `tickets` for each of `months` under both books and diffs them.
+/// A ticket whose customer has no contract in a book is left out of that
+/// book's bill (a customer added or dropped shows as lines added or gone).
+/// `as_of`: when open tickets are judged; `None`, each period's end.
+pub fn diff_books(
+    old: &ContractBook,
+    new: &ContractBook,
+    tickets: &[Ticket],
+    months: &[Month],
+    as_of: Option<DateTime<Utc>>,
+) -> Result<WhatIf, BillError> {
+    let of = |book: &ContractBook| -> Vec<Ticket> {
+        tickets
+            .iter()
+            .filter(|t| book.contracts.contains_key(t.customer.as_str()))
+            .cloned()
+            .collect()
+    };
+    let (to, tn) = (of(old), of(new));
+    let mut out = WhatIf::default();
+    for &m in months {
+        let a = crate::bill(old, &to, m, as_of)?;
+        let b = crate::bill(new, &tn, m, as_of)?;
+        out.extend(diff(&a, &b));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

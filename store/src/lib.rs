@@ -17,7 +17,9 @@
 //! sorts like the instants it names, and money as decimal text.
 
 mod audit;
+mod mapping_changes;
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use mapping_changes::{MappingChange, MappingFiles};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -1587,7 +1589,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 9] = match backend {
+    let files: [(i64, &str, &'static str); 10] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1633,6 +1635,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/sqlite/0009_audit.sql"),
+            ),
+            (
+                10,
+                "mapping_changes",
+                include_str!("../migrations/sqlite/0010_mapping_changes.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1680,6 +1687,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/postgres/0009_audit.sql"),
+            ),
+            (
+                10,
+                "mapping_changes",
+                include_str!("../migrations/postgres/0010_mapping_changes.sql"),
             ),
         ],
     };
