@@ -16,10 +16,10 @@ use serde::Serialize;
 use chrono::{DateTime, Utc};
 
 use crate::billing::{BillError, ContractBook};
-use crate::ticket::Ticket;
 use crate::document::{BillDocument, InvoiceLine, LineKind, ReportRow};
 use crate::money::Money;
 use crate::period::Month;
+use crate::ticket::Ticket;
 use crate::ticket::{CustomerKey, TicketId};
 
 /// One line as billed under one mapping.
@@ -178,6 +178,10 @@ fn reason(old: Option<&InvoiceLine>, new: Option<&InvoiceLine>) -> String {
         if !removed.is_empty() {
             parts.push(format!("ticket(s) no longer on it: {}", removed.join(", ")));
         }
+        if added.is_empty() && removed.is_empty() && !nm.is_empty() {
+            let all: Vec<&str> = nm.keys().map(|t| t.as_str()).collect();
+            parts.push(format!("ticket(s): {}", all.join(", ")));
+        }
     } else {
         let all: Vec<&str> = nm.keys().chain(om.keys()).map(|t| t.as_str()).collect();
         if !all.is_empty() {
@@ -310,13 +314,14 @@ pub fn diff(old: &BillDocument, new: &BillDocument) -> WhatIf {
 /// A ticket whose customer has no contract in a book is left out of that
 /// book's bill (a customer added or dropped shows as lines added or gone).
 /// `as_of`: when open tickets are judged; `None`, each period's end.
+/// A refusal names the month it was billing.
 pub fn diff_books(
     old: &ContractBook,
     new: &ContractBook,
     tickets: &[Ticket],
     months: &[Month],
     as_of: Option<DateTime<Utc>>,
-) -> Result<WhatIf, BillError> {
+) -> Result<WhatIf, (Month, BillError)> {
     let of = |book: &ContractBook| -> Vec<Ticket> {
         tickets
             .iter()
@@ -327,8 +332,8 @@ pub fn diff_books(
     let (to, tn) = (of(old), of(new));
     let mut out = WhatIf::default();
     for &m in months {
-        let a = crate::bill(old, &to, m, as_of)?;
-        let b = crate::bill(new, &tn, m, as_of)?;
+        let a = crate::bill(old, &to, m, as_of).map_err(|e| (m, e))?;
+        let b = crate::bill(new, &tn, m, as_of).map_err(|e| (m, e))?;
         out.extend(diff(&a, &b));
     }
     Ok(out)
