@@ -8,6 +8,7 @@
 //! path and saying what would be valid. `mappings/README.md` is the reference
 //! of every key.
 
+pub mod accounts;
 mod cel;
 mod compile;
 pub mod diag;
@@ -20,4 +21,5 @@ pub use compile::{At, Loaded, did_you_mean, load, parse_text};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;
 pub use engine::ticket::WorkKind;
+pub use accounts::{LineAccount, TargetAccounts};
 pub use sources::{Place, SourceMap};

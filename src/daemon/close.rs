@@ -207,7 +207,15 @@ impl Bridge {
                     .await;
                 let doc = bill_cached(&mut bills, book, tickets, month)?;
                 let correction_count = corrections.len();
-                let mut closed = self.closed_period(doc, &customer, month, now, book, corrections);
+                let mut closed = self.closed_period(
+                    doc,
+                    &customer,
+                    month,
+                    now,
+                    book,
+                    corrections,
+                    mapping.accounts.get(&self.settings.billing.target),
+                );
                 if let Some(hold) = forced.get(&customer) {
                     force_note(&mut closed, hold);
                 }
@@ -244,6 +252,7 @@ impl Bridge {
         now: DateTime<Utc>,
         book: &engine::ContractBook,
         corrections: Vec<DraftLine>,
+        accounts: Option<&mapping::TargetAccounts>,
     ) -> ClosedPeriod {
         let invoice = doc.invoices.iter().find(|i| &i.customer == customer);
         let revision = 1;
@@ -257,6 +266,15 @@ impl Bridge {
             .unwrap_or_default();
         let mut lines = draft_lines(doc, customer);
         lines.extend(corrections);
+        if let Some(accounts) = accounts {
+            let own = book
+                .contracts
+                .get(customer)
+                .and_then(|c| c.accounting.get(&self.settings.billing.target));
+            for l in &mut lines {
+                l.refs = line_refs(accounts, own, l);
+            }
+        }
         let draft = (!lines.is_empty()).then(|| {
             let total: Decimal = lines.iter().map(|l| dec(&l.amount)).sum();
             Draft {
@@ -417,6 +435,58 @@ fn bill_cached<'a>(
     })
 }
 
+/// A line's account, item, tax and tracking from `accounts.<target>`
+/// (issue 17): account and item by the line's kind, else the customer's
+/// `accounting.<target>`, else `defaults`; tax the customer's (reverse
+/// charge, export), else by kind, else `defaults`. A correction line takes
+/// `correction` where given, else the kind of the line it corrects.
+pub fn line_refs(
+    accounts: &mapping::TargetAccounts,
+    customer: Option<&engine::contract::AccountingRefs>,
+    l: &DraftLine,
+) -> connectors::LineRefs {
+    let own_kind = mapping::accounts::kind_key(&l.kind);
+    let kind = match (&l.corrects, accounts.kinds.contains_key("correction")) {
+        (Some(_), true) => Some("correction"),
+        _ => own_kind,
+    };
+    let by_kind = kind
+        .and_then(|k| accounts.kinds.get(k))
+        .cloned()
+        .unwrap_or_default();
+    let d = &accounts.defaults;
+    let code = |c: &Option<mapping::accounts::Code>| c.as_ref().map(|c| c.code.clone());
+    let customer_account = customer.and_then(|c| c.account.clone());
+    let customer_item = customer.and_then(|c| c.item.clone());
+    let customer_tax = customer.and_then(|c| c.tax.clone());
+    let tax_from_kind = by_kind.tax.is_some();
+    connectors::LineRefs {
+        account: code(&by_kind.account)
+            .or(customer_account)
+            .or_else(|| code(&d.account)),
+        item: code(&by_kind.item)
+            .or(customer_item)
+            .or_else(|| code(&d.item)),
+        // A customer's own tax wins; the rate written with a kind's or the
+        // defaults' tax goes with it only.
+        tax_rate: if customer_tax.is_some() {
+            None
+        } else if tax_from_kind {
+            by_kind.tax_rate.as_ref().map(|r| r.0.normalize().to_string())
+        } else {
+            d.tax_rate.as_ref().map(|r| r.0.normalize().to_string())
+        },
+        tax: customer_tax
+            .or_else(|| code(&by_kind.tax))
+            .or_else(|| code(&d.tax)),
+        tracking: if by_kind.tracking.is_empty() {
+            d.tracking.iter().cloned().collect()
+        } else {
+            by_kind.tracking.iter().cloned().collect()
+        },
+    }
+}
+
 /// A customer's invoice lines of a bill, as drafts carry them.
 fn draft_lines(doc: &BillDocument, customer: &CustomerKey) -> Vec<DraftLine> {
     let Some(inv) = doc.invoices.iter().find(|i| &i.customer == customer) else {
@@ -435,6 +505,7 @@ fn draft_lines(doc: &BillDocument, customer: &CustomerKey) -> Vec<DraftLine> {
             amount: l.amount.to_string(),
             tickets: l.tickets.iter().map(ToString::to_string).collect(),
             corrects: None,
+            refs: Default::default(),
         })
         .collect()
 }
@@ -508,6 +579,7 @@ pub fn correction_lines(period: Month, billed: &[DraftLine], now: &[DraftLine]) 
                 amount: format!("{:.2}", a.round_dp(2)),
                 tickets,
                 corrects: Some(period.to_string()),
+                refs: Default::default(),
             }
         })
         .collect()
@@ -526,6 +598,7 @@ mod tests {
             amount: amount.into(),
             tickets: vec!["T-1".into()],
             corrects: None,
+            refs: Default::default(),
         }
     }
 

@@ -104,6 +104,8 @@ pub struct GoodMapping {
     pub book: engine::ContractBook,
     /// `sources.<name>`: how each helpdesk source's fields are read.
     pub sources: BTreeMap<String, mapping::SourceMap>,
+    /// `accounts.<target>`: account, item and tax per line kind.
+    pub accounts: BTreeMap<String, mapping::TargetAccounts>,
     pub hash: String,
 }
 
@@ -135,6 +137,7 @@ pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError
         Ok(GoodMapping {
             book: loaded.book,
             sources: loaded.sources,
+            accounts: loaded.accounts,
             hash,
         })
     })

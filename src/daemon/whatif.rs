@@ -179,6 +179,7 @@ impl Bridge {
         Ok(Some(Arc::new(GoodMapping {
             book: loaded.book,
             sources: loaded.sources,
+            accounts: loaded.accounts,
             hash: v.hash,
         })))
     }

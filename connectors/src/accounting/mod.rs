@@ -543,6 +543,7 @@ mod tests {
             amount: "77.50".into(),
             tickets: vec![],
             corrects: None,
+            refs: Default::default(),
         };
         assert_eq!(
             fit_quantity(&line, 2),

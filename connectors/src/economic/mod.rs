@@ -224,7 +224,7 @@ impl AccountingApi for EconomicConfig {
                 ))
             })?,
         };
-        let product = d.refs.item.as_ref().or(self.product_number.as_ref());
+        // Per line (issue 17): the line's product, else the draft's, else the target's.
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -236,7 +236,7 @@ impl AccountingApi for EconomicConfig {
                     "quantity": number(&l.quantity),
                     "unitNetPrice": number(&l.unit_price),
                 });
-                if let Some(p) = product {
+                if let Some(p) = l.item(d).or(self.product_number.as_ref()) {
                     line["product"] = serde_json::json!({"productNumber": p});
                 }
                 line

@@ -249,10 +249,7 @@ impl AccountingApi for FortnoxConfig {
                 d.customer
             ))
         })?;
-        let account: Option<serde_json::Value> = match &d.refs.account {
-            Some(a) => Some(number(a)),
-            None => self.account_number.map(|a| serde_json::json!(a)),
-        };
+        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
         let rows: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -262,13 +259,18 @@ impl AccountingApi for FortnoxConfig {
                     "DeliveredQuantity": number(&l.quantity),
                     "Price": number(&l.unit_price),
                 });
-                if let Some(a) = &account {
-                    row["AccountNumber"] = a.clone();
+                let account: Option<serde_json::Value> = match l.account(d) {
+                    Some(a) => Some(number(a)),
+                    None => self.account_number.map(|a| serde_json::json!(a)),
+                };
+                if let Some(a) = account {
+                    row["AccountNumber"] = a;
                 }
-                if let Some(article) = &d.refs.item {
+                if let Some(article) = l.item(d) {
                     row["ArticleNumber"] = serde_json::json!(article);
                 }
-                if let Some(vat) = &d.refs.tax {
+                // Fortnox's VAT is the percent; a kind's `tax_rate` says it too.
+                if let Some(vat) = l.tax(d).or(l.refs.tax_rate.as_ref()) {
                     row["VAT"] = number(vat);
                 }
                 row

@@ -216,18 +216,17 @@ impl AccountingApi for QuickBooksConfig {
                 d.customer
             ))
         })?;
-        let item = d.refs.item.as_ref().unwrap_or(&self.item);
-        let tax = d.refs.tax.as_ref().or(self.tax_code.as_ref());
+        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
             .map(|l| {
                 let mut detail = serde_json::json!({
-                    "ItemRef": {"value": item},
+                    "ItemRef": {"value": l.item(d).unwrap_or(&self.item)},
                     "Qty": number(&l.quantity),
                     "UnitPrice": number(&l.unit_price),
                 });
-                if let Some(t) = tax {
+                if let Some(t) = l.tax(d).or(self.tax_code.as_ref()) {
                     detail["TaxCodeRef"] = serde_json::json!({"value": t});
                 }
                 serde_json::json!({

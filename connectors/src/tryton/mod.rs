@@ -278,13 +278,16 @@ impl AccountingApi for TrytonConfig {
             })?,
             None => self.id_of(&self.parties, "parties", &d.customer)?,
         };
-        let revenue = match &d.refs.account {
-            Some(a) => a.parse().map_err(|_| {
-                ConnectorError::Permanent(format!(
-                    "tryton: the mapping's account `{a}` is not an account id"
-                ))
-            })?,
-            None => self.revenue_account,
+        // Per line (issue 17): the line's account, else the draft's, else the target's.
+        let revenue_of = |l: &crate::DraftLine| -> Result<i64, ConnectorError> {
+            match l.account(d) {
+                Some(a) => a.parse().map_err(|_| {
+                    ConnectorError::Permanent(format!(
+                        "tryton: the mapping's account `{a}` is not an account id"
+                    ))
+                }),
+                None => Ok(self.revenue_account),
+            }
         };
         let address = self.id_of(&self.addresses, "addresses", &d.customer)?;
         let currency = self.id_of(&self.currencies, "currencies", &d.currency)?;
@@ -295,16 +298,16 @@ impl AccountingApi for TrytonConfig {
             .map(|l| {
                 // Tryton keeps two decimals of quantity.
                 let (quantity, unit_price, description) = fit_quantity(l, 2);
-                serde_json::json!({
+                Ok(serde_json::json!({
                     "type": "line",
                     "description": description,
                     "quantity": number(&quantity),
                     "unit_price": dec(&unit_price),
-                    "account": revenue,
+                    "account": revenue_of(l)?,
                     "currency": currency,
-                })
+                }))
             })
-            .collect();
+            .collect::<Result<_, ConnectorError>>()?;
         let mut invoice = serde_json::json!({
             "type": "out",
             "company": self.company,

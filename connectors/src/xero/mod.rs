@@ -379,8 +379,7 @@ impl AccountingApi for XeroConfig {
                 d.customer
             ))
         })?;
-        let account = d.refs.account.as_ref().unwrap_or(&self.account_code);
-        let tax = d.refs.tax.as_ref().or(self.tax_type.as_ref());
+        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -389,13 +388,21 @@ impl AccountingApi for XeroConfig {
                     "Description": l.description,
                     "Quantity": number(&l.quantity),
                     "UnitAmount": number(&l.unit_price),
-                    "AccountCode": account,
+                    "AccountCode": l.account(d).unwrap_or(&self.account_code),
                 });
-                if let Some(t) = tax {
+                if let Some(t) = l.tax(d).or(self.tax_type.as_ref()) {
                     item["TaxType"] = serde_json::Value::String(t.clone());
                 }
-                if let Some(code) = &d.refs.item {
+                if let Some(code) = l.item(d) {
                     item["ItemCode"] = serde_json::Value::String(code.clone());
+                }
+                if !l.refs.tracking.is_empty() {
+                    item["Tracking"] = l
+                        .refs
+                        .tracking
+                        .iter()
+                        .map(|(name, option)| serde_json::json!({"Name": name, "Option": option}))
+                        .collect();
                 }
                 item
             })
