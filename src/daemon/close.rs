@@ -625,6 +625,77 @@ mod tests {
         assert!(correction_lines(oct, &all, &now).is_empty());
     }
 
+    /// moneo's mapping with an `accounts.books` section.
+    fn accounts(section: &str) -> mapping::TargetAccounts {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/examples/moneo.yaml"),
+        )
+        .unwrap();
+        let path = dir.path().join("moneo.yaml");
+        std::fs::write(&path, format!("{text}\naccounts:\n  books:\n{section}")).unwrap();
+        let loaded = mapping::load(&path).unwrap_or_else(|d| panic!("{d}"));
+        loaded.accounts["books"].clone()
+    }
+
+    #[test]
+    fn a_line_takes_its_kind_s_account_and_the_customer_s_tax() {
+        let a = accounts(
+            "    defaults: {account: \"3000\", tax: \"25\", tax_rate: \"25\"}\n    hours: {account: \"3020\", item: HOURS, tracking: {Region: North}}\n    correction: {account: \"3090\"}\n",
+        );
+        let work = line("Support work", "1", "40.00", "40.00");
+        let r = line_refs(&a, None, &work);
+        assert_eq!(r.account.as_deref(), Some("3020"));
+        assert_eq!(r.item.as_deref(), Some("HOURS"));
+        assert_eq!((r.tax.as_deref(), r.tax_rate.as_deref()), (Some("25"), Some("25")));
+        assert_eq!(r.tracking.get("Region").map(String::as_str), Some("North"));
+        // A reverse-charge customer: its own tax wins, the kind's account stays.
+        let eu = engine::contract::AccountingRefs {
+            tax: Some("0".into()),
+            account: Some("3999".into()),
+            ..Default::default()
+        };
+        let r = line_refs(&a, Some(&eu), &work);
+        assert_eq!((r.account.as_deref(), r.tax.as_deref()), (Some("3020"), Some("0")));
+        assert_eq!(r.tax_rate, None, "the defaults' rate goes with the defaults' tax only");
+        // A kind without settings: the customer's account, else the defaults'.
+        let mut fee = work.clone();
+        fee.kind = "monthly_fee".into();
+        assert_eq!(line_refs(&a, Some(&eu), &fee).account.as_deref(), Some("3999"));
+        assert_eq!(line_refs(&a, None, &fee).account.as_deref(), Some("3000"));
+        // A correction: `correction` where given.
+        let mut fix = work.clone();
+        fix.corrects = Some("2026-10".into());
+        assert_eq!(line_refs(&a, None, &fix).account.as_deref(), Some("3090"));
+        let no_correction = accounts("    hours: {account: \"3020\"}\n");
+        assert_eq!(
+            line_refs(&no_correction, None, &fix).account.as_deref(),
+            Some("3020"),
+            "else the kind it corrects"
+        );
+    }
+
+    #[test]
+    fn an_unknown_line_kind_in_accounts_is_refused_naming_the_valid_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(
+            &path,
+            "accounts:\n  books:\n    hour: {account: \"3020\"}\n    fee: {tax_rate: \"250\"}\n",
+        )
+        .unwrap();
+        let Err(d) = mapping::load(&path) else {
+            panic!("accepted")
+        };
+        let text = d.to_string();
+        assert!(
+            text.contains("m.yaml:3:") && text.contains("accounts.books.hour")
+                && text.contains("did you mean `hours`"),
+            "{text}"
+        );
+        assert!(text.contains("accounts.books.fee.tax_rate") && text.contains("not a tax rate"), "{text}");
+    }
+
     #[test]
     fn work_made_free_after_the_fact_is_credited() {
         let oct: Month = "2026-10".parse().unwrap();
