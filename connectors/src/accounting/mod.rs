@@ -202,9 +202,53 @@ impl<T: AccountingApi + ?Sized> TokenGrant for T {
     }
 }
 
+/// What a code of a mapping's `accounts` section names (issue 17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CodeKind {
+    Account,
+    Item,
+    Tax,
+}
+
+impl CodeKind {
+    /// The mapping key.
+    pub fn key(self) -> &'static str {
+        match self {
+            CodeKind::Account => "account",
+            CodeKind::Item => "item",
+            CodeKind::Tax => "tax",
+        }
+    }
+}
+
+/// One code a system lists (an account, an item, a tax type), active.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedCode {
+    pub code: String,
+    pub name: String,
+    /// A tax type's rate in percent, where the system says it.
+    pub rate: Option<Decimal>,
+}
+
 pub trait AccountingApi: Send + Sync {
     /// The system's name in messages (`xero`, `fortnox`, …).
     fn system(&self) -> &'static str;
+
+    /// The requests listing the codes `check` validates a mapping's
+    /// `accounts.<target>` against (chart of accounts, items, tax rates),
+    /// where the system's API lists them; empty where it lists none.
+    fn code_lists(&self) -> Vec<(CodeKind, HttpRequest)> {
+        Vec::new()
+    }
+
+    /// The active codes one answer of [`AccountingApi::code_lists`] lists.
+    fn read_codes(
+        &self,
+        _kind: CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<ListedCode>, ConnectorError> {
+        Err(status_error(self.system(), r, "lists no codes"))
+    }
 
     /// Requests per second the system allows (the daemon's rate limiter).
     fn requests_per_second(&self) -> u32;

@@ -184,9 +184,107 @@ impl FortnoxConfig {
     }
 }
 
+/// `GET /3/accounts`: the chart of accounts of the current financial year.
+#[derive(Deserialize)]
+struct AccountsAnswer {
+    #[serde(rename = "Accounts")]
+    accounts: Vec<ChartAccount>,
+}
+
+#[derive(Deserialize)]
+struct ChartAccount {
+    #[serde(rename = "Number")]
+    number: i64,
+    #[serde(rename = "Description", default)]
+    description: String,
+    #[serde(rename = "Active", default = "active")]
+    active: bool,
+}
+
+fn active() -> bool {
+    true
+}
+
+/// `GET /3/articles`.
+#[derive(Deserialize)]
+struct ArticlesAnswer {
+    #[serde(rename = "Articles")]
+    articles: Vec<ListedArticle>,
+}
+
+#[derive(Deserialize)]
+struct ListedArticle {
+    #[serde(rename = "ArticleNumber")]
+    article_number: String,
+    #[serde(rename = "Description", default)]
+    description: String,
+}
+
 impl AccountingApi for FortnoxConfig {
     fn system(&self) -> &'static str {
         SYSTEM
+    }
+
+    /// Accounts and articles (500 per page, Fortnox's most; a longer list
+    /// is read as far as its first page). VAT is a percent, not a listed code.
+    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
+        use crate::accounting::CodeKind;
+        vec![
+            (
+                CodeKind::Account,
+                self.request(
+                    HttpMethod::Get,
+                    format!("{}/accounts?limit=500", self.base_url),
+                    Vec::new(),
+                ),
+            ),
+            (
+                CodeKind::Item,
+                self.request(
+                    HttpMethod::Get,
+                    format!("{}/articles?limit=500", self.base_url),
+                    Vec::new(),
+                ),
+            ),
+        ]
+    }
+
+    fn read_codes(
+        &self,
+        kind: crate::accounting::CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+        use crate::accounting::{CodeKind, ListedCode};
+        if !(200..300).contains(&r.status) {
+            return Err(status_error(SYSTEM, r, "listing codes"));
+        }
+        let bad = |e: serde_json::Error| {
+            ConnectorError::Permanent(format!("fortnox: an unexpected {} list: {e}", kind.key()))
+        };
+        Ok(match kind {
+            CodeKind::Account => serde_json::from_str::<AccountsAnswer>(&r.body)
+                .map_err(bad)?
+                .accounts
+                .into_iter()
+                .filter(|a| a.active)
+                .map(|a| ListedCode {
+                    code: a.number.to_string(),
+                    name: a.description,
+                    rate: None,
+                })
+                .collect(),
+            CodeKind::Item => serde_json::from_str::<ArticlesAnswer>(&r.body)
+                .map_err(bad)?
+                .articles
+                .into_iter()
+                .map(|a| ListedCode {
+                    code: a.article_number,
+                    name: a.description,
+                    rate: None,
+                })
+                .collect(),
+            CodeKind::Tax => Vec::new(),
+        })
     }
 
     fn requests_per_second(&self) -> u32 {
