@@ -365,6 +365,26 @@ fn check(path: &Path, config: Option<&Path>) -> Result<(), Failure> {
                 for line in settings.xero_scope_lines(&Default::default()) {
                     println!("{line}");
                 }
+                // Issue 17: `accounts.<target>` codes against what each target lists.
+                if !loaded.accounts.is_empty() {
+                    let errors = runtime()?.block_on(async {
+                        let store = std::sync::Arc::new(open_store(&settings).await?);
+                        let bridge =
+                            daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
+                        bridge
+                            .check_accounts(&loaded.accounts)
+                            .await
+                            .map_err(|e| bad(format!("{}: {e}", config.display())))
+                    })?;
+                    if !errors.is_empty() {
+                        return Err(bad(format!(
+                            "{}\n{} error(s) in {}",
+                            errors.join("\n"),
+                            errors.len(),
+                            path.display()
+                        )));
+                    }
+                }
             }
             println!(
                 "{}: ok, {} customer contract(s): {}",

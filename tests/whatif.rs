@@ -419,3 +419,164 @@ async fn a_reload_that_changes_only_open_months_applies_at_once() {
         "{log}"
     );
 }
+
+/// A Xero organisation for `check`: a custom connection's token, and its
+/// chart of accounts, tax rates and items (fixtures in Xero's shape).
+async fn xero_lists() -> wiremock::MockServer {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/connect/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"access_token": "tok-1", "expires_in": 1800, "token_type": "Bearer"}),
+        ))
+        .mount(&server)
+        .await;
+    for (p, file) in [
+        ("/api.xro/2.0/Accounts", "accounts.json"),
+        ("/api.xro/2.0/TaxRates", "tax-rates.json"),
+        ("/api.xro/2.0/Items", "items.json"),
+    ] {
+        let body = std::fs::read_to_string(root().join("tests/fixtures/xero").join(file)).unwrap();
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("authorization", "Bearer tok-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+/// moneo's mapping with `accounts.books` (`section`, indented) beside it,
+/// and a configuration whose target `books` is the Xero at `uri`.
+fn xero_check_setup(dir: &Path, section: &str, uri: &str) -> (PathBuf, PathBuf) {
+    let folder = dir.join("mapping");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(moneo_mapping(), folder.join("moneo.yaml")).unwrap();
+    let accounts = folder.join("accounts.yaml");
+    std::fs::write(&accounts, format!("accounts:\n  books:\n{section}")).unwrap();
+    let tables = format!(
+        r#"[targets.books]
+type = "xero"
+base_url = "{uri}/api.xro/2.0"
+token_url = "{uri}/connect/token"
+client_id = "client"
+client_secret = "s3cret"
+timeout_ms = 2000
+[targets.books.contacts]
+"#
+    );
+    (write_config(dir, &folder, "books", &tables), accounts)
+}
+
+fn check(cfg: &Path, mapping: &Path) -> std::process::Output {
+    Command::new(bin())
+        .args(["check", "--mapping"])
+        .arg(mapping)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_rejects_an_account_code_xero_does_not_have_naming_file_line_and_valid_codes() {
+    let xero = xero_lists().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, accounts) = xero_check_setup(
+        dir.path(),
+        "    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"20\"}\n    hours: {account: \"211\", item: SUPPORT-HOUR}\n    fee: {account: \"270\", item: FEE}\n    sla_credit: {tax: ZERORATED}\n",
+        &xero.uri(),
+    );
+    let out = check(&cfg, &accounts.parent().unwrap().to_path_buf());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // 211 does not exist; 270 is archived; ZERORATED is no tax type of it.
+    let file = accounts.display().to_string();
+    assert!(
+        stderr.contains(&format!("{file}:4:"))
+            && stderr.contains("accounts.books.hours.account")
+            && stderr.contains("`211` is not an account code of xero"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("valid: 090 (Business Bank Account), 200 (Sales), 210 (Support hours), 260 (Other Revenue)"),
+        "archived 270 is not valid: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:5:")) && stderr.contains("`270`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:6:"))
+            && stderr.contains("accounts.books.sla_credit.tax")
+            && stderr.contains("ECOUTPUTSERVICES"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 error(s)"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_accepts_codes_xero_has_and_refuses_a_wrong_rate() {
+    let xero = xero_lists().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, accounts) = xero_check_setup(
+        dir.path(),
+        "    defaults: {account: \"200\", tax: OUTPUT2}\n    hours: {account: \"210\", item: SUPPORT-HOUR}\n    sla_credit: {tax: ECOUTPUTSERVICES, tax_rate: \"0\"}\n",
+        &xero.uri(),
+    );
+    let folder = accounts.parent().unwrap().to_path_buf();
+    let out = check(&cfg, &folder);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A rate that is not the system's for its code.
+    std::fs::write(
+        &accounts,
+        "accounts:\n  books:\n    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"25\"}\n",
+    )
+    .unwrap();
+    let xero = xero_lists().await;
+    let (cfg, _) = xero_check_setup(
+        dir.path(),
+        "    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"25\"}\n",
+        &xero.uri(),
+    );
+    let out = check(&cfg, &folder);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("accounts.books.defaults.tax_rate")
+            && stderr.contains("`OUTPUT2` at 20 %, not 25 %"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_names_an_accounts_target_the_configuration_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, accounts) = xero_check_setup(
+        dir.path(),
+        "    defaults: {account: \"200\"}\n",
+        "http://127.0.0.1:9",
+    );
+    std::fs::write(
+        &accounts,
+        "accounts:\n  bookz:\n    defaults: {account: \"200\"}\n",
+    )
+    .unwrap();
+    let out = check(&cfg, &accounts.parent().unwrap().to_path_buf());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("accounts.bookz")
+            && stderr.contains("no target `bookz`")
+            && stderr.contains("its targets: books"),
+        "{stderr}"
+    );
+}

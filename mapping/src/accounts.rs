@@ -150,7 +150,12 @@ impl TargetAccounts {
     }
 }
 
-fn code(o: &Origin, key: &str, s: &Option<Spanned<String>>, diags: &mut Vec<Diagnostic>) -> Option<Code> {
+fn code(
+    o: &Origin,
+    key: &str,
+    s: &Option<Spanned<String>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Code> {
     let s = s.as_ref()?;
     let mut origin = o.child(key);
     if s.referenced.line() > 0 {

@@ -17,9 +17,9 @@ mod ical;
 pub mod raw;
 mod sources;
 
+pub use accounts::{LineAccount, TargetAccounts};
 pub use compile::{At, Loaded, did_you_mean, load, parse_text};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;
 pub use engine::ticket::WorkKind;
-pub use accounts::{LineAccount, TargetAccounts};
 pub use sources::{Place, SourceMap};

@@ -27,7 +27,8 @@ pub struct RawFile {
     /// Per accounting target: account, item, tax and tracking per line kind
     /// (`crate::accounts`).
     #[serde(default)]
-    pub accounts: BTreeMap<String, Spanned<BTreeMap<String, Spanned<crate::accounts::RawLineAccount>>>>,
+    pub accounts:
+        BTreeMap<String, Spanned<BTreeMap<String, Spanned<crate::accounts::RawLineAccount>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

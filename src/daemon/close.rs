@@ -472,7 +472,10 @@ pub fn line_refs(
         tax_rate: if customer_tax.is_some() {
             None
         } else if tax_from_kind {
-            by_kind.tax_rate.as_ref().map(|r| r.0.normalize().to_string())
+            by_kind
+                .tax_rate
+                .as_ref()
+                .map(|r| r.0.normalize().to_string())
         } else {
             d.tax_rate.as_ref().map(|r| r.0.normalize().to_string())
         },
@@ -647,7 +650,10 @@ mod tests {
         let r = line_refs(&a, None, &work);
         assert_eq!(r.account.as_deref(), Some("3020"));
         assert_eq!(r.item.as_deref(), Some("HOURS"));
-        assert_eq!((r.tax.as_deref(), r.tax_rate.as_deref()), (Some("25"), Some("25")));
+        assert_eq!(
+            (r.tax.as_deref(), r.tax_rate.as_deref()),
+            (Some("25"), Some("25"))
+        );
         assert_eq!(r.tracking.get("Region").map(String::as_str), Some("North"));
         // A reverse-charge customer: its own tax wins, the kind's account stays.
         let eu = engine::contract::AccountingRefs {
@@ -656,12 +662,21 @@ mod tests {
             ..Default::default()
         };
         let r = line_refs(&a, Some(&eu), &work);
-        assert_eq!((r.account.as_deref(), r.tax.as_deref()), (Some("3020"), Some("0")));
-        assert_eq!(r.tax_rate, None, "the defaults' rate goes with the defaults' tax only");
+        assert_eq!(
+            (r.account.as_deref(), r.tax.as_deref()),
+            (Some("3020"), Some("0"))
+        );
+        assert_eq!(
+            r.tax_rate, None,
+            "the defaults' rate goes with the defaults' tax only"
+        );
         // A kind without settings: the customer's account, else the defaults'.
         let mut fee = work.clone();
         fee.kind = "monthly_fee".into();
-        assert_eq!(line_refs(&a, Some(&eu), &fee).account.as_deref(), Some("3999"));
+        assert_eq!(
+            line_refs(&a, Some(&eu), &fee).account.as_deref(),
+            Some("3999")
+        );
         assert_eq!(line_refs(&a, None, &fee).account.as_deref(), Some("3000"));
         // A correction: `correction` where given.
         let mut fix = work.clone();
@@ -689,11 +704,15 @@ mod tests {
         };
         let text = d.to_string();
         assert!(
-            text.contains("m.yaml:3:") && text.contains("accounts.books.hour")
+            text.contains("m.yaml:3:")
+                && text.contains("accounts.books.hour")
                 && text.contains("did you mean `hours`"),
             "{text}"
         );
-        assert!(text.contains("accounts.books.fee.tax_rate") && text.contains("not a tax rate"), "{text}");
+        assert!(
+            text.contains("accounts.books.fee.tax_rate") && text.contains("not a tax rate"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -355,3 +355,128 @@ impl Bridge {
         Ok(())
     }
 }
+
+impl Bridge {
+    /// `check --config` (issue 17): every code of the mapping's
+    /// `accounts.<target>` sections checked against what the target's API
+    /// lists (chart of accounts, items, tax rates), through the daemon's
+    /// transport. Each problem names the file, line and key, and the valid
+    /// codes. A target whose API lists nothing is not asked.
+    pub async fn check_accounts(
+        &self,
+        accounts: &std::collections::BTreeMap<String, mapping::TargetAccounts>,
+    ) -> Result<Vec<String>, CycleError> {
+        use connectors::accounting::CodeKind;
+        let mut errors = Vec::new();
+        for (target, ta) in accounts {
+            let Some(config) = self.settings.targets.get(target) else {
+                let known: Vec<&str> = self.settings.targets.keys().map(String::as_str).collect();
+                errors.push(
+                    ta.origin
+                        .error(format!(
+                            "no target `{target}` in the configuration; its targets: {}",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ))
+                        .to_string(),
+                );
+                continue;
+            };
+            let Some(api) = config.accounting() else {
+                continue;
+            };
+            let mut listed: std::collections::BTreeMap<
+                CodeKind,
+                Vec<connectors::accounting::ListedCode>,
+            > = std::collections::BTreeMap::new();
+            self.outbox.transport().new_pass(target);
+            for (kind, request) in api.code_lists() {
+                let asked = |e: connectors::ConnectorError| {
+                    CycleError::Accounting(format!(
+                        "{target}: the {} list could not be read: {e}",
+                        kind.key()
+                    ))
+                };
+                let answer = self.call(target, api, request).await.map_err(asked)?;
+                let codes = self
+                    .forget_token_on_401(target, api.read_codes(kind, &answer))
+                    .map_err(asked)?;
+                listed.insert(kind, codes);
+            }
+            for (what, code) in ta.codes() {
+                let kind = match what {
+                    "account" => CodeKind::Account,
+                    "item" => CodeKind::Item,
+                    _ => CodeKind::Tax,
+                };
+                let Some(valid) = listed.get(&kind) else {
+                    continue;
+                };
+                if valid.iter().any(|c| c.code == code.code) {
+                    continue;
+                }
+                errors.push(
+                    code.origin
+                        .error(format!(
+                            "`{}` is not {} {what} code of {} (target `{target}`); valid: {}",
+                            code.code,
+                            if what == "tax" { "a" } else { "an" },
+                            api.system(),
+                            valid_list(valid)
+                        ))
+                        .to_string(),
+                );
+            }
+            // A rate written beside a tax code must be the system's rate of it.
+            let lines = std::iter::once(&ta.defaults).chain(ta.kinds.values());
+            for l in lines {
+                let (Some(tax), Some((rate, origin))) = (&l.tax, &l.tax_rate) else {
+                    continue;
+                };
+                let theirs = listed
+                    .get(&CodeKind::Tax)
+                    .and_then(|v| v.iter().find(|c| c.code == tax.code))
+                    .and_then(|c| c.rate);
+                if let Some(theirs) = theirs.filter(|t| t.normalize() != rate.normalize()) {
+                    errors.push(
+                        origin
+                            .error(format!(
+                                "{} has `{}` at {} %, not {} %: correct the rate or the tax code",
+                                api.system(),
+                                tax.code,
+                                theirs.normalize(),
+                                rate.normalize()
+                            ))
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        Ok(errors)
+    }
+}
+
+/// The valid codes, with their names, cut short past 40.
+fn valid_list(valid: &[connectors::accounting::ListedCode]) -> String {
+    if valid.is_empty() {
+        return "none (the list is empty)".to_owned();
+    }
+    let mut shown: Vec<String> = valid
+        .iter()
+        .take(40)
+        .map(|c| {
+            if c.name.is_empty() {
+                c.code.clone()
+            } else {
+                format!("{} ({})", c.code, c.name)
+            }
+        })
+        .collect();
+    if valid.len() > 40 {
+        shown.push(format!("… ({} in all)", valid.len()));
+    }
+    shown.join(", ")
+}

@@ -611,10 +611,17 @@ mod tests {
         .unwrap();
         let rows = coded_body(&fortnox)["Invoice"]["InvoiceRows"].clone();
         assert_eq!(
-            (&rows[0]["AccountNumber"], &rows[0]["ArticleNumber"], &rows[0]["VAT"]),
+            (
+                &rows[0]["AccountNumber"],
+                &rows[0]["ArticleNumber"],
+                &rows[0]["VAT"]
+            ),
             (&3010.into(), &"FEE".into(), &25.into())
         );
-        assert_eq!((&rows[1]["AccountNumber"], &rows[1]["VAT"]), (&3020.into(), &0.into()));
+        assert_eq!(
+            (&rows[1]["AccountNumber"], &rows[1]["VAT"]),
+            (&3020.into(), &0.into())
+        );
         assert_eq!(rows[2]["AccountNumber"], 3001);
         let economic: crate::economic::EconomicConfig = serde_json::from_value(serde_json::json!({
             "app_secret_token": "a", "agreement_grant_token": "g",
@@ -633,7 +640,10 @@ mod tests {
         let lines = coded_body(&qb)["Line"].clone();
         assert_eq!(lines[0]["SalesItemLineDetail"]["ItemRef"]["value"], "FEE");
         assert_eq!(lines[1]["SalesItemLineDetail"]["TaxCodeRef"]["value"], "0");
-        assert_eq!(lines[2]["SalesItemLineDetail"]["ItemRef"]["value"], "SUPPORT");
+        assert_eq!(
+            lines[2]["SalesItemLineDetail"]["ItemRef"]["value"],
+            "SUPPORT"
+        );
     }
 
     #[test]

@@ -344,7 +344,11 @@ impl AccountingApi for XeroConfig {
         .map(|(kind, path)| {
             (
                 kind,
-                self.request(HttpMethod::Get, format!("{}/{path}", self.base_url), Vec::new()),
+                self.request(
+                    HttpMethod::Get,
+                    format!("{}/{path}", self.base_url),
+                    Vec::new(),
+                ),
             )
         })
         .collect()
