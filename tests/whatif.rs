@@ -580,3 +580,59 @@ fn check_names_an_accounts_target_the_configuration_lacks() {
         "{stderr}"
     );
 }
+
+#[test]
+fn each_draft_line_carries_its_kind_s_account_only_when_accounts_are_configured() {
+    // Without `accounts`: lines as before, no `refs`.
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _) = moneo_daemon(dir.path());
+    run_once_with(&cfg, "2026-11-01T07:30:00Z", &[]);
+    let plain = drafts_of(dir.path(), "2026-10");
+    assert_eq!(plain.len(), 2);
+    for (_, d) in &plain {
+        for l in d["draft"]["lines"].as_array().unwrap() {
+            assert_eq!(l.get("refs"), None, "{l}");
+        }
+    }
+    // With it: each line its kind's account, the defaults' tax.
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, mapping) = moneo_daemon(dir.path());
+    std::fs::write(
+        mapping.with_file_name("accounts.yaml"),
+        "accounts:\n  drafts:\n    defaults: {account: \"3000\", tax: \"25\"}\n    hours: {account: \"3020\", item: HOURS}\n    add_on: {account: \"3040\", tracking: {Region: Riga}}\n",
+    )
+    .unwrap();
+    let log = run_once_with(&cfg, "2026-11-01T07:30:00Z", &[]);
+    let coded = drafts_of(dir.path(), "2026-10");
+    let (_, vidzeme) = coded
+        .iter()
+        .find(|(c, _)| c == "vidzeme-foods")
+        .expect(&log);
+    let lines = vidzeme["draft"]["lines"].as_array().unwrap();
+    let refs_of = |kind: &str| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l["kind"] == kind)
+            .map(|l| l["refs"].clone())
+            .collect()
+    };
+    // vidzeme-foods: two add-ons (contracts.md) and paid hours.
+    assert_eq!(
+        refs_of("add_on"),
+        vec![
+            serde_json::json!({"account": "3040", "tax": "25", "tracking": {"Region": "Riga"}});
+            2
+        ]
+    );
+    assert_eq!(
+        refs_of("work"),
+        vec![serde_json::json!({"account": "3020", "item": "HOURS", "tax": "25"})]
+    );
+    // The amounts are those of the bill without accounts.
+    let totals = |v: &[(String, Value)]| -> Vec<(String, Value)> {
+        v.iter()
+            .map(|(c, d)| (c.clone(), d["draft"]["total_net"].clone()))
+            .collect()
+    };
+    assert_eq!(totals(&coded), totals(&plain));
+}
