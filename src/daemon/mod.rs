@@ -191,7 +191,14 @@ impl Bridge {
         let current = self.mapping().map(|m| m.hash.clone());
         let refused = self.refused.read().ok().and_then(|r| r.clone());
         if current.as_deref() == Some(hash.as_str()) {
-            // Back to the files in force (a broken change undone).
+            // Back to the files in force (a broken change undone, or a held one).
+            if self.held.read().ok().and_then(|h| h.clone()).is_some() {
+                self.store.supersede_mapping_changes(now).await?;
+                self.metrics.set_mapping_changes_held(0);
+                if let Ok(mut h) = self.held.write() {
+                    *h = None;
+                }
+            }
             self.metrics.set_mapping_valid(true);
             if let Ok(mut r) = self.refused.write() {
                 *r = None;
@@ -222,9 +229,23 @@ impl Bridge {
         // Issue 17: a valid change is billed against the mapping in force
         // first; one that moves money in a closed period is held.
         let live = match &loaded {
-            Ok(_) => self.live_mapping().await?,
+            Ok(_) => match self.live_mapping().await {
+                Ok(l) => l,
+                Err(CycleError::Store(e)) => return Err(CycleError::Store(e)),
+                // A stored version this build no longer loads: nothing to compare with.
+                Err(e) => {
+                    tracing::warn!("{e}; the mapping files are taken as they are");
+                    None
+                }
+            },
             Err(_) => None,
         };
+        if let (Ok(m), Some(l)) = (&loaded, &live)
+            && l.hash == m.hash
+        {
+            // The files are the version in force (a restart, or a held change undone).
+            self.store.supersede_mapping_changes(now).await?;
+        }
         let verdict = match &loaded {
             Ok(m) if live.as_ref().is_some_and(|l| l.hash == m.hash) => Ok(None),
             Ok(m) => match self.mapping_verdict(m, live.as_deref(), now).await {

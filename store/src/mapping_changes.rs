@@ -172,6 +172,14 @@ impl Store {
         .bind(hash)
         .execute(&mut *tx)
         .await?;
+        // A change held or accepted for other files is moot now.
+        sqlx::query(
+            "UPDATE mapping_changes SET status = 'superseded', decided_at = $1 WHERE hash <> $2 AND status IN ('held', 'accepted')",
+        )
+        .bind(instant(now))
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() == 0 {
             let files = serde_json::to_string(files)
                 .map_err(|e| StoreError::Corrupt(format!("mapping files: {e}")))?;
@@ -189,6 +197,17 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The files went back to the version in force: what waits is moot.
+    pub async fn supersede_mapping_changes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE mapping_changes SET status = 'superseded', decided_at = $1 WHERE status IN ('held', 'accepted')",
+        )
+        .bind(instant(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// The mapping version last in force, with its files.
@@ -271,6 +290,23 @@ mod tests {
         let live = store.mapping_in_force().await.unwrap().unwrap();
         assert_eq!((live.hash.as_str(), live.id), ("h2", second.id));
         assert_eq!(live.files, files);
+        assert!(store.pending_mapping_changes().await.unwrap().is_empty());
+        // Held, then other files applied (an open-only edit): moot.
+        store
+            .hold_mapping_change("m", "h3", &files, &sum, now)
+            .await
+            .unwrap();
+        store
+            .mapping_applied("m", "h4", &files, &sum, now)
+            .await
+            .unwrap();
+        assert!(store.pending_mapping_changes().await.unwrap().is_empty());
+        // Held, then the files went back: moot too.
+        store
+            .hold_mapping_change("m", "h5", &files, &sum, now)
+            .await
+            .unwrap();
+        assert_eq!(store.supersede_mapping_changes(now).await.unwrap(), 1);
         assert!(store.pending_mapping_changes().await.unwrap().is_empty());
     }
 
