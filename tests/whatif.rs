@@ -491,7 +491,7 @@ async fn check_rejects_an_account_code_xero_does_not_have_naming_file_line_and_v
         "    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"20\"}\n    hours: {account: \"211\", item: SUPPORT-HOUR}\n    fee: {account: \"270\", item: FEE}\n    sla_credit: {tax: ZERORATED}\n",
         &xero.uri(),
     );
-    let out = check(&cfg, &accounts.parent().unwrap().to_path_buf());
+    let out = check(&cfg, accounts.parent().unwrap());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     // 211 does not exist; 270 is archived; ZERORATED is no tax type of it.
@@ -570,7 +570,7 @@ fn check_names_an_accounts_target_the_configuration_lacks() {
         "accounts:\n  bookz:\n    defaults: {account: \"200\"}\n",
     )
     .unwrap();
-    let out = check(&cfg, &accounts.parent().unwrap().to_path_buf());
+    let out = check(&cfg, accounts.parent().unwrap());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

@@ -244,6 +244,7 @@ impl Bridge {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn closed_period(
         &self,
         doc: &BillDocument,
