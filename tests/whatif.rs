@@ -636,3 +636,125 @@ fn each_draft_line_carries_its_kind_s_account_only_when_accounts_are_configured(
     };
     assert_eq!(totals(&coded), totals(&plain));
 }
+
+/// `GET path` on the daemon's listener: the body.
+async fn get(client: &reqwest::Client, addr: &str, path: &str) -> String {
+    match client.get(format!("http://{addr}{path}")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The value of gauge or counter `name` in `/metrics`, once it is served.
+async fn metric(client: &reqwest::Client, addr: &str, name: &str) -> Option<u64> {
+    get(client, addr, "/metrics").await.lines().find_map(|l| {
+        l.strip_prefix(&format!("{name} "))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..600 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_daemon_holds_a_hot_reload_that_changes_a_closed_month_until_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("mapping");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mapping = folder.join("moneo.yaml");
+    std::fs::copy(moneo_mapping(), &mapping).unwrap();
+    let addr = format!("127.0.0.1:{}", support::free_port());
+    // The real clock: October and November 2026 have ended and close at
+    // start-up; two years of corrections keep October in reach whenever
+    // this runs.
+    let cfg = dir.path().join("bridge.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[store]
+url = "sqlite://{dir}/state.db"
+[mapping]
+path = "{folder}"
+[billing]
+first_period = "2026-10"
+target = "drafts"
+correction_months = 24
+[sources.moneo]
+type = "folder"
+path = "{tickets}"
+file_name = "tickets.json"
+[targets.drafts]
+type = "folder"
+path = "{dir}/drafts"
+[schedule]
+mapping_check_secs = 0.1
+[http]
+listen = "{addr}"
+"#,
+            dir = dir.path().display(),
+            folder = folder.display(),
+            tickets = moneo_tickets().parent().unwrap().display(),
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("daemon.log");
+    let _daemon = support::spawn_daemon(&cfg, std::fs::File::create(&log).unwrap());
+    let client = reqwest::Client::new();
+    wait_for("October to close", async || {
+        drafts_of(dir.path(), "2026-10").len() == 2
+    })
+    .await;
+    assert_eq!(
+        metric(&client, &addr, "contract_bridge_mapping_changes_held").await,
+        Some(0)
+    );
+
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    std::fs::write(
+        &mapping,
+        text.replacen("hourly_rate: \"60.00\"", "hourly_rate: \"75.00\"", 1),
+    )
+    .unwrap();
+    wait_for("the change to be held", async || {
+        metric(&client, &addr, "contract_bridge_mapping_changes_held").await == Some(1)
+    })
+    .await;
+    // Still ready: the mapping in force is good.
+    assert!(get(&client, &addr, "/readyz").await.starts_with("ready"));
+    let json: Value = serde_json::from_slice(&cli(&cfg, &["status", "--json"]).stdout).unwrap();
+    let held = &json["mapping_changes"][0];
+    assert_eq!(held["status"], "held", "{json:#}");
+    assert_eq!(dec_of(&held["closed_total_delta"]), dec!(59.38));
+
+    let out = cli(&cfg, &["apply-mapping"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the accepted change to come into force", async || {
+        metric(&client, &addr, "contract_bridge_mapping_changes_held").await == Some(0)
+            && cli(&cfg, &["status", "--json"]).status.success()
+            && serde_json::from_slice::<Value>(&cli(&cfg, &["status", "--json"]).stdout)
+                .unwrap()["mapping_changes"]
+                == Value::Array(vec![])
+    })
+    .await;
+    let loaded = audit(dir.path(), "mapping_loaded").await;
+    assert_eq!(
+        loaded.len(),
+        1,
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert_eq!(loaded[0].actor, "daemon");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("held, not applied"), "{text}");
+}
