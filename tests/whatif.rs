@@ -758,3 +758,93 @@ listen = "{addr}"
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("held, not applied"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_asks_fortnox_and_e_conomic_what_they_have() {
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    let fixture = |f: &str| std::fs::read_to_string(root().join("tests/fixtures").join(f)).unwrap();
+    Mock::given(method("POST"))
+        .and(path("/oauth-v1/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"access_token": "fx-1", "expires_in": 3600, "token_type": "bearer", "scope": "invoice article bookkeeping"}),
+        ))
+        .mount(&server)
+        .await;
+    for (p, file) in [
+        ("/3/accounts", "fortnox/accounts.json"),
+        ("/3/articles", "fortnox/articles.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(query_param("limit", "500"))
+            .and(header("authorization", "Bearer fx-1"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(fixture(file), "application/json"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/products"))
+        .and(header("x-appsecrettoken", "app"))
+        .and(header("x-agreementgranttoken", "grant"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("economic/products.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("mapping");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(moneo_mapping(), folder.join("moneo.yaml")).unwrap();
+    let accounts = folder.join("accounts.yaml");
+    std::fs::write(
+        &accounts,
+        "accounts:\n  fortnox:\n    defaults: {account: \"3001\", tax: \"25\"}\n    hours: {account: \"3590\", item: SUPPORT-H}\n    fee: {account: \"3308\", item: AVGIFT-M}\n  economic:\n    hours: {item: SUPPORT}\n    card_sale: {item: OLD}\n",
+    )
+    .unwrap();
+    let uri = server.uri();
+    let tables = format!(
+        "[targets.fortnox]\n{}\n[targets.economic]\n{}\n",
+        support::fortnox_books(&uri).replace("targets.books", "targets.fortnox"),
+        support::economic_books(&uri).replace("targets.books", "targets.economic"),
+    );
+    let cfg = write_config(dir.path(), &folder, "fortnox", &tables);
+    let out = check(&cfg, &folder);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let file = accounts.display().to_string();
+    // 3590 is inactive; AVGIFT-M is no article; OLD is a barred product.
+    assert!(
+        stderr.contains(&format!("{file}:4:"))
+            && stderr.contains("accounts.fortnox.hours.account")
+            && stderr.contains(
+                "valid: 1930 (Företagskonto), 3001 (Försäljning inom Sverige, 25 % moms), 3308"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:5:"))
+            && stderr.contains("`AVGIFT-M` is not an item code of fortnox")
+            && stderr.contains("AVGIFT (Månadsavgift)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:8:"))
+            && stderr.contains("`OLD` is not an item code of e-conomic")
+            && stderr.contains("valid: SUPPORT (Supporttime), KLIPPEKORT-20"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 error(s)"), "{stderr}");
+    // In the order they are written.
+    let at = |needle: &str| stderr.find(needle).unwrap();
+    assert!(
+        at("hours.account") < at("fee.item") && at("fee.item") < at("card_sale.item"),
+        "{stderr}"
+    );
+}

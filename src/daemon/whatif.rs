@@ -371,18 +371,14 @@ impl Bridge {
         for (target, ta) in accounts {
             let Some(config) = self.settings.targets.get(target) else {
                 let known: Vec<&str> = self.settings.targets.keys().map(String::as_str).collect();
-                errors.push(
-                    ta.origin
-                        .error(format!(
-                            "no target `{target}` in the configuration; its targets: {}",
-                            if known.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                known.join(", ")
-                            }
-                        ))
-                        .to_string(),
-                );
+                errors.push(ta.origin.error(format!(
+                    "no target `{target}` in the configuration; its targets: {}",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
                 continue;
             };
             let Some(api) = config.accounting() else {
@@ -418,17 +414,13 @@ impl Bridge {
                 if valid.iter().any(|c| c.code == code.code) {
                     continue;
                 }
-                errors.push(
-                    code.origin
-                        .error(format!(
-                            "`{}` is not {} {what} code of {} (target `{target}`); valid: {}",
-                            code.code,
-                            if what == "tax" { "a" } else { "an" },
-                            api.system(),
-                            valid_list(valid)
-                        ))
-                        .to_string(),
-                );
+                errors.push(code.origin.error(format!(
+                    "`{}` is not {} {what} code of {} (target `{target}`); valid: {}",
+                    code.code,
+                    if what == "tax" { "a" } else { "an" },
+                    api.system(),
+                    valid_list(valid)
+                )));
             }
             // A rate written beside a tax code must be the system's rate of it.
             let lines = std::iter::once(&ta.defaults).chain(ta.kinds.values());
@@ -441,21 +433,18 @@ impl Bridge {
                     .and_then(|v| v.iter().find(|c| c.code == tax.code))
                     .and_then(|c| c.rate);
                 if let Some(theirs) = theirs.filter(|t| t.normalize() != rate.normalize()) {
-                    errors.push(
-                        origin
-                            .error(format!(
-                                "{} has `{}` at {} %, not {} %: correct the rate or the tax code",
-                                api.system(),
-                                tax.code,
-                                theirs.normalize(),
-                                rate.normalize()
-                            ))
-                            .to_string(),
-                    );
+                    errors.push(origin.error(format!(
+                        "{} has `{}` at {} %, not {} %: correct the rate or the tax code",
+                        api.system(),
+                        tax.code,
+                        theirs.normalize(),
+                        rate.normalize()
+                    )));
                 }
             }
         }
-        Ok(errors)
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        Ok(errors.iter().map(ToString::to_string).collect())
     }
 }
 
