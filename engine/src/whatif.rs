@@ -133,6 +133,16 @@ fn minutes_by_ticket(l: &InvoiceLine) -> BTreeMap<&TicketId, crate::minutes::Min
     m
 }
 
+/// Ticket ids for a sentence: at most ten, then how many in all (the
+/// change's `tickets` lists them all).
+fn some(ids: &[&str]) -> String {
+    if ids.len() <= 10 {
+        ids.join(", ")
+    } else {
+        format!("{}, … ({} in all)", ids[..10].join(", "), ids.len())
+    }
+}
+
 fn reason(old: Option<&InvoiceLine>, new: Option<&InvoiceLine>) -> String {
     let rule = new.or(old).map_or("", |l| l.explanation.rule.as_str());
     let (om, nm) = (
@@ -173,23 +183,24 @@ fn reason(old: Option<&InvoiceLine>, new: Option<&InvoiceLine>) -> String {
         .collect();
     if old.is_some() && new.is_some() {
         if !added.is_empty() {
-            parts.push(format!("ticket(s) now on it: {}", added.join(", ")));
+            parts.push(format!("ticket(s) now on it: {}", some(&added)));
         }
         if !removed.is_empty() {
-            parts.push(format!("ticket(s) no longer on it: {}", removed.join(", ")));
+            parts.push(format!("ticket(s) no longer on it: {}", some(&removed)));
         }
         if added.is_empty() && removed.is_empty() && !nm.is_empty() {
             let all: Vec<&str> = nm.keys().map(|t| t.as_str()).collect();
-            parts.push(format!("ticket(s): {}", all.join(", ")));
+            parts.push(format!("ticket(s): {}", some(&all)));
         }
     } else {
         let all: Vec<&str> = nm.keys().chain(om.keys()).map(|t| t.as_str()).collect();
         if !all.is_empty() {
-            parts.push(format!("ticket(s): {}", all.join(", ")));
+            parts.push(format!("ticket(s): {}", some(&all)));
         }
     }
     if !moved.is_empty() {
-        parts.push(moved.join(", "));
+        let shown: Vec<&str> = moved.iter().map(String::as_str).collect();
+        parts.push(some(&shown));
     }
     format!("rule `{rule}`: {}", parts.join("; "))
 }
