@@ -242,10 +242,15 @@ pub(crate) fn compile_target(
                 at.line = v.referenced.line();
                 at.column = v.referenced.column();
             }
-            diags.push(at.error(format!(
-                "`{key}` is not a line kind; valid: defaults, {}{}",
-                KINDS.join(", "),
+            let hint = if key == "bank_overage" {
+                " (hours beyond a bank are billed on the `hours` line; a bank bought is `bank_sale`)"
+                    .to_owned()
+            } else {
                 crate::did_you_mean(key, KINDS.iter().copied())
+            };
+            diags.push(at.error(format!(
+                "`{key}` is not a line kind; valid: defaults, {}{hint}",
+                KINDS.join(", "),
             )));
         }
     }

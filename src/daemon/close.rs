@@ -697,7 +697,7 @@ mod tests {
         let path = dir.path().join("m.yaml");
         std::fs::write(
             &path,
-            "accounts:\n  books:\n    hour: {account: \"3020\"}\n    fee: {tax_rate: \"250\"}\n",
+            "accounts:\n  books:\n    hour: {account: \"3020\"}\n    fee: {tax_rate: \"250\"}\n    bank_overage: {account: \"3030\"}\n",
         )
         .unwrap();
         let Err(d) = mapping::load(&path) else {
@@ -712,6 +712,11 @@ mod tests {
         );
         assert!(
             text.contains("accounts.books.fee.tax_rate") && text.contains("not a tax rate"),
+            "{text}"
+        );
+        assert!(
+            text.contains("accounts.books.bank_overage")
+                && text.contains("billed on the `hours` line"),
             "{text}"
         );
     }
