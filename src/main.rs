@@ -367,6 +367,15 @@ fn check(path: &Path, config: Option<&Path>) -> Result<(), Failure> {
                 }
                 // Issue 17: `accounts.<target>` codes against what each target lists.
                 if !loaded.accounts.is_empty() {
+                    let mut settings = settings;
+                    for (name, t) in &mut settings.targets {
+                        if let connectors::TargetConfig::Xero(x) = t
+                            && loaded.accounts.contains_key(name)
+                        {
+                            // Its token must grant reading accounts and tax rates.
+                            x.lists_codes = true;
+                        }
+                    }
                     let errors = runtime()?.block_on(async {
                         let store = std::sync::Arc::new(open_store(&settings).await?);
                         let bridge =

@@ -426,8 +426,12 @@ async fn xero_lists() -> wiremock::MockServer {
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, ResponseTemplate};
     let server = wiremock::MockServer::start().await;
+    // A custom connection asks for what `check` reads besides invoices.
     Mock::given(method("POST"))
         .and(path("/connect/token"))
+        .and(wiremock::matchers::body_string_contains(
+            "accounting.settings.read",
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(
             serde_json::json!({"access_token": "tok-1", "expires_in": 1800, "token_type": "Bearer"}),
         ))

@@ -66,6 +66,10 @@ pub struct XeroConfig {
     /// Report PDFs are made and attached (set by the daemon's settings from `report.chromium`).
     #[serde(skip)]
     pub report_pdfs: bool,
+    /// `check` reads its accounts, tax rates and items (set by `check` when
+    /// the mapping has `accounts.<target>`).
+    #[serde(skip)]
+    pub lists_codes: bool,
 }
 
 fn default_base() -> String {
