@@ -470,6 +470,7 @@ token_url = "{uri}/connect/token"
 client_id = "client"
 client_secret = "s3cret"
 timeout_ms = 2000
+requests_per_second = 1000
 [targets.books.contacts]
 "#
     );
