@@ -306,7 +306,7 @@ pub fn whatif(w: &engine::whatif::WhatIf) -> String {
             &["kind", "line", "old", "new", "delta", "why"],
             &rows,
         ));
-        for t in &c.tickets {
+        for t in &c.ticket_changes {
             let _ = writeln!(
                 out,
                 "  ticket {}: {} → {}",

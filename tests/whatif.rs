@@ -184,7 +184,7 @@ fn a_category_moved_from_free_to_paid_names_the_ticket_it_bills() {
         l["reason"].as_str().unwrap().contains("now on it: M-102"),
         "{l:#}"
     );
-    let t = &changes[0]["tickets"][0];
+    let t = &changes[0]["ticket_changes"][0];
     assert_eq!(t["ticket"], "M-102");
     assert!(
         t["new_rule"].as_str().unwrap().contains("paid categories"),

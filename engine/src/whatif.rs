@@ -70,8 +70,9 @@ pub struct CustomerChange {
     pub new_total: Money,
     pub delta: Money,
     pub lines: Vec<LineChange>,
+    /// The tickets decided differently (rule, billable, minutes billed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tickets: Vec<TicketChange>,
+    pub ticket_changes: Vec<TicketChange>,
 }
 
 /// The whole diff: every customer and period whose invoice changes.
@@ -305,7 +306,7 @@ pub fn diff(old: &BillDocument, new: &BillDocument) -> WhatIf {
         if lines.is_empty() {
             continue;
         }
-        let tickets = ticket_changes(&rows_of(old, customer), &rows_of(new, customer));
+        let decided = ticket_changes(&rows_of(old, customer), &rows_of(new, customer));
         let delta = nt - ot;
         out.total_delta += delta;
         out.changes.push(CustomerChange {
@@ -315,7 +316,7 @@ pub fn diff(old: &BillDocument, new: &BillDocument) -> WhatIf {
             new_total: nt,
             delta,
             lines,
-            tickets,
+            ticket_changes: decided,
         });
     }
     out
