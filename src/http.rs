@@ -39,6 +39,8 @@ pub struct Metrics {
     pub helpdesk_requests: AtomicU64,
     /// A period has been held longer than `billing.hold_alert_minutes`.
     held_alert: AtomicBool,
+    /// Mapping changes held because they move money in a closed period.
+    mapping_changes_held: AtomicU64,
     /// Passes of a source that failed or left a ticket unread.
     source_failures: AtomicU64,
     /// The listener's connections.
@@ -81,6 +83,9 @@ impl Metrics {
     }
     pub fn set_held_alert(&self, alert: bool) {
         self.held_alert.store(alert, Ordering::Relaxed);
+    }
+    pub fn set_mapping_changes_held(&self, n: usize) {
+        self.mapping_changes_held.store(n as u64, Ordering::Relaxed);
     }
     pub fn add_source_failure(&self) {
         self.source_failures.fetch_add(1, Ordering::Relaxed);
@@ -200,6 +205,11 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         "contract_bridge_oauth_grants_revoked_total",
         "Token refreshes refused as revoked or expired (`invalid_grant`): run `contract-bridge connect TARGET`.",
         m.grants_revoked.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP contract_bridge_mapping_changes_held Mapping changes held (not applied) because they move money in a closed period; `contract-bridge apply-mapping` accepts one.\n# TYPE contract_bridge_mapping_changes_held gauge\ncontract_bridge_mapping_changes_held {}",
+        m.mapping_changes_held.load(Ordering::Relaxed)
     );
     let _ = writeln!(
         out,

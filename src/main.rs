@@ -81,6 +81,50 @@ enum Command {
         #[arg(long)]
         pretty: bool,
     },
+    /// What-if: bill the tickets under a new mapping and under the old one
+    /// (or the daemon's mapping in force) and print, per customer and
+    /// period, the lines that change, old and new, and why.
+    Diff {
+        /// The new mapping (a file or a folder).
+        #[arg(long)]
+        mapping: PathBuf,
+        /// The mapping to compare with.
+        #[arg(long, conflicts_with = "live", required_unless_present = "live")]
+        against: Option<PathBuf>,
+        /// Compare with the mapping the daemon has in force (needs --config).
+        #[arg(long, requires = "config")]
+        live: bool,
+        /// The daemon's configuration: its stored tickets (unless --tickets),
+        /// and which periods are closed.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A ticket export (docs/offline-format.md) instead of the stored tickets.
+        #[arg(long, required_unless_present = "config")]
+        tickets: Option<PathBuf>,
+        /// One month, YYYY-MM.
+        #[arg(long, conflicts_with = "since")]
+        period: Option<String>,
+        /// Every month from this one (YYYY-MM) through the current one.
+        /// Without --period or --since: with --config, the months a mapping
+        /// change can still move money in (billing.correction_months).
+        #[arg(long)]
+        since: Option<String>,
+        /// When open tickets are judged (RFC 3339); default: each period's end.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a mapping change the daemon held because it moves money in a
+    /// closed period; the daemon applies it at its next mapping check.
+    ApplyMapping {
+        #[arg(long)]
+        config: PathBuf,
+        /// The held change (see `status`); default: the newest held one.
+        #[arg(long)]
+        id: Option<i64>,
+    },
     /// Run the daemon: sync sources, close due periods, push drafts through the outbox.
     Run {
         /// The TOML configuration (overridable by CONTRACT_BRIDGE__… variables).
@@ -313,6 +357,28 @@ fn main() -> ExitCode {
             json,
         } => sla(&mapping, &tickets, as_of.as_deref(), json),
         Command::Holidays { country, year } => holidays(&country, year),
+        Command::Diff {
+            mapping,
+            against,
+            live,
+            config,
+            tickets,
+            period,
+            since,
+            as_of,
+            json,
+        } => diff(&DiffArgs {
+            mapping,
+            // clap: --live or --against; --live needs --config.
+            against: against.filter(|_| !live),
+            config,
+            tickets,
+            period,
+            since,
+            as_of,
+            json,
+        }),
+        Command::ApplyMapping { config, id } => apply_mapping(&config, id),
         Command::Run { config, once, now } => run(&config, once, now.as_deref()),
         Command::Status { config, json } => status(&config, json),
         Command::Connect {
@@ -582,6 +648,35 @@ fn check(path: &Path, config: Option<&Path>) -> Result<(), Failure> {
                 for line in settings.xero_scope_lines(&Default::default()) {
                     println!("{line}");
                 }
+                // Issue 17: `accounts.<target>` codes against what each target lists.
+                if !loaded.accounts.is_empty() {
+                    let mut settings = settings;
+                    for (name, t) in &mut settings.targets {
+                        if let connectors::TargetConfig::Xero(x) = t
+                            && loaded.accounts.contains_key(name)
+                        {
+                            // Its token must grant reading accounts and tax rates.
+                            x.lists_codes = true;
+                        }
+                    }
+                    let errors = runtime()?.block_on(async {
+                        let store = std::sync::Arc::new(open_store(&settings).await?);
+                        let bridge =
+                            daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
+                        bridge
+                            .check_accounts(&loaded.accounts)
+                            .await
+                            .map_err(|e| bad(format!("{}: {e}", config.display())))
+                    })?;
+                    if !errors.is_empty() {
+                        return Err(bad(format!(
+                            "{}\n{} error(s) in {}",
+                            errors.join("\n"),
+                            errors.len(),
+                            path.display()
+                        )));
+                    }
+                }
             }
             println!(
                 "{}: ok, {} customer contract(s): {}",
@@ -738,6 +833,217 @@ fn bill(
     }
     out.flush()?;
     Ok(())
+}
+
+struct DiffArgs {
+    mapping: PathBuf,
+    /// `None`: the daemon's mapping in force (`--live`).
+    against: Option<PathBuf>,
+    config: Option<PathBuf>,
+    tickets: Option<PathBuf>,
+    period: Option<String>,
+    since: Option<String>,
+    as_of: Option<String>,
+    json: bool,
+}
+
+fn diff(a: &DiffArgs) -> Result<(), Failure> {
+    let month = |flag: &str, s: &str| -> Result<Month, Failure> {
+        s.parse()
+            .map_err(|e: engine::period::MonthError| bad(format!("--{flag}: {e}")))
+    };
+    let mut months: Option<Vec<Month>> = match (&a.period, &a.since) {
+        (Some(p), _) => Some(vec![month("period", p)?]),
+        (None, Some(s)) => {
+            let from = month("since", s)?;
+            let last = Month::containing(Utc::now(), chrono_tz::UTC);
+            if from > last {
+                return Err(bad(format!(
+                    "--since: {from} is after the current month {last}"
+                )));
+            }
+            Some(from.through(last).collect())
+        }
+        (None, None) => None,
+    };
+    if months.is_none() && a.config.is_none() {
+        return Err(bad("give --period YYYY-MM or --since YYYY-MM"));
+    }
+    let as_of = a
+        .as_of
+        .as_deref()
+        .map(|s| parse_instant("as-of", s))
+        .transpose()?;
+    let new = load_mapping(&a.mapping)?;
+    let started = std::time::Instant::now();
+    let (result, closed) = match &a.config {
+        None => {
+            let old_path = a.against.as_deref().ok_or_else(|| bad("give --against OLD"))?;
+            let old = load_mapping(old_path)?;
+            let tickets_path = a.tickets.as_deref().ok_or_else(|| bad("give --tickets"))?;
+            let (tickets, text) = load_tickets(tickets_path)?;
+            let months = months.take().unwrap_or_default();
+            let w = engine::whatif::diff_books(&old.book, &new.book, &tickets, &months, as_of)
+                .map_err(|(_, e)| {
+                    engine_error(e, tickets_path, &text, &tickets, &new.book, &a.mapping)
+                })?;
+            (w, None)
+        }
+        Some(config) => runtime()?.block_on(async {
+            let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+            let store = std::sync::Arc::new(open_store(&settings).await?);
+            let bridge =
+                daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
+            let (live, file) = match &a.against {
+                Some(p) => (None, Some(load_mapping(p)?)),
+                None => match bridge.live_mapping().await.map_err(|e| bad(e.to_string()))? {
+                    Some(m) => {
+                        eprintln!("against the mapping in force ({})", m.hash);
+                        (Some(m), None)
+                    }
+                    None => (None, Some(load_mapping(&bridge.settings.mapping.path)?)),
+                },
+            };
+            let old_book = match (&live, &file) {
+                (Some(m), _) => &m.book,
+                (None, Some(f)) => &f.book,
+                (None, None) => return Err(bad("no mapping to compare with")),
+            };
+            let months = match months.take() {
+                Some(m) => m,
+                None => bridge
+                    .whatif_months(Utc::now())
+                    .map_err(|e| bad(e.to_string()))?,
+            };
+            let w = match &a.tickets {
+                Some(tickets_path) => {
+                    let (tickets, text) = load_tickets(tickets_path)?;
+                    engine::whatif::diff_books(old_book, &new.book, &tickets, &months, as_of)
+                        .map_err(|(_, e)| {
+                            engine_error(e, tickets_path, &text, &tickets, &new.book, &a.mapping)
+                        })?
+                }
+                None => {
+                    if as_of.is_some() {
+                        return Err(bad("--as-of needs --tickets (stored tickets are billed as the daemon bills them)"));
+                    }
+                    bridge
+                        .whatif(old_book, &new.book, &months)
+                        .await
+                        .map_err(|e| bad(e.to_string()))?
+                }
+            };
+            let mut closed = std::collections::BTreeSet::new();
+            for c in &w.changes {
+                if bridge
+                    .store
+                    .is_closed(c.customer.as_str(), &c.period.to_string())
+                    .await
+                    .map_err(|e| bad(e.to_string()))?
+                {
+                    closed.insert((c.customer.to_string(), c.period));
+                }
+            }
+            Ok::<_, Failure>((w, Some(closed)))
+        })?,
+    };
+    tracing::debug!(
+        "diff: {} change(s) in {:.1} ms",
+        result.changes.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        let mut v = serde_json::to_value(&result).map_err(std::io::Error::from)?;
+        if let (Some(closed), Some(changes)) = (&closed, v["changes"].as_array_mut()) {
+            for (c, w) in changes.iter_mut().zip(&result.changes) {
+                c["closed"] =
+                    serde_json::Value::Bool(closed.contains(&(w.customer.to_string(), w.period)));
+            }
+        }
+        serde_json::to_writer_pretty(&mut out, &v).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render::whatif(&result).as_bytes())?;
+        if let Some(closed) = closed.filter(|c| !c.is_empty()) {
+            let list: Vec<String> = closed.iter().map(|(c, p)| format!("{c} {p}")).collect();
+            writeln!(
+                out,
+                "closed periods it changes (corrections on the next drafts): {}",
+                list.join(", ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Who runs the command, for the audit trail.
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn apply_mapping(config: &Path, id: Option<i64>) -> Result<(), Failure> {
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
+    runtime()?.block_on(async {
+        // Beside a running daemon: it applies the change at its next check.
+        let store = open_store(&settings).await?;
+        let now = Utc::now();
+        let user = os_user();
+        let accepted = store
+            .accept_mapping_change(id, &user, now)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        let Some(c) = accepted else {
+            let pending = store
+                .pending_mapping_changes()
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            let held: Vec<String> = pending
+                .iter()
+                .filter(|c| c.status == "held")
+                .map(|c| format!("{} ({}, held since {})", c.id, c.path, c.created_at))
+                .collect();
+            let which = id.map_or("no mapping change is held".to_owned(), |id| {
+                format!("--id {id}: no such mapping change is held")
+            });
+            return Err(bad(format!(
+                "{}: {which}; held: {}",
+                config.display(),
+                if held.is_empty() {
+                    "none".to_owned()
+                } else {
+                    held.join(", ")
+                }
+            )));
+        };
+        store
+            .audit(&store::AuditEntry {
+                at: now,
+                actor: user,
+                action: "mapping_applied".into(),
+                subject: c.path.clone(),
+                detail: serde_json::json!({
+                    "id": c.id,
+                    "hash": c.hash,
+                    "closed_total_delta": c.summary["closed_total_delta"],
+                    "open_total_delta": c.summary["open_total_delta"],
+                }),
+            })
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        println!(
+            "accepted mapping change {} ({}, hash {}): {} in closed periods, {} in open ones; the daemon applies it at its next mapping check",
+            c.id,
+            c.path,
+            c.hash,
+            c.summary["closed_total_delta"].as_str().unwrap_or("?"),
+            c.summary["open_total_delta"].as_str().unwrap_or("?"),
+        );
+        Ok(())
+    })
 }
 
 fn sla(

@@ -253,3 +253,69 @@ pub fn open_clocks(rows: &[&SlaRow], as_of: chrono::DateTime<chrono::Utc>) -> St
     ));
     out
 }
+
+/// `diff`: per customer and period, the lines that change, old and new
+/// figures, and why; then the total.
+pub fn whatif(w: &engine::whatif::WhatIf) -> String {
+    let mut out = String::new();
+    if w.changes.is_empty() {
+        out.push_str("no invoice line changes\n");
+        return out;
+    }
+    let signed = |m: engine::money::Money| {
+        if m.amount().is_sign_negative() {
+            m.to_string()
+        } else {
+            format!("+{m}")
+        }
+    };
+    let figures = |f: &Option<engine::whatif::LineFigures>| {
+        f.as_ref().map_or_else(
+            || "-".to_owned(),
+            |f| format!("{} × {} = {}", f.quantity, f.unit_price, f.amount),
+        )
+    };
+    for c in &w.changes {
+        let _ = writeln!(
+            out,
+            "{} {}: {} → {} ({})",
+            c.customer,
+            c.period,
+            c.old_total,
+            c.new_total,
+            signed(c.delta)
+        );
+        let rows: Vec<Vec<String>> = c
+            .lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.kind.as_str().to_owned(),
+                    l.new
+                        .as_ref()
+                        .or(l.old.as_ref())
+                        .map_or_else(String::new, |f| f.description.clone()),
+                    figures(&l.old),
+                    figures(&l.new),
+                    signed(l.delta),
+                    l.reason.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["kind", "line", "old", "new", "delta", "why"],
+            &rows,
+        ));
+        for t in &c.ticket_changes {
+            let _ = writeln!(
+                out,
+                "  ticket {}: {} → {}",
+                t.ticket,
+                t.old_rule.as_deref().unwrap_or("-"),
+                t.new_rule.as_deref().unwrap_or("-"),
+            );
+        }
+    }
+    let _ = writeln!(out, "total delta: {}", signed(w.total_delta));
+    out
+}

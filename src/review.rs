@@ -28,10 +28,19 @@ pub fn mapping_sha256(path: &std::path::Path) -> String {
     };
     files.retain(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"));
     files.sort();
+    mapping_files_sha256(files.into_iter().map(|f| {
+        (
+            f.display().to_string(),
+            std::fs::read(&f).unwrap_or_default(),
+        )
+    }))
+}
+
+/// [`mapping_sha256`] of files given as `(path as the daemon names it,
+/// content)`, in path order (a version kept in the store).
+pub fn mapping_files_sha256(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> String {
     let mut h = Sha256::new();
-    for f in files {
-        let name = f.display().to_string();
-        let bytes = std::fs::read(&f).unwrap_or_default();
+    for (name, bytes) in files {
         h.update((name.len() as u64).to_be_bytes());
         h.update(name.as_bytes());
         h.update((bytes.len() as u64).to_be_bytes());

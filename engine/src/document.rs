@@ -95,6 +95,22 @@ pub enum LineKind {
     ServiceCredit,
 }
 
+impl LineKind {
+    /// The name the bill document and drafts use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineKind::MonthlyFee => "monthly_fee",
+            LineKind::AddOn => "add_on",
+            LineKind::Work => "work",
+            LineKind::MonthEndPunches => "month_end_punches",
+            LineKind::CallOut => "call_out",
+            LineKind::CardPurchase => "card_purchase",
+            LineKind::BankPurchase => "bank_purchase",
+            LineKind::ServiceCredit => "service_credit",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct InvoiceLine {
     pub kind: LineKind,

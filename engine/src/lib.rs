@@ -17,6 +17,8 @@
 //! - [`bill`]: the whole bill document for a period.
 //! - [`document`]: the output types (`docs/offline-format.md`).
 //! - [`condition`]: the trait mapping conditions (CEL) implement.
+//! - [`whatif`]: the lines two bills of the same tickets differ by (a
+//!   mapping edit's what-if).
 
 pub mod bill;
 pub mod billing;
@@ -31,6 +33,7 @@ pub mod period;
 pub mod sla;
 pub mod ticket;
 pub mod values;
+pub mod whatif;
 
 pub use bill::{bill, sla_clocks};
 pub use billing::{BillError, ContractBook};

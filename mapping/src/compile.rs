@@ -63,6 +63,8 @@ pub struct Loaded {
     pub book: ContractBook,
     /// `sources.<name>`: how each helpdesk source's fields are read.
     pub sources: BTreeMap<String, crate::SourceMap>,
+    /// `accounts.<target>`: account, item and tax per line kind.
+    pub accounts: BTreeMap<String, crate::TargetAccounts>,
     /// Warnings only; errors make [`load`] fail.
     pub warnings: Diagnostics,
     /// Each customer's `review:` policy, where one is written (a customer
@@ -101,6 +103,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     };
     let book = c.compile(&parsed);
     let sources = c.sources(&parsed, &book);
+    let accounts = c.accounts(&parsed);
     let mut all = Diagnostics(c.diags);
     all.sort();
     if all.has_errors() {
@@ -109,6 +112,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         Ok(Loaded {
             book,
             sources,
+            accounts,
             warnings: all,
             review: c.review,
         })
@@ -327,6 +331,28 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
 impl Compiler {
     fn err(&mut self, o: &Origin, msg: impl Into<String>) {
         self.diags.push(o.error(msg));
+    }
+
+    /// Every `accounts.<target>` section, targets unique across the files.
+    fn accounts(&mut self, files: &[Parsed]) -> BTreeMap<String, crate::TargetAccounts> {
+        let mut out: BTreeMap<String, crate::TargetAccounts> = BTreeMap::new();
+        for p in files {
+            for (target, s) in &p.raw.accounts {
+                let o = origin_of(&p.file, format!("accounts.{target}"), s);
+                if let Some(prev) = out.get(target) {
+                    let msg = format!(
+                        "`{target}` is already given at {}:{}; each target's `accounts` must be in one place",
+                        prev.origin.file.display(),
+                        prev.origin.line
+                    );
+                    self.err(&o, msg);
+                    continue;
+                }
+                let t = crate::accounts::compile_target(&o, &s.value, &mut self.diags);
+                out.insert(target.clone(), t);
+            }
+        }
+        out
     }
 
     /// Every `sources.<name>` section, names unique across the files.

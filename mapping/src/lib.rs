@@ -8,6 +8,7 @@
 //! path and saying what would be valid. `mappings/README.md` is the reference
 //! of every key.
 
+pub mod accounts;
 mod cel;
 mod compile;
 pub mod diag;
@@ -17,6 +18,7 @@ pub mod raw;
 pub mod review;
 mod sources;
 
+pub use accounts::{LineAccount, TargetAccounts};
 pub use compile::{At, Loaded, did_you_mean, load, parse_text};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;

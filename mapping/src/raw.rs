@@ -24,6 +24,11 @@ pub struct RawFile {
     /// How each helpdesk source's raw fields become canonical tickets.
     #[serde(default)]
     pub sources: BTreeMap<String, Spanned<crate::sources::RawSource>>,
+    /// Per accounting target: account, item, tax and tracking per line kind
+    /// (`crate::accounts`).
+    #[serde(default)]
+    pub accounts:
+        BTreeMap<String, Spanned<BTreeMap<String, Spanned<crate::accounts::RawLineAccount>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

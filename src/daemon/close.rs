@@ -239,8 +239,15 @@ impl Bridge {
                 let doc = bill_cached(&mut bills, book, tickets, month)?;
                 let corrected: Vec<(String, Decimal, usize)> = corrected_periods(&corrections);
                 let correction_count = corrections.len();
-                let mut closed =
-                    self.closed_period(doc, &customer, (month, revision), now, book, corrections);
+                let mut closed = self.closed_period(
+                    doc,
+                    &customer,
+                    (month, revision),
+                    now,
+                    book,
+                    corrections,
+                    mapping.accounts.get(&self.settings.billing.target),
+                );
                 if let Some(hold) = forced.get(&customer) {
                     force_note(&mut closed, hold);
                 }
@@ -298,6 +305,7 @@ impl Bridge {
 
     /// `(month, revision)`: the period and the revision of its draft made
     /// now (1, or the next after a rejected one).
+    #[allow(clippy::too_many_arguments)]
     fn closed_period(
         &self,
         doc: &BillDocument,
@@ -306,6 +314,7 @@ impl Bridge {
         now: DateTime<Utc>,
         book: &engine::ContractBook,
         corrections: Vec<DraftLine>,
+        accounts: Option<&mapping::TargetAccounts>,
     ) -> ClosedPeriod {
         let invoice = doc.invoices.iter().find(|i| &i.customer == customer);
         let tz = book
@@ -318,6 +327,15 @@ impl Bridge {
             .unwrap_or_default();
         let mut lines = draft_lines(doc, customer);
         lines.extend(corrections);
+        if let Some(accounts) = accounts {
+            let own = book
+                .contracts
+                .get(customer)
+                .and_then(|c| c.accounting.get(&self.settings.billing.target));
+            for l in &mut lines {
+                l.refs = line_refs(accounts, own, l);
+            }
+        }
         let draft = (!lines.is_empty()).then(|| {
             let total: Decimal = lines.iter().map(|l| dec(&l.amount)).sum();
             Draft {
@@ -544,6 +562,61 @@ fn bill_cached<'a>(
     })
 }
 
+/// A line's account, item, tax and tracking from `accounts.<target>`
+/// (issue 17): account and item by the line's kind, else the customer's
+/// `accounting.<target>`, else `defaults`; tax the customer's (reverse
+/// charge, export), else by kind, else `defaults`. A correction line takes
+/// `correction` where given, else the kind of the line it corrects.
+pub fn line_refs(
+    accounts: &mapping::TargetAccounts,
+    customer: Option<&engine::contract::AccountingRefs>,
+    l: &DraftLine,
+) -> connectors::LineRefs {
+    let own_kind = mapping::accounts::kind_key(&l.kind);
+    let kind = match (&l.corrects, accounts.kinds.contains_key("correction")) {
+        (Some(_), true) => Some("correction"),
+        _ => own_kind,
+    };
+    let by_kind = kind
+        .and_then(|k| accounts.kinds.get(k))
+        .cloned()
+        .unwrap_or_default();
+    let d = &accounts.defaults;
+    let code = |c: &Option<mapping::accounts::Code>| c.as_ref().map(|c| c.code.clone());
+    let customer_account = customer.and_then(|c| c.account.clone());
+    let customer_item = customer.and_then(|c| c.item.clone());
+    let customer_tax = customer.and_then(|c| c.tax.clone());
+    let tax_from_kind = by_kind.tax.is_some();
+    connectors::LineRefs {
+        account: code(&by_kind.account)
+            .or(customer_account)
+            .or_else(|| code(&d.account)),
+        item: code(&by_kind.item)
+            .or(customer_item)
+            .or_else(|| code(&d.item)),
+        // A customer's own tax wins; the rate written with a kind's or the
+        // defaults' tax goes with it only.
+        tax_rate: if customer_tax.is_some() {
+            None
+        } else if tax_from_kind {
+            by_kind
+                .tax_rate
+                .as_ref()
+                .map(|r| r.0.normalize().to_string())
+        } else {
+            d.tax_rate.as_ref().map(|r| r.0.normalize().to_string())
+        },
+        tax: customer_tax
+            .or_else(|| code(&by_kind.tax))
+            .or_else(|| code(&d.tax)),
+        tracking: if by_kind.tracking.is_empty() {
+            d.tracking.iter().cloned().collect()
+        } else {
+            by_kind.tracking.iter().cloned().collect()
+        },
+    }
+}
+
 /// A customer's invoice lines of a bill, as drafts carry them.
 fn draft_lines(doc: &BillDocument, customer: &CustomerKey) -> Vec<DraftLine> {
     let Some(inv) = doc.invoices.iter().find(|i| &i.customer == customer) else {
@@ -562,6 +635,7 @@ fn draft_lines(doc: &BillDocument, customer: &CustomerKey) -> Vec<DraftLine> {
             amount: l.amount.to_string(),
             tickets: l.tickets.iter().map(ToString::to_string).collect(),
             corrects: None,
+            refs: Default::default(),
         })
         .collect()
 }
@@ -635,6 +709,7 @@ pub fn correction_lines(period: Month, billed: &[DraftLine], now: &[DraftLine]) 
                 amount: format!("{:.2}", a.round_dp(2)),
                 tickets,
                 corrects: Some(period.to_string()),
+                refs: Default::default(),
             }
         })
         .collect()
@@ -653,6 +728,7 @@ mod tests {
             amount: amount.into(),
             tickets: vec!["T-1".into()],
             corrects: None,
+            refs: Default::default(),
         }
     }
 
@@ -677,6 +753,98 @@ mod tests {
         let mut all = billed.clone();
         all.extend(fix);
         assert!(correction_lines(oct, &all, &now).is_empty());
+    }
+
+    /// moneo's mapping with an `accounts.books` section.
+    fn accounts(section: &str) -> mapping::TargetAccounts {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/examples/moneo.yaml"),
+        )
+        .unwrap();
+        let path = dir.path().join("moneo.yaml");
+        std::fs::write(&path, format!("{text}\naccounts:\n  books:\n{section}")).unwrap();
+        let loaded = mapping::load(&path).unwrap_or_else(|d| panic!("{d}"));
+        loaded.accounts["books"].clone()
+    }
+
+    #[test]
+    fn a_line_takes_its_kind_s_account_and_the_customer_s_tax() {
+        let a = accounts(
+            "    defaults: {account: \"3000\", tax: \"25\", tax_rate: \"25\"}\n    hours: {account: \"3020\", item: HOURS, tracking: {Region: North}}\n    correction: {account: \"3090\"}\n",
+        );
+        let work = line("Support work", "1", "40.00", "40.00");
+        let r = line_refs(&a, None, &work);
+        assert_eq!(r.account.as_deref(), Some("3020"));
+        assert_eq!(r.item.as_deref(), Some("HOURS"));
+        assert_eq!(
+            (r.tax.as_deref(), r.tax_rate.as_deref()),
+            (Some("25"), Some("25"))
+        );
+        assert_eq!(r.tracking.get("Region").map(String::as_str), Some("North"));
+        // A reverse-charge customer: its own tax wins, the kind's account stays.
+        let eu = engine::contract::AccountingRefs {
+            tax: Some("0".into()),
+            account: Some("3999".into()),
+            ..Default::default()
+        };
+        let r = line_refs(&a, Some(&eu), &work);
+        assert_eq!(
+            (r.account.as_deref(), r.tax.as_deref()),
+            (Some("3020"), Some("0"))
+        );
+        assert_eq!(
+            r.tax_rate, None,
+            "the defaults' rate goes with the defaults' tax only"
+        );
+        // A kind without settings: the customer's account, else the defaults'.
+        let mut fee = work.clone();
+        fee.kind = "monthly_fee".into();
+        assert_eq!(
+            line_refs(&a, Some(&eu), &fee).account.as_deref(),
+            Some("3999")
+        );
+        assert_eq!(line_refs(&a, None, &fee).account.as_deref(), Some("3000"));
+        // A correction: `correction` where given.
+        let mut fix = work.clone();
+        fix.corrects = Some("2026-10".into());
+        assert_eq!(line_refs(&a, None, &fix).account.as_deref(), Some("3090"));
+        let no_correction = accounts("    hours: {account: \"3020\"}\n");
+        assert_eq!(
+            line_refs(&no_correction, None, &fix).account.as_deref(),
+            Some("3020"),
+            "else the kind it corrects"
+        );
+    }
+
+    #[test]
+    fn an_unknown_line_kind_in_accounts_is_refused_naming_the_valid_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(
+            &path,
+            "accounts:\n  books:\n    hour: {account: \"3020\"}\n    fee: {tax_rate: \"250\"}\n    bank_overage: {account: \"3030\"}\n",
+        )
+        .unwrap();
+        let Err(d) = mapping::load(&path) else {
+            panic!("accepted")
+        };
+        let text = d.to_string();
+        assert!(
+            text.contains("m.yaml:3:")
+                && text.contains("accounts.books.hour")
+                && text.contains("did you mean `hours`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("accounts.books.fee.tax_rate") && text.contains("not a tax rate"),
+            "{text}"
+        );
+        assert!(
+            text.contains("accounts.books.bank_overage")
+                && text.contains("billed on the `hours` line"),
+            "{text}"
+        );
     }
 
     #[test]

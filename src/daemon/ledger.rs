@@ -673,6 +673,7 @@ fn renewal_draft(
             amount: last.price.clone(),
             tickets: Vec::new(),
             corrects: None,
+            refs: Default::default(),
         }],
         refs: connectors::Refs {
             contact: refs.and_then(|r| r.contact.clone()),

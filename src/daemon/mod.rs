@@ -25,6 +25,7 @@ mod outbox;
 mod reports;
 mod schedule;
 pub mod webhook;
+pub mod whatif;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -105,6 +106,8 @@ pub struct GoodMapping {
     pub book: engine::ContractBook,
     /// `sources.<name>`: how each helpdesk source's fields are read.
     pub sources: BTreeMap<String, mapping::SourceMap>,
+    /// `accounts.<target>`: account, item and tax per line kind.
+    pub accounts: BTreeMap<String, mapping::TargetAccounts>,
     pub hash: String,
     /// SHA-256 of the mapping files (names and contents), for the audit trail.
     pub sha256: String,
@@ -141,6 +144,7 @@ pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError
         Ok(GoodMapping {
             book: loaded.book,
             sources: loaded.sources,
+            accounts: loaded.accounts,
             hash,
             sha256,
             review: loaded.review,
@@ -158,6 +162,8 @@ pub struct Bridge {
     mapping: RwLock<Option<Arc<GoodMapping>>>,
     /// The fingerprint of the last mapping refused, so it is reported once.
     refused: RwLock<Option<String>>,
+    /// The fingerprint of the mapping change held, so it is diffed once.
+    held: RwLock<Option<String>>,
     outbox: outbox::Workers,
     /// Sources whose stored keys were brought up to date this process.
     upgraded: std::sync::Mutex<std::collections::BTreeSet<String>>,
@@ -172,6 +178,7 @@ impl Bridge {
             metrics: Arc::new(Metrics::default()),
             mapping: RwLock::new(None),
             refused: RwLock::new(None),
+            held: RwLock::new(None),
             outbox,
             upgraded: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         })
@@ -193,7 +200,14 @@ impl Bridge {
         let current = self.mapping().map(|m| m.hash.clone());
         let refused = self.refused.read().ok().and_then(|r| r.clone());
         if current.as_deref() == Some(hash.as_str()) {
-            // Back to the files in force (a broken change undone).
+            // Back to the files in force (a broken change undone, or a held one).
+            if self.held.read().ok().and_then(|h| h.clone()).is_some() {
+                self.store.supersede_mapping_changes(now).await?;
+                self.metrics.set_mapping_changes_held(0);
+                if let Ok(mut h) = self.held.write() {
+                    *h = None;
+                }
+            }
             self.metrics.set_mapping_valid(true);
             if let Ok(mut r) = self.refused.write() {
                 *r = None;
@@ -201,6 +215,11 @@ impl Bridge {
             return Ok(false);
         }
         if refused.as_deref() == Some(hash.as_str()) {
+            return Ok(false);
+        }
+        // A held change stays held until accepted.
+        let held = self.held.read().ok().and_then(|h| h.clone());
+        if held.as_deref() == Some(hash.as_str()) && !self.store.mapping_accepted(&hash).await? {
             return Ok(false);
         }
         // Hardening (issue 15): a change that leaves no customer with a
@@ -216,12 +235,65 @@ impl Bridge {
             }
             Ok(m)
         });
+        // Issue 17: a valid change is billed against the mapping in force
+        // first; one that moves money in a closed period is held.
+        let live = match &loaded {
+            Ok(_) => match self.live_mapping().await {
+                Ok(l) => l,
+                Err(CycleError::Store(e)) => return Err(CycleError::Store(e)),
+                // A stored version this build no longer loads: nothing to compare with.
+                Err(e) => {
+                    tracing::warn!("{e}; the mapping files are taken as they are");
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        if let (Ok(m), Some(l)) = (&loaded, &live)
+            && l.hash == m.hash
+        {
+            // The files are the version in force (a restart, or a held change undone).
+            self.store.supersede_mapping_changes(now).await?;
+        }
+        let verdict = match &loaded {
+            Ok(m) if live.as_ref().is_some_and(|l| l.hash == m.hash) => Ok(None),
+            Ok(m) => match self.mapping_verdict(m, live.as_deref(), now).await {
+                Ok(v) => Ok(Some(v)),
+                Err(CycleError::Store(e)) => return Err(CycleError::Store(e)),
+                Err(e) => Err(CycleError::Mapping(format!(
+                    "{}: the new mapping cannot bill the stored tickets: {e}",
+                    self.settings.mapping.path.display()
+                ))),
+            },
+            Err(_) => Ok(None),
+        };
+        let loaded = match (loaded, verdict) {
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(m), Ok(v)) => Ok((m, v)),
+            (Err(e), _) => Err(e),
+        };
+        if let Ok((m, Some(whatif::Verdict::Hold(held)))) = &loaded {
+            self.mapping_held(m, held, live, now).await?;
+            return Ok(false);
+        }
         match loaded {
-            Ok(m) => {
+            Ok((m, verdict)) => {
                 self.store.record_mapping(&m.hash, now).await?;
+                if let Some(whatif::Verdict::Apply {
+                    summary,
+                    open_delta,
+                    accepted,
+                }) = verdict
+                {
+                    self.mapping_in_force_now(&m, summary, open_delta, accepted, now)
+                        .await?;
+                }
                 self.audit_mapping(&m, now).await?;
                 if current.is_some() {
                     tracing::info!(hash = %m.hash, "mapping reloaded ({})", m.hash);
+                }
+                if let Ok(mut h) = self.held.write() {
+                    *h = None;
                 }
                 self.metrics.set_mapping_valid(true);
                 if let Ok(mut r) = self.refused.write() {
@@ -501,6 +573,26 @@ impl Bridge {
         book: &engine::ContractBook,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
+        let (parsed, sources) = self.all_stored_tickets().await?;
+        let mut tickets = Vec::with_capacity(parsed.len());
+        for (t, source) in parsed.into_iter().zip(&sources) {
+            if book.contracts.contains_key(t.customer.as_str()) {
+                tickets.push(t);
+            } else {
+                warnings.push(format!(
+                    "ticket {} (source {source}): customer `{}` has no contract in the mapping; not billed",
+                    t.id, t.customer
+                ));
+            }
+        }
+        Ok(tickets)
+    }
+
+    /// Every stored ticket, each with its source, and the source names in
+    /// the same order.
+    pub(crate) async fn all_stored_tickets(
+        &self,
+    ) -> Result<(Vec<engine::ticket::Ticket>, Vec<String>), CycleError> {
         let rows = self.store.tickets_with_source().await?;
         let mut text =
             String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum::<usize>() + 16);
@@ -522,18 +614,13 @@ impl Bridge {
             )));
         }
         let mut tickets = Vec::with_capacity(parsed.len());
-        for (mut t, (source, _, _)) in parsed.into_iter().zip(&rows) {
+        let mut sources = Vec::with_capacity(parsed.len());
+        for (mut t, (source, _, _)) in parsed.into_iter().zip(rows) {
             t.source = Some(engine::ticket::SourceName::new(source.as_str()));
-            if book.contracts.contains_key(t.customer.as_str()) {
-                tickets.push(t);
-            } else {
-                warnings.push(format!(
-                    "ticket {} (source {source}): customer `{}` has no contract in the mapping; not billed",
-                    t.id, t.customer
-                ));
-            }
+            tickets.push(t);
+            sources.push(source);
         }
-        Ok(tickets)
+        Ok((tickets, sources))
     }
 }
 
@@ -574,8 +661,19 @@ fn mapping_hash(path: &Path) -> String {
 /// `status --json`: the same facts as [`status_text`], for machines.
 pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError> {
     let s = store.status().await?;
+    let changes = store.pending_mapping_changes().await?;
     let at = |t: &Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
     Ok(serde_json::json!({
+        "mapping_changes": changes.iter().map(|c| serde_json::json!({
+            "id": c.id,
+            "status": c.status,
+            "path": c.path,
+            "hash": c.hash,
+            "held_at": c.created_at,
+            "closed_total_delta": c.summary["closed_total_delta"],
+            "open_total_delta": c.summary["open_total_delta"],
+            "closed": c.summary["closed"],
+        })).collect::<Vec<_>>(),
         "tickets": s.tickets,
         "closed_periods": s.closed_periods,
         "outbox": {"pending": s.outbox_pending, "sent": s.outbox_sent, "dead": s.outbox_dead,
@@ -651,6 +749,27 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
     let s = store.status().await?;
     let mut out = String::new();
     use std::fmt::Write;
+    for c in store.pending_mapping_changes().await? {
+        let _ = writeln!(
+            out,
+            "mapping change {} {} since {}: {} (hash {}) moves {} in closed periods, {} in open ones; {}",
+            c.id,
+            c.status.to_uppercase(),
+            c.created_at.chars().take(19).collect::<String>(),
+            c.path,
+            c.hash,
+            c.summary["closed_total_delta"].as_str().unwrap_or("?"),
+            c.summary["open_total_delta"].as_str().unwrap_or("?"),
+            if c.status == "held" {
+                format!(
+                    "see `contract-bridge diff --live`, accept with `contract-bridge apply-mapping --id {}`",
+                    c.id
+                )
+            } else {
+                "applies at the daemon's next mapping check".to_owned()
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "tickets stored: {}; periods closed: {}",

@@ -18,9 +18,11 @@
 
 mod audit;
 mod grants;
+mod mapping_changes;
 mod review;
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use grants::{GrantInfo, GrantRecord};
+pub use mapping_changes::{MappingChange, MappingFiles};
 pub use review::{DecideError, Decision, Review, ReviewRequest, ReviewState};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -1711,7 +1713,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 11] = match backend {
+    let files: [(i64, &str, &'static str); 12] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1767,6 +1769,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 11,
                 "connect",
                 include_str!("../migrations/sqlite/0011_connect.sql"),
+            ),
+            (
+                12,
+                "mapping_changes",
+                include_str!("../migrations/sqlite/0012_mapping_changes.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1824,6 +1831,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 11,
                 "connect",
                 include_str!("../migrations/postgres/0011_connect.sql"),
+            ),
+            (
+                12,
+                "mapping_changes",
+                include_str!("../migrations/postgres/0012_mapping_changes.sql"),
             ),
         ],
     };

@@ -213,9 +213,53 @@ impl<T: AccountingApi + ?Sized> TokenGrant for T {
     }
 }
 
+/// What a code of a mapping's `accounts` section names (issue 17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CodeKind {
+    Account,
+    Item,
+    Tax,
+}
+
+impl CodeKind {
+    /// The mapping key.
+    pub fn key(self) -> &'static str {
+        match self {
+            CodeKind::Account => "account",
+            CodeKind::Item => "item",
+            CodeKind::Tax => "tax",
+        }
+    }
+}
+
+/// One code a system lists (an account, an item, a tax type), active.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedCode {
+    pub code: String,
+    pub name: String,
+    /// A tax type's rate in percent, where the system says it.
+    pub rate: Option<Decimal>,
+}
+
 pub trait AccountingApi: Send + Sync {
     /// The system's name in messages (`xero`, `fortnox`, …).
     fn system(&self) -> &'static str;
+
+    /// The requests listing the codes `check` validates a mapping's
+    /// `accounts.<target>` against (chart of accounts, items, tax rates),
+    /// where the system's API lists them; empty where it lists none.
+    fn code_lists(&self) -> Vec<(CodeKind, HttpRequest)> {
+        Vec::new()
+    }
+
+    /// The active codes one answer of [`AccountingApi::code_lists`] lists.
+    fn read_codes(
+        &self,
+        _kind: CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<ListedCode>, ConnectorError> {
+        Err(status_error(self.system(), r, "lists no codes"))
+    }
 
     /// Requests per second the system allows (the daemon's rate limiter).
     fn requests_per_second(&self) -> u32;
@@ -527,6 +571,105 @@ mod tests {
         serde_json::from_slice(&r.body).unwrap()
     }
 
+    /// Two lines of different kinds, each with its own codes (issue 17),
+    /// and one without: it keeps the draft's and the target's.
+    fn coded_draft() -> Draft {
+        serde_json::from_value(serde_json::json!({
+            "customer": "riga-bakery", "period": "2026-10", "revision": 1,
+            "currency": "EUR", "total_net": "390.00", "date": "2026-11-01",
+            "refs": {"item": "SUPPORT"},
+            "lines": [
+                {"kind": "monthly_fee", "description": "Fee", "quantity": "1",
+                 "unit_price": "350.00", "amount": "350.00", "tickets": [],
+                 "refs": {"account": "3010", "item": "FEE", "tax": "25",
+                          "tracking": {"Region": "North"}}},
+                {"kind": "work", "description": "Support work, 1 h", "quantity": "1",
+                 "unit_price": "40.00", "amount": "40.00", "tickets": ["T-1"],
+                 "refs": {"account": "3020", "tax": "0"}},
+                {"kind": "call_out", "description": "Call-out fee × 0", "quantity": "0",
+                 "unit_price": "15.00", "amount": "0.00", "tickets": []}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn coded_body(api: &dyn AccountingApi) -> serde_json::Value {
+        let r = api
+            .create_draft("draft:riga-bakery:2026-10:r1", "ref", &coded_draft())
+            .unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
+    fn each_line_carries_its_own_account_item_and_tax() {
+        let xero: crate::xero::XeroConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "c", "client_secret": "s", "contacts": {"riga-bakery": "C-1"},
+            "account_code": "200", "tax_type": "OUTPUT2"
+        }))
+        .unwrap();
+        let items = coded_body(&xero)["Invoices"][0]["LineItems"].clone();
+        assert_eq!(
+            (
+                &items[0]["AccountCode"],
+                &items[0]["ItemCode"],
+                &items[0]["TaxType"]
+            ),
+            (&"3010".into(), &"FEE".into(), &"25".into())
+        );
+        assert_eq!(
+            items[0]["Tracking"],
+            serde_json::json!([{"Name": "Region", "Option": "North"}])
+        );
+        assert_eq!(items[1]["AccountCode"], "3020");
+        assert_eq!(items[1]["ItemCode"], "SUPPORT", "the draft's item");
+        assert_eq!(items[1].get("Tracking"), None);
+        assert_eq!(
+            (&items[2]["AccountCode"], &items[2]["TaxType"]),
+            (&"200".into(), &"OUTPUT2".into()),
+            "a line without codes: the target's"
+        );
+        let fortnox: crate::fortnox::FortnoxConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "c", "client_secret": "s", "tenant_id": "t",
+            "customers": {"riga-bakery": "1042"}, "account_number": 3001
+        }))
+        .unwrap();
+        let rows = coded_body(&fortnox)["Invoice"]["InvoiceRows"].clone();
+        assert_eq!(
+            (
+                &rows[0]["AccountNumber"],
+                &rows[0]["ArticleNumber"],
+                &rows[0]["VAT"]
+            ),
+            (&3010.into(), &"FEE".into(), &25.into())
+        );
+        assert_eq!(
+            (&rows[1]["AccountNumber"], &rows[1]["VAT"]),
+            (&3020.into(), &0.into())
+        );
+        assert_eq!(rows[2]["AccountNumber"], 3001);
+        let economic: crate::economic::EconomicConfig = serde_json::from_value(serde_json::json!({
+            "app_secret_token": "a", "agreement_grant_token": "g",
+            "customers": {"riga-bakery": 7}, "layout_number": 1, "payment_terms_number": 1,
+            "vat_zone_number": 1
+        }))
+        .unwrap();
+        let lines = coded_body(&economic)["lines"].clone();
+        assert_eq!(lines[0]["product"]["productNumber"], "FEE");
+        assert_eq!(lines[1]["product"]["productNumber"], "SUPPORT");
+        let qb: crate::quickbooks::QuickBooksConfig = serde_json::from_value(serde_json::json!({
+            "realm_id": "1", "client_id": "c", "client_secret": "s", "refresh_token": "r",
+            "customers": {"riga-bakery": "58"}, "item": "1"
+        }))
+        .unwrap();
+        let lines = coded_body(&qb)["Line"].clone();
+        assert_eq!(lines[0]["SalesItemLineDetail"]["ItemRef"]["value"], "FEE");
+        assert_eq!(lines[1]["SalesItemLineDetail"]["TaxCodeRef"]["value"], "0");
+        assert_eq!(
+            lines[2]["SalesItemLineDetail"]["ItemRef"]["value"],
+            "SUPPORT"
+        );
+    }
+
     #[test]
     fn the_statement_link_is_printed_where_each_system_shows_text_to_the_customer() {
         let line =
@@ -567,6 +710,7 @@ mod tests {
             amount: "77.50".into(),
             tickets: vec![],
             corrects: None,
+            refs: Default::default(),
         };
         assert_eq!(
             fit_quantity(&line, 2),

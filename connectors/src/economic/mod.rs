@@ -155,7 +155,63 @@ impl EconomicConfig {
     }
 }
 
+/// `GET /products`: e-conomic's items.
+#[derive(Deserialize)]
+struct ProductsAnswer {
+    collection: Vec<ListedProduct>,
+}
+
+#[derive(Deserialize)]
+struct ListedProduct {
+    #[serde(rename = "productNumber")]
+    product_number: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    barred: bool,
+}
+
 impl AccountingApi for EconomicConfig {
+    /// Products (1000 per page, e-conomic's most): a line's revenue account
+    /// and VAT follow from its product's group and the customer's VAT zone,
+    /// so only `item` is sent per line and checked.
+    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
+        vec![(
+            crate::accounting::CodeKind::Item,
+            self.request(
+                HttpMethod::Get,
+                format!("{}/products?pagesize=1000", self.base_url),
+                Vec::new(),
+            ),
+        )]
+    }
+
+    fn read_codes(
+        &self,
+        kind: crate::accounting::CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+        if !(200..300).contains(&r.status) {
+            return Err(status_error("e-conomic", r, "listing codes"));
+        }
+        if kind != crate::accounting::CodeKind::Item {
+            return Ok(Vec::new());
+        }
+        Ok(serde_json::from_str::<ProductsAnswer>(&r.body)
+            .map_err(|e| {
+                ConnectorError::Permanent(format!("e-conomic: an unexpected product list: {e}"))
+            })?
+            .collection
+            .into_iter()
+            .filter(|p| !p.barred)
+            .map(|p| crate::accounting::ListedCode {
+                code: p.product_number,
+                name: p.name,
+                rate: None,
+            })
+            .collect())
+    }
+
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -224,7 +280,7 @@ impl AccountingApi for EconomicConfig {
                 ))
             })?,
         };
-        let product = d.refs.item.as_ref().or(self.product_number.as_ref());
+        // Per line (issue 17): the line's product, else the draft's, else the target's.
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -236,7 +292,7 @@ impl AccountingApi for EconomicConfig {
                     "quantity": number(&l.quantity),
                     "unitNetPrice": number(&l.unit_price),
                 });
-                if let Some(p) = product {
+                if let Some(p) = l.item(d).or(self.product_number.as_ref()) {
                     line["product"] = serde_json::json!({"productNumber": p});
                 }
                 line

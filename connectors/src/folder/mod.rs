@@ -247,6 +247,7 @@ mod tests {
                     amount: "130.00".into(),
                     tickets: vec!["T-1001".into()],
                     corrects: None,
+                    refs: Default::default(),
                 },
                 DraftLine {
                     kind: "call_out".into(),
@@ -256,6 +257,7 @@ mod tests {
                     amount: "45.00".into(),
                     tickets: vec![],
                     corrects: None,
+                    refs: Default::default(),
                 },
             ],
         }

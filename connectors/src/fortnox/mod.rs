@@ -184,9 +184,107 @@ impl FortnoxConfig {
     }
 }
 
+/// `GET /3/accounts`: the chart of accounts of the current financial year.
+#[derive(Deserialize)]
+struct AccountsAnswer {
+    #[serde(rename = "Accounts")]
+    accounts: Vec<ChartAccount>,
+}
+
+#[derive(Deserialize)]
+struct ChartAccount {
+    #[serde(rename = "Number")]
+    number: i64,
+    #[serde(rename = "Description", default)]
+    description: String,
+    #[serde(rename = "Active", default = "active")]
+    active: bool,
+}
+
+fn active() -> bool {
+    true
+}
+
+/// `GET /3/articles`.
+#[derive(Deserialize)]
+struct ArticlesAnswer {
+    #[serde(rename = "Articles")]
+    articles: Vec<ListedArticle>,
+}
+
+#[derive(Deserialize)]
+struct ListedArticle {
+    #[serde(rename = "ArticleNumber")]
+    article_number: String,
+    #[serde(rename = "Description", default)]
+    description: String,
+}
+
 impl AccountingApi for FortnoxConfig {
     fn system(&self) -> &'static str {
         SYSTEM
+    }
+
+    /// Accounts and articles (500 per page, Fortnox's most; a longer list
+    /// is read as far as its first page). VAT is a percent, not a listed code.
+    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
+        use crate::accounting::CodeKind;
+        vec![
+            (
+                CodeKind::Account,
+                self.request(
+                    HttpMethod::Get,
+                    format!("{}/accounts?limit=500", self.base_url),
+                    Vec::new(),
+                ),
+            ),
+            (
+                CodeKind::Item,
+                self.request(
+                    HttpMethod::Get,
+                    format!("{}/articles?limit=500", self.base_url),
+                    Vec::new(),
+                ),
+            ),
+        ]
+    }
+
+    fn read_codes(
+        &self,
+        kind: crate::accounting::CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+        use crate::accounting::{CodeKind, ListedCode};
+        if !(200..300).contains(&r.status) {
+            return Err(status_error(SYSTEM, r, "listing codes"));
+        }
+        let bad = |e: serde_json::Error| {
+            ConnectorError::Permanent(format!("fortnox: an unexpected {} list: {e}", kind.key()))
+        };
+        Ok(match kind {
+            CodeKind::Account => serde_json::from_str::<AccountsAnswer>(&r.body)
+                .map_err(bad)?
+                .accounts
+                .into_iter()
+                .filter(|a| a.active)
+                .map(|a| ListedCode {
+                    code: a.number.to_string(),
+                    name: a.description,
+                    rate: None,
+                })
+                .collect(),
+            CodeKind::Item => serde_json::from_str::<ArticlesAnswer>(&r.body)
+                .map_err(bad)?
+                .articles
+                .into_iter()
+                .map(|a| ListedCode {
+                    code: a.article_number,
+                    name: a.description,
+                    rate: None,
+                })
+                .collect(),
+            CodeKind::Tax => Vec::new(),
+        })
     }
 
     fn requests_per_second(&self) -> u32 {
@@ -249,10 +347,7 @@ impl AccountingApi for FortnoxConfig {
                 d.customer
             ))
         })?;
-        let account: Option<serde_json::Value> = match &d.refs.account {
-            Some(a) => Some(number(a)),
-            None => self.account_number.map(|a| serde_json::json!(a)),
-        };
+        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
         let rows: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -262,13 +357,18 @@ impl AccountingApi for FortnoxConfig {
                     "DeliveredQuantity": number(&l.quantity),
                     "Price": number(&l.unit_price),
                 });
-                if let Some(a) = &account {
-                    row["AccountNumber"] = a.clone();
+                let account: Option<serde_json::Value> = match l.account(d) {
+                    Some(a) => Some(number(a)),
+                    None => self.account_number.map(|a| serde_json::json!(a)),
+                };
+                if let Some(a) = account {
+                    row["AccountNumber"] = a;
                 }
-                if let Some(article) = &d.refs.item {
+                if let Some(article) = l.item(d) {
                     row["ArticleNumber"] = serde_json::json!(article);
                 }
-                if let Some(vat) = &d.refs.tax {
+                // Fortnox's VAT is the percent; a kind's `tax_rate` says it too.
+                if let Some(vat) = l.tax(d).or(l.refs.tax_rate.as_ref()) {
                     row["VAT"] = number(vat);
                 }
                 row

@@ -152,9 +152,98 @@ impl QuickBooksConfig {
     }
 }
 
+/// A query's answer: `{"QueryResponse": {"Item": [...]}}` or `{"TaxCode": [...]}`;
+/// an empty result has neither list.
+#[derive(Deserialize)]
+struct QueryAnswer {
+    #[serde(rename = "QueryResponse")]
+    response: QueryLists,
+}
+
+#[derive(Deserialize, Default)]
+struct QueryLists {
+    #[serde(rename = "Item", default)]
+    items: Vec<Listed>,
+    #[serde(rename = "TaxCode", default)]
+    tax_codes: Vec<Listed>,
+}
+
+#[derive(Deserialize)]
+struct Listed {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Name", default)]
+    name: String,
+}
+
 impl AccountingApi for QuickBooksConfig {
     fn system(&self) -> &'static str {
         SYSTEM
+    }
+
+    /// Active items and tax codes (their ids are what lines carry; the
+    /// revenue account is the item's, not sent), up to 1000 each.
+    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
+        use crate::accounting::CodeKind;
+        [
+            (
+                CodeKind::Item,
+                "select * from Item where Active = true maxresults 1000",
+            ),
+            (
+                CodeKind::Tax,
+                "select * from TaxCode where Active = true maxresults 1000",
+            ),
+        ]
+        .into_iter()
+        .map(|(kind, query)| {
+            (
+                kind,
+                self.request(
+                    HttpMethod::Get,
+                    format!(
+                        "{}/query?query={}&minorversion={}",
+                        self.company(),
+                        encode(query),
+                        self.minor_version
+                    ),
+                    Vec::new(),
+                ),
+            )
+        })
+        .collect()
+    }
+
+    fn read_codes(
+        &self,
+        kind: crate::accounting::CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+        use crate::accounting::{CodeKind, ListedCode};
+        if !(200..300).contains(&r.status) {
+            return Err(status_error(SYSTEM, r, "listing codes"));
+        }
+        let lists = serde_json::from_str::<QueryAnswer>(&r.body)
+            .map_err(|e| {
+                ConnectorError::Permanent(format!(
+                    "quickbooks: an unexpected {} list: {e}",
+                    kind.key()
+                ))
+            })?
+            .response;
+        let listed = match kind {
+            CodeKind::Item => lists.items,
+            CodeKind::Tax => lists.tax_codes,
+            CodeKind::Account => return Ok(Vec::new()),
+        };
+        Ok(listed
+            .into_iter()
+            .map(|l| ListedCode {
+                code: l.id,
+                name: l.name,
+                rate: None,
+            })
+            .collect())
     }
 
     fn requests_per_second(&self) -> u32 {
@@ -254,18 +343,17 @@ impl AccountingApi for QuickBooksConfig {
                 d.customer
             ))
         })?;
-        let item = d.refs.item.as_ref().unwrap_or(&self.item);
-        let tax = d.refs.tax.as_ref().or(self.tax_code.as_ref());
+        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
             .map(|l| {
                 let mut detail = serde_json::json!({
-                    "ItemRef": {"value": item},
+                    "ItemRef": {"value": l.item(d).unwrap_or(&self.item)},
                     "Qty": number(&l.quantity),
                     "UnitPrice": number(&l.unit_price),
                 });
-                if let Some(t) = tax {
+                if let Some(t) = l.tax(d).or(self.tax_code.as_ref()) {
                     detail["TaxCodeRef"] = serde_json::json!({"value": t});
                 }
                 serde_json::json!({
@@ -381,6 +469,47 @@ impl AccountingApi for QuickBooksConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_and_tax_codes_are_listed_by_id_and_an_empty_query_lists_none() {
+        let qb: QuickBooksConfig = serde_json::from_value(serde_json::json!({
+            "realm_id": "9130", "client_id": "c", "client_secret": "s", "refresh_token": "r",
+            "customers": {}
+        }))
+        .unwrap();
+        let lists = qb.code_lists();
+        assert_eq!(lists.len(), 2);
+        assert!(
+            lists[0]
+                .1
+                .url
+                .contains("/v3/company/9130/query?query=select"),
+            "{}",
+            lists[0].1.url
+        );
+        let answer = |body: &str| HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: body.into(),
+        };
+        let items = qb
+            .read_codes(
+                crate::accounting::CodeKind::Item,
+                &answer(r#"{"QueryResponse":{"Item":[{"Name":"Hours","Active":true,"FullyQualifiedName":"Hours","Taxable":false,"UnitPrice":95,"Type":"Service","IncomeAccountRef":{"value":"79","name":"Sales of Product Income"},"TrackQtyOnHand":false,"domain":"QBO","sparse":false,"Id":"2","SyncToken":"0","MetaData":{"CreateTime":"2026-09-01T10:00:00-07:00","LastUpdatedTime":"2026-09-01T10:00:00-07:00"}}],"startPosition":1,"maxResults":1},"time":"2026-12-05T01:00:00.000-08:00"}"#),
+            )
+            .unwrap();
+        assert_eq!(
+            (items[0].code.as_str(), items[0].name.as_str()),
+            ("2", "Hours")
+        );
+        let none = qb
+            .read_codes(
+                crate::accounting::CodeKind::Tax,
+                &answer(r#"{"QueryResponse":{},"time":"2026-12-05T01:00:00.000-08:00"}"#),
+            )
+            .unwrap();
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn a_fault_in_a_200_is_an_error_and_references_fit_the_doc_number() {

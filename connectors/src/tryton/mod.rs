@@ -194,7 +194,51 @@ impl TrytonConfig {
     }
 }
 
+/// One row of `model.account.account.search_read`.
+#[derive(serde::Deserialize)]
+struct ListedAccount {
+    id: i64,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    name: String,
+}
+
 impl AccountingApi for TrytonConfig {
+    /// The accounts (their ids are what lines carry), up to 1000.
+    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
+        self.call(
+            "model.account.account.search_read",
+            serde_json::json!([[], 0, 1000, null, ["id", "code", "name"], self.context()]),
+        )
+        .map(|r| vec![(crate::accounting::CodeKind::Account, r)])
+        .unwrap_or_default()
+    }
+
+    fn read_codes(
+        &self,
+        kind: crate::accounting::CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+        if kind != crate::accounting::CodeKind::Account {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ListedAccount> = serde_json::from_value(result(r)?).map_err(|e| {
+            ConnectorError::Permanent(format!("tryton: an unexpected account list: {e}"))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|a| crate::accounting::ListedCode {
+                code: a.id.to_string(),
+                name: match a.code {
+                    Some(c) if !c.is_empty() => format!("{c} {}", a.name),
+                    _ => a.name,
+                },
+                rate: None,
+            })
+            .collect())
+    }
+
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -278,13 +322,16 @@ impl AccountingApi for TrytonConfig {
             })?,
             None => self.id_of(&self.parties, "parties", &d.customer)?,
         };
-        let revenue = match &d.refs.account {
-            Some(a) => a.parse().map_err(|_| {
-                ConnectorError::Permanent(format!(
-                    "tryton: the mapping's account `{a}` is not an account id"
-                ))
-            })?,
-            None => self.revenue_account,
+        // Per line (issue 17): the line's account, else the draft's, else the target's.
+        let revenue_of = |l: &crate::DraftLine| -> Result<i64, ConnectorError> {
+            match l.account(d) {
+                Some(a) => a.parse().map_err(|_| {
+                    ConnectorError::Permanent(format!(
+                        "tryton: the mapping's account `{a}` is not an account id"
+                    ))
+                }),
+                None => Ok(self.revenue_account),
+            }
         };
         let address = self.id_of(&self.addresses, "addresses", &d.customer)?;
         let currency = self.id_of(&self.currencies, "currencies", &d.currency)?;
@@ -295,16 +342,16 @@ impl AccountingApi for TrytonConfig {
             .map(|l| {
                 // Tryton keeps two decimals of quantity.
                 let (quantity, unit_price, description) = fit_quantity(l, 2);
-                serde_json::json!({
+                Ok(serde_json::json!({
                     "type": "line",
                     "description": description,
                     "quantity": number(&quantity),
                     "unit_price": dec(&unit_price),
-                    "account": revenue,
+                    "account": revenue_of(l)?,
                     "currency": currency,
-                })
+                }))
             })
-            .collect();
+            .collect::<Result<_, ConnectorError>>()?;
         let mut invoice = serde_json::json!({
             "type": "out",
             "company": self.company,
@@ -461,6 +508,39 @@ impl AccountingApi for TrytonConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accounts_are_listed_by_id_with_their_code_and_name() {
+        let t: TrytonConfig = serde_json::from_value(serde_json::json!({
+            "url": "http://127.0.0.1:8000/db/", "password": "p", "company": 1, "journal": 1,
+            "receivable_account": 3, "revenue_account": 7,
+            "currencies": {}, "parties": {}, "addresses": {}
+        }))
+        .unwrap();
+        let lists = t.code_lists();
+        let body: serde_json::Value = serde_json::from_slice(&lists[0].1.body).unwrap();
+        assert_eq!(body["method"], "model.account.account.search_read");
+        let r = HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: r#"{"id":1,"result":[{"id":7,"code":"4000","name":"Revenue"},{"id":3,"code":"1510","name":"Accounts Receivable"},{"id":1,"code":null,"name":"Root"}]}"#.into(),
+        };
+        let codes = t
+            .read_codes(crate::accounting::CodeKind::Account, &r)
+            .unwrap();
+        let got: Vec<(&str, &str)> = codes
+            .iter()
+            .map(|c| (c.code.as_str(), c.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("7", "4000 Revenue"),
+                ("3", "1510 Accounts Receivable"),
+                ("1", "Root")
+            ]
+        );
+    }
 
     #[test]
     fn sold_lines_are_grouped_by_invoice_with_its_state() {

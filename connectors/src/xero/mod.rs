@@ -80,6 +80,10 @@ pub struct XeroConfig {
     /// Report PDFs are made and attached (set by the daemon's settings from `report.chromium`).
     #[serde(skip)]
     pub report_pdfs: bool,
+    /// `check` reads its accounts, tax rates and items (set by `check` when
+    /// the mapping has `accounts.<target>`).
+    #[serde(skip)]
+    pub lists_codes: bool,
 }
 
 fn default_base() -> String {
@@ -298,7 +302,133 @@ pub fn webhook_events(body: &[u8]) -> Result<Vec<WebhookEvent>, String> {
         .collect())
 }
 
+/// `GET /Accounts`: the chart of accounts.
+#[derive(Deserialize)]
+struct AccountsAnswer {
+    #[serde(rename = "Accounts")]
+    accounts: Vec<ChartAccount>,
+}
+
+#[derive(Deserialize)]
+struct ChartAccount {
+    /// Bank accounts may have none.
+    #[serde(rename = "Code", default)]
+    code: Option<String>,
+    #[serde(rename = "Name", default)]
+    name: String,
+    /// ACTIVE or ARCHIVED.
+    #[serde(rename = "Status", default)]
+    status: Option<String>,
+}
+
+/// `GET /TaxRates`.
+#[derive(Deserialize)]
+struct TaxRatesAnswer {
+    #[serde(rename = "TaxRates")]
+    tax_rates: Vec<TaxRate>,
+}
+
+#[derive(Deserialize)]
+struct TaxRate {
+    #[serde(rename = "TaxType")]
+    tax_type: String,
+    #[serde(rename = "Name", default)]
+    name: String,
+    /// ACTIVE, DELETED, ARCHIVED or PENDING.
+    #[serde(rename = "Status", default)]
+    status: Option<String>,
+    #[serde(rename = "EffectiveRate", default)]
+    effective_rate: Option<serde_json::Value>,
+}
+
+/// `GET /Items`.
+#[derive(Deserialize)]
+struct ItemsAnswer {
+    #[serde(rename = "Items")]
+    items: Vec<ListedItem>,
+}
+
+#[derive(Deserialize)]
+struct ListedItem {
+    #[serde(rename = "Code")]
+    code: String,
+    #[serde(rename = "Name", default)]
+    name: String,
+}
+
 impl AccountingApi for XeroConfig {
+    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
+        use crate::accounting::CodeKind;
+        [
+            (CodeKind::Account, "Accounts"),
+            (CodeKind::Tax, "TaxRates"),
+            (CodeKind::Item, "Items"),
+        ]
+        .into_iter()
+        .map(|(kind, path)| {
+            (
+                kind,
+                self.request(
+                    HttpMethod::Get,
+                    format!("{}/{path}", self.base_url),
+                    Vec::new(),
+                ),
+            )
+        })
+        .collect()
+    }
+
+    fn read_codes(
+        &self,
+        kind: crate::accounting::CodeKind,
+        r: &HttpResponse,
+    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+        use crate::accounting::{CodeKind, ListedCode};
+        if !(200..300).contains(&r.status) {
+            return Err(status_error("xero", r, "listing codes"));
+        }
+        let bad = |e: serde_json::Error| {
+            ConnectorError::Permanent(format!("xero: an unexpected {} list: {e}", kind.key()))
+        };
+        let active = |s: &Option<String>| s.as_deref().is_none_or(|s| s == "ACTIVE");
+        Ok(match kind {
+            CodeKind::Account => serde_json::from_str::<AccountsAnswer>(&r.body)
+                .map_err(bad)?
+                .accounts
+                .into_iter()
+                .filter(|a| active(&a.status))
+                .filter_map(|a| {
+                    a.code.filter(|c| !c.is_empty()).map(|code| ListedCode {
+                        code,
+                        name: a.name,
+                        rate: None,
+                    })
+                })
+                .collect(),
+            CodeKind::Tax => serde_json::from_str::<TaxRatesAnswer>(&r.body)
+                .map_err(bad)?
+                .tax_rates
+                .into_iter()
+                .filter(|t| active(&t.status))
+                .map(|t| ListedCode {
+                    code: t.tax_type,
+                    name: t.name,
+                    rate: t.effective_rate.as_ref().and_then(decimal),
+                })
+                .collect(),
+            CodeKind::Item => serde_json::from_str::<ItemsAnswer>(&r.body)
+                .map_err(bad)?
+                .items
+                .into_iter()
+                .map(|i| ListedCode {
+                    code: i.code,
+                    name: i.name,
+                    rate: None,
+                })
+                .collect(),
+        })
+    }
+
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -427,8 +557,7 @@ impl AccountingApi for XeroConfig {
                 d.customer
             ))
         })?;
-        let account = d.refs.account.as_ref().unwrap_or(&self.account_code);
-        let tax = d.refs.tax.as_ref().or(self.tax_type.as_ref());
+        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
         let lines: Vec<serde_json::Value> = d
             .lines
             .iter()
@@ -437,13 +566,21 @@ impl AccountingApi for XeroConfig {
                     "Description": l.description,
                     "Quantity": number(&l.quantity),
                     "UnitAmount": number(&l.unit_price),
-                    "AccountCode": account,
+                    "AccountCode": l.account(d).unwrap_or(&self.account_code),
                 });
-                if let Some(t) = tax {
+                if let Some(t) = l.tax(d).or(self.tax_type.as_ref()) {
                     item["TaxType"] = serde_json::Value::String(t.clone());
                 }
-                if let Some(code) = &d.refs.item {
+                if let Some(code) = l.item(d) {
                     item["ItemCode"] = serde_json::Value::String(code.clone());
+                }
+                if !l.refs.tracking.is_empty() {
+                    item["Tracking"] = l
+                        .refs
+                        .tracking
+                        .iter()
+                        .map(|(name, option)| serde_json::json!({"Name": name, "Option": option}))
+                        .collect();
                 }
                 item
             })

@@ -14,6 +14,7 @@
 //! | --- | --- | --- |
 //! | drafts, their status and paid/issued sales | `GET`/`PUT /Invoices`, `GET /Invoices/{id}` | `accounting.invoices` |
 //! | report PDFs (with `report.chromium`) | `GET /Invoices/{id}/Attachments`, `PUT …/Attachments/{name}` | `accounting.attachments` |
+//! | `check --config` of a mapping's `accounts.<target>` | `GET /Accounts`, `/TaxRates`, `/Items` | `accounting.settings.read` |
 //!
 //! Payments are read as an invoice's `Status: PAID` (`/Invoices`, not
 //! `/Payments`), and contacts, accounts and tax types come from the
@@ -29,6 +30,9 @@ pub const INVOICES: &str = "accounting.invoices";
 pub const ATTACHMENTS: &str = "accounting.attachments";
 /// The broad scope of apps created before 2 March 2026: it covers invoices.
 pub const TRANSACTIONS: &str = "accounting.transactions";
+/// Accounts, tax rates and items, read: what `check` validates a mapping's
+/// `accounts` against.
+pub const SETTINGS_READ: &str = "accounting.settings.read";
 
 /// Where Xero's scopes are set for an app.
 const PORTAL: &str =
@@ -47,6 +51,9 @@ impl XeroConfig {
         let mut out = vec![(INVOICES, "drafts, their status and sales")];
         if self.report_pdfs {
             out.push((ATTACHMENTS, "report PDFs on drafts"));
+        }
+        if self.lists_codes {
+            out.push((SETTINGS_READ, "`check` reads accounts, tax rates and items"));
         }
         out
     }
