@@ -32,5 +32,5 @@ pub mod sla;
 pub mod ticket;
 pub mod values;
 
-pub use bill::{bill, sla_clocks};
+pub use bill::{bill, sla_clocks, sla_next_look};
 pub use billing::{BillError, ContractBook};

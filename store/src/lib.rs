@@ -255,9 +255,40 @@ async fn stored_remote_status<'e>(
     )
 }
 
+/// A ticket changed (or appeared): its SLA clocks are due for a look at
+/// the next tick, and a tick that read the older version will not
+/// overwrite this mark (the stamp moves).
+async fn mark_sla_due<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    source: &str,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sla_due (source, id, next_due, stamp) VALUES ($1, $2, '', 1) \
+         ON CONFLICT (source, id) DO UPDATE SET next_due = '', stamp = sla_due.stamp + 1",
+    )
+    .bind(source)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A stored ticket the SLA tick must look at (see [`Store::sla_due_tickets`]).
+#[derive(Clone, Debug)]
+pub struct DueTicket {
+    pub source: String,
+    pub id: String,
+    pub snapshot: String,
+    /// The change stamp read with it, handed back to [`Store::set_sla_due`].
+    pub stamp: i64,
+}
+
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Ticket snapshots read so far (see [`Store::tickets_read`]).
+    tickets_read: std::sync::atomic::AtomicU64,
     /// The single-writer lock of a SQLite store opened to write.
     _writer: Option<WriterLock>,
 }
@@ -364,6 +395,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
+            tickets_read: std::sync::atomic::AtomicU64::new(0),
             _writer: writer,
         })
     }
@@ -376,6 +408,97 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// How many ticket snapshots this store handed out since it was opened
+    /// (every read of `tickets.snapshot`): what a tick or a close cost.
+    pub fn tickets_read(&self) -> u64 {
+        self.tickets_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_read(&self, n: usize) {
+        self.tickets_read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The tickets the SLA tick must look at, at `now`: those changed since
+    /// their last look and those whose next deadline is at or before `now`,
+    /// found through the deadline index. When `basis` (what the stored
+    /// deadlines were computed with) is not the stored one, every ticket is
+    /// due once and `basis` is stored.
+    pub async fn sla_due_tickets(
+        &self,
+        now: DateTime<Utc>,
+        basis: &str,
+    ) -> Result<Vec<DueTicket>, StoreError> {
+        let stored: Option<String> = sqlx::query("SELECT basis FROM sla_basis WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0));
+        if stored.as_deref() != Some(basis) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE sla_due SET next_due = ''")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sla_basis (id, basis) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET basis = excluded.basis",
+            )
+            .bind(basis)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        let rows = sqlx::query(
+            "SELECT d.source, d.id, t.snapshot, d.stamp FROM sla_due d \
+             JOIN tickets t ON t.source = d.source AND t.id = d.id \
+             WHERE d.next_due <= $1 ORDER BY d.source, d.id",
+        )
+        .bind(instant(now))
+        .fetch_all(&self.pool)
+        .await?;
+        self.count_read(rows.len());
+        Ok(rows
+            .into_iter()
+            .map(|r| DueTicket {
+                source: r.get(0),
+                id: r.get(1),
+                snapshot: r.get(2),
+                stamp: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Records when each looked-at ticket next needs a look (`None`: not
+    /// until it changes), in one transaction. A ticket changed since it was
+    /// read (its stamp moved) keeps its mark.
+    pub async fn set_sla_due(
+        &self,
+        looked: &[(&DueTicket, Option<DateTime<Utc>>)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (t, next) in looked {
+            sqlx::query(
+                "UPDATE sla_due SET next_due = $3 WHERE source = $1 AND id = $2 AND stamp = $4",
+            )
+            .bind(&t.source)
+            .bind(&t.id)
+            .bind(next.map(instant))
+            .bind(t.stamp)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every item queued for `target`, `(key, payload)`, in queue order.
+    pub async fn queued(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT key, payload FROM outbox WHERE target = $1 ORDER BY id")
+            .bind(target)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// Stores a ticket snapshot; `true` when it is new or changed.
@@ -408,6 +531,7 @@ impl Store {
         .bind(instant(now))
         .execute(&self.pool)
         .await?;
+        mark_sla_due(&self.pool, source, id).await?;
         Ok(true)
     }
 
@@ -415,6 +539,11 @@ impl Store {
     /// A month already billed with it is corrected at the next close.
     pub async fn delete_ticket(&self, source: &str, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM tickets WHERE source = $1 AND id = $2")
+            .bind(source)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM sla_due WHERE source = $1 AND id = $2")
             .bind(source)
             .bind(id)
             .execute(&self.pool)
@@ -427,6 +556,7 @@ impl Store {
         let rows = sqlx::query("SELECT snapshot FROM tickets ORDER BY source, id")
             .fetch_all(&self.pool)
             .await?;
+        self.count_read(rows.len());
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
@@ -490,6 +620,7 @@ impl Store {
             .bind(instant(now))
             .execute(&mut *tx)
             .await?;
+            mark_sla_due(&mut *tx, source, id).await?;
             changed.push(true);
         }
         tx.commit().await?;
@@ -622,6 +753,7 @@ impl Store {
             .bind(source)
             .fetch_all(&self.pool)
             .await?;
+        self.count_read(rows.len());
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -658,6 +790,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("DELETE FROM sla_due WHERE source = $1 AND id = $2")
+            .bind(source)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        mark_sla_due(&mut *tx, source, new).await?;
         let (old_prefix, new_prefix) = (
             format!("sla:{source}:{old}:"),
             format!("sla:{source}:{new}:"),
@@ -863,6 +1001,7 @@ impl Store {
         let rows = sqlx::query("SELECT source, id, snapshot FROM tickets ORDER BY source, id")
             .fetch_all(&self.pool)
             .await?;
+        self.count_read(rows.len());
         Ok(rows
             .into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
@@ -1587,7 +1726,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 9] = match backend {
+    let files: [(i64, &str, &'static str); 10] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1633,6 +1772,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/sqlite/0009_audit.sql"),
+            ),
+            (
+                10,
+                "sla_index",
+                include_str!("../migrations/sqlite/0010_sla_index.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1680,6 +1824,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 9,
                 "audit",
                 include_str!("../migrations/postgres/0009_audit.sql"),
+            ),
+            (
+                10,
+                "sla_index",
+                include_str!("../migrations/postgres/0010_sla_index.sql"),
             ),
         ],
     };
