@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 use store::Store;
 use support::*;
 
-const SOURCES: &str =
-    "sources:\n  desk:\n    customers:\n      poznan-clinic: poznan-clinic\n    kinds:\n      On site: onsite\n";
+const SOURCES: &str = "sources:\n  desk:\n    customers:\n      poznan-clinic: poznan-clinic\n    kinds:\n      On site: onsite\n";
 
 fn settings(dir: &Path, db: &str) -> Settings {
     let mapping = examples_with(dir, SOURCES);
@@ -179,8 +178,10 @@ async fn an_sla_tick_with_100k_stored_tickets_and_one_change_reads_only_that_tic
             .all(|(k, _)| k.starts_with("sla:desk:T-") && k.contains(":first_response:")),
         "{queued:?}"
     );
-    let noted: std::collections::BTreeSet<&str> =
-        queued.iter().map(|(k, _)| k.split(':').nth(2).unwrap()).collect();
+    let noted: std::collections::BTreeSet<&str> = queued
+        .iter()
+        .map(|(k, _)| k.split(':').nth(2).unwrap())
+        .collect();
     assert_eq!(noted.len(), 10, "{queued:?}");
 }
 

@@ -933,56 +933,66 @@ impl Store {
         Ok(queue_push(&self.pool, target, key, payload, now).await?)
     }
 
-    /// Claims the oldest due item of `target`. On PostgreSQL the row stays
-    /// locked (`FOR UPDATE SKIP LOCKED`) in an open transaction until
-    /// [`Claim::finish`]: another instance skips it, and if this process
-    /// dies the lock goes with its connection and the item is due again. On
-    /// SQLite one instance owns the file and one worker per target claims.
+    /// Claims the first item of `target` due at `now` (see [`Store::claim_many`]).
     pub async fn claim(
         &self,
         target: &str,
         now: DateTime<Utc>,
+        lease: std::time::Duration,
     ) -> Result<Option<Claim>, StoreError> {
-        const DUE: &str = "SELECT id, target, key, payload, attempts FROM outbox \
-             WHERE target = $1 AND state = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT 1";
-        let item = |r: sqlx::any::AnyRow| OutboxItem {
-            id: r.get(0),
-            target: r.get(1),
-            key: r.get(2),
-            payload: r.get(3),
-            attempts: r.get(4),
+        Ok(self.claim_many(target, now, 1, lease).await?.pop())
+    }
+
+    /// Claims up to `limit` items of `target` due at `now`, oldest first.
+    ///
+    /// A claim is a lease, not a held transaction (issue 19): the items'
+    /// next attempt moves to `now + lease` in one short statement, so no
+    /// other instance (or pass) takes them meanwhile, and no pool
+    /// connection is held while the push waits on the network. Should this
+    /// process die mid-push, the items are due again when the lease runs
+    /// out; the push looks the draft up before creating it, so a second
+    /// attempt does not duplicate it.
+    pub async fn claim_many(
+        &self,
+        target: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let until =
+            now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(10));
+        let pick = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
-        match self.backend {
-            Backend::Sqlite => Ok(sqlx::query(DUE)
-                .bind(target)
-                .bind(instant(now))
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| Claim {
-                    item: item(r),
-                    tx: None,
-                    pool: self.pool.clone(),
-                })),
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!("{DUE} FOR UPDATE SKIP LOCKED")))
-                    .bind(target)
-                    .bind(instant(now))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                match row {
-                    Some(r) => Ok(Some(Claim {
-                        item: item(r),
-                        tx: Some(tx),
-                        pool: self.pool.clone(),
-                    })),
-                    None => {
-                        tx.rollback().await?;
-                        Ok(None)
-                    }
-                }
-            }
-        }
+        let sql = format!(
+            "UPDATE outbox SET next_attempt_at = $3 WHERE id IN (\
+             SELECT id FROM outbox WHERE target = $1 AND state = 'pending' AND next_attempt_at <= $2 \
+             ORDER BY id LIMIT $4{pick}) \
+             RETURNING id, target, key, payload, attempts"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(target)
+            .bind(instant(now))
+            .bind(instant(until))
+            .bind(i64::try_from(limit.max(1)).unwrap_or(1))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claims: Vec<Claim> = rows
+            .into_iter()
+            .map(|r| Claim {
+                item: OutboxItem {
+                    id: r.get(0),
+                    target: r.get(1),
+                    key: r.get(2),
+                    payload: r.get(3),
+                    attempts: r.get(4),
+                },
+                pool: self.pool.clone(),
+            })
+            .collect();
+        claims.sort_by_key(|c| c.item.id);
+        Ok(claims)
     }
 
     /// The earliest next attempt of a pending item of `target`, to sleep until.
@@ -1646,7 +1656,6 @@ impl RefreshGuard {
 /// An outbox item being pushed; see [`Store::claim`].
 pub struct Claim {
     pub item: OutboxItem,
-    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
     pool: AnyPool,
 }
 
@@ -1708,15 +1717,7 @@ impl Claim {
         .bind(self.item.id)
         .bind(remote_id)
         .bind(note);
-        match self.tx {
-            Some(mut tx) => {
-                q.execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            None => {
-                q.execute(&self.pool).await?;
-            }
-        }
+        q.execute(&self.pool).await?;
         Ok(())
     }
 }
