@@ -31,6 +31,9 @@ struct Xero {
     lose_next_answer: bool,
     /// Answers by idempotency key.
     keys: BTreeMap<String, Value>,
+    /// Creates are answered this late; set when one arrived.
+    slow_puts: Option<std::time::Duration>,
+    put_arrived: bool,
 }
 
 #[derive(Clone, Default)]
@@ -85,6 +88,8 @@ impl Respond for FakeXero {
             if let Some(answer) = x.keys.get(&key) {
                 return ResponseTemplate::new(200).set_body_json(answer.clone());
             }
+            x.put_arrived = true;
+            let delay = x.slow_puts.unwrap_or_default();
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             let sent = body["Invoices"].as_array().unwrap().clone();
             x.puts.push(sent.len());
@@ -121,17 +126,23 @@ impl Respond for FakeXero {
             if std::mem::take(&mut x.lose_next_answer) {
                 return ResponseTemplate::new(500).set_body_string("upstream lost");
             }
-            return ResponseTemplate::new(200).set_body_json(answer);
+            return ResponseTemplate::new(200)
+                .set_body_json(answer)
+                .set_delay(delay);
         }
         ResponseTemplate::new(404)
     }
 }
 
 fn settings(dir: &Path, uri: &str) -> Settings {
+    settings_on(dir, uri, &format!("sqlite://{}/state.db", dir.display()))
+}
+
+fn settings_on(dir: &Path, uri: &str, store: &str) -> Settings {
     let text = format!(
         r#"
 [store]
-url = "sqlite://{dir}/state.db"
+url = "{store}"
 [mapping]
 path = "{mappings}"
 [billing]
@@ -153,7 +164,6 @@ base_delay_secs = 60
 max_delay_secs = 600
 batch = 50
 "#,
-        dir = dir.display(),
         mappings = root().join("mappings/examples").display(),
     );
     let path = dir.join("bridge.toml");
@@ -282,5 +292,48 @@ async fn a_lost_batch_answer_is_retried_without_duplicates() {
             "the retry creates only the one not found"
         );
     }
+    check_outcome(&fake, &store.status().await.unwrap());
+}
+
+/// No pool connection is held while a push waits on the network (issue
+/// 19): on PostgreSQL, while Xero takes its time over the create request,
+/// the store has no connection checked out, and another store call goes
+/// through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_pool_connection_is_held_while_a_push_waits_on_xero() {
+    let (fake, server, dir) = setup(Xero {
+        slow_puts: Some(std::time::Duration::from_millis(1500)),
+        ..Xero::default()
+    })
+    .await;
+    let url = postgres_database();
+    let now: DateTime<Utc> = "2026-11-01T06:00:00Z".parse().unwrap();
+    let store = Arc::new(Store::open_writer(&url).await.unwrap());
+    let bridge =
+        Arc::new(Bridge::new(settings_on(dir.path(), &server.uri(), &url), store.clone()).unwrap());
+    queue_fifty(&store, now).await;
+    let pushing = {
+        let bridge = bridge.clone();
+        tokio::spawn(async move {
+            let mut report = CycleReport::default();
+            bridge.drain("xero", || now, &mut report).await.unwrap();
+            report
+        })
+    };
+    wait_for("the create request", || fake.0.lock().unwrap().put_arrived).await;
+    assert_eq!(
+        store.connections_in_use(),
+        0,
+        "a connection is held while Xero answers"
+    );
+    // Another instance looking for work meanwhile finds the claimed items
+    // leased, and is not kept waiting.
+    let other = store
+        .claim("xero", now, std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert!(other.is_none(), "the fifty are leased to the push in hand");
+    let report = pushing.await.unwrap();
+    assert_eq!((report.pushed, report.dead), (49, 1));
     check_outcome(&fake, &store.status().await.unwrap());
 }

@@ -492,6 +492,13 @@ impl Store {
         Ok(())
     }
 
+    /// Pool connections checked out right now (not idle): what a test of
+    /// "no connection held across a network call" looks at.
+    pub fn connections_in_use(&self) -> u32 {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        self.pool.size().saturating_sub(idle)
+    }
+
     /// Every item queued for `target`, `(key, payload)`, in queue order.
     pub async fn queued(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT key, payload FROM outbox WHERE target = $1 ORDER BY id")
@@ -945,13 +952,14 @@ impl Store {
 
     /// Claims up to `limit` items of `target` due at `now`, oldest first.
     ///
-    /// A claim is a lease, not a held transaction (issue 19): the items'
-    /// next attempt moves to `now + lease` in one short statement, so no
-    /// other instance (or pass) takes them meanwhile, and no pool
-    /// connection is held while the push waits on the network. Should this
-    /// process die mid-push, the items are due again when the lease runs
+    /// On PostgreSQL a claim is a lease, not a held transaction (issue 19):
+    /// the items' next attempt moves to `now + lease` in one short
+    /// statement, so no other instance takes them meanwhile, and no pool
+    /// connection is held while the push waits on the network. Should the
+    /// instance die mid-push, the items are due again when the lease runs
     /// out; the push looks the draft up before creating it, so a second
-    /// attempt does not duplicate it.
+    /// attempt does not duplicate it. On SQLite (one process, one worker
+    /// per target) the items are only read.
     pub async fn claim_many(
         &self,
         target: &str,
@@ -961,16 +969,20 @@ impl Store {
     ) -> Result<Vec<Claim>, StoreError> {
         let until =
             now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(10));
-        let pick = match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        const DUE: &str = "SELECT id FROM outbox WHERE target = $1 AND state = 'pending' \
+             AND next_attempt_at <= $2 ORDER BY id LIMIT $4";
+        let sql = match self.backend {
+            // One process owns a SQLite file (the writer lock) and one
+            // worker per target claims: nobody else could take the items,
+            // and a crash leaves them due at once for the restarted process.
+            Backend::Sqlite => format!(
+                "SELECT id, target, key, payload, attempts FROM outbox WHERE id IN ({DUE}) AND $3 = $3"
+            ),
+            Backend::Postgres => format!(
+                "UPDATE outbox SET next_attempt_at = $3 WHERE id IN ({DUE} FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, target, key, payload, attempts"
+            ),
         };
-        let sql = format!(
-            "UPDATE outbox SET next_attempt_at = $3 WHERE id IN (\
-             SELECT id FROM outbox WHERE target = $1 AND state = 'pending' AND next_attempt_at <= $2 \
-             ORDER BY id LIMIT $4{pick}) \
-             RETURNING id, target, key, payload, attempts"
-        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(target)
             .bind(instant(now))
