@@ -240,6 +240,19 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
     );
     let bridge = Bridge::new(settings(dir.path(), &server.uri()), store.clone()).unwrap();
     queue_fifty(&store, now).await;
+    // The plan `status` shows: fifty drafts, one batch, two requests
+    // within Xero's 60 a minute.
+    let waiting = store.waiting().await.unwrap();
+    assert_eq!(waiting, vec![("xero".to_owned(), 50, 0)]);
+    let plans =
+        contract_bridge::daemon::plan::plans(&settings(dir.path(), &server.uri()), &waiting, now);
+    assert_eq!(plans.len(), 1);
+    assert_eq!((plans[0].requests, plans[0].batch), (2, 50));
+    assert_eq!(
+        (plans[0].limits.per_minute, plans[0].limits.per_day),
+        (60, 5_000)
+    );
+    assert_eq!(plans[0].completes_at, now + Duration::seconds(2));
     let mut report = CycleReport::default();
     bridge.drain("xero", || now, &mut report).await.unwrap();
     assert_eq!((report.pushed, report.dead), (49, 1));

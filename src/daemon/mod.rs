@@ -22,6 +22,7 @@ mod helpdesk;
 mod ledger;
 mod notes;
 mod outbox;
+pub mod plan;
 mod reports;
 mod schedule;
 pub mod webhook;

@@ -499,6 +499,23 @@ impl Store {
         self.pool.size().saturating_sub(idle)
     }
 
+    /// Per target with pending items: `(target, drafts, other items)`.
+    pub async fn waiting(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, SUM(CASE WHEN key LIKE 'draft:%' THEN 1 ELSE 0 END), COUNT(*) \
+             FROM outbox WHERE state = 'pending' GROUP BY target ORDER BY target",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let (target, drafts, all): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+                (target, drafts, all - drafts)
+            })
+            .collect())
+    }
+
     /// Every item queued for `target`, `(key, payload)`, in queue order.
     pub async fn queued(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT key, payload FROM outbox WHERE target = $1 ORDER BY id")
