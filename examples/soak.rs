@@ -353,7 +353,7 @@ async fn ticks(config: &Path, tickets: u64, ticks: u64, step: i64, changes: u64,
     // Most tickets done long ago; one in ten made during the day, open.
     let snapshot = |i: u64, rng: &mut Rng, touched: u64| {
         let priority = ["1 low", "2 normal", "3 high", "4 critical"][rng.below(4) as usize];
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             let made = start + D::minutes(rng.below(24 * 60) as i64 - 60);
             let mut states = vec![json!({"at": at(made), "state": "new"})];
             if touched > 0 {
