@@ -11,7 +11,7 @@
 //!   with work) and `DIR/contacts.toml` (the Xero target's contacts).
 //! - `ledger` answers as Xero's Accounting API does for what the daemon
 //!   uses (token, invoice lookup by reference, batch or single create,
-//!   read back), counting requests; past PER_MINUTE requests in the last
+//!   read back, status by `IDs`), counting requests; past PER_MINUTE requests in the last
 //!   minute or PER_DAY in all it answers 429 with `Retry-After`, as Xero
 //!   does. `GET /stats` gives the counts.
 //! - `ticks` stores TICKETS tickets of the SLA sample customer in the store
@@ -269,6 +269,17 @@ fn answer(
     let query = uri.query().unwrap_or("");
     if method == Method::GET && path == "/api.xro/2.0/Invoices" {
         l.gets += 1;
+        if let Some(ids) = query.split('&').find_map(|p| p.strip_prefix("IDs=")) {
+            let ids = decode(ids);
+            let ids: Vec<&str> = ids.split(',').collect();
+            let found: Vec<Value> = l
+                .invoices
+                .iter()
+                .filter(|(_, (i, _))| ids.contains(&i.as_str()))
+                .map(|(r, (i, t))| invoice_json(r, i, t))
+                .collect();
+            return json_ok(json!({"Status": "OK", "Invoices": found}));
+        }
         let filter = query
             .split('&')
             .find_map(|p| p.strip_prefix("where="))

@@ -51,6 +51,18 @@ impl Respond for FakeXero {
         assert_eq!(r.headers.get("xero-tenant-id").unwrap(), "tenant-1");
         if r.method.as_str() == "GET" && path == "/api.xro/2.0/Invoices" {
             x.gets += 1;
+            // `IDs=a,b,c`: Xero's filter by InvoiceIDs (the status poll).
+            if let Some(ids) = query_param(r, "IDs") {
+                let ids: Vec<&str> = ids.split(',').collect();
+                let found: Vec<Value> = x
+                    .invoices
+                    .iter()
+                    .filter(|i| ids.contains(&i["InvoiceID"].as_str().unwrap()))
+                    .cloned()
+                    .collect();
+                return ResponseTemplate::new(200)
+                    .set_body_json(json!({"Id": "x", "Status": "OK", "Invoices": found}));
+            }
             // `where=Reference=="a" OR Reference=="b"`: Xero's filter syntax.
             let filter = query_param(r, "where").unwrap_or_default();
             let wanted: Vec<String> = filter
@@ -262,6 +274,20 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
         assert_eq!(x.puts, vec![50], "one create request carrying the fifty");
     }
     check_outcome(&fake, &store.status().await.unwrap());
+    // The status poll asks about the 49 in one request.
+    let mut polled = CycleReport::default();
+    bridge.poll_ledger(now, &mut polled, false).await.unwrap();
+    assert_eq!(polled.status_requests, 1);
+    assert_eq!(fake.0.lock().unwrap().gets, 2);
+    let status = store.status().await.unwrap();
+    assert!(
+        status
+            .drafts
+            .iter()
+            .all(|d| d.status.as_deref() == Some("draft")),
+        "{:?}",
+        status.drafts
+    );
     // Nothing is pushed again.
     let later = now + Duration::days(1);
     bridge.drain("xero", || later, &mut report).await.unwrap();

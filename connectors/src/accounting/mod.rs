@@ -348,6 +348,18 @@ pub trait AccountingApi: Send + Sync {
         self.fetch_draft(remote_id)
     }
 
+    /// One request asking what became of several pushed drafts (by their
+    /// ids), where the system takes one; none: one at a time.
+    fn statuses_request(&self, _remote_ids: &[&str]) -> Option<HttpRequest> {
+        None
+    }
+
+    /// The invoices a [`AccountingApi::statuses_request`] answer holds; a
+    /// draft it does not mention is asked about on its own.
+    fn read_statuses(&self, _r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
     /// Reads a status answer; `step` is 0 for the answer to
     /// [`AccountingApi::status_request`], then 1, … for the requests it asked for.
     fn read_status(

@@ -579,6 +579,29 @@ impl AccountingApi for XeroConfig {
         attachment::attached(r, file_name)
     }
 
+    fn statuses_request(&self, remote_ids: &[&str]) -> Option<HttpRequest> {
+        // `IDs`: Xero's filter by a comma-separated list of InvoiceIDs.
+        Some(self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/Invoices?IDs={}",
+                self.base_url,
+                encode(&remote_ids.join(","))
+            ),
+            Vec::new(),
+        ))
+    }
+
+    fn read_statuses(&self, r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
+        let v = self.check_invoices(r)?;
+        v["Invoices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(remote_invoice)
+            .collect()
+    }
+
     fn read_status(
         &self,
         remote_id: &str,
