@@ -957,14 +957,17 @@ impl Store {
         Ok(queue_push(&self.pool, target, key, payload, now).await?)
     }
 
-    /// Claims the first item of `target` due at `now` (see [`Store::claim_many`]).
+    /// Claims the first item of `target` due at `now` under the default
+    /// lease of ten minutes (see [`Store::claim_many`]).
     pub async fn claim(
         &self,
         target: &str,
         now: DateTime<Utc>,
-        lease: std::time::Duration,
     ) -> Result<Option<Claim>, StoreError> {
-        Ok(self.claim_many(target, now, 1, lease).await?.pop())
+        Ok(self
+            .claim_many(target, now, 1, std::time::Duration::from_secs(600))
+            .await?
+            .pop())
     }
 
     /// Claims up to `limit` items of `target` due at `now`, oldest first.
@@ -2125,12 +2128,15 @@ mod tests {
             ("a", "b")
         );
         assert!(store.claim("drafts", now).await.unwrap().is_none());
-        // A claim dropped without finishing (a crash) leaves the item due.
+        // A claim dropped without finishing (a crash) is a lease that runs
+        // out: the item is due again ten minutes later, not before.
         drop(second);
-        let again = store.claim("drafts", now).await.unwrap().unwrap();
-        assert_eq!(again.item.key, "b");
         first.finish(Outcome::SENT, now).await.unwrap();
-        again.finish(Outcome::SENT, now).await.unwrap();
+        assert!(store.claim("drafts", now).await.unwrap().is_none());
+        let later = now + chrono::Duration::minutes(10);
+        let again = store.claim("drafts", later).await.unwrap().unwrap();
+        assert_eq!(again.item.key, "b");
+        again.finish(Outcome::SENT, later).await.unwrap();
 
         let mut leader = store
             .try_lead()
