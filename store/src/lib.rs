@@ -1050,6 +1050,25 @@ impl Store {
             .collect())
     }
 
+    /// The ticket snapshots of one customer with their source, ordered by
+    /// source and id (a statement or a report reads no other customer's).
+    pub async fn customer_tickets(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, id, snapshot FROM tickets WHERE customer = $1 ORDER BY source, id",
+        )
+        .bind(customer)
+        .fetch_all(&self.pool)
+        .await?;
+        self.count_read(rows.len());
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
     /// The documents of a customer's closed periods, oldest first.
     pub async fn closed_documents(
         &self,

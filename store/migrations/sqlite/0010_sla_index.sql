@@ -24,3 +24,6 @@ CREATE TABLE sla_basis (
     id    INTEGER PRIMARY KEY,
     basis TEXT NOT NULL
 );
+
+-- A statement or a report reads one customer's tickets, not every ticket.
+CREATE INDEX tickets_customer ON tickets (customer);
