@@ -48,10 +48,9 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-newdb() { # newdb NAME: a fresh database, dropped at exit
+newdb() { # newdb NAME: a fresh database at $PG/NAME, dropped at exit
   psql "$PG/postgres" -qc "CREATE DATABASE $1" >/dev/null
   DBS+=("$1")
-  echo "$PG/$1"
 }
 now_s() { date +%s.%N; }
 
@@ -60,7 +59,8 @@ if [ "${SKIP_CLOSE:-}" != 1 ]; then
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$SOAK" ledger "$PORT" 60 5000 &
   PIDS+=($!)
-  URL=$(newdb "cb_soak_close_$$")
+  newdb "cb_soak_close_$$"
+  URL="$PG/cb_soak_close_$$"
   cat >"$TMP/bridge.toml" <<TOML
 [store]
 url = "$URL"
@@ -124,7 +124,8 @@ if [ "${SKIP_TICKS:-}" != 1 ]; then
   cp mappings/examples/* "$TMP/sla-mapping/"
   printf 'sources:\n  desk:\n    customers:\n      poznan-clinic: poznan-clinic\n' >"$TMP/sla-mapping/sources.yaml"
   for mode in full incremental; do
-    URL=$(newdb "cb_soak_ticks_${mode}_$$")
+    newdb "cb_soak_ticks_${mode}_$$"
+    URL="$PG/cb_soak_ticks_${mode}_$$"
     cat >"$TMP/ticks-$mode.toml" <<TOML
 [store]
 url = "$URL"
