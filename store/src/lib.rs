@@ -476,17 +476,32 @@ impl Store {
         &self,
         looked: &[(&DueTicket, Option<DateTime<Utc>>)],
     ) -> Result<(), StoreError> {
+        // Several hundred rows a statement: a first tick (or one after a
+        // mapping change) writes every ticket's deadline.
+        const ROWS: usize = 500;
         let mut tx = self.pool.begin().await?;
-        for (t, next) in looked {
-            sqlx::query(
-                "UPDATE sla_due SET next_due = $3 WHERE source = $1 AND id = $2 AND stamp = $4",
-            )
-            .bind(&t.source)
-            .bind(&t.id)
-            .bind(next.map(instant))
-            .bind(t.stamp)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in looked.chunks(ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = 4 * i;
+                    format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+                })
+                .collect();
+            // VALUES columns are column1… on both databases.
+            let sql = format!(
+                "UPDATE sla_due SET next_due = v.column3 FROM (VALUES {}) AS v \
+                 WHERE sla_due.source = v.column1 AND sla_due.id = v.column2 AND sla_due.stamp = v.column4",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (t, next) in chunk {
+                q = q
+                    .bind(t.source.clone())
+                    .bind(t.id.clone())
+                    .bind(next.map(instant))
+                    .bind(t.stamp);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
