@@ -1636,6 +1636,11 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
             {
                 o.insert("xero_scopes".into(), serde_json::Value::Object(scopes));
             }
+            let waiting = store.waiting().await.map_err(|e| bad(e.to_string()))?;
+            let plans = daemon::plan::plans(&settings, &waiting, chrono::Utc::now());
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("push_plan".into(), plans.iter().map(|p| p.json()).collect());
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&doc).map_err(std::io::Error::from)?
@@ -1652,6 +1657,10 @@ fn status(config: &Path, json: bool) -> Result<(), Failure> {
             .map_err(|e| bad(e.to_string()))?;
         for line in settings.xero_scope_lines(&granted) {
             println!("{line}");
+        }
+        let waiting = store.waiting().await.map_err(|e| bad(e.to_string()))?;
+        for plan in daemon::plan::plans(&settings, &waiting, chrono::Utc::now()) {
+            println!("{}", plan.line());
         }
         Ok(())
     })

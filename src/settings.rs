@@ -357,6 +357,27 @@ pub struct OutboxSettings {
     pub base_delay_secs: f64,
     #[serde(default = "default_max_delay")]
     pub max_delay_secs: f64,
+    /// How long a claimed item is left to the instance pushing it before
+    /// another may take it (the claim is a lease, not a held connection).
+    #[serde(default = "default_lease")]
+    pub lease_secs: f64,
+    /// Drafts per create request where the system takes several (Xero:
+    /// up to 50); 1 (the default) pushes one at a time.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Per target, the requests it allows a minute and a day (Xero: 60 and
+    /// 5,000 per organisation, the defaults for a Xero target): `status`
+    /// plans the waiting drafts against them.
+    #[serde(default)]
+    pub limits: BTreeMap<String, RequestLimits>,
+}
+
+/// A target's request budget.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLimits {
+    pub per_minute: u32,
+    pub per_day: u32,
 }
 
 impl Default for OutboxSettings {
@@ -365,6 +386,9 @@ impl Default for OutboxSettings {
             max_attempts: default_attempts(),
             base_delay_secs: default_base_delay(),
             max_delay_secs: default_max_delay(),
+            lease_secs: default_lease(),
+            batch: default_batch(),
+            limits: BTreeMap::new(),
         }
     }
 }
@@ -413,6 +437,12 @@ fn default_base_delay() -> f64 {
 }
 fn default_max_delay() -> f64 {
     3600.0
+}
+fn default_lease() -> f64 {
+    600.0
+}
+fn default_batch() -> usize {
+    1
 }
 
 /// A cron expression, or the message that says what is wrong with it.

@@ -3,7 +3,7 @@
 //! idempotency keys and fails on demand.
 //!
 //! `CONTRACT_BRIDGE_CRASH_ROUNDS` sets the crash rounds (default 20;
-//! `scripts/soak.sh` runs 200).
+//! `scripts/crash-soak.sh` runs 200).
 
 mod support;
 

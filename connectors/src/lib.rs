@@ -80,7 +80,7 @@ pub struct SyncBatch {
     pub cursor: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ConnectorError {
     /// Worth retrying later (a file being written, a 5xx, a timeout).
     #[error("{0}")]

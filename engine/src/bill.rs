@@ -109,6 +109,41 @@ pub fn sla_clocks(
     Ok(out.sla)
 }
 
+/// When the clocks of ticket `t`, judged at `as_of` as `rows` (its rows
+/// from [`sla_clocks`]), may next be judged differently: the first instant
+/// after `as_of` at which one of the times a judgement compares with its
+/// `as_of` is passed (the ticket's creation, a state change, a met instant,
+/// a warning or due time). `None`: nothing changes until the ticket does.
+///
+/// For every instant from `as_of` up to (not including) the answer,
+/// [`sla_clocks`] gives this ticket the same due, warning and met times and
+/// the same breached and excluded flags (the minutes counted grow). The
+/// daemon's SLA tick looks at a ticket again only then, or when it changes.
+pub fn sla_next_look(t: &Ticket, rows: &[SlaRow], as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let row_times = rows
+        .iter()
+        .filter(|r| r.ticket == t.id && r.source == t.source)
+        .flat_map(|r| [r.warn_at, r.due_at, r.met_at])
+        .flatten()
+        .map(|l| l.utc());
+    let ticket_times = [t.created_at]
+        .into_iter()
+        .chain(t.first_response_at)
+        .chain(t.resolved_at)
+        .chain(t.states.iter().map(|s| s.at));
+    // Clocks compare whole seconds (`as_of` truncated) with `<`, `<=` and
+    // `>`: the instant itself, its second and the second after are all
+    // candidates.
+    row_times
+        .chain(ticket_times)
+        .flat_map(|x| {
+            let second = DateTime::from_timestamp(x.timestamp(), 0).unwrap_or(x);
+            [x, second, second + chrono::Duration::seconds(1)]
+        })
+        .filter(|x| *x > as_of)
+        .min()
+}
+
 /// Customers are independent: bill them on every core. Threads take the next
 /// customer from a shared counter, so one large customer does not leave a
 /// core idle; results keep the input order.

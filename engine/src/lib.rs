@@ -35,5 +35,5 @@ pub mod ticket;
 pub mod values;
 pub mod whatif;
 
-pub use bill::{bill, sla_clocks};
+pub use bill::{bill, sla_clocks, sla_next_look};
 pub use billing::{BillError, ContractBook};

@@ -59,11 +59,43 @@ impl Bridge {
             let Some(api) = config.accounting() else {
                 continue;
             };
-            for d in open.iter().filter(|d| &d.target == target) {
-                match self
-                    .remote_status(target, api, &d.remote_id, &d.key, report)
-                    .await
-                {
+            let mine: Vec<&store::PushedDraft> =
+                open.iter().filter(|d| &d.target == target).collect();
+            // Where drafts are pushed in batches, their statuses are asked
+            // in batches too (issue 19): one request for up to a batch.
+            let mut known: std::collections::BTreeMap<String, RemoteInvoice> =
+                std::collections::BTreeMap::new();
+            let batch = api.batch_size().min(self.settings.outbox.batch);
+            if batch > 1 {
+                for chunk in mine.chunks(batch) {
+                    let ids: Vec<&str> = chunk.iter().map(|d| d.remote_id.as_str()).collect();
+                    let Some(request) = api.statuses_request(&ids) else {
+                        break;
+                    };
+                    report.status_requests += 1;
+                    let answer = match self.call(target, api, request).await {
+                        Ok(a) => self.forget_token_on_401(target, api.read_statuses(&a)),
+                        Err(e) => Err(e),
+                    };
+                    match answer {
+                        Ok(invoices) => {
+                            known.extend(invoices.into_iter().map(|i| (i.id.clone(), i)))
+                        }
+                        Err(e) => report
+                            .warnings
+                            .push(format!("statuses of {} drafts in {target}: {e}", ids.len())),
+                    }
+                }
+            }
+            for d in mine {
+                let status = match known.remove(&d.remote_id) {
+                    Some(inv) => Ok(inv),
+                    None => {
+                        self.remote_status(target, api, &d.remote_id, &d.key, report)
+                            .await
+                    }
+                };
+                match status {
                     Ok(inv) => {
                         if self
                             .store
@@ -71,7 +103,7 @@ impl Bridge {
                             .await?
                         {
                             report.status_changes += 1;
-                            eprintln!("{target} {}: {}", d.key, inv.status);
+                            tracing::info!(target, key = %d.key, status = %inv.status, "{target} {}: {}", d.key, inv.status);
                         }
                     }
                     Err(e) => report
@@ -384,7 +416,9 @@ impl Bridge {
                     Ok(sale) => {
                         if self.store.record_sale(&sale, now).await? {
                             opened += 1;
-                            eprintln!(
+                            tracing::info!(
+                                target,
+                                customer = %customer,
                                 "{target}: invoice {} sold {customer} a {} ({} {}) on {}",
                                 inv.id, sale.kind, sale.size, sale.item, sale.bought
                             );

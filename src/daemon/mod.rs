@@ -22,6 +22,7 @@ mod helpdesk;
 mod ledger;
 mod notes;
 mod outbox;
+pub mod plan;
 mod reports;
 mod schedule;
 pub mod webhook;
@@ -594,34 +595,74 @@ impl Bridge {
         &self,
     ) -> Result<(Vec<engine::ticket::Ticket>, Vec<String>), CycleError> {
         let rows = self.store.tickets_with_source().await?;
-        let mut text =
-            String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum::<usize>() + 16);
-        text.push_str("{\"tickets\":[");
-        for (i, (_, _, snapshot)) in rows.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push_str(snapshot);
-        }
-        text.push_str("]}");
-        let parsed = crate::export::parse(Path::new("<store>"), &text)
-            .map_err(|e| CycleError::Tickets(e.to_string()))?;
-        if parsed.len() != rows.len() {
-            return Err(CycleError::Tickets(format!(
-                "{} stored ticket rows read as {} tickets",
-                rows.len(),
-                parsed.len()
-            )));
-        }
-        let mut tickets = Vec::with_capacity(parsed.len());
-        let mut sources = Vec::with_capacity(parsed.len());
-        for (mut t, (source, _, _)) in parsed.into_iter().zip(rows) {
-            t.source = Some(engine::ticket::SourceName::new(source.as_str()));
-            tickets.push(t);
-            sources.push(source);
-        }
+        let tickets = parse_rows(&rows)?;
+        let sources = rows.into_iter().map(|(source, _, _)| source).collect();
         Ok((tickets, sources))
     }
+}
+
+/// Stored `(source, key, snapshot)` rows read as tickets, in one parse;
+/// tickets of customers without a contract are left out with a warning.
+pub(crate) fn parse_stored(
+    rows: Vec<(String, String, String)>,
+    book: &engine::ContractBook,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
+    Ok(parse_rows(&rows)?
+        .into_iter()
+        .filter(|t| with_contract(t, book, warnings))
+        .collect())
+}
+
+/// Whether `t`'s customer has a contract; a warning when not.
+pub(crate) fn with_contract(
+    t: &engine::ticket::Ticket,
+    book: &engine::ContractBook,
+    warnings: &mut Vec<String>,
+) -> bool {
+    if book.contracts.contains_key(t.customer.as_str()) {
+        return true;
+    }
+    warnings.push(format!(
+        "ticket {} (source {}): customer `{}` has no contract in the mapping; not billed",
+        t.id,
+        t.source.as_ref().map_or("?", |s| s.as_str()),
+        t.customer
+    ));
+    false
+}
+
+/// Stored `(source, key, snapshot)` rows read as tickets in one parse, one
+/// ticket per row in the same order, each with its source.
+pub(crate) fn parse_rows(
+    rows: &[(String, String, String)],
+) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
+    let mut text = String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum::<usize>() + 16);
+    text.push_str("{\"tickets\":[");
+    for (i, (_, _, snapshot)) in rows.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(snapshot);
+    }
+    text.push_str("]}");
+    let parsed = crate::export::parse(Path::new("<store>"), &text)
+        .map_err(|e| CycleError::Tickets(e.to_string()))?;
+    if parsed.len() != rows.len() {
+        return Err(CycleError::Tickets(format!(
+            "{} stored ticket rows read as {} tickets",
+            rows.len(),
+            parsed.len()
+        )));
+    }
+    Ok(parsed
+        .into_iter()
+        .zip(rows)
+        .map(|(mut t, (source, _, _))| {
+            t.source = Some(engine::ticket::SourceName::new(source.as_str()));
+            t
+        })
+        .collect())
 }
 
 /// One ticket snapshot (the offline format's ticket object) read as the
@@ -895,7 +936,7 @@ pub fn log_report(r: &CycleReport) {
         r.dead
     );
     if r.drafts_awaiting_review > 0 {
-        eprintln!(
+        tracing::info!(
             "review: {} draft(s) wait for finance's approval (`contract-bridge review list`)",
             r.drafts_awaiting_review
         );

@@ -24,7 +24,13 @@ pub fn note_key(source: &str, ticket: &str, metric: &str, event: NoteEvent) -> S
 }
 
 impl Bridge {
-    /// The SLA tick: every stored ticket's clocks at `now`.
+    /// The SLA tick at `now`, incremental (issue 19): only the tickets that
+    /// changed since their last look, or whose next deadline (stored in the
+    /// store's deadline index) is at or before `now`, are read and judged;
+    /// each gets its next deadline back ([`engine::sla_next_look`]). The
+    /// notes queued are those a judgement of every stored ticket would
+    /// queue: between two deadlines a ticket's judgement does not change, and
+    /// a note's outbox key is queued once.
     pub async fn note_sla(
         &self,
         now: DateTime<Utc>,
@@ -34,10 +40,70 @@ impl Bridge {
             return Ok(());
         }
         let mapping = self.mapping_in_force()?;
-        let tickets = self
-            .stored_tickets(&mapping.book, &mut report.warnings)
+        let due = self
+            .store
+            .sla_due_tickets(now, &self.sla_basis(&mapping.hash))
             .await?;
-        self.note_tickets(tickets, now, report).await
+        if due.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, String, String)> = due
+            .iter()
+            .map(|d| (d.source.clone(), d.id.clone(), d.snapshot.clone()))
+            .collect();
+        // One ticket per due row, in order; those without a contract are
+        // judged by nobody (their next look is when they or the mapping change).
+        let tickets: Vec<Option<Ticket>> = super::parse_rows(&rows)?
+            .into_iter()
+            .map(|t| super::with_contract(&t, &mapping.book, &mut report.warnings).then_some(t))
+            .collect();
+        let book_owner = mapping.clone();
+        let (rows, next) = tokio::task::spawn_blocking(move || {
+            let judged: Vec<Ticket> = tickets.iter().flatten().cloned().collect();
+            let rows = engine::sla_clocks(&book_owner.book, &judged, now)?;
+            // Rows come sorted by ticket key: each key's rows are one range.
+            let mut ranges: std::collections::HashMap<&str, std::ops::Range<usize>> =
+                std::collections::HashMap::new();
+            for (i, r) in rows.iter().enumerate() {
+                ranges
+                    .entry(r.ticket.as_str())
+                    .and_modify(|range| range.end = i + 1)
+                    .or_insert(i..i + 1);
+            }
+            let next: Vec<Option<DateTime<Utc>>> = tickets
+                .iter()
+                .map(|t| {
+                    let t = t.as_ref()?;
+                    let range = ranges.get(t.id.as_str()).cloned().unwrap_or(0..0);
+                    engine::sla_next_look(t, &rows[range], now)
+                })
+                .collect();
+            Ok::<_, engine::BillError>((rows, next))
+        })
+        .await
+        .map_err(|e| CycleError::Tickets(e.to_string()))?
+        .map_err(|e| CycleError::Tickets(e.to_string()))?;
+        self.note_rows(&mapping, &rows, now, report).await?;
+        let looked: Vec<(&store::DueTicket, Option<DateTime<Utc>>)> =
+            due.iter().zip(next).collect();
+        self.store.set_sla_due(&looked).await?;
+        Ok(())
+    }
+
+    /// What the stored SLA deadlines depend on beside the tickets: the
+    /// mapping, the first billed period and which sources take notes.
+    fn sla_basis(&self, mapping_hash: &str) -> String {
+        let noted: Vec<String> = self
+            .settings
+            .sources
+            .iter()
+            .filter_map(|(name, s)| s.notes.as_ref().map(|t| format!("{name}>{t}")))
+            .collect();
+        format!(
+            "{mapping_hash};{};{}",
+            self.settings.billing.first_period,
+            noted.join(",")
+        )
     }
 
     /// Notes for these tickets' clocks at `now` (a webhook's tickets).
@@ -62,13 +128,24 @@ impl Bridge {
         .await
         .map_err(|e| CycleError::Tickets(e.to_string()))?
         .map_err(|e| CycleError::Tickets(e.to_string()))?;
+        self.note_rows(&mapping, &rows, now, report).await
+    }
+
+    /// Queues the notes `rows` (clocks judged at `now`) call for.
+    async fn note_rows(
+        &self,
+        mapping: &super::GoodMapping,
+        rows: &[SlaRow],
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
         let first: Month = self
             .settings
             .billing
             .first_period
             .parse()
             .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
-        for row in &rows {
+        for row in rows {
             let Some(source) = row.source.as_ref().map(|s| s.as_str()) else {
                 continue;
             };

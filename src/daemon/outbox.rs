@@ -120,109 +120,329 @@ impl Bridge {
         report: &mut CycleReport,
         stop: impl Fn() -> bool,
     ) -> Result<Pause, CycleError> {
+        let lease = Duration::from_secs_f64(self.settings.outbox.lease_secs.max(1.0));
+        let batch = self.batch_size(target);
         while !stop() {
-            let Some(claim) = self.store.claim(target, now()).await? else {
+            let claims = self.store.claim_many(target, now(), batch, lease).await?;
+            if claims.is_empty() {
                 return Ok(None);
-            };
-            let result = self
-                .push(target, &claim.item.key, &claim.item.payload)
-                .await;
-            let at = now();
-            let (outcome, pause) = match result {
-                Ok(pushed) => {
-                    // Queued before the draft is marked sent: should we stop
-                    // in between, the draft's retry queues the same key again.
-                    if let Some((key, payload)) = &pushed.then {
-                        self.store.enqueue(target, key, payload, at).await?;
-                    }
-                    report.pushed += 1;
-                    self.metrics.add_push("sent");
-                    if let Some(subject) = crate::review::draft_subject(&claim.item.key) {
-                        self.store
-                            .audit(&store::AuditEntry {
-                                at,
-                                actor: "daemon".into(),
-                                action: "draft_pushed".into(),
-                                subject,
-                                detail: serde_json::json!({
-                                    "key": claim.item.key,
-                                    "target": target,
-                                    "remote_id": pushed.remote_id,
-                                    "attempts": claim.item.attempts + 1,
-                                }),
-                            })
-                            .await?;
-                    }
-                    if let Some(note) = &pushed.note {
-                        eprintln!("warning: {target} {}: {note}", claim.item.key);
-                    }
-                    (
-                        Outcome::Sent {
-                            remote_id: pushed.remote_id,
-                            note: pushed.note,
-                        },
-                        None,
-                    )
+            }
+            let results = if claims.len() == 1 {
+                let mut results = Vec::new();
+                for claim in claims {
+                    let r = self
+                        .push(target, &claim.item.key, &claim.item.payload)
+                        .await;
+                    results.push((claim, r));
                 }
-                Err(e) => {
-                    let attempts = claim.item.attempts + 1;
-                    // A revoked grant fails every item alike until someone
-                    // runs `connect`: the items wait (none is given up on)
-                    // and this pass stops.
-                    let revoked = matches!(e, ConnectorError::Permanent(_))
-                        && self
-                            .store
-                            .grant(target)
-                            .await?
-                            .is_some_and(|g| g.revoked.is_some());
-                    let dead = !revoked
-                        && (matches!(e, ConnectorError::Permanent(_))
-                            || attempts >= self.settings.outbox.max_attempts);
-                    let mut wait = backoff(&self.settings.outbox, attempts, claim.item.id);
-                    if revoked {
-                        wait =
-                            Duration::from_secs_f64(self.settings.outbox.max_delay_secs.max(1.0));
-                        tracing::error!(target, error = %crate::redact(&e.to_string()), "grant revoked: pushes wait");
-                    }
-                    let pause = match &e {
-                        ConnectorError::Throttled { retry_after, .. } => {
-                            // Honoured, up to the longest delay we would wait anyway.
-                            let cap = Duration::from_secs_f64(
-                                self.settings.outbox.max_delay_secs.max(1.0),
-                            );
-                            let after = (*retry_after).min(cap);
-                            wait = wait.max(after);
-                            Some(after)
-                        }
-                        _ if revoked => Some(wait),
-                        _ => None,
-                    };
-                    if dead {
-                        report.dead += 1;
-                        self.metrics.add_push("dead");
-                        if claim.item.key.starts_with("attach:") {
-                            self.metrics.add_attachment_failed();
-                        }
-                        eprintln!(
-                            "error: {target} {}: gave up: {}",
-                            claim.item.key,
-                            crate::redact(&e.to_string())
-                        );
-                    } else {
-                        report.retried += 1;
-                        self.metrics.add_push("retry");
-                    }
-                    let next = at + chrono::Duration::from_std(wait).unwrap_or_default();
-                    let error = e.to_string();
-                    (Outcome::Failed { error, next, dead }, pause)
-                }
+                results
+            } else {
+                self.push_batch(target, claims).await
             };
-            claim.finish(outcome, at).await?;
+            let mut pause = None;
+            for (claim, result) in results {
+                let at = now();
+                let (outcome, p) = self.outcome(target, &claim, result, at, report).await?;
+                claim.finish(outcome, at).await?;
+                pause = pause.or(p);
+            }
             if pause.is_some() {
                 return Ok(pause);
             }
         }
         Ok(None)
+    }
+
+    /// How many items of `target` one pass claims: the batch its system
+    /// takes (capped by `outbox.batch`), else one.
+    fn batch_size(&self, target: &str) -> usize {
+        self.settings
+            .targets
+            .get(target)
+            .and_then(|t| t.accounting())
+            .map_or(1, |api| api.batch_size().min(self.settings.outbox.batch))
+            .max(1)
+    }
+
+    /// How a push ended, for the store, and how long the target asked us
+    /// to pause, if it did.
+    async fn outcome(
+        &self,
+        target: &str,
+        claim: &store::Claim,
+        result: Result<Pushed, ConnectorError>,
+        at: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) -> Result<(Outcome, Pause), CycleError> {
+        Ok(match result {
+            Ok(pushed) => {
+                // Queued before the draft is marked sent: should we stop
+                // in between, the draft's retry queues the same key again.
+                if let Some((key, payload)) = &pushed.then {
+                    self.store.enqueue(target, key, payload, at).await?;
+                }
+                report.pushed += 1;
+                self.metrics.add_push("sent");
+                if let Some(subject) = crate::review::draft_subject(&claim.item.key) {
+                    self.store
+                        .audit(&store::AuditEntry {
+                            at,
+                            actor: "daemon".into(),
+                            action: "draft_pushed".into(),
+                            subject,
+                            detail: serde_json::json!({
+                                "key": claim.item.key,
+                                "target": target,
+                                "remote_id": pushed.remote_id,
+                                "attempts": claim.item.attempts + 1,
+                            }),
+                        })
+                        .await?;
+                }
+                if let Some(note) = &pushed.note {
+                    tracing::warn!(target, key = %claim.item.key, "{target} {}: {note}", claim.item.key);
+                }
+                (
+                    Outcome::Sent {
+                        remote_id: pushed.remote_id,
+                        note: pushed.note,
+                    },
+                    None,
+                )
+            }
+            Err(e) => {
+                let attempts = claim.item.attempts + 1;
+                // A revoked grant fails every item alike until someone
+                // runs `connect`: the items wait (none is given up on)
+                // and this pass stops.
+                let revoked = matches!(e, ConnectorError::Permanent(_))
+                    && self
+                        .store
+                        .grant(target)
+                        .await?
+                        .is_some_and(|g| g.revoked.is_some());
+                let dead = !revoked
+                    && (matches!(e, ConnectorError::Permanent(_))
+                        || attempts >= self.settings.outbox.max_attempts);
+                let mut wait = backoff(&self.settings.outbox, attempts, claim.item.id);
+                if revoked {
+                    wait = Duration::from_secs_f64(self.settings.outbox.max_delay_secs.max(1.0));
+                    tracing::error!(target, error = %crate::redact(&e.to_string()), "grant revoked: pushes wait");
+                }
+                let pause = match &e {
+                    ConnectorError::Throttled { retry_after, .. } => {
+                        // Honoured, up to the longest delay we would wait anyway.
+                        let cap =
+                            Duration::from_secs_f64(self.settings.outbox.max_delay_secs.max(1.0));
+                        let after = (*retry_after).min(cap);
+                        wait = wait.max(after);
+                        Some(after)
+                    }
+                    _ if revoked => Some(wait),
+                    _ => None,
+                };
+                if dead {
+                    report.dead += 1;
+                    self.metrics.add_push("dead");
+                    if claim.item.key.starts_with("attach:") {
+                        self.metrics.add_attachment_failed();
+                    }
+                    tracing::error!(
+                        target,
+                        key = %claim.item.key,
+                        "{target} {}: gave up: {}",
+                        claim.item.key,
+                        crate::redact(&e.to_string())
+                    );
+                } else {
+                    report.retried += 1;
+                    self.metrics.add_push("retry");
+                }
+                let next = at + chrono::Duration::from_std(wait).unwrap_or_default();
+                let error = e.to_string();
+                (Outcome::Failed { error, next, dead }, pause)
+            }
+        })
+    }
+
+    /// Several claimed items of one accounting target: the drafts go in one
+    /// lookup and one create request (issue 19), each draft keeping its own
+    /// outcome: one the system refuses fails alone, with its message; the
+    /// others are sent once. Other items (attachments) go one at a time.
+    async fn push_batch(
+        &self,
+        target: &str,
+        claims: Vec<store::Claim>,
+    ) -> Vec<(store::Claim, Result<Pushed, ConnectorError>)> {
+        let mut done = Vec::new();
+        let mut drafts: Vec<(store::Claim, Draft)> = Vec::new();
+        for claim in claims {
+            match serde_json::from_str::<Push>(&claim.item.payload) {
+                Ok(Push::Draft(d)) => drafts.push((claim, d)),
+                _ => {
+                    let r = self
+                        .push(target, &claim.item.key, &claim.item.payload)
+                        .await;
+                    done.push((claim, r));
+                }
+            }
+        }
+        let api = self
+            .settings
+            .targets
+            .get(target)
+            .and_then(|t| t.accounting().map(|_| t.clone()));
+        let Some(config) = api else {
+            for (claim, _) in drafts {
+                let r = self
+                    .push(target, &claim.item.key, &claim.item.payload)
+                    .await;
+                done.push((claim, r));
+            }
+            return done;
+        };
+        let Some(api) = config.accounting() else {
+            return done;
+        };
+        if drafts.len() == 1 {
+            for (claim, d) in drafts {
+                let r = self
+                    .push_to_accounting(target, api, &claim.item.key, &d)
+                    .await;
+                done.push((claim, r));
+            }
+            return done;
+        }
+        let results = self.push_drafts(target, api, &drafts).await;
+        done.extend(drafts.into_iter().map(|(c, _)| c).zip(results));
+        done
+    }
+
+    /// The drafts' outcomes, in their order: looked up by reference in one
+    /// request (a draft created by an attempt whose answer was lost is
+    /// found, not created again), the rest created in one request.
+    async fn push_drafts(
+        &self,
+        target: &str,
+        api: &dyn AccountingApi,
+        drafts: &[(store::Claim, Draft)],
+    ) -> Vec<Result<Pushed, ConnectorError>> {
+        let all = |e: ConnectorError| drafts.iter().map(|_| Err(e.clone())).collect();
+        let references: Vec<String> = drafts
+            .iter()
+            .map(|(c, _)| api.reference(&c.item.key))
+            .collect();
+        let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+        let found = match api.find_drafts(&refs) {
+            Ok(request) => match self.call(target, api, request).await {
+                Ok(r) => self.forget_token_on_401(target, api.read_found_drafts(&r)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let found: BTreeMap<String, connectors::accounting::RemoteDraft> = match found {
+            Ok(f) => f.into_iter().collect(),
+            Err(e) => return all(e),
+        };
+        let mut outcomes: Vec<Option<Result<connectors::accounting::RemoteDraft, ConnectorError>>> =
+            references
+                .iter()
+                .map(|r| found.get(r).cloned().map(Ok))
+                .collect();
+        let mut keys = Vec::new();
+        let mut items = Vec::new();
+        let mut sent: Vec<usize> = Vec::new();
+        for (i, (claim, d)) in drafts.iter().enumerate() {
+            if outcomes[i].is_some() {
+                continue;
+            }
+            match api.batch_item(&references[i], d) {
+                Ok(item) => {
+                    keys.push(claim.item.key.as_str());
+                    items.push(item);
+                    sent.push(i);
+                }
+                Err(e) => outcomes[i] = Some(Err(e)),
+            }
+        }
+        if !items.is_empty() {
+            let created = match api.create_drafts(&keys, items) {
+                Ok(request) => match self.call(target, api, request).await {
+                    Ok(r) => self.forget_token_on_401(target, api.read_created_drafts(&r)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match created {
+                Ok(created) => {
+                    let created: BTreeMap<String, Result<_, String>> =
+                        created.into_iter().collect();
+                    for i in sent {
+                        outcomes[i] = Some(match created.get(&references[i]) {
+                            Some(Ok(remote)) => Ok(remote.clone()),
+                            Some(Err(said)) => Err(ConnectorError::Permanent(said.clone())),
+                            None => Err(ConnectorError::Transient(format!(
+                                "{}: the answer to the batch does not mention reference {}",
+                                api.system(),
+                                references[i]
+                            ))),
+                        });
+                    }
+                }
+                Err(e) => {
+                    for i in sent {
+                        outcomes[i] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(drafts.len());
+        for ((claim, draft), outcome) in drafts.iter().zip(outcomes) {
+            let remote = match outcome {
+                Some(Ok(remote)) => remote,
+                Some(Err(e)) => {
+                    results.push(Err(e));
+                    continue;
+                }
+                None => {
+                    results.push(Err(ConnectorError::Transient("not pushed".into())));
+                    continue;
+                }
+            };
+            results.push(self.accepted(api, &claim.item.key, draft, remote).await);
+        }
+        results
+    }
+
+    /// What an accepted draft leaves: its remote id, a total the system
+    /// holds differently (kept as a note) and the report's attachment item.
+    async fn accepted(
+        &self,
+        api: &dyn AccountingApi,
+        key: &str,
+        draft: &Draft,
+        remote: connectors::accounting::RemoteDraft,
+    ) -> Result<Pushed, ConnectorError> {
+        let then = self.report_item(api, key, &remote.id, draft).await?;
+        let ours: Decimal = draft.total_net.parse().unwrap_or_default();
+        let note = remote
+            .total_net
+            .filter(|theirs| *theirs != ours)
+            .map(|theirs| {
+                format!(
+                    "{} holds {} {} without tax for {}, we billed {}",
+                    api.system(),
+                    theirs,
+                    draft.currency,
+                    remote.id,
+                    ours
+                )
+            });
+        Ok(Pushed {
+            remote_id: Some(remote.id),
+            note,
+            then,
+        })
     }
 
     #[tracing::instrument(name = "push", skip_all, fields(target, key))]
@@ -324,26 +544,7 @@ impl Bridge {
         // Read back, whether found or created: what the system holds is what we compare.
         let fetched = api.read_fetched(&self.call(target, api, api.fetch_draft(&id)?).await?);
         let remote = self.forget_token_on_401(target, fetched)?;
-        let then = self.report_item(api, key, &remote.id, draft).await?;
-        let ours: Decimal = draft.total_net.parse().unwrap_or_default();
-        let note = remote
-            .total_net
-            .filter(|theirs| *theirs != ours)
-            .map(|theirs| {
-                format!(
-                    "{} holds {} {} without tax for {}, we billed {}",
-                    api.system(),
-                    theirs,
-                    draft.currency,
-                    remote.id,
-                    ours
-                )
-            });
-        Ok(Pushed {
-            remote_id: Some(remote.id),
-            note,
-            then,
-        })
+        self.accepted(api, key, draft, remote).await
     }
 
     /// The outbox item `(key, payload)` that attaches the period's report
@@ -647,7 +848,7 @@ impl Bridge {
         if let Some(scope) = &token.scope
             && let Err(e) = self.store.record_scopes(target, scope, Utc::now()).await
         {
-            eprintln!("warning: {target}: the granted scopes were not stored: {e}");
+            tracing::warn!(target, "{target}: the granted scopes were not stored: {e}");
         }
     }
 }
@@ -675,6 +876,7 @@ mod tests {
             max_attempts: 8,
             base_delay_secs: 30.0,
             max_delay_secs: 3600.0,
+            ..OutboxSettings::default()
         };
         for (attempts, exp) in [(1, 30.0), (2, 60.0), (3, 120.0), (10, 3600.0)] {
             for id in 0..50 {

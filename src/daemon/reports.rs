@@ -32,8 +32,24 @@ impl Bridge {
                 self.settings.mapping.path.display()
             )));
         }
+        // Customers bill independently: one customer's report or statement
+        // reads and bills that customer's tickets under that contract only
+        // (issue 19), not every stored ticket twelve times.
+        let rows = self.store.customer_tickets(customer).await?;
         let mut warnings = Vec::new();
-        let tickets = self.stored_tickets(book, &mut warnings).await?;
+        let tickets: Vec<engine::ticket::Ticket> = super::parse_stored(rows, book, &mut warnings)?
+            .into_iter()
+            .filter(|t| t.customer == key)
+            .collect();
+        let one = engine::ContractBook {
+            contracts: book
+                .contracts
+                .get_key_value(&key)
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .into_iter()
+                .collect(),
+        };
+        let book = &one;
         let mut bills = BTreeMap::new();
         let templates = crate::report::templates(self.settings.report.templates.as_deref())
             .map_err(|e| CycleError::Mapping(e.to_string()))?;

@@ -309,9 +309,40 @@ async fn stored_remote_status<'e>(
     )
 }
 
+/// A ticket changed (or appeared): its SLA clocks are due for a look at
+/// the next tick, and a tick that read the older version will not
+/// overwrite this mark (the stamp moves).
+async fn mark_sla_due<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    source: &str,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sla_due (source, id, next_due, stamp) VALUES ($1, $2, '', 1) \
+         ON CONFLICT (source, id) DO UPDATE SET next_due = '', stamp = sla_due.stamp + 1",
+    )
+    .bind(source)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A stored ticket the SLA tick must look at (see [`Store::sla_due_tickets`]).
+#[derive(Clone, Debug)]
+pub struct DueTicket {
+    pub source: String,
+    pub id: String,
+    pub snapshot: String,
+    /// The change stamp read with it, handed back to [`Store::set_sla_due`].
+    pub stamp: i64,
+}
+
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Ticket snapshots read so far (see [`Store::tickets_read`]).
+    tickets_read: std::sync::atomic::AtomicU64,
     /// The single-writer lock of a SQLite store opened to write.
     _writer: Option<WriterLock>,
 }
@@ -418,6 +449,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
+            tickets_read: std::sync::atomic::AtomicU64::new(0),
             _writer: writer,
         })
     }
@@ -430,6 +462,136 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// How many ticket snapshots this store handed out since it was opened
+    /// (every read of `tickets.snapshot`): what a tick or a close cost.
+    pub fn tickets_read(&self) -> u64 {
+        self.tickets_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_read(&self, n: usize) {
+        self.tickets_read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The tickets the SLA tick must look at, at `now`: those changed since
+    /// their last look and those whose next deadline is at or before `now`,
+    /// found through the deadline index. When `basis` (what the stored
+    /// deadlines were computed with) is not the stored one, every ticket is
+    /// due once and `basis` is stored.
+    pub async fn sla_due_tickets(
+        &self,
+        now: DateTime<Utc>,
+        basis: &str,
+    ) -> Result<Vec<DueTicket>, StoreError> {
+        let stored: Option<String> = sqlx::query("SELECT basis FROM sla_basis WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0));
+        if stored.as_deref() != Some(basis) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE sla_due SET next_due = ''")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sla_basis (id, basis) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET basis = excluded.basis",
+            )
+            .bind(basis)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        let rows = sqlx::query(
+            "SELECT d.source, d.id, t.snapshot, d.stamp FROM sla_due d \
+             JOIN tickets t ON t.source = d.source AND t.id = d.id \
+             WHERE d.next_due <= $1 ORDER BY d.source, d.id",
+        )
+        .bind(instant(now))
+        .fetch_all(&self.pool)
+        .await?;
+        self.count_read(rows.len());
+        Ok(rows
+            .into_iter()
+            .map(|r| DueTicket {
+                source: r.get(0),
+                id: r.get(1),
+                snapshot: r.get(2),
+                stamp: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Records when each looked-at ticket next needs a look (`None`: not
+    /// until it changes), in one transaction. A ticket changed since it was
+    /// read (its stamp moved) keeps its mark.
+    pub async fn set_sla_due(
+        &self,
+        looked: &[(&DueTicket, Option<DateTime<Utc>>)],
+    ) -> Result<(), StoreError> {
+        // Several hundred rows a statement: a first tick (or one after a
+        // mapping change) writes every ticket's deadline.
+        const ROWS: usize = 500;
+        let mut tx = self.pool.begin().await?;
+        for chunk in looked.chunks(ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = 4 * i;
+                    format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+                })
+                .collect();
+            // VALUES columns are column1… on both databases.
+            let sql = format!(
+                "UPDATE sla_due SET next_due = v.column3 FROM (VALUES {}) AS v \
+                 WHERE sla_due.source = v.column1 AND sla_due.id = v.column2 AND sla_due.stamp = v.column4",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (t, next) in chunk {
+                q = q
+                    .bind(t.source.clone())
+                    .bind(t.id.clone())
+                    .bind(next.map(instant))
+                    .bind(t.stamp);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Pool connections checked out right now (not idle): what a test of
+    /// "no connection held across a network call" looks at.
+    pub fn connections_in_use(&self) -> u32 {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        self.pool.size().saturating_sub(idle)
+    }
+
+    /// Per target with pending items: `(target, drafts, other items)`.
+    pub async fn waiting(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, SUM(CASE WHEN key LIKE 'draft:%' THEN 1 ELSE 0 END), COUNT(*) \
+             FROM outbox WHERE state = 'pending' GROUP BY target ORDER BY target",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let (target, drafts, all): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+                (target, drafts, all - drafts)
+            })
+            .collect())
+    }
+
+    /// Every item queued for `target`, `(key, payload)`, in queue order.
+    pub async fn queued(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT key, payload FROM outbox WHERE target = $1 ORDER BY id")
+            .bind(target)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// Stores a ticket snapshot; `true` when it is new or changed.
@@ -462,6 +624,7 @@ impl Store {
         .bind(instant(now))
         .execute(&self.pool)
         .await?;
+        mark_sla_due(&self.pool, source, id).await?;
         Ok(true)
     }
 
@@ -469,6 +632,11 @@ impl Store {
     /// A month already billed with it is corrected at the next close.
     pub async fn delete_ticket(&self, source: &str, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM tickets WHERE source = $1 AND id = $2")
+            .bind(source)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM sla_due WHERE source = $1 AND id = $2")
             .bind(source)
             .bind(id)
             .execute(&self.pool)
@@ -481,6 +649,7 @@ impl Store {
         let rows = sqlx::query("SELECT snapshot FROM tickets ORDER BY source, id")
             .fetch_all(&self.pool)
             .await?;
+        self.count_read(rows.len());
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
@@ -544,6 +713,7 @@ impl Store {
             .bind(instant(now))
             .execute(&mut *tx)
             .await?;
+            mark_sla_due(&mut *tx, source, id).await?;
             changed.push(true);
         }
         tx.commit().await?;
@@ -676,6 +846,7 @@ impl Store {
             .bind(source)
             .fetch_all(&self.pool)
             .await?;
+        self.count_read(rows.len());
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -712,6 +883,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("DELETE FROM sla_due WHERE source = $1 AND id = $2")
+            .bind(source)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        mark_sla_due(&mut *tx, source, new).await?;
         let (old_prefix, new_prefix) = (
             format!("sla:{source}:{old}:"),
             format!("sla:{source}:{new}:"),
@@ -838,56 +1015,74 @@ impl Store {
         Ok(queue_push(&self.pool, target, key, payload, now).await?)
     }
 
-    /// Claims the oldest due item of `target`. On PostgreSQL the row stays
-    /// locked (`FOR UPDATE SKIP LOCKED`) in an open transaction until
-    /// [`Claim::finish`]: another instance skips it, and if this process
-    /// dies the lock goes with its connection and the item is due again. On
-    /// SQLite one instance owns the file and one worker per target claims.
+    /// Claims the first item of `target` due at `now` under the default
+    /// lease of ten minutes (see [`Store::claim_many`]).
     pub async fn claim(
         &self,
         target: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Claim>, StoreError> {
-        const DUE: &str = "SELECT id, target, key, payload, attempts FROM outbox \
-             WHERE target = $1 AND state = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT 1";
-        let item = |r: sqlx::any::AnyRow| OutboxItem {
-            id: r.get(0),
-            target: r.get(1),
-            key: r.get(2),
-            payload: r.get(3),
-            attempts: r.get(4),
+        Ok(self
+            .claim_many(target, now, 1, std::time::Duration::from_secs(600))
+            .await?
+            .pop())
+    }
+
+    /// Claims up to `limit` items of `target` due at `now`, oldest first.
+    ///
+    /// On PostgreSQL a claim is a lease, not a held transaction (issue 19):
+    /// the items' next attempt moves to `now + lease` in one short
+    /// statement, so no other instance takes them meanwhile, and no pool
+    /// connection is held while the push waits on the network. Should the
+    /// instance die mid-push, the items are due again when the lease runs
+    /// out; the push looks the draft up before creating it, so a second
+    /// attempt does not duplicate it. On SQLite (one process, one worker
+    /// per target) the items are only read.
+    pub async fn claim_many(
+        &self,
+        target: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let until =
+            now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(10));
+        const DUE: &str = "SELECT id FROM outbox WHERE target = $1 AND state = 'pending' \
+             AND next_attempt_at <= $2 ORDER BY id LIMIT $4";
+        let sql = match self.backend {
+            // One process owns a SQLite file (the writer lock) and one
+            // worker per target claims: nobody else could take the items,
+            // and a crash leaves them due at once for the restarted process.
+            Backend::Sqlite => format!(
+                "SELECT id, target, key, payload, attempts FROM outbox WHERE id IN ({DUE}) AND $3 = $3"
+            ),
+            Backend::Postgres => format!(
+                "UPDATE outbox SET next_attempt_at = $3 WHERE id IN ({DUE} FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, target, key, payload, attempts"
+            ),
         };
-        match self.backend {
-            Backend::Sqlite => Ok(sqlx::query(DUE)
-                .bind(target)
-                .bind(instant(now))
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| Claim {
-                    item: item(r),
-                    tx: None,
-                    pool: self.pool.clone(),
-                })),
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!("{DUE} FOR UPDATE SKIP LOCKED")))
-                    .bind(target)
-                    .bind(instant(now))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                match row {
-                    Some(r) => Ok(Some(Claim {
-                        item: item(r),
-                        tx: Some(tx),
-                        pool: self.pool.clone(),
-                    })),
-                    None => {
-                        tx.rollback().await?;
-                        Ok(None)
-                    }
-                }
-            }
-        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(target)
+            .bind(instant(now))
+            .bind(instant(until))
+            .bind(i64::try_from(limit.max(1)).unwrap_or(1))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claims: Vec<Claim> = rows
+            .into_iter()
+            .map(|r| Claim {
+                item: OutboxItem {
+                    id: r.get(0),
+                    target: r.get(1),
+                    key: r.get(2),
+                    payload: r.get(3),
+                    attempts: r.get(4),
+                },
+                pool: self.pool.clone(),
+            })
+            .collect();
+        claims.sort_by_key(|c| c.item.id);
+        Ok(claims)
     }
 
     /// The earliest next attempt of a pending item of `target`, to sleep until.
@@ -906,6 +1101,26 @@ impl Store {
         let rows = sqlx::query("SELECT source, id, snapshot FROM tickets ORDER BY source, id")
             .fetch_all(&self.pool)
             .await?;
+        self.count_read(rows.len());
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// The ticket snapshots of one customer with their source, ordered by
+    /// source and id (a statement or a report reads no other customer's).
+    pub async fn customer_tickets(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, id, snapshot FROM tickets WHERE customer = $1 ORDER BY source, id",
+        )
+        .bind(customer)
+        .fetch_all(&self.pool)
+        .await?;
+        self.count_read(rows.len());
         Ok(rows
             .into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
@@ -1633,7 +1848,6 @@ impl Drop for RefreshGuard {
 /// An outbox item being pushed; see [`Store::claim`].
 pub struct Claim {
     pub item: OutboxItem,
-    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
     pool: AnyPool,
 }
 
@@ -1695,15 +1909,7 @@ impl Claim {
         .bind(self.item.id)
         .bind(remote_id)
         .bind(note);
-        match self.tx {
-            Some(mut tx) => {
-                q.execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            None => {
-                q.execute(&self.pool).await?;
-            }
-        }
+        q.execute(&self.pool).await?;
         Ok(())
     }
 }
@@ -1713,7 +1919,7 @@ impl Claim {
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 12] = match backend {
+    let files: [(i64, &str, &'static str); 13] = match backend {
         Backend::Sqlite => [
             (
                 1,
@@ -1774,6 +1980,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 12,
                 "mapping_changes",
                 include_str!("../migrations/sqlite/0012_mapping_changes.sql"),
+            ),
+            (
+                13,
+                "sla_index",
+                include_str!("../migrations/sqlite/0013_sla_index.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -1836,6 +2047,11 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
                 12,
                 "mapping_changes",
                 include_str!("../migrations/postgres/0012_mapping_changes.sql"),
+            ),
+            (
+                13,
+                "sla_index",
+                include_str!("../migrations/postgres/0013_sla_index.sql"),
             ),
         ],
     };
@@ -2103,12 +2319,15 @@ mod tests {
             ("a", "b")
         );
         assert!(store.claim("drafts", now).await.unwrap().is_none());
-        // A claim dropped without finishing (a crash) leaves the item due.
+        // A claim dropped without finishing (a crash) is a lease that runs
+        // out: the item is due again ten minutes later, not before.
         drop(second);
-        let again = store.claim("drafts", now).await.unwrap().unwrap();
-        assert_eq!(again.item.key, "b");
         first.finish(Outcome::SENT, now).await.unwrap();
-        again.finish(Outcome::SENT, now).await.unwrap();
+        assert!(store.claim("drafts", now).await.unwrap().is_none());
+        let later = now + chrono::Duration::minutes(10);
+        let again = store.claim("drafts", later).await.unwrap().unwrap();
+        assert_eq!(again.item.key, "b");
+        again.finish(Outcome::SENT, later).await.unwrap();
 
         let mut leader = store
             .try_lead()

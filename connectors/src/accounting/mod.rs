@@ -317,6 +317,68 @@ pub trait AccountingApi: Send + Sync {
 
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError>;
 
+    /// How many drafts one create request may carry; 1: the system creates
+    /// one at a time (then the `*_drafts` methods are not used).
+    fn batch_size(&self) -> usize {
+        1
+    }
+
+    /// One lookup of several of our references ([`AccountingApi::batch_size`] > 1).
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+        let _ = references;
+        Err(ConnectorError::Permanent(format!(
+            "{}: drafts are looked up one at a time",
+            self.system()
+        )))
+    }
+
+    /// The drafts a [`AccountingApi::find_drafts`] answer holds, by our reference.
+    fn read_found_drafts(
+        &self,
+        _r: &HttpResponse,
+    ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
+    /// The invoice one draft adds to a create request of several; an error
+    /// refuses that draft alone (e.g. a customer without a contact).
+    fn batch_item(
+        &self,
+        reference: &str,
+        draft: &Draft,
+    ) -> Result<serde_json::Value, ConnectorError> {
+        let _ = (reference, draft);
+        Err(ConnectorError::Permanent(format!(
+            "{}: drafts are created one at a time",
+            self.system()
+        )))
+    }
+
+    /// One create request for several drafts' [`AccountingApi::batch_item`]s;
+    /// `keys` (the drafts' idempotency keys) name the request.
+    fn create_drafts(
+        &self,
+        keys: &[&str],
+        items: Vec<serde_json::Value>,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let _ = (keys, items);
+        Err(ConnectorError::Permanent(format!(
+            "{}: drafts are created one at a time",
+            self.system()
+        )))
+    }
+
+    /// Per our reference, what a [`AccountingApi::create_drafts`] answer
+    /// says of each draft: created, or the system's reason for refusing it.
+    /// An error: the request as a whole failed.
+    #[allow(clippy::type_complexity)]
+    fn read_created_drafts(
+        &self,
+        _r: &HttpResponse,
+    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
+        Ok(Vec::new())
+    }
+
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError>;
 
     /// The request listing the file names attached to the draft `id`;
@@ -352,6 +414,18 @@ pub trait AccountingApi: Send + Sync {
         _reference: &str,
     ) -> Result<HttpRequest, ConnectorError> {
         self.fetch_draft(remote_id)
+    }
+
+    /// One request asking what became of several pushed drafts (by their
+    /// ids), where the system takes one; none: one at a time.
+    fn statuses_request(&self, _remote_ids: &[&str]) -> Option<HttpRequest> {
+        None
+    }
+
+    /// The invoices a [`AccountingApi::statuses_request`] answer holds; a
+    /// draft it does not mention is asked about on its own.
+    fn read_statuses(&self, _r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
+        Ok(Vec::new())
     }
 
     /// Reads a status answer; `step` is 0 for the answer to

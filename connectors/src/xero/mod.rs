@@ -120,6 +120,21 @@ impl XeroConfig {
     }
 }
 
+/// The idempotency key of a batch: the same drafts give the same key
+/// (FNV-1a over their keys), within Xero's 128 characters.
+fn batch_key(keys: &[&str]) -> String {
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort_unstable();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for k in sorted {
+        for b in k.bytes().chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("batch:{}:{h:016x}", keys.len())
+}
+
 /// What Xero said went wrong: the message and every validation error.
 fn message(r: &HttpResponse) -> String {
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
@@ -551,6 +566,19 @@ impl AccountingApi for XeroConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
+        let body = serde_json::json!({"Invoices": [self.batch_item(reference, d)?]});
+        let mut r = self.request(
+            HttpMethod::Put,
+            format!("{}/Invoices?unitdp=4&summarizeErrors=true", self.base_url),
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+        );
+        // Xero keeps keys up to 128 characters.
+        r.headers
+            .push(("idempotency-key".into(), key.chars().take(128).collect()));
+        Ok(r)
+    }
+
+    fn batch_item(&self, reference: &str, d: &Draft) -> Result<serde_json::Value, ConnectorError> {
         let contact = d.contact(&self.contacts).ok_or_else(|| {
             ConnectorError::Permanent(format!(
                 "xero: no ContactID for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `contacts`",
@@ -585,7 +613,7 @@ impl AccountingApi for XeroConfig {
                 item
             })
             .collect();
-        let body = serde_json::json!({"Invoices": [{
+        Ok(serde_json::json!({
             "Type": "ACCREC",
             "Status": "DRAFT",
             "Contact": {"ContactID": contact},
@@ -594,16 +622,104 @@ impl AccountingApi for XeroConfig {
             "Reference": reference,
             "CurrencyCode": d.currency,
             "LineItems": lines,
-        }]});
+        }))
+    }
+
+    fn batch_size(&self) -> usize {
+        // Xero's advice for several invoices in one request: at most 50.
+        50
+    }
+
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+        let filter = references
+            .iter()
+            .map(|r| format!("Reference==\"{}\"", r.replace('"', "")))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        Ok(self.request(
+            HttpMethod::Get,
+            format!("{}/Invoices?where={}", self.base_url, encode(&filter)),
+            Vec::new(),
+        ))
+    }
+
+    fn read_found_drafts(
+        &self,
+        r: &HttpResponse,
+    ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
+        let v = self.check_invoices(r)?;
+        Ok(v["Invoices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|inv| {
+                Some((
+                    inv["Reference"].as_str()?.to_owned(),
+                    RemoteDraft {
+                        id: inv["InvoiceID"].as_str()?.to_owned(),
+                        total_net: decimal(&inv["SubTotal"]),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    fn create_drafts(
+        &self,
+        keys: &[&str],
+        items: Vec<serde_json::Value>,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let body = serde_json::json!({ "Invoices": items });
+        // `summarizeErrors=false`: Xero answers 200 with every invoice, each
+        // with `StatusAttributeString` OK or ERROR and its `ValidationErrors`,
+        // instead of refusing the whole request for one bad invoice.
         let mut r = self.request(
             HttpMethod::Put,
-            format!("{}/Invoices?unitdp=4&summarizeErrors=true", self.base_url),
+            format!("{}/Invoices?unitdp=4&summarizeErrors=false", self.base_url),
             serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
         );
-        // Xero keeps keys up to 128 characters.
-        r.headers
-            .push(("idempotency-key".into(), key.chars().take(128).collect()));
+        r.headers.push(("idempotency-key".into(), batch_key(keys)));
         Ok(r)
+    }
+
+    fn read_created_drafts(
+        &self,
+        r: &HttpResponse,
+    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
+        let v = self.check_invoices(r)?;
+        let invoices = v["Invoices"].as_array().ok_or_else(|| {
+            ConnectorError::Transient("xero: the answer to a batch has no Invoices".into())
+        })?;
+        Ok(invoices
+            .iter()
+            .filter_map(|inv| {
+                let reference = inv["Reference"].as_str()?.to_owned();
+                let refused = inv["HasErrors"].as_bool() == Some(true)
+                    || inv["StatusAttributeString"] == "ERROR";
+                let outcome = if refused {
+                    let said: Vec<&str> = inv["ValidationErrors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e["Message"].as_str())
+                        .collect();
+                    Err(if said.is_empty() {
+                        "xero refused the invoice without a message".to_owned()
+                    } else {
+                        format!("xero: {}", said.join("; "))
+                    })
+                } else {
+                    match inv["InvoiceID"].as_str() {
+                        Some(id) => Ok(RemoteDraft {
+                            id: id.to_owned(),
+                            total_net: decimal(&inv["SubTotal"]),
+                        }),
+                        None => Err("xero: the created invoice has no InvoiceID".to_owned()),
+                    }
+                };
+                Some((reference, outcome))
+            })
+            .collect())
     }
 
     fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
@@ -646,6 +762,29 @@ impl AccountingApi for XeroConfig {
     fn read_attached(&self, r: &HttpResponse, file_name: &str) -> Result<(), ConnectorError> {
         self.check_attachments(r)?;
         attachment::attached(r, file_name)
+    }
+
+    fn statuses_request(&self, remote_ids: &[&str]) -> Option<HttpRequest> {
+        // `IDs`: Xero's filter by a comma-separated list of InvoiceIDs.
+        Some(self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/Invoices?IDs={}",
+                self.base_url,
+                encode(&remote_ids.join(","))
+            ),
+            Vec::new(),
+        ))
+    }
+
+    fn read_statuses(&self, r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
+        let v = self.check_invoices(r)?;
+        v["Invoices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(remote_invoice)
+            .collect()
     }
 
     fn read_status(
