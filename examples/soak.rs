@@ -13,7 +13,13 @@
 //!   uses (token, invoice lookup by reference, batch or single create,
 //!   read back, status by `IDs`), counting requests; past PER_MINUTE requests in the last
 //!   minute or PER_DAY in all it answers 429 with `Retry-After`, as Xero
-//!   does. `GET /stats` gives the counts.
+//!   does. `GET /stats` gives the counts. It also consents as Xero's
+//!   identity server would, at once and without a login, so that
+//!   `contract-bridge connect` can be tried against it (README, "Try it
+//!   against a Xero stand-in"): `/identity/connect/authorize` sends the
+//!   browser back with a code, `/connect/token` takes that code only with
+//!   its PKCE verifier and rotates refresh tokens, `/connections` lists one
+//!   organisation.
 //! - `ticks` stores TICKETS tickets of the SLA sample customer in the store
 //!   of CONFIG, then runs TICKS SLA ticks STEP_MIN minutes apart with
 //!   CHANGES tickets changed before each, `full` (every stored ticket judged,
@@ -165,6 +171,10 @@ struct Ledger {
     /// reference → (InvoiceID, SubTotal)
     invoices: BTreeMap<String, (String, String)>,
     keys: BTreeMap<String, Value>,
+    /// Authorization code → its PKCE challenge (`connect`).
+    codes: BTreeMap<String, String>,
+    /// The refresh token that works now (it rotates at each use).
+    refresh: Option<String>,
 }
 
 fn decode(s: &str) -> String {
@@ -228,9 +238,86 @@ fn answer(
             "created": l.created, "invoices": l.invoices.len()
         }));
     }
+    if path == "/identity/connect/authorize" {
+        let q: BTreeMap<String, String> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), decode(v)))
+            .collect();
+        let (Some(redirect), Some(state), Some(challenge)) = (
+            q.get("redirect_uri"),
+            q.get("state"),
+            q.get("code_challenge"),
+        ) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                "redirect_uri, state and code_challenge are required\n",
+            )
+                .into_response();
+        };
+        let code = format!("code-{}", l.codes.len() + 1);
+        l.codes.insert(code.clone(), challenge.clone());
+        let to = format!(
+            "{redirect}?code={code}&state={state}&scope=offline_access%20accounting.invoices"
+        );
+        return (StatusCode::FOUND, [("location", to)], "").into_response();
+    }
+    if path == "/connections" {
+        return json_ok(json!([{
+            "id": "7cb5f4ab-0000-4000-8000-000000000001",
+            "tenantId": "70784a63-0000-4000-8000-000000000001",
+            "tenantType": "ORGANISATION",
+            "tenantName": "Stand-in Organisation",
+            "createdDateUtc": "2026-12-01T00:00:00.0000000",
+            "updatedDateUtc": "2026-12-01T00:00:00.0000000"
+        }]));
+    }
     if path == "/connect/token" {
+        let form: BTreeMap<String, String> = body
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), decode(v)))
+            .collect();
+        let invalid = || {
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid_grant"}).to_string(),
+            )
+                .into_response()
+        };
+        match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => {
+                use base64::Engine as _;
+                use sha2::Digest as _;
+                let code = form.get("code").cloned().unwrap_or_default();
+                let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+                let Some(challenge) = l.codes.remove(&code) else {
+                    return invalid();
+                };
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(sha2::Sha256::digest(verifier.as_bytes()));
+                if computed != challenge {
+                    return invalid();
+                }
+            }
+            Some("refresh_token") => {
+                if form.get("refresh_token") != l.refresh.as_ref() {
+                    return invalid();
+                }
+            }
+            _ => {
+                return json_ok(
+                    json!({"access_token": "soak", "expires_in": 1800, "token_type": "Bearer"}),
+                );
+            }
+        }
+        let next = format!("refresh-{}", l.requests + l.codes.len() + 1);
+        l.refresh = Some(next.clone());
         return json_ok(
-            json!({"access_token": "soak", "expires_in": 1800, "token_type": "Bearer"}),
+            json!({"access_token": "soak", "expires_in": 1800, "token_type": "Bearer",
+            "refresh_token": next, "scope": "offline_access accounting.invoices"}),
         );
     }
     let now = Instant::now();
