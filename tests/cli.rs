@@ -1713,4 +1713,26 @@ fn the_readme_path_works() {
         printed.contains("sources.desk.token = \"env:ZAMMAD_TOKEN\""),
         "{printed}"
     );
+    // The stand-in's file reads the bundled sample only: no fragment of steps
+    // 3 and 4 (a helpdesk it cannot reach would hold every month).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_contract-bridge"))
+        .args(["config", "show", "--json", "--config", "try/bridge.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let systems: std::collections::BTreeSet<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|row| row["key"].as_str())
+        .filter(|key| key.starts_with("sources.") || key.starts_with("targets."))
+        .map(|key| key.splitn(3, '.').take(2).last().unwrap())
+        .collect();
+    assert_eq!(
+        systems,
+        ["samples", "standin"].into_iter().collect(),
+        "{shown}"
+    );
 }
