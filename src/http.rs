@@ -43,6 +43,10 @@ pub struct Metrics {
     mapping_changes_held: AtomicU64,
     /// Passes of a source that failed or left a ticket unread.
     source_failures: AtomicU64,
+    /// Months a report or statement billed, and months it took from the
+    /// cache of bills made from the same data (issue 19).
+    pub report_months_billed: AtomicU64,
+    pub report_months_cached: AtomicU64,
     /// The listener's connections.
     pub connections: Arc<Connections>,
 }
@@ -175,6 +179,16 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         "contract_bridge_helpdesk_requests_total",
         "Requests sent to helpdesk APIs.",
         m.helpdesk_requests.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_report_months_billed_total",
+        "Months billed to make a report or statement page.",
+        m.report_months_billed.load(Ordering::Relaxed),
+    );
+    counter(
+        "contract_bridge_report_months_cached_total",
+        "Months a report or statement page took from bills made from the same tickets and mapping.",
+        m.report_months_cached.load(Ordering::Relaxed),
     );
     counter(
         "contract_bridge_source_failures_total",

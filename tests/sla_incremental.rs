@@ -341,3 +341,85 @@ async fn a_statement_reads_only_its_customers_tickets() {
     );
     assert!(!page.html.is_empty());
 }
+
+/// A statement asked for again bills only the month judged at its instant:
+/// the earlier months come from bills made from the same tickets and
+/// mapping. One changed ticket makes every month billed again, and the page
+/// is then the one a bridge without any cache shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_bills_again_only_what_changed_since_the_last() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-10T12:00:00Z");
+    let (bridge, store) = bridge(dir.path(), "state.db", now).await;
+    let made = at("2026-10-06T08:00:00Z");
+    let done = made + Duration::minutes(30);
+    for i in 0..6 {
+        let t = ticket(
+            &format!("S-{i:03}"),
+            "2 normal",
+            made + Duration::days(i),
+            &[(made, "new"), (done + Duration::days(i), "closed")],
+            Some(made + Duration::minutes(5)),
+            Some(done + Duration::days(i)),
+        );
+        store
+            .upsert_ticket(
+                "desk",
+                &format!("S-{i:03}"),
+                "poznan-clinic",
+                &t.to_string(),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let month = engine::period::Month::containing(now, chrono_tz::Europe::Warsaw);
+    let m = &bridge.metrics;
+    let counts = || {
+        (
+            m.report_months_billed.load(Relaxed),
+            m.report_months_cached.load(Relaxed),
+        )
+    };
+    let page = || bridge.report_page("poznan-clinic", month, None, Some(now), true);
+    let first = page().await.unwrap();
+    let (billed, cached) = counts();
+    assert!(billed >= 2, "October and November at least: {billed}");
+    assert_eq!(cached, 0);
+    let second = page().await.unwrap();
+    assert_eq!(
+        counts(),
+        (billed + 1, billed - 1),
+        "only November (judged now) billed again"
+    );
+    assert_eq!(second.html, first.html);
+
+    // S-000 gets an hour of work in October: another version.
+    let mut changed = ticket(
+        "S-000",
+        "2 normal",
+        made,
+        &[(made, "new"), (done, "closed")],
+        Some(made + Duration::minutes(5)),
+        Some(done),
+    );
+    changed["work"] = json!([{
+        "id": "W-1", "at": rfc(made), "minutes": 60, "agent": "a", "kind": "remote",
+        "note": "an hour"
+    }]);
+    store
+        .upsert_ticket("desk", "S-000", "poznan-clinic", &changed.to_string(), now)
+        .await
+        .unwrap();
+    let third = page().await.unwrap();
+    assert_eq!(counts(), (2 * billed + 1, billed - 1), "every month again");
+    assert_ne!(third.html, first.html, "the new work shows");
+    let fresh = Bridge::new(settings(dir.path(), "state.db"), store.clone()).unwrap();
+    fresh.reload_mapping(now).await.unwrap();
+    let uncached = fresh
+        .report_page("poznan-clinic", month, None, Some(now), true)
+        .await
+        .unwrap();
+    assert_eq!(third.html, uncached.html);
+}

@@ -168,6 +168,8 @@ pub struct Bridge {
     outbox: outbox::Workers,
     /// Sources whose stored keys were brought up to date this process.
     upgraded: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Bills behind report and statement pages, by data version.
+    report_cache: reports::ReportCache,
 }
 
 impl Bridge {
@@ -182,6 +184,7 @@ impl Bridge {
             held: RwLock::new(None),
             outbox,
             upgraded: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            report_cache: reports::ReportCache::default(),
         })
     }
 
