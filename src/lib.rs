@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod export;
 pub mod http;
 pub mod oauth;
+pub mod pdf;
 pub mod render;
 pub mod report;
 pub mod review;

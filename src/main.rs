@@ -1505,8 +1505,10 @@ fn report_cmd(a: ReportArgs) -> Result<(), Failure> {
     match chromium {
         Some(c) => {
             let started = std::time::Instant::now();
-            let pdf =
-                report::print_pdf(&c, &rendered.html).map_err(|e| Failure::Other(e.into()))?;
+            let pool = contract_bridge::pdf::PdfPool::new(c, 1);
+            let pdf = runtime()?
+                .block_on(pool.print(&rendered.html))
+                .map_err(|e| Failure::Other(e.into()))?;
             let pdf_path = a.out.join(format!("{stem}.pdf"));
             std::fs::write(&pdf_path, &pdf)
                 .map_err(|e| bad(format!("{}: {e}", pdf_path.display())))?;

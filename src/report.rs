@@ -1,5 +1,5 @@
 //! Work reports at the edge: the template folder an admin may override,
-//! the bills a report needs, and the PDF printed by headless Chromium.
+//! the bills a report needs (the PDF is printed by `crate::pdf`).
 //!
 //! Why Chromium and not a PDF library: the PDF is the same page as the HTML
 //! (one template, one stylesheet with print rules), with the system's fonts
@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use engine::ContractBook;
 use engine::contract::Language;
@@ -34,8 +33,6 @@ pub enum ReportError {
     NoContract(String),
     #[error("billing {period} for the report: {message}")]
     Bill { period: Month, message: String },
-    #[error("printing the PDF with {chromium}: {message}")]
-    Pdf { chromium: String, message: String },
 }
 
 /// The embedded templates with the files of `dir` in their place.
@@ -156,64 +153,4 @@ pub fn chromium(configured: Option<&Path>) -> Option<PathBuf> {
             .find(|p| p.is_file());
     }
     c.is_file().then(|| c.to_owned())
-}
-
-/// Prints `html` to a PDF with headless Chromium (A4, no header or footer).
-pub fn print_pdf(chromium: &Path, html: &str) -> Result<Vec<u8>, ReportError> {
-    let fail = |message: String| ReportError::Pdf {
-        chromium: chromium.display().to_string(),
-        message,
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "contract-bridge-pdf-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
-    let result = (|| {
-        let page = dir.join("report.html");
-        let pdf = dir.join("report.pdf");
-        std::fs::write(&page, html).map_err(|e| fail(format!("{}: {e}", page.display())))?;
-        let mut child = std::process::Command::new(chromium)
-            .arg("--headless")
-            .arg("--no-sandbox")
-            .arg("--disable-gpu")
-            .arg("--no-first-run")
-            .arg("--no-pdf-header-footer")
-            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-            .arg(format!("--print-to-pdf={}", pdf.display()))
-            .arg(format!("file://{}", page.display()))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr.txt")).map_err(|e| fail(e.to_string()))?)
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| fail(e.to_string()))? {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail("no PDF after 120 s; stopped it".into()));
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        };
-        let bytes = std::fs::read(&pdf).ok().filter(|b| b.starts_with(b"%PDF"));
-        match (status.success(), bytes) {
-            (true, Some(b)) => Ok(b),
-            (_, _) => {
-                let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
-                Err(fail(format!(
-                    "exit {status}, no PDF written; it said: {}",
-                    err.lines().rev().take(3).collect::<Vec<_>>().join(" / ")
-                )))
-            }
-        }
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
 }

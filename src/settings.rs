@@ -147,9 +147,13 @@ pub struct ReportSettings {
     #[serde(default)]
     pub templates: Option<PathBuf>,
     /// A Chromium (or Chrome) binary that prints the PDF of each report
-    /// (`--headless --print-to-pdf`); none: reports are stored as HTML only.
+    /// (headless, kept running; src/pdf.rs); none: reports are stored as
+    /// HTML only.
     #[serde(default)]
     pub chromium: Option<PathBuf>,
+    /// How many PDFs that browser prints at once (its pages; default 4).
+    #[serde(default = "default_pdf_pages")]
+    pub pdf_pages: usize,
     /// The key that signs statement links (`env:NAME`, `file:PATH` or
     /// literal); none: `GET /statement/{customer}` answers 403 to everyone.
     #[serde(default)]
@@ -167,11 +171,16 @@ fn default_link_days() -> u32 {
     90
 }
 
+fn default_pdf_pages() -> usize {
+    4
+}
+
 impl Default for ReportSettings {
     fn default() -> Self {
         ReportSettings {
             templates: None,
             chromium: None,
+            pdf_pages: default_pdf_pages(),
             statement_secret: None,
             public_url: None,
             link_valid_days: default_link_days(),

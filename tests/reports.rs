@@ -502,3 +502,42 @@ chromium = "/nonexistent/chromium""#,
     assert_eq!(html, fresh.html);
     assert!(!files.join("poznan-clinic-2026-10-pl.pdf").exists());
 }
+
+/// The browser kept running prints every customer's October report of the
+/// public scenarios, three at a time: every one a whole PDF, all from one
+/// browser.
+#[test]
+fn the_pdf_pool_prints_every_report_from_one_browser() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut pages = Vec::new();
+    for name in SCENARIOS {
+        let s = scenario(name);
+        for customer in s.book.contracts.keys() {
+            pages.push(s.report(customer, oct(), None).html);
+        }
+    }
+    assert!(pages.len() >= 10, "{}", pages.len());
+    let pool = std::sync::Arc::new(contract_bridge::pdf::PdfPool::new(chromium(), 3));
+    let pdfs: Vec<Vec<u8>> = runtime.block_on(async {
+        let mut jobs = tokio::task::JoinSet::new();
+        for (i, html) in pages.iter().cloned().enumerate() {
+            let pool = pool.clone();
+            jobs.spawn(async move { (i, pool.print(&html).await) });
+        }
+        let mut pdfs = vec![Vec::new(); pages.len()];
+        while let Some(done) = jobs.join_next().await {
+            let (i, pdf) = done.unwrap();
+            pdfs[i] = pdf.unwrap_or_else(|e| panic!("page {i}: {e}"));
+        }
+        pdfs
+    });
+    for (i, pdf) in pdfs.iter().enumerate() {
+        assert!(pdf.starts_with(b"%PDF"), "page {i}");
+        assert!(pdf.len() > 2_000, "page {i}: {} bytes", pdf.len());
+    }
+    assert_eq!(pool.browsers_started(), 1);
+}

@@ -2,8 +2,8 @@
 //! raw bytes under its name after the draft exists, and not again when the
 //! push is retried after Xero stored the file but the answer was lost.
 //!
-//! The PDF printer is a stand-in for Chromium (a script that writes a small
-//! PDF where `--print-to-pdf=` says), so this test runs without a browser.
+//! The PDF printer is a stand-in for Chromium's DevTools pipe
+//! (`tests/fixtures/pdf/fake-chromium`), so this test runs without a browser.
 
 mod support;
 
@@ -120,16 +120,7 @@ async fn each_draft_gets_its_report_pdf_once_even_when_an_upload_answer_is_lost(
     fake.0.lock().unwrap().lose_first_upload = true;
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let printer = dir.path().join("fake-chromium");
-    std::fs::write(
-        &printer,
-        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in --print-to-pdf=*) printf '%%PDF-1.7 report\\n' > \"${a#--print-to-pdf=}\";; esac; done\n",
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&printer, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let printer = root().join("tests/fixtures/pdf/fake-chromium");
     let tables = format!(
         r#"[sources.samples]
 type = "folder"

@@ -150,19 +150,6 @@ fn url_form(r: &Request) -> BTreeMap<String, String> {
     u.query_pairs().into_owned().collect()
 }
 
-/// A stand-in for Chromium: writes a small PDF where `--print-to-pdf=` says.
-fn fake_printer(dir: &std::path::Path) -> PathBuf {
-    let printer = dir.join("fake-chromium");
-    std::fs::write(
-        &printer,
-        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in --print-to-pdf=*) printf '%%PDF-1.7 report\\n' > \"${a#--print-to-pdf=}\";; esac; done\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&printer, std::fs::Permissions::from_mode(0o755)).unwrap();
-    printer
-}
-
 /// The lv-it month into the Xero at `server`, report PDFs made; `extra`
 /// goes into the target's table (a `scopes` setting).
 fn xero_config(dir: &std::path::Path, server: &MockServer, extra: &str) -> PathBuf {
@@ -188,7 +175,7 @@ max_delay_secs = 1
 chromium = "{printer}""#,
         tickets = root().join("tests/fixtures/scenarios/lv-it").display(),
         uri = server.uri(),
-        printer = fake_printer(dir).display(),
+        printer = root().join("tests/fixtures/pdf/fake-chromium").display(),
     );
     write_config(
         dir,

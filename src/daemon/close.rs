@@ -204,98 +204,114 @@ impl Bridge {
                 tickets = Some(t);
             }
             let tickets = tickets.as_deref().unwrap_or_default();
-            for customer in customers {
-                // Earlier periods of this customer, billed again with today's tickets.
-                let window_start = first.max(month.back(self.settings.billing.correction_months));
-                // A rejected period's draft was never pushed: nothing of it is billed.
-                let closed: Vec<(String, String)> = self
-                    .store
-                    .closed_documents(customer.as_str())
-                    .await?
-                    .into_iter()
-                    .filter(|(p, _)| !rejected.contains_key(&(customer.to_string(), p.clone())))
-                    .collect();
-                let mut corrections = Vec::new();
-                for earlier in window_start.through(month).filter(|p| *p < month) {
-                    if !closed.iter().any(|(p, _)| *p == earlier.to_string()) {
+            // A few customers at a time: their PDFs print at once (the
+            // browser's pages), and each is stored as soon as its chunk is.
+            for chunk in customers.chunks(CLOSE_CHUNK) {
+                let mut prepared = Vec::new();
+                for customer in chunk {
+                    let customer = customer.clone();
+                    // Earlier periods of this customer, billed again with today's tickets.
+                    let window_start =
+                        first.max(month.back(self.settings.billing.correction_months));
+                    // A rejected period's draft was never pushed: nothing of it is billed.
+                    let closed: Vec<(String, String)> = self
+                        .store
+                        .closed_documents(customer.as_str())
+                        .await?
+                        .into_iter()
+                        .filter(|(p, _)| !rejected.contains_key(&(customer.to_string(), p.clone())))
+                        .collect();
+                    let mut corrections = Vec::new();
+                    for earlier in window_start.through(month).filter(|p| *p < month) {
+                        if !closed.iter().any(|(p, _)| *p == earlier.to_string()) {
+                            continue;
+                        }
+                        let doc = bill_cached(&mut bills, book, tickets, earlier)?;
+                        let now_lines = draft_lines(doc, &customer);
+                        let billed = billed_for(&closed, earlier);
+                        corrections.extend(correction_lines(earlier, &billed, &now_lines));
+                    }
+                    let doc = bill_cached(&mut bills, book, tickets, month)?;
+                    let fingerprint = crate::review::fingerprint(&mapping.hash, doc, &customer);
+                    let rebill = rejected.get(&(customer.to_string(), month.to_string()));
+                    if rebill.is_some_and(|(_, was)| *was == fingerprint) {
+                        // Rejected, and nothing it was made from changed since.
                         continue;
                     }
-                    let doc = bill_cached(&mut bills, book, tickets, earlier)?;
-                    let now_lines = draft_lines(doc, &customer);
-                    let billed = billed_for(&closed, earlier);
-                    corrections.extend(correction_lines(earlier, &billed, &now_lines));
-                }
-                let doc = bill_cached(&mut bills, book, tickets, month)?;
-                let fingerprint = crate::review::fingerprint(&mapping.hash, doc, &customer);
-                let rebill = rejected.get(&(customer.to_string(), month.to_string()));
-                if rebill.is_some_and(|(_, was)| *was == fingerprint) {
-                    // Rejected, and nothing it was made from changed since.
-                    continue;
-                }
-                let revision = rebill.map_or(1, |(r, _)| r + 1);
-                let work_report = reports
-                    .render(book, tickets, &mut bills, &customer, month)
-                    .await;
-                let doc = bill_cached(&mut bills, book, tickets, month)?;
-                let corrected: Vec<(String, Decimal, usize)> = corrected_periods(&corrections);
-                let correction_count = corrections.len();
-                let mut closed = self.closed_period(
-                    doc,
-                    &customer,
-                    (month, revision),
-                    now,
-                    book,
-                    corrections,
-                    mapping.accounts.get(&self.settings.billing.target),
-                );
-                if let Some(hold) = forced.get(&customer) {
-                    force_note(&mut closed, hold);
-                }
-                closed.report = work_report;
-                let policy = mapping.review.get(&customer).copied().unwrap_or_default();
-                if closed.push.is_some()
-                    && let Some(total) = &closed.total_net
-                    && policy.needs_review(dec(total))
-                {
-                    closed.review = Some(store::ReviewRequest {
-                        policy: policy.describe(),
-                        fingerprint,
-                    });
-                }
-                let stored = match rebill {
-                    Some((from, _)) => self.store.rebill(&closed, *from, now).await?,
-                    None => self.store.close_period(&closed, now).await?,
-                };
-                if stored {
-                    self.audit_close(&closed, &corrected, rebill.is_some(), now)
-                        .await?;
-                    self.store
-                        .release_period(customer.as_str(), &month.to_string())
-                        .await?;
-                    report.periods_closed += 1;
-                    tracing::info!(
-                        customer = %customer,
-                        period = %month,
-                        revision = closed.revision,
-                        total_net = closed.total_net.as_deref().unwrap_or("0"),
-                        corrections = correction_count,
-                        review = closed.review.is_some(),
-                        "closed {customer} {month}"
+                    let revision = rebill.map_or(1, |(r, _)| r + 1);
+                    let work_report = reports.render(book, tickets, &mut bills, &customer, month);
+                    let doc = bill_cached(&mut bills, book, tickets, month)?;
+                    let corrected: Vec<(String, Decimal, usize)> = corrected_periods(&corrections);
+                    let correction_count = corrections.len();
+                    let mut closed = self.closed_period(
+                        doc,
+                        &customer,
+                        (month, revision),
+                        now,
+                        book,
+                        corrections,
+                        mapping.accounts.get(&self.settings.billing.target),
                     );
-                    if let Some(r) = &closed.report {
-                        report.reports += 1;
-                        report.report_pdfs += usize::from(r.pdf.is_some());
+                    if let Some(hold) = forced.get(&customer) {
+                        force_note(&mut closed, hold);
                     }
-                    report.corrections += correction_count;
-                    self.metrics.add_periods_closed(1);
-                    if closed.review.is_some() {
-                        report.drafts_awaiting_review += 1;
-                    } else if closed.push.is_some() {
-                        report.drafts_queued += 1;
-                        self.outbox.wake(&self.settings.billing.target);
+                    closed.report = work_report;
+                    let policy = mapping.review.get(&customer).copied().unwrap_or_default();
+                    if closed.push.is_some()
+                        && let Some(total) = &closed.total_net
+                        && policy.needs_review(dec(total))
+                    {
+                        closed.review = Some(store::ReviewRequest {
+                            policy: policy.describe(),
+                            fingerprint,
+                        });
                     }
+                    prepared.push((customer, closed, rebill, corrected, correction_count));
                 }
-                done(customer.as_str());
+                reports
+                    .print(
+                        self.pdf.as_ref(),
+                        prepared
+                            .iter_mut()
+                            .map(|(c, closed, ..)| (&*c, month, closed)),
+                    )
+                    .await;
+                for (customer, closed, rebill, corrected, correction_count) in prepared {
+                    let stored = match rebill {
+                        Some((from, _)) => self.store.rebill(&closed, *from, now).await?,
+                        None => self.store.close_period(&closed, now).await?,
+                    };
+                    if stored {
+                        self.audit_close(&closed, &corrected, rebill.is_some(), now)
+                            .await?;
+                        self.store
+                            .release_period(customer.as_str(), &month.to_string())
+                            .await?;
+                        report.periods_closed += 1;
+                        tracing::info!(
+                            customer = %customer,
+                            period = %month,
+                            revision = closed.revision,
+                            total_net = closed.total_net.as_deref().unwrap_or("0"),
+                            corrections = correction_count,
+                            review = closed.review.is_some(),
+                            "closed {customer} {month}"
+                        );
+                        if let Some(r) = &closed.report {
+                            report.reports += 1;
+                            report.report_pdfs += usize::from(r.pdf.is_some());
+                        }
+                        report.corrections += correction_count;
+                        self.metrics.add_periods_closed(1);
+                        if closed.review.is_some() {
+                            report.drafts_awaiting_review += 1;
+                        } else if closed.push.is_some() {
+                            report.drafts_queued += 1;
+                            self.outbox.wake(&self.settings.billing.target);
+                        }
+                    }
+                    done(customer.as_str());
+                }
             }
         }
         report.report_notes.extend(reports.notes);
@@ -455,12 +471,15 @@ fn corrected_periods(corrections: &[DraftLine]) -> Vec<(String, Decimal, usize)>
     by.into_iter().map(|(p, (a, n))| (p, a, n)).collect()
 }
 
+/// Customers closed together: their report PDFs print at once.
+const CLOSE_CHUNK: usize = 16;
+
 /// Renders the customers' reports at a close: the templates loaded once,
-/// the PDF printed when a Chromium is configured. A report that cannot be
-/// made is noted and the close goes on: the invoice does not wait for it.
+/// the PDFs printed by the bridge's browser when a Chromium is configured.
+/// A report that cannot be made is noted and the close goes on: the invoice
+/// does not wait for it.
 struct Reports {
     templates: Option<std::sync::Arc<report::Templates>>,
-    chromium: Option<std::path::PathBuf>,
     notes: Vec<String>,
 }
 
@@ -474,23 +493,19 @@ impl Reports {
                 None
             }
         };
-        let chromium = crate::report::chromium(settings.chromium.as_deref());
-        match (&settings.chromium, &chromium) {
-            (None, _) => {}
-            (Some(c), None) => notes.push(format!(
+        if let Some(c) = &settings.chromium
+            && crate::report::chromium(Some(c)).is_none()
+        {
+            notes.push(format!(
                 "report PDFs skipped: report.chromium `{}` is not a file (reports are stored as HTML)",
                 c.display()
-            )),
-            (Some(_), Some(_)) => {}
+            ));
         }
-        Reports {
-            templates,
-            chromium,
-            notes,
-        }
+        Reports { templates, notes }
     }
 
-    async fn render(
+    /// The customer's work report as HTML (its PDF comes from [`Reports::print`]).
+    fn render(
         &mut self,
         book: &engine::ContractBook,
         tickets: &[Ticket],
@@ -505,40 +520,50 @@ impl Reports {
                     &templates, book, tickets, bills, customer, month, None, false,
                 )
             });
-        let rendered = match rendered {
-            Ok(r) => r,
+        match rendered {
+            Ok(r) => Some(store::StoredReport {
+                language: r.language.code().to_owned(),
+                html: r.html,
+                pdf: None,
+            }),
             Err(e) => {
                 self.notes
                     .push(format!("no work report for {customer} {month}: {e}"));
-                return None;
+                None
             }
+        }
+    }
+
+    /// Prints the PDFs of `closed`'s reports, as many at once as the pool
+    /// has pages; one that fails is noted and its report stays HTML only.
+    async fn print<'a>(
+        &mut self,
+        pool: Option<&std::sync::Arc<crate::pdf::PdfPool>>,
+        closed: impl Iterator<Item = (&'a CustomerKey, Month, &'a mut store::ClosedPeriod)>,
+    ) {
+        let Some(pool) = pool else {
+            return;
         };
-        let pdf = match &self.chromium {
-            Some(chromium) => {
-                let (chromium, html) = (chromium.clone(), rendered.html.clone());
-                match tokio::task::spawn_blocking(move || {
-                    crate::report::print_pdf(&chromium, &html)
-                })
-                .await
-                {
-                    Ok(Ok(pdf)) => Some(pdf),
-                    Ok(Err(e)) => {
-                        self.notes.push(format!("{customer} {month}: {e}"));
-                        None
-                    }
-                    Err(e) => {
-                        self.notes.push(format!("{customer} {month}: PDF: {e}"));
-                        None
-                    }
+        let mut jobs = tokio::task::JoinSet::new();
+        let mut reports = Vec::new();
+        for (customer, month, closed) in closed {
+            let Some(report) = closed.report.as_mut() else {
+                continue;
+            };
+            let (pool, html, i) = (pool.clone(), report.html.clone(), reports.len());
+            jobs.spawn(async move { (i, pool.print(&html).await) });
+            reports.push((customer, month, report));
+        }
+        while let Some(done) = jobs.join_next().await {
+            match done {
+                Ok((i, Ok(pdf))) => reports[i].2.pdf = Some(pdf),
+                Ok((i, Err(e))) => {
+                    let (customer, month, _) = &reports[i];
+                    self.notes.push(format!("{customer} {month}: {e}"));
                 }
+                Err(e) => self.notes.push(format!("PDF: {e}")),
             }
-            None => None,
-        };
-        Some(store::StoredReport {
-            language: rendered.language.code().to_owned(),
-            html: rendered.html,
-            pdf,
-        })
+        }
     }
 }
 

@@ -170,13 +170,14 @@ pub struct Bridge {
     upgraded: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Bills behind report and statement pages, by data version.
     report_cache: reports::ReportCache,
+    /// Prints report PDFs when `report.chromium` names a browser.
+    pdf: Option<Arc<crate::pdf::PdfPool>>,
 }
 
 impl Bridge {
     pub fn new(settings: Settings, store: Arc<Store>) -> Result<Bridge, CycleError> {
         let outbox = outbox::Workers::new(&settings)?;
         Ok(Bridge {
-            settings,
             store,
             metrics: Arc::new(Metrics::default()),
             mapping: RwLock::new(None),
@@ -185,6 +186,9 @@ impl Bridge {
             outbox,
             upgraded: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             report_cache: reports::ReportCache::default(),
+            pdf: crate::report::chromium(settings.report.chromium.as_deref())
+                .map(|c| Arc::new(crate::pdf::PdfPool::new(c, settings.report.pdf_pages))),
+            settings,
         })
     }
 
