@@ -356,7 +356,7 @@ impl Bridge {
             if outcomes[i].is_some() {
                 continue;
             }
-            match api.batch_item(&references[i], d) {
+            match api.batch_item(&claim.item.key, &references[i], d) {
                 Ok(item) => {
                     keys.push(claim.item.key.as_str());
                     items.push(item);

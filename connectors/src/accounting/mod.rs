@@ -344,10 +344,11 @@ pub trait AccountingApi: Send + Sync {
     /// refuses that draft alone (e.g. a customer without a contact).
     fn batch_item(
         &self,
+        key: &str,
         reference: &str,
         draft: &Draft,
     ) -> Result<serde_json::Value, ConnectorError> {
-        let _ = (reference, draft);
+        let _ = (key, reference, draft);
         Err(ConnectorError::Permanent(format!(
             "{}: drafts are created one at a time",
             self.system()

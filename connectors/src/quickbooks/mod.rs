@@ -150,6 +150,57 @@ impl QuickBooksConfig {
     fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
         HttpRequest::json(method, url, body, self.timeout_ms)
     }
+
+    /// The invoice (or estimate) of draft `d`, created alone or in a batch.
+    fn document(
+        &self,
+        key: &str,
+        reference: &str,
+        d: &Draft,
+    ) -> Result<serde_json::Value, ConnectorError> {
+        let customer = d.contact(&self.customers).ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "quickbooks: no CustomerRef for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
+                d.customer
+            ))
+        })?;
+        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
+        let lines: Vec<serde_json::Value> = d
+            .lines
+            .iter()
+            .map(|l| {
+                let mut detail = serde_json::json!({
+                    "ItemRef": {"value": l.item(d).unwrap_or(&self.item)},
+                    "Qty": number(&l.quantity),
+                    "UnitPrice": number(&l.unit_price),
+                });
+                if let Some(t) = l.tax(d).or(self.tax_code.as_ref()) {
+                    detail["TaxCodeRef"] = serde_json::json!({"value": t});
+                }
+                serde_json::json!({
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": number(&l.amount),
+                    "Description": l.description,
+                    "SalesItemLineDetail": detail,
+                })
+            })
+            .collect();
+        let mut body = serde_json::json!({
+            "CustomerRef": {"value": customer},
+            "DocNumber": reference,
+            "TxnDate": d.date,
+            "CurrencyRef": {"value": d.currency},
+            "PrivateNote": format!("contract-bridge {key}"),
+            "Line": lines,
+        });
+        if !self.as_estimate {
+            body["EmailStatus"] = serde_json::json!("NotSet");
+        }
+        if let Some(url) = &d.statement_url {
+            body["CustomerMemo"] = serde_json::json!({"value": crate::statement_line(url)});
+        }
+        Ok(body)
+    }
 }
 
 /// A query's answer: `{"QueryResponse": {"Item": [...]}}` or `{"TaxCode": [...]}`;
@@ -337,47 +388,7 @@ impl AccountingApi for QuickBooksConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let customer = d.contact(&self.customers).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "quickbooks: no CustomerRef for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
-                d.customer
-            ))
-        })?;
-        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
-        let lines: Vec<serde_json::Value> = d
-            .lines
-            .iter()
-            .map(|l| {
-                let mut detail = serde_json::json!({
-                    "ItemRef": {"value": l.item(d).unwrap_or(&self.item)},
-                    "Qty": number(&l.quantity),
-                    "UnitPrice": number(&l.unit_price),
-                });
-                if let Some(t) = l.tax(d).or(self.tax_code.as_ref()) {
-                    detail["TaxCodeRef"] = serde_json::json!({"value": t});
-                }
-                serde_json::json!({
-                    "DetailType": "SalesItemLineDetail",
-                    "Amount": number(&l.amount),
-                    "Description": l.description,
-                    "SalesItemLineDetail": detail,
-                })
-            })
-            .collect();
-        let mut body = serde_json::json!({
-            "CustomerRef": {"value": customer},
-            "DocNumber": reference,
-            "TxnDate": d.date,
-            "CurrencyRef": {"value": d.currency},
-            "PrivateNote": format!("contract-bridge {key}"),
-            "Line": lines,
-        });
-        if !self.as_estimate {
-            body["EmailStatus"] = serde_json::json!("NotSet");
-        }
-        if let Some(url) = &d.statement_url {
-            body["CustomerMemo"] = serde_json::json!({"value": crate::statement_line(url)});
-        }
+        let body = self.document(key, reference, d)?;
         let entity = self.entity().to_lowercase();
         Ok(self.request(
             HttpMethod::Post,
@@ -389,6 +400,102 @@ impl AccountingApi for QuickBooksConfig {
             ),
             serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
         ))
+    }
+
+    /// Intuit's documented maximum of payloads in one batch request.
+    fn batch_size(&self) -> usize {
+        30
+    }
+
+    /// One query for every reference (`DocNumber in (...)`).
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+        let list = references
+            .iter()
+            .map(|r| format!("'{}'", r.replace('\'', "")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let query = format!(
+            "select * from {} where DocNumber in ({list}) maxresults 1000",
+            self.entity()
+        );
+        Ok(self.request(
+            HttpMethod::Get,
+            format!(
+                "{}/query?query={}&minorversion={}",
+                self.company(),
+                encode(&query),
+                self.minor_version
+            ),
+            Vec::new(),
+        ))
+    }
+
+    fn read_found_drafts(
+        &self,
+        r: &HttpResponse,
+    ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
+        Ok(check(r)?["QueryResponse"][self.entity()]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|doc| Some((doc["DocNumber"].as_str()?.to_owned(), remote(doc)?)))
+            .collect())
+    }
+
+    /// A `BatchItemRequest`: our reference as its `bId`.
+    fn batch_item(
+        &self,
+        key: &str,
+        reference: &str,
+        d: &Draft,
+    ) -> Result<serde_json::Value, ConnectorError> {
+        let mut item = serde_json::json!({"bId": reference, "operation": "create"});
+        item[self.entity()] = self.document(key, reference, d)?;
+        Ok(item)
+    }
+
+    fn create_drafts(
+        &self,
+        keys: &[&str],
+        items: Vec<serde_json::Value>,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let body = serde_json::json!({ "BatchItemRequest": items });
+        Ok(self.request(
+            HttpMethod::Post,
+            format!(
+                "{}/batch?minorversion={}&requestid={}",
+                self.company(),
+                self.minor_version,
+                &digest(&keys.join("\n"))[..36]
+            ),
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+        ))
+    }
+
+    /// Each `BatchItemResponse` by its `bId`: the created document, or its
+    /// `Fault`'s messages (that draft alone is refused).
+    fn read_created_drafts(
+        &self,
+        r: &HttpResponse,
+    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
+        let v = check(r)?;
+        let answers = v["BatchItemResponse"].as_array().ok_or_else(|| {
+            ConnectorError::Transient(
+                "quickbooks: the answer to a batch has no BatchItemResponse".into(),
+            )
+        })?;
+        Ok(answers
+            .iter()
+            .filter_map(|a| {
+                let reference = a["bId"].as_str()?.to_owned();
+                let outcome = match fault(a) {
+                    Some(said) => Err(format!("quickbooks: {said}")),
+                    None => remote(&a[self.entity()])
+                        .ok_or_else(|| "quickbooks: the created document has no Id".to_owned()),
+                };
+                Some((reference, outcome))
+            })
+            .collect())
     }
 
     fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {

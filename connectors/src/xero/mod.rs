@@ -566,7 +566,7 @@ impl AccountingApi for XeroConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let body = serde_json::json!({"Invoices": [self.batch_item(reference, d)?]});
+        let body = serde_json::json!({"Invoices": [self.batch_item(key, reference, d)?]});
         let mut r = self.request(
             HttpMethod::Put,
             format!("{}/Invoices?unitdp=4&summarizeErrors=true", self.base_url),
@@ -578,7 +578,12 @@ impl AccountingApi for XeroConfig {
         Ok(r)
     }
 
-    fn batch_item(&self, reference: &str, d: &Draft) -> Result<serde_json::Value, ConnectorError> {
+    fn batch_item(
+        &self,
+        _key: &str,
+        reference: &str,
+        d: &Draft,
+    ) -> Result<serde_json::Value, ConnectorError> {
         let contact = d.contact(&self.contacts).ok_or_else(|| {
             ConnectorError::Permanent(format!(
                 "xero: no ContactID for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `contacts`",
