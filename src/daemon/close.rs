@@ -200,7 +200,11 @@ impl Bridge {
                 continue;
             }
             if tickets.is_none() {
-                let t = self.stored_tickets(book, &mut report.warnings).await?;
+                let mut t = self.stored_tickets(book, &mut report.warnings).await?;
+                // Each customer's tickets side by side, in their stored order
+                // (a stable sort), so that a customer's report reads its own
+                // slice, not every ticket (issue 19).
+                t.sort_by(|a, b| a.customer.cmp(&b.customer));
                 tickets = Some(t);
             }
             let tickets = tickets.as_deref().unwrap_or_default();
@@ -239,7 +243,14 @@ impl Bridge {
                         continue;
                     }
                     let revision = rebill.map_or(1, |(r, _)| r + 1);
-                    let work_report = reports.render(book, tickets, &mut bills, &customer, month);
+                    let work_report = reports.render(
+                        book,
+                        tickets,
+                        customer_tickets(tickets, &customer),
+                        &mut bills,
+                        &customer,
+                        month,
+                    );
                     let doc = bill_cached(&mut bills, book, tickets, month)?;
                     let corrected: Vec<(String, Decimal, usize)> = corrected_periods(&corrections);
                     let correction_count = corrections.len();
@@ -505,10 +516,13 @@ impl Reports {
     }
 
     /// The customer's work report as HTML (its PDF comes from [`Reports::print`]).
+    /// Months are billed on every ticket (the bills are shared by all
+    /// customers); the page reads the customer's own.
     fn render(
         &mut self,
         book: &engine::ContractBook,
         tickets: &[Ticket],
+        own: &[Ticket],
         bills: &mut BTreeMap<Month, BillDocument>,
         customer: &CustomerKey,
         month: Month,
@@ -516,9 +530,7 @@ impl Reports {
         let templates = self.templates.clone()?;
         let rendered = crate::report::bill_months(book, tickets, customer, month, None, bills)
             .and_then(|()| {
-                crate::report::render(
-                    &templates, book, tickets, bills, customer, month, None, false,
-                )
+                crate::report::render(&templates, book, own, bills, customer, month, None, false)
             });
         match rendered {
             Ok(r) => Some(store::StoredReport {
@@ -565,6 +577,13 @@ impl Reports {
             }
         }
     }
+}
+
+/// `customer`'s tickets in `tickets` sorted by customer.
+fn customer_tickets<'a>(tickets: &'a [Ticket], customer: &CustomerKey) -> &'a [Ticket] {
+    let start = tickets.partition_point(|t| t.customer < *customer);
+    let end = start + tickets[start..].partition_point(|t| t.customer == *customer);
+    &tickets[start..end]
 }
 
 fn bill_cached<'a>(
