@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde_saphyr::Spanned;
 
 use crate::cel::CelCondition;
-use crate::diag::{Diagnostic, Diagnostics, Origin};
+use crate::diag::{At, Diagnostic, Diagnostics, Origin, did_you_mean, nearest};
 use crate::duration::parse_duration;
 use crate::raw::*;
 
@@ -32,27 +32,6 @@ const MAX_TIME_SECONDS: i64 = 100 * 365 * 86_400;
 const MAX_TARGET_SECONDS: i64 = 365 * 86_400;
 /// Card validity and idle forfeit, in years.
 const MAX_YEARS: u32 = 100;
-
-/// A value and where it was written.
-#[derive(Debug, Clone)]
-pub struct At<T> {
-    pub origin: Origin,
-    pub value: T,
-}
-
-impl<T> At<T> {
-    pub fn new(owner: &Origin, key: &str, s: Spanned<T>) -> At<T> {
-        let mut origin = owner.child(key);
-        if s.referenced.line() > 0 {
-            origin.line = s.referenced.line();
-            origin.column = s.referenced.column();
-        }
-        At {
-            origin,
-            value: s.value,
-        }
-    }
-}
 
 fn at<T: Clone>(owner: &Origin, key: &str, s: &Spanned<T>) -> At<T> {
     At::new(owner, key, s.clone())
@@ -258,40 +237,6 @@ fn friendly_parse_message(msg: &str, found: Option<&str>) -> String {
         return format!("{found}is not valid here: expected {valid}");
     }
     msg.to_owned()
-}
-
-/// Edit distance, for suggestions.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The candidates nearest to `name` (ignoring case), closest first.
-fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
-    let lower = name.to_lowercase();
-    let limit = (name.chars().count() / 4).max(2);
-    let mut near: Vec<(usize, &str)> = candidates
-        .map(|c| (distance(&lower, &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
-        .collect();
-    near.sort();
-    near.into_iter().take(max).map(|(_, c)| c).collect()
-}
-
-/// ` (did you mean `x`?)`, or nothing when no candidate is close.
-pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    nearest(name, candidates, 1)
-        .first()
-        .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
 }
 
 #[derive(Default)]

@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use serde_saphyr::Spanned;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Error,
@@ -126,4 +128,63 @@ impl Origin {
             message: message.into(),
         }
     }
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone)]
+pub struct At<T> {
+    pub origin: Origin,
+    pub value: T,
+}
+
+impl<T> At<T> {
+    pub fn new(owner: &Origin, key: &str, s: Spanned<T>) -> At<T> {
+        let mut origin = owner.child(key);
+        if s.referenced.line() > 0 {
+            origin.line = s.referenced.line();
+            origin.column = s.referenced.column();
+        }
+        At {
+            origin,
+            value: s.value,
+        }
+    }
+}
+
+/// Edit distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidates nearest to `name` (ignoring case), closest first.
+pub(crate) fn nearest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    max: usize,
+) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = (name.chars().count() / 4).max(2);
+    let mut near: Vec<(usize, &str)> = candidates
+        .map(|c| (distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    near.sort();
+    near.into_iter().take(max).map(|(_, c)| c).collect()
+}
+
+/// ` (did you mean `x`?)`, or nothing when no candidate is close.
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    nearest(name, candidates, 1)
+        .first()
+        .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
 }

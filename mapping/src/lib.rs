@@ -19,7 +19,8 @@ pub mod review;
 mod sources;
 
 pub use accounts::{LineAccount, TargetAccounts};
-pub use compile::{At, Loaded, did_you_mean, load, parse_text};
+pub use compile::{Loaded, load, parse_text};
+pub use diag::{At, did_you_mean};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use duration::parse_duration;
 pub use engine::ticket::WorkKind;

@@ -350,14 +350,14 @@ macro_rules! contract_fields {
         /// Keys resolved through the template chain, each remembering where it was written.
         #[derive(Debug, Clone, Default)]
         pub struct Merged {
-            $( pub $field: Option<crate::compile::At<$ty>>, )*
+            $( pub $field: Option<crate::diag::At<$ty>>, )*
         }
 
         impl Merged {
             /// Keys written in `raw` replace what the layers below set.
             pub fn overlay(&mut self, origin: &crate::diag::Origin, raw: &RawContract) {
                 $( if let Some(v) = &raw.$field {
-                    self.$field = Some(crate::compile::At::new(origin, stringify!($field), v.clone()));
+                    self.$field = Some(crate::diag::At::new(origin, stringify!($field), v.clone()));
                 } )*
             }
         }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::compile::At;
+use crate::diag::At;
 
 /// `review:` as written: a word, or a map with `above` (its amount a
 /// string or a number, kept as written text).

@@ -271,7 +271,7 @@ pub(crate) fn compile_source(
             diags.push(o.error(format!(
                 "`{}` is not a customer of the mapping{}; customers with a contract: {}",
                 key.value,
-                crate::compile::did_you_mean(&key.value, contracts.iter().copied()),
+                crate::diag::did_you_mean(&key.value, contracts.iter().copied()),
                 contracts.join(", ")
             )));
         }

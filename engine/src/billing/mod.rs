@@ -23,6 +23,9 @@ use crate::period::{Month, local_midnight};
 use crate::ticket::{Ticket, WorkEntry, WorkKind};
 use crate::values::{ClockState, Priority};
 
+mod sla;
+pub(crate) use sla::sla_rows;
+
 /// Every customer's contract, by customer key.
 #[derive(Debug, Default)]
 pub struct ContractBook {
@@ -157,7 +160,7 @@ pub fn bill_customer(
     // SLA first: service credits of the period depend on it.
     let mut credit_rows: Vec<usize> = Vec::new();
     for p in &prepared {
-        crate::bill::sla_rows(c, p, as_of, &mut out);
+        sla::sla_rows(c, p, as_of, &mut out);
     }
     let period_start = period.start(tz);
     let period_end = period.end(tz);
@@ -220,8 +223,8 @@ pub fn bill_customer(
     }
     out.balances = engine.balances(c, period);
     out.events
-        .extend(crate::bill::sla_events(c, &out.sla, period, as_of));
-    out.sla_summary = crate::bill::sla_summary(c, &out.sla, period);
+        .extend(sla::sla_events(c, &out.sla, period, as_of));
+    out.sla_summary = sla::sla_summary(c, &out.sla, period);
 
     for l in &mut lines {
         let (quantity, unit_price, amount) = shown_figures(l.quantity, l.unit_price, l.amount);
