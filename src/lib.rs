@@ -4,9 +4,12 @@
 //! The rules live in `engine` (billing, SLA) and `mapping` (mapping files);
 //! this crate only moves data between files, the terminal and them.
 
+pub mod app;
 pub mod daemon;
 pub mod export;
 pub mod http;
+pub mod links;
+pub mod metrics;
 pub mod oauth;
 pub mod pdf;
 pub mod render;

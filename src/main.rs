@@ -1217,7 +1217,7 @@ fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
                 "--now needs --once: a running daemon follows the real clock",
             ));
         }
-        daemon::serve(bridge, shutdown_signal()).await?;
+        contract_bridge::app::serve(bridge, shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -174,8 +174,8 @@ fn page(title: &str, signed: &Signed, drafts: Vec<ReviewView>, notice: Option<St
         .map(|view| DraftOnPage {
             href: format!(
                 "/review/{}/{}",
-                crate::statement::encode_segment(&view.customer),
-                crate::statement::encode_segment(&view.period)
+                crate::links::encode_segment(&view.customer),
+                crate::links::encode_segment(&view.period)
             ),
             csrf: form_token(signed, &view.customer, &view.period, view.revision),
             view,
@@ -438,7 +438,7 @@ pub async fn decide(
             if decision == store::Decision::Approve {
                 bridge.wake_outbox(&r.target);
             }
-            let done = crate::statement::encode_segment(&format!("{action}:{customer}/{period}"));
+            let done = crate::links::encode_segment(&format!("{action}:{customer}/{period}"));
             let mut resp = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("/review?done={done}")) {
                 resp.headers_mut().insert(header::LOCATION, v);

@@ -197,8 +197,8 @@ impl ReportSettings {
         Some(format!(
             "{}/statement/{}?{}",
             base.trim_end_matches('/'),
-            crate::statement::encode_segment(customer),
-            crate::statement::query(secret, customer, expires)
+            crate::links::encode_segment(customer),
+            crate::links::query(secret, customer, expires)
         ))
     }
 }

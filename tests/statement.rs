@@ -116,21 +116,21 @@ async fn only_a_valid_signed_link_shows_the_statement_and_refusals_all_look_alik
             "expired",
             format!(
                 "{base}/statement/alert-co?{}",
-                contract_bridge::statement::query(&secret, "alert-co", now - 1)
+                contract_bridge::links::query(&secret, "alert-co", now - 1)
             ),
         ),
         (
             "signed, but no such customer",
             format!(
                 "{base}/statement/nobody?{}",
-                contract_bridge::statement::query(&secret, "nobody", now + 3600)
+                contract_bridge::links::query(&secret, "nobody", now + 3600)
             ),
         ),
         (
             "signed with another key",
             format!(
                 "{base}/statement/alert-co?{}",
-                contract_bridge::statement::query(&Secret::new("guess"), "alert-co", now + 3600)
+                contract_bridge::links::query(&Secret::new("guess"), "alert-co", now + 3600)
             ),
         ),
     ];
@@ -211,8 +211,7 @@ link_valid_days = 30"#,
         let prefix = format!("https://bridge.example.com/statement/{customer}?");
         let query = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url}"));
         let secret = Secret::new(SECRET);
-        let verify =
-            |at: i64| contract_bridge::statement::verify(&secret, customer, Some(query), at);
+        let verify = |at: i64| contract_bridge::links::verify(&secret, customer, Some(query), at);
         assert!(verify(closed + 29 * 86_400), "valid for 30 days: {url}");
         assert!(!verify(closed + 31 * 86_400), "and not after: {url}");
     }

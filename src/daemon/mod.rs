@@ -24,7 +24,6 @@ mod notes;
 mod outbox;
 pub mod plan;
 mod reports;
-mod schedule;
 pub mod webhook;
 pub mod whatif;
 
@@ -38,9 +37,8 @@ use store::Store;
 pub use close::{Gate, draft_key};
 pub use ledger::{accounting_webhook, merge_sales};
 pub use outbox::backoff;
-pub use schedule::serve;
 
-use crate::http::Metrics;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +188,16 @@ impl Bridge {
                 .map(|c| Arc::new(crate::pdf::PdfPool::new(c, settings.report.pdf_pages))),
             settings,
         })
+    }
+
+    /// The targets drafts and notes are pushed to, one outbox worker each.
+    pub(crate) fn push_targets(&self) -> impl Iterator<Item = &String> {
+        self.outbox.push_targets()
+    }
+
+    /// What wakes `target`'s outbox worker when something is queued for it.
+    pub(crate) fn outbox_waker(&self, target: &str) -> Option<Arc<tokio::sync::Notify>> {
+        self.outbox.waker(target)
     }
 
     /// The mapping in force, if one was ever valid.

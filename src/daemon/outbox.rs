@@ -113,7 +113,7 @@ impl Bridge {
         self.drain_until(target, now, report, || false).await
     }
 
-    pub(super) async fn drain_until(
+    pub(crate) async fn drain_until(
         &self,
         target: &str,
         now: impl Fn() -> DateTime<Utc>,

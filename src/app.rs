@@ -1,4 +1,5 @@
-//! The running daemon: tasks and their shutdown.
+//! The running daemon (`contract-bridge run` without `--once`): tasks and
+//! their shutdown, around one [`Bridge`].
 //!
 //! - the **leader** fires the cron schedules: each source's poll, the SLA
 //!   tick, the period close and the status poll of accounting targets. On start it runs all of them once, to catch
@@ -20,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use super::{Bridge, CycleReport, log_report};
+use crate::daemon::{Bridge, CycleError, CycleReport, log_report};
 
 /// The clock of the running daemon: read at the edge, handed down as values.
 fn now() -> DateTime<Utc> {
@@ -65,7 +66,7 @@ pub async fn serve(
             stop_rx.clone(),
         ));
     }
-    for target in bridge.outbox.push_targets() {
+    for target in bridge.push_targets() {
         tasks.spawn(worker(bridge.clone(), target.clone(), stop_rx.clone()));
     }
     tasks.spawn(watch_mapping(bridge.clone(), stop_rx.clone()));
@@ -86,7 +87,7 @@ pub async fn serve(
 }
 
 async fn worker(bridge: Arc<Bridge>, target: String, mut stop: watch::Receiver<bool>) {
-    let Some(wake) = bridge.outbox.waker(&target) else {
+    let Some(wake) = bridge.outbox_waker(&target) else {
         return;
     };
     while !*stop.borrow() {
@@ -176,11 +177,7 @@ impl Job {
         }
     }
 
-    async fn run(
-        &self,
-        bridge: &Bridge,
-        at: DateTime<Utc>,
-    ) -> Result<CycleReport, super::CycleError> {
+    async fn run(&self, bridge: &Bridge, at: DateTime<Utc>) -> Result<CycleReport, CycleError> {
         let mut report = CycleReport::default();
         match self {
             Job::Poll(source, _) => bridge.sync_source(source, at, &mut report).await?,
