@@ -99,12 +99,33 @@ pub enum ConnectorError {
     Permanent(String),
 }
 
-/// Helpdesk sources, by `type`.
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SourceConfig {
-    Folder(folder::FolderSourceConfig),
-    Webhook(webhook::WebhookSourceConfig),
+/// The sources (`sources.NAME` in the configuration), by `type`: a folder
+/// of exports, a webhook endpoint, and every helpdesk API, registered here
+/// with one line each (`Variant(module::Config)`, the config implementing
+/// [`helpdesk::HelpdeskConfig`]; `type` is the variant in snake case).
+macro_rules! sources {
+    ($($helpdesk:ident($config:ty)),* $(,)?) => {
+        #[derive(Clone, Debug, Deserialize, serde::Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+        pub enum SourceConfig {
+            Folder(folder::FolderSourceConfig),
+            Webhook(webhook::WebhookSourceConfig),
+            $($helpdesk($config),)*
+        }
+
+        impl SourceConfig {
+            /// The helpdesk API behind this source, if it is one.
+            fn as_helpdesk(&self) -> Option<&dyn helpdesk::HelpdeskConfig> {
+                match self {
+                    $(SourceConfig::$helpdesk(c) => Some(c),)*
+                    SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
+                }
+            }
+        }
+    };
+}
+
+sources! {
     Zammad(zammad::ZammadConfig),
     Jira(jira::JiraConfig),
     Rt(rt::RtConfig),
@@ -128,13 +149,13 @@ impl SourceConfig {
     pub fn sync(&self, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
         match self {
             SourceConfig::Folder(c) => folder::sync(c, cursor),
-            SourceConfig::Zammad(_) | SourceConfig::Jira(_) | SourceConfig::Rt(_) => Err(
-                ConnectorError::Permanent("a helpdesk API is read through `helpdesk()`".into()),
-            ),
             SourceConfig::Webhook(_) => Ok(SyncBatch {
                 tickets: Vec::new(),
                 cursor: cursor.unwrap_or_default().to_owned(),
             }),
+            _ => Err(ConnectorError::Permanent(
+                "a helpdesk API is read through `helpdesk()`".into(),
+            )),
         }
     }
 
@@ -144,37 +165,23 @@ impl SourceConfig {
         &'a self,
         map: &'a helpdesk::SourceMap,
     ) -> Option<Box<dyn helpdesk::HelpdeskApi + 'a>> {
-        use helpdesk::Mapped;
-        match self {
-            SourceConfig::Zammad(config) => Some(Box::new(Mapped { config, map })),
-            SourceConfig::Jira(config) => Some(Box::new(Mapped { config, map })),
-            SourceConfig::Rt(config) => Some(Box::new(Mapped { config, map })),
-            SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
-        }
+        self.as_helpdesk().map(|h| h.api(map))
     }
 
     /// What the configuration's types cannot say (one way to sign in).
     pub fn check(&self) -> Result<(), String> {
-        match self {
-            SourceConfig::Jira(c) => c.check(),
-            _ => Ok(()),
-        }
+        self.as_helpdesk().map_or(Ok(()), |h| h.check())
     }
 
     /// Whether this source is a helpdesk API (read and noted through
     /// [`helpdesk`](Self::helpdesk), with a `sources.<name>` mapping section).
     pub fn is_helpdesk(&self) -> bool {
-        self.helpdesk_rate().is_some()
+        self.as_helpdesk().is_some()
     }
 
     /// A helpdesk's request rate, per second.
     pub fn helpdesk_rate(&self) -> Option<u32> {
-        match self {
-            SourceConfig::Zammad(c) => Some(c.requests_per_second),
-            SourceConfig::Jira(c) => Some(c.requests_per_second),
-            SourceConfig::Rt(c) => Some(c.requests_per_second),
-            SourceConfig::Folder(_) | SourceConfig::Webhook(_) => None,
-        }
+        self.as_helpdesk().map(|h| h.requests_per_second())
     }
 
     /// The tickets a webhook body carries, or `None` when this source takes
@@ -184,11 +191,8 @@ impl SourceConfig {
         body: &[u8],
     ) -> Option<Result<Vec<TicketSnapshot>, ConnectorError>> {
         match self {
-            SourceConfig::Folder(_)
-            | SourceConfig::Zammad(_)
-            | SourceConfig::Jira(_)
-            | SourceConfig::Rt(_) => None,
             SourceConfig::Webhook(_) => Some(webhook::parse(body)),
+            _ => None,
         }
     }
 }

@@ -12,6 +12,21 @@ use crate::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note, TicketSn
 
 pub use mapping::SourceMap;
 
+/// A helpdesk's configuration (`sources.NAME` of `type` this helpdesk), as
+/// the registry in `lib.rs` knows every helpdesk.
+pub trait HelpdeskConfig {
+    /// Requests a second the daemon may send it.
+    fn requests_per_second(&self) -> u32;
+
+    /// The API, read with the source's `sources.<name>` mapping section.
+    fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a>;
+
+    /// What the configuration's types cannot say (one way to sign in).
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// A helpdesk's connection (from the daemon's configuration) read with
 /// its `sources.<name>` section of the mapping: what the fields mean.
 pub struct Mapped<'a, C> {

@@ -873,6 +873,23 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
     }
 }
 
+impl crate::helpdesk::HelpdeskConfig for JiraConfig {
+    fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
+    }
+
+    fn api<'a>(
+        &'a self,
+        map: &'a crate::helpdesk::SourceMap,
+    ) -> Box<dyn crate::helpdesk::HelpdeskApi + 'a> {
+        Box::new(crate::helpdesk::Mapped { config: self, map })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        JiraConfig::check(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
