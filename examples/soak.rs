@@ -4,6 +4,7 @@
 //! soak gen DIR CUSTOMERS TICKETS      # mapping, export and Xero contacts for a close
 //! soak ledger PORT PER_MINUTE PER_DAY # a Xero stand-in enforcing the limits
 //! soak ticks CONFIG TICKETS TICKS STEP_MIN CHANGES full|incremental
+//! soak statement CONFIG TICKETS REQUESTS
 //! ```
 //!
 //! - `gen` writes `DIR/mapping/` (one SLA template, CUSTOMERS customers),
@@ -25,6 +26,12 @@
 //!   CHANGES tickets changed before each, `full` (every stored ticket judged,
 //!   as before issue 19) or `incremental`, and prints each tick's cost
 //!   (p50/p99 in ms) and the tickets read.
+//! - `statement` stores TICKETS tickets of the SLA sample customer over the
+//!   twelve months of its statement (each with an hour of work), then asks
+//!   for its balance statement REQUESTS + 1 times, as the signed link does:
+//!   the first request bills every month (what each request cost before
+//!   the bills were kept by data version), the others only the month judged
+//!   now; it prints both costs and the months billed and kept.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -66,11 +73,82 @@ fn main() {
                 arg(6) == "full",
             ));
         }
+        "statement" => {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(statement(Path::new(arg(1)), num(2), num(3)));
+        }
         other => {
             eprintln!("soak: unknown command `{other}`");
             std::process::exit(2)
         }
     }
+}
+
+async fn statement(config: &Path, tickets: u64, requests: u64) {
+    use chrono::{DateTime, Duration as D, Utc};
+    use contract_bridge::daemon::Bridge;
+    use std::sync::atomic::Ordering::Relaxed;
+    let settings = contract_bridge::settings::Settings::load(config).expect("settings");
+    let store = Arc::new(
+        store::Store::open_writer(&settings.store.url)
+            .await
+            .expect("store"),
+    );
+    let bridge = Bridge::new(settings, store.clone()).expect("bridge");
+    let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
+    bridge.reload_mapping(now).await.expect("mapping");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let at = |t: DateTime<Utc>| t.to_rfc3339();
+    let rows: Vec<(String, String)> = (0..tickets)
+        .map(|i| {
+            let made = now - D::days(1 + rng.below(350) as i64) - D::minutes(rng.below(600) as i64);
+            let done = made + D::minutes(45);
+            let id = format!("S-{i:07}");
+            let s = json!({"id": id, "customer": "poznan-clinic", "title": "soak",
+                "priority": "2 normal", "tags": [], "fields": {}, "created_at": at(made),
+                "first_response_at": at(made + D::minutes(5)), "resolved_at": at(done),
+                "states": [{"at": at(made), "state": "new"}, {"at": at(done), "state": "closed"}],
+                "work": [{"id": format!("{id}-W1"), "at": at(made + D::minutes(10)), "minutes": 60,
+                          "agent": "soak", "kind": "remote", "note": "work"}]});
+            (id, s.to_string())
+        })
+        .collect();
+    for chunk in rows.chunks(5_000) {
+        let batch: Vec<(&str, &str, &str)> = chunk
+            .iter()
+            .map(|(id, s)| (id.as_str(), "poznan-clinic", s.as_str()))
+            .collect();
+        store
+            .upsert_tickets("desk", &batch, now)
+            .await
+            .expect("store tickets");
+    }
+    let month = engine::period::Month::containing(now, chrono_tz::Europe::Warsaw);
+    let mut costs = Vec::new();
+    for _ in 0..=requests {
+        let started = Instant::now();
+        bridge
+            .report_page("poznan-clinic", month, None, Some(now), true)
+            .await
+            .expect("statement");
+        costs.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let first = costs.remove(0);
+    costs.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        costs
+            .get(((costs.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let m = &bridge.metrics;
+    println!(
+        "statement of {tickets} tickets over 12 months: first request {first:.1} ms (every month billed, as each request was before); then p50 {:.1} ms, p99 {:.1} ms over {requests}; months billed {}, kept {}",
+        pct(0.5),
+        pct(0.99),
+        m.report_months_billed.load(Relaxed),
+        m.report_months_cached.load(Relaxed)
+    );
 }
 
 /// A deterministic sequence (xorshift).

@@ -19,7 +19,8 @@
 #   BATCH=1 scripts/soak.sh 100 20               # one draft a request (before)
 # Environment: BATCH (outbox.batch, default 50), SLA_TICKETS (100000),
 # TICKS (144), STEP (10), CHANGES (20), PROFILE (debug or release; debug),
-# PG (postgres://postgres@127.0.0.1:5432), SKIP_CLOSE=1, SKIP_TICKS=1.
+# PG (postgres://postgres@127.0.0.1:5432), STATEMENT_TICKETS (12000),
+# SKIP_CLOSE=1, SKIP_TICKS=1, SKIP_STATEMENT=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CUSTOMERS=${1:-5000}
@@ -119,16 +120,15 @@ print(f"  peak RSS of an instance: {int(rss) / 1024:.0f} MiB")
 PY
 fi
 
-if [ "${SKIP_TICKS:-}" != 1 ]; then
+# The SLA sample's mapping and a configuration on database $2, in file $1.
+sla_config() {
   mkdir -p "$TMP/sla-mapping"
   cp mappings/examples/* "$TMP/sla-mapping/"
   printf 'sources:\n  desk:\n    customers:\n      poznan-clinic: poznan-clinic\n' >"$TMP/sla-mapping/sources.yaml"
-  for mode in full incremental; do
-    newdb "cb_soak_ticks_${mode}_$$"
-    URL="$PG/cb_soak_ticks_${mode}_$$"
-    cat >"$TMP/ticks-$mode.toml" <<TOML
+  newdb "$2"
+  cat >"$1" <<TOML
 [store]
-url = "$URL"
+url = "$PG/$2"
 [mapping]
 path = "$TMP/sla-mapping"
 [billing]
@@ -143,7 +143,19 @@ notes = "desk"
 type = "folder"
 path = "$TMP/drafts"
 TOML
+}
+
+if [ "${SKIP_TICKS:-}" != 1 ]; then
+  for mode in full incremental; do
+    sla_config "$TMP/ticks-$mode.toml" "cb_soak_ticks_${mode}_$$"
     /usr/bin/time -v "$SOAK" ticks "$TMP/ticks-$mode.toml" "$SLA_TICKETS" "$TICKS" "$STEP" "$CHANGES" "$mode" 2>"$TMP/ticks-$mode.err"
     echo "  peak RSS: $(( $(grep "Maximum resident set size" "$TMP/ticks-$mode.err" | awk '{print $NF}') / 1024 )) MiB"
   done
+fi
+
+# 3. A customer's balance statement asked for again and again (the signed
+#    link): STATEMENT_TICKETS tickets over its twelve months.
+if [ "${SKIP_STATEMENT:-}" != 1 ]; then
+  sla_config "$TMP/statement.toml" "cb_soak_statement_$$"
+  "$SOAK" statement "$TMP/statement.toml" "${STATEMENT_TICKETS:-12000}" 50
 fi

@@ -305,13 +305,16 @@ pub fn view(input: &ReportInput<'_>, strings: &Strings) -> ReportView {
             sla.pending += s.pending;
             sla.excluded += s.excluded;
         }
-        let priority_of = |ticket: &str, metric| {
-            doc.sla
-                .iter()
-                .find(|r| &r.customer == key && r.ticket.as_str() == ticket && r.metric == metric)
-                .and_then(|r| r.priority)
-                .map(|p| p.get())
-        };
+        // The customer's clocks by ticket and metric, read once: a month of
+        // a large book has hundreds of thousands of rows (issue 19).
+        let mut priorities = std::collections::HashMap::new();
+        for r in doc.sla.iter().filter(|r| &r.customer == key) {
+            priorities
+                .entry((r.ticket.as_str(), r.metric))
+                .or_insert(r.priority.map(|p| p.get()));
+        }
+        let priority_of =
+            |ticket: &str, metric| priorities.get(&(ticket, metric)).copied().flatten();
         for e in doc.events.iter().filter(|e| &e.customer == key) {
             let (ticket, metric, due, breach) = match &e.kind {
                 EventKind::SlaWarning {
