@@ -28,9 +28,98 @@ fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
-/// Runs until `shutdown` completes.
-pub async fn serve(
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{file}store.url: {source}")]
+    Store {
+        file: String,
+        source: store::StoreError,
+    },
+    #[error("{0}")]
+    Bridge(#[from] CycleError),
+    #[error("{0}")]
+    Listen(std::io::Error),
+}
+
+/// The daemon as one value, shared by `main` and the tests: built from
+/// settings (the store opened as its writer, the tenants of stored grants
+/// adopted), then, for the running daemon, bound to `http.listen` (port 0
+/// picks a free one, see [`App::port`]) and run until a stop.
+pub struct App {
     bridge: Arc<Bridge>,
+    listener: Option<tokio::net::TcpListener>,
+}
+
+impl App {
+    pub async fn build(settings: crate::settings::Settings) -> Result<App, AppError> {
+        let file = settings
+            .file
+            .as_ref()
+            .map_or(String::new(), |f| format!("{}: ", f.display()));
+        let store = store::Store::open_writer(&settings.store.url)
+            .await
+            .map_err(|source| AppError::Store {
+                file: file.clone(),
+                source,
+            })?;
+        let mut settings = settings;
+        crate::oauth::adopt_tenants(&mut settings, &store)
+            .await
+            .map_err(|source| AppError::Store { file, source })?;
+        let bridge = Bridge::new(settings, Arc::new(store))?;
+        Ok(App {
+            bridge: Arc::new(bridge),
+            listener: None,
+        })
+    }
+
+    pub fn bridge(&self) -> &Arc<Bridge> {
+        &self.bridge
+    }
+
+    /// Binds `http.listen` (when the settings have an `[http]` table).
+    pub async fn listen(mut self) -> Result<App, AppError> {
+        if let Some(http) = &self.bridge.settings.http {
+            let listener = crate::http::listen(&http.listen).await.map_err(|e| {
+                AppError::Listen(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}http.listen: cannot listen on `{}`: {e} (write address:port, e.g. 127.0.0.1:8080, free and allowed to this user)",
+                        self.bridge
+                            .settings
+                            .file
+                            .as_ref()
+                            .map_or(String::new(), |f| format!("{}: ", f.display())),
+                        http.listen
+                    ),
+                ))
+            })?;
+            self.listener = Some(listener);
+        }
+        Ok(self)
+    }
+
+    /// The port the server listens on, once [`App::listen`] bound one.
+    pub fn port(&self) -> Option<u16> {
+        self.listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+
+    /// Runs the daemon's tasks until `shutdown` completes.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), std::io::Error> {
+        run(self.bridge, self.listener, shutdown).await
+    }
+}
+
+async fn run(
+    bridge: Arc<Bridge>,
+    listener: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), std::io::Error> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -39,23 +128,7 @@ pub async fn serve(
         tracing::error!("{}", crate::redact(&e.to_string()));
     }
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(http) = &bridge.settings.http {
-        let listener = crate::http::listen(&http.listen)
-            .await
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "{}http.listen: cannot listen on `{}`: {e} (write address:port, e.g. 127.0.0.1:8080, free and allowed to this user)",
-                        bridge
-                            .settings
-                            .file
-                            .as_ref()
-                            .map_or(String::new(), |f| format!("{}: ", f.display())),
-                        http.listen
-                    ),
-                )
-            })?;
+    if let (Some(http), Some(listener)) = (&bridge.settings.http, listener) {
         tracing::info!(address = %listener.local_addr()?, "listening on http://{}", listener.local_addr()?);
         let app = crate::http::router(bridge.clone());
         tasks.spawn(crate::http::serve(

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use contract_bridge::app::App;
 use contract_bridge::settings::Settings;
 use contract_bridge::{daemon, export, render};
 use engine::period::Month;
@@ -1103,16 +1104,8 @@ async fn open_store(
 /// SQLite: what every daemon command that changes state starts with.
 async fn bridge(config: &Path) -> Result<std::sync::Arc<daemon::Bridge>, Failure> {
     let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
-    let store = store::Store::open_writer(&settings.store.url)
-        .await
-        .map_err(|e| store_error(&settings, e))?;
-    let mut settings = settings;
-    contract_bridge::oauth::adopt_tenants(&mut settings, &store)
-        .await
-        .map_err(|e| store_error(&settings, e))?;
-    let store = std::sync::Arc::new(store);
-    let bridge = daemon::Bridge::new(settings, store).map_err(|e| bad(e.to_string()))?;
-    Ok(std::sync::Arc::new(bridge))
+    let app = App::build(settings).await.map_err(|e| bad(e.to_string()))?;
+    Ok(app.bridge().clone())
 }
 
 /// `connect`: the consent runs beside a running daemon (one small write to
@@ -1196,12 +1189,24 @@ fn refresh(config: &Path, name: &str) -> Result<(), Failure> {
 
 fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
     let fixed_now = now.map(|s| parse_instant("now", s)).transpose()?;
+    if fixed_now.is_some() && !once {
+        return Err(bad(
+            "--now needs --once: a running daemon follows the real clock",
+        ));
+    }
+    let settings = Settings::load(config).map_err(|e| bad(e.to_string()))?;
     runtime()?.block_on(async {
-        let bridge = bridge(config).await?;
+        let app = App::build(settings)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
         if once {
             // The daemon's clock: read here, at the edge, and handed down as a value.
             let now = fixed_now.unwrap_or_else(Utc::now);
-            let report = bridge.run_once(now).await.map_err(|e| bad(e.to_string()))?;
+            let report = app
+                .bridge()
+                .run_once(now)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
             daemon::log_report(&report);
             // Everything safe was done; a source that failed is still a failure.
             if !report.failed_sources.is_empty() {
@@ -1212,12 +1217,8 @@ fn run(config: &Path, once: bool, now: Option<&str>) -> Result<(), Failure> {
             }
             return Ok(());
         }
-        if fixed_now.is_some() {
-            return Err(bad(
-                "--now needs --once: a running daemon follows the real clock",
-            ));
-        }
-        contract_bridge::app::serve(bridge, shutdown_signal()).await?;
+        let app = app.listen().await.map_err(|e| bad(e.to_string()))?;
+        app.run_until_stopped(shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -477,3 +477,52 @@ fn a_ticket_of_a_customer_without_a_contract_holds_up_no_one_else() {
     );
     assert_eq!(drafts_in(&drafts, ""), expected_october_totals());
 }
+
+/// The app `main` runs, built in the test's own process on port 0: it
+/// listens on a port of its own choosing (no free-port probe to race),
+/// closes October from the bundled samples, answers its health check and
+/// stops when told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_runs_in_process_on_a_port_of_its_own_and_stops_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let drafts = dir.path().join("drafts");
+    let cfg = config(
+        dir.path(),
+        &format!("sqlite://{}/state.db", dir.path().display()),
+        &drafts,
+        3,
+    );
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("[http]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let settings = contract_bridge::settings::Settings::load(&cfg).unwrap();
+    let app = contract_bridge::app::App::build(settings)
+        .await
+        .unwrap()
+        .listen()
+        .await
+        .unwrap();
+    let port = app.port().expect("a port");
+    assert_ne!(port, 0);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let addr = format!("127.0.0.1:{port}");
+    let health = tokio::task::spawn_blocking(move || get(&addr, "/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.0, 200, "{}", health.1);
+    // The leader's first round closes every due month: drafts appear.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while drafts_in(&drafts, "2026-10").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no October draft");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(40), running)
+        .await
+        .expect("stops within its grace period")
+        .unwrap()
+        .unwrap();
+}
