@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-200}"
 start=$(date +%s)
-CONTRACT_BRIDGE_CRASH_ROUNDS="$rounds" cargo test --release --test outbox -- \
-  --nocapture a_daemon_killed_at_random_moments 2>&1 | grep -E "crash test|test result|panicked"
+CONTRACT_BRIDGE_CRASH_ROUNDS="$rounds" cargo test --release --test api -- \
+  --nocapture outbox::a_daemon_killed_at_random_moments 2>&1 | grep -E "crash test|test result|panicked"
 echo "soak: $rounds rounds in $(( $(date +%s) - start )) s"

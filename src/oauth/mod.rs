@@ -267,7 +267,7 @@ pub async fn adopt_tenants(
     Ok(())
 }
 
-/// Test hook of the crash test (tests/connect.rs): when set, a process
+/// Test hook of the crash test (tests/api/connect.rs): when set, a process
 /// that received a rotated refresh token says so on stderr and waits
 /// to be killed before it stores it.
 pub const PAUSE_BEFORE_SAVE_ENV: &str = "CONTRACT_BRIDGE_TEST_PAUSE_BEFORE_SAVE";

@@ -1,5 +1,5 @@
 //! The fuzz targets' bodies, shared by `fuzz/` (cargo fuzz, libFuzzer) and
-//! `tests/fuzz_short.rs` (their corpora and a short proptest run inside
+//! `tests/api/fuzz_short.rs` (their corpora and a short proptest run inside
 //! `cargo test`). Each takes any bytes and must not panic: a parser
 //! answers Ok or Err, a renderer writes something.
 

@@ -1,0 +1,374 @@
+//! Batched pushes to Xero (issue 19): many drafts in one lookup and one
+//! `PUT /Invoices?summarizeErrors=false`, each invoice judged on its own.
+//! The fake answers as Xero documents a batch with `summarizeErrors=false`:
+//! 200, every invoice back, each with `StatusAttributeString` `OK` or
+//! `ERROR` (then `HasErrors: true` and its `ValidationErrors`).
+
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use contract_bridge::daemon::{Bridge, CycleReport};
+use contract_bridge::settings::Settings;
+use serde_json::{Value, json};
+use store::Store;
+use crate::support::*;
+use wiremock::{Request, Respond, ResponseTemplate};
+
+/// Xero's message for an archived contact.
+const ARCHIVED: &str = "The contact with the specified contact ID has been archived. The contact must be unarchived before it can be used.";
+
+#[derive(Default)]
+struct Xero {
+    invoices: Vec<Value>,
+    /// Requests by method, and the size of every PUT.
+    gets: usize,
+    puts: Vec<usize>,
+    /// The next PUT is stored but answered with a 500.
+    lose_next_answer: bool,
+    /// Answers by idempotency key.
+    keys: BTreeMap<String, Value>,
+    /// Creates are answered this late; set when one arrived.
+    slow_puts: Option<std::time::Duration>,
+    put_arrived: bool,
+}
+
+#[derive(Clone, Default)]
+struct FakeXero(Arc<Mutex<Xero>>);
+
+impl Respond for FakeXero {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let mut x = self.0.lock().unwrap();
+        let path = r.url.path().to_owned();
+        if path == "/connect/token" {
+            return ResponseTemplate::new(200).set_body_json(
+                json!({"access_token": "tok", "expires_in": 1800, "token_type": "Bearer"}),
+            );
+        }
+        assert_eq!(r.headers.get("xero-tenant-id").unwrap(), "tenant-1");
+        if r.method.as_str() == "GET" && path == "/api.xro/2.0/Invoices" {
+            x.gets += 1;
+            // `IDs=a,b,c`: Xero's filter by InvoiceIDs (the status poll).
+            if let Some(ids) = query_param(r, "IDs") {
+                let ids: Vec<&str> = ids.split(',').collect();
+                let found: Vec<Value> = x
+                    .invoices
+                    .iter()
+                    .filter(|i| ids.contains(&i["InvoiceID"].as_str().unwrap()))
+                    .cloned()
+                    .collect();
+                return ResponseTemplate::new(200)
+                    .set_body_json(json!({"Id": "x", "Status": "OK", "Invoices": found}));
+            }
+            // `where=Reference=="a" OR Reference=="b"`: Xero's filter syntax.
+            let filter = query_param(r, "where").unwrap_or_default();
+            let wanted: Vec<String> = filter
+                .split(" OR ")
+                .map(|f| {
+                    f.strip_prefix("Reference==\"")
+                        .and_then(|f| f.strip_suffix('"'))
+                        .unwrap_or_else(|| panic!("unexpected filter {filter}"))
+                        .to_owned()
+                })
+                .collect();
+            let found: Vec<Value> = x
+                .invoices
+                .iter()
+                .filter(|i| wanted.iter().any(|w| i["Reference"] == w.as_str()))
+                .cloned()
+                .collect();
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"Id": "x", "Status": "OK", "Invoices": found}));
+        }
+        if r.method.as_str() == "PUT" && path == "/api.xro/2.0/Invoices" {
+            assert_eq!(
+                query_param(r, "summarizeErrors").as_deref(),
+                Some("false"),
+                "a batch asks for every invoice's own result"
+            );
+            let key = r
+                .headers
+                .get("idempotency-key")
+                .expect("an Idempotency-Key")
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(key.len() <= 128);
+            if let Some(answer) = x.keys.get(&key) {
+                return ResponseTemplate::new(200).set_body_json(answer.clone());
+            }
+            x.put_arrived = true;
+            let delay = x.slow_puts.unwrap_or_default();
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            let sent = body["Invoices"].as_array().unwrap().clone();
+            x.puts.push(sent.len());
+            let mut answered = Vec::new();
+            for mut inv in sent {
+                assert_eq!(inv["Type"], "ACCREC");
+                assert_eq!(inv["Status"], "DRAFT");
+                if inv["Contact"]["ContactID"] == "C-ARCHIVED" {
+                    inv["HasErrors"] = json!(true);
+                    inv["StatusAttributeString"] = json!("ERROR");
+                    inv["ValidationErrors"] = json!([{"Message": ARCHIVED}]);
+                    answered.push(inv);
+                    continue;
+                }
+                let total: rust_decimal::Decimal = inv["LineItems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| {
+                        let q: rust_decimal::Decimal = l["Quantity"].to_string().parse().unwrap();
+                        let u: rust_decimal::Decimal = l["UnitAmount"].to_string().parse().unwrap();
+                        q * u
+                    })
+                    .sum();
+                inv["InvoiceID"] = json!(format!("inv-{}", x.invoices.len() + 1));
+                inv["SubTotal"] = json!(total.round_dp(2).to_string());
+                inv["HasErrors"] = json!(false);
+                inv["StatusAttributeString"] = json!("OK");
+                x.invoices.push(inv.clone());
+                answered.push(inv);
+            }
+            let answer = json!({"Id": "x", "Status": "OK", "Invoices": answered});
+            x.keys.insert(key, answer.clone());
+            if std::mem::take(&mut x.lose_next_answer) {
+                return ResponseTemplate::new(500).set_body_string("upstream lost");
+            }
+            return ResponseTemplate::new(200)
+                .set_body_json(answer)
+                .set_delay(delay);
+        }
+        ResponseTemplate::new(404)
+    }
+}
+
+fn settings(dir: &Path, uri: &str) -> Settings {
+    settings_on(dir, uri, &format!("sqlite://{}/state.db", dir.display()))
+}
+
+fn settings_on(dir: &Path, uri: &str, store: &str) -> Settings {
+    let text = format!(
+        r#"
+[store]
+url = "{store}"
+[mapping]
+path = "{mappings}"
+[billing]
+first_period = "2026-10"
+target = "xero"
+[targets.xero]
+type = "xero"
+base_url = "{uri}/api.xro/2.0"
+token_url = "{uri}/connect/token"
+client_id = "client"
+client_secret = "s3cret"
+tenant_id = "tenant-1"
+requests_per_second = 1000
+timeout_ms = 2000
+[targets.xero.contacts]
+[outbox]
+max_attempts = 3
+base_delay_secs = 60
+max_delay_secs = 600
+batch = 50
+"#,
+        mappings = root().join("mappings/examples").display(),
+    );
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    Settings::load(&path).unwrap()
+}
+
+/// Fifty October drafts queued for Xero; the 18th's contact is archived.
+async fn queue_fifty(store: &Store, now: DateTime<Utc>) {
+    for i in 0..50 {
+        let customer = format!("cust-{i:02}");
+        let contact = if i == 17 {
+            "C-ARCHIVED".to_owned()
+        } else {
+            format!("C-{i:02}")
+        };
+        let draft = json!({
+            "kind": "draft", "customer": customer, "period": "2026-10", "revision": 1,
+            "currency": "EUR", "total_net": format!("{}.00", 100 + i), "date": "2026-11-01",
+            "refs": {"contact": contact},
+            "lines": [{"kind": "fee", "description": "Monthly fee", "quantity": "1",
+                       "unit_price": format!("{}.00", 100 + i), "amount": format!("{}.00", 100 + i),
+                       "tickets": []}]
+        });
+        let key = format!("draft:{customer}:2026-10:r1");
+        assert!(
+            store
+                .enqueue("xero", &key, &draft.to_string(), now)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+async fn setup(x: Xero) -> (FakeXero, wiremock::MockServer, tempfile::TempDir) {
+    let fake = FakeXero(Arc::new(Mutex::new(x)));
+    let server = serve(fake.clone()).await;
+    (fake, server, tempfile::tempdir().unwrap())
+}
+
+fn check_outcome(fake: &FakeXero, status: &store::Status) {
+    let x = fake.0.lock().unwrap();
+    assert_eq!(x.invoices.len(), 49, "the 49 are created once");
+    let references: std::collections::BTreeSet<&str> = x
+        .invoices
+        .iter()
+        .map(|i| i["Reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(references.len(), 49, "no invoice twice");
+    assert!(!references.contains("draft:cust-17:2026-10:r1"));
+    assert_eq!(status.outbox_sent, 49);
+    assert_eq!(status.outbox_dead, 1);
+    assert_eq!(status.outbox_pending, 0);
+    let (target, key, _, error) = &status.failing[0];
+    assert_eq!(
+        (target.as_str(), key.as_str()),
+        ("xero", "draft:cust-17:2026-10:r1")
+    );
+    assert!(error.contains(ARCHIVED), "the vendor's message: {error}");
+    let remote: std::collections::BTreeSet<&str> =
+        status.drafts.iter().map(|d| d.remote_id.as_str()).collect();
+    assert_eq!(remote.len(), 49, "each sent draft knows its invoice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_and_dead_letters_the_one()
+ {
+    let (fake, server, dir) = setup(Xero::default()).await;
+    let now: DateTime<Utc> = "2026-11-01T06:00:00Z".parse().unwrap();
+    let store = Arc::new(
+        Store::open_writer(&format!("sqlite://{}/state.db", dir.path().display()))
+            .await
+            .unwrap(),
+    );
+    let bridge = Bridge::new(settings(dir.path(), &server.uri()), store.clone()).unwrap();
+    queue_fifty(&store, now).await;
+    // The plan `status` shows: fifty drafts, one batch, two requests
+    // within Xero's 60 a minute.
+    let waiting = store.waiting().await.unwrap();
+    assert_eq!(waiting, vec![("xero".to_owned(), 50, 0)]);
+    let plans =
+        contract_bridge::daemon::plan::plans(&settings(dir.path(), &server.uri()), &waiting, now);
+    assert_eq!(plans.len(), 1);
+    assert_eq!((plans[0].requests, plans[0].batch), (2, 50));
+    assert_eq!(
+        (plans[0].limits.per_minute, plans[0].limits.per_day),
+        (60, 5_000)
+    );
+    assert_eq!(plans[0].completes_at, now + Duration::seconds(2));
+    let mut report = CycleReport::default();
+    bridge.drain("xero", || now, &mut report).await.unwrap();
+    assert_eq!((report.pushed, report.dead), (49, 1));
+    {
+        let x = fake.0.lock().unwrap();
+        assert_eq!(x.gets, 1, "one lookup for the fifty");
+        assert_eq!(x.puts, vec![50], "one create request carrying the fifty");
+    }
+    check_outcome(&fake, &store.status().await.unwrap());
+    // The status poll asks about the 49 in one request.
+    let mut polled = CycleReport::default();
+    bridge.poll_ledger(now, &mut polled, false).await.unwrap();
+    assert_eq!(polled.status_requests, 1);
+    assert_eq!(fake.0.lock().unwrap().gets, 2);
+    let status = store.status().await.unwrap();
+    assert!(
+        status
+            .drafts
+            .iter()
+            .all(|d| d.status.as_deref() == Some("draft")),
+        "{:?}",
+        status.drafts
+    );
+    // Nothing is pushed again.
+    let later = now + Duration::days(1);
+    bridge.drain("xero", || later, &mut report).await.unwrap();
+    assert_eq!(fake.0.lock().unwrap().puts, vec![50]);
+    check_outcome(&fake, &store.status().await.unwrap());
+}
+
+/// The batch's answer is lost after Xero stored the 49: the retry finds
+/// them by reference and creates only what is missing; the refused one
+/// still dead-letters with Xero's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_batch_answer_is_retried_without_duplicates() {
+    let (fake, server, dir) = setup(Xero {
+        lose_next_answer: true,
+        ..Xero::default()
+    })
+    .await;
+    let now: DateTime<Utc> = "2026-11-01T06:00:00Z".parse().unwrap();
+    let store = Arc::new(
+        Store::open_writer(&format!("sqlite://{}/state.db", dir.path().display()))
+            .await
+            .unwrap(),
+    );
+    let bridge = Bridge::new(settings(dir.path(), &server.uri()), store.clone()).unwrap();
+    queue_fifty(&store, now).await;
+    let mut report = CycleReport::default();
+    bridge.drain("xero", || now, &mut report).await.unwrap();
+    assert_eq!(
+        report.pushed, 0,
+        "the answer was lost: nothing is known sent"
+    );
+    assert_eq!(fake.0.lock().unwrap().invoices.len(), 49);
+    let later = now + Duration::hours(2);
+    bridge.drain("xero", || later, &mut report).await.unwrap();
+    {
+        let x = fake.0.lock().unwrap();
+        assert_eq!(x.gets, 2);
+        assert_eq!(
+            x.puts,
+            vec![50, 1],
+            "the retry creates only the one not found"
+        );
+    }
+    check_outcome(&fake, &store.status().await.unwrap());
+}
+
+/// No pool connection is held while a push waits on the network (issue
+/// 19): on PostgreSQL, while Xero takes its time over the create request,
+/// the store has no connection checked out, and another store call goes
+/// through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_pool_connection_is_held_while_a_push_waits_on_xero() {
+    let (fake, server, dir) = setup(Xero {
+        slow_puts: Some(std::time::Duration::from_millis(1500)),
+        ..Xero::default()
+    })
+    .await;
+    let url = postgres_database();
+    let now: DateTime<Utc> = "2026-11-01T06:00:00Z".parse().unwrap();
+    let store = Arc::new(Store::open_writer(&url).await.unwrap());
+    let bridge =
+        Arc::new(Bridge::new(settings_on(dir.path(), &server.uri(), &url), store.clone()).unwrap());
+    queue_fifty(&store, now).await;
+    let pushing = {
+        let bridge = bridge.clone();
+        tokio::spawn(async move {
+            let mut report = CycleReport::default();
+            bridge.drain("xero", || now, &mut report).await.unwrap();
+            report
+        })
+    };
+    wait_for("the create request", || fake.0.lock().unwrap().put_arrived).await;
+    assert_eq!(
+        store.connections_in_use(),
+        0,
+        "a connection is held while Xero answers"
+    );
+    // Another instance looking for work meanwhile finds the claimed items
+    // leased, and is not kept waiting.
+    let other = store.claim("xero", now).await.unwrap();
+    assert!(other.is_none(), "the fifty are leased to the push in hand");
+    let report = pushing.await.unwrap();
+    assert_eq!((report.pushed, report.dead), (49, 1));
+    check_outcome(&fake, &store.status().await.unwrap());
+}
