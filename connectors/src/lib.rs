@@ -25,6 +25,7 @@ pub mod accounting;
 pub mod economic;
 pub mod folder;
 pub mod fortnox;
+pub mod freshdesk;
 pub mod helpdesk;
 pub mod http;
 pub mod jira;
