@@ -130,6 +130,7 @@ sources! {
     Zammad(zammad::ZammadConfig),
     Jira(jira::JiraConfig),
     Rt(rt::RtConfig),
+    Freshdesk(freshdesk::FreshdeskConfig),
 }
 
 /// Accounting and helpdesk targets, by `type`.

@@ -782,6 +782,16 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
     }
 }
 
+impl crate::helpdesk::HelpdeskConfig for FreshdeskConfig {
+    fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
+    }
+
+    fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a> {
+        Box::new(Mapped { config: self, map })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
