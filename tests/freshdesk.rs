@@ -136,17 +136,19 @@ impl Respond for FakeFreshdesk {
             }
             ("GET", ["companies", id]) => {
                 count("company");
-                match d.companies.iter().find(|c| c["id"].to_string() == *id) {
+                let id: u64 = id.parse().unwrap();
+                match d.companies.iter().find(|c| c["id"] == id) {
                     Some(c) => ResponseTemplate::new(200).set_body_json(c.clone()),
                     None => not_found(),
                 }
             }
             ("GET", ["tickets", id, "time_entries"]) => {
                 count("time_entries");
+                let id: u64 = id.parse().unwrap();
                 let list: Vec<Value> = d
                     .entries
                     .iter()
-                    .filter(|e| e["ticket_id"].to_string() == *id)
+                    .filter(|e| e["ticket_id"] == id)
                     .cloned()
                     .collect();
                 ResponseTemplate::new(200).set_body_json(list)
@@ -205,7 +207,8 @@ impl Respond for FakeFreshdesk {
             }
             ("GET", ["tickets", id]) => {
                 count("ticket");
-                match d.tickets.iter().find(|t| t["id"].to_string() == *id) {
+                let id: u64 = id.parse().unwrap();
+                match d.tickets.iter().find(|t| t["id"] == id) {
                     Some(t) => ResponseTemplate::new(200).set_body_json(t.clone()),
                     None => not_found(),
                 }
