@@ -25,6 +25,7 @@ pub mod accounting;
 pub mod economic;
 pub mod folder;
 pub mod fortnox;
+pub mod freshdesk;
 pub mod helpdesk;
 pub mod http;
 pub mod jira;
@@ -129,6 +130,7 @@ sources! {
     Zammad(zammad::ZammadConfig),
     Jira(jira::JiraConfig),
     Rt(rt::RtConfig),
+    Freshdesk(freshdesk::FreshdeskConfig),
 }
 
 /// Accounting and helpdesk targets, by `type`.
