@@ -3,17 +3,16 @@
 //! OAuth 2.0 documentation shapes them), then rotating refreshes killed
 //! between the token answer and the save, 50 rounds, without losing the grant.
 
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use base64::Engine;
 use serde_json::{Value, json};
 use sha2::Digest;
-use crate::support::*;
 use wiremock::{Request, Respond, ResponseTemplate};
 
 /// Xero's refresh tokens: single use, but one already used may be used

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
-
 use crate::support::{
     KillOnDrop, NOW, corrections_of, drafts_in, expected_october_totals, root,
     run_once_with as run_once, status,

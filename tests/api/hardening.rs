@@ -1,7 +1,6 @@
 //! Hardening (issue 15): one writer per SQLite file, server limits, secrets
 //! never printed, clear errors for bad values.
 
-
 use std::process::{Command, Stdio};
 
 use crate::support::*;

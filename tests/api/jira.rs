@@ -3,13 +3,12 @@
 //! synced page by page (`nextPageToken`) into the bills the export makes,
 //! breach notes as internal comments with a label, once.
 
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]

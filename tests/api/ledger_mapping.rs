@@ -1,7 +1,6 @@
 //! The mapping's `prepaid` items: `check` names the file, line and field of
 //! each mistake and what would be valid.
 
-
 use crate::support::root;
 
 #[test]

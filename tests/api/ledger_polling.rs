@@ -4,13 +4,12 @@
 //! booked, paid, cancelled or deleted, one request per open draft (two for
 //! an e-conomic draft that left the drafts collection), none once final.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 fn fixture(name: &str) -> Value {

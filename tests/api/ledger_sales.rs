@@ -8,14 +8,13 @@
 //! however often it is listed, and the close draws from it exactly as from
 //! the same card written as an opening balance.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use crate::support::*;
 use wiremock::{Request, Respond, ResponseTemplate};
 
 fn fixture(name: &str) -> Value {

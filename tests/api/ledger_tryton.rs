@@ -6,13 +6,12 @@
 //! deleted through later runs and late changes until `--repush`; `status`
 //! shows every pushed draft's state.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use crate::support::*;
 
 fn tryton_url() -> String {
     std::env::var("CONTRACT_BRIDGE_TEST_TRYTON_URL")

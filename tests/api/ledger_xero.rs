@@ -5,16 +5,15 @@
 //! `x-xero-signature`, the intent-to-receive handshake, and sales opening
 //! cards once per invoice line, however often they are delivered.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::*;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use crate::support::*;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]

@@ -3,14 +3,13 @@
 //! answer is survived only by the lookup by our reference before a create.
 //! Each run closes October for the twelve reference customers.
 
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use crate::support::*;
 use wiremock::{Request, Respond, ResponseTemplate};
 
 /// What a fake ledger holds and how it misbehaves.

@@ -7,12 +7,11 @@
 //! once the source reads again the drafts equal the offline bill exactly.
 //! Two sources whose ticket ids overlap each bill all their tickets.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 
 const CLOSE: &str = "2026-11-01T06:30:00Z";
 

@@ -9,6 +9,7 @@ mod cli;
 mod connect;
 mod contract_edges;
 mod daemon;
+mod freshdesk;
 mod fuzz_short;
 mod hardening;
 mod jira;

@@ -5,7 +5,6 @@
 //! `CONTRACT_BRIDGE_CRASH_ROUNDS` sets the crash rounds (default 20;
 //! `scripts/crash-soak.sh` runs 200).
 
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -3,13 +3,12 @@
 //! `Fault` in an HTTP 200, and the batch endpoint (`BatchItemRequest`s by
 //! `bId`, each answered on its own: the document or its `Fault`).
 
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 #[derive(Default)]

@@ -4,12 +4,11 @@
 //! ticket for it in that Zammad, found again by the marker in its title, so
 //! that repeated runs and an attempt whose answer was lost create nothing more.
 
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]

@@ -10,18 +10,17 @@
 //!   chart's colours at least 3:1 contrast on its background. One
 //!   screenshot per scenario is written to `target/report-screenshots/`.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::{root, run_once_with, write_config};
 use contract_bridge::report;
 use engine::contract::Language;
 use engine::document::BillDocument;
 use engine::period::Month;
 use engine::ticket::{CustomerKey, Ticket};
 use rust_decimal::Decimal;
-use crate::support::{root, run_once_with, write_config};
 
 const SCENARIOS: [&str; 5] = ["akte-sla", "itech-klippekort", "lv-it", "moneo", "trinax"];
 

@@ -6,12 +6,11 @@
 //! a credential, and in headless Chromium a click on Approve gets the draft
 //! to the fake ledger exactly once.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::Value;
 use crate::support::{Fake, Faults, bin, root, run_once_with, serve};
+use serde_json::Value;
 
 const NOW: &str = "2026-11-23T12:00:00Z";
 const LATER: &str = "2026-11-24T12:00:00Z";
@@ -927,7 +926,12 @@ async fn on_postgres_a_rejected_draft_waits_for_new_data_and_an_approved_one_is_
     let fake = Fake::new(Faults::default(), 8);
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = setup_on(dir.path(), &crate::support::postgres_database(), &server.uri(), "");
+    let cfg = setup_on(
+        dir.path(),
+        &crate::support::postgres_database(),
+        &server.uri(),
+        "",
+    );
     run_once_with(&cfg, NOW, &[]);
     decide(&cfg, "reject", "bob", Some("not yet"));
     run_once_with(&cfg, LATER, &[]);

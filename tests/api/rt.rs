@@ -4,12 +4,11 @@
 //! syncs them, and November's drafts equal what the offline `bill` makes of
 //! the equivalent export.
 
-
 use std::process::Command;
 
+use crate::support::*;
 use chrono::Datelike;
 use serde_json::{Value, json};
-use crate::support::*;
 
 /// Contracts for RT's raw values: priority `0`, statuses new/open/stalled,
 /// a first response within an hour around the clock.

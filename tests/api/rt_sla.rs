@@ -5,11 +5,10 @@
 //! nights, weekends and both DST changes, and our `sla` command must give
 //! the same due instants for the same calendar.
 
-
 use std::process::Command;
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 
 const MAPPING: &str = r#"
 calendars:

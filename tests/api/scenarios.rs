@@ -6,13 +6,12 @@
 //! ticket; sla: ticket and metric; balance: customer and, when given, name), and
 //! the output may hold no invoice, report row or SLA row the file does not list.
 
-
 use std::path::{Path, PathBuf};
 
+use crate::support::offline_bill;
 use chrono::DateTime;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use crate::support::offline_bill;
 
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios")

@@ -4,17 +4,16 @@
 //! every stored ticket would queue; a customer's statement reads that
 //! customer's tickets only.
 
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::support::*;
 use chrono::{DateTime, Duration, Utc};
 use contract_bridge::daemon::{Bridge, CycleReport};
 use contract_bridge::settings::Settings;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use store::Store;
-use crate::support::*;
 
 const SOURCES: &str = "sources:\n  desk:\n    customers:\n      poznan-clinic: poznan-clinic\n    kinds:\n      On site: onsite\n";
 

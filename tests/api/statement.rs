@@ -3,12 +3,11 @@
 //! an unsigned, tampered or expired link, or one for a customer without a
 //! contract, gets 403 with the very same (empty) body.
 
-
 use std::process::{Command, Stdio};
 
+use crate::support::*;
 use chrono::Utc;
 use connectors::Secret;
-use crate::support::*;
 
 const SECRET: &str = "statement-k3y";
 

@@ -4,7 +4,6 @@
 //! each exactly once, through kill -9 mid-push and a proxy that fails
 //! requests and loses answers after Tryton acted on them.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use crate::support::*;
 
 fn tryton_url() -> String {
     std::env::var("CONTRACT_BRIDGE_TEST_TRYTON_URL")

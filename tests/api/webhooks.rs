@@ -3,13 +3,12 @@
 //! the helpdesk (a fake, wiremock) under its idempotency key, with the
 //! helpdesk token. The time from webhook to note is measured and printed.
 
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use chrono::Utc;
 use contract_bridge::daemon::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-use crate::support::*;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer};
 

@@ -6,14 +6,13 @@
 //! moneo bills paid tickets at 60.00/h, at least 15 minutes each) and the
 //! scenario's expected bill and tickets, not from our own output.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::{bin, root, run_once_with, write_config};
 use rust_decimal::{Decimal, RoundingStrategy};
 use rust_decimal_macros::dec;
 use serde_json::Value;
-use crate::support::{bin, root, run_once_with, write_config};
 
 fn moneo_mapping() -> PathBuf {
     root().join("mappings/examples/moneo.yaml")

@@ -2,14 +2,13 @@
 //! the reference contracts lands as draft invoices exactly once, through
 //! lost answers, expiring tokens and refusals.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use crate::support::*;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]

@@ -5,12 +5,11 @@
 //! The PDF printer is a stand-in for Chromium's DevTools pipe
 //! (`tests/fixtures/pdf/fake-chromium`), so this test runs without a browser.
 
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 #[derive(Default)]

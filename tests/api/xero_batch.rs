@@ -4,17 +4,16 @@
 //! 200, every invoice back, each with `StatusAttributeString` `OK` or
 //! `ERROR` (then `HasErrors: true` and its `ValidationErrors`).
 
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use chrono::{DateTime, Duration, Utc};
 use contract_bridge::daemon::{Bridge, CycleReport};
 use contract_bridge::settings::Settings;
 use serde_json::{Value, json};
 use store::Store;
-use crate::support::*;
 use wiremock::{Request, Respond, ResponseTemplate};
 
 /// Xero's message for an archived contact.

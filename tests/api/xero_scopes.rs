@@ -11,13 +11,12 @@
 //! (developer.xero.com/documentation/guides/oauth2/custom-connections/).
 //! Every API request is checked against Xero's OpenAPI description.
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 struct Xero {

@@ -19,16 +19,15 @@
 //!   zammad-documentation api/ticket/{timeaccounting,articles,tags}.rst.
 //! - `GET /api/v1/tickets/{id}?expand=true`: the ticket with association names.
 
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use crate::support::*;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 #[derive(Default)]

@@ -16,14 +16,12 @@
 //! - `GET /api/v2/tickets/{id}/conversations`, `POST /api/v2/tickets/{id}/notes`.
 //!   A write bumps the ticket's `updated_at`, as Freshdesk does.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 use wiremock::{Request, Respond, ResponseTemplate};
 
 const MAPPING: &str = r#"
