@@ -181,6 +181,8 @@ fn draft_line<'a>(status: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn a_punch_card_sold_in_tryton_is_drawn_from_and_a_deleted_draft_stays_deleted() {
+    let _alone = crate::support::REAL_TRYTON.blocking_lock();
+
     let ids = tryton_ids();
     finance(&["setup"]);
     // Drafts of ours an earlier run (this test's or tests/api/tryton.rs's) left:

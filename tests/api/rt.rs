@@ -68,6 +68,8 @@ struct Made {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
+    let _alone = crate::support::REAL_RT.lock().await;
+
     let token = rt_up();
     let client = reqwest::Client::new();
     let post = reqwest::Method::POST;

@@ -59,6 +59,8 @@ const MADE_AT: [&str; 20] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rt_and_our_clock_agree_on_twenty_due_times() {
+    let _alone = crate::support::REAL_RT.lock().await;
+
     let dir = tempfile::tempdir().unwrap();
     let clock = dir.path().join("clock");
     std::fs::write(&clock, MADE_AT[0]).unwrap();

@@ -243,6 +243,8 @@ fn assert_each_draft_once_with_our_totals(drafts: &BTreeMap<String, (usize, Deci
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_month_lands_in_the_real_tryton_once_through_kills_and_faults() {
+    let _alone = crate::support::REAL_TRYTON.lock().await;
+
     let ids = tryton_ids();
 
     // Through a proxy that refuses requests and loses answers after Tryton

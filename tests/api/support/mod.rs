@@ -486,6 +486,12 @@ pub fn repush_october(config: &Path, customer: &str, env: &[(&str, &str)]) -> st
         .unwrap()
 }
 
+/// One test at a time on each real server a test may restart or reset (RT
+/// with a faked clock, Tryton's database): in one test binary they would
+/// otherwise run side by side.
+pub static REAL_RT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub static REAL_TRYTON: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Request Tracker's REST2 on loopback, as `scripts/rt-up.sh` starts it.
 pub const RT_BASE: &str = "http://127.0.0.1:8090/REST/2.0";
 
