@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::examples;
 use assert_cmd::Command;
 
 const LV_IT: &str = "mappings/examples/lv-it.yaml";
@@ -105,7 +106,7 @@ fn assert_one_error(r: &Run, needles: &[&str]) {
 
 #[test]
 fn every_example_file_passes_check() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("mappings/examples"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(examples())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
@@ -849,9 +850,8 @@ fn a_key_written_twice_is_an_error() {
 #[test]
 fn absurd_values_are_refused_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let klippekort =
-        std::fs::read_to_string(root().join("mappings/examples/itech-klippekort.yaml")).unwrap();
-    let trinax = std::fs::read_to_string(root().join("mappings/examples/trinax.yaml")).unwrap();
+    let klippekort = std::fs::read_to_string(examples().join("itech-klippekort.yaml")).unwrap();
+    let trinax = std::fs::read_to_string(examples().join("trinax.yaml")).unwrap();
     let cases = [
         (
             klippekort.replace(
@@ -1428,7 +1428,7 @@ fn a_broken_mapping_stops_bill_before_anything_is_printed() {
 /// lv-it's mapping with `extra` added under riga-bakery, in a folder of its own.
 fn lv_it_with(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join("mappings/examples/lv-it.yaml"))
+    let text = std::fs::read_to_string(examples().join("lv-it.yaml"))
         .unwrap()
         .replace(
             "    requesters: [ilze@riga-bakery.example]\n",

@@ -180,34 +180,21 @@ impl Respond for Fake {
 }
 
 fn config(dir: &Path, uri: &str) -> PathBuf {
-    write_config(
-        dir,
-        &root().join("mappings/examples"),
-        "xero",
-        &format!(
-            r#"[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
+    let tables = format!(
+        r#"{samples}
 [outbox]
 max_attempts = 5
 base_delay_secs = 60
 max_delay_secs = 600
 [retry]
 attempts = 1
-[targets.xero]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-authorize_url = "{uri}/identity/connect/authorize"
+{xero}authorize_url = "{uri}/identity/connect/authorize"
 connections_url = "{uri}/connections"
-client_id = "client"
-client_secret = "s3cret"
 "#,
-            scenarios = root().join("tests/fixtures/scenarios").display(),
-        ),
-    )
+        samples = samples(),
+        xero = xero_target(uri, "s3cret"),
+    );
+    write_config(dir, &examples(), "xero", &tables)
 }
 
 /// Plays the browser: opens the authorization URL, consents, and follows
@@ -263,15 +250,10 @@ async fn connect(cfg: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn status(cfg: &Path) -> Value {
-    let out = Command::new(bin())
-        .args(["status", "--json", "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::new(bin())
+            .args(["status", "--json", "--config"])
+            .arg(cfg),
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -500,7 +482,7 @@ async fn connect_quickbooks_on_a_headless_server_by_pasting_the_redirect() {
     let key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
     let cfg = write_config(
         dir.path(),
-        &root().join("mappings/examples"),
+        &examples(),
         "qbo",
         &format!(
             r#"[targets.qbo]
@@ -566,16 +548,11 @@ key = "env:CB_TEST_CONNECT_KEY"
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("CB_TEST_CONNECT_KEY"), "{said}");
     // With it, the daemon's refresh uses the rotated token `connect` stored.
-    let out = Command::new(bin())
-        .args(["refresh", "qbo", "--config"])
-        .arg(&cfg)
-        .env("CB_TEST_CONNECT_KEY", &key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::new(bin())
+            .args(["refresh", "qbo", "--config"])
+            .arg(&cfg)
+            .env("CB_TEST_CONNECT_KEY", &key),
     );
     assert_eq!(fake.0.lock().unwrap().0, 2);
     let s = String::from_utf8_lossy(&out.stdout);
@@ -590,38 +567,18 @@ async fn a_revoked_grant_holds_the_pushes_and_names_the_connect_command() {
     let server = serve(fake.clone()).await;
     let uri = server.uri();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "xero"
-[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
-[targets.xero]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-client_id = "client"
-client_secret = "s3cret"
-refresh_token = "rt-disconnected"
+    let tables = format!(
+        r#"{samples}
+{xero}refresh_token = "rt-disconnected"
 [outbox]
 max_attempts = 1
 base_delay_secs = 0
 max_delay_secs = 600
 "#,
-        dir = dir.path().display(),
-        mappings = root().join("mappings/examples").display(),
-        scenarios = root().join("tests/fixtures/scenarios").display(),
+        samples = samples(),
+        xero = xero_target(&uri, "s3cret"),
     );
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = write_config(dir.path(), &examples(), "xero", &tables);
     let out = Command::new(bin())
         .args(["run", "--once", "--now", "2026-11-02T12:00:00Z", "--config"])
         .arg(&cfg)
@@ -660,7 +617,7 @@ max_delay_secs = 600
 /// says what to do instead, and exits 2 without opening anything.
 #[test]
 fn connect_explains_economic_and_fortnox() {
-    let mapping = root().join("mappings/examples/itech-klippekort.yaml");
+    let mapping = examples().join("itech-klippekort.yaml");
     for (books, says) in [
         (
             economic_books("http://127.0.0.1:9"),

@@ -7,41 +7,24 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 use crate::support::{
-    KillOnDrop, NOW, corrections_of, drafts_in, expected_october_totals, root,
-    run_once_with as run_once, status,
+    KillOnDrop, NOW, corrections_of, drafts_in, examples, expected_october_totals, folder_target,
+    head, run_once_with as run_once, samples, scenarios, status, write_toml,
 };
 
 /// A demo-like configuration in `dir`: the bundled scenarios in, drafts out.
 fn config(dir: &Path, store_url: &str, drafts: &Path, max_attempts: i64) -> PathBuf {
     let text = format!(
-        r#"
-[store]
-url = "{store_url}"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
-[targets.drafts]
-type = "folder"
-path = "{drafts}"
+        r#"{head}{samples}{drafts}
 [outbox]
 max_attempts = {max_attempts}
 base_delay_secs = 60
 max_delay_secs = 600
 "#,
-        mappings = root().join("mappings/examples").display(),
-        scenarios = root().join("tests/fixtures/scenarios").display(),
-        drafts = drafts.display(),
+        head = head(store_url, &examples(), "drafts"),
+        samples = samples(),
+        drafts = folder_target("drafts", drafts),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_toml(dir, &text)
 }
 
 fn check_cycle(store_url: &str, env: &[(&str, &str)]) {
@@ -165,12 +148,21 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 
 /// Copies the bundled exports into `dir`, to add tickets while a daemon runs.
 fn copy_scenarios(dir: &Path) {
-    for e in std::fs::read_dir(root().join("tests/fixtures/scenarios")).unwrap() {
+    for e in std::fs::read_dir(scenarios()).unwrap() {
         let from = e.unwrap().path();
         let to = dir.join(from.file_name().unwrap());
         std::fs::create_dir_all(&to).unwrap();
         std::fs::copy(from.join("tickets.json"), to.join("tickets.json")).unwrap();
     }
+}
+
+/// Points the configuration's samples source at `exports`.
+fn reads_from(cfg: &Path, exports: &Path) {
+    let text = std::fs::read_to_string(cfg).unwrap().replace(
+        &scenarios().display().to_string(),
+        &exports.display().to_string(),
+    );
+    std::fs::write(cfg, text).unwrap();
 }
 
 fn metric(addr: &str, name: &str) -> Option<u64> {
@@ -186,7 +178,7 @@ fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops
     // Mappings and exports of its own, to change them while the daemon runs.
     let mappings = dir.path().join("mappings");
     std::fs::create_dir(&mappings).unwrap();
-    for e in std::fs::read_dir(root().join("mappings/examples")).unwrap() {
+    for e in std::fs::read_dir(examples()).unwrap() {
         let p = e.unwrap().path();
         std::fs::copy(&p, mappings.join(p.file_name().unwrap())).unwrap();
     }
@@ -204,14 +196,11 @@ fn the_running_daemon_serves_its_endpoints_keeps_the_last_good_mapping_and_stops
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace(
-            &root().join("mappings/examples").display().to_string(),
+            &examples().display().to_string(),
             &mappings.display().to_string(),
         )
         .replace(
-            &root()
-                .join("tests/fixtures/scenarios")
-                .display()
-                .to_string(),
+            &scenarios().display().to_string(),
             &exports.display().to_string(),
         );
     std::fs::write(
@@ -312,14 +301,7 @@ fn work_logged_after_a_pushed_draft_becomes_a_correction_in_the_next_draft() {
     let url = format!("sqlite://{}/state.db", dir.path().display());
     let drafts = dir.path().join("drafts");
     let cfg = config(dir.path(), &url, &drafts, 8);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        &root()
-            .join("tests/fixtures/scenarios")
-            .display()
-            .to_string(),
-        &exports.display().to_string(),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    reads_from(&cfg, &exports);
     run_once(&cfg, NOW, &[]);
     let october = std::fs::read(drafts.join("draft_riga-bakery_2026-10_r1.json")).unwrap();
 
@@ -458,14 +440,7 @@ fn a_ticket_of_a_customer_without_a_contract_holds_up_no_one_else() {
     let url = format!("sqlite://{}/state.db", dir.path().display());
     let drafts = dir.path().join("drafts");
     let cfg = config(dir.path(), &url, &drafts, 8);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        &root()
-            .join("tests/fixtures/scenarios")
-            .display()
-            .to_string(),
-        &exports.display().to_string(),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    reads_from(&cfg, &exports);
     let out = run_once(&cfg, NOW, &[]);
     assert!(out.contains("49 ticket(s) changed"), "{out}");
     assert!(out.contains("12 draft(s) queued"), "{out}");

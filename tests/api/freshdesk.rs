@@ -255,35 +255,18 @@ async fn fake() -> (FakeFreshdesk, wiremock::MockServer) {
 fn config(dir: &Path, uri: &str) -> std::path::PathBuf {
     let mapping = dir.join("freshdesk.yaml");
     std::fs::write(&mapping, format!("{MAPPING}{SOURCES}")).unwrap();
-    let path = dir.join("bridge.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.desk]
+    let tables = format!(
+        r#"[sources.desk]
 type = "freshdesk"
 url = "{uri}"
 api_key = "env:CB_TEST_FD_KEY"
 per_page = 2
 notes = "desk"
 requests_per_second = 1000
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-"#,
-            dir = dir.display(),
-            mapping = mapping.display(),
-        ),
-    )
-    .unwrap();
-    path
+{drafts}"#,
+        drafts = folder_target("drafts", &dir.join("drafts")),
+    );
+    write_config(dir, &mapping, "drafts", &tables)
 }
 
 /// The marked notes on each ticket.

@@ -85,19 +85,7 @@ async fn no_secret_setting_is_ever_printed_stored_or_served() {
         "sources:\n  desk:\n    customers:\n      riga-bakery: riga-bakery\n",
     );
     let text = format!(
-        r#"
-[store]
-url = "{store}"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "accounting"
-[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
+        r#"{head}{samples}
 [sources.hook]
 type = "webhook"
 webhook_secret = "{MARKER}-webhook"
@@ -118,11 +106,10 @@ statement_secret = "{MARKER}-statement"
 [http]
 listen = "127.0.0.1:{port}"
 "#,
-        mappings = mappings.display(),
-        scenarios = root().join("tests/fixtures/scenarios").display(),
+        head = head(&store, &mappings, "accounting"),
+        samples = samples(),
     );
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = write_toml(dir.path(), &text);
 
     let mut seen = String::new();
     for args in [
@@ -253,7 +240,7 @@ async fn slow_and_idle_clients_cannot_starve_the_health_check() {
     let port = free_port();
     let cfg = write_config(
         dir.path(),
-        &root().join("mappings/examples"),
+        &examples(),
         "drafts",
         &format!(
             r#"
@@ -395,7 +382,7 @@ fn statement_link_refuses_a_bad_validity_and_an_unknown_customer() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
         dir.path(),
-        &root().join("mappings/examples"),
+        &examples(),
         "drafts",
         &format!(
             "[targets.drafts]\ntype = \"folder\"\npath = \"{}/drafts\"\n[report]\nstatement_secret = \"link-secret\"\npublic_url = \"https://bridge.example.com\"\n",
@@ -444,7 +431,7 @@ fn bad_listen_addresses_and_unreachable_stores_are_named_with_their_key_and_file
     let with = |store: &str, listen: &str| {
         write_config(
             dir.path(),
-            &root().join("mappings/examples"),
+            &examples(),
             "drafts",
             &format!(
                 "[targets.drafts]\ntype = \"folder\"\npath = \"{}/drafts\"\n[http]\nlisten = \"{listen}\"\n",

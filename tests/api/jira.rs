@@ -62,11 +62,8 @@ enum KindAt {
 }
 
 fn lv_it() -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/scenarios/lv-it/tickets.json"))
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(scenarios().join("lv-it/tickets.json")).unwrap())
+        .unwrap()
 }
 
 fn site_from_export() -> Site {
@@ -295,36 +292,24 @@ fn config_full(dir: &Path, uri: &str, auth: &str, kind: &str) -> std::path::Path
     } else {
         format!("      kind: \"{kind}\"\n")
     };
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.jsm]
+    let tables = format!(
+        r#"[sources.jsm]
 type = "jira"
 url = "{uri}"
 {auth}
 jql = "project = SD"
 notes = "jsm"
 requests_per_second = 1000
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-"#,
-        dir = dir.display(),
-        mappings = examples_with(
-            dir,
-            &format!("sources:\n  jsm:\n    customers:\n      riga-bakery: riga-bakery\n      daugava-logistics: daugava-logistics\n      jurmala-hotel: jurmala-hotel\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n    fields:\n      category: customfield_10100\n{kind}")
-        )
-        .display(),
+{drafts}"#,
+        drafts = folder_target("drafts", &dir.join("drafts")),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let mappings = examples_with(
+        dir,
+        &format!(
+            "sources:\n  jsm:\n    customers:\n      riga-bakery: riga-bakery\n      daugava-logistics: daugava-logistics\n      jurmala-hotel: jurmala-hotel\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n    fields:\n      category: customfield_10100\n{kind}"
+        ),
+    );
+    write_config(dir, &mappings, "drafts", &tables)
 }
 
 async fn serve(fake: &FakeJira) -> MockServer {
@@ -519,7 +504,7 @@ async fn a_month_with_kinds_at(at: KindAt, kind: &str, export: Value) {
     );
     let file = dir.path().join("export.json");
     std::fs::write(&file, export.to_string()).unwrap();
-    let offline = offline_bill(&root().join("mappings/examples"), &file, "2026-10");
+    let offline = offline_bill(&examples(), &file, "2026-10");
     // Read as remote (the kind not found), the month would bill otherwise.
     let mut remote = export.clone();
     for t in remote["tickets"].as_array_mut().unwrap() {
@@ -529,7 +514,7 @@ async fn a_month_with_kinds_at(at: KindAt, kind: &str, export: Value) {
     }
     std::fs::write(&file, remote.to_string()).unwrap();
     assert_ne!(
-        offline_bill(&root().join("mappings/examples"), &file, "2026-10")["invoices"],
+        offline_bill(&examples(), &file, "2026-10")["invoices"],
         offline["invoices"],
         "the kinds cost something"
     );

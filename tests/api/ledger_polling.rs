@@ -123,7 +123,7 @@ fn urlencoding_decode(q: &str) -> String {
 }
 
 fn config(dir: &Path, target: &str) -> PathBuf {
-    let mapping = root().join("mappings/examples/itech-klippekort.yaml");
+    let mapping = examples().join("itech-klippekort.yaml");
     itech_books_config(dir, &mapping, target)
 }
 

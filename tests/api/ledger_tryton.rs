@@ -139,16 +139,12 @@ fn config(dir: &Path, ids: &Path, parties: &[(&str, &str, &str)]) -> PathBuf {
     let tickets = dir.join("tickets");
     std::fs::create_dir_all(&tickets).unwrap();
     std::fs::copy(
-        root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"),
+        scenarios().join("itech-klippekort/tickets.json"),
         tickets.join("tickets.json"),
     )
     .unwrap();
     let body = format!(
-        r#"[sources.itech]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[outbox]
+        r#"{itech}[outbox]
 max_attempts = 5
 base_delay_secs = 0
 max_delay_secs = 0
@@ -159,7 +155,7 @@ password = "env:CB_TEST_TRYTON_PASSWORD"
 timeout_ms = 10000
 {ids}
 {tables}"#,
-        tickets = tickets.display(),
+        itech = folder_source("itech", &tickets),
         url = tryton_url(),
     );
     let mapping = root().join("tests/fixtures/ledger/sold");

@@ -145,19 +145,14 @@ fn config(dir: &Path, uri: &str, extra: &str) -> PathBuf {
 fn config_with(dir: &Path, uri: &str, extra: &str, mapping: &str, source_keys: &str) -> PathBuf {
     let tables = format!(
         r#"{itech}
-[targets.xero]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "tenant-1"
+{xero}tenant_id = "tenant-1"
 webhook_key = "{KEY}"
 [targets.xero.contacts]
 "nordhavn-arkitekter" = "C-N"
 "valby-tandlaege" = "C-V"
 {extra}"#,
         itech = itech_source(source_keys),
+        xero = xero_target(uri, "s3cret"),
     );
     let mapping = root().join("tests/fixtures/ledger").join(mapping);
     write_config(dir, &mapping, "xero", &tables)

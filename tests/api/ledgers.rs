@@ -185,19 +185,14 @@ fn customers() -> Vec<String> {
 /// Every scenario billed into the `ledger` target (`target` is its table).
 fn ledger_config(dir: &Path, target: &str) -> std::path::PathBuf {
     let tables = format!(
-        r#"[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
-[outbox]
+        r#"{samples}[outbox]
 max_attempts = 5
 base_delay_secs = 60
 max_delay_secs = 600
 {target}"#,
-        scenarios = root().join("tests/fixtures/scenarios").display(),
+        samples = samples(),
     );
-    write_config(dir, &root().join("mappings/examples"), "ledger", &tables)
+    write_config(dir, &examples(), "ledger", &tables)
 }
 
 fn run_once(config: &Path, now: &str) -> String {

@@ -19,8 +19,7 @@ const CLOSE: &str = "2026-11-01T06:30:00Z";
 /// both run T-1, T-2, …: every id of one is also an id of the other.
 fn overlapping_exports(dir: &Path) -> (PathBuf, PathBuf) {
     let export: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/scenarios/lv-it/tickets.json"))
-            .unwrap(),
+        &std::fs::read_to_string(scenarios().join("lv-it/tickets.json")).unwrap(),
     )
     .unwrap();
     let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -51,24 +50,13 @@ fn overlapping_exports(dir: &Path) -> (PathBuf, PathBuf) {
 fn two_sources(dir: &Path, a: &Path, b: &Path) -> PathBuf {
     write_config(
         dir,
-        &root().join("mappings/examples/lv-it.yaml"),
+        &examples().join("lv-it.yaml"),
         "drafts",
         &format!(
-            r#"[sources.desk-a]
-type = "folder"
-path = "{a}"
-file_name = "tickets.json"
-[sources.desk-b]
-type = "folder"
-path = "{b}"
-file_name = "tickets.json"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-"#,
-            a = a.display(),
-            b = b.display(),
-            dir = dir.display()
+            "{}{}{}",
+            folder_source("desk-a", a),
+            folder_source("desk-b", b),
+            folder_target("drafts", &dir.join("drafts")),
         ),
     )
 }
@@ -76,8 +64,8 @@ path = "{dir}/drafts"
 /// `customer → total_net` of the offline bill of lv-it's October.
 fn lv_it_october() -> Vec<(String, String)> {
     let bill = offline_bill(
-        &root().join("mappings/examples/lv-it.yaml"),
-        &root().join("tests/fixtures/scenarios/lv-it/tickets.json"),
+        &examples().join("lv-it.yaml"),
+        &scenarios().join("lv-it/tickets.json"),
         "2026-10",
     );
     let mut out: Vec<(String, String)> = bill["invoices"]
@@ -124,8 +112,7 @@ fn two_sources_with_the_same_ticket_ids_each_bill_all_their_tickets() {
         .filter_map(|l| l.split_whitespace().nth(5)?.parse::<usize>().ok())
         .sum();
     let export: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/scenarios/lv-it/tickets.json"))
-            .unwrap(),
+        &std::fs::read_to_string(scenarios().join("lv-it/tickets.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(
@@ -235,20 +222,12 @@ fn the_daemons_drafts_equal_the_offline_bill_field_for_field_for_every_sample_mo
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
         dir.path(),
-        &root().join("mappings/examples"),
+        &examples(),
         "drafts",
         &format!(
-            r#"[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-"#,
-            scenarios = root().join("tests/fixtures/scenarios").display(),
-            dir = dir.path().display()
+            "{}{}",
+            samples(),
+            folder_target("drafts", &dir.path().join("drafts")),
         ),
     );
     run_once_with(&cfg, "2026-12-01T12:00:00Z", &[]);

@@ -185,21 +185,8 @@ fn config_with(dir: &Path, uri: &str, extra: &str) -> std::path::PathBuf {
         };
         customers.push_str(&format!("\"{c}\" = \"{id}\"\n"));
     }
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "qbo"
-[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
-[targets.qbo]
+    let tables = format!(
+        r#"{samples}[targets.qbo]
 type = "quickbooks"
 base_url = "{uri}"
 token_url = "{uri}/oauth2/v1/tokens/bearer"
@@ -212,13 +199,9 @@ requests_per_second = 1000
 {customers}
 {extra}
 "#,
-        dir = dir.display(),
-        mappings = root().join("mappings/examples").display(),
-        scenarios = root().join("tests/fixtures/scenarios").display(),
+        samples = samples(),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(dir, &examples(), "qbo", &tables)
 }
 
 fn run(config: &Path, args: &[&str]) -> String {

@@ -31,10 +31,7 @@ struct Desk {
 struct FakeZammad(Arc<Mutex<Desk>>);
 
 fn export() -> Vec<Value> {
-    let text = std::fs::read_to_string(
-        root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(scenarios().join("itech-klippekort/tickets.json")).unwrap();
     serde_json::from_str::<Value>(&text).unwrap()["tickets"]
         .as_array()
         .unwrap()
@@ -180,14 +177,11 @@ token = "z-t0k"
 renewal_group = "Sales"
 notes = "desk"
 requests_per_second = 1000
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-[outbox]
+{drafts}[outbox]
 max_attempts = 3
 base_delay_secs = 0
 max_delay_secs = 0"#,
-        dir = dir.display(),
+        drafts = folder_target("drafts", &dir.join("drafts")),
     );
     let mapping = root().join("tests/fixtures/ledger/renew-ticket");
     write_config(dir, &mapping, "drafts", &tables)

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{root, run_once_with, write_config};
+use crate::support::{
+    examples, folder_source, folder_target, root, run_once_with, scenarios, succeeded, write_config,
+};
 use contract_bridge::report;
 use engine::contract::Language;
 use engine::document::BillDocument;
@@ -449,19 +451,12 @@ fn the_balance_statement_matches_its_snapshot() {
 fn a_close_without_chromium_stores_html_reports_says_why_and_hands_them_out() {
     let dir = tempfile::tempdir().unwrap();
     let tables = format!(
-        r#"[sources.samples]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-[report]
+        r#"{samples}{drafts}[report]
 chromium = "/nonexistent/chromium""#,
-        dir = dir.path().display(),
-        tickets = root().join("tests/fixtures/scenarios/akte-sla").display(),
+        samples = folder_source("samples", &scenarios().join("akte-sla")),
+        drafts = folder_target("drafts", &dir.path().join("drafts")),
     );
-    let mapping = root().join("mappings/examples/akte-sla.yaml");
+    let mapping = examples().join("akte-sla.yaml");
     let cfg = write_config(dir.path(), &mapping, "drafts", &tables);
     let log = run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     assert!(
@@ -473,25 +468,20 @@ chromium = "/nonexistent/chromium""#,
         "{log}"
     );
     let files = dir.path().join("out");
-    let out = Command::new(env!("CARGO_BIN_EXE_contract-bridge"))
-        .args([
-            "report",
-            "--stored",
-            "--customer",
-            "poznan-clinic",
-            "--period",
-            "2026-10",
-            "--config",
-        ])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        Command::new(env!("CARGO_BIN_EXE_contract-bridge"))
+            .args([
+                "report",
+                "--stored",
+                "--customer",
+                "poznan-clinic",
+                "--period",
+                "2026-10",
+                "--config",
+            ])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&files),
     );
     let html = std::fs::read_to_string(files.join("poznan-clinic-2026-10-pl.html")).unwrap();
     // What was stored at the close is the page of the bill.

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{Fake, Faults, bin, root, run_once_with, serve};
+use crate::support::{
+    Fake, Faults, bin, examples, folder_source, head, run_once_with, scenarios, serve, write_toml,
+};
 use serde_json::Value;
 
 const NOW: &str = "2026-11-23T12:00:00Z";
@@ -31,7 +33,7 @@ fn setup(dir: &Path, url: &str, extra: &str) -> PathBuf {
 fn setup_on(dir: &Path, store_url: &str, url: &str, extra: &str) -> PathBuf {
     let mapping = dir.join("mapping");
     std::fs::create_dir_all(&mapping).unwrap();
-    let text = std::fs::read_to_string(root().join("mappings/examples/itech-klippekort.yaml"))
+    let text = std::fs::read_to_string(examples().join("itech-klippekort.yaml"))
         .unwrap()
         .replacen(
             "  nordhavn-arkitekter:\n    template: itech-punch-card\n",
@@ -43,24 +45,12 @@ fn setup_on(dir: &Path, store_url: &str, url: &str, extra: &str) -> PathBuf {
     let tickets = dir.join("tickets");
     std::fs::create_dir_all(&tickets).unwrap();
     std::fs::copy(
-        root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"),
+        scenarios().join("itech-klippekort/tickets.json"),
         tickets.join("tickets.json"),
     )
     .unwrap();
     let config = format!(
-        r#"
-[store]
-url = "{store_url}"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "books"
-[sources.itech]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[targets.books]
+        r#"{head}{itech}[targets.books]
 type = "http"
 url = "{url}"
 timeout_ms = 2000
@@ -70,12 +60,10 @@ base_delay_secs = 0
 max_delay_secs = 0
 {extra}
 "#,
-        mapping = mapping.display(),
-        tickets = tickets.display(),
+        head = head(store_url, &mapping, "books"),
+        itech = folder_source("itech", &tickets),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, config).unwrap();
-    path
+    write_toml(dir, &config)
 }
 
 fn cli(config: &Path, args: &[&str], user: &str) -> Output {
@@ -801,7 +789,7 @@ async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
     // lv-it instead of itech: riga-bakery's drafts all wait for review.
     let mapping = dir.path().join("mapping");
     std::fs::remove_file(mapping.join("itech.yaml")).unwrap();
-    let text = std::fs::read_to_string(root().join("mappings/examples/lv-it.yaml"))
+    let text = std::fs::read_to_string(examples().join("lv-it.yaml"))
         .unwrap()
         .replacen(
             "  riga-bakery:\n    template: lv-it-minimal\n",
@@ -811,11 +799,7 @@ async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
     assert!(text.contains("review: required"));
     std::fs::write(mapping.join("lv-it.yaml"), text).unwrap();
     let tickets = dir.path().join("tickets/tickets.json");
-    std::fs::copy(
-        root().join("tests/fixtures/scenarios/lv-it/tickets.json"),
-        &tickets,
-    )
-    .unwrap();
+    std::fs::copy(scenarios().join("lv-it/tickets.json"), &tickets).unwrap();
     run_once_with(&cfg, NOW, &[]);
     ok(cli(
         &cfg,
@@ -1010,7 +994,7 @@ async fn a_reviewed_draft_shows_each_lines_amount_last_month_and_the_change() {
     .unwrap();
     let october = crate::support::offline_bill(
         &file,
-        &root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"),
+        &scenarios().join("itech-klippekort/tickets.json"),
         "2026-10",
     );
     let october = october["invoices"]

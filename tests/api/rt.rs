@@ -180,33 +180,19 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let offline = offline_bill(&mapping, &export, &month);
 
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "{month}"
-target = "drafts"
-[sources.rt]
+    let tables = format!(
+        r#"[sources.rt]
 type = "rt"
 url = "{RT_BASE}/"
 token = "env:CB_TEST_RT_TOKEN"
 queue = "Support"
 notes = "rt"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-"#,
-            dir = dir.path().display(),
-            mappings = mapping.display(),
-        ),
-    )
-    .unwrap();
+{drafts}"#,
+        drafts = folder_target("drafts", &dir.path().join("drafts")),
+    );
+    // Billed from this month: RT dates the tickets it makes today.
+    let head = head_from(&sqlite(dir.path()), &mapping, "drafts", &month);
+    let cfg = write_toml(dir.path(), &format!("{head}{tables}"));
     // The first day of next month: the month has closed.
     let next = chrono::Utc::now().date_naive().with_day(1).unwrap() + chrono::Months::new(1);
     let close = format!("{}T12:00:00Z", next);

@@ -123,23 +123,18 @@ async fn rt_and_our_clock_agree_on_twenty_due_times() {
     std::fs::write(&mapping, MAPPING).unwrap();
     let export = dir.path().join("export.json");
     std::fs::write(&export, json!({"tickets": tickets}).to_string()).unwrap();
-    let out = Command::new(bin())
-        .args([
-            "sla",
-            "--json",
-            "--as-of",
-            "2027-01-01T00:00:00Z",
-            "--mapping",
-        ])
-        .arg(&mapping)
-        .arg("--tickets")
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::new(bin())
+            .args([
+                "sla",
+                "--json",
+                "--as-of",
+                "2027-01-01T00:00:00Z",
+                "--mapping",
+            ])
+            .arg(&mapping)
+            .arg("--tickets")
+            .arg(&export),
     );
     let ours: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let mut agree = 0;

@@ -20,25 +20,18 @@ const SOURCES: &str = "sources:\n  desk:\n    customers:\n      poznan-clinic: p
 fn settings(dir: &Path, db: &str) -> Settings {
     let mapping = examples_with(dir, SOURCES);
     let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/{db}"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.desk]
+        r#"{head}[sources.desk]
 type = "zammad"
 url = "http://127.0.0.1:9"
 token = "z-t0k"
 notes = "desk"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-"#,
-        dir = dir.display(),
-        mapping = mapping.display(),
+{drafts}"#,
+        head = head(
+            &format!("sqlite://{}/{db}", dir.display()),
+            &mapping,
+            "drafts"
+        ),
+        drafts = folder_target("drafts", &dir.join("drafts")),
     );
     let path = dir.join(format!("{db}.toml"));
     std::fs::write(&path, text).unwrap();

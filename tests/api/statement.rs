@@ -41,23 +41,18 @@ async fn only_a_valid_signed_link_shows_the_statement_and_refusals_all_look_alik
     wait_ready(&client, &base).await;
 
     // The link the command prints.
-    let out = Command::new(bin())
-        .args([
-            "statement-link",
-            "--customer",
-            "alert-co",
-            "--valid",
-            "1h",
-            "--config",
-        ])
-        .arg(&cfg)
-        .env("CB_TEST_STATEMENT_SECRET", SECRET)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::new(bin())
+            .args([
+                "statement-link",
+                "--customer",
+                "alert-co",
+                "--valid",
+                "1h",
+                "--config",
+            ])
+            .arg(&cfg)
+            .env("CB_TEST_STATEMENT_SECRET", SECRET),
     );
     let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(
@@ -172,21 +167,14 @@ fn statement_link_needs_a_secret_and_says_so() {
 fn a_draft_for_a_target_without_attachments_carries_a_signed_statement_link() {
     let dir = tempfile::tempdir().unwrap();
     let tables = format!(
-        r#"[sources.samples]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-[report]
+        r#"{samples}{drafts}[report]
 statement_secret = "{SECRET}"
 public_url = "https://bridge.example.com/"
 link_valid_days = 30"#,
-        dir = dir.path().display(),
-        tickets = root().join("tests/fixtures/scenarios/lv-it").display(),
+        samples = folder_source("samples", &scenarios().join("lv-it")),
+        drafts = folder_target("drafts", &dir.path().join("drafts")),
     );
-    let mapping = root().join("mappings/examples/lv-it.yaml");
+    let mapping = examples().join("lv-it.yaml");
     let cfg = write_config(dir.path(), &mapping, "drafts", &tables);
     run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     let drafts: Vec<_> = std::fs::read_dir(dir.path().join("drafts"))

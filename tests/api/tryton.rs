@@ -114,21 +114,8 @@ fn config(dir: &Path, url: &str, ids: &Path) -> PathBuf {
         .unwrap()
         .replace("\n[", "\n[targets.tryton.")
         .replace("[targets.tryton.targets.tryton.", "[targets.tryton.");
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "tryton"
-[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
-[outbox]
+    let tables = format!(
+        r#"{samples}[outbox]
 max_attempts = 100
 base_delay_secs = 0
 max_delay_secs = 0
@@ -139,13 +126,9 @@ password = "env:CB_TEST_TRYTON_PASSWORD"
 timeout_ms = 5000
 {ids}
 "#,
-        dir = dir.display(),
-        mappings = root().join("mappings/examples").display(),
-        scenarios = root().join("tests/fixtures/scenarios").display(),
+        samples = samples(),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(dir, &examples(), "tryton", &tables)
 }
 
 fn spawn_once(cfg: &Path, now: &str) -> KillOnDrop {

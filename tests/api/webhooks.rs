@@ -31,23 +31,12 @@ async fn start(fake: &Fake) -> (Daemon, MockServer) {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.desk]
+    let tables = format!(
+        r#"[sources.desk]
 type = "webhook"
 webhook_secret = "env:CB_TEST_WEBHOOK_SECRET"
 notes = "helpdesk"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-[targets.helpdesk]
+{drafts}[targets.helpdesk]
 type = "http"
 url = "{uri}/notes"
 token = "env:CB_TEST_HELPDESK_TOKEN"
@@ -56,12 +45,10 @@ requests_per_second = 1000
 listen = "127.0.0.1:{port}"
 webhook_max_bytes = 8192
 "#,
-        dir = dir.path().display(),
-        mappings = root().join("mappings/examples").display(),
+        drafts = folder_target("drafts", &dir.path().join("drafts")),
         uri = server.uri(),
     );
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = write_config(dir.path(), &examples(), "drafts", &tables);
     let child = Command::new(bin())
         .args(["run", "--config"])
         .arg(&cfg)

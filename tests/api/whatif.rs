@@ -9,17 +9,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{bin, root, run_once_with, write_config};
+use crate::support::{
+    bin, examples, folder_source, folder_target, root, run_once_with, scenarios, succeeded,
+    write_config, xero_target,
+};
 use rust_decimal::{Decimal, RoundingStrategy};
 use rust_decimal_macros::dec;
 use serde_json::Value;
 
 fn moneo_mapping() -> PathBuf {
-    root().join("mappings/examples/moneo.yaml")
+    examples().join("moneo.yaml")
 }
 
 fn moneo_tickets() -> PathBuf {
-    root().join("tests/fixtures/scenarios/moneo/tickets.json")
+    scenarios().join("moneo/tickets.json")
 }
 
 /// Money rounded once, half away from zero (rule 5).
@@ -30,8 +33,7 @@ fn cents(d: Decimal) -> Decimal {
 /// Minutes billed per hour in October per moneo customer, from the
 /// scenario's expected report (billable rows).
 fn billed_minutes(customer: &str) -> Decimal {
-    let text = std::fs::read_to_string(root().join("tests/fixtures/scenarios/moneo/expected.json"))
-        .unwrap();
+    let text = std::fs::read_to_string(scenarios().join("moneo/expected.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     v["report"]
         .as_array()
@@ -229,16 +231,9 @@ fn moneo_daemon(dir: &Path) -> (PathBuf, PathBuf) {
     let mapping = folder.join("moneo.yaml");
     std::fs::copy(moneo_mapping(), &mapping).unwrap();
     let tables = format!(
-        r#"[sources.moneo]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-"#,
-        tickets = moneo_tickets().parent().unwrap().display(),
-        dir = dir.display(),
+        "{}{}",
+        folder_source("moneo", moneo_tickets().parent().unwrap()),
+        folder_target("drafts", &dir.join("drafts")),
     );
     (write_config(dir, &folder, "drafts", &tables), mapping)
 }
@@ -351,16 +346,11 @@ async fn a_reload_that_changes_a_closed_month_is_held_until_accepted() {
 
     // Accepted: the next run applies it and December corrects October.
     let id = held["id"].as_i64().unwrap().to_string();
-    let out = Command::new(bin())
-        .args(["apply-mapping", "--id", &id, "--config"])
-        .arg(&cfg)
-        .env("USER", "anna")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        Command::new(bin())
+            .args(["apply-mapping", "--id", &id, "--config"])
+            .arg(&cfg)
+            .env("USER", "anna"),
     );
     let applied = audit(dir.path(), "mapping_applied").await;
     assert!(applied.iter().any(|a| a.actor == "anna"), "{applied:?}");
@@ -461,16 +451,11 @@ fn xero_check_setup(dir: &Path, section: &str, uri: &str) -> (PathBuf, PathBuf) 
     let accounts = folder.join("accounts.yaml");
     std::fs::write(&accounts, format!("accounts:\n  books:\n{section}")).unwrap();
     let tables = format!(
-        r#"[targets.books]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-client_id = "client"
-client_secret = "s3cret"
-timeout_ms = 2000
+        r#"{xero}timeout_ms = 2000
 requests_per_second = 1000
 [targets.books.contacts]
-"#
+"#,
+        xero = xero_target(uri, "s3cret").replace("[targets.xero]", "[targets.books]"),
     );
     (write_config(dir, &folder, "books", &tables), accounts)
 }
@@ -677,36 +662,22 @@ async fn a_running_daemon_holds_a_hot_reload_that_changes_a_closed_month_until_a
     // The real clock: October and November 2026 have ended and close at
     // start-up; two years of corrections keep October in reach whenever
     // this runs.
-    let cfg = dir.path().join("bridge.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{folder}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-correction_months = 24
-[sources.moneo]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-[schedule]
+    let tables = format!(
+        r#"{moneo}{drafts}[schedule]
 mapping_check_secs = 0.1
 [http]
 listen = "{addr}"
 "#,
-            dir = dir.path().display(),
-            folder = folder.display(),
-            tickets = moneo_tickets().parent().unwrap().display(),
-        ),
-    )
-    .unwrap();
+        moneo = folder_source("moneo", moneo_tickets().parent().unwrap()),
+        drafts = folder_target("drafts", &dir.path().join("drafts")),
+    );
+    let cfg = write_config(dir.path(), &folder, "drafts", &tables);
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "[billing]\n",
+        "[billing]\ncorrection_months = 24\n",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
     let log = dir.path().join("daemon.log");
     let _daemon = crate::support::spawn_daemon(&cfg, std::fs::File::create(&log).unwrap());
     let client = reqwest::Client::new();

@@ -170,7 +170,7 @@ fn xero_config_with(
     contacts: &[(&str, &str)],
     extra: &str,
 ) -> std::path::PathBuf {
-    xero_config_mapped(dir, uri, contacts, extra, &root().join("mappings/examples"))
+    xero_config_mapped(dir, uri, contacts, extra, &examples())
 }
 
 fn xero_config_mapped(
@@ -192,27 +192,8 @@ fn xero_config_mapped(
             .map_or(format!("C-{c}"), |(_, v)| (*v).to_owned());
         table.push_str(&format!("\"{c}\" = \"{contact}\"\n"));
     }
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "xero"
-[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
-[targets.xero]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-client_id = "client"
-client_secret = "env:CB_TEST_XERO_SECRET"
-tenant_id = "tenant-1"
+    let tables = format!(
+        r#"{samples}{xero}tenant_id = "tenant-1"
 requests_per_second = 1000
 {extra}
 timeout_ms = 2000
@@ -223,13 +204,10 @@ max_attempts = 3
 base_delay_secs = 60
 max_delay_secs = 600
 "#,
-        dir = dir.display(),
-        mappings = mappings.display(),
-        scenarios = root().join("tests/fixtures/scenarios").display(),
+        samples = samples(),
+        xero = xero_target(uri, "env:CB_TEST_XERO_SECRET"),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(dir, mappings, "xero", &tables)
 }
 
 fn run_once(config: &Path, now: &str) -> String {
@@ -371,7 +349,7 @@ async fn the_mapping_names_the_contact_and_account_in_xero() {
     let dir = tempfile::tempdir().unwrap();
     let mappings = dir.path().join("mappings");
     std::fs::create_dir(&mappings).unwrap();
-    for e in std::fs::read_dir(root().join("mappings/examples")).unwrap() {
+    for e in std::fs::read_dir(examples()).unwrap() {
         let p = e.unwrap().path();
         let mut text = std::fs::read_to_string(&p).unwrap();
         if p.file_name().unwrap() == "lv-it.yaml" {

@@ -120,17 +120,7 @@ async fn each_draft_gets_its_report_pdf_once_even_when_an_upload_answer_is_lost(
     let dir = tempfile::tempdir().unwrap();
     let printer = root().join("tests/fixtures/pdf/fake-chromium");
     let tables = format!(
-        r#"[sources.samples]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[targets.xero]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "tenant-1"
+        r#"{samples}{xero}tenant_id = "tenant-1"
 requests_per_second = 1000
 contacts = {{ riga-bakery = "C-1", daugava-logistics = "C-2", jurmala-hotel = "C-3" }}
 [outbox]
@@ -138,11 +128,11 @@ base_delay_secs = 1
 max_delay_secs = 1
 [report]
 chromium = "{printer}""#,
-        tickets = root().join("tests/fixtures/scenarios/lv-it").display(),
-        uri = server.uri(),
+        samples = folder_source("samples", &scenarios().join("lv-it")),
+        xero = xero_target(&server.uri(), "s3cret"),
         printer = printer.display(),
     );
-    let mapping = root().join("mappings/examples/lv-it.yaml");
+    let mapping = examples().join("lv-it.yaml");
     let cfg = write_config(dir.path(), &mapping, "xero", &tables);
     let log = run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     assert!(log.contains("with a PDF"), "{log}");

@@ -150,21 +150,7 @@ fn settings(dir: &Path, uri: &str) -> Settings {
 
 fn settings_on(dir: &Path, uri: &str, store: &str) -> Settings {
     let text = format!(
-        r#"
-[store]
-url = "{store}"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "xero"
-[targets.xero]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "tenant-1"
+        r#"{head}{xero}tenant_id = "tenant-1"
 requests_per_second = 1000
 timeout_ms = 2000
 [targets.xero.contacts]
@@ -174,11 +160,10 @@ base_delay_secs = 60
 max_delay_secs = 600
 batch = 50
 "#,
-        mappings = root().join("mappings/examples").display(),
+        head = head(store, &examples(), "xero"),
+        xero = xero_target(uri, "s3cret"),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    Settings::load(&path).unwrap()
+    Settings::load(&write_toml(dir, &text)).unwrap()
 }
 
 /// Fifty October drafts queued for Xero; the 18th's contact is archived.

@@ -152,17 +152,7 @@ fn url_form(r: &Request) -> BTreeMap<String, String> {
 /// goes into the target's table (a `scopes` setting).
 fn xero_config(dir: &std::path::Path, server: &MockServer, extra: &str) -> PathBuf {
     let tables = format!(
-        r#"[sources.samples]
-type = "folder"
-path = "{tickets}"
-file_name = "tickets.json"
-[targets.xero]
-type = "xero"
-base_url = "{uri}/api.xro/2.0"
-token_url = "{uri}/connect/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "tenant-1"
+        r#"{samples}{xero}tenant_id = "tenant-1"
 requests_per_second = 1000
 contacts = {{ riga-bakery = "C-1", daugava-logistics = "C-2", jurmala-hotel = "C-3" }}
 {extra}
@@ -171,16 +161,11 @@ base_delay_secs = 1
 max_delay_secs = 1
 [report]
 chromium = "{printer}""#,
-        tickets = root().join("tests/fixtures/scenarios/lv-it").display(),
-        uri = server.uri(),
+        samples = folder_source("samples", &scenarios().join("lv-it")),
+        xero = xero_target(&server.uri(), "s3cret"),
         printer = root().join("tests/fixtures/pdf/fake-chromium").display(),
     );
-    write_config(
-        dir,
-        &root().join("mappings/examples/lv-it.yaml"),
-        "xero",
-        &tables,
-    )
+    write_config(dir, &examples().join("lv-it.yaml"), "xero", &tables)
 }
 
 /// Both runs' requests, within Xero's published API description.
@@ -206,7 +191,7 @@ async fn a_new_app_gets_its_drafts_and_pdfs_with_granular_scopes() {
         .args(["check", "--config"])
         .arg(&cfg)
         .arg("--mapping")
-        .arg(root().join("mappings/examples/lv-it.yaml"))
+        .arg(examples().join("lv-it.yaml"))
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&check.stdout);

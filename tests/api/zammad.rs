@@ -434,16 +434,8 @@ fn config_for(
     token: &str,
     extra: &str,
 ) -> std::path::PathBuf {
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mappings}"
-[billing]
-first_period = "2026-10"
-target = "drafts"
-[sources.desk]
+    let tables = format!(
+        r#"[sources.desk]
 type = "zammad"
 url = "{uri}"
 token = "{token}"
@@ -451,17 +443,16 @@ per_page = 4
 notes = "desk"
 webhook_secret = "zw-s3cret"
 requests_per_second = 1000
-[targets.drafts]
-type = "folder"
-path = "{dir}/drafts"
-{extra}
+{drafts}{extra}
 "#,
-        dir = dir.display(),
-        mappings = examples_with(dir, sources_yaml(scenario)).display(),
+        drafts = folder_target("drafts", &dir.join("drafts")),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(
+        dir,
+        &examples_with(dir, sources_yaml(scenario)),
+        "drafts",
+        &tables,
+    )
 }
 
 fn run_once(config: &Path, now: &str) -> String {
@@ -714,7 +705,7 @@ fn october_totals(export: &Value) -> BTreeMap<String, rust_decimal::Decimal> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("export.json");
     std::fs::write(&file, export.to_string()).unwrap();
-    let bill = offline_bill(&root().join("mappings/examples"), &file, "2026-10");
+    let bill = offline_bill(&examples(), &file, "2026-10");
     bill["invoices"]
         .as_array()
         .unwrap()
@@ -735,7 +726,7 @@ async fn time_edited_after_billing_and_a_merge_are_read_again_and_billed_once() 
     let cfg = config(dir.path(), &server.uri(), "z-t0k", "");
     run_once(&cfg, NOW);
 
-    let lv = root().join("tests/fixtures/scenarios/lv-it/tickets.json");
+    let lv = scenarios().join("lv-it/tickets.json");
     let mut export: Value = serde_json::from_str(&std::fs::read_to_string(&lv).unwrap()).unwrap();
     let billed = october_totals(&export);
     {
@@ -823,7 +814,7 @@ fn a_helpdesk_source_without_its_mapping_section_is_refused_by_check_and_the_dae
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let refused = check(&root().join("mappings/examples"));
+    let refused = check(&examples());
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("no `sources.desk` section"), "{err}");
@@ -855,8 +846,8 @@ async fn a_zammad_month_finds_the_p1_breach_by_priority_state_and_number() {
         out.contains(&format!("{tickets} ticket(s) changed")),
         "{out}"
     );
-    let export = root().join("tests/fixtures/scenarios/akte-sla/tickets.json");
-    let offline = offline_bill(&root().join("mappings/examples"), &export, "2026-10");
+    let export = scenarios().join("akte-sla/tickets.json");
+    let offline = offline_bill(&examples(), &export, "2026-10");
     let expected = offline["invoices"]
         .as_array()
         .unwrap()

@@ -23,7 +23,7 @@ pub fn root() -> PathBuf {
 
 /// The five example contracts of `mappings/examples`, loaded once per test binary.
 pub static BOOK: LazyLock<engine::ContractBook> = LazyLock::new(|| {
-    mapping::load(root().join("mappings/examples").as_path())
+    mapping::load(examples().as_path())
         .unwrap_or_else(|e| panic!("the example mappings must load: {e:?}"))
         .book
 });
@@ -174,22 +174,92 @@ pub fn october_drafts(created: &BTreeMap<String, Value>) -> Vec<(String, String)
     out
 }
 
-/// A configuration: the bundled scenarios in, drafts to `target_url`.
-pub fn config(dir: &Path, store_url: &str, target_url: &str, extra: &str) -> PathBuf {
-    let text = format!(
+/// The head of every test configuration: the store at `store_url`, the
+/// mapping at `mapping`, billing from October 2026 into `target`.
+pub fn head(store_url: &str, mapping: &Path, target: &str) -> String {
+    head_from(store_url, mapping, target, "2026-10")
+}
+
+/// [`head`], billing from `first_period`.
+pub fn head_from(store_url: &str, mapping: &Path, target: &str, first_period: &str) -> String {
+    format!(
         r#"
 [store]
 url = "{store_url}"
 [mapping]
-path = "{mappings}"
+path = "{mapping}"
 [billing]
-first_period = "2026-10"
-target = "accounting"
-[sources.samples]
-type = "folder"
-path = "{scenarios}"
-file_name = "tickets.json"
-recursive = true
+first_period = "{first_period}"
+target = "{target}"
+"#,
+        mapping = mapping.display(),
+    )
+}
+
+/// A SQLite store in `dir`.
+pub fn sqlite(dir: &Path) -> String {
+    format!("sqlite://{}/state.db", dir.display())
+}
+
+/// The five example contracts.
+pub fn examples() -> PathBuf {
+    root().join("mappings/examples")
+}
+
+/// The bundled scenarios.
+pub fn scenarios() -> PathBuf {
+    root().join("tests/fixtures/scenarios")
+}
+
+/// `[sources.NAME]`: the `tickets.json` export in `path` as a folder source.
+pub fn folder_source(name: &str, path: &Path) -> String {
+    format!(
+        "[sources.{name}]\ntype = \"folder\"\npath = \"{}\"\nfile_name = \"tickets.json\"\n",
+        path.display()
+    )
+}
+
+/// `[sources.samples]`: every bundled scenario's tickets as a folder source.
+pub fn samples() -> String {
+    format!(
+        "{}recursive = true\n",
+        folder_source("samples", &scenarios())
+    )
+}
+
+/// `[targets.NAME]`: drafts written as files under `path`.
+pub fn folder_target(name: &str, path: &Path) -> String {
+    format!(
+        "[targets.{name}]\ntype = \"folder\"\npath = \"{}\"\n",
+        path.display()
+    )
+}
+
+/// `[targets.xero]` at the fake Xero `uri` with the client secret `secret`;
+/// the caller's lines after it add to the table.
+pub fn xero_target(uri: &str, secret: &str) -> String {
+    format!(
+        r#"[targets.xero]
+type = "xero"
+base_url = "{uri}/api.xro/2.0"
+token_url = "{uri}/connect/token"
+client_id = "client"
+client_secret = "{secret}"
+"#
+    )
+}
+
+/// Writes `text` to `dir/bridge.toml`.
+pub fn write_toml(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A configuration: the bundled scenarios in, drafts to `target_url`.
+pub fn config(dir: &Path, store_url: &str, target_url: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"{head}{samples}
 [targets.accounting]
 type = "http"
 url = "{target_url}"
@@ -201,35 +271,18 @@ base_delay_secs = 0.05
 max_delay_secs = 0.5
 {extra}
 "#,
-        mappings = root().join("mappings/examples").display(),
-        scenarios = root().join("tests/fixtures/scenarios").display(),
+        head = head(store_url, &examples(), "accounting"),
+        samples = samples(),
     );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    write_toml(dir, &text)
 }
 
 /// Writes `dir/bridge.toml`: a SQLite store in `dir`, the mapping at
 /// `mapping`, billing from October 2026 into `target`; `tables` holds the
 /// sources, targets and any other tables.
 pub fn write_config(dir: &Path, mapping: &Path, target: &str, tables: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[store]
-url = "sqlite://{dir}/state.db"
-[mapping]
-path = "{mapping}"
-[billing]
-first_period = "2026-10"
-target = "{target}"
-{tables}
-"#,
-        dir = dir.display(),
-        mapping = mapping.display(),
-    );
-    let path = dir.join("bridge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let text = format!("{}{tables}\n", head(&sqlite(dir), mapping, target));
+    write_toml(dir, &text)
 }
 
 /// The itech tickets as source `itech` (with `source_keys` added to it),
@@ -245,9 +298,7 @@ file_name = "tickets.json"
 max_attempts = 3
 base_delay_secs = 0
 max_delay_secs = 0"#,
-        tickets = root()
-            .join("tests/fixtures/scenarios/itech-klippekort")
-            .display(),
+        tickets = scenarios().join("itech-klippekort").display(),
     )
 }
 
@@ -320,7 +371,7 @@ pub fn ledger_requests(log: &str) -> usize {
 pub fn itech_october_total(mapping: &str, customer: &str) -> rust_decimal::Decimal {
     let doc = offline_bill(
         &root().join(mapping),
-        &root().join("tests/fixtures/scenarios/itech-klippekort/tickets.json"),
+        &scenarios().join("itech-klippekort/tickets.json"),
         "2026-10",
     );
     doc["invoices"]
@@ -361,7 +412,7 @@ impl Drop for KillOnDrop {
 pub fn examples_with(dir: &Path, extra: &str) -> PathBuf {
     let folder = dir.join("mapping");
     std::fs::create_dir_all(&folder).unwrap();
-    for f in std::fs::read_dir(root().join("mappings/examples")).unwrap() {
+    for f in std::fs::read_dir(examples()).unwrap() {
         let f = f.unwrap().path();
         std::fs::copy(&f, folder.join(f.file_name().unwrap())).unwrap();
     }
@@ -391,19 +442,25 @@ pub fn drafts_in(drafts: &Path, filter: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The offline `bill --json` document of `tickets` for `period`.
-pub fn offline_bill(mapping: &Path, tickets: &Path, period: &str) -> Value {
-    let out = std::process::Command::new(bin())
-        .args(["bill", "--json", "--period", period, "--mapping"])
-        .arg(mapping)
-        .arg("--tickets")
-        .arg(tickets)
-        .output()
-        .unwrap();
+/// Runs `cmd` and asserts it succeeded, showing its stderr when not.
+pub fn succeeded(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The offline `bill --json` document of `tickets` for `period`.
+pub fn offline_bill(mapping: &Path, tickets: &Path, period: &str) -> Value {
+    let out = succeeded(
+        std::process::Command::new(bin())
+            .args(["bill", "--json", "--period", period, "--mapping"])
+            .arg(mapping)
+            .arg("--tickets")
+            .arg(tickets),
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
