@@ -81,7 +81,7 @@ impl App {
     /// Binds `http.listen` (when the settings have an `[http]` table).
     pub async fn listen(mut self) -> Result<App, AppError> {
         if let Some(http) = &self.bridge.settings.http {
-            let listener = crate::http::listen(&http.listen).await.map_err(|e| {
+            let listener = crate::server::listen(&http.listen).await.map_err(|e| {
                 AppError::Listen(std::io::Error::new(
                     e.kind(),
                     format!(
@@ -130,11 +130,11 @@ async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     if let (Some(http), Some(listener)) = (&bridge.settings.http, listener) {
         tracing::info!(address = %listener.local_addr()?, "listening on http://{}", listener.local_addr()?);
-        let app = crate::http::router(bridge.clone());
-        tasks.spawn(crate::http::serve(
+        let app = crate::server::router(bridge.clone());
+        tasks.spawn(crate::server::serve(
             listener,
             app,
-            crate::http::Limits::of(http),
+            crate::server::Limits::of(http),
             bridge.metrics.connections.clone(),
             stop_rx.clone(),
         ));

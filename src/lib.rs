@@ -7,7 +7,6 @@
 pub mod app;
 pub mod daemon;
 pub mod export;
-pub mod http;
 pub mod links;
 pub mod metrics;
 pub mod oauth;
@@ -15,9 +14,8 @@ pub mod pdf;
 pub mod render;
 pub mod report;
 pub mod review;
-pub mod review_web;
+pub mod server;
 pub mod settings;
-pub mod statement;
 pub mod transport;
 
 /// The one redaction of secrets in text: see [`connectors::secret::redact`].

@@ -22,6 +22,7 @@
 //!   [`fortnox`], [`economic`] (Visma e-conomic), [`quickbooks`], [`tryton`].
 
 pub mod accounting;
+pub mod delivery;
 pub mod economic;
 pub mod folder;
 pub mod fortnox;

@@ -28,6 +28,7 @@ use engine::period::Month;
 use rust_decimal::Decimal;
 use store::Sale;
 
+use super::webhook::WebhookError;
 use super::{Bridge, CycleError, CycleReport, draft_key};
 
 /// At most this many requests to learn one draft's status (e-conomic
@@ -509,104 +510,50 @@ impl Bridge {
     }
 }
 
-/// `POST /webhooks/accounting/{target}`: Xero tells us invoices changed.
-/// Signed with `x-xero-signature` (base64 HMAC-SHA256 of the raw body under
-/// the target's `webhook_key`): a right signature is answered 200, a wrong
-/// or missing one 401, both with an empty body, as Xero's intent-to-receive
-/// handshake requires. Each invoice event is handled once (a delivery
-/// repeated is answered 200 and changes nothing): the invoice is read, its
-/// status stored if it is one of our drafts, and its prepaid sales opened.
-pub async fn accounting_webhook(
-    axum::extract::State(bridge): axum::extract::State<std::sync::Arc<Bridge>>,
-    axum::extract::Path(target): axum::extract::Path<String>,
-    headers: axum::http::HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> (axum::http::StatusCode, String) {
-    // Refusals (non-JSON 415, oversized 413) are counted like the rest.
-    let answer = match (super::webhook::refuse_content_type(&headers), body) {
-        (Some(refused), _) => refused,
-        (None, Err(rejected)) => (rejected.status(), format!("{}\n", rejected.body_text())),
-        (None, Ok(body)) => bridge.xero_webhook(&target, &headers, &body).await,
-    };
-    bridge.metrics.add_webhook(answer.0.as_u16());
-    answer
-}
-
 impl Bridge {
-    async fn xero_webhook(
+    /// A delivery to `POST /webhooks/accounting/{target}`: the ledger tells
+    /// us invoices changed. The target's connector checks the signature and
+    /// reads the invoices ([`AccountingApi::webhook`]; Xero's is signed
+    /// with `x-xero-signature` under `webhook_key`). Each event is handled
+    /// once (a delivery repeated changes nothing): the invoice is read, its
+    /// status stored if it is one of our drafts, and its prepaid sales
+    /// opened. A failure remembers nothing, so the ledger delivers again.
+    pub async fn accounting_webhook(
         &self,
         target: &str,
-        headers: &axum::http::HeaderMap,
+        headers: &[(String, String)],
         body: &[u8],
-    ) -> (axum::http::StatusCode, String) {
-        use axum::http::StatusCode;
-        use connectors::xero;
+    ) -> Result<(), WebhookError> {
         // The handler's clock read: deliveries are remembered for a week.
         let now = Utc::now();
-        let Some(connectors::TargetConfig::Xero(config)) = self.settings.targets.get(target) else {
-            return (
-                StatusCode::NOT_FOUND,
-                format!("no Xero target named `{target}`\n"),
-            );
-        };
-        let Some(key) = &config.webhook_key else {
-            return (
-                StatusCode::NOT_FOUND,
-                format!("target `{target}` takes no webhooks (it has no webhook_key)\n"),
-            );
-        };
-        let signature = headers
-            .get("x-xero-signature")
-            .and_then(|v| v.to_str().ok());
-        if !xero::webhook_signed(key.expose(), body, signature) {
-            return (StatusCode::UNAUTHORIZED, String::new());
-        }
-        let events = match xero::webhook_events(body) {
-            Ok(e) => e,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("{}\n", crate::redact(&e.to_string())),
-                );
-            }
-        };
+        let api = self
+            .settings
+            .targets
+            .get(target)
+            .and_then(|t| t.accounting())
+            .ok_or_else(|| WebhookError::NotFound(format!("no ledger target named `{target}`")))?;
+        let changed = api.webhook(headers, body)?;
         let source = format!("accounting:{target}");
         let mut report = CycleReport::default();
-        for event in events.iter().filter(|e| e.category == "INVOICE") {
-            let id = event.id();
-            match self.store.delivery_seen(&source, &id).await {
-                Ok(false) => {}
-                Ok(true) => continue,
-                Err(e) => {
-                    return (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("{}\n", crate::redact(&e.to_string())),
-                    );
-                }
-            }
-            if let Err(e) = self
-                .invoice_changed(target, config, &event.resource_id, now, &mut report)
-                .await
-            {
-                // Xero delivers again later; nothing was remembered.
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("{}\n", crate::redact(&e.to_string())),
-                );
-            }
-            let forget = now - chrono::Duration::days(7);
-            if let Err(e) = self
+        for event in changed {
+            if self
                 .store
-                .remember_delivery(&source, &id, now, forget)
+                .delivery_seen(&source, &event.delivery)
                 .await
+                .map_err(WebhookError::unavailable)?
             {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("{}\n", crate::redact(&e.to_string())),
-                );
+                continue;
             }
+            self.invoice_changed(target, api, &event.invoice, now, &mut report)
+                .await
+                .map_err(WebhookError::unavailable)?;
+            let forget = now - chrono::Duration::days(7);
+            self.store
+                .remember_delivery(&source, &event.delivery, now, forget)
+                .await
+                .map_err(WebhookError::unavailable)?;
         }
-        (StatusCode::OK, String::new())
+        Ok(())
     }
 
     /// An invoice a webhook announced: its status if it is our draft, its sales.

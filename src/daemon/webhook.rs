@@ -1,4 +1,6 @@
-//! `POST /webhooks/{source}`: a helpdesk tells us a ticket changed.
+//! What `POST /webhooks/{source}` means: a helpdesk tells us a ticket
+//! changed. The HTTP server's `webhooks` routes read the request and
+//! answers; this module checks the delivery and stores what it announces.
 //!
 //! A request is signed with the source's `webhook_secret`:
 //! `X-Bridge-Timestamp` holds Unix seconds and `X-Bridge-Signature` holds
@@ -14,12 +16,8 @@
 //! answers 202; the outbox pushes the notes. A claimed delivery whose
 //! tickets could not be stored is given back (503), so it can be sent again.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
+use connectors::helpdesk::header;
 use hmac::{KeyInit, Mac};
 
 use super::{Bridge, CycleReport};
@@ -81,108 +79,114 @@ pub fn verify(
     Ok(())
 }
 
-/// 503 with the error, scrubbed of secrets (it may name a helpdesk URL).
-fn unavailable(e: impl std::fmt::Display) -> (StatusCode, String) {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("{}\n", crate::redact(&e.to_string())),
-    )
+/// Why a delivery is refused; the server answers each with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No such source or target, or it takes no webhooks.
+    #[error("{0}")]
+    NotFound(String),
+    /// Unsigned, badly signed, or outside the replay window.
+    #[error("{0}")]
+    Refused(String),
+    /// The body is not what the sender's format says.
+    #[error("{0}")]
+    Malformed(String),
+    /// The store, the helpdesk or the mapping is not available now: the
+    /// delivery was not kept, and may be sent again.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
-/// The answer to a delivery claimed before: 200, so that the sender stops
-/// sending it, and not 202: nothing new was accepted.
-pub fn duplicate() -> (StatusCode, String) {
-    (
-        StatusCode::OK,
-        "duplicate: this delivery was already accepted\n".into(),
-    )
+impl WebhookError {
+    /// Unavailable, with `e` scrubbed of secrets (it may name a helpdesk URL).
+    pub fn unavailable(e: impl std::fmt::Display) -> WebhookError {
+        WebhookError::Unavailable(crate::redact(&e.to_string()))
+    }
 }
 
-/// `None` when the body may be JSON: the content type says so
-/// (`application/json`, `application/…+json`, any parameters) or is not
-/// given; otherwise the 415 answer.
-pub fn refuse_content_type(headers: &HeaderMap) -> Option<(StatusCode, String)> {
-    let given = headers.get(axum::http::header::CONTENT_TYPE)?;
-    let essence = given
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
-    (!json).then(|| {
-        (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "webhook bodies are JSON: send Content-Type: application/json\n".into(),
-        )
-    })
+impl From<connectors::helpdesk::WebhookRefusal> for WebhookError {
+    fn from(r: connectors::helpdesk::WebhookRefusal) -> WebhookError {
+        use connectors::helpdesk::WebhookRefusal;
+        match r {
+            WebhookRefusal::Unsigned => WebhookError::Refused("unsigned".into()),
+            // Empty: Xero's intent-to-receive handshake wants an empty 401.
+            WebhookRefusal::BadSignature => WebhookError::Refused(String::new()),
+            WebhookRefusal::Malformed(m) => WebhookError::Malformed(m),
+            WebhookRefusal::NotTaken(m) => WebhookError::NotFound(m),
+        }
+    }
 }
 
-pub async fn receive(
-    State(bridge): State<Arc<Bridge>>,
-    Path(source): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> (StatusCode, String) {
-    let answer = match (refuse_content_type(&headers), body) {
-        (Some(refused), _) => refused,
-        // Over `http.webhook_max_bytes` (413) or cut short: answered here,
-        // not by the extractor, so that /metrics counts it.
-        (None, Err(rejected)) => (rejected.status(), format!("{}\n", rejected.body_text())),
-        (None, Ok(body)) => handle(&bridge, &source, &headers, &body).await,
-    };
-    bridge.metrics.add_webhook(answer.0.as_u16());
-    answer
+/// A delivery taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Claimed before: nothing new (the sender may stop sending it).
+    Duplicate,
+    /// Its tickets stored and their notes queued.
+    Stored(Stored),
+}
+
+/// What an accepted delivery changed.
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Stored {
+    pub tickets: usize,
+    pub changed: usize,
+    /// Tickets the helpdesk says are gone (helpdesk webhooks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<usize>,
+    pub notes: usize,
+}
+
+impl Bridge {
+    /// A delivery to `POST /webhooks/{source}`, checked and stored.
+    pub async fn receive_webhook(
+        &self,
+        source: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Accepted, WebhookError> {
+        handle(self, source, headers, body).await
+    }
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(source))]
 async fn handle(
     bridge: &Bridge,
     source: &str,
-    headers: &HeaderMap,
+    headers: &[(String, String)],
     body: &[u8],
-) -> (StatusCode, String) {
+) -> Result<Accepted, WebhookError> {
     // The handler's clock read: the replay window is about wall-clock time.
     let now = Utc::now();
-    let Some(settings) = bridge.settings.sources.get(source) else {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("no source named `{source}`\n"),
-        );
-    };
-    let Some(secret) = &settings.webhook_secret else {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("source `{source}` takes no webhooks (it has no webhook_secret)\n"),
-        );
-    };
+    let settings = bridge
+        .settings
+        .sources
+        .get(source)
+        .ok_or_else(|| WebhookError::NotFound(format!("no source named `{source}`")))?;
+    let secret = settings.webhook_secret.as_ref().ok_or_else(|| {
+        WebhookError::NotFound(format!(
+            "source `{source}` takes no webhooks (it has no webhook_secret)"
+        ))
+    })?;
     if settings.connector.is_helpdesk() {
-        let Some(mapping) = bridge.mapping() else {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no mapping is in force yet\n".into(),
-            );
-        };
-        return match bridge.helpdesk_api(source, &mapping) {
-            Ok(api) => {
-                helpdesk_webhook(
-                    bridge,
-                    source,
-                    api.as_ref(),
-                    secret.expose(),
-                    headers,
-                    body,
-                    now,
-                )
-                .await
-            }
-            Err(e) => unavailable(e),
-        };
+        let mapping = bridge
+            .mapping()
+            .ok_or_else(|| WebhookError::Unavailable("no mapping is in force yet".into()))?;
+        let api = bridge
+            .helpdesk_api(source, &mapping)
+            .map_err(WebhookError::unavailable)?;
+        return helpdesk_webhook(
+            bridge,
+            source,
+            api.as_ref(),
+            secret.expose(),
+            headers,
+            body,
+            now,
+        )
+        .await;
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| header(headers, name);
     let window = bridge
         .settings
         .http
@@ -198,34 +202,26 @@ async fn handle(
     ) {
         Ok(()) => {}
         Err(Refusal::Unsigned) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                format!("unsigned: send {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}\n"),
-            );
+            return Err(WebhookError::Refused(format!(
+                "unsigned: send {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"
+            )));
         }
         Err(Refusal::BadSignature) => {
-            return (StatusCode::UNAUTHORIZED, "bad signature\n".into());
+            return Err(WebhookError::Refused("bad signature".into()));
         }
         Err(Refusal::OutsideWindow) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                format!("timestamp outside the replay window of {window} s\n"),
-            );
+            return Err(WebhookError::Refused(format!(
+                "timestamp outside the replay window of {window} s"
+            )));
         }
     }
     let snapshots = match settings.connector.parse_webhook(body) {
         None => {
-            return (
-                StatusCode::NOT_FOUND,
-                format!("source `{source}` takes no webhooks\n"),
-            );
+            return Err(WebhookError::NotFound(format!(
+                "source `{source}` takes no webhooks"
+            )));
         }
-        Some(Err(e)) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("{}\n", crate::redact(&e.to_string())),
-            );
-        }
+        Some(Err(e)) => return Err(WebhookError::Malformed(crate::redact(&e.to_string()))),
         Some(Ok(s)) => s,
     };
     let mut errors = Vec::new();
@@ -235,7 +231,7 @@ async fn handle(
         }
     }
     if !errors.is_empty() {
-        return (StatusCode::BAD_REQUEST, errors.join("\n") + "\n");
+        return Err(WebhookError::Malformed(errors.join("\n")));
     }
     // Hex case does not make a new delivery.
     let signature = header(SIGNATURE_HEADER)
@@ -245,14 +241,13 @@ async fn handle(
     // The first of identical deliveries claims it; the others, however
     // close behind, are duplicates.
     let forget = now - chrono::Duration::seconds(3 * window);
-    match bridge
+    if !bridge
         .store
         .remember_delivery(source, &signature, now, forget)
         .await
+        .map_err(WebhookError::unavailable)?
     {
-        Ok(true) => {}
-        Ok(false) => return duplicate(),
-        Err(e) => return unavailable(e),
+        return Ok(Accepted::Duplicate);
     }
     let mut report = CycleReport::default();
     let changed = match bridge
@@ -263,7 +258,7 @@ async fn handle(
         Err(e) => {
             // Not stored: the sender may deliver it again.
             let _ = bridge.store.forget_delivery(source, &signature).await;
-            return unavailable(e);
+            return Err(WebhookError::unavailable(e));
         }
     };
     let count = changed.len();
@@ -273,14 +268,12 @@ async fn handle(
         // The tickets are stored; the SLA tick will note them.
         tracing::warn!("webhook {source}: {}", crate::redact(&e.to_string()));
     }
-    (
-        StatusCode::ACCEPTED,
-        format!(
-            "{{\"tickets\":{},\"changed\":{count},\"notes\":{}}}\n",
-            snapshots.len(),
-            report.notes_queued
-        ),
-    )
+    Ok(Accepted::Stored(Stored {
+        tickets: snapshots.len(),
+        changed: count,
+        deleted: None,
+        notes: report.notes_queued,
+    }))
 }
 
 /// A helpdesk's own webhook (Zammad's Trigger, …): its signature scheme,
@@ -291,35 +284,22 @@ async fn helpdesk_webhook(
     source: &str,
     api: &dyn connectors::helpdesk::HelpdeskApi,
     secret: &str,
-    headers: &HeaderMap,
+    headers: &[(String, String)],
     body: &[u8],
     now: DateTime<Utc>,
-) -> (StatusCode, String) {
-    use connectors::helpdesk::WebhookRefusal;
-    let pairs: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let announced = match api.webhook(&pairs, body, secret) {
-        Ok(a) => a,
-        Err(WebhookRefusal::Unsigned) => return (StatusCode::UNAUTHORIZED, "unsigned\n".into()),
-        Err(WebhookRefusal::BadSignature) => {
-            return (StatusCode::UNAUTHORIZED, "bad signature\n".into());
-        }
-        Err(WebhookRefusal::Malformed(m)) => return (StatusCode::BAD_REQUEST, format!("{m}\n")),
-    };
+) -> Result<Accepted, WebhookError> {
+    let announced = api.webhook(headers, body, secret)?;
     let forget = now - chrono::Duration::days(7);
-    match bridge
+    if !bridge
         .store
         .remember_delivery(source, &announced.delivery, now, forget)
         .await
+        .map_err(WebhookError::unavailable)?
     {
-        Ok(true) => {}
-        Ok(false) => return duplicate(),
-        Err(e) => return unavailable(e),
+        return Ok(Accepted::Duplicate);
     }
     let answer = read_announced(bridge, source, api, &announced, now).await;
-    if answer.0 != StatusCode::ACCEPTED {
+    if answer.is_err() {
         // Not (fully) stored: the helpdesk may deliver it again.
         let _ = bridge
             .store
@@ -336,7 +316,7 @@ async fn read_announced(
     api: &dyn connectors::helpdesk::HelpdeskApi,
     announced: &connectors::helpdesk::Announcement,
     now: DateTime<Utc>,
-) -> (StatusCode, String) {
+) -> Result<Accepted, WebhookError> {
     let mut batch = Vec::new();
     let mut gone = announced.deleted.clone();
     for id in &announced.tickets {
@@ -354,7 +334,7 @@ async fn read_announced(
         match read.await {
             Ok(Some(t)) => batch.push(t),
             Ok(None) => gone.push(announced.keys.get(id).unwrap_or(id).clone()),
-            Err(e) => return unavailable(e),
+            Err(e) => return Err(WebhookError::unavailable(e)),
         }
     }
     let mut deleted = 0;
@@ -368,18 +348,15 @@ async fn read_announced(
                 );
             }
             Ok(false) => {}
-            Err(e) => return unavailable(e),
+            Err(e) => return Err(WebhookError::unavailable(e)),
         }
     }
     let mut report = CycleReport::default();
     let mut unread = Vec::new();
-    let changed = match bridge
+    let changed = bridge
         .store_raw(source, api, &batch, now, &mut report, &mut unread)
         .await
-    {
-        Ok(n) => n,
-        Err(e) => return unavailable(e),
-    };
+        .map_err(WebhookError::unavailable)?;
     if let Some(first) = unread.iter().map(|(at, _)| at.clone()).min() {
         // The source is incomplete until these tickets are read: the poll
         // reads again from before the first of them.
@@ -396,21 +373,15 @@ async fn read_announced(
         let failed = bridge
             .source_failed(source, &message, now, &mut report)
             .await;
-        if let Err(e) = rewound {
-            return unavailable(e);
-        }
-        if let Err(e) = failed {
-            return unavailable(e);
-        }
+        rewound.map_err(WebhookError::unavailable)?;
+        failed.map_err(WebhookError::unavailable)?;
     }
-    (
-        StatusCode::ACCEPTED,
-        format!(
-            "{{\"tickets\":{},\"changed\":{changed},\"deleted\":{deleted},\"notes\":{}}}\n",
-            batch.len(),
-            report.notes_queued
-        ),
-    )
+    Ok(Accepted::Stored(Stored {
+        tickets: batch.len(),
+        changed,
+        deleted: Some(deleted),
+        notes: report.notes_queued,
+    }))
 }
 
 #[cfg(test)]

@@ -241,6 +241,15 @@ pub struct ListedCode {
     pub rate: Option<Decimal>,
 }
 
+/// An invoice a ledger's webhook says changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceChanged {
+    /// The ledger's id of the invoice.
+    pub invoice: String,
+    /// The event's own id: a delivery repeated carries the same one.
+    pub delivery: String,
+}
+
 pub trait AccountingApi: Send + Sync {
     /// The system's name in messages (`xero`, `fortnox`, …).
     fn system(&self) -> &'static str;
@@ -289,6 +298,20 @@ pub trait AccountingApi: Send + Sync {
     /// the system has one.
     fn oauth_app(&self) -> Option<crate::oauth::OAuthApp> {
         None
+    }
+
+    /// Verifies a webhook delivered to `/webhooks/accounting/{target}` and
+    /// reads the invoices it says changed. A system that sends none (the
+    /// default) refuses it.
+    fn webhook(
+        &self,
+        _headers: &[(String, String)],
+        _body: &[u8],
+    ) -> Result<Vec<InvoiceChanged>, crate::delivery::WebhookRefusal> {
+        Err(crate::delivery::WebhookRefusal::NotTaken(format!(
+            "{} sends no webhooks here",
+            self.system()
+        )))
     }
 
     /// The header naming the organisation, when the configuration does not

@@ -8,6 +8,7 @@
 //! The daemon runs the steps (`src/daemon/helpdesk.rs`); a connector owns
 //! no HTTP client, no retry and no clock.
 
+pub use crate::delivery::{WebhookRefusal, header};
 use crate::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note, TicketSnapshot};
 
 pub use mapping::SourceMap;
@@ -90,14 +91,6 @@ pub struct Announcement {
     /// the two differ (Zammad: the number customers see, by the internal
     /// id): a ticket read again that is gone is deleted under its key.
     pub keys: std::collections::BTreeMap<String, String>,
-}
-
-/// Why a webhook is refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum WebhookRefusal {
-    Unsigned,
-    BadSignature,
-    Malformed(String),
 }
 
 /// Where a note lookup stands.
@@ -285,12 +278,4 @@ pub fn verify_hub_signature<M: hmac::Mac + hmac::KeyInit>(
     mac.update(body);
     mac.verify_slice(&given)
         .map_err(|_| WebhookRefusal::BadSignature)
-}
-
-/// A header's value, by name in any case.
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }

@@ -276,14 +276,19 @@ pub fn webhook_signed(key: &str, body: &[u8], signature: Option<&str>) -> bool {
     mac.verify_slice(&given).is_ok()
 }
 
-/// One event of a Xero webhook delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One event of a Xero webhook delivery, as Xero documents it
+/// (`resourceUrl`, `tenantId`… are read by nobody here).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WebhookEvent {
     pub resource_id: String,
     /// `INVOICE`, `CONTACT`, …
+    #[serde(rename = "eventCategory")]
     pub category: String,
     /// `CREATE` or `UPDATE`.
+    #[serde(rename = "eventType")]
     pub kind: String,
+    #[serde(rename = "eventDateUtc")]
     pub at: String,
 }
 
@@ -297,24 +302,16 @@ impl WebhookEvent {
     }
 }
 
+#[derive(Deserialize)]
+struct WebhookPayload {
+    events: Vec<WebhookEvent>,
+}
+
 /// The events of a delivery (none in the intent-to-receive handshake).
 pub fn webhook_events(body: &[u8]) -> Result<Vec<WebhookEvent>, String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("not a Xero webhook payload: {e}"))?;
-    let events = v["events"]
-        .as_array()
-        .ok_or("not a Xero webhook payload: no `events`")?;
-    Ok(events
-        .iter()
-        .filter_map(|e| {
-            Some(WebhookEvent {
-                resource_id: e["resourceId"].as_str()?.to_owned(),
-                category: e["eventCategory"].as_str().unwrap_or_default().to_owned(),
-                kind: e["eventType"].as_str().unwrap_or_default().to_owned(),
-                at: e["eventDateUtc"].as_str().unwrap_or_default().to_owned(),
-            })
-        })
-        .collect())
+    serde_json::from_slice::<WebhookPayload>(body)
+        .map(|p| p.events)
+        .map_err(|e| format!("not a Xero webhook payload: {e}"))
 }
 
 /// `GET /Accounts`: the chart of accounts.
@@ -372,6 +369,36 @@ struct ListedItem {
 }
 
 impl AccountingApi for XeroConfig {
+    /// Xero's webhooks: signed with `x-xero-signature` under the target's
+    /// `webhook_key`. A bad signature is refused with an empty body, as
+    /// Xero's intent-to-receive handshake requires; the invoices of its
+    /// `INVOICE` events are the ones that changed.
+    fn webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Vec<crate::accounting::InvoiceChanged>, crate::delivery::WebhookRefusal> {
+        use crate::delivery::WebhookRefusal;
+        let key = self.webhook_key.as_ref().ok_or_else(|| {
+            WebhookRefusal::NotTaken(
+                "this Xero target takes no webhooks (it has no webhook_key)".into(),
+            )
+        })?;
+        let signature = crate::delivery::header(headers, "x-xero-signature");
+        if !webhook_signed(key.expose(), body, signature) {
+            return Err(WebhookRefusal::BadSignature);
+        }
+        let events = webhook_events(body).map_err(WebhookRefusal::Malformed)?;
+        Ok(events
+            .into_iter()
+            .filter(|e| e.category == "INVOICE")
+            .map(|e| crate::accounting::InvoiceChanged {
+                delivery: e.id(),
+                invoice: e.resource_id,
+            })
+            .collect())
+    }
+
     fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
         use crate::accounting::CodeKind;
         [
@@ -942,5 +969,47 @@ mod tests {
         assert!(!webhook_signed("key", body, Some("not base64!")));
         assert!(webhook_events(body).unwrap().is_empty());
         assert!(webhook_events(b"[]").is_err());
+    }
+
+    #[test]
+    fn a_webhook_reads_the_invoices_of_its_invoice_events_and_refuses_a_missing_field() {
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let config: XeroConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "c", "client_secret": "s", "tenant_id": "t", "webhook_key": "key"
+        }))
+        .unwrap();
+        let sign = |body: &[u8]| {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"key").unwrap();
+            mac.update(body);
+            vec![(
+                "X-Xero-Signature".to_owned(),
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+            )]
+        };
+        let body = br#"{"events":[
+            {"resourceUrl":"https://api.xero.com/api.xro/2.0/Invoices/inv-1","resourceId":"inv-1","eventDateUtc":"2026-11-02T10:00:00.000","eventType":"UPDATE","eventCategory":"INVOICE","tenantId":"t","tenantType":"ORGANISATION"},
+            {"resourceUrl":"https://api.xero.com/api.xro/2.0/Contacts/c-1","resourceId":"c-1","eventDateUtc":"2026-11-02T10:00:00.000","eventType":"UPDATE","eventCategory":"CONTACT","tenantId":"t","tenantType":"ORGANISATION"}
+        ],"firstEventSequence":1,"lastEventSequence":2,"entropy":"E"}"#;
+        let changed = config.webhook(&sign(body), body).unwrap();
+        assert_eq!(
+            changed,
+            vec![crate::accounting::InvoiceChanged {
+                invoice: "inv-1".into(),
+                delivery: "INVOICE:inv-1:UPDATE:2026-11-02T10:00:00.000".into(),
+            }]
+        );
+        assert!(matches!(
+            config.webhook(&[], body),
+            Err(crate::delivery::WebhookRefusal::BadSignature)
+        ));
+        // An event without its resource is a malformed payload, not skipped.
+        let renamed = br#"{"events":[{"resource":"inv-1","eventDateUtc":"x","eventType":"UPDATE","eventCategory":"INVOICE"}]}"#;
+        match config.webhook(&sign(renamed), renamed) {
+            Err(crate::delivery::WebhookRefusal::Malformed(m)) => {
+                assert!(m.contains("resourceId"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

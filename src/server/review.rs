@@ -16,17 +16,30 @@
 
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::{Path, RawQuery, State};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use base64::Engine as _;
 use chrono::Utc;
 use connectors::Secret;
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
+use super::ApiError;
 use crate::daemon::Bridge;
 use crate::review::ReviewView;
+
+pub fn routes() -> Router<Arc<Bridge>> {
+    Router::new()
+        .route("/review", get(list))
+        .route("/review/{customer}/{period}", get(show))
+        .route(
+            "/review/{customer}/{period}/{action}",
+            post(decide).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+}
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -81,22 +94,14 @@ fn authenticate(bridge: &Bridge, headers: &HeaderMap) -> Option<Signed> {
 }
 
 /// 401, asking a browser for basic-auth credentials.
-fn unauthorized(bridge: &Bridge) -> Response {
+fn unauthorized(bridge: &Bridge) -> ApiError {
     let configured =
         bridge.settings.review.token.is_some() || !bridge.settings.review.users.is_empty();
-    let body = if configured {
-        "authentication required: a [review.users] name and password, or the [review] token as a bearer token\n"
+    ApiError::LoginRequired(if configured {
+        "authentication required: a [review.users] name and password, or the [review] token as a bearer token".into()
     } else {
-        "the review pages are closed: no [review] token or [review.users] is configured\n"
-    };
-    let mut r = (StatusCode::UNAUTHORIZED, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"contract-bridge review\", charset=\"UTF-8\""),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+        "the review pages are closed: no [review] token or [review.users] is configured".into()
+    })
 }
 
 /// The form token of a draft's revision for the signed-in credential.
@@ -156,8 +161,11 @@ fn cross_site(headers: &HeaderMap) -> bool {
 
 static TEMPLATES: LazyLock<Result<minijinja::Environment<'static>, String>> = LazyLock::new(|| {
     let mut env = minijinja::Environment::new();
-    env.add_template("page.html", include_str!("../templates/review/page.html"))
-        .map_err(|e| e.to_string())?;
+    env.add_template(
+        "page.html",
+        include_str!("../../templates/review/page.html"),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(env)
 });
 
@@ -168,7 +176,12 @@ struct DraftOnPage {
     csrf: String,
 }
 
-fn page(title: &str, signed: &Signed, drafts: Vec<ReviewView>, notice: Option<String>) -> Response {
+fn page(
+    title: &str,
+    signed: &Signed,
+    drafts: Vec<ReviewView>,
+    notice: Option<String>,
+) -> Result<Response, ApiError> {
     let drafts: Vec<DraftOnPage> = drafts
         .into_iter()
         .map(|view| DraftOnPage {
@@ -201,15 +214,13 @@ fn page(title: &str, signed: &Signed, drafts: Vec<ReviewView>, notice: Option<St
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
-            r
+            Ok(r)
         }
         Err(e) => {
             tracing::error!("review page: {e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the review page cannot be rendered\n",
-            )
-                .into_response()
+            Err(ApiError::Internal(
+                "the review page cannot be rendered".into(),
+            ))
         }
     }
 }
@@ -236,13 +247,13 @@ fn secure_headers(h: &mut HeaderMap) {
     h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::error!("review: {}", crate::redact(&e.to_string()));
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the review queue cannot be read right now\n",
-    )
-        .into_response()
+    ApiError::Unavailable("the review queue cannot be read right now".into())
+}
+
+fn not_under_review() -> ApiError {
+    ApiError::NotFound("no draft of this customer and month is under review".into())
 }
 
 /// `done=ACTION:CUSTOMER/PERIOD` of the redirect after a decision, as a notice.
@@ -265,23 +276,19 @@ pub async fn list(
     State(bridge): State<Arc<Bridge>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
-    let Some(signed) = authenticate(&bridge, &headers) else {
-        return unauthorized(&bridge);
-    };
-    let waiting = match bridge.store.reviews(true).await {
-        Ok(w) => w,
-        Err(e) => return unavailable(e),
-    };
+) -> Result<Response, ApiError> {
+    let signed = authenticate(&bridge, &headers).ok_or_else(|| unauthorized(&bridge))?;
+    let waiting = bridge.store.reviews(true).await.map_err(unavailable)?;
     let mut views = Vec::new();
     for r in waiting {
         let Ok(month) = r.period.parse() else {
             continue;
         };
-        match crate::review::view(&bridge.store, &r.customer, month).await {
-            Ok(Some(v)) => views.push(v),
-            Ok(None) => {}
-            Err(e) => return unavailable(e),
+        if let Some(v) = crate::review::view(&bridge.store, &r.customer, month)
+            .await
+            .map_err(unavailable)?
+        {
+            views.push(v);
         }
     }
     page(
@@ -297,26 +304,22 @@ pub async fn show(
     State(bridge): State<Arc<Bridge>>,
     headers: HeaderMap,
     Path((customer, period)): Path<(String, String)>,
-) -> Response {
-    let Some(signed) = authenticate(&bridge, &headers) else {
-        return unauthorized(&bridge);
-    };
-    let Ok(month) = period.parse() else {
-        return (StatusCode::NOT_FOUND, "no such period: write YYYY-MM\n").into_response();
-    };
-    match crate::review::view(&bridge.store, &customer, month).await {
-        Ok(Some(v)) => page(
+) -> Result<Response, ApiError> {
+    let signed = authenticate(&bridge, &headers).ok_or_else(|| unauthorized(&bridge))?;
+    let month = period
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such period: write YYYY-MM".into()))?;
+    match crate::review::view(&bridge.store, &customer, month)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(v) => page(
             &format!("Draft of {customer} for {period}"),
             &signed,
             vec![v],
             None,
         ),
-        Ok(None) => (
-            StatusCode::NOT_FOUND,
-            "no draft of this customer and month is under review\n",
-        )
-            .into_response(),
-        Err(e) => unavailable(e),
+        None => Err(not_under_review()),
     }
 }
 
@@ -359,67 +362,53 @@ pub async fn decide(
     headers: HeaderMap,
     Path((customer, period, action)): Path<(String, String, String)>,
     body: String,
-) -> Response {
-    let Some(signed) = authenticate(&bridge, &headers) else {
-        return unauthorized(&bridge);
-    };
+) -> Result<Response, ApiError> {
+    let signed = authenticate(&bridge, &headers).ok_or_else(|| unauthorized(&bridge))?;
     let decision = match action.as_str() {
         "approve" => store::Decision::Approve,
         "hold" => store::Decision::Hold,
         "reject" => store::Decision::Reject,
         _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                "the actions are approve, hold and reject\n",
-            )
-                .into_response();
+            return Err(ApiError::NotFound(
+                "the actions are approve, hold and reject".into(),
+            ));
         }
     };
     if cross_site(&headers) {
-        return (
-            StatusCode::FORBIDDEN,
-            "refused: the form was not sent from this site\n",
-        )
-            .into_response();
+        return Err(ApiError::Forbidden(
+            "refused: the form was not sent from this site".into(),
+        ));
     }
     let revision = form_field(&body, "revision").and_then(|r| r.parse::<i64>().ok());
     let token = form_field(&body, "csrf").unwrap_or_default();
     let Some(revision) =
         revision.filter(|r| form_token_ok(&signed, &customer, &period, *r, &token))
     else {
-        return (
-            StatusCode::FORBIDDEN,
-            "refused: the form's token is missing or not yours; reload the review page\n",
-        )
-            .into_response();
+        return Err(ApiError::Forbidden(
+            "refused: the form's token is missing or not yours; reload the review page".into(),
+        ));
     };
     let reason = form_field(&body, "reason")
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
     if decision != store::Decision::Approve && reason.is_none() {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "a hold or a rejection needs a reason\n",
-        )
-            .into_response();
+        return Err(ApiError::Unprocessable(
+            "a hold or a rejection needs a reason".into(),
+        ));
     }
-    match bridge.store.review(&customer, &period).await {
-        Ok(Some(r)) if r.revision == revision => {}
-        Ok(Some(_)) => {
-            return (
-                StatusCode::CONFLICT,
-                "the draft was billed again since the page was loaded: reload it\n",
-            )
-                .into_response();
+    match bridge
+        .store
+        .review(&customer, &period)
+        .await
+        .map_err(unavailable)?
+    {
+        Some(r) if r.revision == revision => {}
+        Some(_) => {
+            return Err(ApiError::Conflict(
+                "the draft was billed again since the page was loaded: reload it".into(),
+            ));
         }
-        Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                "no draft of this customer and month is under review\n",
-            )
-                .into_response();
-        }
-        Err(e) => return unavailable(e),
+        None => return Err(not_under_review()),
     }
     match bridge
         .store
@@ -443,10 +432,10 @@ pub async fn decide(
             if let Ok(v) = HeaderValue::from_str(&format!("/review?done={done}")) {
                 resp.headers_mut().insert(header::LOCATION, v);
             }
-            resp
+            Ok(resp)
         }
-        Err(store::DecideError::Store(e)) => unavailable(e),
-        Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+        Err(store::DecideError::Store(e)) => Err(unavailable(e)),
+        Err(e) => Err(ApiError::Conflict(e.to_string())),
     }
 }
 
@@ -514,7 +503,7 @@ mod tests {
             previous: None,
             change: Some("+10.00".into()),
         };
-        let r = page("Drafts", &anna, vec![view], None);
+        let r = page("Drafts", &anna, vec![view], None).unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
         let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();

@@ -7,19 +7,23 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use chrono::Utc;
 
+use super::ApiError;
 use crate::daemon::Bridge;
 
-/// The one refusal: 403, empty body, nothing cached.
-fn refused() -> Response {
-    let mut r = StatusCode::FORBIDDEN.into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+pub fn routes() -> Router<Arc<Bridge>> {
+    Router::new().route("/statement/{customer}", get(serve))
+}
+
+/// The one refusal: 403 with an empty body (errors are never cached).
+fn refused() -> ApiError {
+    ApiError::Forbidden(String::new())
 }
 
 /// `GET /statement/{customer}`.
@@ -27,13 +31,13 @@ pub async fn serve(
     State(bridge): State<Arc<Bridge>>,
     Path(customer): Path<String>,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, ApiError> {
     let Some(secret) = &bridge.settings.report.statement_secret else {
-        return refused();
+        return Err(refused());
     };
     let now = Utc::now();
     if !crate::links::verify(secret, &customer, query.as_deref(), now.timestamp()) {
-        return refused();
+        return Err(refused());
     }
     let Some(tz) = bridge.mapping().and_then(|m| {
         m.book
@@ -41,7 +45,7 @@ pub async fn serve(
             .get(&engine::ticket::CustomerKey::new(customer.as_str()))
             .map(|c| c.tz)
     }) else {
-        return refused();
+        return Err(refused());
     };
     let month = engine::period::Month::containing(now, tz);
     match bridge
@@ -61,7 +65,7 @@ pub async fn serve(
                 HeaderValue::from_static("no-referrer"),
             );
             h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
-            r
+            Ok(r)
         }
         Err(e) => {
             tracing::error!(
@@ -69,11 +73,9 @@ pub async fn serve(
                 "statement for {customer}: {}",
                 crate::redact(&e.to_string())
             );
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the statement cannot be made right now\n",
-            )
-                .into_response()
+            Err(ApiError::Unavailable(
+                "the statement cannot be made right now".into(),
+            ))
         }
     }
 }
