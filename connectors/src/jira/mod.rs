@@ -408,11 +408,11 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
 
     fn read_changed(&self, _page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
         let search: Search<Issue> = read(check(r)?, "the issue search")?;
-        // The last page says so, or leaves the token out.
-        let next = if search.is_last.unwrap_or(true) {
-            None
-        } else {
-            search.next_page_token
+        // The token leads on unless the page says it is the last: `isLast`
+        // is optional, and the last page leaves the token out.
+        let next = match search.is_last {
+            Some(true) => None,
+            Some(false) | None => search.next_page_token,
         };
         let tickets = search.issues.into_iter().map(issue_ticket).collect();
         Ok(Page { tickets, next })
@@ -782,6 +782,30 @@ mod tests {
         assert!(
             c.convert(&page.tickets, &[fixture("sla.json")]).is_err(),
             "an answer missing"
+        );
+    }
+
+    #[test]
+    fn a_page_without_is_last_goes_on_by_its_token() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let next = |body: Value| c.read_changed(None, &answer(200, body)).unwrap().next;
+        assert_eq!(
+            next(json!({"issues": [], "nextPageToken": "t2"})).as_deref(),
+            Some("t2"),
+            "isLast is optional: the token says there is more"
+        );
+        assert_eq!(
+            next(json!({"issues": []})),
+            None,
+            "the last page has no token"
+        );
+        assert_eq!(
+            next(json!({"issues": [], "nextPageToken": "t2", "isLast": true})),
+            None
         );
     }
 
