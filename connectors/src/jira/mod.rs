@@ -8,21 +8,30 @@
 //! and labels carry the notes; admin webhooks are signed `X-Hub-Signature:
 //! sha256=…` and de-duplicated on `X-Atlassian-Webhook-Identifier`.
 //! API-token Basic auth.
+//!
+//! This module builds the requests and says which answer is which;
+//! [`transformers`] holds every payload as a type and turns an issue and
+//! its answers into its canonical snapshot.
+
+mod transformers;
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    SourceMap, WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
+    WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
 };
-use crate::{
-    ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
+use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
+use mapping::Place;
+use transformers::{
+    AddLabel, AdfDoc, Comments, Created, Details, ErrorBody, Issue, KeyRef, Labelled, NameRef,
+    NewComment, NewIssue, NewIssueFields, Search, SearchRequest, Summarized, Webhook, Worklogs,
+    parse, read, rfc3339,
 };
-use mapping::{Place, WorkKind};
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -133,74 +142,21 @@ const INLINE_WORKLOGS: u64 = 20;
 /// field, e.g. ctreminiom/go-atlassian#262 shows its value.
 const REQUEST_TYPE_FIELD: &str = "customfield_10010";
 
-/// The text of a comment: API v3 writes Atlassian Document Format (its
-/// `text` nodes, in order), v2 plain text.
-fn comment_text(v: &Value) -> String {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        if let Some(t) = v["text"].as_str() {
-            out.push(t.to_owned());
-        }
-        for c in v["content"].as_array().into_iter().flatten() {
-            walk(c, out);
-        }
-    }
-    if let Some(s) = v.as_str() {
-        return s.to_owned();
-    }
-    let mut parts = Vec::new();
-    walk(v, &mut parts);
-    parts.join(" ")
-}
-
-/// A field's value as text: a string, an option (`value`), a named object
-/// (`name`), a request type (`requestType.name`) or a number.
-fn field_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Object(_) => v["value"]
-            .as_str()
-            .or(v["name"].as_str())
-            .or(v["requestType"]["name"].as_str())
-            .map(str::to_owned),
-        _ => None,
-    }
-}
-
-/// A worklog property's value (`expand=properties`: `properties` is a list
-/// of `{key, value}` entity properties): the value when it is text, else
-/// its `member` (by default `value`).
-fn worklog_property(w: &Value, key: &str, member: Option<&str>) -> Option<String> {
-    let value = &w["properties"]
-        .as_array()?
-        .iter()
-        .find(|p| p["key"] == key)?["value"];
-    match value {
-        Value::String(s) => Some(s.clone()),
-        _ => field_text(&value[member.unwrap_or("value")]),
-    }
-}
-
+/// The answer's JSON (null for an empty body), or why the call failed.
 fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
     if !(200..300).contains(&r.status) {
-        let v: Value = serde_json::from_str(&r.body).unwrap_or_default();
-        let mut parts: Vec<String> = v["errorMessages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.as_str().map(str::to_owned))
-            .collect();
-        if let Some(errors) = v["errors"].as_object() {
+        let said = serde_json::from_str::<ErrorBody>(&r.body).ok().map(|e| {
+            let mut parts = e.messages;
             parts.extend(
-                errors
+                e.errors
                     .iter()
                     .map(|(k, m)| format!("{k}: {}", m.as_str().unwrap_or_default())),
             );
-        }
-        let m = if parts.is_empty() {
-            r.body.chars().take(200).collect()
-        } else {
-            parts.join("; ")
+            parts
+        });
+        let m = match said {
+            Some(parts) if !parts.is_empty() => parts.join("; "),
+            _ => r.body.chars().take(200).collect(),
         };
         if r.status == 401 || r.status == 403 {
             return Err(ConnectorError::Permanent(format!(
@@ -221,30 +177,34 @@ fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
     })
 }
 
-/// Jira's `2026-10-01T09:10:00.000+0300` as RFC 3339.
-fn rfc3339(s: &str) -> Value {
-    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
-        .map_or(Value::Null, |d| Value::String(d.to_rfc3339()))
+/// The raw ticket of an issue, keyed by its key.
+fn issue_ticket(issue: Issue) -> RawTicket {
+    RawTicket {
+        id: issue.known.key.clone(),
+        // A date Jira did not write as documented orders as the earliest.
+        updated_at: rfc3339(&issue.known.fields.updated)
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+        value: issue.raw,
+    }
 }
 
-fn issue_ticket(issue: &Value) -> Option<RawTicket> {
-    Some(RawTicket {
-        id: issue["key"].as_str()?.to_owned(),
-        updated_at: rfc3339(issue["fields"]["updated"].as_str().unwrap_or_default())
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        value: issue.clone(),
-    })
+/// A batch's issue, typed again from what the batch carries.
+fn issue_of(t: &RawTicket) -> Result<Issue, String> {
+    parse(t.value.clone(), "an issue")
 }
 
 impl Mapped<'_, JiraConfig> {
-    fn request(
+    fn get(&self, path: String) -> Result<HttpRequest, ConnectorError> {
+        self.request::<()>(HttpMethod::Get, path, None)
+    }
+
+    fn request<B: Serialize>(
         &self,
         method: HttpMethod,
         path: String,
-        body: Option<&Value>,
+        body: Option<&B>,
     ) -> Result<HttpRequest, ConnectorError> {
         let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
         let body = match body {
@@ -313,180 +273,6 @@ impl Mapped<'_, JiraConfig> {
 
     fn request_type_field(&self) -> &str {
         self.map.field("request_type", REQUEST_TYPE_FIELD)
-    }
-
-    /// Whether the issue's worklogs are read on their own: more than the
-    /// search inlines, or the kind is a worklog property (the search does
-    /// not expand worklog properties).
-    fn needs_worklog(&self, issue: &Value) -> bool {
-        let total = issue["fields"]["worklog"]["total"].as_u64().unwrap_or(0);
-        total > INLINE_WORKLOGS
-            || (total > 0 && matches!(self.map.kind_from, Some(Place::WorklogProperty { .. })))
-    }
-
-    /// A value the issue itself holds at `place` (not a worklog's).
-    fn issue_place(&self, place: &Place, f: &Value) -> Result<Option<String>, String> {
-        Ok(match place {
-            Place::Field(field) => field_text(&f[field.as_str()]),
-            Place::LabelPrefix(prefix) => SourceMap::label_value(
-                f["labels"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str),
-                prefix,
-            )
-            .map(str::to_owned),
-            Place::RequestType => field_text(&f[self.request_type_field()]),
-            Place::Comment | Place::WorklogProperty { .. } => None,
-            Place::Activity => {
-                return Err(
-                    "`activity` is Zammad's time accounting type: Jira has none (use a worklog property, a field, a label prefix, the request type or the comment)"
-                        .into(),
-                );
-            }
-        })
-    }
-
-    /// A worklog's kind: from the configured place, else (the last resort)
-    /// a `kinds` word in its comment, else remote.
-    fn kind(&self, w: &Value, comment: &str, f: &Value) -> Result<WorkKind, String> {
-        let found = match &self.map.kind_from {
-            None | Some(Place::Comment) => None,
-            Some(Place::WorklogProperty { key, member }) => {
-                worklog_property(w, key, member.as_deref())
-            }
-            Some(place) => self.issue_place(place, f)?,
-        };
-        Ok(found
-            .and_then(|v| self.map.kind_named(&v))
-            .unwrap_or_else(|| self.map.kind_of(comment)))
-    }
-
-    fn canonical(&self, issue: &Value, sla: &Value, worklogs: &[Value]) -> Converted {
-        let key = issue["key"].as_str().unwrap_or_default();
-        let f = &issue["fields"];
-        let organization = f[self.map.field("organization", ORGANIZATION_FIELD)][0]["name"]
-            .as_str()
-            .unwrap_or_default();
-        let customer = self.map.customers.get(organization).ok_or_else(|| {
-            format!("issue {key}: organization `{organization}` has no customer key (add it under the source's `customers`)")
-        })?;
-        let created = rfc3339(f["created"].as_str().unwrap_or_default());
-        let mut changes: Vec<(String, Value, Value)> = issue["changelog"]["histories"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|h| {
-                let at = h["created"].as_str().unwrap_or_default().to_owned();
-                h["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|i| i["field"] == "status")
-                    .map(move |i| (at.clone(), i["fromString"].clone(), i["toString"].clone()))
-            })
-            .collect();
-        changes.sort_by(|a, b| a.0.cmp(&b.0));
-        let first = changes
-            .first()
-            .map_or(f["status"]["name"].clone(), |c| c.1.clone());
-        let mut states = vec![json!({"at": created, "state": first})];
-        states.extend(
-            changes
-                .iter()
-                .map(|(at, _, to)| json!({"at": rfc3339(at), "state": to})),
-        );
-        // The first response as JSM's own SLA saw it; the cycles are kept as a cross-check.
-        let mut first_response = Value::Null;
-        let mut cycles = Vec::new();
-        for metric in sla["values"].as_array().into_iter().flatten() {
-            let name = metric["name"].as_str().unwrap_or_default();
-            for c in metric["completedCycles"].as_array().into_iter().flatten() {
-                if name == "Time to first response" && first_response.is_null() {
-                    first_response = c["stopTime"]["iso8601"]
-                        .as_str()
-                        .map_or(Value::Null, rfc3339);
-                }
-                cycles.push(json!({"metric": name, "breached": c["breached"], "stop": c["stopTime"]["iso8601"]}));
-            }
-            if let Some(c) = metric["ongoingCycle"].as_object() {
-                cycles.push(json!({"metric": name, "breached": c.get("breached"), "breach_time": c.get("breachTime").map(|b| b["iso8601"].clone())}));
-            }
-        }
-        let logs: Vec<&Value> = if worklogs.is_empty() {
-            f["worklog"]["worklogs"]
-                .as_array()
-                .map(|w| w.iter().collect())
-                .unwrap_or_default()
-        } else {
-            worklogs.iter().collect()
-        };
-        let mut work: Vec<Value> = Vec::with_capacity(logs.len());
-        for w in &logs {
-            let seconds = w["timeSpentSeconds"].as_f64().unwrap_or(0.0);
-            let comment = comment_text(&w["comment"]);
-            let kind = self
-                .kind(w, &comment, f)
-                .map_err(|e| format!("issue {key}: {e}"))?;
-            let mut entry = json!({
-                "id": format!("{key}-W{}", w["id"].as_str().unwrap_or_default()),
-                "at": rfc3339(w["started"].as_str().unwrap_or_default()),
-                "minutes": seconds / 60.0,
-                "agent": w["author"]["displayName"],
-                "kind": kind,
-            });
-            if !comment.is_empty() {
-                entry["note"] = json!(comment);
-            }
-            work.push(entry);
-        }
-        let category = match &self.map.category_place() {
-            None => None,
-            Some(Place::Comment | Place::WorklogProperty { .. }) => {
-                return Err(format!(
-                    "issue {key}: the category is the issue's, not a worklog's: read it from a field, a label prefix or the request type"
-                ));
-            }
-            Some(place) => self
-                .issue_place(place, f)
-                .map_err(|e| format!("issue {key}: {e}"))?,
-        }
-        .map_or(Value::Null, Value::String);
-        let requester = match self.map.fields.get("requester") {
-            Some(r) => {
-                let v = &f[r.as_str()];
-                v["emailAddress"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .or_else(|| field_text(v))
-                    .map_or(Value::Null, Value::String)
-            }
-            None => f["reporter"]["emailAddress"].clone(),
-        };
-        let snapshot = json!({
-            "id": key,
-            "customer": customer,
-            "requester": requester,
-            "title": f["summary"],
-            "priority": f["priority"]["name"],
-            "category": category,
-            "tags": f["labels"],
-            "fields": self.extra_fields(json!({"jsm_sla": cycles}), |raw| {
-                let v = &f[raw];
-                v["value"].as_str().map_or_else(|| v.clone(), |s| json!(s))
-            }),
-            "created_at": created,
-            "first_response_at": first_response,
-            "resolved_at": f["resolutiondate"].as_str().map_or(Value::Null, rfc3339),
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: key.to_owned(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
     }
 }
 
@@ -606,11 +392,13 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             Some(s) => format!("({}) AND updated >= \"{s}\" ORDER BY updated ASC", self.jql),
             None => format!("({}) ORDER BY updated ASC", self.jql),
         };
-        let mut body =
-            json!({"jql": jql, "fields": self.fields(), "expand": "changelog", "maxResults": 100});
-        if let Some(p) = page {
-            body["nextPageToken"] = json!(p);
-        }
+        let body = SearchRequest {
+            jql,
+            fields: self.fields(),
+            expand: Some("changelog"),
+            max_results: 100,
+            next_page_token: page,
+        };
         self.request(
             HttpMethod::Post,
             "/rest/api/3/search/jql".into(),
@@ -619,57 +407,44 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
     }
 
     fn read_changed(&self, _page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
-        let v = check(r)?;
-        let tickets = v["issues"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(issue_ticket)
-            .collect();
-        let next = if v["isLast"].as_bool().unwrap_or(true) {
-            None
-        } else {
-            v["nextPageToken"].as_str().map(str::to_owned)
+        let search: Search<Issue> = read(check(r)?, "the issue search")?;
+        // The token leads on unless the page says it is the last: `isLast`
+        // is optional, and the last page leaves the token out.
+        let next = match search.is_last {
+            Some(true) => None,
+            Some(false) | None => search.next_page_token,
         };
+        let tickets = search.issues.into_iter().map(issue_ticket).collect();
         Ok(Page { tickets, next })
     }
 
     fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
-        self.request(
-            HttpMethod::Get,
-            format!(
-                "/rest/api/3/issue/{}?expand=changelog&fields={}",
-                encode(id),
-                encode(&self.fields().join(","))
-            ),
-            None,
-        )
+        self.get(format!(
+            "/rest/api/3/issue/{}?expand=changelog&fields={}",
+            encode(id),
+            encode(&self.fields().join(","))
+        ))
     }
 
     fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
-        issue_ticket(&check(r)?)
-            .ok_or_else(|| ConnectorError::Transient("jira: an issue without a key".into()))
+        Ok(issue_ticket(read(check(r)?, "the issue")?))
     }
 
     fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
         let mut out = Vec::new();
         for t in tickets {
-            out.push(self.request(
-                HttpMethod::Get,
-                format!("/rest/servicedeskapi/request/{}/sla", encode(&t.id)),
-                None,
-            )?);
-            if self.needs_worklog(&t.value) {
+            let issue = issue_of(t).map_err(ConnectorError::Permanent)?;
+            out.push(self.get(format!(
+                "/rest/servicedeskapi/request/{}/sla",
+                encode(&t.id)
+            ))?);
+            if self.needs_worklog(&issue.known) {
                 // `expand=properties`: each worklog with its entity
                 // properties (Jira REST v3 "Get issue worklogs").
-                out.push(self.request(
-                    HttpMethod::Get,
-                    format!(
-                        "/rest/api/3/issue/{}/worklog?maxResults=5000&expand=properties",
-                        encode(&t.id)
-                    ),
-                    None,
-                )?);
+                out.push(self.get(format!(
+                    "/rest/api/3/issue/{}/worklog?maxResults=5000&expand=properties",
+                    encode(&t.id)
+                ))?);
             }
         }
         Ok(out)
@@ -680,36 +455,60 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         tickets: &[RawTicket],
         details: &[HttpResponse],
     ) -> Result<Vec<Converted>, ConnectorError> {
+        let issues: Vec<Issue> = tickets
+            .iter()
+            .map(issue_of)
+            .collect::<Result<_, _>>()
+            .map_err(ConnectorError::Permanent)?;
+        let asked = issues
+            .iter()
+            .map(|i| 1 + usize::from(self.needs_worklog(&i.known)))
+            .sum::<usize>();
+        if asked != details.len() {
+            return Err(ConnectorError::Transient(format!(
+                "{SYSTEM}: {} answers to {asked} requests",
+                details.len()
+            )));
+        }
+        // An answer that is not JSON fails the batch; one of another
+        // shape fails its issue only.
         let mut answers = details.iter();
         let mut out = Vec::new();
-        for t in tickets {
-            let sla = answers.next().map(check).transpose()?.unwrap_or_default();
-            let worklogs: Vec<Value> = if self.needs_worklog(&t.value) {
-                let w = answers.next().map(check).transpose()?.unwrap_or_default();
-                w["worklogs"].as_array().cloned().unwrap_or_default()
+        for issue in &issues {
+            let key = &issue.known.key;
+            let sla = answers.next().map(check).transpose()?;
+            let worklogs = if self.needs_worklog(&issue.known) {
+                answers.next().map(check).transpose()?
             } else {
-                Vec::new()
+                None
             };
-            out.push(self.canonical(&t.value, &sla, &worklogs));
+            let details = (|| {
+                Ok::<_, String>(Details {
+                    sla: parse(sla.unwrap_or_default(), "the request's SLA")?,
+                    worklogs: match worklogs {
+                        Some(w) => Some(parse::<Worklogs>(w, "the worklogs")?.worklogs),
+                        None => None,
+                    },
+                })
+            })();
+            out.push(match details {
+                Ok(d) => self.canonical(issue, &d),
+                Err(e) => Err(format!("issue {key}: {e}")),
+            });
         }
         Ok(out)
     }
 
     fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
         Ok(vec![
-            self.request(
-                HttpMethod::Get,
-                format!(
-                    "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
-                    encode(&note.ticket)
-                ),
-                None,
-            )?,
-            self.request(
-                HttpMethod::Get,
-                format!("/rest/api/3/issue/{}?fields=labels", encode(&note.ticket)),
-                None,
-            )?,
+            self.get(format!(
+                "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
+                encode(&note.ticket)
+            ))?,
+            self.get(format!(
+                "/rest/api/3/issue/{}?fields=labels",
+                encode(&note.ticket)
+            ))?,
         ])
     }
 
@@ -725,16 +524,10 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             )));
         };
         let marker = note_marker(key);
-        let comment = check(comments)?["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["body"].as_str().is_some_and(|b| b.contains(&marker)));
-        let tag = check(issue)?["fields"]["labels"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|l| l.as_str() == Some(note.tag.as_str()));
+        let comments: Comments = read(check(comments)?, "the request's comments")?;
+        let comment = comments.values.iter().any(|c| c.body.contains(&marker));
+        let issue: Labelled = read(check(issue)?, "the issue's labels")?;
+        let tag = issue.fields.labels.contains(&note.tag);
         Ok(NoteLookup::Found(FoundNote {
             comment,
             tag,
@@ -750,12 +543,19 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
     ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
         let mut out = Vec::new();
         if !found.comment {
+            let comment = NewComment {
+                body: format!("{}\n\n{}", note.text, note_marker(key)),
+                public: false,
+            };
             out.push((
                 NotePart::Comment,
                 self.request(
                     HttpMethod::Post,
-                    format!("/rest/servicedeskapi/request/{}/comment", encode(&note.ticket)),
-                    Some(&json!({"body": format!("{}\n\n{}", note.text, note_marker(key)), "public": false})),
+                    format!(
+                        "/rest/servicedeskapi/request/{}/comment",
+                        encode(&note.ticket)
+                    ),
+                    Some(&comment),
                 )?,
             ));
         }
@@ -765,7 +565,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
                 self.request(
                     HttpMethod::Put,
                     format!("/rest/api/3/issue/{}", encode(&note.ticket)),
-                    Some(&json!({"update": {"labels": [{"add": note.tag}]}})),
+                    Some(&AddLabel::new(&note.tag)),
                 )?,
             ));
         }
@@ -784,10 +584,17 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             self.renewal_project()?,
             ticket.tag.replace('"', "")
         );
+        let body = SearchRequest {
+            jql,
+            fields: vec!["summary".into()],
+            expand: None,
+            max_results: 100,
+            next_page_token: None,
+        };
         self.request(
             HttpMethod::Post,
             "/rest/api/3/search/jql".into(),
-            Some(&json!({"jql": jql, "fields": ["summary"], "maxResults": 100})),
+            Some(&body),
         )
     }
 
@@ -797,41 +604,34 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         r: &HttpResponse,
     ) -> Result<Option<String>, ConnectorError> {
         let marker = note_marker(key);
-        Ok(check(r)?["issues"]
-            .as_array()
+        let search: Search<Summarized> = read(check(r)?, "the issue search")?;
+        Ok(search
+            .issues
             .into_iter()
-            .flatten()
-            .find(|i| {
-                i["fields"]["summary"]
-                    .as_str()
-                    .is_some_and(|s| s.contains(&marker))
-            })
-            .and_then(|i| i["key"].as_str().map(str::to_owned)))
+            .find(|i| i.fields.summary.contains(&marker))
+            .map(|i| i.key))
     }
 
     fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
-        let paragraph = |text: String| json!({"type": "paragraph", "content": [{"type": "text", "text": text}]});
-        self.request(
-            HttpMethod::Post,
-            "/rest/api/3/issue".into(),
-            Some(&json!({"fields": {
-                "project": {"key": self.renewal_project()?},
-                "issuetype": {"name": self.renewal_issue_type},
-                "summary": ticket_title(key, ticket),
-                "description": {"type": "doc", "version": 1, "content": [
-                    paragraph(ticket.text.clone()),
-                    paragraph(note_marker(key)),
-                ]},
-                "labels": [ticket.tag],
-            }})),
-        )
+        let issue = NewIssue {
+            fields: NewIssueFields {
+                project: KeyRef {
+                    key: self.renewal_project()?,
+                },
+                issuetype: NameRef {
+                    name: &self.renewal_issue_type,
+                },
+                summary: ticket_title(key, ticket),
+                description: AdfDoc::paragraphs([ticket.text.clone(), note_marker(key)]),
+                labels: [&ticket.tag],
+            },
+        };
+        self.request(HttpMethod::Post, "/rest/api/3/issue".into(), Some(&issue))
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
-        check(r)?["key"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: an issue without a key")))
+        let created: Created = read(check(r)?, "the created issue")?;
+        Ok(created.key)
     }
 
     fn webhook(
@@ -848,14 +648,17 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             .to_owned();
         let v: Value =
             serde_json::from_slice(body).map_err(|e| WebhookRefusal::Malformed(e.to_string()))?;
-        let key = v["issue"]["key"]
-            .as_str()
-            .or(v["worklog"]["issueId"].as_str())
-            .ok_or_else(|| {
-                WebhookRefusal::Malformed("no issue.key or worklog.issueId in the body".into())
-            })?;
-        let key = key.to_owned();
-        Ok(if v["webhookEvent"] == "jira:issue_deleted" {
+        let hook: Webhook = parse(v, "the webhook's body").map_err(WebhookRefusal::Malformed)?;
+        let key = match (hook.issue, hook.worklog) {
+            (Some(issue), _) => issue.key,
+            (None, Some(worklog)) => worklog.issue_id,
+            (None, None) => {
+                return Err(WebhookRefusal::Malformed(
+                    "no issue.key or worklog.issueId in the body".into(),
+                ));
+            }
+        };
+        Ok(if hook.event.as_deref() == Some("jira:issue_deleted") {
             Announcement {
                 delivery,
                 tickets: Vec::new(),
@@ -949,6 +752,61 @@ mod tests {
         assert_eq!(v["states"][1]["state"], "In Progress");
         assert_eq!(v["first_response_at"], "2026-10-06T11:30:00+03:00");
         assert_eq!(v["fields"]["jsm_sla"][0]["breached"], false);
+    }
+
+    #[test]
+    fn a_worklog_read_wrong_fails_its_issue_not_as_zero_minutes() {
+        let config = config();
+        let mut map = map();
+        map.kind_from = Some(Place::WorklogProperty {
+            key: "work-kind".into(),
+            member: None,
+        });
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let page = c.read_changed(None, &fixture("search.json")).unwrap();
+        let renamed = fixture("worklogs.json")
+            .body
+            .replace("\"timeSpentSeconds\"", "\"timeSpent_seconds\"");
+        let worklogs = answer(200, serde_json::from_str(&renamed).unwrap());
+        let converted = c
+            .convert(&page.tickets, &[fixture("sla.json"), worklogs])
+            .unwrap();
+        let err = converted[0].as_ref().unwrap_err();
+        assert!(
+            err.starts_with("issue SD-2:") && err.contains("missing field `timeSpentSeconds`"),
+            "{err}"
+        );
+        assert!(
+            c.convert(&page.tickets, &[fixture("sla.json")]).is_err(),
+            "an answer missing"
+        );
+    }
+
+    #[test]
+    fn a_page_without_is_last_goes_on_by_its_token() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let next = |body: Value| c.read_changed(None, &answer(200, body)).unwrap().next;
+        assert_eq!(
+            next(json!({"issues": [], "nextPageToken": "t2"})).as_deref(),
+            Some("t2"),
+            "isLast is optional: the token says there is more"
+        );
+        assert_eq!(
+            next(json!({"issues": []})),
+            None,
+            "the last page has no token"
+        );
+        assert_eq!(
+            next(json!({"issues": [], "nextPageToken": "t2", "isLast": true})),
+            None
+        );
     }
 
     /// The worklog list with `expand=properties`: each worklog carries its

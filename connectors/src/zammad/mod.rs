@@ -9,23 +9,30 @@
 //! entry's note. Internal notes (never with `time_unit`, which would bill
 //! the note) and tags are found again by number; the Trigger webhook is
 //! signed `X-Hub-Signature: sha1=…` and de-duplicated on `X-Zammad-Delivery`.
+//!
+//! This module builds the requests and says which answer is which;
+//! [`transformers`] holds every payload as a type and turns a ticket's
+//! answers into its canonical snapshot.
+
+mod transformers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    SourceMap, WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
+    WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
 };
-use crate::{
-    ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
+use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
+use transformers::{
+    Article, ArticleBody, ChangedSearch, Created, Details, ErrorBody, ExpandedNames, History,
+    Listed, Lookups, Named, NewArticle, NoteArticle, Numbered, Search, State, TagAdd, Tags, Ticket,
+    TicketCreate, TimeAccounting, Titled, Webhook, parse, read,
 };
-use mapping::{Place, WorkKind};
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -64,13 +71,14 @@ fn default_timeout_ms() -> u64 {
 
 const SYSTEM: &str = "zammad";
 
+/// The answer's JSON, or why the call failed.
 fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
     if !(200..300).contains(&r.status) {
-        let v: Value = serde_json::from_str(&r.body).unwrap_or_default();
-        let m = v["error_human"]
-            .as_str()
-            .or(v["error"].as_str())
-            .map_or_else(|| r.body.chars().take(200).collect(), str::to_owned);
+        // Zammad's error body, else the start of whatever came back.
+        let said = serde_json::from_str::<ErrorBody>(&r.body)
+            .ok()
+            .and_then(|e| e.error_human.or(e.error));
+        let m = said.unwrap_or_else(|| r.body.chars().take(200).collect());
         // A refused token will not get better by itself: no retry storm.
         if r.status == 401 || r.status == 403 {
             return Err(ConnectorError::Permanent(format!(
@@ -86,79 +94,6 @@ fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
             r.status
         ))
     })
-}
-
-/// The ticket's tags, replayed from its history (Zammad records every tag
-/// added and removed there), so that no request per ticket is needed.
-fn tags_from_history(history: &Value) -> Vec<String> {
-    let mut events: Vec<(&str, &str, &str)> = history["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|h| h["history_attribute"].as_str().or(h["attribute"].as_str()) == Some("tag"))
-        .filter_map(|h| {
-            Some((
-                h["created_at"].as_str().unwrap_or_default(),
-                h["history_type"].as_str().or(h["type"].as_str())?,
-                h["value_to"].as_str().or(h["value_from"].as_str())?,
-            ))
-        })
-        .collect();
-    events.sort_by_key(|e| e.0);
-    let mut tags: Vec<String> = Vec::new();
-    for (_, kind, tag) in events {
-        match kind {
-            "added" if !tags.iter().any(|t| t == tag) => tags.push(tag.to_owned()),
-            "removed" => tags.retain(|t| t != tag),
-            _ => {}
-        }
-    }
-    tags
-}
-
-/// Whether a batch reads its time per ticket rather than from the monthly
-/// reports: whichever takes fewer requests (a few tickets that span many
-/// Plain text of an article body (Zammad keeps HTML for most articles).
-fn plain_text(body: &str, content_type: &str) -> String {
-    if !content_type.contains("html") {
-        return body.trim().to_owned();
-    }
-    let mut out = String::with_capacity(body.len());
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    let decoded = out
-        .replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Whether a ticket has accounted time: Zammad keeps the sum on the ticket
-/// (`time_unit`, null until time is logged), so a ticket without any is
-/// not asked for its records. A Zammad that does not send the attribute
-/// is asked.
-fn has_time(t: &RawTicket) -> bool {
-    t.value["ticket"]
-        .get("time_unit")
-        .is_none_or(|u| !u.is_null())
-}
-
-/// State types whose tickets are resolved (`Ticket::StateType`).
-fn closed_type(state_type: &str) -> bool {
-    matches!(state_type, "closed" | "merged" | "removed")
 }
 
 /// One request of a batch's details, in the order they are asked.
@@ -178,57 +113,31 @@ enum Ask {
     Articles(usize),
 }
 
-fn plan(tickets: &[RawTicket]) -> Vec<Ask> {
+/// A batch's tickets as the batch carries them: each with its internal
+/// id and whether it has accounted time.
+fn listed(tickets: &[RawTicket]) -> Result<Vec<(String, bool)>, ConnectorError> {
+    tickets
+        .iter()
+        .map(|t| {
+            let (listed, ticket) = Listed::of(t).map_err(ConnectorError::Permanent)?;
+            Ok((listed.id, ticket.known.has_time()))
+        })
+        .collect()
+}
+
+fn plan(tickets: &[(String, bool)]) -> Vec<Ask> {
     let mut asks = vec![Ask::Priorities, Ask::States];
-    if tickets.iter().any(has_time) {
+    if tickets.iter().any(|t| t.1) {
         asks.push(Ask::Types);
     }
-    for (i, t) in tickets.iter().enumerate() {
+    for (i, (_, has_time)) in tickets.iter().enumerate() {
         asks.push(Ask::History(i));
-        if has_time(t) {
+        if *has_time {
             asks.push(Ask::Time(i));
             asks.push(Ask::Articles(i));
         }
     }
     asks
-}
-
-/// What one batch's shared answers say.
-#[derive(Default)]
-struct Lookups {
-    priorities: BTreeMap<String, Value>,
-    /// State id → (name, state type).
-    states: BTreeMap<String, (Value, Option<String>)>,
-    types: BTreeMap<String, String>,
-}
-
-/// What one ticket's own answers say.
-#[derive(Default, Clone)]
-struct Details {
-    history: Value,
-    time: Vec<Value>,
-    articles: Value,
-}
-
-/// The ticket's internal id: what its notes, tags and details are asked with.
-fn internal_id(t: &RawTicket) -> String {
-    id_text(&t.value["id"]).unwrap_or_else(|| t.id.clone())
-}
-
-/// The raw ticket of a ticket's attributes: keyed by its number (the
-/// ticket number customers see; the internal id where there is none).
-fn raw_ticket(t: &Value, names: Value) -> Option<RawTicket> {
-    let id = id_text(&t["id"])?;
-    let key = id_text(&t["number"]).unwrap_or_else(|| id.clone());
-    let mut value = names;
-    value["ticket"] = t.clone();
-    value["id"] = json!(id);
-    value["created_at"] = t["created_at"].clone();
-    Some(RawTicket {
-        id: key,
-        updated_at: t["updated_at"].as_str().unwrap_or_default().to_owned(),
-        value,
-    })
 }
 
 impl Mapped<'_, ZammadConfig> {
@@ -242,219 +151,13 @@ impl Mapped<'_, ZammadConfig> {
         }
     }
 
-    fn post(&self, path: &str, body: &Value) -> Result<HttpRequest, ConnectorError> {
+    fn post(&self, path: &str, body: &impl Serialize) -> Result<HttpRequest, ConnectorError> {
         let mut r = self.get(path.to_owned());
         r.method = HttpMethod::Post;
         r.headers
             .push(("content-type".into(), "application/json".into()));
         r.body = serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         Ok(r)
-    }
-
-    /// A value read from a [`Place`] of the ticket (its attributes or tags).
-    fn ticket_place(&self, place: &Place, ticket: &Value, tags: &[String]) -> Option<String> {
-        match place {
-            Place::Field(f) => ticket[f.as_str()]
-                .as_str()
-                .map(str::to_owned)
-                .or_else(|| id_text(&ticket[f.as_str()])),
-            Place::LabelPrefix(p) => {
-                SourceMap::label_value(tags.iter().map(String::as_str), p).map(str::to_owned)
-            }
-            _ => None,
-        }
-    }
-
-    fn canonical(&self, t: &RawTicket, d: &Details, l: &Lookups) -> Converted {
-        let v = &t.value;
-        // Jira's places are not Zammad's: refused, not read as nothing.
-        for place in [&self.map.kind_from, &self.map.category_from]
-            .into_iter()
-            .flatten()
-        {
-            if matches!(place, Place::WorklogProperty { .. } | Place::RequestType) {
-                return Err(format!(
-                    "ticket {}: Zammad has no {place:?}: read the kind or category from `activity`, a ticket attribute, a tag prefix (`label:`) or the `comment`",
-                    t.id
-                ));
-            }
-        }
-        let ticket = &v["ticket"];
-        let history = &d.history;
-        let organization = match self
-            .map
-            .fields
-            .get("customer")
-            .or(self.map.fields.get("organization"))
-        {
-            Some(f) => ticket[f.as_str()].as_str().unwrap_or_default(),
-            None => v["organization"].as_str().unwrap_or_default(),
-        };
-        let customer = self.map.customers.get(organization).ok_or_else(|| {
-            format!(
-                "ticket {}: organization `{organization}` has no customer key (add it under the source's `customers`)",
-                t.id
-            )
-        })?;
-        // Names by id from the batch's lists; a ticket read with
-        // `expand=true` carries them already.
-        let state_id = id_text(&ticket["state_id"]).unwrap_or_default();
-        let (state_name, state_type) = match l.states.get(&state_id) {
-            Some((name, kind)) => (name.clone(), kind.clone()),
-            None => (v["state"].clone(), None),
-        };
-        let priority = match v["priority"].as_str() {
-            Some(p) => json!(p),
-            None => id_text(&ticket["priority_id"])
-                .and_then(|id| l.priorities.get(&id).cloned())
-                .unwrap_or(Value::Null),
-        };
-        let state = state_name.as_str().unwrap_or_default();
-        let created = ticket["created_at"].as_str().unwrap_or_default();
-        // The state history, oldest first; the first state is what the
-        // first change left, or the current one.
-        let mut changes: Vec<(&str, &str, &str)> = history["history"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|h| {
-                h["history_attribute"].as_str().or(h["attribute"].as_str()) == Some("state")
-            })
-            .filter_map(|h| {
-                Some((
-                    h["created_at"].as_str()?,
-                    h["value_from"].as_str().unwrap_or("new"),
-                    h["value_to"].as_str()?,
-                ))
-            })
-            .collect();
-        changes.sort();
-        let first = changes.first().map_or(state, |c| c.1);
-        let mut states = vec![json!({"at": created, "state": first})];
-        states.extend(
-            changes
-                .iter()
-                .map(|(at, _, to)| json!({"at": at, "state": to})),
-        );
-        let tags = tags_from_history(history);
-        let closed = match &state_type {
-            Some(kind) => closed_type(kind),
-            None => matches!(state, "closed" | "merged"),
-        };
-        // The latest close (Zammad ≥ 6 keeps it apart from the first).
-        let resolved = if closed {
-            match &ticket["last_close_at"] {
-                Value::String(s) => json!(s),
-                _ => ticket["close_at"].clone(),
-            }
-        } else {
-            Value::Null
-        };
-        let users = &history["assets"]["User"];
-        let article_of = |id: &Value| -> Option<&Value> {
-            let id = id_text(id)?;
-            d.articles
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|a| id_text(&a["id"]).as_deref() == Some(id.as_str()))
-        };
-        let unit = self.map.minutes_per_unit;
-        let mut records: Vec<&Value> = d.time.iter().collect();
-        records.sort_by_key(|r| r["created_at"].as_str().unwrap_or_default().to_owned());
-        let activity_of = |r: &Value| -> Option<&str> {
-            l.types.get(&id_text(&r["type_id"])?).map(String::as_str)
-        };
-        let mut work = Vec::with_capacity(records.len());
-        for r in &records {
-            let units: Decimal = r["time_unit"]
-                .as_str()
-                .and_then(|u| u.parse().ok())
-                .or_else(|| {
-                    r["time_unit"]
-                        .as_f64()
-                        .and_then(|f| Decimal::try_from(f).ok())
-                })
-                .ok_or_else(|| {
-                    format!("ticket {}: time record {} has no time_unit", t.id, r["id"])
-                })?;
-            let record = id_text(&r["id"])
-                .ok_or_else(|| format!("ticket {}: a time record without an id", t.id))?;
-            let by = id_text(&r["created_by_id"]).unwrap_or_default();
-            let user = &users[&by];
-            let agent = match (user["firstname"].as_str(), user["lastname"].as_str()) {
-                (Some(f), Some(l)) => format!("{f} {l}").trim().to_owned(),
-                _ => format!("user {by}"),
-            };
-            let article = article_of(&r["ticket_article_id"]);
-            let note = article.map(|a| {
-                plain_text(
-                    a["body"].as_str().unwrap_or_default(),
-                    a["content_type"].as_str().unwrap_or_default(),
-                )
-            });
-            let activity = activity_of(r);
-            let kind = match &self.map.kind_from {
-                None | Some(Place::Activity) => self.map.kind_of(activity.unwrap_or_default()),
-                Some(Place::Comment) => self.map.kind_of(note.as_deref().unwrap_or_default()),
-                Some(place) => self
-                    .ticket_place(place, ticket, &tags)
-                    .and_then(|k| self.map.kind_named(&k))
-                    .unwrap_or(WorkKind::Remote),
-            };
-            let minutes = (units * unit).normalize();
-            let mut entry = json!({
-                "id": format!("Z-{}-{record}", t.id),
-                "at": r["created_at"],
-                "minutes": serde_json::from_str::<Value>(&minutes.to_string()).unwrap_or(Value::Null),
-                "agent": agent,
-                "kind": kind,
-            });
-            if let Some(note) = note {
-                entry["note"] = json!(note);
-            }
-            if let Some(a) = activity {
-                entry["activity"] = json!(a);
-            }
-            work.push(entry);
-        }
-        let category = match &self.map.category_place() {
-            None => ticket["category"].clone(),
-            Some(Place::Activity) => records
-                .first()
-                .and_then(|r| activity_of(r))
-                .map_or(Value::Null, |a| json!(a)),
-            Some(place) => self
-                .ticket_place(place, ticket, &tags)
-                .map_or(Value::Null, |c| json!(c)),
-        };
-        let requester = match self.map.fields.get("requester") {
-            Some(f) => ticket[f.as_str()].clone(),
-            None => v["requester"].clone(),
-        };
-        let snapshot = json!({
-            "id": t.id,
-            "customer": customer,
-            "requester": requester,
-            "title": ticket["title"],
-            "priority": priority,
-            "category": category,
-            "tags": tags,
-            "fields": self.extra_fields(
-                json!({"number": ticket["number"], "zammad_id": v["id"]}),
-                |raw| ticket[raw].clone()
-            ),
-            "created_at": created,
-            "first_response_at": ticket["first_response_at"],
-            "resolved_at": resolved,
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: t.id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
     }
 }
 
@@ -516,30 +219,33 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
     }
 
     fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
-        let v = check(r)?;
-        // The search's assets hold what `Ticket#assets` adds: the tickets,
-        // their users and those users' organizations
-        // (zammad/zammad app/models/ticket/assets.rb). Priority and state
-        // names come from the batch's lists (`details`).
-        let assets = &v["assets"];
-        let name = |kind: &str, id: &Value, field: &str| -> Value {
-            id_text(id).map_or(Value::Null, |id| assets[kind][&id][field].clone())
-        };
+        let search: ChangedSearch = read(check(r)?, "the ticket search")?;
+        // The assets hold the tickets, their users and those users'
+        // organizations; priority and state names come from the batch's
+        // lists (`details`).
+        let people = &search.assets;
         let mut tickets = Vec::new();
-        for id in v["tickets"].as_array().into_iter().flatten() {
-            let Some(id) = id_text(id) else { continue };
-            let t = &assets["Ticket"][&id];
-            if t.is_null() {
-                continue;
-            }
-            let names = json!({
-                "organization": name("Organization", &t["organization_id"], "name"),
-                "requester": name("User", &t["customer_id"], "email"),
-            });
-            tickets.extend(raw_ticket(t, names));
+        for (id, t) in search.listed() {
+            let known = &t.known;
+            let listed = Listed {
+                id: id.0.clone(),
+                ticket: t.attributes.clone(),
+                organization: known
+                    .organization_id
+                    .as_ref()
+                    .and_then(|o| people.organizations.get(&o.0))
+                    .map(|o| o.name.clone()),
+                requester: people
+                    .users
+                    .get(&known.customer_id.0)
+                    .and_then(|u| u.email.clone()),
+                state: None,
+                priority: None,
+            };
+            tickets.push(listed.raw(known)?);
         }
         // Zammad gives no total: the sweep ends at the first empty page.
-        let next = (!tickets.is_empty() || v["tickets"].as_array().is_some_and(|a| !a.is_empty()))
+        let next = (!search.tickets.is_empty())
             .then(|| (page.and_then(|p| p.parse::<u32>().ok()).unwrap_or(1) + 1).to_string());
         Ok(Page { tickets, next })
     }
@@ -549,38 +255,36 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
     }
 
     fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
-        let t = check(r)?;
+        let v = check(r)?;
         // `expand=true`: the association names next to the ids
         // (`attributes_with_association_names`; a user by login).
-        let names = json!({
-            "state": t["state"],
-            "priority": t["priority"],
-            "organization": t["organization"],
-            "requester": t["customer"],
-        });
-        raw_ticket(&t, names)
-            .ok_or_else(|| ConnectorError::Transient("zammad: a ticket without an id".into()))
+        let names: ExpandedNames = read(v.clone(), "the ticket")?;
+        let t: Ticket = read(v, "the ticket")?;
+        let listed = Listed {
+            id: t.known.id.0.clone(),
+            ticket: t.attributes,
+            organization: names.organization,
+            requester: Some(names.customer),
+            state: Some(names.state),
+            priority: Some(names.priority),
+        };
+        listed.raw(&t.known)
     }
 
     fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
-        Ok(plan(tickets)
+        let listed = listed(tickets)?;
+        let id = |i: usize| encode(&listed[i].0);
+        Ok(plan(&listed)
             .into_iter()
             .map(|ask| match ask {
                 Ask::Priorities => self.get("/api/v1/ticket_priorities".into()),
                 Ask::States => self.get("/api/v1/ticket_states?expand=true".into()),
                 Ask::Types => self.get("/api/v1/time_accounting/types".into()),
-                Ask::History(i) => self.get(format!(
-                    "/api/v1/ticket_history/{}",
-                    encode(&internal_id(&tickets[i]))
-                )),
-                Ask::Time(i) => self.get(format!(
-                    "/api/v1/tickets/{}/time_accountings",
-                    encode(&internal_id(&tickets[i]))
-                )),
-                Ask::Articles(i) => self.get(format!(
-                    "/api/v1/ticket_articles/by_ticket/{}",
-                    encode(&internal_id(&tickets[i]))
-                )),
+                Ask::History(i) => self.get(format!("/api/v1/ticket_history/{}", id(i))),
+                Ask::Time(i) => self.get(format!("/api/v1/tickets/{}/time_accountings", id(i))),
+                Ask::Articles(i) => {
+                    self.get(format!("/api/v1/ticket_articles/by_ticket/{}", id(i)))
+                }
             })
             .collect())
     }
@@ -590,7 +294,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         tickets: &[RawTicket],
         details: &[HttpResponse],
     ) -> Result<Vec<Converted>, ConnectorError> {
-        let asks = plan(tickets);
+        let asks = plan(&listed(tickets)?);
         if asks.len() != details.len() {
             return Err(ConnectorError::Transient(format!(
                 "{SYSTEM}: {} answers to {} requests",
@@ -598,43 +302,65 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 asks.len()
             )));
         }
+        // The lists serve the whole batch: one that cannot be read fails it.
+        // A ticket's own answer that cannot be read fails that ticket only.
         let mut lookups = Lookups::default();
-        let mut per = vec![Details::default(); tickets.len()];
+        let mut per: Vec<Result<Details, String>> =
+            tickets.iter().map(|_| Ok(Details::default())).collect();
         for (ask, answer) in asks.into_iter().zip(details) {
             let v = check(answer)?;
-            let list = || v.as_array().into_iter().flatten();
             match ask {
                 Ask::Priorities => {
-                    for p in list() {
-                        if let Some(id) = id_text(&p["id"]) {
-                            lookups.priorities.insert(id, p["name"].clone());
-                        }
-                    }
+                    let list: Vec<Named> = read(v, "the ticket priorities")?;
+                    lookups.priorities = list.into_iter().map(|p| (p.id, p.name)).collect();
                 }
                 Ask::States => {
-                    for s in list() {
-                        if let Some(id) = id_text(&s["id"]) {
-                            let kind = s["state_type"].as_str().map(str::to_owned);
-                            lookups.states.insert(id, (s["name"].clone(), kind));
-                        }
-                    }
+                    let list: Vec<State> = read(v, "the ticket states")?;
+                    lookups.states = list
+                        .into_iter()
+                        .map(|s| (s.id, (s.name, s.state_type)))
+                        .collect();
                 }
                 Ask::Types => {
-                    for t in list() {
-                        if let (Some(id), Some(name)) = (id_text(&t["id"]), t["name"].as_str()) {
-                            lookups.types.insert(id, name.to_owned());
+                    let list: Vec<Named> = read(v, "the time accounting types")?;
+                    lookups.types = list.into_iter().map(|t| (t.id, t.name)).collect();
+                }
+                Ask::History(i) => {
+                    let history = parse::<History>(v, "the ticket history");
+                    if let Ok(d) = &mut per[i] {
+                        match history {
+                            Ok(h) => d.history = h,
+                            Err(e) => per[i] = Err(e),
                         }
                     }
                 }
-                Ask::History(i) => per[i].history = v,
-                Ask::Time(i) => per[i].time = list().cloned().collect(),
-                Ask::Articles(i) => per[i].articles = v,
+                Ask::Time(i) => {
+                    let time = parse::<Vec<TimeAccounting>>(v, "the time accountings");
+                    if let Ok(d) = &mut per[i] {
+                        match time {
+                            Ok(t) => d.time = t,
+                            Err(e) => per[i] = Err(e),
+                        }
+                    }
+                }
+                Ask::Articles(i) => {
+                    let articles = parse::<Vec<Article>>(v, "the articles");
+                    if let Ok(d) = &mut per[i] {
+                        match articles {
+                            Ok(a) => d.articles = a,
+                            Err(e) => per[i] = Err(e),
+                        }
+                    }
+                }
             }
         }
         Ok(tickets
             .iter()
             .zip(&per)
-            .map(|(t, d)| self.canonical(t, d, &lookups))
+            .map(|(t, d)| match d {
+                Ok(d) => self.canonical(t, d, &lookups),
+                Err(e) => Err(format!("ticket {}: {e}", t.id)),
+            })
             .collect())
     }
 
@@ -657,16 +383,11 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         let search = answers
             .first()
             .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
-        let v = check(search)?;
-        let id = v["tickets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(id_text)
-            .find(|id| {
-                id_text(&v["assets"]["Ticket"][id]["number"]).as_deref()
-                    == Some(note.ticket.as_str())
-            })
+        let search: Search<Numbered> = read(check(search)?, "the ticket search")?;
+        let id = search
+            .listed()
+            .find(|(_, t)| t.number == note.ticket)
+            .map(|(id, _)| id.0.clone())
             .ok_or_else(|| {
                 ConnectorError::Transient(format!(
                     "{SYSTEM}: no ticket numbered `{}` is found (yet)",
@@ -680,16 +401,10 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             ]));
         };
         let marker = note_marker(key);
-        let comment = check(articles)?
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|a| a["body"].as_str().is_some_and(|b| b.contains(&marker)));
-        let tag = check(tags)?["tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t.as_str() == Some(note.tag.as_str()));
+        let articles: Vec<ArticleBody> = read(check(articles)?, "the articles")?;
+        let comment = articles.iter().any(|a| a.body.contains(&marker));
+        let tags: Tags = read(check(tags)?, "the tags")?;
+        let tag = tags.tags.contains(&note.tag);
         Ok(NoteLookup::Found(FoundNote {
             comment,
             tag,
@@ -713,29 +428,26 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             })?;
         let mut out = Vec::new();
         if !found.comment {
+            let subject = note.subject();
+            let article = NewArticle {
+                ticket_id: ticket,
+                note: NoteArticle::internal(
+                    &subject,
+                    format!("{}\n\n{}", note.text, note_marker(key)),
+                ),
+            };
             out.push((
                 NotePart::Comment,
-                self.post(
-                    "/api/v1/ticket_articles",
-                    &json!({
-                        "ticket_id": ticket,
-                        "subject": note.subject(),
-                        "body": format!("{}\n\n{}", note.text, note_marker(key)),
-                        "content_type": "text/plain",
-                        "type": "note",
-                        "internal": true,
-                    }),
-                )?,
+                self.post("/api/v1/ticket_articles", &article)?,
             ));
         }
         if !found.tag {
-            out.push((
-                NotePart::Tag,
-                self.post(
-                    "/api/v1/tags/add",
-                    &json!({"item": note.tag, "object": "Ticket", "o_id": ticket}),
-                )?,
-            ));
+            let tag = TagAdd {
+                item: &note.tag,
+                object: "Ticket",
+                o_id: ticket,
+            };
+            out.push((NotePart::Tag, self.post("/api/v1/tags/add", &tag)?));
         }
         Ok(out)
     }
@@ -758,18 +470,11 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         r: &HttpResponse,
     ) -> Result<Option<String>, ConnectorError> {
         let marker = note_marker(key);
-        let v = check(r)?;
-        Ok(v["tickets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(id_text)
-            .find(|id| {
-                v["assets"]["Ticket"][id]["title"]
-                    .as_str()
-                    .is_some_and(|t| t.contains(&marker))
-            })
-            .map(|id| id_text(&v["assets"]["Ticket"][&id]["number"]).unwrap_or(id)))
+        let search: Search<Titled> = read(check(r)?, "the ticket search")?;
+        Ok(search
+            .listed()
+            .find(|(_, t)| t.title.contains(&marker))
+            .map(|(id, t)| t.number.clone().unwrap_or_else(|| id.0.clone())))
     }
 
     fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
@@ -779,30 +484,23 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 ticket.customer
             ))
         })?;
-        self.post(
-            "/api/v1/tickets",
-            &json!({
-                "title": ticket_title(key, ticket),
-                "group": self.renewal_group,
-                "customer": customer,
-                "tags": ticket.tag,
-                "article": {
-                    "subject": ticket.title,
-                    "body": format!("{}\n\n{}", ticket.text, note_marker(key)),
-                    "content_type": "text/plain",
-                    "type": "note",
-                    "internal": true,
-                },
-            }),
-        )
+        let body = TicketCreate {
+            title: ticket_title(key, ticket),
+            group: &self.renewal_group,
+            customer,
+            tags: &ticket.tag,
+            article: NoteArticle::internal(
+                &ticket.title,
+                format!("{}\n\n{}", ticket.text, note_marker(key)),
+            ),
+        };
+        self.post("/api/v1/tickets", &body)
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
         // The number customers see, as every ticket of this source is keyed.
-        let t = check(r)?;
-        id_text(&t["number"])
-            .or_else(|| id_text(&t["id"]))
-            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: a ticket without an id")))
+        let t: Created = read(check(r)?, "the created ticket")?;
+        Ok(t.number.unwrap_or(t.id.0))
     }
 
     fn webhook(
@@ -817,10 +515,12 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             .to_owned();
         let v: Value =
             serde_json::from_slice(body).map_err(|e| WebhookRefusal::Malformed(e.to_string()))?;
-        let id = id_text(&v["ticket"]["id"])
-            .ok_or_else(|| WebhookRefusal::Malformed("no ticket.id in the body".into()))?;
+        let hook: Webhook = parse(v, "the webhook's body").map_err(WebhookRefusal::Malformed)?;
+        let id = hook.ticket.id.0;
         // Read again by its id; known (and deleted, if it is gone) by its number.
-        let keys = id_text(&v["ticket"]["number"])
+        let keys = hook
+            .ticket
+            .number
             .map(|number| BTreeMap::from([(id.clone(), number)]))
             .unwrap_or_default();
         Ok(Announcement {
@@ -851,6 +551,8 @@ mod tests {
     use crate::helpdesk::SourceMap;
     use crate::testing::ok;
     use hmac::{KeyInit, Mac};
+    use mapping::Place;
+    use rust_decimal::Decimal;
     use std::collections::BTreeMap;
 
     fn map() -> SourceMap {
@@ -982,6 +684,32 @@ mod tests {
             v["work"][1].get("note").is_none(),
             "logged without an article"
         );
+    }
+
+    #[test]
+    fn a_time_record_read_wrong_fails_its_ticket_not_as_zero_minutes() {
+        let (config, map) = (config(), map());
+        let c = Mapped {
+            config: &config,
+            map: &map,
+        };
+        let page = c.read_changed(None, &fixture("search.json")).unwrap();
+        let mut a = answers();
+        a[4] = ok(
+            json!([{"id": 6, "ticket_id": 81, "ticket_article_id": 87, "time": "15.0",
+            "type_id": 3, "created_by_id": 3, "created_at": "2020-09-16T08:11:49.315Z"}]),
+        );
+        let converted = c.convert(&page.tickets, &a).unwrap();
+        let err = converted[0].as_ref().unwrap_err();
+        assert!(
+            err.starts_with("ticket 10081:") && err.contains("missing field `time_unit`"),
+            "{err}"
+        );
+        // A list the whole batch reads fails the batch.
+        let mut a = answers();
+        a[0] = ok(json!([{"id": 1, "title": "1 low"}]));
+        let err = c.convert(&page.tickets, &a).unwrap_err().to_string();
+        assert!(err.contains("missing field `name`"), "{err}");
     }
 
     #[test]
