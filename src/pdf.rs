@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -29,10 +30,83 @@ use tokio::sync::{Semaphore, oneshot};
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
-#[error("Chromium `{chromium}`: {message}")]
+#[error("Chromium `{chromium}`: {failure}")]
 pub struct PdfError {
     pub chromium: String,
-    pub message: String,
+    pub failure: Failure,
+}
+
+/// What went wrong with the browser or a page.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("no pipe to the browser")]
+    NoPipe,
+    #[error("the browser exited")]
+    Exited,
+    #[error("the PDF pool is closed")]
+    Closed,
+    /// A DevTools command the browser refused or answered unreadably.
+    #[error("{method}: {message}")]
+    Command { method: String, message: String },
+    #[error("{method}: no answer in {} s", ANSWER_WITHIN.as_secs())]
+    NoAnswer { method: String },
+    #[error("the page did not load in {} s", ANSWER_WITHIN.as_secs())]
+    NotLoaded,
+    #[error("Page.printToPDF: not a PDF")]
+    NotAPdf,
+}
+
+impl Failure {
+    fn command(method: &str, message: impl std::fmt::Display) -> Failure {
+        Failure::Command {
+            method: method.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// One message of the DevTools protocol: an answer (`id`) or an event (`method`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Message {
+    id: Option<u64>,
+    error: Option<ProtocolError>,
+    result: Option<Value>,
+    method: Option<String>,
+    session_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProtocolError {
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedTarget {
+    target_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Attached {
+    session_id: String,
+}
+
+#[derive(Deserialize)]
+struct Printed {
+    /// The PDF, base64.
+    data: String,
+}
+
+/// The result of `method`, read as `T`.
+fn result<T: serde::de::DeserializeOwned>(method: &str, v: Value) -> Result<T, Failure> {
+    serde_json::from_value(v).map_err(|e| Failure::command(method, e))
 }
 
 /// Prints HTML pages to PDFs (A4 unless the page's CSS names a size, no
@@ -61,10 +135,10 @@ impl PdfPool {
         self.started.load(Ordering::Relaxed)
     }
 
-    fn fail(&self, message: impl Into<String>) -> PdfError {
+    fn fail(&self, failure: Failure) -> PdfError {
         PdfError {
             chromium: self.chromium.display().to_string(),
-            message: message.into(),
+            failure,
         }
     }
 
@@ -74,7 +148,7 @@ impl PdfPool {
             .pages
             .acquire()
             .await
-            .map_err(|_| self.fail("the PDF pool is closed"))?;
+            .map_err(|_| self.fail(Failure::Closed))?;
         let browser = self.browser().await?;
         let page = match browser.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             Some(page) => page,
@@ -87,12 +161,12 @@ impl PdfPool {
                 }
                 Ok(pdf)
             }
-            Err(message) => {
+            Err(failure) => {
                 // A page that failed is not used again.
                 let _ = browser
                     .call("Target.closeTarget", json!({"targetId": page.target}), None)
                     .await;
-                Err(self.fail(message))
+                Err(self.fail(failure))
             }
         }
     }
@@ -136,7 +210,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn start(chromium: &Path) -> Result<Arc<Browser>, String> {
+    fn start(chromium: &Path) -> Result<Arc<Browser>, Failure> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -144,7 +218,10 @@ impl Browser {
             "contract-bridge-pdf-{}-{nanos}",
             std::process::id()
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| Failure::Io {
+            what: dir.display().to_string(),
+            source,
+        })?;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(r#"exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>/dev/null"#)
@@ -163,9 +240,12 @@ impl Browser {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| Failure::Io {
+                what: "start".into(),
+                source,
+            })?;
         let (Some(commands), Some(answers)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err("no pipe to the browser".into());
+            return Err(Failure::NoPipe);
         };
         let waiting: Arc<Mutex<HashMap<u64, Answer>>> = Arc::default();
         let loads: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>> = Arc::default();
@@ -195,9 +275,9 @@ impl Browser {
         method: &str,
         params: Value,
         session: Option<&str>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, Failure> {
         if self.dead.load(Ordering::Relaxed) {
-            return Err("the browser exited".into());
+            return Err(Failure::Exited);
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -205,15 +285,18 @@ impl Browser {
             msg["sessionId"] = s.into();
         }
         let (tx, rx) = oneshot::channel();
-        self.waiting.lock().map_err(|_| "poisoned")?.insert(id, tx);
+        self.waiting
+            .lock()
+            .map_err(|_| Failure::command(method, "poisoned"))?
+            .insert(id, tx);
         // The reader may have failed everything just before this insert.
         if self.dead.load(Ordering::Relaxed) {
             if let Ok(mut w) = self.waiting.lock() {
                 w.remove(&id);
             }
-            return Err("the browser exited".into());
+            return Err(Failure::Exited);
         }
-        let mut bytes = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
+        let mut bytes = serde_json::to_vec(&msg).map_err(|e| Failure::command(method, e))?;
         bytes.push(0);
         let sent = {
             let mut commands = self.commands.lock().await;
@@ -221,57 +304,56 @@ impl Browser {
         };
         if let Err(e) = sent {
             self.dead.store(true, Ordering::Relaxed);
-            return Err(format!("{method}: the browser's pipe: {e}"));
+            return Err(Failure::command(method, format!("the browser's pipe: {e}")));
         }
         match tokio::time::timeout(ANSWER_WITHIN, rx).await {
-            Ok(Ok(answer)) => answer.map_err(|e| format!("{method}: {e}")),
-            Ok(Err(_)) => Err(format!("{method}: the browser exited")),
+            Ok(Ok(answer)) => answer.map_err(|e| Failure::command(method, e)),
+            Ok(Err(_)) => Err(Failure::command(method, Failure::Exited)),
             Err(_) => {
                 if let Ok(mut w) = self.waiting.lock() {
                     w.remove(&id);
                 }
-                Err(format!(
-                    "{method}: no answer in {} s",
-                    ANSWER_WITHIN.as_secs()
-                ))
+                Err(Failure::NoAnswer {
+                    method: method.to_owned(),
+                })
             }
         }
     }
 
-    async fn open_page(&self) -> Result<Page, String> {
-        let target = self
-            .call("Target.createTarget", json!({"url": "about:blank"}), None)
-            .await?;
-        let target = target["targetId"]
-            .as_str()
-            .ok_or("Target.createTarget: no targetId")?
-            .to_owned();
-        let attached = self
-            .call(
-                "Target.attachToTarget",
-                json!({"targetId": target, "flatten": true}),
-                None,
-            )
-            .await?;
-        let session = attached["sessionId"]
-            .as_str()
-            .ok_or("Target.attachToTarget: no sessionId")?
-            .to_owned();
+    async fn open_page(&self) -> Result<Page, Failure> {
+        const CREATE: &str = "Target.createTarget";
+        const ATTACH: &str = "Target.attachToTarget";
+        let created: CreatedTarget = result(
+            CREATE,
+            self.call(CREATE, json!({"url": "about:blank"}), None)
+                .await?,
+        )?;
+        let target = created.target_id;
+        let attached: Attached = result(
+            ATTACH,
+            self.call(ATTACH, json!({"targetId": target, "flatten": true}), None)
+                .await?,
+        )?;
+        let session = attached.session_id;
         self.call("Page.enable", json!({}), Some(&session)).await?;
         Ok(Page { target, session })
     }
 
-    async fn print(&self, page: &Page, html: &str) -> Result<Vec<u8>, String> {
+    async fn print(&self, page: &Page, html: &str) -> Result<Vec<u8>, Failure> {
+        const PRINT: &str = "Page.printToPDF";
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         let file = self.dir.join(format!("page-{n}.html"));
         tokio::fs::write(&file, html)
             .await
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+            .map_err(|source| Failure::Io {
+                what: file.display().to_string(),
+                source,
+            })?;
         let printed = async {
             let (tx, loaded) = oneshot::channel();
             self.loads
                 .lock()
-                .map_err(|_| "poisoned")?
+                .map_err(|_| Failure::command("Page.navigate", "poisoned"))?
                 .insert(page.session.clone(), tx);
             self.call(
                 "Page.navigate",
@@ -281,17 +363,12 @@ impl Browser {
             .await?;
             match tokio::time::timeout(ANSWER_WITHIN, loaded).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err("the browser exited while loading the page".into()),
-                Err(_) => {
-                    return Err(format!(
-                        "the page did not load in {} s",
-                        ANSWER_WITHIN.as_secs()
-                    ));
-                }
+                Ok(Err(_)) => return Err(Failure::Exited),
+                Err(_) => return Err(Failure::NotLoaded),
             }
             let printed = self
                 .call(
-                    "Page.printToPDF",
+                    PRINT,
                     json!({
                         "printBackground": true,
                         "preferCSSPageSize": true,
@@ -302,12 +379,12 @@ impl Browser {
                     Some(&page.session),
                 )
                 .await?;
-            let data = printed["data"].as_str().ok_or("Page.printToPDF: no data")?;
+            let printed: Printed = result(PRINT, printed)?;
             let pdf = base64::engine::general_purpose::STANDARD
-                .decode(data)
-                .map_err(|e| format!("Page.printToPDF: {e}"))?;
+                .decode(printed.data)
+                .map_err(|e| Failure::command(PRINT, e))?;
             if !pdf.starts_with(b"%PDF") {
-                return Err("Page.printToPDF: not a PDF".to_owned());
+                return Err(Failure::NotAPdf);
             }
             Ok(pdf)
         }
@@ -344,22 +421,24 @@ async fn read_answers(
         if buf.last() == Some(&0) {
             buf.pop();
         }
-        let Ok(msg) = serde_json::from_slice::<Value>(&buf) else {
+        // Not a protocol message (a browser's stray output): not ours to read.
+        let Ok(msg) = serde_json::from_slice::<Message>(&buf) else {
             continue;
         };
-        if let Some(id) = msg["id"].as_u64() {
+        if let Some(id) = msg.id {
             let tx = waiting.lock().ok().and_then(|mut w| w.remove(&id));
             if let Some(tx) = tx {
-                let answer = match msg.get("error") {
-                    Some(e) => Err(e["message"].as_str().unwrap_or("error").to_owned()),
-                    None => Ok(msg["result"].clone()),
+                let answer = match (msg.error, msg.result) {
+                    (Some(e), _) => Err(e.message),
+                    (None, Some(result)) => Ok(result),
+                    (None, None) => Err("an answer with neither result nor error".to_owned()),
                 };
                 let _ = tx.send(answer);
             }
-        } else if msg["method"] == "Page.loadEventFired"
-            && let Some(session) = msg["sessionId"].as_str()
+        } else if msg.method.as_deref() == Some("Page.loadEventFired")
+            && let Some(session) = msg.session_id
         {
-            let tx = loads.lock().ok().and_then(|mut l| l.remove(session));
+            let tx = loads.lock().ok().and_then(|mut l| l.remove(&session));
             if let Some(tx) = tx {
                 let _ = tx.send(());
             }

@@ -69,7 +69,7 @@ impl Bridge {
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
         let schedule = crate::settings::cron("schedule.close", &self.settings.schedule.close)
-            .map_err(CycleError::Mapping)?;
+            .map_err(CycleError::Setting)?;
         self.close_months(
             now,
             report,
@@ -134,7 +134,7 @@ impl Bridge {
             .billing
             .first_period
             .parse()
-            .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
+            .map_err(|e| CycleError::Setting(format!("billing.first_period: {e}")))?;
         let last = Month::containing(now, chrono_tz::UTC);
         let mut tickets: Option<Vec<Ticket>> = None;
         let mut bills: BTreeMap<Month, BillDocument> = BTreeMap::new();

@@ -564,30 +564,21 @@ impl Bridge {
         invoice: &str,
         now: DateTime<Utc>,
         report: &mut CycleReport,
-    ) -> Result<(), String> {
-        let mapping = self.mapping_in_force().map_err(|e| e.to_string())?;
-        let ours = self
-            .store
-            .draft_by_remote(target, invoice)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<(), CycleError> {
+        let mapping = self.mapping_in_force()?;
+        let ours = self.store.draft_by_remote(target, invoice).await?;
         let inv = self
             .remote_status(target, api, invoice, ours.as_deref().unwrap_or(""), report)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CycleError::Accounting(e.to_string()))?;
         if let Some(key) = ours {
             self.store
                 .set_remote_status(target, &key, inv.status.as_str(), now)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
-        let book = self
-            .book_with_sales(&mapping.book)
-            .await
-            .map_err(|e| e.to_string())?;
+        let book = self.book_with_sales(&mapping.book).await?;
         self.record_sales(target, api, &book, &inv, now, report)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(())
     }
 }

@@ -43,8 +43,50 @@ use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
+    /// The mapping files do not make contracts; the text is `check`'s
+    /// (file, line, key and what would be valid).
     #[error("{0}")]
-    Mapping(String),
+    MappingInvalid(String),
+    #[error("{}: no {} section: the helpdesk source(s) of the configuration need one each, saying which organisation is which customer (mappings/README.md, `sources`)", path.display(), sources.join(", "))]
+    MissingSourceSections {
+        path: std::path::PathBuf,
+        sources: Vec<String>,
+    },
+    #[error("{}: no customer has a contract any more (an empty or truncated file?); the {before} customer(s) of the mapping in force would no longer be billed. To drop every customer, stop the daemon first", path.display())]
+    ContractsEmptied {
+        path: std::path::PathBuf,
+        before: usize,
+    },
+    #[error("{}: the new mapping cannot bill the stored tickets: {reason}", path.display())]
+    CannotBillStored {
+        path: std::path::PathBuf,
+        reason: Box<CycleError>,
+    },
+    #[error("the mapping change is refused{}:\n{reason}", if *.kept { "; the last good mapping stays in force" } else { "" })]
+    ChangeRefused { kept: bool, reason: Box<CycleError> },
+    #[error("the mapping version in force ({hash}) no longer loads: {reason}")]
+    StoredMappingUnloadable { hash: String, reason: String },
+    #[error("no contract for customer `{customer}` in {}", path.display())]
+    NoContract {
+        customer: String,
+        path: std::path::PathBuf,
+    },
+    #[error("no source named `{0}`")]
+    UnknownSource(String),
+    #[error("the mapping has no `sources.{0}` section")]
+    NoSourceSection(String),
+    #[error("source `{0}` is not a helpdesk")]
+    NotAHelpdesk(String),
+    /// A setting that does not parse; the text names its key.
+    #[error("{0}")]
+    Setting(String),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error("HTTP client: {0}")]
+    HttpClient(String),
+    /// A blocking job (loading or billing) panicked or was cancelled.
+    #[error("a background job failed: {0}")]
+    Job(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("stored tickets do not parse: {0}")]
@@ -126,7 +168,7 @@ pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError
     tokio::task::spawn_blocking(move || {
         let hash = mapping_hash(&path);
         let sha256 = crate::review::mapping_sha256(&path);
-        let loaded = mapping::load(&path).map_err(|d| CycleError::Mapping(d.to_string()))?;
+        let loaded = mapping::load(&path).map_err(|d| CycleError::MappingInvalid(d.to_string()))?;
         // A helpdesk read without its section would store no ticket at all.
         let missing: Vec<String> = helpdesks
             .iter()
@@ -134,11 +176,10 @@ pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError
             .map(|name| format!("sources.{name}"))
             .collect();
         if !missing.is_empty() {
-            return Err(CycleError::Mapping(format!(
-                "{}: no {} section: the helpdesk source(s) of the configuration need one each, saying which organisation is which customer (mappings/README.md, `sources`)",
-                path.display(),
-                missing.join(", ")
-            )));
+            return Err(CycleError::MissingSourceSections {
+                path: path.clone(),
+                sources: missing,
+            });
         }
         Ok(GoodMapping {
             book: loaded.book,
@@ -149,8 +190,7 @@ pub async fn load_mapping(settings: &Settings) -> Result<GoodMapping, CycleError
             review: loaded.review,
         })
     })
-    .await
-    .map_err(|e| CycleError::Mapping(e.to_string()))?
+    .await?
 }
 
 /// What the tasks of one daemon process share.
@@ -210,9 +250,7 @@ impl Bridge {
     /// in force. `Ok(true)` when a new mapping came into force.
     pub async fn reload_mapping(&self, now: DateTime<Utc>) -> Result<bool, CycleError> {
         let path = self.settings.mapping.path.clone();
-        let hash = tokio::task::spawn_blocking(move || mapping_hash(&path))
-            .await
-            .map_err(|e| CycleError::Mapping(e.to_string()))?;
+        let hash = tokio::task::spawn_blocking(move || mapping_hash(&path)).await?;
         let current = self.mapping().map(|m| m.hash.clone());
         let refused = self.refused.read().ok().and_then(|r| r.clone());
         if current.as_deref() == Some(hash.as_str()) {
@@ -244,10 +282,10 @@ impl Bridge {
         let loaded = load_mapping(&self.settings).await.and_then(|m| {
             let before = self.mapping().map_or(0, |old| old.book.contracts.len());
             if m.book.contracts.is_empty() && before > 0 {
-                return Err(CycleError::Mapping(format!(
-                    "{}: no customer has a contract any more (an empty or truncated file?); the {before} customer(s) of the mapping in force would no longer be billed. To drop every customer, stop the daemon first",
-                    self.settings.mapping.path.display()
-                )));
+                return Err(CycleError::ContractsEmptied {
+                    path: self.settings.mapping.path.clone(),
+                    before,
+                });
             }
             Ok(m)
         });
@@ -276,10 +314,10 @@ impl Bridge {
             Ok(m) => match self.mapping_verdict(m, live.as_deref(), now).await {
                 Ok(v) => Ok(Some(v)),
                 Err(CycleError::Store(e)) => return Err(CycleError::Store(e)),
-                Err(e) => Err(CycleError::Mapping(format!(
-                    "{}: the new mapping cannot bill the stored tickets: {e}",
-                    self.settings.mapping.path.display()
-                ))),
+                Err(e) => Err(CycleError::CannotBillStored {
+                    path: self.settings.mapping.path.clone(),
+                    reason: Box::new(e),
+                }),
             },
             Err(_) => Ok(None),
         };
@@ -325,14 +363,10 @@ impl Bridge {
                 if let Ok(mut r) = self.refused.write() {
                     *r = Some(hash);
                 }
-                let kept = if current.is_some() {
-                    "; the last good mapping stays in force"
-                } else {
-                    ""
-                };
-                Err(CycleError::Mapping(format!(
-                    "the mapping change is refused{kept}:\n{e}"
-                )))
+                Err(CycleError::ChangeRefused {
+                    kept: current.is_some(),
+                    reason: Box::new(e),
+                })
             }
         }
     }
@@ -396,14 +430,15 @@ impl Bridge {
             .settings
             .sources
             .get(name)
-            .ok_or_else(|| CycleError::Mapping(format!("no source named `{name}`")))?;
-        let map = mapping.sources.get(name).ok_or_else(|| {
-            CycleError::Mapping(format!("the mapping has no `sources.{name}` section"))
-        })?;
+            .ok_or_else(|| CycleError::UnknownSource(name.to_owned()))?;
+        let map = mapping
+            .sources
+            .get(name)
+            .ok_or_else(|| CycleError::NoSourceSection(name.to_owned()))?;
         source
             .connector
             .helpdesk(map)
-            .ok_or_else(|| CycleError::Mapping(format!("source `{name}` is not a helpdesk")))
+            .ok_or_else(|| CycleError::NotAHelpdesk(name.to_owned()))
     }
 
     fn mapping_in_force(&self) -> Result<Arc<GoodMapping>, CycleError> {

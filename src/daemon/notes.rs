@@ -144,7 +144,7 @@ impl Bridge {
             .billing
             .first_period
             .parse()
-            .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
+            .map_err(|e| CycleError::Setting(format!("billing.first_period: {e}")))?;
         for row in rows {
             let Some(source) = row.source.as_ref().map(|s| s.as_str()) else {
                 continue;

@@ -59,7 +59,7 @@ impl Workers {
             }
         }
         let transport = Transport::new(settings.retry.clone(), rates)
-            .map_err(|e| CycleError::Mapping(format!("HTTP client: {e}")))?;
+            .map_err(|e| CycleError::HttpClient(e.to_string()))?;
         Ok(Workers {
             transport,
             wake,

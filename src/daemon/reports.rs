@@ -41,10 +41,10 @@ impl Bridge {
         let book = &mapping.book;
         let key = CustomerKey::new(customer);
         if !book.contracts.contains_key(&key) {
-            return Err(CycleError::Mapping(format!(
-                "no contract for customer `{customer}` in {}",
-                self.settings.mapping.path.display()
-            )));
+            return Err(CycleError::NoContract {
+                customer: customer.to_owned(),
+                path: self.settings.mapping.path.clone(),
+            });
         }
         // Customers bill independently: one customer's report or statement
         // reads and bills that customer's tickets under that contract only
@@ -79,15 +79,14 @@ impl Bridge {
         };
         let book = &one;
         let had = bills.len();
-        let templates = crate::report::templates(self.settings.report.templates.as_deref())
-            .map_err(|e| CycleError::Mapping(e.to_string()))?;
+        let templates = crate::report::templates(self.settings.report.templates.as_deref())?;
         let rendered = crate::report::bill_months(book, &tickets, &key, period, as_of, &mut bills)
             .and_then(|()| {
                 crate::report::render(
                     &templates, book, &tickets, &bills, &key, period, language, statement,
                 )
             })
-            .map_err(|e| CycleError::Mapping(e.to_string()));
+            .map_err(CycleError::from);
         let billed = bills.len() - had;
         self.metrics
             .report_months_billed

@@ -109,7 +109,7 @@ impl Bridge {
             .billing
             .first_period
             .parse()
-            .map_err(|e| CycleError::Mapping(format!("billing.first_period: {e}")))?;
+            .map_err(|e| CycleError::Setting(format!("billing.first_period: {e}")))?;
         let last = Month::containing(now, chrono_tz::UTC);
         let from = first.max(last.back(self.settings.billing.correction_months + 1));
         Ok(from.through(last).collect())
@@ -130,8 +130,7 @@ impl Bridge {
         tokio::task::spawn_blocking(move || {
             engine::whatif::diff_books(&old, &new, &tickets, &months, None)
         })
-        .await
-        .map_err(|e| CycleError::Mapping(e.to_string()))?
+        .await?
         .map_err(|(period, e)| CycleError::Bill {
             period,
             message: e.to_string(),
@@ -168,13 +167,10 @@ impl Bridge {
         };
         let (files, hash) = (v.files.clone(), v.hash.clone());
         let loaded = tokio::task::spawn_blocking(move || load_files(&files, &hash))
-            .await
-            .map_err(|e| CycleError::Mapping(e.to_string()))?
-            .map_err(|e| {
-                CycleError::Mapping(format!(
-                    "the mapping version in force ({}) no longer loads: {e}",
-                    v.hash
-                ))
+            .await?
+            .map_err(|reason| CycleError::StoredMappingUnloadable {
+                hash: v.hash.clone(),
+                reason,
             })?;
         // The hash the files had at their path, as `mapping_sha256` takes it.
         let path = &self.settings.mapping.path;
@@ -237,9 +233,8 @@ impl Bridge {
         }
         let path = self.settings.mapping.path.clone();
         let files = tokio::task::spawn_blocking(move || mapping_files(&path))
-            .await
-            .map_err(|e| CycleError::Mapping(e.to_string()))?
-            .map_err(CycleError::Mapping)?;
+            .await?
+            .map_err(CycleError::MappingInvalid)?;
         let held = self
             .store
             .hold_mapping_change(
@@ -326,9 +321,8 @@ impl Bridge {
     ) -> Result<(), CycleError> {
         let path = self.settings.mapping.path.clone();
         let files = tokio::task::spawn_blocking(move || mapping_files(&path))
-            .await
-            .map_err(|e| CycleError::Mapping(e.to_string()))?
-            .map_err(CycleError::Mapping)?;
+            .await?
+            .map_err(CycleError::MappingInvalid)?;
         let subject = self.settings.mapping.path.display().to_string();
         self.store
             .mapping_applied(&subject, &m.hash, &files, &summary, now)
