@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::support::{
     KillOnDrop, NOW, corrections_of, drafts_in, examples, expected_october_totals, folder_target,
-    head, run_once_with as run_once, samples, scenarios, status, write_toml,
+    head, log_late_hour_on_t1001, run_once_with as run_once, samples, scenarios, status,
+    write_toml,
 };
 
 /// A demo-like configuration in `dir`: the bundled scenarios in, drafts out.
@@ -306,22 +307,7 @@ fn work_logged_after_a_pushed_draft_becomes_a_correction_in_the_next_draft() {
     let october = std::fs::read(drafts.join("draft_riga-bakery_2026-10_r1.json")).unwrap();
 
     // An hour on T-1001 (ilze's, billable) logged late, dated October.
-    let lv = exports.join("lv-it/tickets.json");
-    let mut export: Value = serde_json::from_str(&std::fs::read_to_string(&lv).unwrap()).unwrap();
-    let t1001 = export["tickets"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|t| t["id"] == "T-1001")
-        .unwrap();
-    t1001["work"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "id": "T-1001-LATE", "at": "2026-10-20T10:00:00+03:00", "minutes": 60,
-            "agent": "juris", "kind": "remote", "note": "Set up the laptop"
-        }));
-    std::fs::write(&lv, export.to_string()).unwrap();
+    log_late_hour_on_t1001(&exports.join("lv-it/tickets.json"));
 
     let december = run_once(&cfg, "2026-12-02T12:00:00Z", &[]);
     assert!(december.contains("1 ticket(s) changed"), "{december}");

@@ -308,20 +308,8 @@ async fn freshdesk_tickets_bill_as_their_export_does_and_a_breach_is_noted_once(
     std::fs::write(&export, fixture("export.json").to_string()).unwrap();
     let offline = offline_bill(&dir.path().join("freshdesk.yaml"), &export, "2026-10");
     for customer in ["riga-bakery", "daugava-logistics"] {
-        let ours: Value = serde_json::from_str(
-            &std::fs::read_to_string(
-                dir.path()
-                    .join(format!("drafts/draft_{customer}_2026-10_r1.json")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let theirs = offline["invoices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["customer"] == customer)
-            .unwrap_or_else(|| panic!("{customer} in {offline:#}"));
+        let ours = draft_file(&dir.path().join("drafts"), customer, "2026-10");
+        let theirs = offline_invoice(&offline, customer);
         assert_eq!(
             ours["draft"]["total_net"], theirs["total_net"],
             "{customer}: {ours:#} {theirs:#}"

@@ -347,14 +347,7 @@ max_connections = 256
         }
     }
     eprintln!("left open by kind (idle, idle, trickled head, trickled body): {open_kinds:?}");
-    let metrics = probe
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&probe, &format!("http://{addr}/metrics")).await;
     let limited: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("contract_bridge_http_connections"))

@@ -136,13 +136,7 @@ fn config(dir: &Path, ids: &Path, parties: &[(&str, &str, &str)]) -> PathBuf {
     for (c, _, a) in parties {
         tables.push_str(&format!("\"{c}\" = {a}\n"));
     }
-    let tickets = dir.join("tickets");
-    std::fs::create_dir_all(&tickets).unwrap();
-    std::fs::copy(
-        scenarios().join("itech-klippekort/tickets.json"),
-        tickets.join("tickets.json"),
-    )
-    .unwrap();
+    let tickets = copy_scenario(dir, "itech-klippekort");
     let body = format!(
         r#"{itech}[outbox]
 max_attempts = 5

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::support::{
-    Fake, Faults, bin, examples, folder_source, head, run_once_with, scenarios, serve, write_toml,
+    Fake, Faults, bin, copy_scenario, examples, folder_source, head, log_late_hour_on_t1001,
+    run_once_with, scenarios, serve, write_toml,
 };
 use serde_json::Value;
 
@@ -42,13 +43,7 @@ fn setup_on(dir: &Path, store_url: &str, url: &str, extra: &str) -> PathBuf {
         );
     assert!(text.contains("above: \"2000.00\""));
     std::fs::write(mapping.join("itech.yaml"), text).unwrap();
-    let tickets = dir.join("tickets");
-    std::fs::create_dir_all(&tickets).unwrap();
-    std::fs::copy(
-        scenarios().join("itech-klippekort/tickets.json"),
-        tickets.join("tickets.json"),
-    )
-    .unwrap();
+    let tickets = copy_scenario(dir, "itech-klippekort");
     let config = format!(
         r#"{head}{itech}[targets.books]
 type = "http"
@@ -817,22 +812,7 @@ async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
     assert_eq!(pushes(&fake, "draft:riga-bakery:2026-10:r1"), 1);
 
     // An hour on T-1001 logged late, dated October: November corrects it.
-    let mut export: Value =
-        serde_json::from_str(&std::fs::read_to_string(&tickets).unwrap()).unwrap();
-    let t1001 = export["tickets"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|t| t["id"] == "T-1001")
-        .unwrap();
-    t1001["work"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "id": "T-1001-LATE", "at": "2026-10-20T10:00:00+03:00", "minutes": 60,
-            "agent": "juris", "kind": "remote", "note": "Set up the laptop"
-        }));
-    std::fs::write(&tickets, export.to_string()).unwrap();
+    log_late_hour_on_t1001(&tickets);
     run_once_with(&cfg, "2026-12-02T12:00:00Z", &[]);
     assert_eq!(pushes(&fake, "draft:riga-bakery:2026-11:r1"), 0, "waits");
     let show: Value = serde_json::from_str(&ok(cli(

@@ -199,20 +199,8 @@ notes = "rt"
     let log = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &token)]);
     assert!(log.contains("3 ticket(s) changed"), "{log}");
     for customer in ["riga-bakery", "daugava-logistics"] {
-        let ours: Value = serde_json::from_str(
-            &std::fs::read_to_string(
-                dir.path()
-                    .join(format!("drafts/draft_{customer}_{month}_r1.json")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let theirs = offline["invoices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["customer"] == customer)
-            .unwrap_or_else(|| panic!("{customer} in {offline:#}"));
+        let ours = draft_file(&dir.path().join("drafts"), customer, &month);
+        let theirs = offline_invoice(&offline, customer);
         assert_eq!(
             ours["draft"]["total_net"], theirs["total_net"],
             "{customer}"

@@ -111,14 +111,7 @@ fn signed(body: &str) -> Option<(i64, String)> {
 }
 
 async fn stored_tickets(client: &reqwest::Client, addr: &str) -> String {
-    let m = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = get_text(client, &format!("http://{addr}/metrics")).await;
     m.lines()
         .find_map(|l| l.strip_prefix("contract_bridge_tickets "))
         .unwrap_or("?")

@@ -442,6 +442,59 @@ pub fn drafts_in(drafts: &Path, filter: &str) -> Vec<(String, String)> {
     out
 }
 
+/// An hour on T-1001 (billable) logged late, dated October, added to the
+/// export at `path`.
+pub fn log_late_hour_on_t1001(path: &Path) {
+    let mut export: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let t1001 = export["tickets"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["id"] == "T-1001")
+        .unwrap();
+    t1001["work"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": "T-1001-LATE", "at": "2026-10-20T10:00:00+03:00", "minutes": 60,
+            "agent": "juris", "kind": "remote", "note": "Set up the laptop"
+        }));
+    std::fs::write(path, export.to_string()).unwrap();
+}
+
+/// A copy of the scenario's `tickets.json` in `dir/tickets/`, to change it.
+pub fn copy_scenario(dir: &Path, scenario: &str) -> PathBuf {
+    let tickets = dir.join("tickets");
+    std::fs::create_dir_all(&tickets).unwrap();
+    std::fs::copy(
+        scenarios().join(scenario).join("tickets.json"),
+        tickets.join("tickets.json"),
+    )
+    .unwrap();
+    tickets
+}
+
+/// The first draft (revision 1) a folder target wrote for `customer` and `period`.
+pub fn draft_file(drafts: &Path, customer: &str, period: &str) -> Value {
+    let path = drafts.join(format!("draft_{customer}_{period}_r1.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// `customer`'s invoice in an offline `bill --json` document.
+pub fn offline_invoice<'a>(offline: &'a Value, customer: &str) -> &'a Value {
+    offline["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["customer"] == customer)
+        .unwrap_or_else(|| panic!("{customer} in {offline:#}"))
+}
+
+/// The body of a GET that must answer.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Runs `cmd` and asserts it succeeded, showing its stderr when not.
 pub fn succeeded(cmd: &mut std::process::Command) -> std::process::Output {
     let out = cmd.output().unwrap();
