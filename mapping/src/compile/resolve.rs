@@ -383,3 +383,189 @@ fn field_is_set(m: &Merged, key: &str) -> bool {
         report_every
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::compile::read::parse_text;
+    use crate::diag::Severity;
+
+    fn files(texts: &[(&str, &str)]) -> Vec<Parsed> {
+        texts
+            .iter()
+            .map(|(name, text)| Parsed {
+                file: Arc::from(Path::new(name)),
+                raw: parse_text(Path::new(name), text).expect("parses"),
+            })
+            .collect()
+    }
+
+    /// Each diagnostic as `path: message`.
+    fn said(report: &Report) -> Vec<String> {
+        report
+            .diags
+            .iter()
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect()
+    }
+
+    const BASE: &str = "calendars:\n  office: {time_zone: UTC, hours: 24/7}\n\
+        value_maps:\n  zammad: {}\n\
+        templates:\n  support:\n    currency: EUR\n    hourly_rate: \"40.00\"\n";
+
+    fn customer(keys: &str) -> String {
+        format!("{BASE}customers:\n  acme:\n    value_map: zammad\n    start: 2026-01-01\n{keys}")
+    }
+
+    #[test]
+    fn an_unknown_template_is_refused_with_the_nearest_name() {
+        let f = files(&[("m.yaml", &customer("    template: suport\n"))]);
+        let mut report = Report::default();
+        let r = resolve(&f, &mut report);
+        assert!(r.customers.is_empty(), "no customer without its template");
+        assert_eq!(
+            said(&report),
+            [
+                "customers.acme.template: no template named `suport` (did you mean `support`?); defined templates: support",
+                "templates.support: template `support` is not used by any customer",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_template_chain_that_loops_is_refused_and_shows_the_loop() {
+        let text = "templates:\n  a: {template: b}\n  b: {template: a}\n\
+            customers:\n  acme: {template: a}\n";
+        let f = files(&[("m.yaml", text)]);
+        let mut report = Report::default();
+        let r = resolve(&f, &mut report);
+        assert!(r.customers.is_empty());
+        assert_eq!(
+            said(&report),
+            [
+                "templates.b.template: template chain loops back to `a`: customers.acme → templates.a → templates.b → templates.a"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_customers_keys_override_the_templates_and_each_remembers_its_file() {
+        let f = files(&[(
+            "m.yaml",
+            &customer("    template: support\n    hourly_rate: \"60.00\"\n"),
+        )]);
+        let mut report = Report::default();
+        let r = resolve(&f, &mut report);
+        assert_eq!(said(&report), Vec::<String>::new());
+        let acme = &r.customers[0];
+        assert!(acme.sound);
+        let rate = acme.merged.hourly_rate.as_ref().expect("rate");
+        assert_eq!(
+            (rate.value.as_str(), rate.origin.path.as_str()),
+            ("60.00", "customers.acme.hourly_rate")
+        );
+        let currency = acme.merged.currency.as_ref().expect("from the template");
+        assert_eq!(currency.origin.path, "templates.support.currency");
+        assert_eq!(currency.origin.line, 7);
+    }
+
+    #[test]
+    fn a_name_defined_in_two_files_names_the_first_place() {
+        let f = files(&[
+            ("a.yaml", "value_maps:\n  zammad: {}\n"),
+            ("b.yaml", "value_maps:\n  other: {}\n  zammad: {}\n"),
+        ]);
+        let mut report = Report::default();
+        let r = resolve(&f, &mut report);
+        assert_eq!(r.value_maps.len(), 2);
+        assert_eq!(report.diags[0].file.to_str(), Some("b.yaml"));
+        assert_eq!(
+            report.diags[0].message,
+            "`zammad` is already defined at a.yaml:2; names in `value_maps` must be unique across the mapping files"
+        );
+    }
+
+    #[test]
+    fn references_to_an_unknown_value_map_or_calendar_make_the_customer_unsound() {
+        let f = files(&[(
+            "m.yaml",
+            &format!(
+                "{BASE}customers:\n  acme:\n    template: support\n    value_map: zamad\n    start: 2026-01-01\n    sla: {{calendar: offise}}\n"
+            ),
+        )]);
+        let mut report = Report::default();
+        let r = resolve(&f, &mut report);
+        let acme = &r.customers[0];
+        assert!(!acme.sound);
+        assert_eq!(acme.value_map, None);
+        assert_eq!(
+            said(&report),
+            [
+                "customers.acme.value_map: no value map named `zamad` (did you mean `zammad`?); defined value maps: zammad",
+                "customers.acme.sla.calendar: no calendar named `offise` (did you mean `office`?); defined calendars: office",
+            ]
+        );
+    }
+
+    #[test]
+    fn each_change_is_a_version_layered_on_the_one_before() {
+        let changes = "    template: support\n    changes:\n\
+            \x20     - {effective_from: 2026-03-01, hourly_rate: \"50.00\"}\n\
+            \x20     - {effective_from: 2026-05-15, hourly_rate: \"70.00\"}\n\
+            \x20     - {effective_from: 2026-06-01, level: gold}\n";
+        let f = files(&[("m.yaml", &customer(changes))]);
+        let mut report = Report::default();
+        let r = resolve(&f, &mut report);
+        assert_eq!(
+            said(&report),
+            [
+                "customers.acme.changes.1.effective_from: terms change at the start of a billing month: use 2026-05-01"
+            ]
+        );
+        let acme = &r.customers[0];
+        assert!(!acme.sound);
+        let versions: Vec<(String, String, Option<String>)> = acme
+            .versions
+            .iter()
+            .map(|v| {
+                (
+                    v.month.to_string(),
+                    v.merged.hourly_rate.as_ref().expect("rate").value.clone(),
+                    v.merged.level.as_ref().map(|l| l.value.clone()),
+                )
+            })
+            .collect();
+        // The refused change is left out; June builds on March.
+        assert_eq!(
+            versions,
+            [
+                ("2026-01".to_owned(), "40.00".to_owned(), None),
+                ("2026-03".to_owned(), "50.00".to_owned(), None),
+                (
+                    "2026-06".to_owned(),
+                    "50.00".to_owned(),
+                    Some("gold".to_owned())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_change_may_set_only_terms_and_start_must_be_given() {
+        let text = format!(
+            "{BASE}customers:\n  acme:\n    template: support\n    value_map: zammad\n    changes:\n      - {{effective_from: 2026-03-01, currency: SEK}}\n"
+        );
+        let mut report = Report::default();
+        resolve(&files(&[("m.yaml", &text)]), &mut report);
+        let said = said(&report);
+        assert!(said.contains(&"customers.acme: missing `start` (set it here or in the template), for example `start: 2026-01-01`".to_owned()), "{said:?}");
+        assert!(
+            said.iter().any(|s| s.starts_with("customers.acme.changes.0.currency: `currency` cannot change by date; a change may set: level, monthly_fee,")),
+            "{said:?}"
+        );
+        assert!(report.diags.iter().all(|d| d.severity == Severity::Error));
+    }
+}

@@ -557,3 +557,172 @@ fn sample_eval(c: &CelCondition) -> Result<bool, String> {
         onsite_visits: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use engine::calendar::Availability;
+
+    use super::*;
+    use crate::compile::read::{Parsed, parse_text};
+    use crate::compile::resolve::resolve;
+    use crate::diag::Severity;
+
+    /// Builds one file's text; the report holds every stage's diagnostics.
+    fn built(text: &str) -> (Built, Report) {
+        let file = Path::new("m.yaml");
+        let parsed = vec![Parsed {
+            file: Arc::from(file),
+            raw: parse_text(file, text).expect("parses"),
+        }];
+        let mut report = Report::default();
+        let resolved = resolve(&parsed, &mut report);
+        let b = build(&resolved, &mut report);
+        (b, report)
+    }
+
+    fn errors(report: &Report) -> Vec<String> {
+        report
+            .diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect()
+    }
+
+    fn mapping(keys: &str) -> String {
+        format!(
+            "calendars:\n  office:\n    time_zone: Europe/Riga\n    hours: {{mon-fri: \"09:00-17:00\"}}\n\
+             value_maps:\n  zammad: {{}}\n\
+             customers:\n  acme:\n    currency: EUR\n    time_zone: Europe/Riga\n    value_map: zammad\n    start: 2026-01-01\n{keys}"
+        )
+    }
+
+    fn acme(b: &Built) -> &Contract {
+        b.book
+            .contracts
+            .get(&CustomerKey::new("acme"))
+            .expect("acme is built")
+    }
+
+    fn eur(amount: &str) -> Money {
+        amount.parse().expect("amount")
+    }
+
+    #[test]
+    fn a_rate_of_60_an_hour_becomes_the_engines_rate_and_the_fee_is_named_by_level() {
+        let (b, report) = built(&mapping(
+            "    hourly_rate: \"60.00\"\n    monthly_fee: \"100\"\n    level: gold\n",
+        ));
+        assert_eq!(errors(&report), Vec::<String>::new());
+        let c = acme(&b);
+        assert_eq!(c.currency.to_string(), "EUR");
+        let (month, terms) = &c.terms[0];
+        assert_eq!(month.to_string(), "2026-01");
+        assert_eq!(terms.hourly_rate, Some(eur("60.00")));
+        let fee = terms.monthly_fee.as_ref().expect("fee");
+        assert_eq!(
+            (fee.name.as_str(), fee.amount),
+            ("Monthly fee (gold)", eur("100"))
+        );
+        // No rules written: all work is billable.
+        assert_eq!(terms.rules.len(), 1);
+        assert_eq!(terms.rules[0].treat, Treatment::Billable);
+    }
+
+    #[test]
+    fn a_card_is_priced_at_the_rate_in_force_the_month_it_was_bought() {
+        let (b, report) = built(&mapping(
+            "    hourly_rate: \"40.00\"\n\
+             \x20   changes:\n      - {effective_from: 2026-03-01, hourly_rate: \"60.00\"}\n\
+             \x20   card_sizes:\n      - {punches: 10, discount_percent: \"10\"}\n\
+             \x20   cards:\n      - {bought: 2026-02-10, punches: 10}\n      - {bought: 2026-04-10, punches: 10}\n",
+        ));
+        assert_eq!(errors(&report), Vec::<String>::new());
+        let c = acme(&b);
+        assert_eq!(c.terms.len(), 2);
+        let prices: Vec<Money> = c.cards.iter().map(|c| c.price).collect();
+        // 10 punches of 60 minutes, less 10 %.
+        assert_eq!(prices, [eur("360.00"), eur("540.00")]);
+    }
+
+    #[test]
+    fn a_contract_with_an_error_is_left_out_but_its_other_keys_are_still_checked() {
+        let (b, report) = built(&format!(
+            "{}sources:\n  desk:\n    customers: {{\"Acme Ltd\": acme}}\n",
+            mapping(
+                "    hourly_rate: \"40.005\"\n    banks:\n      - {name: b, size: 10h, per: week}\n"
+            )
+        ));
+        assert!(b.book.contracts.is_empty());
+        let errors = errors(&report);
+        assert!(errors.contains(&"customers.acme.hourly_rate: `40.005` has more decimals than EUR allows (2): an invoice line shows 2 decimals, so write \"40.00\" or \"40.01\"".to_owned()), "{errors:?}");
+        assert!(errors.contains(&"customers.acme.banks.0.per: `week` is not a bank term: use month, quarter, year or once".to_owned()), "{errors:?}");
+        // The source names a customer whose contract was not built.
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("sources.desk.customers")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn an_sla_runs_on_its_calendar_with_targets_by_priority() {
+        let (b, report) = built(&mapping(
+            "    hourly_rate: \"40.00\"\n    sla:\n      calendar: office\n      first_response: {1: 1h, all: 8h}\n      warn_at: 50%\n",
+        ));
+        assert_eq!(errors(&report), Vec::<String>::new());
+        let sla = acme(&b).terms[0].1.sla.clone().expect("sla");
+        assert!(matches!(sla.calendar.availability, Availability::Weekly(_)));
+        assert_eq!(sla.first_response.by_priority[0], Some(3_600));
+        assert_eq!(sla.first_response.all, Some(8 * 3_600));
+        assert!(matches!(sla.warn, WarnAt::Share(s) if s == Decimal::new(5, 1)));
+    }
+
+    #[test]
+    fn a_calendar_with_an_error_is_reported_once_where_it_is_defined() {
+        let text =
+            mapping("    hourly_rate: \"40.00\"\n    sla: {calendar: office, resolution: 2d}\n")
+                .replace("mon-fri:", "mon-fry:");
+        let (b, report) = built(&text);
+        // The customer's terms then have no SLA; the load fails on the
+        // calendar's error anyway.
+        assert!(acme(&b).terms[0].1.sla.is_none());
+        assert_eq!(
+            errors(&report),
+            [
+                "calendars.office.hours.mon-fry: `mon-fry` is not a day or day range: use mon, tue, wed, thu, fri, sat, sun, a range like mon-fri, or a list like sat,sun"
+            ]
+        );
+    }
+
+    #[test]
+    fn conditions_are_compiled_and_one_that_fails_on_a_typical_ticket_warns() {
+        let (b, report) = built(&mapping(
+            "    hourly_rate: \"40.00\"\n    rules:\n      - {when: 'ticket.tags.exists(t, t == \"remote\")', treat: free}\n      - {when: 'ticket.fields.missing == 1', treat: billable}\n",
+        ));
+        assert_eq!(errors(&report), Vec::<String>::new());
+        let warnings: Vec<&str> = report.diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("this condition fails on a typical ticket ("),
+            "{warnings:?}"
+        );
+        assert_eq!(acme(&b).terms[0].1.rules.len(), 2);
+        let (_, report) = built(&mapping(
+            "    hourly_rate: \"40.00\"\n    rules:\n      - {when: 'ticket.tags ==', treat: free}\n",
+        ));
+        assert_eq!(errors(&report).len(), 1, "{:?}", errors(&report));
+    }
+
+    #[test]
+    fn a_customer_that_did_not_resolve_gets_no_contract() {
+        let text = mapping("    hourly_rate: \"40.00\"\n")
+            .replace("value_map: zammad", "value_map: zammadd");
+        let (b, report) = built(&text);
+        assert!(b.book.contracts.is_empty());
+        assert_eq!(errors(&report).len(), 1, "{:?}", errors(&report));
+    }
+}
