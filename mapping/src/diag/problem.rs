@@ -292,6 +292,41 @@ pub(crate) enum Problem {
     #[error("a bank holds some time, such as 10h")]
     EmptyBank,
 
+    // ── Sources (sources.rs) ─────────────────────────────────────────────
+    #[error(
+        "no customers: map the helpdesk's organisation (RT: requestor domain) to a customer key, e.g. `\"Riga Bakery SIA\": riga-bakery`"
+    )]
+    NoCustomers,
+    #[error("`{key}` is not a customer of the mapping{}; customers with a contract: {}", suggest(.key, .contracts), .contracts.join(", "))]
+    NotACustomer { key: String, contracts: Vec<String> },
+    #[error(
+        "`{0}` is not a time unit: write whole minutes from 1m to 1d, such as 1m (agents log minutes) or 1h (hours)"
+    )]
+    NotATimeUnit(String),
+    #[error("`{0}` is not a work kind: use remote, onsite or phone")]
+    NotAKindOfWork(String),
+    #[error("the canonical name is empty")]
+    EmptyCanonicalName,
+    #[error(
+        "`{value}` is not a field: only `kind` and `category` are read from a worklog property, a label prefix, the request type, the comment or the activity; `{name}` takes a field, e.g. `customfield_10100`"
+    )]
+    NotAField { value: String, name: String },
+    #[error("`customer` and `organization` are the same field (the older name): keep one")]
+    CustomerAndOrganization,
+
+    // ── Accounts (accounts.rs) ───────────────────────────────────────────
+    #[error("`{0}` is empty: write the code the accounting system uses, or leave the key out")]
+    EmptyCode(&'static str),
+    #[error("`{0}` is not a tax rate: write a percent from 0 to 100, such as \"25\" or \"0\"")]
+    NotATaxRate(String),
+    #[error("a tracking category and its option must both be named: `tracking: {{Region: North}}`")]
+    UnnamedTracking,
+    #[error("`{key}` is not a line kind; valid: defaults, {}{}", .kinds.join(", "), line_kind_hint(.key, .kinds))]
+    NotALineKind {
+        key: String,
+        kinds: &'static [&'static str],
+    },
+
     // ── Reports and accounting ───────────────────────────────────────────
     #[error("unknown language `{value}`; reports are written in: {}", .valid.join(", "))]
     UnknownLanguage {
@@ -370,6 +405,15 @@ fn list(sizes: &[u32]) -> String {
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn line_kind_hint(key: &str, kinds: &[&str]) -> String {
+    if key == "bank_overage" {
+        " (hours beyond a bank are billed on the `hours` line; a bank bought is `bank_sale`)"
+            .to_owned()
+    } else {
+        did_you_mean(key, kinds.iter().copied())
+    }
 }
 
 fn zone_hint(near: &[String]) -> String {
