@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::diag::{Diagnostic, Origin};
+use crate::diag::{Diagnostic, Origin, Problem};
 
 /// The line kinds `accounts.<target>` takes, besides `defaults`.
 pub const KINDS: &[&str] = &[
@@ -152,7 +152,7 @@ impl TargetAccounts {
 
 fn code(
     o: &Origin,
-    key: &str,
+    key: &'static str,
     s: &Option<Spanned<String>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Code> {
@@ -163,9 +163,7 @@ fn code(
         origin.column = s.referenced.column();
     }
     if s.value.trim().is_empty() {
-        diags.push(origin.error(format!(
-            "`{key}` is empty: write the code the accounting system uses, or leave the key out"
-        )));
+        diags.push(origin.report(&Problem::EmptyCode(key)));
         return None;
     }
     Some(Code {
@@ -187,22 +185,23 @@ fn line(o: &Origin, raw: &Spanned<RawLineAccount>, diags: &mut Vec<Diagnostic>) 
             origin.line = s.referenced.line();
             origin.column = s.referenced.column();
         }
-        match s.value.trim().trim_end_matches('%').trim().parse::<Decimal>() {
+        match s
+            .value
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse::<Decimal>()
+        {
             Ok(d) if (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&d) => Some((d, origin)),
             _ => {
-                diags.push(origin.error(format!(
-                    "`{}` is not a tax rate: write a percent from 0 to 100, such as \"25\" or \"0\"",
-                    s.value
-                )));
+                diags.push(origin.report(&Problem::NotATaxRate(s.value.clone())));
                 None
             }
         }
     });
     for (name, option) in &r.tracking {
         if name.trim().is_empty() || option.trim().is_empty() {
-            diags.push(o.child("tracking").error(
-                "a tracking category and its option must both be named: `tracking: {Region: North}`",
-            ));
+            diags.push(o.child("tracking").report(&Problem::UnnamedTracking));
         }
     }
     LineAccount {
@@ -242,16 +241,10 @@ pub(crate) fn compile_target(
                 at.line = v.referenced.line();
                 at.column = v.referenced.column();
             }
-            let hint = if key == "bank_overage" {
-                " (hours beyond a bank are billed on the `hours` line; a bank bought is `bank_sale`)"
-                    .to_owned()
-            } else {
-                crate::did_you_mean(key, KINDS.iter().copied())
-            };
-            diags.push(at.error(format!(
-                "`{key}` is not a line kind; valid: defaults, {}{hint}",
-                KINDS.join(", "),
-            )));
+            diags.push(at.report(&Problem::NotALineKind {
+                key: key.clone(),
+                kinds: KINDS,
+            }));
         }
     }
     out

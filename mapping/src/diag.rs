@@ -1,5 +1,15 @@
 //! Diagnostics: every problem names the file, line, column and key path, and
 //! says what would be valid.
+//!
+//! This module is a leaf that every stage of `compile` reads: [`Origin`] and
+//! [`At`] say where a value was written, [`Problem`] (in `problem.rs`) words
+//! each thing that can be wrong with it, and [`Report`] collects them as
+//! [`Diagnostic`]s. A stage never formats a message itself: it raises a
+//! `Problem` at an `Origin`.
+
+mod problem;
+
+pub(crate) use problem::Problem;
 
 use std::fmt;
 use std::path::Path;
@@ -110,6 +120,11 @@ impl Origin {
         }
     }
 
+    /// The diagnostic for `problem` written here, graded by the problem.
+    pub(crate) fn report(&self, problem: &Problem) -> Diagnostic {
+        self.diag(problem.severity(), problem.to_string())
+    }
+
     pub fn error(&self, message: impl Into<String>) -> Diagnostic {
         self.diag(Severity::Error, message)
     }
@@ -127,6 +142,38 @@ impl Origin {
             path: self.path.clone(),
             message: message.into(),
         }
+    }
+}
+
+/// The diagnostics raised so far in one load, in the order raised (they are
+/// sorted once, at the end).
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) diags: Vec<Diagnostic>,
+}
+
+impl Report {
+    /// Raises `problem` where `origin` points.
+    pub(crate) fn raise(&mut self, origin: &Origin, problem: Problem) {
+        self.diags.push(origin.report(&problem));
+    }
+
+    /// The value, or `None` with its problem raised at `origin`.
+    pub(crate) fn ok<T>(&mut self, origin: &Origin, r: Result<T, Problem>) -> Option<T> {
+        r.map_err(|p| self.raise(origin, p)).ok()
+    }
+
+    /// A mark to ask [`Report::errors_since`] about later.
+    pub(crate) fn mark(&self) -> usize {
+        self.diags.len()
+    }
+
+    /// Whether an error was raised after `mark`: the thing being compiled
+    /// since then is invalid, though its other keys were still checked.
+    pub(crate) fn errors_since(&self, mark: usize) -> bool {
+        self.diags[mark..]
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 }
 

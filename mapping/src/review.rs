@@ -145,7 +145,7 @@ pub(crate) fn compile(a: &At<RawReview>, diags: &mut Vec<crate::Diagnostic>) -> 
     match Review::parse(&a.value) {
         Ok(r) => Some(r),
         Err(msg) => {
-            diags.push(a.origin.error(msg));
+            diags.push(a.origin.report(&crate::diag::Problem::Verbatim(msg)));
             None
         }
     }

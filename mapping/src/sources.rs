@@ -30,7 +30,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::diag::{Diagnostic, Origin};
+use crate::diag::{Diagnostic, Origin, Problem};
 use crate::duration::parse_duration;
 
 /// One `sources.<name>` section as written.
@@ -259,21 +259,17 @@ pub(crate) fn compile_source(
     let mut map = SourceMap::default();
     let customers = origin.child("customers");
     if raw.customers.is_empty() {
-        diags.push(customers.error(
-            "no customers: map the helpdesk's organisation (RT: requestor domain) to a customer key, e.g. `\"Riga Bakery SIA\": riga-bakery`",
-        ));
+        diags.push(customers.report(&Problem::NoCustomers));
     }
     for (name, key) in &raw.customers {
         let o = spot(&customers, name, key);
         if contracts.contains(&key.value.as_str()) {
             map.customers.insert(name.clone(), key.value.clone());
         } else {
-            diags.push(o.error(format!(
-                "`{}` is not a customer of the mapping{}; customers with a contract: {}",
-                key.value,
-                crate::diag::did_you_mean(&key.value, contracts.iter().copied()),
-                contracts.join(", ")
-            )));
+            diags.push(o.report(&Problem::NotACustomer {
+                key: key.value.clone(),
+                contracts: contracts.iter().map(|c| (*c).to_owned()).collect(),
+            }));
         }
     }
     if let Some(unit) = &raw.time_unit {
@@ -282,11 +278,8 @@ pub(crate) fn compile_source(
             Ok(seconds) if seconds > 0 && seconds <= 86_400 && seconds % 60 == 0 => {
                 map.minutes_per_unit = Decimal::from(seconds / 60);
             }
-            Ok(_) => diags.push(o.error(format!(
-                "`{}` is not a time unit: write whole minutes from 1m to 1d, such as 1m (agents log minutes) or 1h (hours)",
-                unit.value
-            ))),
-            Err(e) => diags.push(o.error(e)),
+            Ok(_) => diags.push(o.report(&Problem::NotATimeUnit(unit.value.clone()))),
+            Err(e) => diags.push(o.report(&Problem::Verbatim(e))),
         }
     }
     let kinds = origin.child("kinds");
@@ -296,17 +289,14 @@ pub(crate) fn compile_source(
             Some(k) => {
                 map.kinds.insert(word.clone(), k);
             }
-            None => diags.push(o.error(format!(
-                "`{}` is not a work kind: use remote, onsite or phone",
-                kind.value
-            ))),
+            None => diags.push(o.report(&Problem::NotAKindOfWork(kind.value.clone()))),
         }
     }
     let fields = origin.child("fields");
     for (name, field) in &raw.fields {
         let o = spot(&fields, name, field);
         if name.trim().is_empty() {
-            diags.push(o.error("the canonical name is empty"));
+            diags.push(o.report(&Problem::EmptyCanonicalName));
             continue;
         }
         match Place::parse(&field.value) {
@@ -319,20 +309,20 @@ pub(crate) fn compile_source(
                     ("kind", place) => map.kind_from = Some(place),
                     ("category", place) => map.category_from = Some(place),
                     (_, Place::Field(_)) => {}
-                    (_, _) => diags.push(o.error(format!(
-                        "`{}` is not a field: only `kind` and `category` are read from a worklog property, a label prefix, the request type, the comment or the activity; `{name}` takes a field, e.g. `customfield_10100`",
-                        field.value
-                    ))),
+                    (_, _) => diags.push(o.report(&Problem::NotAField {
+                        value: field.value.clone(),
+                        name: name.clone(),
+                    })),
                 }
             }
-            Err(e) => diags.push(o.error(e)),
+            Err(e) => diags.push(o.report(&Problem::Verbatim(e))),
         }
     }
     if raw.fields.contains_key("customer") && raw.fields.contains_key("organization") {
         diags.push(
-            fields.child("customer").error(
-                "`customer` and `organization` are the same field (the older name): keep one",
-            ),
+            fields
+                .child("customer")
+                .report(&Problem::CustomerAndOrganization),
         );
     }
     map
