@@ -19,13 +19,16 @@
 //! - [`condition`]: the trait mapping conditions (CEL) implement.
 //! - [`whatif`]: the lines two bills of the same tickets differ by (a
 //!   mapping edit's what-if).
+//! - [`draft`]: a bill's invoice lines as drafts carry them to a ledger.
 
 pub mod bill;
 pub mod billing;
 pub mod calendar;
 pub mod condition;
 pub mod contract;
+pub mod corrections;
 pub mod document;
+pub mod draft;
 pub mod holidays;
 pub mod minutes;
 pub mod money;
@@ -37,3 +40,4 @@ pub mod whatif;
 
 pub use bill::{bill, sla_clocks, sla_next_look};
 pub use billing::{BillError, ContractBook};
+pub use draft::DraftLine;
