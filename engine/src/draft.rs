@@ -3,10 +3,10 @@
 //!
 //! A [`DraftLine`] is the wire shape of a line, stored in the outbox and in
 //! each closed period's document: its figures are the text the bill
-//! document shows (`"2.5"`, `"40.00"`), so what was pushed can be read back
-//! and compared exactly (see [`crate::corrections`]). Its [`LineRefs`] are
-//! the mapping's accounting codes for the line; the draft around the lines
-//! (customer, currency, contact) belongs to the connectors.
+//! document shows (`"2.5"`, `"40.00"`), so what was pushed can be read
+//! back and compared exactly when a late change corrects its period. Its
+//! [`LineRefs`] are the mapping's accounting codes for the line; the draft
+//! around the lines (customer, currency, contact) belongs to the connectors.
 
 use std::collections::BTreeMap;
 

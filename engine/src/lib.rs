@@ -20,6 +20,9 @@
 //! - [`whatif`]: the lines two bills of the same tickets differ by (a
 //!   mapping edit's what-if).
 //! - [`draft`]: a bill's invoice lines as drafts carry them to a ledger.
+//! - [`corrections`]: what a late change to a closed period comes to.
+//! - [`prepaid`]: a paid (or issued) invoice line opens a card or bank;
+//!   sold cards and banks join the contract; renewals.
 
 pub mod bill;
 pub mod billing;
@@ -33,6 +36,7 @@ pub mod holidays;
 pub mod minutes;
 pub mod money;
 pub mod period;
+pub mod prepaid;
 pub mod sla;
 pub mod ticket;
 pub mod values;

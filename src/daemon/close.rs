@@ -7,6 +7,11 @@
 //! `billing.correction_months`), the period is billed again at the next
 //! close, and what differs from what was already billed for it becomes
 //! correction lines of the new draft, each naming the period it corrects.
+//!
+//! The money is the engine's: the draft's lines and total
+//! ([`engine::draft`]) and the corrections ([`engine::corrections`]). This
+//! module decides when a period closes, reads the closed periods' drafts
+//! from the store for the engine, and stores what it returns.
 
 use std::collections::BTreeMap;
 

@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 use store::Store;
 
 pub use close::{Gate, draft_key};
-pub use ledger::{accounting_webhook, merge_sales};
+pub use ledger::accounting_webhook;
 pub use outbox::backoff;
 
 use crate::metrics::Metrics;
