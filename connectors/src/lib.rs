@@ -427,60 +427,21 @@ impl Draft {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-pub struct DraftLine {
-    pub kind: String,
-    pub description: String,
-    pub quantity: String,
-    pub unit_price: String,
-    pub amount: String,
-    pub tickets: Vec<String>,
-    /// The earlier period this line corrects (work logged or re-categorised
-    /// after that period's draft was pushed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub corrects: Option<String>,
-    /// This line's account, item, tax and tracking from the mapping's
-    /// `accounts.<target>` (issue 17); absent when none is configured, and
-    /// then the draft's `refs` and the target's configuration apply.
-    #[serde(default, skip_serializing_if = "LineRefs::is_empty")]
-    pub refs: LineRefs,
-}
+// A draft's lines are the engine's: what a bill invoices, as drafts carry it.
+pub use engine::draft::{DraftLine, LineRefs};
 
-/// An invoice line's own ids in the accounting system.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct LineRefs {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tax: Option<String>,
-    /// Percent, as the mapping wrote it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tax_rate: Option<String>,
-    /// Tracking category → option.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub tracking: std::collections::BTreeMap<String, String>,
-}
-
-impl LineRefs {
-    pub fn is_empty(&self) -> bool {
-        *self == LineRefs::default()
+impl Draft {
+    /// `l`'s account: its own, else the draft's.
+    pub fn account_of<'a>(&'a self, l: &'a DraftLine) -> Option<&'a String> {
+        l.refs.account.as_ref().or(self.refs.account.as_ref())
     }
-}
-
-impl DraftLine {
-    /// The line's account: its own, else the draft's.
-    pub fn account<'a>(&'a self, d: &'a Draft) -> Option<&'a String> {
-        self.refs.account.as_ref().or(d.refs.account.as_ref())
+    /// `l`'s item: its own, else the draft's.
+    pub fn item_of<'a>(&'a self, l: &'a DraftLine) -> Option<&'a String> {
+        l.refs.item.as_ref().or(self.refs.item.as_ref())
     }
-    /// The line's item: its own, else the draft's.
-    pub fn item<'a>(&'a self, d: &'a Draft) -> Option<&'a String> {
-        self.refs.item.as_ref().or(d.refs.item.as_ref())
-    }
-    /// The line's tax: its own, else the draft's.
-    pub fn tax<'a>(&'a self, d: &'a Draft) -> Option<&'a String> {
-        self.refs.tax.as_ref().or(d.refs.tax.as_ref())
+    /// `l`'s tax: its own, else the draft's.
+    pub fn tax_of<'a>(&'a self, l: &'a DraftLine) -> Option<&'a String> {
+        l.refs.tax.as_ref().or(self.refs.tax.as_ref())
     }
 }
 

@@ -19,17 +19,24 @@
 //! - [`condition`]: the trait mapping conditions (CEL) implement.
 //! - [`whatif`]: the lines two bills of the same tickets differ by (a
 //!   mapping edit's what-if).
+//! - [`draft`]: a bill's invoice lines as drafts carry them to a ledger.
+//! - [`corrections`]: what a late change to a closed period comes to.
+//! - [`prepaid`]: a paid (or issued) invoice line opens a card or bank;
+//!   sold cards and banks join the contract; renewals.
 
 pub mod bill;
 pub mod billing;
 pub mod calendar;
 pub mod condition;
 pub mod contract;
+pub mod corrections;
 pub mod document;
+pub mod draft;
 pub mod holidays;
 pub mod minutes;
 pub mod money;
 pub mod period;
+pub mod prepaid;
 pub mod sla;
 pub mod ticket;
 pub mod values;
@@ -37,3 +44,4 @@ pub mod whatif;
 
 pub use bill::{bill, sla_clocks, sla_next_look};
 pub use billing::{BillError, ContractBook};
+pub use draft::DraftLine;

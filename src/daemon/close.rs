@@ -7,15 +7,20 @@
 //! `billing.correction_months`), the period is billed again at the next
 //! close, and what differs from what was already billed for it becomes
 //! correction lines of the new draft, each naming the period it corrects.
+//!
+//! The money is the engine's: the draft's lines and total
+//! ([`engine::draft`]) and the corrections ([`engine::corrections`]). This
+//! module decides when a period closes, reads the closed periods' drafts
+//! from the store for the engine, and stores what it returns.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use connectors::{Draft, DraftLine, Push};
+use engine::corrections::{ClosedDraft, Corrected};
 use engine::document::BillDocument;
 use engine::period::Month;
 use engine::ticket::{CustomerKey, Ticket};
-use rust_decimal::Decimal;
 use store::ClosedPeriod;
 
 use super::{Bridge, CycleError, CycleReport};
@@ -218,22 +223,25 @@ impl Bridge {
                     let window_start =
                         first.max(month.back(self.settings.billing.correction_months));
                     // A rejected period's draft was never pushed: nothing of it is billed.
-                    let closed: Vec<(String, String)> = self
+                    let closed: Vec<ClosedDraft> = self
                         .store
                         .closed_documents(customer.as_str())
                         .await?
                         .into_iter()
                         .filter(|(p, _)| !rejected.contains_key(&(customer.to_string(), p.clone())))
+                        .filter_map(|(p, document)| closed_draft(&p, &document))
                         .collect();
                     let mut corrections = Vec::new();
                     for earlier in window_start.through(month).filter(|p| *p < month) {
-                        if !closed.iter().any(|(p, _)| *p == earlier.to_string()) {
+                        if !closed.iter().any(|c| c.period == earlier) {
                             continue;
                         }
                         let doc = bill_cached(&mut bills, book, tickets, earlier)?;
-                        let now_lines = draft_lines(doc, &customer);
-                        let billed = billed_for(&closed, earlier);
-                        corrections.extend(correction_lines(earlier, &billed, &now_lines));
+                        let now_lines = engine::draft::lines_of(doc, &customer);
+                        let billed = engine::corrections::billed_for(&closed, earlier);
+                        corrections.extend(engine::corrections::correction_lines(
+                            earlier, &billed, &now_lines,
+                        ));
                     }
                     let doc = bill_cached(&mut bills, book, tickets, month)?;
                     let fingerprint = crate::review::fingerprint(&mapping.hash, doc, &customer);
@@ -252,7 +260,7 @@ impl Bridge {
                         month,
                     );
                     let doc = bill_cached(&mut bills, book, tickets, month)?;
-                    let corrected: Vec<(String, Decimal, usize)> = corrected_periods(&corrections);
+                    let corrected = engine::corrections::corrected_periods(&corrections);
                     let correction_count = corrections.len();
                     let mut closed = self.closed_period(
                         doc,
@@ -270,7 +278,7 @@ impl Bridge {
                     let policy = mapping.review.get(&customer).copied().unwrap_or_default();
                     if closed.push.is_some()
                         && let Some(total) = &closed.total_net
-                        && policy.needs_review(dec(total))
+                        && policy.needs_review(engine::draft::decimal(total))
                     {
                         closed.review = Some(store::ReviewRequest {
                             policy: policy.describe(),
@@ -352,7 +360,7 @@ impl Bridge {
             .map(|i| i.currency.to_string())
             .or_else(|| book.contracts.get(customer).map(|c| c.currency.to_string()))
             .unwrap_or_default();
-        let mut lines = draft_lines(doc, customer);
+        let mut lines = engine::draft::lines_of(doc, customer);
         lines.extend(corrections);
         if let Some(accounts) = accounts {
             let own = book
@@ -364,13 +372,13 @@ impl Bridge {
             }
         }
         let draft = (!lines.is_empty()).then(|| {
-            let total: Decimal = lines.iter().map(|l| dec(&l.amount)).sum();
+            let total = engine::draft::total_net(&lines);
             Draft {
                 customer: customer.to_string(),
                 period: month.to_string(),
                 revision,
                 currency: currency.clone(),
-                total_net: format!("{:.2}", total.round_dp(2)),
+                total_net: format!("{total:.2}"),
                 date: now.with_timezone(&tz).date_naive().to_string(),
                 lines,
                 refs: book
@@ -421,7 +429,7 @@ impl Bridge {
     async fn audit_close(
         &self,
         closed: &ClosedPeriod,
-        corrected: &[(String, Decimal, usize)],
+        corrected: &[Corrected],
         rebilled: bool,
         now: DateTime<Utc>,
     ) -> Result<(), CycleError> {
@@ -452,15 +460,15 @@ impl Bridge {
                 }),
             ))
             .await?;
-        for (period, amount, lines) in corrected {
+        for c in corrected {
             self.store
                 .audit(&entry(
                     "draft_corrected",
-                    format!("{}/{period}", closed.customer),
+                    format!("{}/{}", closed.customer, c.period),
                     serde_json::json!({
                         "in_draft": key,
-                        "lines": lines,
-                        "amount": format!("{:.2}", amount.round_dp(2)),
+                        "lines": c.lines,
+                        "amount": format!("{:.2}", c.amount.round_dp(2)),
                     }),
                 ))
                 .await?;
@@ -469,17 +477,17 @@ impl Bridge {
     }
 }
 
-/// `(period, amount, lines)` of each earlier period that correction lines fix.
-fn corrected_periods(corrections: &[DraftLine]) -> Vec<(String, Decimal, usize)> {
-    let mut by: BTreeMap<String, (Decimal, usize)> = BTreeMap::new();
-    for l in corrections {
-        if let Some(p) = &l.corrects {
-            let e = by.entry(p.clone()).or_default();
-            e.0 += dec(&l.amount);
-            e.1 += 1;
-        }
-    }
-    by.into_iter().map(|(p, (a, n))| (p, a, n)).collect()
+/// A closed period as the late-change rules read it: its month and its
+/// draft's lines (none when its document has no draft). A row whose period
+/// is not a month is no period of ours and is left out.
+fn closed_draft(period: &str, document: &str) -> Option<ClosedDraft> {
+    let period = period.parse().ok()?;
+    let lines = serde_json::from_str::<serde_json::Value>(document)
+        .ok()
+        .and_then(|d| serde_json::from_value::<Option<Draft>>(d["draft"].clone()).ok())
+        .flatten()
+        .map_or_else(Vec::new, |d| d.lines);
+    Some(ClosedDraft { period, lines })
 }
 
 /// Customers closed together: their report PDFs print at once.
@@ -661,104 +669,6 @@ pub fn line_refs(
     }
 }
 
-/// A customer's invoice lines of a bill, as drafts carry them.
-fn draft_lines(doc: &BillDocument, customer: &CustomerKey) -> Vec<DraftLine> {
-    let Some(inv) = doc.invoices.iter().find(|i| &i.customer == customer) else {
-        return Vec::new();
-    };
-    inv.lines
-        .iter()
-        .map(|l| DraftLine {
-            kind: serde_json::to_value(l.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            description: l.description.clone(),
-            quantity: l.quantity.to_string(),
-            unit_price: l.unit_price.to_string(),
-            amount: l.amount.to_string(),
-            tickets: l.tickets.iter().map(ToString::to_string).collect(),
-            corrects: None,
-            refs: Default::default(),
-        })
-        .collect()
-}
-
-/// Everything billed so far for `period`: its own draft's lines and the
-/// corrections of it in later drafts.
-fn billed_for(closed: &[(String, String)], period: Month) -> Vec<DraftLine> {
-    let period = period.to_string();
-    let mut out = Vec::new();
-    for (p, document) in closed {
-        let Some(draft) = serde_json::from_str::<serde_json::Value>(document)
-            .ok()
-            .and_then(|d| serde_json::from_value::<Option<Draft>>(d["draft"].clone()).ok())
-            .flatten()
-        else {
-            continue;
-        };
-        for l in draft.lines {
-            let own = *p == period && l.corrects.is_none();
-            let corrects_it = l.corrects.as_deref() == Some(period.as_str());
-            if own || corrects_it {
-                out.push(l);
-            }
-        }
-    }
-    out
-}
-
-fn dec(s: &str) -> Decimal {
-    s.parse().unwrap_or_default()
-}
-
-/// The lines that bring what was billed for `period` to what it comes to
-/// now. Lines match by kind, description and unit price; a changed quantity
-/// gives one line with the difference.
-pub fn correction_lines(period: Month, billed: &[DraftLine], now: &[DraftLine]) -> Vec<DraftLine> {
-    type Key = (String, String, String);
-    let mut sums: BTreeMap<Key, (Decimal, Decimal, Vec<String>)> = BTreeMap::new();
-    let key = |l: &DraftLine| {
-        let base = l
-            .description
-            .strip_prefix(&format!("Correction to {period}: "))
-            .unwrap_or(&l.description);
-        (
-            l.kind.clone(),
-            base.to_owned(),
-            dec(&l.unit_price).normalize().to_string(),
-        )
-    };
-    for (sign, lines) in [(Decimal::ONE, now), (Decimal::NEGATIVE_ONE, billed)] {
-        for l in lines {
-            let e = sums.entry(key(l)).or_default();
-            e.0 += sign * dec(&l.quantity);
-            e.1 += sign * dec(&l.amount);
-            for t in &l.tickets {
-                if !e.2.contains(t) {
-                    e.2.push(t.clone());
-                }
-            }
-        }
-    }
-    sums.into_iter()
-        .filter(|(_, (q, a, _))| !q.is_zero() || !a.is_zero())
-        .map(|((kind, description, unit_price), (q, a, mut tickets))| {
-            tickets.sort();
-            DraftLine {
-                kind,
-                description: format!("Correction to {period}: {description}"),
-                quantity: q.normalize().to_string(),
-                unit_price,
-                amount: format!("{:.2}", a.round_dp(2)),
-                tickets,
-                corrects: Some(period.to_string()),
-                refs: Default::default(),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,29 +684,6 @@ mod tests {
             corrects: None,
             refs: Default::default(),
         }
-    }
-
-    #[test]
-    fn a_late_change_gives_the_difference_once_and_nothing_after() {
-        let oct: Month = "2026-10".parse().unwrap();
-        let billed = vec![line("Support work", "2.00", "40.00", "80.00")];
-        let now = vec![
-            line("Support work", "2.50", "40.00", "100.00"),
-            line("Travel", "1", "15.00", "15.00"),
-        ];
-        let fix = correction_lines(oct, &billed, &now);
-        assert_eq!(fix.len(), 2);
-        assert_eq!(fix[0].description, "Correction to 2026-10: Support work");
-        assert_eq!(
-            (fix[0].quantity.as_str(), fix[0].amount.as_str()),
-            ("0.5", "20.00")
-        );
-        assert_eq!(fix[1].amount, "15.00");
-        assert!(fix.iter().all(|l| l.corrects.as_deref() == Some("2026-10")));
-        // Once corrected, billing the same period again corrects nothing.
-        let mut all = billed.clone();
-        all.extend(fix);
-        assert!(correction_lines(oct, &all, &now).is_empty());
     }
 
     /// moneo's mapping with an `accounts.books` section.
@@ -888,17 +775,6 @@ mod tests {
             text.contains("accounts.books.bank_overage")
                 && text.contains("billed on the `hours` line"),
             "{text}"
-        );
-    }
-
-    #[test]
-    fn work_made_free_after_the_fact_is_credited() {
-        let oct: Month = "2026-10".parse().unwrap();
-        let billed = vec![line("Support work", "1.00", "40.00", "40.00")];
-        let fix = correction_lines(oct, &billed, &[]);
-        assert_eq!(
-            (fix[0].quantity.as_str(), fix[0].amount.as_str()),
-            ("-1", "-40.00")
         );
     }
 

@@ -16,16 +16,21 @@
 //! poll, a webhook delivered twice) adds nothing, a card sold on two
 //! invoices makes two cards. Sold cards and banks join the contract's own
 //! (and their opening balances) in the one ledger the engine draws from.
+//!
+//! Those rules, and the renewal of a card used up or a bank run low, are
+//! the engine's ([`engine::prepaid`]): this module reads the invoices,
+//! turns their lines and statuses and the stored sales into the engine's
+//! types, and stores and queues what the rules decide.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use connectors::accounting::{AccountingApi, DraftStatus, RemoteInvoice, StatusStep};
 use connectors::{ConnectorError, Draft, Push};
 use engine::ContractBook;
-use engine::contract::{Bank, BankTerm, Card, CardOpening, Prepaid, SaleOn, Sells};
+use engine::contract::Prepaid;
 use engine::minutes::Minutes;
 use engine::money::Money;
 use engine::period::Month;
-use rust_decimal::Decimal;
+use engine::prepaid::{self, Sold, Stage};
 use store::Sale;
 
 use super::webhook::WebhookError;
@@ -154,7 +159,7 @@ impl Bridge {
             return Ok(());
         }
         let book = self.book_with_sales(&mapping.book).await?;
-        let sales = self.store.sales().await?;
+        let sales = engine_sales(&self.store.sales().await?);
         let mut warnings = Vec::new();
         let tickets = self.stored_tickets(&book, &mut warnings).await?;
         let this = Month::containing(now, chrono_tz::UTC);
@@ -176,7 +181,7 @@ impl Bridge {
                     continue;
                 };
                 let customer = event.customer.as_str();
-                let Some(p) = renewal_item(contract, &sales, customer, &subject)
+                let Some(p) = prepaid::renewal_item(contract, &sales, &event.customer, &subject)
                     .filter(|p| p.renew != Renew::Nothing)
                 else {
                     continue;
@@ -404,28 +409,42 @@ impl Bridge {
             return Ok(0);
         };
         let mut opened = 0;
+        let sold_on = prepaid::SaleInvoice {
+            target: target.to_owned(),
+            id: inv.id.clone(),
+            customer: customer.clone(),
+            currency: inv.currency.clone(),
+            date: inv.date.unwrap_or_else(|| now.date_naive()),
+        };
         for line in &inv.lines {
             let Some(p) = contract.prepaid.get(&line.item) else {
                 continue;
             };
-            if !opens(p.on, inv.status) {
+            if !prepaid::opens(p.on, stage(inv.status)) {
                 continue;
             }
-            let bought = inv.date.unwrap_or_else(|| now.date_naive());
-            for sale in sales_of(target, customer.as_str(), &inv.id, inv, line, p, bought) {
-                match sale {
-                    Ok(sale) => {
-                        if self.store.record_sale(&sale, now).await? {
-                            opened += 1;
-                            tracing::info!(
-                                target,
-                                customer = %customer,
-                                "{target}: invoice {} sold {customer} a {} ({} {}) on {}",
-                                inv.id, sale.kind, sale.size, sale.item, sale.bought
-                            );
-                        }
-                    }
-                    Err(e) => report.source_errors.push(e),
+            let line = prepaid::SaleLine {
+                id: line.id.clone(),
+                item: line.item.clone(),
+                quantity: line.quantity,
+                amount: line.amount,
+            };
+            let sales = match prepaid::sales_of(&sold_on, &line, p) {
+                Ok(sales) => sales,
+                Err(e) => {
+                    report.source_errors.push(e.to_string());
+                    continue;
+                }
+            };
+            for sale in sales.iter().map(stored_sale) {
+                if self.store.record_sale(&sale, now).await? {
+                    opened += 1;
+                    tracing::info!(
+                        target,
+                        customer = %customer,
+                        "{target}: invoice {} sold {customer} a {} ({} {}) on {}",
+                        inv.id, sale.kind, sale.size, sale.item, sale.bought
+                    );
                 }
             }
         }
@@ -440,7 +459,7 @@ impl Bridge {
         book: &ContractBook,
     ) -> Result<ContractBook, CycleError> {
         let sales = self.store.sales().await?;
-        Ok(merge_sales(book, &sales))
+        Ok(prepaid::merge_sales(book, &engine_sales(&sales)))
     }
 
     /// Re-creates a customer's draft for `month` on purpose, under the next
@@ -583,46 +602,20 @@ impl Bridge {
     }
 }
 
-/// The prepaid item that renews a card or bank named by an event: the item
-/// it was sold as, else (a card of the mapping's own) an item selling cards
-/// of its size.
-fn renewal_item<'a>(
-    contract: &'a engine::contract::Contract,
-    sales: &[Sale],
-    customer: &str,
-    subject: &str,
-) -> Option<&'a Prepaid> {
-    let sold = sales.iter().find(|s| {
-        s.customer == customer
-            && match s.kind.as_str() {
-                "card" => subject == format!("punch card {} ({} punches)", s.bought, s.size),
-                _ => subject == format!("{} (invoice {})", s.item, s.invoice),
-            }
-    });
-    if let Some(s) = sold {
-        return contract.prepaid.get(&s.item);
-    }
-    contract.prepaid.values().find(|p| match p.sells {
-        Sells::Card { punches, .. } => subject.ends_with(&format!("({punches} punches)")),
-        Sells::Bank { .. } => false,
-    })
-}
-
-/// A draft selling the next card or bank: the item at its last price for
-/// the customer (none when it was never sold to them: nothing to go by).
+/// A draft selling the next card or bank (the line at the customer's last
+/// price, [`prepaid::renewal_line`]); none when it was never sold to them:
+/// nothing to go by.
 fn renewal_draft(
     contract: &engine::contract::Contract,
-    sales: &[Sale],
+    sales: &[prepaid::Sale],
     p: &Prepaid,
     subject: &str,
     month: Month,
     now: DateTime<Utc>,
     target: &str,
 ) -> Option<Draft> {
-    let last = sales
-        .iter()
-        .filter(|s| s.customer == contract.customer.as_str() && s.item == p.item)
-        .max_by(|a, b| a.bought.cmp(&b.bought))?;
+    let last = prepaid::last_sale(sales, &contract.customer, &p.item)?;
+    let line = prepaid::renewal_line(p, last, subject);
     let refs = contract.accounting.get(target);
     Some(Draft {
         customer: contract.customer.to_string(),
@@ -632,21 +625,9 @@ fn renewal_draft(
             .currency
             .clone()
             .unwrap_or_else(|| contract.currency.to_string()),
-        total_net: last.price.clone(),
+        total_net: line.amount.clone(),
         date: now.with_timezone(&contract.tz).date_naive().to_string(),
-        lines: vec![connectors::DraftLine {
-            kind: match p.sells {
-                Sells::Card { .. } => "card_purchase".into(),
-                Sells::Bank { .. } => "bank_purchase".into(),
-            },
-            description: format!("{} (renews {subject})", p.item),
-            quantity: "1".into(),
-            unit_price: last.price.clone(),
-            amount: last.price.clone(),
-            tickets: Vec::new(),
-            corrects: None,
-            refs: Default::default(),
-        }],
+        lines: vec![line],
         refs: connectors::Refs {
             contact: refs.and_then(|r| r.contact.clone()),
             account: refs.and_then(|r| r.account.clone()),
@@ -658,70 +639,6 @@ fn renewal_draft(
         statement_url: None,
         forced: None,
     })
-}
-
-/// The cards or banks one invoice line sells: one per whole unit of its
-/// quantity, each at its share of the line's amount.
-fn sales_of(
-    target: &str,
-    customer: &str,
-    invoice: &str,
-    inv: &RemoteInvoice,
-    line: &connectors::accounting::RemoteLine,
-    p: &Prepaid,
-    bought: NaiveDate,
-) -> Vec<Result<Sale, String>> {
-    let q = line.quantity;
-    if q <= Decimal::ZERO || q.fract() != Decimal::ZERO {
-        return vec![Err(format!(
-            "{target}: invoice {invoice} line {} sells `{}` {q} times; a card or bank is sold in whole units, so nothing was opened",
-            line.id, line.item
-        ))];
-    }
-    let units = q.trunc().to_string().parse::<i64>().unwrap_or(1);
-    let price = (line.amount / q).round_dp(2);
-    (1..=units)
-        .map(|unit| {
-            let (kind, size, discount, valid_until) = match &p.sells {
-                Sells::Card {
-                    punches,
-                    discount_percent,
-                } => (
-                    "card",
-                    i64::from(*punches),
-                    Some(discount_percent.normalize().to_string()),
-                    None,
-                ),
-                Sells::Bank {
-                    minutes,
-                    valid_months,
-                    ..
-                } => (
-                    "bank",
-                    minutes_i64(*minutes),
-                    None,
-                    valid_months
-                        .and_then(|m| add_months(bought, m))
-                        .map(|d| d.to_string()),
-                ),
-            };
-            Ok(Sale {
-                target: target.to_owned(),
-                invoice: invoice.to_owned(),
-                line: line.id.clone(),
-                unit,
-                customer: customer.to_owned(),
-                item: line.item.clone(),
-                kind: kind.to_owned(),
-                size,
-                bought: bought.to_string(),
-                price: format!("{price:.2}"),
-                currency: inv.currency.clone(),
-                discount,
-                valid_until,
-            })
-        })
-        .collect()
 }
 
 /// The customer whose contact in `target` the invoice is made out to.
@@ -745,11 +662,12 @@ fn customer_of<'a>(
     })
 }
 
-/// Does an invoice in `status` open what an item sold `on` it?
-fn opens(on: SaleOn, status: DraftStatus) -> bool {
-    match on {
-        SaleOn::Paid => status == DraftStatus::Paid,
-        SaleOn::Issued => status.is_issued(),
+/// How far an invoice in `status` has come, as the prepaid rules read it.
+fn stage(status: DraftStatus) -> Stage {
+    match status {
+        DraftStatus::Paid => Stage::Paid,
+        s if s.is_issued() => Stage::Issued,
+        _ => Stage::NotIssued,
     }
 }
 
@@ -762,74 +680,91 @@ fn may_sell(
     listed: &RemoteInvoice,
 ) -> bool {
     customer_of(target, api, book, listed)
-        .is_some_and(|(_, c)| c.prepaid.values().any(|p| opens(p.on, listed.status)))
+        .is_some_and(|(_, c)| prepaid::may_open(c, stage(listed.status)))
 }
 
-fn minutes_i64(m: Minutes) -> i64 {
-    m.value().trunc().to_string().parse().unwrap_or_default()
+/// A stored sale as the prepaid rules read it, as [`stored_sale`] wrote
+/// it; none for a row that is no sale of a card or bank on a date. Its
+/// figures are read as they always were: one that does not parse counts
+/// as zero (the rows are the bridge's own, never edited by hand).
+fn engine_sale(s: &Sale) -> Option<prepaid::Sale> {
+    let size = u32::try_from(s.size).unwrap_or_default();
+    let sold = match s.kind.as_str() {
+        "card" => Sold::Card {
+            punches: size,
+            discount_percent: s
+                .discount
+                .as_deref()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or_default(),
+        },
+        "bank" => Sold::Bank {
+            minutes: Minutes::whole(size),
+            valid_until: s.valid_until.as_deref().and_then(|d| d.parse().ok()),
+        },
+        _ => return None,
+    };
+    Some(prepaid::Sale {
+        target: s.target.clone(),
+        invoice: s.invoice.clone(),
+        line: s.line.clone(),
+        unit: s.unit,
+        customer: engine::ticket::CustomerKey::new(s.customer.as_str()),
+        item: s.item.clone(),
+        sold,
+        bought: s.bought.parse().ok()?,
+        price: Money::new(s.price.parse().unwrap_or_default()),
+        currency: s.currency.clone(),
+    })
 }
 
-fn add_months(d: NaiveDate, months: u32) -> Option<NaiveDate> {
-    d.checked_add_months(chrono::Months::new(months))
-        .or_else(|| NaiveDate::from_ymd_opt(d.year(), d.month(), 1))
+/// The stored sales the prepaid rules can read.
+fn engine_sales(sales: &[Sale]) -> Vec<prepaid::Sale> {
+    sales.iter().filter_map(engine_sale).collect()
 }
 
-/// The book with every sold card and bank added to its customer's
-/// contract. A sold card was invoiced by finance, so it carries an opening
-/// of its full size: the engine draws from it and never invoices it again.
-pub fn merge_sales(book: &ContractBook, sales: &[Sale]) -> ContractBook {
-    let mut contracts = book.contracts.clone();
-    for s in sales {
-        let Some(c) = contracts.get_mut(s.customer.as_str()) else {
-            continue;
-        };
-        let Ok(bought) = s.bought.parse::<NaiveDate>() else {
-            continue;
-        };
-        let price = Money::new(s.price.parse().unwrap_or_default());
-        match s.kind.as_str() {
-            "card" => {
-                let punches = u32::try_from(s.size).unwrap_or_default();
-                c.cards.push(Card {
-                    bought,
-                    punches,
-                    price,
-                    discount_percent: s
-                        .discount
-                        .as_deref()
-                        .and_then(|d| d.parse().ok())
-                        .unwrap_or_default(),
-                    opening: Some(CardOpening {
-                        punches,
-                        last_drawn: None,
-                    }),
-                });
-                c.cards.sort_by_key(|k| k.bought);
-            }
-            "bank" => {
-                let minutes = Minutes::whole(u32::try_from(s.size).unwrap_or_default());
-                let low_balance = c.prepaid.get(&s.item).and_then(|p| match p.sells {
-                    Sells::Bank { low_balance, .. } => low_balance,
-                    Sells::Card { .. } => None,
-                });
-                c.banks.push(Bank {
-                    name: format!("{} (invoice {})", s.item, s.invoice),
-                    minutes,
-                    term: BankTerm::Once {
-                        from: bought,
-                        until: s.valid_until.as_deref().and_then(|d| d.parse().ok()),
-                    },
-                    opening_balance: Some(minutes),
-                    price: Some(price),
-                    low_balance,
-                    draw_order: u32::MAX,
-                    covers: Default::default(),
-                });
-            }
-            _ => {}
-        }
+/// A sale as the store keeps it: kind and size, figures as text.
+fn stored_sale(s: &prepaid::Sale) -> Sale {
+    let (kind, size, discount, valid_until) = match s.sold {
+        Sold::Card {
+            punches,
+            discount_percent,
+        } => (
+            "card",
+            i64::from(punches),
+            Some(discount_percent.to_string()),
+            None,
+        ),
+        Sold::Bank {
+            minutes,
+            valid_until,
+        } => (
+            "bank",
+            minutes
+                .value()
+                .trunc()
+                .to_string()
+                .parse()
+                .unwrap_or_default(),
+            None,
+            valid_until.map(|d| d.to_string()),
+        ),
+    };
+    Sale {
+        target: s.target.clone(),
+        invoice: s.invoice.clone(),
+        line: s.line.clone(),
+        unit: s.unit,
+        customer: s.customer.to_string(),
+        item: s.item.clone(),
+        kind: kind.to_owned(),
+        size,
+        bought: s.bought.to_string(),
+        price: format!("{:.2}", s.price.amount()),
+        currency: s.currency.clone(),
+        discount,
+        valid_until,
     }
-    ContractBook { contracts }
 }
 
 /// `status`'s lines about drafts and sales.
@@ -872,6 +807,8 @@ pub fn ledger_lines(s: &store::Status) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::contract::{BankTerm, Sells};
+    use rust_decimal::Decimal;
 
     fn sale(kind: &str, size: i64, bought: &str) -> Sale {
         Sale {
@@ -891,8 +828,13 @@ mod tests {
         }
     }
 
+    /// The stored sales as the rules read them, merged into `book`.
+    fn merged(book: &ContractBook, sales: &[Sale]) -> ContractBook {
+        prepaid::merge_sales(book, &engine_sales(sales))
+    }
+
     #[test]
-    fn a_sold_card_joins_the_contract_and_is_not_invoiced_again() {
+    fn a_stored_card_sale_joins_the_example_contract_and_is_not_invoiced_again() {
         let book = mapping::load(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("mappings/examples/itech-klippekort.yaml")
@@ -901,7 +843,7 @@ mod tests {
         .unwrap()
         .book;
         let before = book.contracts["nordhavn-arkitekter"].cards.len();
-        let merged = merge_sales(&book, &[sale("card", 20, "2026-10-20")]);
+        let merged = merged(&book, &[sale("card", 20, "2026-10-20")]);
         let cards = &merged.contracts["nordhavn-arkitekter"].cards;
         assert_eq!(cards.len(), before + 1);
         let sold = cards
@@ -909,16 +851,26 @@ mod tests {
             .find(|k| k.bought.to_string() == "2026-10-20")
             .unwrap();
         assert_eq!(sold.punches, 20);
+        assert_eq!(sold.discount_percent, Decimal::TEN);
         assert_eq!(sold.opening.map(|o| o.punches), Some(20));
         // A sale for a customer without a contract changes nothing.
         let mut stray = sale("card", 20, "2026-10-20");
         stray.customer = "nobody".into();
-        let same = merge_sales(&book, &[stray]);
+        let same = merge_sales_of(&book, stray);
+        assert_eq!(same.contracts["nordhavn-arkitekter"].cards.len(), before);
+        // Nor does a row that is no card or bank, or has no date.
+        let same = merge_sales_of(&book, sale("voucher", 20, "2026-10-20"));
+        assert_eq!(same.contracts["nordhavn-arkitekter"].cards.len(), before);
+        let same = merge_sales_of(&book, sale("card", 20, "20 Oct"));
         assert_eq!(same.contracts["nordhavn-arkitekter"].cards.len(), before);
     }
 
+    fn merge_sales_of(book: &ContractBook, s: Sale) -> ContractBook {
+        merged(book, &[s])
+    }
+
     #[test]
-    fn a_sold_bank_is_a_prepaid_block_from_its_invoice_date_to_its_validity() {
+    fn a_stored_bank_sale_is_a_prepaid_block_from_its_invoice_date_to_its_validity() {
         let book = mapping::load(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/ledger/sold")
@@ -929,7 +881,7 @@ mod tests {
         let mut bank = sale("bank", 600, "2026-10-05");
         bank.item = "TIMEBANK-10H".into();
         bank.valid_until = Some("2027-01-05".into());
-        let merged = merge_sales(&book, &[bank]);
+        let merged = merged(&book, &[bank]);
         let b = merged.contracts["nordhavn-arkitekter"]
             .banks
             .last()
@@ -950,32 +902,70 @@ mod tests {
     }
 
     #[test]
-    fn a_line_sells_one_card_per_whole_unit_and_refuses_a_fraction() {
-        use connectors::accounting::RemoteLine;
-        let p = Prepaid {
+    fn a_sale_is_stored_as_it_always_was_and_reads_back_the_same() {
+        let card = Prepaid {
             item: "KLIPPEKORT-20".into(),
             sells: Sells::Card {
                 punches: 20,
-                discount_percent: Decimal::TEN,
+                discount_percent: Decimal::new(1000, 2),
             },
-            on: SaleOn::Paid,
+            on: engine::contract::SaleOn::Paid,
             renew: engine::contract::Renew::Nothing,
             renew_to: engine::contract::RenewTo::Note,
         };
-        let inv = RemoteInvoice::with_status("inv-9", DraftStatus::Paid);
-        let line = |q: i64, scale: u32| RemoteLine {
-            id: "l-1".into(),
-            item: "KLIPPEKORT-20".into(),
-            quantity: Decimal::new(q, scale),
-            amount: Decimal::new(36000, 0),
-            description: String::new(),
+        let bank = Prepaid {
+            item: "TIMEBANK-10H".into(),
+            sells: Sells::Bank {
+                minutes: Minutes::whole(600),
+                valid_months: Some(3),
+                low_balance: None,
+            },
+            ..card.clone()
         };
-        let bought: NaiveDate = "2026-10-05".parse().unwrap();
-        let two = sales_of("xero", "acme", "inv-9", &inv, &line(2, 0), &p, bought);
-        let two: Vec<Sale> = two.into_iter().map(Result::unwrap).collect();
-        assert_eq!(two.iter().map(|s| s.unit).collect::<Vec<_>>(), [1, 2]);
-        assert!(two.iter().all(|s| s.price == "18000.00" && s.size == 20));
-        let half = sales_of("xero", "acme", "inv-9", &inv, &line(15, 1), &p, bought);
-        assert!(matches!(half.as_slice(), [Err(e)] if e.contains("whole units")));
+        let inv = prepaid::SaleInvoice {
+            target: "xero".into(),
+            id: "inv-1".into(),
+            customer: engine::ticket::CustomerKey::new("nordhavn-arkitekter"),
+            currency: Some("DKK".into()),
+            date: "2026-10-05".parse().unwrap(),
+        };
+        let line = |item: &str| prepaid::SaleLine {
+            id: "l-1".into(),
+            item: item.into(),
+            quantity: Decimal::TWO,
+            amount: Decimal::new(36000, 0),
+        };
+        let cards = prepaid::sales_of(&inv, &line("KLIPPEKORT-20"), &card).unwrap();
+        let stored = stored_sale(&cards[1]);
+        let mut want = sale("card", 20, "2026-10-05");
+        want.unit = 2;
+        assert_eq!(stored, want);
+        assert_eq!(engine_sale(&stored).as_ref(), Some(&cards[1]));
+        let banks = prepaid::sales_of(&inv, &line("TIMEBANK-10H"), &bank).unwrap();
+        let stored = stored_sale(&banks[0]);
+        assert_eq!(
+            (
+                stored.kind.as_str(),
+                stored.size,
+                stored.discount.as_deref()
+            ),
+            ("bank", 600, None)
+        );
+        assert_eq!(stored.valid_until.as_deref(), Some("2027-01-05"));
+        assert_eq!(engine_sale(&stored).as_ref(), Some(&banks[0]));
+    }
+
+    #[test]
+    fn an_invoice_status_is_the_stage_a_sale_opens_at() {
+        assert_eq!(stage(DraftStatus::Paid), Stage::Paid);
+        assert_eq!(stage(DraftStatus::Approved), Stage::Issued);
+        for s in [
+            DraftStatus::Draft,
+            DraftStatus::Submitted,
+            DraftStatus::Voided,
+            DraftStatus::Deleted,
+        ] {
+            assert_eq!(stage(s), Stage::NotIssued, "{s}");
+        }
     }
 }

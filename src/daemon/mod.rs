@@ -35,7 +35,6 @@ use chrono::{DateTime, Utc};
 use store::Store;
 
 pub use close::{Gate, draft_key};
-pub use ledger::merge_sales;
 pub use outbox::backoff;
 
 use crate::metrics::Metrics;

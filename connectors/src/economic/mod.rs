@@ -292,7 +292,7 @@ impl AccountingApi for EconomicConfig {
                     "quantity": number(&l.quantity),
                     "unitNetPrice": number(&l.unit_price),
                 });
-                if let Some(p) = l.item(d).or(self.product_number.as_ref()) {
+                if let Some(p) = d.item_of(l).or(self.product_number.as_ref()) {
                     line["product"] = serde_json::json!({"productNumber": p});
                 }
                 line

@@ -357,18 +357,18 @@ impl AccountingApi for FortnoxConfig {
                     "DeliveredQuantity": number(&l.quantity),
                     "Price": number(&l.unit_price),
                 });
-                let account: Option<serde_json::Value> = match l.account(d) {
+                let account: Option<serde_json::Value> = match d.account_of(l) {
                     Some(a) => Some(number(a)),
                     None => self.account_number.map(|a| serde_json::json!(a)),
                 };
                 if let Some(a) = account {
                     row["AccountNumber"] = a;
                 }
-                if let Some(article) = l.item(d) {
+                if let Some(article) = d.item_of(l) {
                     row["ArticleNumber"] = serde_json::json!(article);
                 }
                 // Fortnox's VAT is the percent; a kind's `tax_rate` says it too.
-                if let Some(vat) = l.tax(d).or(l.refs.tax_rate.as_ref()) {
+                if let Some(vat) = d.tax_of(l).or(l.refs.tax_rate.as_ref()) {
                     row["VAT"] = number(vat);
                 }
                 row

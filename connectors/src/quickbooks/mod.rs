@@ -170,11 +170,11 @@ impl QuickBooksConfig {
             .iter()
             .map(|l| {
                 let mut detail = serde_json::json!({
-                    "ItemRef": {"value": l.item(d).unwrap_or(&self.item)},
+                    "ItemRef": {"value": d.item_of(l).unwrap_or(&self.item)},
                     "Qty": number(&l.quantity),
                     "UnitPrice": number(&l.unit_price),
                 });
-                if let Some(t) = l.tax(d).or(self.tax_code.as_ref()) {
+                if let Some(t) = d.tax_of(l).or(self.tax_code.as_ref()) {
                     detail["TaxCodeRef"] = serde_json::json!({"value": t});
                 }
                 serde_json::json!({

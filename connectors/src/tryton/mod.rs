@@ -324,7 +324,7 @@ impl AccountingApi for TrytonConfig {
         };
         // Per line (issue 17): the line's account, else the draft's, else the target's.
         let revenue_of = |l: &crate::DraftLine| -> Result<i64, ConnectorError> {
-            match l.account(d) {
+            match d.account_of(l) {
                 Some(a) => a.parse().map_err(|_| {
                     ConnectorError::Permanent(format!(
                         "tryton: the mapping's account `{a}` is not an account id"

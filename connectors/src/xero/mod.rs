@@ -626,12 +626,12 @@ impl AccountingApi for XeroConfig {
                     "Description": l.description,
                     "Quantity": number(&l.quantity),
                     "UnitAmount": number(&l.unit_price),
-                    "AccountCode": l.account(d).unwrap_or(&self.account_code),
+                    "AccountCode": d.account_of(l).unwrap_or(&self.account_code),
                 });
-                if let Some(t) = l.tax(d).or(self.tax_type.as_ref()) {
+                if let Some(t) = d.tax_of(l).or(self.tax_type.as_ref()) {
                     item["TaxType"] = serde_json::Value::String(t.clone());
                 }
-                if let Some(code) = l.item(d) {
+                if let Some(code) = d.item_of(l) {
                     item["ItemCode"] = serde_json::Value::String(code.clone());
                 }
                 if !l.refs.tracking.is_empty() {

@@ -1016,7 +1016,7 @@ fn bank_label(bank: &Bank, d: NaiveDate) -> String {
     }
 }
 
-fn card_label(card: &crate::contract::Card) -> String {
+pub(crate) fn card_label(card: &crate::contract::Card) -> String {
     format!("punch card {} ({} punches)", card.bought, card.punches)
 }
 
