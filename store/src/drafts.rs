@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::outbox::{queue_push, queue_push_in};
+use crate::outbox::{NewOutboxItem, queue_push, queue_push_in};
 use crate::review::{ReviewRequest, forget_review, open_review};
 use crate::{Store, StoreError, instant};
 
@@ -24,12 +24,27 @@ pub struct ClosedPeriod {
     pub currency: Option<String>,
     /// The customer's part of the bill document (invoice, report rows, balances).
     pub document: String,
-    /// The push to make: target name, idempotency key, payload.
-    pub push: Option<(String, String, String)>,
+    /// The draft's push, when the period owes anything.
+    pub push: Option<NewOutboxItem>,
     /// The work report rendered for the period, stored with it.
     pub report: Option<StoredReport>,
     /// The draft waits for finance's approval before it is pushed.
     pub review: Option<ReviewRequest>,
+}
+
+/// A closed period as it stands: its revision and bill document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosedRevision {
+    pub revision: i64,
+    pub document: String,
+}
+
+/// One closed period's bill document (see [`Store::closed_documents`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeriodDocument {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub document: String,
 }
 
 /// A rendered work report of a closed period.
@@ -104,16 +119,16 @@ impl Store {
             return Ok(false);
         }
         store_report(&mut tx, closed, now).await?;
-        if let Some((target, key, payload)) = &closed.push {
-            queue_push_in(&mut *tx, target, key, payload, closed.review.is_some(), now).await?;
+        if let Some(push) = &closed.push {
+            let waits = closed.review.is_some();
+            queue_push_in(&mut *tx, &push.target, &push.key, &push.payload, waits, now).await?;
             if let Some(request) = &closed.review {
                 open_review(
                     &mut *tx,
                     &closed.customer,
                     &closed.period,
                     closed.revision,
-                    target,
-                    key,
+                    push,
                     request,
                     now,
                 )
@@ -129,7 +144,7 @@ impl Store {
         &self,
         customer: &str,
         period: &str,
-    ) -> Result<Option<(i64, String)>, StoreError> {
+    ) -> Result<Option<ClosedRevision>, StoreError> {
         Ok(sqlx::query(
             "SELECT revision, document FROM periods WHERE customer = $1 AND period = $2",
         )
@@ -137,20 +152,29 @@ impl Store {
         .bind(period)
         .fetch_optional(&self.pool)
         .await?
-        .map(|r| (r.get(0), r.get(1))))
+        .map(|r| ClosedRevision {
+            revision: r.get(0),
+            document: r.get(1),
+        }))
     }
 
     /// The documents of a customer's closed periods, oldest first.
     pub async fn closed_documents(
         &self,
         customer: &str,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<PeriodDocument>, StoreError> {
         let rows =
             sqlx::query("SELECT period, document FROM periods WHERE customer = $1 ORDER BY period")
                 .bind(customer)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| PeriodDocument {
+                period: r.get(0),
+                document: r.get(1),
+            })
+            .collect())
     }
 
     /// The latest revision of a closed period's work report.
@@ -184,7 +208,7 @@ impl Store {
         period: &str,
         from: i64,
         document: &str,
-        push: (&str, &str, &str),
+        push: &NewOutboxItem,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -202,8 +226,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        let (target, key, payload) = push;
-        queue_push(&mut *tx, target, key, payload, now).await?;
+        queue_push(&mut *tx, &push.target, &push.key, &push.payload, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -239,8 +262,9 @@ impl Store {
         }
         store_report(&mut tx, closed, now).await?;
         match &closed.push {
-            Some((target, key, payload)) => {
-                queue_push_in(&mut *tx, target, key, payload, closed.review.is_some(), now).await?;
+            Some(push) => {
+                let waits = closed.review.is_some();
+                queue_push_in(&mut *tx, &push.target, &push.key, &push.payload, waits, now).await?;
                 match &closed.review {
                     Some(request) => {
                         open_review(
@@ -248,8 +272,7 @@ impl Store {
                             &closed.customer,
                             &closed.period,
                             closed.revision,
-                            target,
-                            key,
+                            push,
                             request,
                             now,
                         )

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 
-use crate::{Backend, Store, StoreError, instant, parse_instant};
+use crate::{Backend, Store, StoreError, instant, parse_instant, read_instant};
 
 /// What `connect` (or a refresh) learned about a target's grant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,6 +23,15 @@ pub struct GrantInfo {
     /// realmId, Atlassian cloudid).
     pub tenant_id: Option<String>,
     pub tenant_name: Option<String>,
+}
+
+/// The scopes a target's newest token granted (see [`Store::record_scopes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantedScopes {
+    /// Space-separated, as the token answer said.
+    pub scopes: String,
+    /// When the token that granted them was stored.
+    pub granted_at: DateTime<Utc>,
 }
 
 /// A target's grant as stored, without its token.
@@ -349,18 +358,22 @@ impl Store {
         Ok(())
     }
 
-    /// The scopes each target's newest token granted, and when: `(scopes, updated at)` by target.
+    /// The scopes each target's newest token granted, and when, by target.
     pub async fn granted_scopes(
         &self,
-    ) -> Result<std::collections::BTreeMap<String, (String, String)>, StoreError> {
-        Ok(
-            sqlx::query("SELECT target, scopes, updated_at FROM granted_scopes")
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|r| (r.get(0), (r.get(1), r.get(2))))
-                .collect(),
-        )
+    ) -> Result<std::collections::BTreeMap<String, GrantedScopes>, StoreError> {
+        sqlx::query("SELECT target, scopes, updated_at FROM granted_scopes")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let scopes = GrantedScopes {
+                    scopes: r.get(1),
+                    granted_at: read_instant(&r.get::<String, _>(2))?,
+                };
+                Ok((r.get(0), scopes))
+            })
+            .collect()
     }
 }
 

@@ -226,8 +226,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Outcome;
     use crate::tests::{closed_acme_october, postgres_store, t, temp_store};
+    use crate::{NewOutboxItem, Outcome};
 
     #[tokio::test]
     async fn sales_are_kept_once_and_a_repush_moves_the_revision_on_both_databases() {
@@ -306,7 +306,11 @@ mod tests {
                     .as_deref(),
                 Some(key)
             );
-            let push = ("drafts", "draft:acme:2026-10:r2", "{}");
+            let push = &NewOutboxItem {
+                target: "drafts".into(),
+                key: "draft:acme:2026-10:r2".into(),
+                payload: "{}".into(),
+            };
             assert!(
                 store
                     .repush("acme", "2026-10", 1, "{}", push, now)
@@ -326,7 +330,7 @@ mod tests {
                     .await
                     .unwrap()
                     .unwrap()
-                    .0,
+                    .revision,
                 2
             );
             let claim = store.claim("drafts", now).await.unwrap().unwrap();

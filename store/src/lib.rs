@@ -41,16 +41,20 @@ mod status;
 mod tickets;
 mod webhooks;
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
-pub use drafts::{ClosedPeriod, StoredReport};
-pub use grants::{GrantInfo, GrantRecord, REFRESH_LEASE, RefreshGuard};
+pub use drafts::{ClosedPeriod, ClosedRevision, PeriodDocument, StoredReport};
+pub use grants::{GrantInfo, GrantRecord, GrantedScopes, REFRESH_LEASE, RefreshGuard};
 pub use leader::Leadership;
 pub use ledger::{PushedDraft, Sale};
 pub use mapping_changes::{MappingChange, MappingFiles};
-pub use outbox::{Claim, OutboxItem, OutboxState, Outcome};
+pub use outbox::{
+    Claim, FailingItem, NewOutboxItem, OutboxItem, OutboxState, Outcome, QueuedItem,
+    RemoteDifference, WaitingTarget,
+};
 pub use review::{DecideError, Decision, Review, ReviewRequest, ReviewState};
-pub use sla::DueTicket;
-pub use sources::{HeldPeriod, SourceHealth};
+pub use sla::{DueTicket, NextLook};
+pub use sources::{HeldPeriod, SourceCursor, SourceHealth};
 pub use status::Status;
+pub use tickets::{SourceCustomer, StoredTicket, TicketToStore};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::AnyPool;
@@ -245,6 +249,13 @@ impl Store {
 /// Fixed-width UTC text: sorts as the instants sort.
 pub fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// An instant the store wrote (with [`instant`]); anything else is corrupt.
+fn read_instant(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("instant `{text}`: {e}")))
 }
 
 fn parse_instant(s: Option<String>) -> Option<DateTime<Utc>> {
@@ -566,7 +577,11 @@ mod tests {
             total_net: Some("10.00".into()),
             currency: Some("EUR".into()),
             document: "{}".into(),
-            push: Some(("drafts".into(), key.into(), "{}".into())),
+            push: Some(NewOutboxItem {
+                target: "drafts".into(),
+                key: key.into(),
+                payload: "{}".into(),
+            }),
             review: None,
             report: Some(StoredReport {
                 language: "lv".into(),

@@ -37,6 +37,55 @@ impl OutboxState {
     }
 }
 
+/// A push to queue: what to send (`payload`), to which target, under
+/// which idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOutboxItem {
+    pub target: String,
+    pub key: String,
+    pub payload: String,
+}
+
+/// An item queued for a target, as [`Store::queued`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedItem {
+    pub key: String,
+    pub payload: String,
+}
+
+/// What waits to be pushed to one target, as the push plan counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitingTarget {
+    pub target: String,
+    /// Pending items keyed `draft:…`.
+    pub drafts: i64,
+    /// Every other pending item (SLA notes, …).
+    pub others: i64,
+}
+
+/// An item whose last attempt failed and that is not sent (pending again
+/// or dead), as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailingItem {
+    pub target: String,
+    pub key: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// The last attempt's error, redacted.
+    pub last_error: String,
+}
+
+/// A sent item whose target showed something other than what we sent
+/// (kept for `status`, never "fixed").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteDifference {
+    pub target: String,
+    pub key: String,
+    /// What the target calls it; empty when it said nothing.
+    pub remote_id: String,
+    pub note: String,
+}
+
 /// One push waiting or done.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxItem {
@@ -250,8 +299,8 @@ impl Store {
         .get(0))
     }
 
-    /// Per target with pending items: `(target, drafts, other items)`.
-    pub async fn waiting(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    /// Per target with pending items: how many drafts and other items wait.
+    pub async fn waiting(&self) -> Result<Vec<WaitingTarget>, StoreError> {
         let rows = sqlx::query(
             "SELECT target, SUM(CASE WHEN key LIKE 'draft:%' THEN 1 ELSE 0 END), COUNT(*) \
              FROM outbox WHERE state = 'pending' GROUP BY target ORDER BY target",
@@ -262,18 +311,28 @@ impl Store {
             .into_iter()
             .map(|r| {
                 let (target, drafts, all): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
-                (target, drafts, all - drafts)
+                WaitingTarget {
+                    target,
+                    drafts,
+                    others: all - drafts,
+                }
             })
             .collect())
     }
 
-    /// Every item queued for `target`, `(key, payload)`, in queue order.
-    pub async fn queued(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+    /// Every item queued for `target`, in queue order.
+    pub async fn queued(&self, target: &str) -> Result<Vec<QueuedItem>, StoreError> {
         let rows = sqlx::query("SELECT key, payload FROM outbox WHERE target = $1 ORDER BY id")
             .bind(target)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| QueuedItem {
+                key: r.get(0),
+                payload: r.get(1),
+            })
+            .collect())
     }
 }
 
@@ -388,7 +447,10 @@ mod tests {
             .unwrap();
         let status = store.status().await.unwrap();
         assert_eq!((status.outbox_pending, status.outbox_dead), (0, 1));
-        assert_eq!(status.failing[0].2, 2, "two failed attempts are counted");
+        assert_eq!(
+            status.failing[0].attempts, 2,
+            "two failed attempts are counted"
+        );
         assert!(
             store
                 .claim("drafts", t("2027-01-01T00:00:00Z"))

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use crate::outbox::NewOutboxItem;
 use crate::{Store, StoreError, instant};
 
 /// A draft that waits for review: why, and the fingerprint of its inputs.
@@ -142,15 +143,14 @@ fn review(r: sqlx::any::AnyRow) -> Result<Review, StoreError> {
     })
 }
 
-/// Stores the review row of a draft closed (or billed again) under review.
-#[allow(clippy::too_many_arguments)]
+/// Stores the review row of a draft closed (or billed again) under review:
+/// `push` is its outbox item, which approval releases.
 pub(crate) async fn open_review<'e>(
     db: impl sqlx::Executor<'e, Database = sqlx::Any>,
     customer: &str,
     period: &str,
     revision: i64,
-    target: &str,
-    key: &str,
+    push: &NewOutboxItem,
     request: &ReviewRequest,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -163,8 +163,8 @@ pub(crate) async fn open_review<'e>(
     .bind(customer)
     .bind(period)
     .bind(revision)
-    .bind(target)
-    .bind(key)
+    .bind(&push.target)
+    .bind(&push.key)
     .bind(&request.policy)
     .bind(&request.fingerprint)
     .bind(instant(now))
@@ -347,7 +347,11 @@ mod tests {
             total_net: Some("1500.00".into()),
             currency: Some("EUR".into()),
             document: "{}".into(),
-            push: Some(("books".into(), key, "{}".into())),
+            push: Some(NewOutboxItem {
+                target: "books".into(),
+                key,
+                payload: "{}".into(),
+            }),
             report: None,
             review: Some(ReviewRequest {
                 policy: "above: 1000.00".into(),

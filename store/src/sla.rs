@@ -40,6 +40,16 @@ pub struct DueTicket {
     pub stamp: i64,
 }
 
+/// When a ticket the tick looked at next needs a look (see
+/// [`Store::set_sla_due`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NextLook<'a> {
+    /// The due ticket as it was read, with its change stamp.
+    pub ticket: &'a DueTicket,
+    /// Its next SLA deadline; none: not until it changes.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
 impl Store {
     /// The tickets the SLA tick must look at, at `now`: those changed since
     /// their last look and those whose next deadline is at or before `now`,
@@ -92,10 +102,7 @@ impl Store {
     /// Records when each looked-at ticket next needs a look (`None`: not
     /// until it changes), in one transaction. A ticket changed since it was
     /// read (its stamp moved) keeps its mark.
-    pub async fn set_sla_due(
-        &self,
-        looked: &[(&DueTicket, Option<DateTime<Utc>>)],
-    ) -> Result<(), StoreError> {
+    pub async fn set_sla_due(&self, looked: &[NextLook<'_>]) -> Result<(), StoreError> {
         // Several hundred rows a statement: a first tick (or one after a
         // mapping change) writes every ticket's deadline.
         const ROWS: usize = 500;
@@ -114,11 +121,15 @@ impl Store {
                 values.join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (t, next) in chunk {
+            for NextLook {
+                ticket: t,
+                next_due,
+            } in chunk
+            {
                 q = q
                     .bind(t.source.clone())
                     .bind(t.id.clone())
-                    .bind(next.map(instant))
+                    .bind(next_due.map(instant))
                     .bind(t.stamp);
             }
             q.execute(&mut *tx).await?;

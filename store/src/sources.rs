@@ -8,6 +8,16 @@ use sqlx::Row;
 
 use crate::{Store, StoreError, instant, parse_instant, scrub};
 
+/// Where a source's next sync starts, and when it was last moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceCursor {
+    pub source: String,
+    /// The connector's own position (a timestamp, a page token, a folder's
+    /// file positions): opaque here.
+    pub cursor: String,
+    pub synced_at: DateTime<Utc>,
+}
+
 /// A source's completeness: its watermark and its last pass.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceHealth {

@@ -5,12 +5,16 @@
 
 use sqlx::Row;
 
-use crate::{HeldPeriod, PushedDraft, Sale, SourceHealth, Store, StoreError, scrub};
+use crate::{
+    FailingItem, HeldPeriod, PushedDraft, RemoteDifference, Sale, SourceCursor, SourceHealth,
+    Store, StoreError, read_instant, scrub,
+};
 
 /// What `status` prints.
 #[derive(Clone, Debug, Default)]
 pub struct Status {
-    pub cursors: Vec<(String, String, String)>,
+    /// Where each source's next sync starts, by source.
+    pub cursors: Vec<SourceCursor>,
     /// How complete each source is, and how its last pass ended.
     pub sources: Vec<SourceHealth>,
     /// Customer periods due to close but waiting for their sources.
@@ -27,11 +31,10 @@ pub struct Status {
     /// drafts finance rejected (never pushed).
     pub awaiting_review: i64,
     pub rejected: i64,
-    /// `(target, key, attempts, last error)` of items that failed at least once.
-    pub failing: Vec<(String, String, i64, String)>,
-    /// `(target, key, remote id, difference)` of sent items whose target
-    /// showed something other than what we sent.
-    pub differences: Vec<(String, String, String, String)>,
+    /// Items that failed at least once and are not sent.
+    pub failing: Vec<FailingItem>,
+    /// Sent items whose target showed something other than what we sent.
+    pub differences: Vec<RemoteDifference>,
     /// Every pushed draft, oldest first.
     pub drafts: Vec<PushedDraft>,
     /// Cards and banks sold through accounting systems.
@@ -45,7 +48,11 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
         {
-            s.cursors.push((r.get(0), r.get(1), r.get(2)));
+            s.cursors.push(SourceCursor {
+                source: r.get(0),
+                cursor: r.get(1),
+                synced_at: read_instant(&r.get::<String, _>(2))?,
+            });
         }
         s.tickets = sqlx::query("SELECT COUNT(*) FROM tickets")
             .fetch_one(&self.pool)
@@ -80,8 +87,12 @@ impl Store {
         .await?
         {
             let error: String = r.get(3);
-            s.failing
-                .push((r.get(0), r.get(1), r.get(2), scrub(&error)));
+            s.failing.push(FailingItem {
+                target: r.get(0),
+                key: r.get(1),
+                attempts: r.get(2),
+                last_error: scrub(&error),
+            });
         }
         for r in sqlx::query(
             "SELECT target, key, COALESCE(remote_id, ''), remote_note FROM outbox WHERE remote_note IS NOT NULL ORDER BY id",
@@ -89,7 +100,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         {
-            s.differences.push((r.get(0), r.get(1), r.get(2), r.get(3)));
+            s.differences.push(RemoteDifference {
+                target: r.get(0),
+                key: r.get(1),
+                remote_id: r.get(2),
+                note: r.get(3),
+            });
         }
         s.drafts = self.pushed_drafts(false).await?;
         s.sales = self.sales().await?;

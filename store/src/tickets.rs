@@ -11,6 +11,33 @@ use sqlx::Row;
 use crate::sla::mark_sla_due;
 use crate::{Store, StoreError, instant};
 
+/// A ticket snapshot to store (see [`Store::upsert_tickets`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TicketToStore<'a> {
+    /// The ticket's id in its source.
+    pub id: &'a str,
+    pub customer: &'a str,
+    /// The canonical ticket, as JSON.
+    pub snapshot: &'a str,
+}
+
+/// A stored ticket snapshot and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredTicket {
+    pub source: String,
+    /// The ticket's id in its source.
+    pub id: String,
+    /// The canonical ticket, as JSON.
+    pub snapshot: String,
+}
+
+/// A source that holds tickets of a customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceCustomer {
+    pub source: String,
+    pub customer: String,
+}
+
 impl Store {
     /// Stores a ticket snapshot; `true` when it is new or changed.
     pub async fn upsert_ticket(
@@ -52,20 +79,25 @@ impl Store {
     pub async fn upsert_tickets(
         &self,
         source: &str,
-        tickets: &[(&str, &str, &str)],
+        tickets: &[TicketToStore<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut changed = Vec::with_capacity(tickets.len());
-        for (id, customer, snapshot) in tickets {
+        for &TicketToStore {
+            id,
+            customer,
+            snapshot,
+        } in tickets
+        {
             let current: Option<String> =
                 sqlx::query("SELECT snapshot FROM tickets WHERE source = $1 AND id = $2")
                     .bind(source)
-                    .bind(*id)
+                    .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?
                     .map(|r| r.get(0));
-            if current.as_deref() == Some(*snapshot) {
+            if current.as_deref() == Some(snapshot) {
                 changed.push(false);
                 continue;
             }
@@ -74,9 +106,9 @@ impl Store {
                  ON CONFLICT (source, id) DO UPDATE SET customer = excluded.customer, snapshot = excluded.snapshot, synced_at = excluded.synced_at",
             )
             .bind(source)
-            .bind(*id)
-            .bind(*customer)
-            .bind(*snapshot)
+            .bind(id)
+            .bind(customer)
+            .bind(snapshot)
             .bind(instant(now))
             .execute(&mut *tx)
             .await?;
@@ -179,34 +211,42 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
-    /// Every ticket of `source`: `(id, snapshot)`.
-    pub async fn source_tickets(&self, source: &str) -> Result<Vec<(String, String)>, StoreError> {
+    /// Every ticket of `source`, by id.
+    pub async fn source_tickets(&self, source: &str) -> Result<Vec<StoredTicket>, StoreError> {
         let rows = sqlx::query("SELECT id, snapshot FROM tickets WHERE source = $1 ORDER BY id")
             .bind(source)
             .fetch_all(&self.pool)
             .await?;
         self.count_read(rows.len());
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredTicket {
+                source: source.to_owned(),
+                id: r.get(0),
+                snapshot: r.get(1),
+            })
+            .collect())
     }
 
     /// Every ticket snapshot with its source, ordered by source and id.
-    pub async fn tickets_with_source(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+    pub async fn tickets_with_source(&self) -> Result<Vec<StoredTicket>, StoreError> {
         let rows = sqlx::query("SELECT source, id, snapshot FROM tickets ORDER BY source, id")
             .fetch_all(&self.pool)
             .await?;
         self.count_read(rows.len());
         Ok(rows
             .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .map(|r| StoredTicket {
+                source: r.get(0),
+                id: r.get(1),
+                snapshot: r.get(2),
+            })
             .collect())
     }
 
     /// The ticket snapshots of one customer with their source, ordered by
     /// source and id (a statement or a report reads no other customer's).
-    pub async fn customer_tickets(
-        &self,
-        customer: &str,
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
+    pub async fn customer_tickets(&self, customer: &str) -> Result<Vec<StoredTicket>, StoreError> {
         let rows = sqlx::query(
             "SELECT source, id, snapshot FROM tickets WHERE customer = $1 ORDER BY source, id",
         )
@@ -216,22 +256,33 @@ impl Store {
         self.count_read(rows.len());
         Ok(rows
             .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .map(|r| StoredTicket {
+                source: r.get(0),
+                id: r.get(1),
+                snapshot: r.get(2),
+            })
             .collect())
     }
 
     /// Which sources hold tickets of which customers.
-    pub async fn ticket_sources(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn ticket_sources(&self) -> Result<Vec<SourceCustomer>, StoreError> {
         let rows =
             sqlx::query("SELECT DISTINCT source, customer FROM tickets ORDER BY source, customer")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| SourceCustomer {
+                source: r.get(0),
+                customer: r.get(1),
+            })
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::tests::{t, temp_store};
 
     #[tokio::test]
@@ -239,7 +290,15 @@ mod tests {
         let (_dir, store) = temp_store().await;
         let now = t("2026-11-01T00:00:00Z");
         store
-            .upsert_tickets("desk", &[("1", "acme", "{\"id\":\"1\"}")], now)
+            .upsert_tickets(
+                "desk",
+                &[TicketToStore {
+                    id: "1",
+                    customer: "acme",
+                    snapshot: "{\"id\":\"1\"}",
+                }],
+                now,
+            )
             .await
             .unwrap();
         let note = "{\"kind\":\"note\",\"source\":\"desk\",\"ticket\":\"1\"}";
@@ -261,7 +320,11 @@ mod tests {
             .unwrap();
         assert_eq!(
             store.source_tickets("desk").await.unwrap(),
-            [("T-1001".to_owned(), "{\"id\":\"T-1001\"}".to_owned())]
+            [StoredTicket {
+                source: "desk".into(),
+                id: "T-1001".into(),
+                snapshot: "{\"id\":\"T-1001\"}".into(),
+            }]
         );
         // Queued under the new key already: not queued again.
         assert!(
