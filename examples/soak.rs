@@ -114,9 +114,13 @@ async fn statement(config: &Path, tickets: u64, requests: u64) {
         })
         .collect();
     for chunk in rows.chunks(5_000) {
-        let batch: Vec<(&str, &str, &str)> = chunk
+        let batch: Vec<store::TicketToStore> = chunk
             .iter()
-            .map(|(id, s)| (id.as_str(), "poznan-clinic", s.as_str()))
+            .map(|(id, s)| store::TicketToStore {
+                id: id.as_str(),
+                customer: "poznan-clinic",
+                snapshot: s.as_str(),
+            })
             .collect();
         store
             .upsert_tickets("desk", &batch, now)
@@ -553,9 +557,13 @@ async fn ticks(config: &Path, tickets: u64, ticks: u64, step: i64, changes: u64,
         .map(|i| (format!("T-{i:07}"), snapshot(i, &mut rng, 0)))
         .collect();
     for chunk in rows.chunks(5_000) {
-        let batch: Vec<(&str, &str, &str)> = chunk
+        let batch: Vec<store::TicketToStore> = chunk
             .iter()
-            .map(|(id, s)| (id.as_str(), "poznan-clinic", s.as_str()))
+            .map(|(id, s)| store::TicketToStore {
+                id: id.as_str(),
+                customer: "poznan-clinic",
+                snapshot: s.as_str(),
+            })
             .collect();
         store
             .upsert_tickets("desk", &batch, start)

@@ -173,7 +173,7 @@ pub async fn view(
     let previous_draft: Option<connectors::Draft> = store
         .closed_period(customer, &prev_month.to_string())
         .await?
-        .and_then(|(_, d)| serde_json::from_str::<serde_json::Value>(&d).ok())
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p.document).ok())
         .and_then(|d| serde_json::from_value(d["draft"].clone()).ok().flatten());
     let lines = draft
         .as_ref()

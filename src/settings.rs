@@ -491,15 +491,19 @@ impl Settings {
 
     /// `targets.NAME (xero): scopes …` of each Xero target: those asked
     /// for, and those granted where a token answer said (`granted`: by target).
-    pub fn xero_scope_lines(&self, granted: &BTreeMap<String, (String, String)>) -> Vec<String> {
+    pub fn xero_scope_lines(
+        &self,
+        granted: &BTreeMap<String, store::GrantedScopes>,
+    ) -> Vec<String> {
         let mut out = Vec::new();
         for (name, target) in &self.targets {
             if let TargetConfig::Xero(x) = target {
                 out.push(format!("xero scopes {name}: requested {}", x.scopes_line()));
-                if let Some((scopes, at)) = granted.get(name) {
+                if let Some(g) = granted.get(name) {
                     out.push(format!(
-                        "xero scopes {name}: granted {scopes} (token of {})",
-                        at.chars().take(19).collect::<String>()
+                        "xero scopes {name}: granted {} (token of {})",
+                        g.scopes,
+                        g.granted_at.format("%Y-%m-%dT%H:%M:%S")
                     ));
                 }
             }
@@ -511,7 +515,7 @@ impl Settings {
     /// `{requested: [...], granted: "…" or null, granted_at}`.
     pub fn xero_scopes_json(
         &self,
-        granted: &BTreeMap<String, (String, String)>,
+        granted: &BTreeMap<String, store::GrantedScopes>,
     ) -> serde_json::Map<String, serde_json::Value> {
         self.targets
             .iter()
@@ -525,8 +529,9 @@ impl Settings {
                     name.clone(),
                     serde_json::json!({
                         "requested": x.scopes(),
-                        "granted": g.map(|(s, _)| s),
-                        "granted_at": g.map(|(_, at)| at),
+                        "granted": g.map(|g| &g.scopes),
+                        // As stored: fixed-width RFC 3339 UTC.
+                        "granted_at": g.map(|g| store::instant(g.granted_at)),
                     }),
                 )
             })

@@ -43,12 +43,12 @@ fn force_note(closed: &mut ClosedPeriod, hold: &super::completeness::Hold) {
         doc["forced"] = serde_json::Value::String(note.clone());
         closed.document = doc.to_string();
     }
-    if let Some((_, _, payload)) = &mut closed.push
-        && let Ok(Push::Draft(mut draft)) = serde_json::from_str::<Push>(payload)
+    if let Some(push) = &mut closed.push
+        && let Ok(Push::Draft(mut draft)) = serde_json::from_str::<Push>(&push.payload)
     {
         draft.forced = Some(note);
         if let Ok(p) = serde_json::to_string(&Push::Draft(draft)) {
-            *payload = p;
+            push.payload = p;
         }
     }
 }
@@ -228,6 +228,7 @@ impl Bridge {
                         .closed_documents(customer.as_str())
                         .await?
                         .into_iter()
+                        .map(|d| (d.period, d.document))
                         .filter(|(p, _)| !rejected.contains_key(&(customer.to_string(), p.clone())))
                         .filter_map(|(p, document)| closed_draft(&p, &document))
                         .collect();
@@ -412,12 +413,10 @@ impl Bridge {
             total_net: draft.as_ref().map(|d| d.total_net.clone()),
             currency: draft.as_ref().map(|_| currency),
             document: document.to_string(),
-            push: draft.map(|d| {
-                (
-                    self.settings.billing.target.clone(),
-                    draft_key(customer.as_str(), month, revision),
-                    serde_json::to_string(&Push::Draft(d)).unwrap_or_default(),
-                )
+            push: draft.map(|d| store::NewOutboxItem {
+                target: self.settings.billing.target.clone(),
+                key: draft_key(customer.as_str(), month, revision),
+                payload: serde_json::to_string(&Push::Draft(d)).unwrap_or_default(),
             }),
             report: None,
             review: None,
@@ -433,7 +432,7 @@ impl Bridge {
         rebilled: bool,
         now: DateTime<Utc>,
     ) -> Result<(), CycleError> {
-        let Some((target, key, _)) = &closed.push else {
+        let Some(store::NewOutboxItem { target, key, .. }) = &closed.push else {
             return Ok(());
         };
         let subject = format!("{}/{}", closed.customer, closed.period);

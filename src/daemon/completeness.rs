@@ -129,7 +129,7 @@ impl Bridge {
                 }
             }
         }
-        for (source, customer) in self.store.ticket_sources().await? {
+        for store::SourceCustomer { source, customer } in self.store.ticket_sources().await? {
             // A source no longer configured feeds nobody: nothing will read it again.
             if self.settings.sources.contains_key(&source) {
                 by_customer.entry(customer).or_default().insert(source);

@@ -123,7 +123,7 @@ impl Bridge {
             return Ok(());
         }
         let mut moved = 0;
-        for (id, snapshot) in self.store.source_tickets(name).await? {
+        for store::StoredTicket { id, snapshot, .. } in self.store.source_tickets(name).await? {
             let Ok(value) = serde_json::from_str::<serde_json::Value>(&snapshot) else {
                 continue;
             };

@@ -473,7 +473,7 @@ impl Bridge {
     ) -> Result<String, CycleError> {
         let period = month.to_string();
         let target = &self.settings.billing.target;
-        let (revision, document) = self
+        let store::ClosedRevision { revision, document } = self
             .store
             .closed_period(customer, &period)
             .await?
@@ -515,7 +515,11 @@ impl Bridge {
                 &period,
                 revision,
                 &doc.to_string(),
-                (target, &new_key, &payload),
+                &store::NewOutboxItem {
+                    target: target.clone(),
+                    key: new_key.clone(),
+                    payload,
+                },
                 now,
             )
             .await?

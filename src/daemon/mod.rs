@@ -597,9 +597,13 @@ impl Bridge {
         // costs a few fsyncs, not several per ticket.
         let mut changed = Vec::new();
         for chunk in parsed.chunks(500) {
-            let rows: Vec<(&str, &str, &str)> = chunk
+            let rows: Vec<store::TicketToStore> = chunk
                 .iter()
-                .map(|(t, _)| (t.id.as_str(), t.customer.as_str(), t.json.as_str()))
+                .map(|(t, _)| store::TicketToStore {
+                    id: t.id.as_str(),
+                    customer: t.customer.as_str(),
+                    snapshot: t.json.as_str(),
+                })
                 .collect();
             let fresh = self.store.upsert_tickets(source, &rows, now).await?;
             changed.extend(
@@ -645,15 +649,15 @@ impl Bridge {
     ) -> Result<(Vec<engine::ticket::Ticket>, Vec<String>), CycleError> {
         let rows = self.store.tickets_with_source().await?;
         let tickets = parse_rows(&rows)?;
-        let sources = rows.into_iter().map(|(source, _, _)| source).collect();
+        let sources = rows.into_iter().map(|row| row.source).collect();
         Ok((tickets, sources))
     }
 }
 
-/// Stored `(source, key, snapshot)` rows read as tickets, in one parse;
-/// tickets of customers without a contract are left out with a warning.
+/// Stored tickets read as tickets, in one parse; tickets of customers
+/// without a contract are left out with a warning.
 pub(crate) fn parse_stored(
-    rows: Vec<(String, String, String)>,
+    rows: Vec<store::StoredTicket>,
     book: &engine::ContractBook,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
@@ -681,18 +685,19 @@ pub(crate) fn with_contract(
     false
 }
 
-/// Stored `(source, key, snapshot)` rows read as tickets in one parse, one
-/// ticket per row in the same order, each with its source.
+/// Stored tickets read as tickets in one parse, one ticket per row in the
+/// same order, each with its source.
 pub(crate) fn parse_rows(
-    rows: &[(String, String, String)],
+    rows: &[store::StoredTicket],
 ) -> Result<Vec<engine::ticket::Ticket>, CycleError> {
-    let mut text = String::with_capacity(rows.iter().map(|r| r.2.len() + 1).sum::<usize>() + 16);
+    let mut text =
+        String::with_capacity(rows.iter().map(|r| r.snapshot.len() + 1).sum::<usize>() + 16);
     text.push_str("{\"tickets\":[");
-    for (i, (_, _, snapshot)) in rows.iter().enumerate() {
+    for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             text.push(',');
         }
-        text.push_str(snapshot);
+        text.push_str(&row.snapshot);
     }
     text.push_str("]}");
     let parsed = crate::export::parse(Path::new("<store>"), &text)
@@ -707,8 +712,8 @@ pub(crate) fn parse_rows(
     Ok(parsed
         .into_iter()
         .zip(rows)
-        .map(|(mut t, (source, _, _))| {
-            t.source = Some(engine::ticket::SourceName::new(source.as_str()));
+        .map(|(mut t, row)| {
+            t.source = Some(engine::ticket::SourceName::new(row.source.as_str()));
             t
         })
         .collect())
@@ -777,7 +782,7 @@ pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError>
             "failing_since": at(&h.failing_since),
             "last_error": h.last_error.as_deref().map(crate::redact),
             "tickets_synced": h.tickets_synced,
-            "cursor": s.cursors.iter().find(|c| c.0 == h.source).map(|c| c.1.clone()),
+            "cursor": s.cursors.iter().find(|c| c.source == h.source).map(|c| c.cursor.clone()),
         })).collect::<Vec<_>>(),
         "held": s.held.iter().map(|h| serde_json::json!({
             "customer": h.customer,
@@ -786,8 +791,8 @@ pub async fn status_json(store: &Store) -> Result<serde_json::Value, CycleError>
             "reason": h.reason,
             "held_since": h.held_since.to_rfc3339(),
         })).collect::<Vec<_>>(),
-        "failing": s.failing.iter().map(|(target, key, attempts, error)| serde_json::json!({
-            "target": target, "key": key, "attempts": attempts, "last_error": crate::redact(error),
+        "failing": s.failing.iter().map(|f| serde_json::json!({
+            "target": f.target, "key": f.key, "attempts": f.attempts, "last_error": crate::redact(&f.last_error),
         })).collect::<Vec<_>>(),
         "drafts": s.drafts.iter().map(|d| serde_json::json!({
             "target": d.target, "key": d.key, "remote_id": d.remote_id, "status": d.status,
@@ -887,12 +892,13 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
         let rows: Vec<Vec<String>> = s
             .cursors
             .iter()
-            .map(|(source, cursor, at)| {
-                let mut short: String = cursor.chars().take(40).collect();
-                if cursor.chars().count() > 40 {
+            .map(|c| {
+                let mut short: String = c.cursor.chars().take(40).collect();
+                if c.cursor.chars().count() > 40 {
                     short.push('…');
                 }
-                vec![source.clone(), at.chars().take(19).collect(), short]
+                let synced_at = c.synced_at.format("%Y-%m-%dT%H:%M:%S").to_string();
+                vec![c.source.clone(), synced_at, short]
             })
             .collect();
         out.push_str(&crate::render::table(
@@ -949,13 +955,18 @@ pub async fn status_text(store: &Store) -> Result<String, CycleError> {
             h.reason
         );
     }
-    for (target, key, remote, note) in &s.differences {
-        let _ = writeln!(out, "difference {target} {key} ({remote}): {note}");
-    }
-    for (target, key, attempts, error) in &s.failing {
+    for d in &s.differences {
         let _ = writeln!(
             out,
-            "failing {target} {key}: {attempts} attempt(s), last error: {error}"
+            "difference {} {} ({}): {}",
+            d.target, d.key, d.remote_id, d.note
+        );
+    }
+    for f in &s.failing {
+        let _ = writeln!(
+            out,
+            "failing {} {}: {} attempt(s), last error: {}",
+            f.target, f.key, f.attempts, f.last_error
         );
     }
     for line in ledger::ledger_lines(&s) {

@@ -47,9 +47,13 @@ impl Bridge {
         if due.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(String, String, String)> = due
+        let rows: Vec<store::StoredTicket> = due
             .iter()
-            .map(|d| (d.source.clone(), d.id.clone(), d.snapshot.clone()))
+            .map(|d| store::StoredTicket {
+                source: d.source.clone(),
+                id: d.id.clone(),
+                snapshot: d.snapshot.clone(),
+            })
             .collect();
         // One ticket per due row, in order; those without a contract are
         // judged by nobody (their next look is when they or the mapping change).
@@ -84,8 +88,11 @@ impl Bridge {
         .map_err(|e| CycleError::Tickets(e.to_string()))?
         .map_err(|e| CycleError::Tickets(e.to_string()))?;
         self.note_rows(&mapping, &rows, now, report).await?;
-        let looked: Vec<(&store::DueTicket, Option<DateTime<Utc>>)> =
-            due.iter().zip(next).collect();
+        let looked: Vec<store::NextLook> = due
+            .iter()
+            .zip(next)
+            .map(|(ticket, next_due)| store::NextLook { ticket, next_due })
+            .collect();
         self.store.set_sla_due(&looked).await?;
         Ok(())
     }

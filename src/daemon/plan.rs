@@ -70,28 +70,27 @@ pub fn completion(requests: i64, limits: &RequestLimits, now: DateTime<Utc>) -> 
     now + Duration::days(full_days) + Duration::seconds(seconds)
 }
 
-/// The plan of every target with items waiting; `waiting` is
-/// `(target, drafts, others)` from the store.
+/// The plan of every target with items waiting (as the store counts them).
 pub fn plans(
     settings: &Settings,
-    waiting: &[(String, i64, i64)],
+    waiting: &[store::WaitingTarget],
     now: DateTime<Utc>,
 ) -> Vec<PushPlan> {
     waiting
         .iter()
-        .filter_map(|(target, drafts, others)| {
-            let limits = limits_of(settings, target)?;
+        .filter_map(|w| {
+            let limits = limits_of(settings, &w.target)?;
             let batch = settings
                 .targets
-                .get(target)
+                .get(&w.target)
                 .and_then(|t| t.accounting())
                 .map_or(1, |a| a.batch_size().min(settings.outbox.batch))
                 .max(1);
-            let requests = requests(*drafts, *others, batch);
+            let requests = requests(w.drafts, w.others, batch);
             Some(PushPlan {
-                target: target.clone(),
-                drafts_waiting: *drafts,
-                others_waiting: *others,
+                target: w.target.clone(),
+                drafts_waiting: w.drafts,
+                others_waiting: w.others,
                 requests,
                 completes_at: completion(requests, &limits, now),
                 limits,

@@ -116,11 +116,11 @@ impl Bridge {
 }
 
 /// The digest of what a customer's bills are made from.
-fn data_version(mapping_hash: &str, rows: &[(String, String, String)]) -> [u8; 32] {
+fn data_version(mapping_hash: &str, rows: &[store::StoredTicket]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(mapping_hash.as_bytes());
-    for (source, key, snapshot) in rows {
-        for part in [source, key, snapshot] {
+    for row in rows {
+        for part in [&row.source, &row.id, &row.snapshot] {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
@@ -177,8 +177,12 @@ impl ReportCache {
 mod tests {
     use super::*;
 
-    fn row(key: &str, snapshot: &str) -> (String, String, String) {
-        ("desk".into(), key.into(), snapshot.into())
+    fn row(id: &str, snapshot: &str) -> store::StoredTicket {
+        store::StoredTicket {
+            source: "desk".into(),
+            id: id.into(),
+            snapshot: snapshot.into(),
+        }
     }
 
     #[test]
@@ -189,7 +193,7 @@ mod tests {
         assert_ne!(v, data_version("m2", &rows));
         assert_ne!(v, data_version("m1", &rows[..1]));
         let mut edited = rows.clone();
-        edited[1].2 = "{\"y\":2}".into();
+        edited[1].snapshot = "{\"y\":2}".into();
         assert_ne!(v, data_version("m1", &edited));
         // Lengths are hashed: moving a byte between fields is another version.
         assert_ne!(

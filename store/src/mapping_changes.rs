@@ -223,6 +223,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Remembers that a mapping version (by content hash) was in force.
+    pub async fn record_mapping(&self, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO mapping_versions (hash, first_used) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING")
+            .bind(hash)
+            .bind(instant(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

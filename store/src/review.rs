@@ -9,7 +9,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::{ClosedPeriod, Store, StoreError, instant, queue_push_in};
+use crate::outbox::NewOutboxItem;
+use crate::{Store, StoreError, instant};
 
 /// A draft that waits for review: why, and the fingerprint of its inputs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,12 +143,14 @@ fn review(r: sqlx::any::AnyRow) -> Result<Review, StoreError> {
     })
 }
 
-/// Stores the review row of a draft closed (or billed again) under review.
+/// Stores the review row of a draft closed (or billed again) under review:
+/// `push` is its outbox item, which approval releases.
 pub(crate) async fn open_review<'e>(
     db: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    closed: &ClosedPeriod,
-    target: &str,
-    key: &str,
+    customer: &str,
+    period: &str,
+    revision: i64,
+    push: &NewOutboxItem,
     request: &ReviewRequest,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -157,11 +160,11 @@ pub(crate) async fn open_review<'e>(
          ON CONFLICT (customer, period) DO UPDATE SET revision = $3, target = $4, key = $5, state = 'awaiting', \
          policy = $6, fingerprint = $7, reason = NULL, decided_by = NULL, decided_at = NULL, created_at = $8",
     )
-    .bind(&closed.customer)
-    .bind(&closed.period)
-    .bind(closed.revision)
-    .bind(target)
-    .bind(key)
+    .bind(customer)
+    .bind(period)
+    .bind(revision)
+    .bind(&push.target)
+    .bind(&push.key)
     .bind(&request.policy)
     .bind(&request.fingerprint)
     .bind(instant(now))
@@ -308,65 +311,18 @@ impl Store {
                 period: period.into(),
             })
     }
-
-    /// Bills a rejected period again: the period moves from revision `from`
-    /// to `closed.revision` with the new document, its push is queued
-    /// (waiting for review again when `closed.review` says so), in one
-    /// transaction. `false` when the period is no longer rejected at `from`.
-    pub async fn rebill(
-        &self,
-        closed: &ClosedPeriod,
-        from: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE periods SET revision = $1, document = $2, total_net = $3, currency = $4 \
-             WHERE customer = $5 AND period = $6 AND revision = $7 AND EXISTS ( \
-               SELECT 1 FROM reviews r WHERE r.customer = $5 AND r.period = $6 AND r.state = 'rejected')",
-        )
-        .bind(closed.revision)
-        .bind(&closed.document)
-        .bind(closed.total_net.clone())
-        .bind(closed.currency.clone())
-        .bind(&closed.customer)
-        .bind(&closed.period)
-        .bind(from)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        crate::store_report(&mut tx, closed, now).await?;
-        match &closed.push {
-            Some((target, key, payload)) => {
-                queue_push_in(&mut *tx, target, key, payload, closed.review.is_some(), now).await?;
-                match &closed.review {
-                    Some(request) => {
-                        open_review(&mut *tx, closed, target, key, request, now).await?;
-                    }
-                    None => {
-                        forget_review(&mut tx, closed).await?;
-                    }
-                }
-            }
-            None => forget_review(&mut tx, closed).await?,
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
 }
 
 /// The rejected review of a period billed again without review: its
 /// decision stays in the audit trail.
-async fn forget_review(
+pub(crate) async fn forget_review(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    closed: &ClosedPeriod,
+    customer: &str,
+    period: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM reviews WHERE customer = $1 AND period = $2")
-        .bind(&closed.customer)
-        .bind(&closed.period)
+        .bind(customer)
+        .bind(period)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -375,6 +331,7 @@ async fn forget_review(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClosedPeriod;
     use crate::tests::{postgres_store, temp_store};
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -390,7 +347,11 @@ mod tests {
             total_net: Some("1500.00".into()),
             currency: Some("EUR".into()),
             document: "{}".into(),
-            push: Some(("books".into(), key, "{}".into())),
+            push: Some(NewOutboxItem {
+                target: "books".into(),
+                key,
+                payload: "{}".into(),
+            }),
             report: None,
             review: Some(ReviewRequest {
                 policy: "above: 1000.00".into(),

@@ -108,9 +108,13 @@ async fn an_sla_tick_with_100k_stored_tickets_and_one_change_reads_only_that_tic
         };
         rows.push((id, t.to_string()));
     }
-    let batch: Vec<(&str, &str, &str)> = rows
+    let batch: Vec<store::TicketToStore> = rows
         .iter()
-        .map(|(id, s)| (id.as_str(), "poznan-clinic", s.as_str()))
+        .map(|(id, s)| store::TicketToStore {
+            id: id.as_str(),
+            customer: "poznan-clinic",
+            snapshot: s.as_str(),
+        })
         .collect();
     store.upsert_tickets("desk", &batch, now).await.unwrap();
 
@@ -167,12 +171,12 @@ async fn an_sla_tick_with_100k_stored_tickets_and_one_change_reads_only_that_tic
     assert!(
         queued
             .iter()
-            .all(|(k, _)| k.starts_with("sla:desk:T-") && k.contains(":first_response:")),
+            .all(|q| q.key.starts_with("sla:desk:T-") && q.key.contains(":first_response:")),
         "{queued:?}"
     );
     let noted: std::collections::BTreeSet<&str> = queued
         .iter()
-        .map(|(k, _)| k.split(':').nth(2).unwrap())
+        .map(|q| q.key.split(':').nth(2).unwrap())
         .collect();
     assert_eq!(noted.len(), 10, "{queued:?}");
 }
@@ -314,9 +318,13 @@ async fn a_statement_reads_only_its_customers_tickets() {
         t["customer"] = json!(customer);
         rows.push((format!("S-{i:03}"), customer.to_string(), t.to_string()));
     }
-    let batch: Vec<(&str, &str, &str)> = rows
+    let batch: Vec<store::TicketToStore> = rows
         .iter()
-        .map(|(id, c, s)| (id.as_str(), c.as_str(), s.as_str()))
+        .map(|(id, c, s)| store::TicketToStore {
+            id: id.as_str(),
+            customer: c.as_str(),
+            snapshot: s.as_str(),
+        })
         .collect();
     store.upsert_tickets("desk", &batch, now).await.unwrap();
     let before = store.tickets_read();

@@ -212,11 +212,12 @@ fn check_outcome(fake: &FakeXero, status: &store::Status) {
     assert_eq!(status.outbox_sent, 49);
     assert_eq!(status.outbox_dead, 1);
     assert_eq!(status.outbox_pending, 0);
-    let (target, key, _, error) = &status.failing[0];
+    let failing = &status.failing[0];
     assert_eq!(
-        (target.as_str(), key.as_str()),
+        (failing.target.as_str(), failing.key.as_str()),
         ("xero", "draft:cust-17:2026-10:r1")
     );
+    let error = &failing.last_error;
     assert!(error.contains(ARCHIVED), "the vendor's message: {error}");
     let remote: std::collections::BTreeSet<&str> =
         status.drafts.iter().map(|d| d.remote_id.as_str()).collect();
@@ -238,7 +239,14 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
     // The plan `status` shows: fifty drafts, one batch, two requests
     // within Xero's 60 a minute.
     let waiting = store.waiting().await.unwrap();
-    assert_eq!(waiting, vec![("xero".to_owned(), 50, 0)]);
+    assert_eq!(
+        waiting,
+        vec![store::WaitingTarget {
+            target: "xero".into(),
+            drafts: 50,
+            others: 0
+        }]
+    );
     let plans =
         contract_bridge::daemon::plan::plans(&settings(dir.path(), &server.uri()), &waiting, now);
     assert_eq!(plans.len(), 1);
