@@ -228,10 +228,11 @@ impl Bridge {
                         .closed_documents(customer.as_str())
                         .await?
                         .into_iter()
-                        .map(|d| (d.period, d.document))
-                        .filter(|(p, _)| !rejected.contains_key(&(customer.to_string(), p.clone())))
-                        .filter_map(|(p, document)| closed_draft(&p, &document))
-                        .collect();
+                        .filter(|d| {
+                            !rejected.contains_key(&(customer.to_string(), d.period.clone()))
+                        })
+                        .filter_map(|d| closed_draft(&d).transpose())
+                        .collect::<Result<_, _>>()?;
                     let mut corrections = Vec::new();
                     for earlier in window_start.through(month).filter(|p| *p < month) {
                         if !closed.iter().any(|c| c.period == earlier) {
@@ -477,16 +478,27 @@ impl Bridge {
 }
 
 /// A closed period as the late-change rules read it: its month and its
-/// draft's lines (none when its document has no draft). A row whose period
-/// is not a month is no period of ours and is left out.
-fn closed_draft(period: &str, document: &str) -> Option<ClosedDraft> {
-    let period = period.parse().ok()?;
-    let lines = serde_json::from_str::<serde_json::Value>(document)
-        .ok()
-        .and_then(|d| serde_json::from_value::<Option<Draft>>(d["draft"].clone()).ok())
-        .flatten()
-        .map_or_else(Vec::new, |d| d.lines);
-    Some(ClosedDraft { period, lines })
+/// draft's lines (none when the period closed without a draft). A row whose
+/// period is not a month is no period of ours and is left out. A document
+/// that does not read is an error, never "nothing billed": the rules would
+/// bill the whole period again.
+fn closed_draft(row: &store::PeriodDocument) -> Result<Option<ClosedDraft>, CycleError> {
+    #[derive(serde::Deserialize)]
+    struct Document {
+        draft: Option<Draft>,
+    }
+    let Ok(period) = row.period.parse() else {
+        return Ok(None);
+    };
+    let document: Document =
+        serde_json::from_str(&row.document).map_err(|e| CycleError::StoredDraft {
+            period: row.period.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok(Some(ClosedDraft {
+        period,
+        lines: document.draft.map_or_else(Vec::new, |d| d.lines),
+    }))
 }
 
 /// Customers closed together: their report PDFs print at once.
@@ -671,6 +683,19 @@ pub fn line_refs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_draft_that_does_not_read_holds_the_close_instead_of_billing_again() {
+        let row = |period: &str, document: &str| store::PeriodDocument {
+            period: period.into(),
+            document: document.into(),
+        };
+        let none = closed_draft(&row("2026-10", r#"{"draft":null}"#)).unwrap().unwrap();
+        assert!(none.lines.is_empty());
+        assert!(closed_draft(&row("not-a-month", "{}")).unwrap().is_none());
+        let broken = closed_draft(&row("2026-10", r#"{"draft":{"lines":"#)).unwrap_err();
+        assert!(broken.to_string().contains("2026-10"), "{broken}");
+    }
 
     fn line(description: &str, quantity: &str, price: &str, amount: &str) -> DraftLine {
         DraftLine {

@@ -90,6 +90,10 @@ pub enum CycleError {
     Store(#[from] store::StoreError),
     #[error("stored tickets do not parse: {0}")]
     Tickets(String),
+    /// A closed period's stored draft does not read: its late changes
+    /// cannot be told from what was billed, so nothing closes over it.
+    #[error("the stored draft of {period} does not read: {reason}")]
+    StoredDraft { period: String, reason: String },
     #[error("billing {period}: {message}")]
     Bill {
         period: engine::period::Month,
