@@ -690,7 +690,9 @@ mod tests {
             period: period.into(),
             document: document.into(),
         };
-        let none = closed_draft(&row("2026-10", r#"{"draft":null}"#)).unwrap().unwrap();
+        let none = closed_draft(&row("2026-10", r#"{"draft":null}"#))
+            .unwrap()
+            .unwrap();
         assert!(none.lines.is_empty());
         assert!(closed_draft(&row("not-a-month", "{}")).unwrap().is_none());
         let broken = closed_draft(&row("2026-10", r#"{"draft":{"lines":"#)).unwrap_err();

@@ -125,7 +125,7 @@ impl Bridge {
                     by_customer
                         .entry(customer.to_string())
                         .or_default()
-                        .insert(super::ledger::sales_source(billing));
+                        .insert(super::feedback::sales_source(billing));
                 }
             }
         }

@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::daemon::webhook::WebhookError;
+use crate::daemon::ingest::webhook::WebhookError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -4,7 +4,7 @@
 //! The HTTP side only: a body over `http.webhook_max_bytes` (413) or cut
 //! short (400) and a content type that is not JSON (415) are refused here;
 //! the signature, the replay and what the delivery means are the daemon's
-//! ([`crate::daemon::webhook`], [`crate::daemon::Bridge::accounting_webhook`]).
+//! ([`crate::daemon::ingest::webhook`], [`crate::daemon::Bridge::accounting_webhook`]).
 //! Every answer, refusals included, is counted in
 //! `contract_bridge_webhooks_total` by status.
 
@@ -19,7 +19,7 @@ use axum::routing::post;
 
 use super::ApiError;
 use crate::daemon::Bridge;
-use crate::daemon::webhook::Accepted;
+use crate::daemon::ingest::webhook::Accepted;
 
 pub fn routes(body_limit: usize) -> Router<Arc<Bridge>> {
     Router::new()

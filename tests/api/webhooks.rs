@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use chrono::Utc;
-use contract_bridge::daemon::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use contract_bridge::daemon::ingest::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer};
 

@@ -138,7 +138,7 @@ pub fn webhooks(data: &[u8]) {
             let text = String::from_utf8_lossy(body);
             let (ts, sig) = text.split_once('\n').unwrap_or((&text, ""));
             let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-            let _ = contract_bridge::daemon::webhook::verify(
+            let _ = contract_bridge::daemon::ingest::webhook::verify(
                 SECRET,
                 Some(ts),
                 Some(sig),

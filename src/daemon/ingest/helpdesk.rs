@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use connectors::helpdesk::{HelpdeskApi, NoteLookup, NotePart, RawTicket};
 use connectors::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note};
 
-use super::{Bridge, CycleError, CycleReport};
+use crate::daemon::{Bridge, CycleError, CycleReport};
 use crate::transport::Safety;
 
 impl Bridge {
     /// Sends one request to a helpdesk with its credentials, at its rate.
-    pub(super) async fn helpdesk_call(
+    pub(in crate::daemon) async fn helpdesk_call(
         &self,
         source: &str,
         api: &dyn HelpdeskApi,
@@ -56,7 +56,7 @@ impl Bridge {
     /// cursor moves only past what was stored; the source's watermark moves
     /// to `now` only when every page was read and every ticket converted
     /// (see `completeness`).
-    pub(super) async fn sync_helpdesk(
+    pub(in crate::daemon) async fn sync_helpdesk(
         &self,
         name: &str,
         api: &dyn HelpdeskApi,
@@ -142,7 +142,7 @@ impl Bridge {
 
     /// A pass of `name` failed: its watermark stays, `status`, the log and
     /// the metrics say why, and `run --once` exits non-zero.
-    pub(super) async fn source_failed(
+    pub(in crate::daemon) async fn source_failed(
         &self,
         name: &str,
         error: &str,
@@ -184,7 +184,7 @@ impl Bridge {
 
     /// Fetches a batch's details, converts it, and stores the tickets that
     /// convert; returns how many were new or changed.
-    pub(super) async fn store_raw(
+    pub(in crate::daemon) async fn store_raw(
         &self,
         name: &str,
         api: &dyn HelpdeskApi,
@@ -245,7 +245,7 @@ impl Bridge {
     /// ticket the note is delivered; a failed tag is retried on its own
     /// (the next attempt finds the comment and adds only the tag), never
     /// dead.
-    pub(super) async fn push_note_to_helpdesk(
+    pub(in crate::daemon) async fn push_note_to_helpdesk(
         &self,
         source: &str,
         api: &dyn HelpdeskApi,
@@ -301,7 +301,7 @@ impl Bridge {
     /// A ticket of the bridge's own, unless an earlier attempt created it
     /// (its answer lost): looked for by the marker in its title first.
     /// Returns the ticket's id.
-    pub(super) async fn push_ticket_to_helpdesk(
+    pub(in crate::daemon) async fn push_ticket_to_helpdesk(
         &self,
         source: &str,
         api: &dyn HelpdeskApi,

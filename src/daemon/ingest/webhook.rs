@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use connectors::helpdesk::header;
 use hmac::{KeyInit, Mac};
 
-use super::{Bridge, CycleReport};
+use crate::daemon::{Bridge, CycleReport};
 
 pub const TIMESTAMP_HEADER: &str = "x-bridge-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-bridge-signature";
@@ -226,7 +226,7 @@ async fn handle(
     };
     let mut errors = Vec::new();
     for t in &snapshots {
-        if let Err(e) = super::parse_snapshot("webhook body", &t.json) {
+        if let Err(e) = crate::daemon::parse_snapshot("webhook body", &t.json) {
             errors.push(format!("ticket {}: {e}", t.id));
         }
     }

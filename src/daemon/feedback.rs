@@ -33,7 +33,7 @@ use engine::period::Month;
 use engine::prepaid::{self, Sold, Stage};
 use store::Sale;
 
-use super::webhook::WebhookError;
+use super::ingest::webhook::WebhookError;
 use super::{Bridge, CycleError, CycleReport, draft_key};
 
 /// At most this many requests to learn one draft's status (e-conomic
