@@ -304,7 +304,11 @@ impl Browser {
         };
         if let Err(e) = sent {
             self.dead.store(true, Ordering::Relaxed);
-            return Err(Failure::command(method, format!("the browser's pipe: {e}")));
+            // A pipe that refuses the command is a browser gone.
+            return Err(Failure::command(
+                method,
+                format!("the browser exited (its pipe: {e})"),
+            ));
         }
         match tokio::time::timeout(ANSWER_WITHIN, rx).await {
             Ok(Ok(answer)) => answer.map_err(|e| Failure::command(method, e)),

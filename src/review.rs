@@ -16,9 +16,10 @@ pub fn os_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// SHA-256 over the mapping files' names and contents (a file or a
-/// folder's `*.yaml`/`*.yml`, sorted), hex.
-pub fn mapping_sha256(path: &std::path::Path) -> String {
+/// The mapping files at `path` (a file, or a folder's files), those named
+/// `*.yaml`/`*.yml`, sorted. A folder that cannot be listed has none (the
+/// load that follows says why).
+pub fn mapping_file_paths(path: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = if path.is_dir() {
         std::fs::read_dir(path)
             .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
@@ -28,7 +29,13 @@ pub fn mapping_sha256(path: &std::path::Path) -> String {
     };
     files.retain(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"));
     files.sort();
-    mapping_files_sha256(files.into_iter().map(|f| {
+    files
+}
+
+/// SHA-256 over the mapping files' names and contents (a file or a
+/// folder's `*.yaml`/`*.yml`, sorted), hex.
+pub fn mapping_sha256(path: &std::path::Path) -> String {
+    mapping_files_sha256(mapping_file_paths(path).into_iter().map(|f| {
         (
             f.display().to_string(),
             std::fs::read(&f).unwrap_or_default(),

@@ -134,12 +134,7 @@ impl Bridge {
         // Cards and banks sold through accounting systems are drawn from like the mapping's own.
         let with_sales = self.book_with_sales(&mapping.book).await?;
         let book = &with_sales;
-        let first: Month = self
-            .settings
-            .billing
-            .first_period
-            .parse()
-            .map_err(|e| CycleError::Setting(format!("billing.first_period: {e}")))?;
+        let first = self.first_period()?;
         let last = Month::containing(now, chrono_tz::UTC);
         let mut tickets: Option<Vec<Ticket>> = None;
         let mut bills: BTreeMap<Month, BillDocument> = BTreeMap::new();
@@ -700,16 +695,11 @@ mod tests {
     }
 
     fn line(description: &str, quantity: &str, price: &str, amount: &str) -> DraftLine {
-        DraftLine {
-            kind: "work".into(),
-            description: description.into(),
-            quantity: quantity.into(),
-            unit_price: price.into(),
-            amount: amount.into(),
-            tickets: vec!["T-1".into()],
-            corrects: None,
-            refs: Default::default(),
-        }
+        serde_json::from_value(serde_json::json!({
+            "kind": "work", "description": description, "quantity": quantity,
+            "unit_price": price, "amount": amount, "tickets": ["T-1"],
+        }))
+        .unwrap()
     }
 
     /// moneo's mapping with an `accounts.books` section.

@@ -243,6 +243,15 @@ impl Bridge {
         self.outbox.waker(target)
     }
 
+    /// `billing.first_period`: no month before it is billed or noted.
+    pub(crate) fn first_period(&self) -> Result<engine::period::Month, CycleError> {
+        self.settings
+            .billing
+            .first_period
+            .parse()
+            .map_err(|e| CycleError::Setting(format!("billing.first_period: {e}")))
+    }
+
     /// The mapping in force, if one was ever valid.
     pub fn mapping(&self) -> Option<Arc<GoodMapping>> {
         self.mapping.read().ok().and_then(|m| m.clone())
@@ -482,20 +491,9 @@ impl Bridge {
 
 /// A stable fingerprint of the mapping files (FNV-1a over names and contents).
 fn mapping_hash(path: &Path) -> String {
-    let mut files: Vec<_> = if path.is_dir() {
-        std::fs::read_dir(path)
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default()
-    } else {
-        vec![path.to_path_buf()]
-    };
-    files.sort();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for f in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-    {
-        let bytes = std::fs::read(f).unwrap_or_default();
+    for f in crate::review::mapping_file_paths(path) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
         for b in f.display().to_string().bytes().chain(bytes) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);

@@ -9,7 +9,6 @@
 use chrono::{DateTime, Utc};
 use connectors::{Note, NoteEvent, Push};
 use engine::document::SlaRow;
-use engine::period::Month;
 use engine::ticket::Ticket;
 
 use super::{Bridge, CycleError, CycleReport};
@@ -146,12 +145,7 @@ impl Bridge {
         now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Result<(), CycleError> {
-        let first: Month = self
-            .settings
-            .billing
-            .first_period
-            .parse()
-            .map_err(|e| CycleError::Setting(format!("billing.first_period: {e}")))?;
+        let first = self.first_period()?;
         for row in rows {
             let Some(source) = row.source.as_ref().map(|s| s.as_str()) else {
                 continue;

@@ -104,12 +104,7 @@ impl Bridge {
     /// `billing.correction_months` before the current month (not before
     /// `billing.first_period`) through the current month.
     pub fn whatif_months(&self, now: DateTime<Utc>) -> Result<Vec<Month>, CycleError> {
-        let first: Month = self
-            .settings
-            .billing
-            .first_period
-            .parse()
-            .map_err(|e| CycleError::Setting(format!("billing.first_period: {e}")))?;
+        let first = self.first_period()?;
         let last = Month::containing(now, chrono_tz::UTC);
         let from = first.max(last.back(self.settings.billing.correction_months + 1));
         Ok(from.through(last).collect())

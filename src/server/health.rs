@@ -47,10 +47,8 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
     let m = &s.metrics;
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-        );
+        family(&mut out, name, help, "counter");
+        let _ = writeln!(out, "{name} {v}");
     };
     counter(
         "contract_bridge_cycle_errors_total",
@@ -112,14 +110,17 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
         "Token refreshes refused as revoked or expired (`invalid_grant`): run `contract-bridge connect TARGET`.",
         m.grants_revoked.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "# HELP contract_bridge_mapping_changes_held Mapping changes held (not applied) because they move money in a closed period; `contract-bridge apply-mapping` accepts one.\n# TYPE contract_bridge_mapping_changes_held gauge\ncontract_bridge_mapping_changes_held {}",
-        m.mapping_changes_held.load(Ordering::Relaxed)
+    gauge(
+        &mut out,
+        "contract_bridge_mapping_changes_held",
+        "Mapping changes held (not applied) because they move money in a closed period; `contract-bridge apply-mapping` accepts one.",
+        m.mapping_changes_held.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "# HELP contract_bridge_webhooks_total Webhook requests by answer.\n# TYPE contract_bridge_webhooks_total counter"
+    family(
+        &mut out,
+        "contract_bridge_webhooks_total",
+        "Webhook requests by answer.",
+        "counter",
     );
     if let Ok(w) = m.webhooks.lock() {
         for (status, n) in w.iter() {
@@ -132,25 +133,31 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
     // Read from the store at each scrape: a decision made by `review` on
     // the command line (another process) shows at once.
     if let Ok(waiting) = s.store.reviews_waiting().await {
-        let _ = writeln!(
-            out,
-            "# HELP contract_bridge_drafts_awaiting_review Drafts waiting for finance's review (held ones included).\n# TYPE contract_bridge_drafts_awaiting_review gauge\ncontract_bridge_drafts_awaiting_review {waiting}"
+        gauge(
+            &mut out,
+            "contract_bridge_drafts_awaiting_review",
+            "Drafts waiting for finance's review (held ones included).",
+            waiting,
         );
     }
     let c = &m.connections;
-    let _ = writeln!(
-        out,
-        "# HELP contract_bridge_http_connections HTTP connections being served.\n# TYPE contract_bridge_http_connections gauge\ncontract_bridge_http_connections {}",
-        c.open.load(Ordering::Relaxed)
+    gauge(
+        &mut out,
+        "contract_bridge_http_connections",
+        "HTTP connections being served.",
+        c.open.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "# HELP contract_bridge_http_connections_peak The most HTTP connections served at once.\n# TYPE contract_bridge_http_connections_peak gauge\ncontract_bridge_http_connections_peak {}",
-        c.peak.load(Ordering::Relaxed)
+    gauge(
+        &mut out,
+        "contract_bridge_http_connections_peak",
+        "The most HTTP connections served at once.",
+        c.peak.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "# HELP contract_bridge_http_connections_limited_total HTTP connections past http.max_connections: shed (answered /healthz or 503), and of those closed early for newer ones.\n# TYPE contract_bridge_http_connections_limited_total counter"
+    family(
+        &mut out,
+        "contract_bridge_http_connections_limited_total",
+        "HTTP connections past http.max_connections: shed (answered /healthz or 503), and of those closed early for newer ones.",
+        "counter",
     );
     for (how, v) in [("shed", &c.shed), ("closed", &c.refused)] {
         let _ = writeln!(
@@ -159,9 +166,11 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
             v.load(Ordering::Relaxed)
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP contract_bridge_pushes_total Outbox pushes by result.\n# TYPE contract_bridge_pushes_total counter"
+    family(
+        &mut out,
+        "contract_bridge_pushes_total",
+        "Outbox pushes by result.",
+        "counter",
     );
     for (result, v) in [
         ("sent", &m.pushes_sent),
@@ -176,9 +185,11 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
     }
     match s.store.status().await {
         Ok(st) => {
-            let _ = writeln!(
-                out,
-                "# HELP contract_bridge_outbox_depth Outbox items by state.\n# TYPE contract_bridge_outbox_depth gauge"
+            family(
+                &mut out,
+                "contract_bridge_outbox_depth",
+                "Outbox items by state.",
+                "gauge",
             );
             for (state, v) in [
                 ("pending", st.outbox_pending),
@@ -187,19 +198,23 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
             ] {
                 let _ = writeln!(out, "contract_bridge_outbox_depth{{state=\"{state}\"}} {v}");
             }
-            let _ = writeln!(
-                out,
-                "# HELP contract_bridge_tickets Ticket snapshots stored.\n# TYPE contract_bridge_tickets gauge\ncontract_bridge_tickets {}",
-                st.tickets
+            gauge(
+                &mut out,
+                "contract_bridge_tickets",
+                "Ticket snapshots stored.",
+                st.tickets,
             );
-            let _ = writeln!(
-                out,
-                "# HELP contract_bridge_periods_held Customer periods due to close but waiting for an incomplete source.\n# TYPE contract_bridge_periods_held gauge\ncontract_bridge_periods_held {}",
-                st.held.len()
+            gauge(
+                &mut out,
+                "contract_bridge_periods_held",
+                "Customer periods due to close but waiting for an incomplete source.",
+                st.held.len(),
             );
-            let _ = writeln!(
-                out,
-                "# HELP contract_bridge_source_complete_through_seconds Each source's watermark: every change before it is stored (Unix time).\n# TYPE contract_bridge_source_complete_through_seconds gauge"
+            family(
+                &mut out,
+                "contract_bridge_source_complete_through_seconds",
+                "Each source's watermark: every change before it is stored (Unix time).",
+                "gauge",
             );
             for h in &st.sources {
                 let _ = writeln!(
@@ -219,4 +234,15 @@ async fn metrics(State(s): State<Arc<Bridge>>) -> (StatusCode, String) {
             ),
         ),
     }
+}
+
+/// `# HELP` and `# TYPE` of a metric family; its samples follow.
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A gauge of one sample.
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, help, "gauge");
+    let _ = writeln!(out, "{name} {value}");
 }
