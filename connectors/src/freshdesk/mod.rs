@@ -101,8 +101,10 @@ impl Mapped<'_, FreshdeskConfig> {
         path: String,
         body: &impl Serialize,
     ) -> Result<HttpRequest, ConnectorError> {
-        let body =
-            serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        // Through a JSON value: its keys sorted, the body as it always was.
+        let body = serde_json::to_value(body)
+            .and_then(|v| serde_json::to_vec(&v))
+            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         Ok(HttpRequest::json(
             method,
             format!("{}/api/v2/{path}", self.base()),
