@@ -14,26 +14,30 @@
 //! rules) are unsigned: the source is polled. The bridge opens no tickets
 //! in Freshdesk (a new ticket mails its requester).
 //!
-//! Every payload read is a typed struct: a missing or renamed field is an
-//! error, not a default (Freshdesk adds fields; those are ignored).
+//! Every payload read or written is a typed struct in [`transformers`],
+//! which also makes the canonical ticket: a missing or renamed field is an
+//! error naming it, not a default (Freshdesk adds fields; those are ignored).
+
+mod transformers;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::accounting::{encode, status_error};
+use crate::accounting::encode;
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
     SourceMap, WebhookRefusal, note_marker,
 };
-use crate::{
-    ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
+use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
+use transformers::{
+    Agent, Company, CompanyOf, Conversation, NewNote, Tagged, TagsUpdate, TimeEntry, Written,
+    raw_ticket, read,
 };
-use mapping::Place;
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FreshdeskConfig {
     /// The helpdesk's address, e.g. `https://acme.freshdesk.com`.
@@ -65,196 +69,6 @@ const LAST_PAGE: u32 = 300;
 /// Conversations and time entries asked per page.
 const PER_PAGE: usize = 100;
 
-/// A ticket as `GET /api/v2/tickets?include=requester,stats` lists it.
-#[derive(Clone, Debug, Deserialize)]
-struct Ticket {
-    id: u64,
-    subject: Option<String>,
-    status: u32,
-    priority: u32,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    created_at: String,
-    updated_at: String,
-    due_by: Option<String>,
-    fr_due_by: Option<String>,
-    company_id: Option<u64>,
-    tags: Vec<String>,
-    custom_fields: serde_json::Map<String, Value>,
-    requester: Option<Requester>,
-    stats: Stats,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct Requester {
-    email: Option<String>,
-}
-
-/// `include=stats`.
-#[derive(Clone, Debug, Deserialize)]
-struct Stats {
-    first_responded_at: Option<String>,
-    resolved_at: Option<String>,
-    closed_at: Option<String>,
-    status_updated_at: Option<String>,
-}
-
-/// `GET /api/v2/tickets/{id}/time_entries`.
-#[derive(Clone, Debug, Deserialize)]
-struct TimeEntry {
-    id: u64,
-    billable: bool,
-    note: Option<String>,
-    time_spent: String,
-    agent_id: u64,
-    executed_at: String,
-    timer_running: bool,
-}
-
-/// `GET /api/v2/companies/{id}`.
-#[derive(Clone, Debug, Deserialize)]
-struct Company {
-    id: u64,
-    name: String,
-}
-
-/// `GET /api/v2/agents`.
-#[derive(Clone, Debug, Deserialize)]
-struct Agent {
-    id: u64,
-    contact: AgentContact,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct AgentContact {
-    name: String,
-}
-
-/// `GET /api/v2/tickets/{id}/conversations`.
-#[derive(Clone, Debug, Deserialize)]
-struct Conversation {
-    body_text: String,
-    private: bool,
-}
-
-/// Freshdesk's error body: `{"description", "errors": [{field, message, code}]}`
-/// for a validation error, `{"code", "message"}` for the others.
-fn error_message(body: &str) -> String {
-    let v: Value = serde_json::from_str(body).unwrap_or_default();
-    let mut m: Vec<String> = Vec::new();
-    if let Some(d) = v["description"].as_str() {
-        m.push(d.to_owned());
-    }
-    if let Some(msg) = v["message"].as_str() {
-        m.push(msg.to_owned());
-    }
-    for e in v["errors"].as_array().into_iter().flatten() {
-        m.push(format!(
-            "{}: {}",
-            e["field"].as_str().unwrap_or("?"),
-            e["message"].as_str().unwrap_or("?")
-        ));
-    }
-    if m.is_empty() {
-        body.chars().take(200).collect()
-    } else {
-        m.join("; ")
-    }
-}
-
-/// The answer's body as `T`, or why not.
-fn read<T: serde::de::DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, ConnectorError> {
-    if !(200..300).contains(&r.status) {
-        let m = error_message(&r.body);
-        // A refused key will not get better by itself: no retry storm.
-        if r.status == 401 || r.status == 403 {
-            return Err(ConnectorError::Permanent(format!(
-                "{SYSTEM}: HTTP {}: {m} (check the source's api_key and the agent's permissions)",
-                r.status
-            )));
-        }
-        return Err(status_error(SYSTEM, r, &m));
-    }
-    serde_json::from_str(&r.body).map_err(|e| {
-        ConnectorError::Transient(format!(
-            "{SYSTEM}: HTTP {}: {what} is not as Freshdesk documents it ({e})",
-            r.status
-        ))
-    })
-}
-
-/// Minutes of a `time_spent` of `hh:mm`.
-fn minutes(time_spent: &str) -> Result<u64, String> {
-    let bad = || format!("time_spent `{time_spent}` is not hh:mm");
-    let (h, m) = time_spent.split_once(':').ok_or_else(bad)?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(h) || !digits(m) {
-        return Err(bad());
-    }
-    let (h, m): (u64, u64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if m >= 60 {
-        return Err(bad());
-    }
-    Ok(h * 60 + m)
-}
-
-/// The status's name (2 open … 5 closed); a custom status by its number.
-fn status_name(status: u32) -> String {
-    match status {
-        2 => "open".into(),
-        3 => "pending".into(),
-        4 => "resolved".into(),
-        5 => "closed".into(),
-        n => n.to_string(),
-    }
-}
-
-/// The priority's name (1 low … 4 urgent).
-fn priority_name(priority: u32) -> Result<&'static str, String> {
-    match priority {
-        1 => Ok("low"),
-        2 => Ok("medium"),
-        3 => Ok("high"),
-        4 => Ok("urgent"),
-        n => Err(format!("priority {n} is not one of Freshdesk's (1 to 4)")),
-    }
-}
-
-/// A value of the ticket by its field name: an attribute (`type`,
-/// `group_id`…), else a custom field (`cf_…`); text as it is, a number as
-/// its digits.
-fn field_text(ticket: &Value, name: &str) -> Option<String> {
-    let v = match ticket.get(name) {
-        Some(v) if !v.is_null() => v,
-        _ => ticket["custom_fields"].get(name)?,
-    };
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A field's value as JSON, for the ticket's `fields`.
-fn field_value(ticket: &Value, name: &str) -> Value {
-    match ticket.get(name) {
-        Some(v) if !v.is_null() => v.clone(),
-        _ => ticket["custom_fields"]
-            .get(name)
-            .cloned()
-            .unwrap_or(Value::Null),
-    }
-}
-
-/// Text for a note's HTML body.
-fn html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\n', "<br>")
-}
-
 /// One request of a batch's details, in the order they are asked.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Ask {
@@ -285,10 +99,12 @@ impl Mapped<'_, FreshdeskConfig> {
         &self,
         method: HttpMethod,
         path: String,
-        body: &Value,
+        body: &impl Serialize,
     ) -> Result<HttpRequest, ConnectorError> {
-        let body =
-            serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        // Through a JSON value: its keys sorted, the body as it always was.
+        let body = serde_json::to_value(body)
+            .and_then(|v| serde_json::to_vec(&v))
+            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         Ok(HttpRequest::json(
             method,
             format!("{}/api/v2/{path}", self.base()),
@@ -312,182 +128,14 @@ impl Mapped<'_, FreshdeskConfig> {
         if self.customer_field().is_none() {
             let companies: BTreeSet<u64> = tickets
                 .iter()
-                .filter_map(|t| t.value["company_id"].as_u64())
+                // A ticket not as documented asks for no company: its
+                // conversion refuses it.
+                .filter_map(|t| CompanyOf::deserialize(&t.value).ok()?.company_id)
                 .collect();
             asks.extend(companies.into_iter().map(Ask::Company));
         }
         asks.extend((0..tickets.len()).map(Ask::Time));
         asks
-    }
-
-    /// A value read from a [`Place`] of the ticket (a field or its tags).
-    fn ticket_place(&self, place: &Place, value: &Value, tags: &[String]) -> Option<String> {
-        match place {
-            Place::Field(f) => field_text(value, f),
-            Place::LabelPrefix(p) => {
-                SourceMap::label_value(tags.iter().map(String::as_str), p).map(str::to_owned)
-            }
-            _ => None,
-        }
-    }
-
-    fn canonical(
-        &self,
-        raw: &RawTicket,
-        entries: &[TimeEntry],
-        companies: &BTreeMap<u64, String>,
-        agents: &BTreeMap<u64, String>,
-    ) -> Converted {
-        let id = &raw.id;
-        let v = &raw.value;
-        let t: Ticket =
-            serde_json::from_value(v.clone()).map_err(|e| format!("ticket {id}: {e}"))?;
-        // Places Freshdesk does not have are refused, not read as nothing.
-        let refuse = |what: &str, place: &Place| {
-            Err(format!(
-                "ticket {id}: Freshdesk has no {place:?} for the {what}: read it from a ticket field (`type`, `cf_…`), a tag prefix (`label:`){}",
-                if what == "kind" {
-                    " or the time entry's note (`comment`)"
-                } else {
-                    ""
-                }
-            ))
-        };
-        if let Some(p) = &self.map.kind_from
-            && !matches!(p, Place::Field(_) | Place::LabelPrefix(_) | Place::Comment)
-        {
-            return refuse("kind", p);
-        }
-        let category_place = self
-            .map
-            .category_place()
-            .unwrap_or_else(|| Place::Field("type".into()));
-        if !matches!(category_place, Place::Field(_) | Place::LabelPrefix(_)) {
-            return refuse("category", &category_place);
-        }
-        let organization = match self.customer_field() {
-            Some(f) => field_text(v, f)
-                .ok_or_else(|| format!("ticket {id}: the customer field `{f}` is empty"))?,
-            None => {
-                let company = t.company_id.ok_or_else(|| {
-                    format!("ticket {id}: no company (set the requester's company in Freshdesk)")
-                })?;
-                companies
-                    .get(&company)
-                    .cloned()
-                    .ok_or_else(|| format!("ticket {id}: company {company} was not read"))?
-            }
-        };
-        let customer = self.map.customers.get(&organization).ok_or_else(|| {
-            format!(
-                "ticket {id}: company `{organization}` has no customer key (add it under the source's `customers`)"
-            )
-        })?;
-        let requester = match self.map.fields.get("requester") {
-            Some(f) => field_value(v, f),
-            None => t
-                .requester
-                .as_ref()
-                .and_then(|r| r.email.clone())
-                .map_or(Value::Null, Value::String),
-        };
-        let priority = priority_name(t.priority).map_err(|e| format!("ticket {id}: {e}"))?;
-        let state = status_name(t.status);
-        let mut states = vec![json!({"at": t.created_at, "state": "open"})];
-        if t.status != 2 {
-            let at = t
-                .stats
-                .status_updated_at
-                .clone()
-                .unwrap_or_else(|| t.updated_at.clone());
-            states.push(json!({"at": at, "state": state}));
-        }
-        let resolved = match t.status {
-            4 | 5 => t
-                .stats
-                .resolved_at
-                .clone()
-                .or_else(|| t.stats.closed_at.clone())
-                .map_or(Value::Null, Value::String),
-            _ => Value::Null,
-        };
-        let mut work = Vec::new();
-        let mut unbilled = 0;
-        let mut running = 0;
-        let mut sorted: Vec<&TimeEntry> = entries.iter().collect();
-        sorted.sort_by(|a, b| (&a.executed_at, a.id).cmp(&(&b.executed_at, b.id)));
-        for e in sorted {
-            let m = minutes(&e.time_spent)
-                .map_err(|err| format!("ticket {id}: time entry {}: {err}", e.id))?;
-            if e.timer_running {
-                running += 1;
-                continue;
-            }
-            if !e.billable {
-                unbilled += m;
-                continue;
-            }
-            if m == 0 {
-                continue;
-            }
-            let note = e.note.as_deref().unwrap_or_default().trim();
-            let kind = match &self.map.kind_from {
-                None | Some(Place::Comment) => self.map.kind_of(note),
-                Some(place) => self
-                    .ticket_place(place, v, &t.tags)
-                    .and_then(|k| self.map.kind_named(&k))
-                    .unwrap_or_else(|| self.map.kind_of(note)),
-            };
-            let agent = agents
-                .get(&e.agent_id)
-                .cloned()
-                .unwrap_or_else(|| format!("agent {}", e.agent_id));
-            let mut entry = json!({
-                "id": format!("FD-{id}-{}", e.id),
-                "at": e.executed_at,
-                "minutes": m,
-                "agent": agent,
-                "kind": kind,
-            });
-            if !note.is_empty() {
-                entry["note"] = json!(note);
-            }
-            work.push(entry);
-        }
-        let category = self
-            .ticket_place(&category_place, v, &t.tags)
-            .map_or(Value::Null, Value::String);
-        let mut own = json!({
-            "freshdesk_status": t.status,
-            "freshdesk_type": t.kind,
-            "freshdesk_due_by": t.due_by,
-            "freshdesk_fr_due_by": t.fr_due_by,
-            "freshdesk_non_billable_minutes": unbilled,
-            "freshdesk_running_timers": running,
-        });
-        for (name, value) in &t.custom_fields {
-            own[name] = value.clone();
-        }
-        let snapshot = json!({
-            "id": id,
-            "customer": customer,
-            "requester": requester,
-            "title": t.subject,
-            "priority": priority,
-            "category": category,
-            "tags": t.tags,
-            "fields": self.extra_fields(own, |f| field_value(v, f)),
-            "created_at": t.created_at,
-            "first_response_at": t.stats.first_responded_at,
-            "resolved_at": resolved,
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
     }
 }
 
@@ -497,19 +145,6 @@ fn no_tickets() -> ConnectorError {
     ConnectorError::Permanent(format!(
         "{SYSTEM}: the bridge opens no tickets in Freshdesk (a new ticket mails its requester): send renewal suggestions to another target"
     ))
-}
-
-fn raw_ticket(value: Value) -> Result<RawTicket, ConnectorError> {
-    let t: Ticket = serde_json::from_value(value.clone()).map_err(|e| {
-        ConnectorError::Transient(format!(
-            "{SYSTEM}: a ticket is not as Freshdesk documents it ({e})"
-        ))
-    })?;
-    Ok(RawTicket {
-        id: t.id.to_string(),
-        updated_at: t.updated_at,
-        value,
-    })
 }
 
 impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
@@ -657,10 +292,6 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         note: &Note,
         answers: &[HttpResponse],
     ) -> Result<NoteLookup, ConnectorError> {
-        #[derive(Deserialize)]
-        struct Tagged {
-            tags: Vec<String>,
-        }
         let [ticket, pages @ ..] = answers else {
             return Err(ConnectorError::Transient(format!(
                 "{SYSTEM}: the note lookup is incomplete"
@@ -700,33 +331,27 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         let id = encode(&note.ticket);
         let mut out = Vec::new();
         if !found.comment {
-            let body = format!(
-                "<p><b>{}</b></p><p>{}</p><p>{}</p>",
-                html(&note.subject()),
-                html(&note.text),
-                html(&note_marker(key))
-            );
+            let body = NewNote::private(&note.subject(), &note.text, &note_marker(key));
             out.push((
                 NotePart::Comment,
-                self.send(
-                    HttpMethod::Post,
-                    format!("tickets/{id}/notes"),
-                    &json!({"body": body, "private": true}),
-                )?,
+                self.send(HttpMethod::Post, format!("tickets/{id}/notes"), &body)?,
             ));
         }
         if !found.tag {
             // `tags` replaces the ticket's list: the current ones are kept.
-            let mut tags: Vec<Value> = found.context.as_array().cloned().unwrap_or_default();
-            if !tags.iter().any(|t| *t == note.tag.as_str()) {
-                tags.push(json!(note.tag));
+            let mut tags: Vec<String> =
+                Vec::<String>::deserialize(&found.context).map_err(|e| {
+                    ConnectorError::Permanent(format!("{SYSTEM}: the ticket's tags as found: {e}"))
+                })?;
+            if !tags.contains(&note.tag) {
+                tags.push(note.tag.clone());
             }
             out.push((
                 NotePart::Tag,
                 self.send(
                     HttpMethod::Put,
                     format!("tickets/{id}"),
-                    &json!({ "tags": tags }),
+                    &TagsUpdate { tags },
                 )?,
             ));
         }
@@ -735,15 +360,8 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
         // A note or the ticket written: either carries its id.
-        let v: Value = read(r, "the answer to a write")?;
-        if v["id"].is_u64() {
-            Ok(())
-        } else {
-            Err(ConnectorError::Transient(format!(
-                "{SYSTEM}: HTTP {}: the answer to a write names no id",
-                r.status
-            )))
-        }
+        let _: Written = read(r, "the answer to a write")?;
+        Ok(())
     }
 
     fn find_ticket(&self, _key: &str, _ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
@@ -796,7 +414,7 @@ impl crate::helpdesk::HelpdeskConfig for FreshdeskConfig {
 mod tests {
     use super::*;
     use crate::testing::{answer, ok};
-    use mapping::WorkKind;
+    use mapping::{Place, WorkKind};
 
     fn config() -> FreshdeskConfig {
         serde_json::from_value(json!({
@@ -882,29 +500,6 @@ mod tests {
         }
         answers.push(ok(entries));
         c.convert(&[raw], &answers).unwrap().remove(0)
-    }
-
-    #[test]
-    fn time_spent_is_hours_and_minutes() {
-        assert_eq!(minutes("00:20"), Ok(20));
-        assert_eq!(minutes("01:30"), Ok(90));
-        assert_eq!(minutes("12:05"), Ok(725));
-        for bad in ["1.5", "01:60", ":30", "01:", "ab:cd", "90", "-1:00"] {
-            assert!(minutes(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn statuses_and_priorities_have_their_names() {
-        assert_eq!(
-            [2, 3, 4, 5, 6].map(status_name),
-            ["open", "pending", "resolved", "closed", "6"].map(String::from)
-        );
-        assert_eq!(priority_name(1), Ok("low"));
-        assert_eq!(priority_name(2), Ok("medium"));
-        assert_eq!(priority_name(3), Ok("high"));
-        assert_eq!(priority_name(4), Ok("urgent"));
-        assert!(priority_name(5).is_err());
     }
 
     #[test]

@@ -8,21 +8,31 @@
 //! notes; the multi-value custom field `Tags` holds the tags (a write
 //! replaces its values, so the current ones are read first). RT sends no
 //! webhooks.
+//!
+//! Every answer and every body written is a typed struct in
+//! [`transformers`], which also makes the canonical ticket: a missing or
+//! renamed field is an error naming it.
 
-use serde::Deserialize;
+mod transformers;
+
+use std::collections::BTreeMap;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    WebhookRefusal, id_text, note_marker, ticket_title,
+    WebhookRefusal, note_marker, ticket_title,
 };
-use crate::{
-    ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret, TicketSnapshot,
+use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
+use transformers::{
+    Created, CustomFieldsUpdate, ErrorBody, Listed, Listing, NewComment, Titled, Transaction,
+    WithCustomFields, custom_field, parse, read,
 };
-use mapping::Place;
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RtConfig {
     /// The REST2 base, e.g. `http://127.0.0.1:8090/REST/2.0/`.
@@ -55,10 +65,8 @@ const FIELDS: &str =
 
 fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
     if !(200..300).contains(&r.status) {
-        let v: Value = serde_json::from_str(&r.body).unwrap_or_default();
-        let m = v["message"]
-            .as_str()
-            .map_or_else(|| r.body.chars().take(200).collect(), str::to_owned);
+        let m = serde_json::from_str::<ErrorBody>(&r.body)
+            .map_or_else(|_| r.body.chars().take(200).collect(), |e| e.message);
         if r.status == 401 {
             return Err(ConnectorError::Permanent(format!(
                 "{SYSTEM}: HTTP 401: {m} (check the source's token)"
@@ -72,30 +80,6 @@ fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
             r.status
         ))
     })
-}
-
-fn date(v: &Value) -> Value {
-    match v.as_str() {
-        Some(s) if s != UNSET && !s.is_empty() => Value::String(s.to_owned()),
-        _ => Value::Null,
-    }
-}
-
-/// A custom field's values on a ticket.
-fn custom_field<'a>(ticket: &'a Value, name: &str) -> Vec<&'a str> {
-    ticket["CustomFields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|cf| cf["name"] == name)
-        .flat_map(|cf| {
-            cf["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-        })
-        .collect()
 }
 
 impl Mapped<'_, RtConfig> {
@@ -112,10 +96,12 @@ impl Mapped<'_, RtConfig> {
         &self,
         method: HttpMethod,
         path: String,
-        body: &Value,
+        body: &impl Serialize,
     ) -> Result<HttpRequest, ConnectorError> {
-        let body =
-            serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        // Through a JSON value: its keys sorted, the body as it always was.
+        let body = serde_json::to_value(body)
+            .and_then(|v| serde_json::to_vec(&v))
+            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         Ok(HttpRequest::json(
             method,
             format!("{}/{path}", self.url.trim_end_matches('/')),
@@ -129,114 +115,6 @@ impl Mapped<'_, RtConfig> {
             "ticket/{}/history?per_page=100&fields=Type,Field,OldValue,NewValue,TimeTaken,Creator,Created,Data",
             encode(id)
         ))
-    }
-
-    fn canonical(&self, t: &RawTicket, history: &Value) -> Converted {
-        let v = &t.value;
-        let requester = v["Requestor"][0]["EmailAddress"]
-            .as_str()
-            .or(v["Requestor"][0]["id"].as_str())
-            .unwrap_or_default();
-        let domain = requester.rsplit('@').next().unwrap_or_default();
-        let customer = self.map.customers.get(domain).ok_or_else(|| {
-            format!("ticket {}: requestor domain `{domain}` has no customer key (add it under the source's `customers`)", t.id)
-        })?;
-        // RT reads the kind from the entry's subject and the category from
-        // a custom field only: another place is refused, not ignored.
-        let unsupported = |what: &str, place: &Option<Place>, ok: fn(&Place) -> bool| match place {
-            Some(p) if !ok(p) => Err(format!(
-                "ticket {}: RT has no such place for the {what} ({p:?}): RT reads it from {}",
-                t.id,
-                if what == "kind" {
-                    "the entry's subject (`comment`)"
-                } else {
-                    "a custom field"
-                }
-            )),
-            _ => Ok(()),
-        };
-        unsupported("kind", &self.map.kind_from, |p| matches!(p, Place::Comment))?;
-        unsupported("category", &self.map.category_from, |p| {
-            matches!(p, Place::Field(_))
-        })?;
-        let items: Vec<&Value> = history["items"]
-            .as_array()
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
-        let mut states = vec![json!({"at": v["Created"], "state": "new"})];
-        let mut first_response = Value::Null;
-        let mut work: Vec<Value> = Vec::new();
-        for tx in &items {
-            let kind_of_tx = tx["Type"].as_str().unwrap_or_default();
-            if kind_of_tx == "Status" {
-                states.push(json!({"at": tx["Created"], "state": tx["NewValue"]}));
-            }
-            if kind_of_tx == "Correspond"
-                && first_response.is_null()
-                && tx["Creator"]["id"].as_str() != Some(requester)
-            {
-                first_response = tx["Created"].clone();
-            }
-            let minutes: i64 = tx["TimeTaken"]
-                .as_str()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
-            if minutes > 0 {
-                let subject = tx["Data"].as_str().unwrap_or_default();
-                let kind = self.map.kind_of(subject);
-                work.push(json!({
-                    "id": format!("RT-{}-{}", t.id, id_text(&tx["id"]).unwrap_or_default()),
-                    "at": tx["Created"],
-                    "minutes": minutes,
-                    "agent": tx["Creator"]["id"],
-                    "kind": kind,
-                    "note": subject.trim(),
-                }));
-            } else if minutes < 0 {
-                // Time taken back: from the latest entries first.
-                let mut left = -minutes;
-                for w in work.iter_mut().rev() {
-                    let m = w["minutes"].as_i64().unwrap_or(0);
-                    let take = m.min(left);
-                    w["minutes"] = json!(m - take);
-                    left -= take;
-                    if left == 0 {
-                        break;
-                    }
-                }
-            }
-        }
-        work.retain(|w| w["minutes"].as_i64().unwrap_or(0) > 0);
-        let category = custom_field(v, self.map.field("category", "Category"))
-            .first()
-            .map_or(Value::Null, |c| json!(c));
-        let tags: Vec<&str> = custom_field(v, self.map.field("tags", "Tags"));
-        let snapshot = json!({
-            "id": t.id,
-            "customer": customer,
-            "requester": requester,
-            "title": v["Subject"],
-            "priority": v["Priority"],
-            "category": category,
-            "tags": tags,
-            "fields": self.extra_fields(json!({"rt_sla": v["SLA"], "rt_due": date(&v["Due"])}), |raw| {
-                match custom_field(v, raw).as_slice() {
-                    [] => Value::Null,
-                    [one] => json!(one),
-                    many => json!(many),
-                }
-            }),
-            "created_at": v["Created"],
-            "first_response_at": first_response,
-            "resolved_at": date(&v["Resolved"]),
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: t.id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
     }
 }
 
@@ -278,22 +156,14 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
     }
 
     fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
-        let v = check(r)?;
-        let tickets = v["items"]
-            .as_array()
+        let list: Listing<Value> = read(check(r)?, "the ticket search")?;
+        let tickets = list
+            .items
             .into_iter()
-            .flatten()
-            .filter_map(|t| {
-                Some(RawTicket {
-                    id: id_text(&t["id"])?,
-                    updated_at: t["LastUpdated"].as_str().unwrap_or_default().to_owned(),
-                    value: t.clone(),
-                })
-            })
-            .collect();
-        let next = v
-            .get("next_page")
-            .filter(|n| !n.is_null())
+            .map(Listed::raw)
+            .collect::<Result<_, _>>()?;
+        let next = list
+            .next_page
             .map(|_| (page.and_then(|p| p.parse::<u32>().ok()).unwrap_or(1) + 1).to_string());
         Ok(Page { tickets, next })
     }
@@ -306,13 +176,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
     }
 
     fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
-        let t = check(r)?;
-        Ok(RawTicket {
-            id: id_text(&t["id"])
-                .ok_or_else(|| ConnectorError::Transient("rt: a ticket without an id".into()))?,
-            updated_at: t["LastUpdated"].as_str().unwrap_or_default().to_owned(),
-            value: t,
-        })
+        Listed::raw(check(r)?)
     }
 
     fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
@@ -327,7 +191,13 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         tickets
             .iter()
             .zip(details)
-            .map(|(t, h)| Ok(self.canonical(t, &check(h)?)))
+            .map(|(t, h)| {
+                // A history not as documented fails its ticket, not the batch.
+                let history = parse::<Listing<Transaction>>(check(h)?, "the history");
+                Ok(history
+                    .map_err(|e| format!("ticket {}: {e}", t.id))
+                    .and_then(|h| self.canonical(t, &h.items)))
+            })
             .collect()
     }
 
@@ -350,15 +220,12 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
             ));
         };
         let marker = note_marker(key);
-        let comment = check(history)?["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|tx| {
-                tx["Type"] == "Comment" && tx["Data"].as_str().is_some_and(|d| d.contains(&marker))
-            });
-        let ticket = check(ticket)?;
-        let tags = custom_field(&ticket, self.map.field("tags", "Tags"));
+        let history: Listing<Transaction> = read(check(history)?, "the history")?;
+        let comment = history.items.iter().any(|tx| {
+            tx.kind == "Comment" && tx.data.as_deref().is_some_and(|d| d.contains(&marker))
+        });
+        let ticket: WithCustomFields = read(check(ticket)?, "the ticket")?;
+        let tags = custom_field(&ticket.custom_fields, self.map.field("tags", "Tags"));
         Ok(NoteLookup::Found(FoundNote {
             comment,
             tag: tags.contains(&note.tag.as_str()),
@@ -372,9 +239,11 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         note: &Note,
         found: &FoundNote,
     ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
-        let mut tags: Vec<Value> = found.context.as_array().cloned().unwrap_or_default();
-        if !tags.iter().any(|t| *t == note.tag.as_str()) {
-            tags.push(json!(note.tag));
+        let mut tags: Vec<String> = Vec::<String>::deserialize(&found.context).map_err(|e| {
+            ConnectorError::Permanent(format!("{SYSTEM}: the ticket's tags as found: {e}"))
+        })?;
+        if !tags.contains(&note.tag) {
+            tags.push(note.tag.clone());
         }
         let id = encode(&note.ticket);
         let mut out = Vec::new();
@@ -385,8 +254,11 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
                     HttpMethod::Post,
                     format!("ticket/{id}/comment"),
                     // The subject carries the marker: RT lists subjects in the history.
-                    &json!({"Subject": format!("{} {}", note.subject(), note_marker(key)),
-                            "Content": note.text, "ContentType": "text/plain"}),
+                    &NewComment {
+                        subject: format!("{} {}", note.subject(), note_marker(key)),
+                        content: &note.text,
+                        content_type: "text/plain",
+                    },
                 )?,
             ));
         }
@@ -396,7 +268,12 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
                 self.send(
                     HttpMethod::Put,
                     format!("ticket/{id}"),
-                    &json!({"CustomFields": {self.map.field("tags", "Tags"): tags}}),
+                    &CustomFieldsUpdate {
+                        custom_fields: BTreeMap::from([(
+                            self.map.field("tags", "Tags").to_owned(),
+                            tags,
+                        )]),
+                    },
                 )?,
             ));
         }
@@ -404,7 +281,8 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
     }
 
     fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
-        check(r).map(|_| ())
+        // A list of messages (`["Comments added"]`): only its status counts.
+        read::<IgnoredAny>(check(r)?, "the answer to a write").map(|_| ())
     }
 
     fn find_ticket(&self, key: &str, _ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
@@ -422,12 +300,12 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         r: &HttpResponse,
     ) -> Result<Option<String>, ConnectorError> {
         let marker = note_marker(key).replace('\'', "");
-        Ok(check(r)?["items"]
-            .as_array()
+        let found: Listing<Titled> = read(check(r)?, "the ticket search")?;
+        Ok(found
+            .items
             .into_iter()
-            .flatten()
-            .find(|t| t["Subject"].as_str().is_some_and(|s| s.contains(&marker)))
-            .and_then(|t| id_text(&t["id"])))
+            .find(|t| t.subject.contains(&marker))
+            .map(|t| t.id.0))
     }
 
     fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
@@ -436,22 +314,22 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
             .as_deref()
             .or(self.queue.as_deref())
             .unwrap_or("General");
-        let mut body = json!({
-            "Queue": queue,
-            "Subject": ticket_title(key, ticket).replace('\'', ""),
-            "Content": ticket.text,
-            "ContentType": "text/plain",
-            "CustomFields": {self.map.field("tags", "Tags"): [ticket.tag]},
-        });
-        if let Some(r) = &ticket.requester {
-            body["Requestor"] = json!(r);
-        }
+        let body = transformers::NewTicket {
+            queue,
+            subject: ticket_title(key, ticket).replace('\'', ""),
+            content: &ticket.text,
+            content_type: "text/plain",
+            custom_fields: BTreeMap::from([(
+                self.map.field("tags", "Tags").to_owned(),
+                vec![ticket.tag.clone()],
+            )]),
+            requestor: ticket.requester.as_deref(),
+        };
         self.send(HttpMethod::Post, "ticket".into(), &body)
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
-        id_text(&check(r)?["id"])
-            .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: a ticket without an id")))
+        Ok(read::<Created>(check(r)?, "the created ticket")?.id.0)
     }
 
     fn webhook(

@@ -7,19 +7,28 @@
 //! [message, …]]`. Decimals travel as `{"__class__": "Decimal", "decimal":
 //! "…"}`. Each line carries the invoice's currency: lines default to the
 //! company's, which Tryton then refuses for an invoice in another one.
+//!
+//! Every answer and every record written is a typed struct in
+//! [`transformers`]: a missing or renamed field is an error naming it.
+
+mod transformers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, SalesPage,
-    StatusStep, decimal, fit_quantity, json, number,
+    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusStep, fit_quantity,
+    json, number,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+use transformers::{
+    Account, DateOut, DecimalOut, Envelope, Invoice, InvoiceStatus, Login, NewInvoice, NewLine,
+    SoldLine, known_state, parse, read, sales,
+};
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrytonConfig {
     /// The database's JSON-RPC URL, e.g. `http://127.0.0.1:8000/ci/`.
@@ -55,10 +64,6 @@ fn default_timeout_ms() -> u64 {
 
 const SYSTEM: &str = "tryton";
 
-fn dec(text: &str) -> serde_json::Value {
-    serde_json::json!({"__class__": "Decimal", "decimal": text})
-}
-
 /// A JSON-RPC answer's `result`, or the error it carries.
 fn result(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
     if !(200..300).contains(&r.status) {
@@ -73,13 +78,10 @@ fn result(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
             _ => ConnectorError::Permanent(said),
         });
     }
-    let v = json(r, SYSTEM)?;
-    if let Some(error) = v.get("error").filter(|e| !e.is_null()) {
-        let kind = error[0].as_str().unwrap_or("error");
-        let message = error[1][0]
-            .as_str()
-            .map_or_else(|| error[1].to_string(), str::to_owned);
-        let said = format!("{SYSTEM}: {kind}: {message}");
+    let answer: Envelope = read(json(r, SYSTEM)?, "the answer")?;
+    if let Some(error) = answer.error {
+        let kind = error.kind();
+        let said = format!("{SYSTEM}: {kind}: {}", error.message());
         // A record another transaction holds is worth another try.
         return Err(if kind.contains("Concurrency") {
             ConnectorError::Transient(said)
@@ -87,80 +89,12 @@ fn result(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
             ConnectorError::Permanent(said)
         });
     }
-    Ok(v["result"].clone())
-}
-
-fn remote(record: &serde_json::Value) -> Option<RemoteDraft> {
-    let total = &record["untaxed_amount"];
-    Some(RemoteDraft {
-        id: record["id"].as_i64()?.to_string(),
-        total_net: decimal(&total["decimal"]).or_else(|| decimal(total)),
+    answer.result.ok_or_else(|| {
+        ConnectorError::Transient(format!(
+            "{SYSTEM}: HTTP {}: the answer has neither a result nor an error",
+            r.status
+        ))
     })
-}
-
-/// Tryton's invoice `state` as ours.
-fn state(s: &str) -> Option<DraftStatus> {
-    Some(match s {
-        "draft" => DraftStatus::Draft,
-        "validated" | "posted" => DraftStatus::Approved,
-        "paid" => DraftStatus::Paid,
-        "cancelled" => DraftStatus::Voided,
-        _ => return None,
-    })
-}
-
-/// A Tryton date (`{"__class__": "date", "year": …}`).
-fn date(v: &serde_json::Value) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::from_ymd_opt(
-        i32::try_from(v["year"].as_i64()?).ok()?,
-        u32::try_from(v["month"].as_i64()?).ok()?,
-        u32::try_from(v["day"].as_i64()?).ok()?,
-    )
-}
-
-fn tryton_decimal(v: &serde_json::Value) -> Option<rust_decimal::Decimal> {
-    decimal(&v["decimal"]).or_else(|| decimal(v))
-}
-
-/// Invoice lines read with their invoice's fields (dotted names, which
-/// Tryton answers as nested records under `name.`), grouped by invoice.
-fn sales(lines: &[serde_json::Value]) -> Result<Vec<RemoteInvoice>, ConnectorError> {
-    let mut out: Vec<RemoteInvoice> = Vec::new();
-    for l in lines {
-        let inv = &l["invoice."];
-        let Some(id) = inv["id"].as_i64().or(l["invoice"].as_i64()) else {
-            continue;
-        };
-        let id = id.to_string();
-        let said = inv["state"].as_str().unwrap_or_default();
-        let status = state(said).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "tryton: invoice {id} has an unknown state `{said}`"
-            ))
-        })?;
-        let line = RemoteLine {
-            id: l["id"].as_i64().unwrap_or_default().to_string(),
-            item: l["product."]["code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            quantity: decimal(&l["quantity"]).unwrap_or(rust_decimal::Decimal::ONE),
-            amount: tryton_decimal(&l["amount"]).unwrap_or_default(),
-            description: l["description"].as_str().unwrap_or_default().to_owned(),
-        };
-        match out.iter_mut().find(|i| i.id == id) {
-            Some(i) => i.lines.push(line),
-            None => out.push(RemoteInvoice {
-                id,
-                status,
-                contact: inv["party"].as_i64().map(|p| p.to_string()),
-                date: date(&inv["invoice_date"]),
-                currency: inv["currency."]["code"].as_str().map(str::to_owned),
-                lines: vec![line],
-            }),
-        }
-    }
-    Ok(out)
 }
 
 impl TrytonConfig {
@@ -194,16 +128,6 @@ impl TrytonConfig {
     }
 }
 
-/// One row of `model.account.account.search_read`.
-#[derive(serde::Deserialize)]
-struct ListedAccount {
-    id: i64,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    name: String,
-}
-
 impl AccountingApi for TrytonConfig {
     /// The accounts (their ids are what lines carry), up to 1000.
     fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
@@ -223,9 +147,8 @@ impl AccountingApi for TrytonConfig {
         if kind != crate::accounting::CodeKind::Account {
             return Ok(Vec::new());
         }
-        let rows: Vec<ListedAccount> = serde_json::from_value(result(r)?).map_err(|e| {
-            ConnectorError::Permanent(format!("tryton: an unexpected account list: {e}"))
-        })?;
+        let rows: Vec<Account> =
+            parse(result(r)?, "the account list").map_err(ConnectorError::Permanent)?;
         Ok(rows
             .into_iter()
             .map(|a| crate::accounting::ListedCode {
@@ -263,12 +186,8 @@ impl AccountingApi for TrytonConfig {
                 r.status, self.login
             )));
         }
-        let v = result(r)?;
-        let (Some(uid), Some(session)) = (v[0].as_i64(), v[1].as_str()) else {
-            return Err(ConnectorError::Permanent(format!(
-                "tryton: login answered {v}"
-            )));
-        };
+        let Login(uid, session) =
+            parse(result(r)?, "the login").map_err(ConnectorError::Permanent)?;
         Ok(AccessToken {
             token: base64::engine::general_purpose::STANDARD
                 .encode(format!("{}:{uid}:{session}", self.login)),
@@ -302,10 +221,11 @@ impl AccountingApi for TrytonConfig {
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
-        Ok(result(r)?
-            .as_array()
-            .and_then(|a| a.iter().find(|i| i["state"] != "cancelled"))
-            .and_then(remote))
+        let found: Vec<Invoice> = read(result(r)?, "the draft search")?;
+        Ok(found
+            .iter()
+            .find(|i| i.state != "cancelled")
+            .map(Invoice::remote))
     }
 
     fn create_draft(
@@ -335,42 +255,35 @@ impl AccountingApi for TrytonConfig {
         };
         let address = self.id_of(&self.addresses, "addresses", &d.customer)?;
         let currency = self.id_of(&self.currencies, "currencies", &d.currency)?;
-        let date: Vec<u32> = d.date.split('-').filter_map(|p| p.parse().ok()).collect();
-        let lines: Vec<serde_json::Value> = d
-            .lines
+        // Tryton keeps two decimals of quantity.
+        let fitted: Vec<_> = d.lines.iter().map(|l| (l, fit_quantity(l, 2))).collect();
+        let lines = fitted
             .iter()
-            .map(|l| {
-                // Tryton keeps two decimals of quantity.
-                let (quantity, unit_price, description) = fit_quantity(l, 2);
-                Ok(serde_json::json!({
-                    "type": "line",
-                    "description": description,
-                    "quantity": number(&quantity),
-                    "unit_price": dec(&unit_price),
-                    "account": revenue_of(l)?,
-                    "currency": currency,
-                }))
+            .map(|(l, (quantity, unit_price, description))| {
+                Ok(NewLine {
+                    kind: "line",
+                    description: description.clone(),
+                    quantity: number(quantity),
+                    unit_price: DecimalOut::new(unit_price),
+                    account: revenue_of(l)?,
+                    currency,
+                })
             })
             .collect::<Result<_, ConnectorError>>()?;
-        let mut invoice = serde_json::json!({
-            "type": "out",
-            "company": self.company,
-            "party": party,
-            "invoice_address": address,
-            "currency": currency,
-            "journal": self.journal,
-            "account": self.receivable_account,
-            "reference": reference,
-            "description": format!("IT support {} {}", d.customer, d.period),
-            "lines": [["create", lines]],
-        });
-        if let Some(url) = &d.statement_url {
-            invoice["comment"] = serde_json::json!(crate::statement_line(url));
-        }
-        if let [y, m, day] = date[..] {
-            invoice["invoice_date"] =
-                serde_json::json!({"__class__": "date", "year": y, "month": m, "day": day});
-        }
+        let invoice = NewInvoice {
+            kind: "out",
+            company: self.company,
+            party,
+            invoice_address: address,
+            currency,
+            journal: self.journal,
+            account: self.receivable_account,
+            reference,
+            description: format!("IT support {} {}", d.customer, d.period),
+            lines: vec![("create", lines)],
+            comment: d.statement_url.as_deref().map(crate::statement_line),
+            invoice_date: DateOut::of(&d.date),
+        };
         self.call(
             "model.account.invoice.create",
             serde_json::json!([[invoice], self.context()]),
@@ -378,10 +291,10 @@ impl AccountingApi for TrytonConfig {
     }
 
     fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        let ids = result(r)?;
-        let id = ids[0]
-            .as_i64()
-            .ok_or_else(|| ConnectorError::Transient(format!("tryton: create answered {ids}")))?;
+        let ids: Vec<i64> = read(result(r)?, "the created ids")?;
+        let id = ids.first().ok_or_else(|| {
+            ConnectorError::Transient(format!("{SYSTEM}: the create answered no id"))
+        })?;
         Ok(RemoteDraft {
             id: id.to_string(),
             total_net: None,
@@ -399,10 +312,10 @@ impl AccountingApi for TrytonConfig {
     }
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        result(r)?
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(remote)
+        let invoices: Vec<Invoice> = read(result(r)?, "the invoice")?;
+        invoices
+            .first()
+            .map(Invoice::remote)
             .ok_or_else(|| ConnectorError::Transient("tryton: the invoice is gone".into()))
     }
 
@@ -435,19 +348,14 @@ impl AccountingApi for TrytonConfig {
         _step: usize,
         r: &HttpResponse,
     ) -> Result<StatusStep, ConnectorError> {
-        let v = result(r)?;
-        let Some(inv) = v.as_array().and_then(|a| a.first()) else {
+        let found: Vec<InvoiceStatus> = read(result(r)?, "the invoice's state")?;
+        let Some(inv) = found.first() else {
             return Ok(StatusStep::deleted(remote_id));
         };
-        let said = inv["state"].as_str().unwrap_or_default();
-        let status = state(said).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "tryton: invoice {remote_id} has an unknown state `{said}`"
-            ))
-        })?;
+        let status = known_state(remote_id, &inv.state)?;
         let mut out = RemoteInvoice::with_status(remote_id, status);
-        out.contact = inv["party"].as_i64().map(|p| p.to_string());
-        out.date = date(&inv["invoice_date"]);
+        out.contact = Some(inv.party.to_string());
+        out.date = inv.invoice_date.map(|d| d.0);
         Ok(StatusStep::Known(out))
     }
 
@@ -495,11 +403,10 @@ impl AccountingApi for TrytonConfig {
     }
 
     fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
-        let v = result(r)?;
-        let lines = v.as_array().cloned().unwrap_or_default();
+        let lines: Vec<SoldLine> = read(result(r)?, "the sold lines")?;
         Ok(SalesPage {
             more: lines.len() >= 200,
-            invoices: sales(&lines)?,
+            invoices: sales(lines)?,
             ..SalesPage::default()
         })
     }
@@ -543,50 +450,62 @@ mod tests {
     }
 
     #[test]
-    fn sold_lines_are_grouped_by_invoice_with_its_state() {
-        // The shape Tryton 6.0 answers dotted field names in (seen on the real server).
-        let lines: Vec<serde_json::Value> = serde_json::from_str(
-            r#"[
-            {"id":1,"quantity":1.0,"description":"KLIPPEKORT-20","invoice":1,
-             "amount":{"__class__":"Decimal","decimal":"18000.00"},
-             "product.":{"code":"KLIPPEKORT-20","id":2},
-             "invoice.":{"invoice_date":{"__class__":"date","year":2026,"month":10,"day":5},
-                         "state":"paid","id":1,"party":3,"currency.":{"code":"DKK","id":4}}},
-            {"id":2,"quantity":2.0,"description":"KLIPPEKORT-10","invoice":1,
-             "amount":{"__class__":"Decimal","decimal":"19000.00"},
-             "product.":{"code":"KLIPPEKORT-10","id":1},
-             "invoice.":{"state":"paid","id":1,"party":3}}
-        ]"#,
-        )
-        .unwrap();
-        let out = sales(&lines).unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].status, DraftStatus::Paid);
-        assert_eq!(out[0].contact.as_deref(), Some("3"));
-        assert_eq!(out[0].date.unwrap().to_string(), "2026-10-05");
-        assert_eq!(out[0].currency.as_deref(), Some("DKK"));
-        assert_eq!(out[0].lines.len(), 2);
-        assert_eq!(out[0].lines[1].quantity, rust_decimal::Decimal::new(2, 0));
-    }
-
-    #[test]
-    fn a_user_error_in_a_200_is_permanent_and_decimals_are_read() {
-        let r = HttpResponse {
+    fn a_user_error_in_a_200_is_permanent_and_a_concurrency_error_transient() {
+        let answer = |body: &str| HttpResponse {
             status: 200,
             retry_after: None,
-            body: r#"{"id":7,"error":["UserError",["A value is required for field \"Account\" in \"Invoice\".","",null]]}"#.into(),
+            body: body.into(),
         };
-        let e = result(&r).unwrap_err();
+        let e = result(&answer(
+            r#"{"id":7,"error":["UserError",["A value is required for field \"Account\" in \"Invoice\".","",null]]}"#,
+        ))
+        .unwrap_err();
         assert!(matches!(e, ConnectorError::Permanent(_)));
         assert!(
             e.to_string()
                 .contains("A value is required for field \"Account\""),
             "{e}"
         );
-        let ok = serde_json::json!({"id": 1, "untaxed_amount": {"__class__": "Decimal", "decimal": "1637.50"}});
+        let e = result(&answer(
+            r#"{"id":7,"error":["ConcurrencyException","Records were modified"]}"#,
+        ))
+        .unwrap_err();
+        assert!(matches!(e, ConnectorError::Transient(_)), "{e}");
         assert_eq!(
-            remote(&ok).unwrap().total_net,
-            Some(rust_decimal::Decimal::new(163750, 2))
+            result(&answer(r#"{"id":1,"result":[4]}"#)).unwrap(),
+            serde_json::json!([4])
+        );
+    }
+
+    #[test]
+    fn a_found_draft_without_its_amount_is_an_error_not_a_draft_to_create() {
+        let t: TrytonConfig = serde_json::from_value(serde_json::json!({
+            "url": "http://127.0.0.1:8000/db/", "password": "p", "company": 1, "journal": 1,
+            "receivable_account": 3, "revenue_account": 7,
+            "currencies": {}, "parties": {}, "addresses": {}
+        }))
+        .unwrap();
+        let answer = |body: &str| HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: body.into(),
+        };
+        let found = t
+            .read_found(&answer(
+                r#"{"id":1,"result":[{"id":4,"state":"cancelled","untaxed_amount":{"__class__":"Decimal","decimal":"10.00"}},{"id":5,"state":"draft","untaxed_amount":{"__class__":"Decimal","decimal":"1637.50"}}]}"#,
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.id.as_str(), found.total_net),
+            ("5", Some(rust_decimal::Decimal::new(163750, 2)))
+        );
+        let e = t
+            .read_found(&answer(r#"{"id":1,"result":[{"id":5,"state":"draft"}]}"#))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("missing field `untaxed_amount`"),
+            "{e}"
         );
     }
 }
