@@ -5,6 +5,7 @@
 //! uploads only when that name is not there, so a retry after a lost answer
 //! attaches nothing twice.
 
+use super::transformers::{AttachmentList, read};
 use super::{SYSTEM, XeroConfig, check};
 use crate::accounting::encode;
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse};
@@ -64,13 +65,8 @@ impl XeroConfig {
 
 /// The file names attached to the invoice.
 pub(super) fn attachment_names(r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
-    let v = check(r)?;
-    Ok(v["Attachments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["FileName"].as_str().map(str::to_owned))
-        .collect())
+    let list: AttachmentList = read(check(r)?, "the attachment list")?;
+    Ok(list.attachments.into_iter().map(|a| a.file_name).collect())
 }
 
 /// Xero answers the upload with the attachment it stored.
@@ -134,5 +130,16 @@ mod tests {
         assert_eq!(attachment_names(&r).unwrap(), vec!["x.pdf"]);
         assert!(attached(&r, "x.pdf").is_ok());
         assert!(attached(&r, "y.pdf").is_err());
+        // A renamed file name is an error, not an attachment missing (which would upload it again).
+        let renamed = HttpResponse {
+            status: 200,
+            body: r#"{"Attachments":[{"AttachmentID":"a","Name":"x.pdf"}]}"#.into(),
+            retry_after: None,
+        };
+        let e = attachment_names(&renamed).unwrap_err().to_string();
+        assert!(
+            e.contains("Attachments[0]") && e.contains("missing field `FileName`"),
+            "{e}"
+        );
     }
 }

@@ -9,19 +9,30 @@
 //! again by `Reference`, our stable reference. Xero rounds tax per line and
 //! keeps `SubTotal` without tax: that is what we compare with our total.
 //! Limits: 60 requests a minute per organisation.
+//!
+//! Every answer is read through a typed struct of transformers.rs (a field
+//! missing or renamed is an error naming it, never a zero), and every body
+//! sent is serialized from one.
 
 mod attachment;
 pub mod scopes;
+mod transformers;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, SalesPage,
-    StatusStep, decimal, encode, json, number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusStep, encode, json,
+    number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+pub use transformers::ms_date;
+use transformers::{
+    Accounts, CreatedInvoice, DraftInvoice, ErrorBody, Invoice, Invoices, InvoicesBody, Items,
+    LineAmountTypes, NewContact, NewInvoice, NewLine, NewTracking, ReferencedInvoice, TaxRates,
+    TokenError, active, parse, read,
+};
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -135,23 +146,13 @@ fn batch_key(keys: &[&str]) -> String {
     format!("batch:{}:{h:016x}", keys.len())
 }
 
-/// What Xero said went wrong: the message and every validation error.
+/// What Xero said went wrong: the message and every validation error; a
+/// body of another shape (a 401's problem document, an HTML page) as it
+/// came, shortened.
 fn message(r: &HttpResponse) -> String {
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
-    let mut parts: Vec<String> = v["Message"]
-        .as_str()
-        .map(str::to_owned)
-        .into_iter()
-        .collect();
-    for e in v["Elements"].as_array().into_iter().flatten() {
-        for ve in e["ValidationErrors"].as_array().into_iter().flatten() {
-            parts.extend(ve["Message"].as_str().map(str::to_owned));
-        }
-    }
-    if parts.is_empty() {
-        r.body.chars().take(200).collect()
-    } else {
-        parts.join("; ")
+    match serde_json::from_str::<ErrorBody>(&r.body).map(|b| b.messages()) {
+        Ok(parts) if !parts.is_empty() => parts.join("; "),
+        _ => r.body.chars().take(200).collect(),
     }
 }
 
@@ -172,89 +173,10 @@ impl XeroConfig {
     }
 }
 
-fn invoice(v: &serde_json::Value) -> Option<RemoteDraft> {
-    let inv = v["Invoices"].as_array()?.first()?;
-    Some(RemoteDraft {
-        id: inv["InvoiceID"].as_str()?.to_owned(),
-        total_net: decimal(&inv["SubTotal"]),
-    })
-}
-
-/// Xero's `Status` as ours; an unknown one is an error, not a guess.
-fn status(s: &str) -> Option<DraftStatus> {
-    Some(match s {
-        "DRAFT" => DraftStatus::Draft,
-        "SUBMITTED" => DraftStatus::Submitted,
-        "AUTHORISED" => DraftStatus::Approved,
-        "PAID" => DraftStatus::Paid,
-        "VOIDED" => DraftStatus::Voided,
-        "DELETED" => DraftStatus::Deleted,
-        _ => return None,
-    })
-}
-
-/// Xero's JSON dates: `/Date(1573755038314+0000)/` (milliseconds since the epoch).
-pub fn ms_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let inner = s.strip_prefix("/Date(")?.strip_suffix(")/")?;
-    let digits: String = inner
-        .chars()
-        .enumerate()
-        .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '-'))
-        .map(|(_, c)| c)
-        .collect();
-    chrono::DateTime::from_timestamp_millis(digits.parse().ok()?)
-}
-
-/// One invoice of an answer, with its item lines.
-pub fn remote_invoice(inv: &serde_json::Value) -> Result<RemoteInvoice, ConnectorError> {
-    let id = inv["InvoiceID"]
-        .as_str()
-        .ok_or_else(|| ConnectorError::Transient("xero: an invoice without InvoiceID".into()))?;
-    let said = inv["Status"].as_str().unwrap_or("DRAFT");
-    let status = status(said).ok_or_else(|| {
-        ConnectorError::Permanent(format!("xero: invoice {id} has an unknown Status `{said}`"))
-    })?;
-    let date = inv["DateString"]
-        .as_str()
-        .and_then(|d| d.get(..10))
-        .and_then(|d| d.parse().ok())
-        .or_else(|| {
-            inv["Date"]
-                .as_str()
-                .and_then(ms_date)
-                .map(|t| t.date_naive())
-        });
-    let inclusive = inv["LineAmountTypes"] == "Inclusive";
-    let lines = inv["LineItems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let item = l["ItemCode"].as_str().filter(|c| !c.is_empty())?;
-            let mut amount = decimal(&l["LineAmount"]).unwrap_or_default();
-            if inclusive {
-                amount -= decimal(&l["TaxAmount"]).unwrap_or_default();
-            }
-            Some(RemoteLine {
-                id: l["LineItemID"]
-                    .as_str()
-                    .map_or_else(|| i.to_string(), str::to_owned),
-                item: item.to_owned(),
-                quantity: decimal(&l["Quantity"]).unwrap_or(rust_decimal::Decimal::ONE),
-                amount,
-                description: l["Description"].as_str().unwrap_or_default().to_owned(),
-            })
-        })
-        .collect();
-    Ok(RemoteInvoice {
-        id: id.to_owned(),
-        status,
-        contact: inv["Contact"]["ContactID"].as_str().map(str::to_owned),
-        date,
-        currency: inv["CurrencyCode"].as_str().map(str::to_owned),
-        lines,
-    })
+/// The first invoice of a lookup or a read by id, if any.
+fn first_draft(v: serde_json::Value, what: &str) -> Result<Option<RemoteDraft>, ConnectorError> {
+    let answer: Invoices<DraftInvoice> = read(v, what)?;
+    Ok(answer.invoices.first().map(DraftInvoice::remote))
 }
 
 /// Is `signature` (`x-xero-signature`) the base64 HMAC-SHA256 of the raw
@@ -312,60 +234,6 @@ pub fn webhook_events(body: &[u8]) -> Result<Vec<WebhookEvent>, String> {
     serde_json::from_slice::<WebhookPayload>(body)
         .map(|p| p.events)
         .map_err(|e| format!("not a Xero webhook payload: {e}"))
-}
-
-/// `GET /Accounts`: the chart of accounts.
-#[derive(Deserialize)]
-struct AccountsAnswer {
-    #[serde(rename = "Accounts")]
-    accounts: Vec<ChartAccount>,
-}
-
-#[derive(Deserialize)]
-struct ChartAccount {
-    /// Bank accounts may have none.
-    #[serde(rename = "Code", default)]
-    code: Option<String>,
-    #[serde(rename = "Name", default)]
-    name: String,
-    /// ACTIVE or ARCHIVED.
-    #[serde(rename = "Status", default)]
-    status: Option<String>,
-}
-
-/// `GET /TaxRates`.
-#[derive(Deserialize)]
-struct TaxRatesAnswer {
-    #[serde(rename = "TaxRates")]
-    tax_rates: Vec<TaxRate>,
-}
-
-#[derive(Deserialize)]
-struct TaxRate {
-    #[serde(rename = "TaxType")]
-    tax_type: String,
-    #[serde(rename = "Name", default)]
-    name: String,
-    /// ACTIVE, DELETED, ARCHIVED or PENDING.
-    #[serde(rename = "Status", default)]
-    status: Option<String>,
-    #[serde(rename = "EffectiveRate", default)]
-    effective_rate: Option<serde_json::Value>,
-}
-
-/// `GET /Items`.
-#[derive(Deserialize)]
-struct ItemsAnswer {
-    #[serde(rename = "Items")]
-    items: Vec<ListedItem>,
-}
-
-#[derive(Deserialize)]
-struct ListedItem {
-    #[serde(rename = "Code")]
-    code: String,
-    #[serde(rename = "Name", default)]
-    name: String,
 }
 
 impl AccountingApi for XeroConfig {
@@ -429,16 +297,16 @@ impl AccountingApi for XeroConfig {
         if !(200..300).contains(&r.status) {
             return Err(status_error("xero", r, "listing codes"));
         }
-        let bad = |e: serde_json::Error| {
-            ConnectorError::Permanent(format!("xero: an unexpected {} list: {e}", kind.key()))
-        };
-        let active = |s: &Option<String>| s.as_deref().is_none_or(|s| s == "ACTIVE");
+        let v = json(r, SYSTEM)?;
+        let what = format!("the {} list", kind.key());
+        // A list not as documented is no passing failure: `check` says so.
+        let bad = ConnectorError::Permanent;
         Ok(match kind {
-            CodeKind::Account => serde_json::from_str::<AccountsAnswer>(&r.body)
+            CodeKind::Account => parse::<Accounts>(v, &what)
                 .map_err(bad)?
                 .accounts
                 .into_iter()
-                .filter(|a| active(&a.status))
+                .filter(|a| active(a.status.as_deref()))
                 .filter_map(|a| {
                     a.code.filter(|c| !c.is_empty()).map(|code| ListedCode {
                         code,
@@ -447,24 +315,25 @@ impl AccountingApi for XeroConfig {
                     })
                 })
                 .collect(),
-            CodeKind::Tax => serde_json::from_str::<TaxRatesAnswer>(&r.body)
+            CodeKind::Tax => parse::<TaxRates>(v, &what)
                 .map_err(bad)?
                 .tax_rates
                 .into_iter()
-                .filter(|t| active(&t.status))
+                .filter(|t| active(t.status.as_deref()))
                 .map(|t| ListedCode {
                     code: t.tax_type,
                     name: t.name,
-                    rate: t.effective_rate.as_ref().and_then(decimal),
+                    rate: t.effective_rate.map(|r| r.0),
                 })
                 .collect(),
-            CodeKind::Item => serde_json::from_str::<ItemsAnswer>(&r.body)
+            CodeKind::Item => parse::<Items>(v, &what)
                 .map_err(bad)?
                 .items
                 .into_iter()
                 .map(|i| ListedCode {
                     code: i.code,
-                    name: i.name,
+                    // Shown beside the code; an item may have no name.
+                    name: i.name.unwrap_or_default(),
                     rate: None,
                 })
                 .collect(),
@@ -533,15 +402,15 @@ impl AccountingApi for XeroConfig {
     fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
         // `{"error": "invalid_scope"}` (RFC 6749 §5.2): a scope the app
         // does not hold, e.g. the broad one on an app created since March 2026.
-        if r.status == 400 {
-            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
-            if v["error"] == "invalid_scope" {
-                let said = v["error_description"].as_str().map_or_else(
-                    || "invalid_scope".to_owned(),
-                    |d| format!("invalid_scope ({d})"),
-                );
-                return Err(self.scopes_refused(&said));
-            }
+        if r.status == 400
+            && let Ok(refusal) = serde_json::from_str::<TokenError>(&r.body)
+            && refusal.error == "invalid_scope"
+        {
+            let said = match refusal.error_description {
+                Some(d) => format!("invalid_scope ({d})"),
+                None => "invalid_scope".to_owned(),
+            };
+            return Err(self.scopes_refused(&said));
         }
         let token = oauth_token(SYSTEM, r)?;
         // The answer's `scope` says what was granted: without invoices no draft can go.
@@ -584,7 +453,7 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
-        Ok(invoice(&self.check_invoices(r)?))
+        first_draft(self.check_invoices(r)?, "the answer to a lookup")
     }
 
     fn create_draft(
@@ -593,7 +462,9 @@ impl AccountingApi for XeroConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let body = serde_json::json!({"Invoices": [self.batch_item(key, reference, d)?]});
+        let body = InvoicesBody {
+            invoices: vec![self.batch_item(key, reference, d)?],
+        };
         let mut r = self.request(
             HttpMethod::Put,
             format!("{}/Invoices?unitdp=4&summarizeErrors=true", self.base_url),
@@ -618,43 +489,35 @@ impl AccountingApi for XeroConfig {
             ))
         })?;
         // Per line (issue 17): the line's own codes, else the draft's, else the target's.
-        let lines: Vec<serde_json::Value> = d
+        let line_items = d
             .lines
             .iter()
-            .map(|l| {
-                let mut item = serde_json::json!({
-                    "Description": l.description,
-                    "Quantity": number(&l.quantity),
-                    "UnitAmount": number(&l.unit_price),
-                    "AccountCode": d.account_of(l).unwrap_or(&self.account_code),
-                });
-                if let Some(t) = d.tax_of(l).or(self.tax_type.as_ref()) {
-                    item["TaxType"] = serde_json::Value::String(t.clone());
-                }
-                if let Some(code) = d.item_of(l) {
-                    item["ItemCode"] = serde_json::Value::String(code.clone());
-                }
-                if !l.refs.tracking.is_empty() {
-                    item["Tracking"] = l
-                        .refs
-                        .tracking
-                        .iter()
-                        .map(|(name, option)| serde_json::json!({"Name": name, "Option": option}))
-                        .collect();
-                }
-                item
+            .map(|l| NewLine {
+                description: &l.description,
+                quantity: number(&l.quantity),
+                unit_amount: number(&l.unit_price),
+                account_code: d.account_of(l).unwrap_or(&self.account_code),
+                tax_type: d.tax_of(l).or(self.tax_type.as_ref()).map(String::as_str),
+                item_code: d.item_of(l).map(String::as_str),
+                tracking: l
+                    .refs
+                    .tracking
+                    .iter()
+                    .map(|(name, option)| NewTracking { name, option })
+                    .collect(),
             })
             .collect();
-        Ok(serde_json::json!({
-            "Type": "ACCREC",
-            "Status": "DRAFT",
-            "Contact": {"ContactID": contact},
-            "Date": d.date,
-            "LineAmountTypes": "Exclusive",
-            "Reference": reference,
-            "CurrencyCode": d.currency,
-            "LineItems": lines,
-        }))
+        let invoice = NewInvoice {
+            kind: "ACCREC",
+            status: "DRAFT",
+            contact: NewContact { id: contact },
+            date: &d.date,
+            line_amount_types: LineAmountTypes::Exclusive,
+            reference,
+            currency_code: &d.currency,
+            line_items,
+        };
+        serde_json::to_value(invoice).map_err(|e| ConnectorError::Permanent(e.to_string()))
     }
 
     fn batch_size(&self) -> usize {
@@ -679,20 +542,12 @@ impl AccountingApi for XeroConfig {
         &self,
         r: &HttpResponse,
     ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
-        let v = self.check_invoices(r)?;
-        Ok(v["Invoices"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|inv| {
-                Some((
-                    inv["Reference"].as_str()?.to_owned(),
-                    RemoteDraft {
-                        id: inv["InvoiceID"].as_str()?.to_owned(),
-                        total_net: decimal(&inv["SubTotal"]),
-                    },
-                ))
-            })
+        let answer: Invoices<ReferencedInvoice> =
+            read(self.check_invoices(r)?, "the answer to a lookup")?;
+        Ok(answer
+            .invoices
+            .iter()
+            .map(|inv| (inv.reference.clone(), inv.remote()))
             .collect())
     }
 
@@ -701,7 +556,7 @@ impl AccountingApi for XeroConfig {
         keys: &[&str],
         items: Vec<serde_json::Value>,
     ) -> Result<HttpRequest, ConnectorError> {
-        let body = serde_json::json!({ "Invoices": items });
+        let body = InvoicesBody { invoices: items };
         // `summarizeErrors=false`: Xero answers 200 with every invoice, each
         // with `StatusAttributeString` OK or ERROR and its `ValidationErrors`,
         // instead of refusing the whole request for one bad invoice.
@@ -718,49 +573,30 @@ impl AccountingApi for XeroConfig {
         &self,
         r: &HttpResponse,
     ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
-        let v = self.check_invoices(r)?;
-        let invoices = v["Invoices"].as_array().ok_or_else(|| {
-            ConnectorError::Transient("xero: the answer to a batch has no Invoices".into())
-        })?;
-        Ok(invoices
+        let answer: Invoices<CreatedInvoice> =
+            read(self.check_invoices(r)?, "the answer to a batch")?;
+        Ok(answer
+            .invoices
             .iter()
-            .filter_map(|inv| {
-                let reference = inv["Reference"].as_str()?.to_owned();
-                let refused = inv["HasErrors"].as_bool() == Some(true)
-                    || inv["StatusAttributeString"] == "ERROR";
-                let outcome = if refused {
-                    let said: Vec<&str> = inv["ValidationErrors"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e["Message"].as_str())
-                        .collect();
-                    Err(if said.is_empty() {
-                        "xero refused the invoice without a message".to_owned()
-                    } else {
-                        format!("xero: {}", said.join("; "))
-                    })
-                } else {
-                    match inv["InvoiceID"].as_str() {
-                        Some(id) => Ok(RemoteDraft {
-                            id: id.to_owned(),
-                            total_net: decimal(&inv["SubTotal"]),
-                        }),
-                        None => Err("xero: the created invoice has no InvoiceID".to_owned()),
-                    }
-                };
-                Some((reference, outcome))
-            })
+            .map(|inv| (inv.reference.clone(), inv.outcome()))
             .collect())
     }
 
     fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        let v = self.check_invoices(r)?;
-        if v["Invoices"][0]["HasErrors"].as_bool() == Some(true) {
+        let answer: Invoices<CreatedInvoice> =
+            read(self.check_invoices(r)?, "the created invoice")?;
+        let created = answer.invoices.first().ok_or_else(|| {
+            ConnectorError::Transient("xero: the created invoice has no InvoiceID".into())
+        })?;
+        if created.has_errors {
             return Err(ConnectorError::Permanent(format!("xero: {}", message(r))));
         }
-        invoice(&v).ok_or_else(|| {
+        let id = created.id.clone().ok_or_else(|| {
             ConnectorError::Transient("xero: the created invoice has no InvoiceID".into())
+        })?;
+        Ok(RemoteDraft {
+            id,
+            total_net: created.sub_total.map(|a| a.0),
         })
     }
 
@@ -773,7 +609,7 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        invoice(&check(r)?)
+        first_draft(check(r)?, "the invoice read back")?
             .ok_or_else(|| ConnectorError::Transient("xero: no invoice in the answer".into()))
     }
 
@@ -810,13 +646,9 @@ impl AccountingApi for XeroConfig {
     }
 
     fn read_statuses(&self, r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
-        let v = self.check_invoices(r)?;
-        v["Invoices"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(remote_invoice)
-            .collect()
+        let answer: Invoices<Invoice> =
+            read(self.check_invoices(r)?, "the answer to a status poll")?;
+        answer.invoices.iter().map(Invoice::remote).collect()
     }
 
     fn read_status(
@@ -831,12 +663,12 @@ impl AccountingApi for XeroConfig {
         if r.status == 404 {
             return Ok(StatusStep::deleted(remote_id));
         }
-        let v = check(r)?;
-        let inv = v["Invoices"]
-            .as_array()
-            .and_then(|a| a.first())
+        let answer: Invoices<Invoice> = read(check(r)?, "the answer to a status read")?;
+        let inv = answer
+            .invoices
+            .first()
             .ok_or_else(|| ConnectorError::Transient("xero: no invoice in the answer".into()))?;
-        remote_invoice(inv).map(StatusStep::Known)
+        inv.remote().map(StatusStep::Known)
     }
 
     fn contact_of(&self, customer: &str) -> Option<String> {
@@ -871,20 +703,19 @@ impl AccountingApi for XeroConfig {
         if r.status == 304 {
             return Ok(SalesPage::default());
         }
-        let v = check(r)?;
-        let list = v["Invoices"].as_array().cloned().unwrap_or_default();
+        let answer: Invoices<Invoice> = read(check(r)?, "a page of sales invoices")?;
         let mut page = SalesPage {
-            more: list.len() >= 100,
+            // Xero's pages hold 100 invoices.
+            more: answer.invoices.len() >= 100,
             ..SalesPage::default()
         };
-        for inv in &list {
-            if let Some(at) = inv["UpdatedDateUTC"].as_str().and_then(ms_date) {
-                let text = at.format("%Y-%m-%dT%H:%M:%S").to_string();
-                if page.cursor.as_ref().is_none_or(|c| *c < text) {
-                    page.cursor = Some(text);
-                }
+        for inv in &answer.invoices {
+            if let Some(text) = inv.updated()
+                && page.cursor.as_ref().is_none_or(|c| *c < text)
+            {
+                page.cursor = Some(text);
             }
-            page.invoices.push(remote_invoice(inv)?);
+            page.invoices.push(inv.remote()?);
         }
         Ok(page)
     }
@@ -893,6 +724,11 @@ impl AccountingApi for XeroConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounting::DraftStatus;
+
+    fn remote_invoice(inv: serde_json::Value) -> Result<RemoteInvoice, ConnectorError> {
+        read::<Invoice>(inv, "an invoice")?.remote()
+    }
 
     #[test]
     fn an_invoice_is_read_with_its_status_date_and_item_lines() {
@@ -906,7 +742,7 @@ mod tests {
                 {"LineItemID": "l-2", "Description": "no item", "LineAmount": 10.0}
             ]
         });
-        let r = remote_invoice(&inv).unwrap();
+        let r = remote_invoice(inv).unwrap();
         assert_eq!(r.status, DraftStatus::Paid);
         assert_eq!(r.contact.as_deref(), Some("C-1"));
         assert_eq!(r.date.unwrap().to_string(), "2026-10-05");
@@ -918,9 +754,46 @@ mod tests {
         );
         let unknown = serde_json::json!({"InvoiceID": "i-2", "Status": "ARCHIVED"});
         assert!(matches!(
-            remote_invoice(&unknown),
+            remote_invoice(unknown),
             Err(ConnectorError::Permanent(_))
         ));
+    }
+
+    /// The bodies we PUT, byte for byte as before they were typed structs
+    /// (keys sorted, numbers as the draft's decimals).
+    #[test]
+    fn the_draft_bodies_are_what_they_were() {
+        let x: XeroConfig = serde_json::from_value(serde_json::json!({
+            "client_id": "c", "client_secret": "s", "tax_type": "OUTPUT2"
+        }))
+        .unwrap();
+        let d: Draft = serde_json::from_value(serde_json::json!({
+            "customer": "riga-bakery", "period": "2026-10", "revision": 1,
+            "currency": "EUR", "total_net": "77.50", "date": "2026-11-01",
+            "refs": {"contact": "C-1", "item": "SUPPORT"},
+            "lines": [
+                {"kind": "work", "description": "Support \"onsite\"", "quantity": "1.2917",
+                 "unit_price": "60.00", "amount": "77.50", "tickets": ["T-1"],
+                 "refs": {"account": "210", "tax": "NONE", "tracking": {"Region": "North", "Dept": "Ops"}}},
+                {"kind": "monthly_fee", "description": "Fee", "quantity": "1",
+                 "unit_price": "0", "amount": "0", "tickets": []}
+            ]
+        }))
+        .unwrap();
+        let one = x.create_draft("k", "ref", &d).unwrap();
+        assert_eq!(
+            String::from_utf8(one.body).unwrap(),
+            r#"{"Invoices":[{"Contact":{"ContactID":"C-1"},"CurrencyCode":"EUR","Date":"2026-11-01","LineAmountTypes":"Exclusive","LineItems":[{"AccountCode":"210","Description":"Support \"onsite\"","ItemCode":"SUPPORT","Quantity":1.2917,"TaxType":"NONE","Tracking":[{"Name":"Dept","Option":"Ops"},{"Name":"Region","Option":"North"}],"UnitAmount":60.0},{"AccountCode":"200","Description":"Fee","ItemCode":"SUPPORT","Quantity":1,"TaxType":"OUTPUT2","UnitAmount":0}],"Reference":"ref","Status":"DRAFT","Type":"ACCREC"}]}"#
+        );
+        let items = vec![
+            x.batch_item("k", "a", &d).unwrap(),
+            x.batch_item("k2", "b", &d).unwrap(),
+        ];
+        let batch = x.create_drafts(&["k", "k2"], items).unwrap();
+        assert_eq!(
+            String::from_utf8(batch.body).unwrap(),
+            r#"{"Invoices":[{"Contact":{"ContactID":"C-1"},"CurrencyCode":"EUR","Date":"2026-11-01","LineAmountTypes":"Exclusive","LineItems":[{"AccountCode":"210","Description":"Support \"onsite\"","ItemCode":"SUPPORT","Quantity":1.2917,"TaxType":"NONE","Tracking":[{"Name":"Dept","Option":"Ops"},{"Name":"Region","Option":"North"}],"UnitAmount":60.0},{"AccountCode":"200","Description":"Fee","ItemCode":"SUPPORT","Quantity":1,"TaxType":"OUTPUT2","UnitAmount":0}],"Reference":"a","Status":"DRAFT","Type":"ACCREC"},{"Contact":{"ContactID":"C-1"},"CurrencyCode":"EUR","Date":"2026-11-01","LineAmountTypes":"Exclusive","LineItems":[{"AccountCode":"210","Description":"Support \"onsite\"","ItemCode":"SUPPORT","Quantity":1.2917,"TaxType":"NONE","Tracking":[{"Name":"Dept","Option":"Ops"},{"Name":"Region","Option":"North"}],"UnitAmount":60.0},{"AccountCode":"200","Description":"Fee","ItemCode":"SUPPORT","Quantity":1,"TaxType":"OUTPUT2","UnitAmount":0}],"Reference":"b","Status":"DRAFT","Type":"ACCREC"}]}"#
+        );
     }
 
     #[test]
