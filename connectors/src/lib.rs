@@ -23,6 +23,7 @@
 
 pub mod accounting;
 pub mod delivery;
+pub mod documented;
 pub mod economic;
 pub mod folder;
 pub mod fortnox;
@@ -534,4 +535,15 @@ pub fn snapshots_from_export(
             })
         })
         .collect()
+}
+
+/// A vendor's documented answer kept under `tests/fixtures/{vendor}/`.
+#[cfg(test)]
+pub(crate) fn fixture(vendor: &str, name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/../tests/fixtures/{vendor}/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }

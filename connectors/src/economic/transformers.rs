@@ -37,21 +37,15 @@ use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, dec
 
 use super::SYSTEM;
 
+/// How economic's answers are read: see [`crate::documented`].
+const SHAPE: crate::documented::Shape = crate::documented::Shape {
+    system: Some(SYSTEM),
+    shape: "as e-conomic documents it",
+};
+
 /// `body` as `T`, or why not, naming the field by its path.
 pub fn parse<T: DeserializeOwned>(body: &str, what: &str) -> Result<T, String> {
-    let mut de = serde_json::Deserializer::from_str(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        format!(
-            "{SYSTEM}: {what} is not as e-conomic documents it ({at}{})",
-            e.inner()
-        )
-    })
+    SHAPE.read_str(body, what)
 }
 
 /// e-conomic's error body; each part may be absent.
@@ -339,12 +333,7 @@ mod tests {
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let text = std::fs::read_to_string(format!(
-            "{}/../tests/fixtures/economic/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        serde_json::from_str(&text).unwrap()
+        crate::fixture("economic", name)
     }
 
     #[test]

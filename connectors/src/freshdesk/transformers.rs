@@ -36,21 +36,15 @@ use mapping::Place;
 
 use super::{FreshdeskConfig, SYSTEM};
 
+/// How freshdesk's answers are read: see [`crate::documented`].
+const SHAPE: crate::documented::Shape = crate::documented::Shape {
+    system: None,
+    shape: "as Freshdesk documents it",
+};
+
 /// `body` as `T`, or why not, naming the field by its path.
 pub fn parse<T: DeserializeOwned>(body: &str, what: &str) -> Result<T, String> {
-    let mut de = serde_json::Deserializer::from_str(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        format!(
-            "{what} is not as Freshdesk documents it ({at}{})",
-            e.inner()
-        )
-    })
+    SHAPE.read_str(body, what)
 }
 
 /// The answer's body as `T`, or why not: a refusal by its status, a body
@@ -493,12 +487,7 @@ mod tests {
     use crate::testing::{answer, ok};
 
     fn fixture(name: &str) -> Value {
-        let text = std::fs::read_to_string(format!(
-            "{}/../tests/fixtures/freshdesk/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        serde_json::from_str(&text).unwrap()
+        crate::fixture("freshdesk", name)
     }
 
     #[test]

@@ -35,20 +35,15 @@ use mapping::{Place, WorkKind};
 
 use super::{INLINE_WORKLOGS, JiraConfig, ORGANIZATION_FIELD, SYSTEM};
 
+/// How jira's answers are read: see [`crate::documented`].
+const SHAPE: crate::documented::Shape = crate::documented::Shape {
+    system: Some(SYSTEM),
+    shape: "as Jira documents it",
+};
+
 /// `answer` as `T`, or why not, naming the field by its path.
 pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize(answer).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        format!(
-            "{SYSTEM}: {what} is not as Jira documents it ({at}{})",
-            e.inner()
-        )
-    })
+    SHAPE.read(answer, what)
 }
 
 /// [`parse`] for a whole answer: an error the daemon reports and retries.
@@ -686,12 +681,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let text = std::fs::read_to_string(format!(
-            "{}/../tests/fixtures/jira/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        serde_json::from_str(&text).unwrap()
+        crate::fixture("jira", name)
     }
 
     #[test]

@@ -34,20 +34,15 @@ use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, dec
 
 use super::SYSTEM;
 
+/// How tryton's answers are read: see [`crate::documented`].
+const SHAPE: crate::documented::Shape = crate::documented::Shape {
+    system: Some(SYSTEM),
+    shape: "as Tryton answers it",
+};
+
 /// `value` as `T`, or why not, naming the field by its path.
 pub fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        format!(
-            "{SYSTEM}: {what} is not as Tryton answers it ({at}{})",
-            e.inner()
-        )
-    })
+    SHAPE.read(value, what)
 }
 
 /// [`parse`] for a call's result: an error the daemon reports and retries.

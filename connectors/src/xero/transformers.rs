@@ -40,20 +40,15 @@ use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, dec
 
 use super::SYSTEM;
 
+/// How xero's answers are read: see [`crate::documented`].
+const SHAPE: crate::documented::Shape = crate::documented::Shape {
+    system: Some(SYSTEM),
+    shape: "as Xero documents it",
+};
+
 /// `answer` as `T`, or why not, naming the field by its path.
 pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize(answer).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        format!(
-            "{SYSTEM}: {what} is not as Xero documents it ({at}{})",
-            e.inner()
-        )
-    })
+    SHAPE.read(answer, what)
 }
 
 /// [`parse`] for a whole answer: an error the daemon reports and retries.
@@ -516,12 +511,7 @@ mod tests {
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let text = std::fs::read_to_string(format!(
-            "{}/../tests/fixtures/xero/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        serde_json::from_str(&text).unwrap()
+        crate::fixture("xero", name)
     }
 
     fn sold_invoice() -> Value {

@@ -57,20 +57,15 @@ impl std::fmt::Display for Id {
     }
 }
 
+/// How zammad's answers are read: see [`crate::documented`].
+const SHAPE: crate::documented::Shape = crate::documented::Shape {
+    system: Some(SYSTEM),
+    shape: "as Zammad documents it",
+};
+
 /// `answer` as `T`, or why not, naming the field by its path.
 pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize(answer).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        format!(
-            "{SYSTEM}: {what} is not as Zammad documents it ({at}{})",
-            e.inner()
-        )
-    })
+    SHAPE.read(answer, what)
 }
 
 /// [`parse`] for a whole answer: an error the daemon reports and retries.
@@ -701,12 +696,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let text = std::fs::read_to_string(format!(
-            "{}/../tests/fixtures/zammad/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        serde_json::from_str(&text).unwrap()
+        crate::fixture("zammad", name)
     }
 
     #[test]
