@@ -22,6 +22,7 @@
 //!   [`fortnox`], [`economic`] (Visma e-conomic), [`quickbooks`], [`tryton`].
 
 pub mod accounting;
+mod defaults;
 pub mod delivery;
 pub mod documented;
 pub mod economic;

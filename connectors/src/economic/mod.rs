@@ -46,20 +46,14 @@ pub struct EconomicConfig {
     /// The product of every line, if lines need one.
     #[serde(default)]
     pub product_number: Option<String>,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<5>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
 }
 
 fn default_base() -> String {
     "https://restapi.e-conomic.com".into()
-}
-fn default_rate() -> u32 {
-    5
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "e-conomic";

@@ -39,9 +39,9 @@ pub struct FortnoxConfig {
     /// The sales account of every row; none: the article's or the default.
     #[serde(default)]
     pub account_number: Option<u32>,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<5>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
 }
 
@@ -50,12 +50,6 @@ fn default_base() -> String {
 }
 fn default_token_url() -> String {
     "https://apps.fortnox.se/oauth-v1/token".into()
-}
-fn default_rate() -> u32 {
-    5
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "fortnox";

@@ -47,20 +47,14 @@ pub struct FreshdeskConfig {
     /// Tickets per list page (Freshdesk allows at most 100).
     #[serde(default = "default_per_page")]
     pub per_page: u32,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<3>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
 }
 
 fn default_per_page() -> u32 {
     100
-}
-fn default_rate() -> u32 {
-    3
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "freshdesk";

@@ -21,17 +21,10 @@ pub struct HttpTargetConfig {
     /// Sent as `Authorization: Bearer …` (`env:NAME`, `file:PATH` or literal).
     #[serde(default)]
     pub token: Option<Secret>,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<10_000>")]
     pub timeout_ms: u64,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<10>")]
     pub requests_per_second: u32,
-}
-
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_rate() -> u32 {
-    10
 }
 
 /// When the system throttles without saying for how long.

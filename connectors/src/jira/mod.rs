@@ -57,9 +57,9 @@ pub struct JiraConfig {
     /// Their issue type, by name.
     #[serde(default = "default_issue_type")]
     pub renewal_issue_type: String,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<10>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
 }
 
@@ -122,14 +122,8 @@ impl JiraConfig {
     }
 }
 
-fn default_rate() -> u32 {
-    10
-}
 fn default_issue_type() -> String {
     "Task".into()
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "jira";

@@ -57,9 +57,9 @@ pub struct QuickBooksConfig {
     pub as_estimate: bool,
     #[serde(default = "default_minor")]
     pub minor_version: u32,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<8>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
 }
 
@@ -77,12 +77,6 @@ fn default_item() -> String {
 }
 fn default_minor() -> u32 {
     75
-}
-fn default_rate() -> u32 {
-    8
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "quickbooks";

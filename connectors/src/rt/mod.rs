@@ -45,17 +45,10 @@ pub struct RtConfig {
     /// default: `queue`, else `General`.
     #[serde(default)]
     pub renewal_queue: Option<String>,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<20>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
-}
-
-fn default_rate() -> u32 {
-    20
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "rt";

@@ -46,20 +46,14 @@ pub struct TrytonConfig {
     pub parties: BTreeMap<String, i64>,
     /// Our customer key → the party's invoice `party.address` id.
     pub addresses: BTreeMap<String, i64>,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<20>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
 }
 
 fn default_login() -> String {
     "admin".into()
-}
-fn default_rate() -> u32 {
-    20
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "tryton";

@@ -76,9 +76,9 @@ pub struct XeroConfig {
     /// (`POST /webhooks/accounting/{target}`); none: its webhooks are refused.
     #[serde(default)]
     pub webhook_key: Option<Secret>,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<1>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
     /// The OAuth scopes to ask for instead of those derived from what the
     /// configuration uses (see scopes.rs): for apps created before 2 March
@@ -111,12 +111,6 @@ fn default_connections_url() -> String {
 }
 fn default_account() -> String {
     "200".into()
-}
-fn default_rate() -> u32 {
-    1
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "xero";

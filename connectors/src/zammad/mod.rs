@@ -46,9 +46,9 @@ pub struct ZammadConfig {
     pub oauth: bool,
     #[serde(default = "default_per_page")]
     pub per_page: u32,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::defaults::per_second::<10>")]
     pub requests_per_second: u32,
-    #[serde(default = "default_timeout_ms")]
+    #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
     /// The group a ticket the bridge opens (a renewal suggestion) goes to.
     #[serde(default = "default_group")]
@@ -61,12 +61,6 @@ fn default_group() -> String {
 
 fn default_per_page() -> u32 {
     100
-}
-fn default_rate() -> u32 {
-    10
-}
-fn default_timeout_ms() -> u64 {
-    30_000
 }
 
 const SYSTEM: &str = "zammad";
