@@ -80,6 +80,51 @@ pub(crate) async fn store_report(
     Ok(())
 }
 
+/// Stores a closed period's report, queues its push and opens its review
+/// when one is asked; a re-bill (`rebilled`) that asks none forgets the
+/// rejected review it answers.
+async fn file_closed(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    closed: &ClosedPeriod,
+    rebilled: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    store_report(tx, closed, now).await?;
+    let review = match &closed.push {
+        Some(push) => {
+            let waits = closed.review.is_some();
+            queue_push_in(
+                &mut **tx,
+                &push.target,
+                &push.key,
+                &push.payload,
+                waits,
+                now,
+            )
+            .await?;
+            closed.review.as_ref().map(|request| (push, request))
+        }
+        None => None,
+    };
+    match review {
+        Some((push, request)) => {
+            open_review(
+                &mut **tx,
+                &closed.customer,
+                &closed.period,
+                closed.revision,
+                push,
+                request,
+                now,
+            )
+            .await?
+        }
+        None if rebilled => forget_review(tx, &closed.customer, &closed.period).await?,
+        None => {}
+    }
+    Ok(())
+}
+
 impl Store {
     pub async fn is_closed(&self, customer: &str, period: &str) -> Result<bool, StoreError> {
         Ok(
@@ -118,23 +163,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        store_report(&mut tx, closed, now).await?;
-        if let Some(push) = &closed.push {
-            let waits = closed.review.is_some();
-            queue_push_in(&mut *tx, &push.target, &push.key, &push.payload, waits, now).await?;
-            if let Some(request) = &closed.review {
-                open_review(
-                    &mut *tx,
-                    &closed.customer,
-                    &closed.period,
-                    closed.revision,
-                    push,
-                    request,
-                    now,
-                )
-                .await?;
-            }
-        }
+        file_closed(&mut tx, closed, false, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -168,13 +197,10 @@ impl Store {
                 .bind(customer)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| PeriodDocument {
-                period: r.get(0),
-                document: r.get(1),
-            })
-            .collect())
+        Ok(crate::pairs(rows, |period, document| PeriodDocument {
+            period,
+            document,
+        }))
     }
 
     /// The latest revision of a closed period's work report.
@@ -260,31 +286,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        store_report(&mut tx, closed, now).await?;
-        match &closed.push {
-            Some(push) => {
-                let waits = closed.review.is_some();
-                queue_push_in(&mut *tx, &push.target, &push.key, &push.payload, waits, now).await?;
-                match &closed.review {
-                    Some(request) => {
-                        open_review(
-                            &mut *tx,
-                            &closed.customer,
-                            &closed.period,
-                            closed.revision,
-                            push,
-                            request,
-                            now,
-                        )
-                        .await?;
-                    }
-                    None => {
-                        forget_review(&mut tx, &closed.customer, &closed.period).await?;
-                    }
-                }
-            }
-            None => forget_review(&mut tx, &closed.customer, &closed.period).await?,
-        }
+        file_closed(&mut tx, closed, true, now).await?;
         tx.commit().await?;
         Ok(true)
     }

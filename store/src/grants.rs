@@ -346,16 +346,8 @@ impl Store {
         scopes: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO granted_scopes (target, scopes, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (target) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
-        )
-        .bind(target)
-        .bind(scopes)
-        .bind(instant(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.keep_newest(("granted_scopes", "target", "scopes"), target, scopes, now)
+            .await
     }
 
     /// The scopes each target's newest token granted, and when, by target.

@@ -238,12 +238,42 @@ impl Store {
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Keeps one value a key in `table(key, value, updated_at)`, the newest
+    /// written winning (a source's cursor, a target's granted scopes).
+    /// `table`, `key` and `value` are our own constant names, never input.
+    async fn keep_newest(
+        &self,
+        (table, key, value): (&'static str, &'static str, &'static str),
+        id: &str,
+        newest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {table} ({key}, {value}, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT ({key}) DO UPDATE SET {value} = excluded.{value}, updated_at = excluded.updated_at"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(newest)
+            .bind(instant(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Pool connections checked out right now (not idle): what a test of
     /// "no connection held across a network call" looks at.
     pub fn connections_in_use(&self) -> u32 {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
         self.pool.size().saturating_sub(idle)
     }
+}
+
+/// Rows of two text columns, each made into a `T` (a period and its
+/// document, an outbox key and its payload).
+pub(crate) fn pairs<T>(rows: Vec<sqlx::any::AnyRow>, make: impl Fn(String, String) -> T) -> Vec<T> {
+    use sqlx::Row;
+    rows.into_iter().map(|r| make(r.get(0), r.get(1))).collect()
 }
 
 /// Fixed-width UTC text: sorts as the instants sort.

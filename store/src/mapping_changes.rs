@@ -35,6 +35,13 @@ macro_rules! columns {
     };
 }
 
+/// `SELECT` of every column of the changes matching `tail` (a `WHERE …`).
+macro_rules! select {
+    ($tail:literal) => {
+        concat!("SELECT ", columns!(), " FROM mapping_changes ", $tail)
+    };
+}
+
 fn change(r: &sqlx::any::AnyRow) -> Result<MappingChange, StoreError> {
     let files: String = r.get(4);
     let summary: String = r.get(5);
@@ -65,7 +72,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<MappingChange, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let existing = sqlx::query(concat!("SELECT ", columns!(), " FROM mapping_changes WHERE hash = $1 AND status IN ('held', 'accepted') ORDER BY id DESC LIMIT 1"))
+        let existing = sqlx::query(select!(
+            "WHERE hash = $1 AND status IN ('held', 'accepted') ORDER BY id DESC LIMIT 1"
+        ))
         .bind(hash)
         .fetch_optional(&mut *tx)
         .await?;
@@ -99,26 +108,18 @@ impl Store {
 
     /// The changes waiting: held, or accepted and not applied yet; oldest first.
     pub async fn pending_mapping_changes(&self) -> Result<Vec<MappingChange>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM mapping_changes WHERE status IN ('held', 'accepted') ORDER BY id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(select!("WHERE status IN ('held', 'accepted') ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(change).collect()
     }
 
     /// One change by id.
     pub async fn mapping_change(&self, id: i64) -> Result<Option<MappingChange>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM mapping_changes WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(select!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(change).transpose()
     }
 
@@ -212,13 +213,9 @@ impl Store {
 
     /// The mapping version last in force, with its files.
     pub async fn mapping_in_force(&self) -> Result<Option<MappingChange>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM mapping_changes WHERE status = 'applied' ORDER BY id DESC LIMIT 1"
-        ))
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(select!("WHERE status = 'applied' ORDER BY id DESC LIMIT 1"))
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(change).transpose()
     }
 }

@@ -326,13 +326,10 @@ impl Store {
             .bind(target)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| QueuedItem {
-                key: r.get(0),
-                payload: r.get(1),
-            })
-            .collect())
+        Ok(crate::pairs(rows, |key, payload| QueuedItem {
+            key,
+            payload,
+        }))
     }
 }
 

@@ -61,16 +61,8 @@ impl Store {
         cursor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO cursors (source, cursor, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-        )
-        .bind(source)
-        .bind(cursor)
-        .bind(instant(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.keep_newest(("cursors", "source", "cursor"), source, cursor, now)
+            .await
     }
 
     /// Forgets where a source's sync got to: the next sync reads everything.

@@ -233,15 +233,7 @@ impl Store {
         let rows = sqlx::query("SELECT source, id, snapshot FROM tickets ORDER BY source, id")
             .fetch_all(&self.pool)
             .await?;
-        self.count_read(rows.len());
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredTicket {
-                source: r.get(0),
-                id: r.get(1),
-                snapshot: r.get(2),
-            })
-            .collect())
+        Ok(self.stored_tickets(rows))
     }
 
     /// The ticket snapshots of one customer with their source, ordered by
@@ -253,15 +245,19 @@ impl Store {
         .bind(customer)
         .fetch_all(&self.pool)
         .await?;
+        Ok(self.stored_tickets(rows))
+    }
+
+    /// Rows of `source, id, snapshot`, counted as read.
+    fn stored_tickets(&self, rows: Vec<sqlx::any::AnyRow>) -> Vec<StoredTicket> {
         self.count_read(rows.len());
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|r| StoredTicket {
                 source: r.get(0),
                 id: r.get(1),
                 snapshot: r.get(2),
             })
-            .collect())
+            .collect()
     }
 
     /// Which sources hold tickets of which customers.
