@@ -44,17 +44,7 @@ pub fn bill(
     };
     let results = parallel_map(&contracts, run);
 
-    let mut doc = BillDocument {
-        period: PeriodInfo { month: period },
-        invoices: Vec::new(),
-        report: Vec::new(),
-        balances: Vec::new(),
-        sla: Vec::new(),
-        sla_summary: Vec::new(),
-        events: Vec::new(),
-        warnings: Vec::new(),
-        add_on_draws: Vec::new(),
-    };
+    let mut doc = BillDocument::empty(period);
     for r in results {
         let CustomerBill {
             invoice,

@@ -434,19 +434,19 @@ impl Iterator for OpenSpans<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::{DateTime, TimeZone};
 
+    /// The first `n` days of the week, Monday first.
+    pub(crate) fn days(n: u8) -> impl Iterator<Item = Weekday> {
+        (0..n).map(|d| Weekday::try_from(d).unwrap())
+    }
+
+    /// `window` on Monday to Friday.
     pub(crate) fn weekdays(window: &str) -> WeeklyWindows {
         let mut w = WeeklyWindows::default();
-        for d in [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-        ] {
+        for d in days(5) {
             w.add(d, DayWindow::parse(window).unwrap());
         }
         w
@@ -537,12 +537,17 @@ mod tests {
         assert!(cal.holidays_in(2026).contains(&d("2026-06-19")));
     }
 
-    #[test]
-    fn maintenance_on_the_night_dst_ends_spans_three_real_hours() {
+    /// Always open but for maintenance on Sundays 02:00-04:00 in Warsaw.
+    fn warsaw_sunday_night_maintenance() -> Calendar {
         let tz: Tz = "Europe/Warsaw".parse().unwrap();
         let mut maint = WeeklyWindows::default();
         maint.add(Weekday::Sun, DayWindow::parse("02:00-04:00").unwrap());
-        let cal = Calendar::new("waw", tz, Availability::Always, BTreeSet::new(), maint);
+        Calendar::new("waw", tz, Availability::Always, BTreeSet::new(), maint)
+    }
+
+    #[test]
+    fn maintenance_on_the_night_dst_ends_spans_three_real_hours() {
+        let cal = warsaw_sunday_night_maintenance();
         let mut it = cal.open_from(ts("2026-10-24T12:00:00+02:00"));
         let first = it.next().unwrap();
         assert_eq!(first.1, ts("2026-10-25T02:00:00+02:00"));
@@ -553,10 +558,7 @@ mod tests {
 
     #[test]
     fn maintenance_on_the_night_dst_starts_spans_one_real_hour() {
-        let tz: Tz = "Europe/Warsaw".parse().unwrap();
-        let mut maint = WeeklyWindows::default();
-        maint.add(Weekday::Sun, DayWindow::parse("02:00-04:00").unwrap());
-        let cal = Calendar::new("waw", tz, Availability::Always, BTreeSet::new(), maint);
+        let cal = warsaw_sunday_night_maintenance();
         let mut it = cal.open_from(ts("2026-03-28T12:00:00+01:00"));
         let first = it.next().unwrap();
         let second = it.next().unwrap();
@@ -589,15 +591,7 @@ mod tests {
     fn whole_week_windows_equal_always_open() {
         let tz: Tz = "Europe/Stockholm".parse().unwrap();
         let mut all = WeeklyWindows::default();
-        for d in [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-            Weekday::Sat,
-            Weekday::Sun,
-        ] {
+        for d in days(7) {
             all.add(d, DayWindow::WHOLE_DAY);
         }
         let cal = Calendar::new(

@@ -65,6 +65,23 @@ pub struct BillDocument {
     pub add_on_draws: Vec<AddOnDraw>,
 }
 
+impl BillDocument {
+    /// The document of `month` before anything is billed in it.
+    pub fn empty(month: crate::period::Month) -> Self {
+        BillDocument {
+            period: PeriodInfo { month },
+            invoices: Vec::new(),
+            report: Vec::new(),
+            balances: Vec::new(),
+            sla: Vec::new(),
+            sla_summary: Vec::new(),
+            events: Vec::new(),
+            warnings: Vec::new(),
+            add_on_draws: Vec::new(),
+        }
+    }
+}
+
 /// Punches an add-on drew at a month's end, from which cards.
 #[derive(Clone, Debug, Serialize)]
 pub struct AddOnDraw {

@@ -253,7 +253,9 @@ impl PublicHolidays {
                 add(fixed(12, 25), "Christmas Day");
                 add(fixed(12, 26), "Second Day of Christmas");
             }
-            Country::Se => {
+            // Sweden and Finland keep the same church year; each adds its own days.
+            Country::Se | Country::Fi => {
+                let sweden = self.country == Country::Se;
                 add(new_year, "New Year's Day");
                 add(fixed(1, 6), "Epiphany");
                 add(good_friday, "Good Friday");
@@ -262,31 +264,23 @@ impl PublicHolidays {
                 add(fixed(5, 1), "May Day");
                 add(ascension, "Ascension Day");
                 add(pentecost, "Whit Sunday");
-                add(fixed(6, 6), "National Day");
+                if sweden {
+                    add(fixed(6, 6), "National Day");
+                }
                 add(midsummer_eve, "Midsummer Eve");
                 add(midsummer_day, "Midsummer Day");
                 add(all_saints_sat, "All Saints' Day");
+                if !sweden {
+                    add(fixed(12, 6), "Independence Day");
+                }
                 add(fixed(12, 24), "Christmas Eve");
                 add(fixed(12, 25), "Christmas Day");
-                add(fixed(12, 26), "Boxing Day");
-                add(fixed(12, 31), "New Year's Eve");
-            }
-            Country::Fi => {
-                add(new_year, "New Year's Day");
-                add(fixed(1, 6), "Epiphany");
-                add(good_friday, "Good Friday");
-                add(e, "Easter Sunday");
-                add(easter_monday, "Easter Monday");
-                add(fixed(5, 1), "May Day");
-                add(ascension, "Ascension Day");
-                add(pentecost, "Whit Sunday");
-                add(midsummer_eve, "Midsummer Eve");
-                add(midsummer_day, "Midsummer Day");
-                add(all_saints_sat, "All Saints' Day");
-                add(fixed(12, 6), "Independence Day");
-                add(fixed(12, 24), "Christmas Eve");
-                add(fixed(12, 25), "Christmas Day");
-                add(fixed(12, 26), "St Stephen's Day");
+                if sweden {
+                    add(fixed(12, 26), "Boxing Day");
+                    add(fixed(12, 31), "New Year's Eve");
+                } else {
+                    add(fixed(12, 26), "St Stephen's Day");
+                }
             }
             Country::Dk => {
                 add(new_year, "New Year's Day");

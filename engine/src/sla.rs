@@ -215,8 +215,8 @@ pub fn clock_time_between(cal: &Calendar, from: i64, to: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::{Availability, DayWindow, WeeklyWindows};
-    use chrono::{DateTime, Weekday};
+    use crate::calendar::{Availability, WeeklyWindows};
+    use chrono::DateTime;
     use chrono_tz::Tz;
     use std::collections::BTreeSet;
 
@@ -225,20 +225,10 @@ mod tests {
     }
 
     fn office(tz: &str, window: &str) -> Calendar {
-        let mut w = WeeklyWindows::default();
-        for d in [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-        ] {
-            w.add(d, DayWindow::parse(window).unwrap());
-        }
         Calendar::new(
             "office",
             tz.parse::<Tz>().unwrap(),
-            Availability::Weekly(w),
+            Availability::Weekly(crate::calendar::tests::weekdays(window)),
             BTreeSet::new(),
             WeeklyWindows::default(),
         )

@@ -354,15 +354,12 @@ pub fn diff_books(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{Explanation, Invoice, PeriodInfo};
+    use crate::document::{Explanation, Invoice};
     use crate::money::Currency;
     use rust_decimal_macros::dec;
 
     fn doc(month: &str, invoices: Vec<(&str, Vec<InvoiceLine>)>) -> BillDocument {
         BillDocument {
-            period: PeriodInfo {
-                month: month.parse().unwrap(),
-            },
             invoices: invoices
                 .into_iter()
                 .map(|(c, lines)| Invoice {
@@ -372,13 +369,7 @@ mod tests {
                     lines,
                 })
                 .collect(),
-            report: Vec::new(),
-            balances: Vec::new(),
-            sla: Vec::new(),
-            sla_summary: Vec::new(),
-            events: Vec::new(),
-            warnings: Vec::new(),
-            add_on_draws: Vec::new(),
+            ..BillDocument::empty(month.parse().unwrap())
         }
     }
 

@@ -97,22 +97,10 @@ fn week(days: &[Weekday], window: &str) -> WeeklyWindows {
     w
 }
 
-const WORKDAYS: [Weekday; 5] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-];
-const EVERY_DAY: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
+/// The first `n` days of the week, Monday first.
+fn days(n: u8) -> Vec<Weekday> {
+    (0..n).map(|d| Weekday::try_from(d).unwrap()).collect()
+}
 
 fn always(z: &Zone) -> Calendar {
     Calendar::new(
@@ -212,42 +200,21 @@ fn instants_at_month_edges_belong_to_the_local_month() {
     };
     for z in &ZONES {
         // The last second of March is summer time, of October winter time.
-        assert_eq!(
-            month_of(z, "2026-03-31", "23:59:59", z.summer),
-            (2026, 3),
-            "{}",
-            z.name
-        );
-        assert_eq!(
-            month_of(z, "2026-04-01", "00:00:00", z.summer),
-            (2026, 4),
-            "{}",
-            z.name
-        );
-        assert_eq!(
-            month_of(z, "2026-10-31", "23:59:59", z.winter),
-            (2026, 10),
-            "{}",
-            z.name
-        );
-        assert_eq!(
-            month_of(z, "2026-11-01", "00:00:00", z.winter),
-            (2026, 11),
-            "{}",
-            z.name
-        );
-        assert_eq!(
-            month_of(z, "2026-02-28", "23:59:59", z.winter),
-            (2026, 2),
-            "{}",
-            z.name
-        );
-        assert_eq!(
-            month_of(z, "2026-10-01", "00:00:00", z.summer),
-            (2026, 10),
-            "{}",
-            z.name
-        );
+        for (day, time, offset, month) in [
+            ("2026-03-31", "23:59:59", z.summer, (2026, 3)),
+            ("2026-04-01", "00:00:00", z.summer, (2026, 4)),
+            ("2026-10-31", "23:59:59", z.winter, (2026, 10)),
+            ("2026-11-01", "00:00:00", z.winter, (2026, 11)),
+            ("2026-02-28", "23:59:59", z.winter, (2026, 2)),
+            ("2026-10-01", "00:00:00", z.summer, (2026, 10)),
+        ] {
+            assert_eq!(
+                month_of(z, day, time, offset),
+                month,
+                "{} {day}T{time}",
+                z.name
+            );
+        }
         // The changes themselves fall inside March and October.
         for d in ["00:00:00", "01:00:00", "01:59:59"] {
             assert_eq!(month_of(z, START.0, d, "Z"), (2026, 3), "{}", z.name);
@@ -497,7 +464,7 @@ fn a_pause_over_the_change_stops_the_clock_for_its_real_length() {
 #[test]
 fn a_01_to_05_window_is_five_real_hours_when_dst_ends_and_three_when_it_starts() {
     for z in &ZONES {
-        let cal = weekly(z, &EVERY_DAY, "01:00-05:00");
+        let cal = weekly(z, &days(7), "01:00-05:00");
         let end_night = cal.open_from(t(END.1, "12:00", z.summer)).next().unwrap();
         assert_eq!(
             end_night,
@@ -520,7 +487,7 @@ fn a_01_to_05_window_is_five_real_hours_when_dst_ends_and_three_when_it_starts()
 #[test]
 fn a_target_in_a_01_to_05_window_runs_in_real_time() {
     for z in &ZONES {
-        let cal = weekly(z, &EVERY_DAY, "01:00-05:00");
+        let cal = weekly(z, &days(7), "01:00-05:00");
         // DST ends: 4 real hours after 01:00 summer time is 04:00 winter time.
         let o = clock(&cal, t(END.0, "00:00", z.summer), &[], 4 * HOUR);
         assert_eq!(
@@ -584,7 +551,7 @@ fn a_window_ending_in_the_repeated_hour_follows_the_wall_clock() {
 #[test]
 fn business_hours_resume_on_the_new_offset_after_the_weekend() {
     for z in &ZONES {
-        let cal = weekly(z, &WORKDAYS, "09:00-17:00");
+        let cal = weekly(z, &days(5), "09:00-17:00");
         // Friday 16:00 + 2 h: one hour on Friday, one on Monday.
         let o = clock(&cal, t("2026-03-27", "16:00", z.winter), &[], 2 * HOUR);
         assert_eq!(o.due, Some(t(START.2, "10:00", z.summer)), "{}", z.name);
@@ -617,7 +584,7 @@ fn business_hours_resume_on_the_new_offset_after_the_weekend() {
 #[test]
 fn a_target_running_out_at_closing_time_is_due_at_closing_time() {
     for z in &ZONES {
-        let cal = weekly(z, &WORKDAYS, "09:00-17:00");
+        let cal = weekly(z, &days(5), "09:00-17:00");
         // Created Saturday before the change: the 8 h run Monday 09:00-17:00.
         let o = clock(&cal, t(START.1, "10:00", z.winter), &[], 8 * HOUR);
         assert_eq!(o.due, Some(t(START.2, "17:00", z.summer)), "{}", z.name);
