@@ -1683,6 +1683,31 @@ fn day_or_instant(what: &str, s: &str) -> Result<DateTime<Utc>, Failure> {
         })
 }
 
+/// A list for a program (`--json`: one JSON array) or for a person (a
+/// table under `header`, redacted, or `none` when the list is empty).
+fn print_listing<T>(
+    json: bool,
+    items: &[T],
+    as_json: impl Fn(&T) -> serde_json::Value,
+    none: &str,
+    header: &[&str],
+    as_row: impl Fn(&T) -> Vec<String>,
+) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc: Vec<serde_json::Value> = items.iter().map(as_json).collect();
+        serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else if items.is_empty() {
+        writeln!(out, "{none}")?;
+    } else {
+        let rows: Vec<Vec<String>> = items.iter().map(as_row).collect();
+        let text = render::table(header, &rows);
+        out.write_all(contract_bridge::redact(&text).as_bytes())?;
+    }
+    Ok(())
+}
+
 fn audit_cmd(config: &Path, filter: &store::AuditFilter, json: bool) -> Result<(), Failure> {
     if filter.limit.is_some_and(|l| l < 1) {
         return Err(bad("--limit: give 1 or more"));
@@ -1694,28 +1719,18 @@ fn audit_cmd(config: &Path, filter: &store::AuditFilter, json: bool) -> Result<(
             .audit_entries(filter)
             .await
             .map_err(|e| bad(e.to_string()))?;
-        let mut out = std::io::stdout().lock();
-        if json {
-            let doc: Vec<serde_json::Value> = entries
-                .iter()
-                .map(|e| {
-                    serde_json::json!({
-                        "id": e.id, "at": e.at, "actor": e.actor, "action": e.action,
-                        "subject": e.subject, "detail": e.detail,
-                    })
+        print_listing(
+            json,
+            &entries,
+            |e| {
+                serde_json::json!({
+                    "id": e.id, "at": e.at, "actor": e.actor, "action": e.action,
+                    "subject": e.subject, "detail": e.detail,
                 })
-                .collect();
-            serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::from)?;
-            writeln!(out)?;
-            return Ok(());
-        }
-        if entries.is_empty() {
-            writeln!(out, "no audit entries match")?;
-            return Ok(());
-        }
-        let rows: Vec<Vec<String>> = entries
-            .iter()
-            .map(|e| {
+            },
+            "no audit entries match",
+            &["at (UTC)", "actor", "action", "subject", "detail"],
+            |e| {
                 vec![
                     e.at.chars().take(19).collect(),
                     e.actor.clone(),
@@ -1723,11 +1738,8 @@ fn audit_cmd(config: &Path, filter: &store::AuditFilter, json: bool) -> Result<(
                     e.subject.clone(),
                     e.detail.to_string(),
                 ]
-            })
-            .collect();
-        let text = render::table(&["at (UTC)", "actor", "action", "subject", "detail"], &rows);
-        out.write_all(contract_bridge::redact(&text).as_bytes())?;
-        Ok(())
+            },
+        )
     })
 }
 
@@ -1793,21 +1805,20 @@ fn review_cmd(action: ReviewCommand) -> Result<(), Failure> {
             runtime()?.block_on(async {
                 let store = open_store(&settings).await?;
                 let waiting = store.reviews(true).await.map_err(|e| bad(e.to_string()))?;
-                let mut out = std::io::stdout().lock();
-                if json {
-                    let doc: Vec<serde_json::Value> =
-                        waiting.iter().map(review::summary_json).collect();
-                    serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::from)?;
-                    writeln!(out)?;
-                    return Ok(());
-                }
-                if waiting.is_empty() {
-                    writeln!(out, "no draft waits for review")?;
-                    return Ok(());
-                }
-                let rows: Vec<Vec<String>> = waiting
-                    .iter()
-                    .map(|r| {
+                print_listing(
+                    json,
+                    &waiting,
+                    review::summary_json,
+                    "no draft waits for review",
+                    &[
+                        "customer",
+                        "period",
+                        "total (net)",
+                        "state",
+                        "policy",
+                        "reason",
+                    ],
+                    |r| {
                         vec![
                             r.customer.clone(),
                             r.period.clone(),
@@ -1820,23 +1831,8 @@ fn review_cmd(action: ReviewCommand) -> Result<(), Failure> {
                             r.policy.clone(),
                             r.reason.clone().unwrap_or_default(),
                         ]
-                    })
-                    .collect();
-                out.write_all(
-                    render::table(
-                        &[
-                            "customer",
-                            "period",
-                            "total (net)",
-                            "state",
-                            "policy",
-                            "reason",
-                        ],
-                        &rows,
-                    )
-                    .as_bytes(),
-                )?;
-                Ok(())
+                    },
+                )
             })
         }
         ReviewCommand::Show {

@@ -45,3 +45,12 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .merge(webhooks::routes(webhook_limit))
         .with_state(bridge)
 }
+
+/// Headers of a page meant for one reader: never cached, never indexed,
+/// with the page's own referrer policy.
+fn private_page(h: &mut axum::http::HeaderMap, referrer: &'static str) {
+    use axum::http::{HeaderValue, header};
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
+    h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
+}

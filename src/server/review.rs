@@ -104,8 +104,9 @@ fn unauthorized(bridge: &Bridge) -> ApiError {
     })
 }
 
-/// The form token of a draft's revision for the signed-in credential.
-fn form_token(signed: &Signed, customer: &str, period: &str, revision: i64) -> String {
+/// The MAC of a draft's revision under the signed-in credential: what a
+/// review form carries so that a form of another revision or user fails.
+fn form_mac(signed: &Signed, customer: &str, period: &str, revision: i64) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(signed.secret.expose().as_bytes())
         .expect("HMAC takes any key length");
     mac.update(
@@ -115,7 +116,16 @@ fn form_token(signed: &Signed, customer: &str, period: &str, revision: i64) -> S
         )
         .as_bytes(),
     );
-    hex::encode(mac.finalize().into_bytes())
+    mac
+}
+
+/// The form token of a draft's revision for the signed-in credential.
+fn form_token(signed: &Signed, customer: &str, period: &str, revision: i64) -> String {
+    hex::encode(
+        form_mac(signed, customer, period, revision)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 fn form_token_ok(
@@ -128,16 +138,9 @@ fn form_token_ok(
     let Ok(bytes) = hex::decode(token) else {
         return false;
     };
-    let mut mac = HmacSha256::new_from_slice(signed.secret.expose().as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(
-        format!(
-            "review-form\n{}\n{customer}\n{period}\n{revision}",
-            signed.actor
-        )
-        .as_bytes(),
-    );
-    mac.verify_slice(&bytes).is_ok()
+    form_mac(signed, customer, period, revision)
+        .verify_slice(&bytes)
+        .is_ok()
 }
 
 /// A request from another site (a form posted from elsewhere).
@@ -226,13 +229,9 @@ fn page(
 }
 
 fn secure_headers(h: &mut HeaderMap) {
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Not `no-referrer`: under it a browser sends `Origin: null` with the
     // page's own forms, which the cross-site check refuses.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    super::private_page(h, "same-origin");
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -244,7 +243,6 @@ fn secure_headers(h: &mut HeaderMap) {
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
-    h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {

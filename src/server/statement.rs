@@ -59,12 +59,7 @@ pub async fn serve(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-            h.insert("x-robots-tag", HeaderValue::from_static("noindex"));
+            super::private_page(h, "no-referrer");
             Ok(r)
         }
         Err(e) => {
