@@ -35,17 +35,10 @@ RT_SERVER=/usr/share/request-tracker5/libexec/rt-server
 SITE_CONF=/etc/request-tracker5/RT_SiteConfig.d/99-contract-bridge.pm
 PACKAGES=(request-tracker5 rt5-standalone rt5-db-sqlite)
 
-fail() { # fail MESSAGE [LOG]
-  echo "rt-up: $1" >&2
-  if [ -n "${2:-}" ] && [ -f "$2" ]; then
-    echo "--- last lines of $2:" >&2
-    tail -n 30 "$2" >&2
-  fi
-  exit 1
-}
-
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+NAME=rt-up
+PROCESS=rt-server
+# shellcheck source=scripts/server-up.sh
+source "$ROOT/scripts/server-up.sh"
 
 # HTTP status of GET $1 (000 when nothing answers); extra curl args after it
 status_of() {
@@ -53,28 +46,6 @@ status_of() {
   shift
   curl -s -o /dev/null -m 3 -w '%{http_code}' "$@" "$u" 2>/dev/null || true
 }
-
-stop() {
-  [ -f "$PIDFILE" ] || return 0
-  local pid
-  pid=$(cat "$PIDFILE")
-  # only kill it if that pid is still our rt-server (not a recycled pid)
-  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q rt-server; then
-    kill "$pid" 2>/dev/null || true # Starlet's master takes its workers down with it
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; sleep 0.2; fi
-    echo "rt-up: stopped rt-server (pid $pid)" >&2
-  fi
-  rm -f "$PIDFILE"
-}
-
-if [ "${1:-}" = stop ]; then
-  stop
-  exit 0
-elif [ -n "${1:-}" ]; then
-  echo "usage: $0 [stop]" >&2
-  exit 2
-fi
 
 installed() { # installed PKG... -> all of them are installed
   [ "$(dpkg-query -W -f='${Status}\n' "$@" 2>/dev/null | grep -c 'ok installed')" = $# ]

@@ -23,17 +23,10 @@ PY=/usr/bin/python3 # Debian's python, the one with trytond (not a pyenv python 
 PIDFILE=$W/trytond.pid
 URL=http://127.0.0.1:$PORT/$DB/
 
-fail() { # fail MESSAGE [LOG]
-  echo "tryton-up: $1" >&2
-  if [ -n "${2:-}" ] && [ -f "$2" ]; then
-    echo "--- last lines of $2:" >&2
-    tail -n 30 "$2" >&2
-  fi
-  exit 1
-}
-
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+NAME=tryton-up
+PROCESS=trytond
+# shellcheck source=scripts/server-up.sh
+source "$ROOT/scripts/server-up.sh"
 
 # Is $PORT answering HTTP at all (any status)?
 port_answers() {
@@ -64,27 +57,6 @@ sys.exit(0 if isinstance(res.get('result'), list) else 1)
 EOF
 }
 
-stop() {
-  [ -f "$PIDFILE" ] || return 0
-  local pid
-  pid=$(cat "$PIDFILE")
-  # only kill it if that pid is still a trytond (not a recycled pid)
-  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q trytond; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; sleep 0.2; fi
-    echo "tryton-up: stopped trytond (pid $pid)" >&2
-  fi
-  rm -f "$PIDFILE"
-}
-
-if [ "${1:-}" = stop ]; then
-  stop
-  exit 0
-elif [ -n "${1:-}" ]; then
-  echo "usage: $0 [stop]" >&2
-  exit 2
-fi
 
 # 1. install (Debian 12: tryton-server 6.0, 24 packages, ~15 s). The package's own service
 #    (PostgreSQL config in /etc/tryton) is not used; containers' policy-rc.d keeps it stopped.
