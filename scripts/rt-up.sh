@@ -23,9 +23,11 @@
 # Logs: $RT_WORK/{install,setup-database,setup,rt-server}.log
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-W=${RT_WORK:-$ROOT/target/rt}
-mkdir -p "$W"
-W=$(cd "$W" && pwd)
+NAME=rt-up
+PROCESS=rt-server
+# shellcheck source=scripts/server-up.sh
+source "$ROOT/scripts/server-up.sh"
+W=$(work_dir "${RT_WORK:-$ROOT/target/rt}")
 PORT=${RT_PORT:-8090}
 PIDFILE=$W/rt-server.pid
 DB=$W/rt.db
@@ -34,11 +36,7 @@ URL=$BASE/REST/2.0/
 RT_SERVER=/usr/share/request-tracker5/libexec/rt-server
 SITE_CONF=/etc/request-tracker5/RT_SiteConfig.d/99-contract-bridge.pm
 PACKAGES=(request-tracker5 rt5-standalone rt5-db-sqlite)
-
-NAME=rt-up
-PROCESS=rt-server
-# shellcheck source=scripts/server-up.sh
-source "$ROOT/scripts/server-up.sh"
+stop_if_asked "$@"
 
 # HTTP status of GET $1 (000 when nothing answers); extra curl args after it
 status_of() {

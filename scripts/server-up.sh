@@ -1,7 +1,8 @@
 # Shared by rt-up.sh and tryton-up.sh (sourced, not run): how a script that
 # starts a local peer server reports failure, times its steps and stops the
 # server it started. The sourcing script sets NAME (its own name, for
-# messages), PIDFILE and PROCESS (what the server's command line contains).
+# messages) and PROCESS (what the server's command line contains) before
+# sourcing it, and PIDFILE before calling stop or stop_if_asked.
 
 fail() { # fail MESSAGE [LOG]
   echo "$NAME: $1" >&2
@@ -29,11 +30,19 @@ stop() {
   rm -f "$PIDFILE"
 }
 
-# `SCRIPT stop` stops the server; any other argument is a mistake.
-if [ "${1:-}" = stop ]; then
-  stop
-  exit 0
-elif [ -n "${1:-}" ]; then
-  echo "usage: $0 [stop]" >&2
-  exit 2
-fi
+# `SCRIPT stop` stops the server and exits; any other argument is a mistake.
+stop_if_asked() {
+  if [ "${1:-}" = stop ]; then
+    stop
+    exit 0
+  elif [ -n "${1:-}" ]; then
+    echo "usage: $0 [stop]" >&2
+    exit 2
+  fi
+}
+
+# The absolute path of the work folder $1, made if missing.
+work_dir() {
+  mkdir -p "$1"
+  (cd "$1" && pwd)
+}

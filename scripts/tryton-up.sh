@@ -13,20 +13,18 @@
 # Logs: $TRYTON_WORK/{install,trytond-admin,trytond,fixture}.log
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-W=${TRYTON_WORK:-$ROOT/target/tryton}
-mkdir -p "$W"
-W=$(cd "$W" && pwd)
+NAME=tryton-up
+PROCESS=trytond
+# shellcheck source=scripts/server-up.sh
+source "$ROOT/scripts/server-up.sh"
+W=$(work_dir "${TRYTON_WORK:-$ROOT/target/tryton}")
 PORT=${TRYTON_PORT:-8000}
 DB=${TRYTON_DB:-ci}
 PW=${TRYTON_ADMIN_PASSWORD:-admin}
 PY=/usr/bin/python3 # Debian's python, the one with trytond (not a pyenv python on PATH)
 PIDFILE=$W/trytond.pid
 URL=http://127.0.0.1:$PORT/$DB/
-
-NAME=tryton-up
-PROCESS=trytond
-# shellcheck source=scripts/server-up.sh
-source "$ROOT/scripts/server-up.sh"
+stop_if_asked "$@"
 
 # Is $PORT answering HTTP at all (any status)?
 port_answers() {

@@ -291,13 +291,8 @@ enum ReviewCommand {
     },
     /// One draft: its lines with their explanations, and the change against last month.
     Show {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        customer: String,
-        /// The month, YYYY-MM.
-        #[arg(long)]
-        period: String,
+        #[command(flatten)]
+        draft: DraftOf,
         #[arg(long)]
         json: bool,
     },
@@ -310,8 +305,9 @@ enum ReviewCommand {
     Reject(Decide),
 }
 
+/// Which draft: a customer's month under the configuration's store.
 #[derive(clap::Args)]
-struct Decide {
+struct DraftOf {
     #[arg(long)]
     config: PathBuf,
     #[arg(long)]
@@ -319,6 +315,20 @@ struct Decide {
     /// The month, YYYY-MM.
     #[arg(long)]
     period: String,
+}
+
+impl DraftOf {
+    fn month(&self) -> Result<Month, Failure> {
+        self.period
+            .parse()
+            .map_err(|e| bad(format!("--period: {e}")))
+    }
+}
+
+#[derive(clap::Args)]
+struct Decide {
+    #[command(flatten)]
+    draft: DraftOf,
     /// Why (required to hold or reject).
     #[arg(long)]
     reason: Option<String>,
@@ -1746,17 +1756,14 @@ fn audit_cmd(config: &Path, filter: &store::AuditFilter, json: bool) -> Result<(
 fn review_cmd(action: ReviewCommand) -> Result<(), Failure> {
     use contract_bridge::review;
     let decide = |d: Decide, decision: store::Decision| -> Result<(), Failure> {
-        let month: Month = d
-            .period
-            .parse()
-            .map_err(|e| bad(format!("--period: {e}")))?;
+        let month = d.draft.month()?;
         let reason = d.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
         if decision != store::Decision::Approve && reason.is_none() {
             return Err(bad(
                 "--reason is required to hold or reject a draft: say why",
             ));
         }
-        let settings = Settings::load(&d.config).map_err(|e| bad(e.to_string()))?;
+        let settings = Settings::load(&d.draft.config).map_err(|e| bad(e.to_string()))?;
         runtime()?.block_on(async {
             // A decision changes the outbox: as the store's single writer on SQLite.
             let store = match store::Store::open_writer(&settings.store.url).await {
@@ -1771,7 +1778,7 @@ fn review_cmd(action: ReviewCommand) -> Result<(), Failure> {
             let actor = review::os_user();
             let r = store
                 .decide(
-                    &d.customer,
+                    &d.draft.customer,
                     &month.to_string(),
                     decision,
                     &actor,
@@ -1835,14 +1842,10 @@ fn review_cmd(action: ReviewCommand) -> Result<(), Failure> {
                 )
             })
         }
-        ReviewCommand::Show {
-            config,
-            customer,
-            period,
-            json,
-        } => {
-            let month: Month = period.parse().map_err(|e| bad(format!("--period: {e}")))?;
-            let settings = Settings::load(&config).map_err(|e| bad(e.to_string()))?;
+        ReviewCommand::Show { draft, json } => {
+            let month = draft.month()?;
+            let settings = Settings::load(&draft.config).map_err(|e| bad(e.to_string()))?;
+            let customer = draft.customer;
             runtime()?.block_on(async {
                 let store = open_store(&settings).await?;
                 let Some(view) = review::view(&store, &customer, month)

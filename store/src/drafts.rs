@@ -80,28 +80,27 @@ pub(crate) async fn store_report(
     Ok(())
 }
 
-/// Stores a closed period's report, queues its push and opens its review
-/// when one is asked; a re-bill (`rebilled`) that asks none forgets the
-/// rejected review it answers.
+/// After the period's row was written (`written` rows: none when it was
+/// closed already, or no longer rejected): stores its report, queues its
+/// push and opens its review when one is asked, and commits; a re-bill
+/// (`rebilled`) that asks none forgets the rejected review it answers.
+/// `false`, and nothing stored, when no row was written.
 async fn file_closed(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    written: u64,
     closed: &ClosedPeriod,
     rebilled: bool,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    store_report(tx, closed, now).await?;
+) -> Result<bool, StoreError> {
+    if written == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    store_report(&mut tx, closed, now).await?;
     let review = match &closed.push {
         Some(push) => {
             let waits = closed.review.is_some();
-            queue_push_in(
-                &mut **tx,
-                &push.target,
-                &push.key,
-                &push.payload,
-                waits,
-                now,
-            )
-            .await?;
+            queue_push_in(&mut *tx, &push.target, &push.key, &push.payload, waits, now).await?;
             closed.review.as_ref().map(|request| (push, request))
         }
         None => None,
@@ -109,7 +108,7 @@ async fn file_closed(
     match review {
         Some((push, request)) => {
             open_review(
-                &mut **tx,
+                &mut *tx,
                 &closed.customer,
                 &closed.period,
                 closed.revision,
@@ -119,10 +118,11 @@ async fn file_closed(
             )
             .await?
         }
-        None if rebilled => forget_review(tx, &closed.customer, &closed.period).await?,
+        None if rebilled => forget_review(&mut tx, &closed.customer, &closed.period).await?,
         None => {}
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(true)
 }
 
 impl Store {
@@ -159,13 +159,7 @@ impl Store {
         .bind(instant(now))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        file_closed(&mut tx, closed, false, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        file_closed(tx, done.rows_affected(), closed, false, now).await
     }
 
     /// A closed period's revision and document.
@@ -282,36 +276,18 @@ impl Store {
         .bind(from)
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        file_closed(&mut tx, closed, true, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        file_closed(tx, done.rows_affected(), closed, true, now).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::Outcome;
-    use crate::tests::{closed_acme_october, t, temp_store};
+    use crate::tests::{close_october_twice_and_send, t, temp_store};
 
     #[tokio::test]
     async fn closing_a_period_twice_queues_one_push() {
         let (_dir, store) = temp_store().await;
         let now = t("2026-11-01T06:00:00Z");
-        let closed = closed_acme_october("draft:acme:2026-10:r1");
-        assert!(store.close_period(&closed, now).await.unwrap());
-        assert!(!store.close_period(&closed, now).await.unwrap());
-        // The report is stored with the period, once.
-        assert_eq!(
-            store.report("acme", "2026-10").await.unwrap(),
-            closed.report
-        );
-        let claim = store.claim("drafts", now).await.unwrap().unwrap();
-        assert_eq!(claim.item.key, "draft:acme:2026-10:r1");
-        claim.finish(Outcome::SENT, now).await.unwrap();
-        assert!(store.claim("drafts", now).await.unwrap().is_none());
+        close_october_twice_and_send(&store, now).await;
     }
 }

@@ -622,6 +622,23 @@ mod tests {
         }
     }
 
+    /// Closes acme's October twice on `store`: one period, its report
+    /// stored once, one push queued, which is claimed and sent.
+    pub(crate) async fn close_october_twice_and_send(store: &Store, now: DateTime<Utc>) {
+        let closed = closed_acme_october("draft:acme:2026-10:r1");
+        assert!(store.close_period(&closed, now).await.unwrap());
+        assert!(!store.close_period(&closed, now).await.unwrap());
+        assert_eq!(
+            store.report("acme", "2026-10").await.unwrap(),
+            closed.report
+        );
+        assert_eq!(store.report("acme", "2026-09").await.unwrap(), None);
+        let claim = store.claim("drafts", now).await.unwrap().unwrap();
+        assert_eq!(claim.item.key, "draft:acme:2026-10:r1");
+        claim.finish(Outcome::SENT, now).await.unwrap();
+        assert!(store.claim("drafts", now).await.unwrap().is_none());
+    }
+
     pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/state.db", dir.path().display());

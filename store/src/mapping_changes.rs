@@ -60,6 +60,47 @@ fn change(r: &sqlx::any::AnyRow) -> Result<MappingChange, StoreError> {
     })
 }
 
+/// How a new row of `mapping_changes` starts.
+#[derive(Clone, Copy)]
+enum NewChange {
+    /// Waiting for someone to accept it.
+    Held,
+    /// Put in force by the daemon itself (it moved no money).
+    Applied,
+}
+
+async fn insert_change(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    how: NewChange,
+    path: &str,
+    hash: &str,
+    files: &MappingFiles,
+    summary: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<sqlx::any::AnyRow, StoreError> {
+    let files = serde_json::to_string(files)
+        .map_err(|e| StoreError::Corrupt(format!("mapping files: {e}")))?;
+    let (status, decided_at, decided_by) = match how {
+        NewChange::Held => ("held", None, None),
+        NewChange::Applied => ("applied", Some(instant(now)), Some("daemon")),
+    };
+    Ok(sqlx::query(concat!(
+        "INSERT INTO mapping_changes (path, hash, status, files, summary, created_at, decided_at, decided_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        columns!()
+    ))
+    .bind(path)
+    .bind(hash)
+    .bind(status)
+    .bind(files)
+    .bind(summary.to_string())
+    .bind(instant(now))
+    .bind(decided_at)
+    .bind(decided_by)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 impl Store {
     /// Holds a mapping change. The same files held again keep their row
     /// (and its id); a different edit held while one waits supersedes it.
@@ -88,20 +129,7 @@ impl Store {
         .bind(instant(now))
         .execute(&mut *tx)
         .await?;
-        let files = serde_json::to_string(files)
-            .map_err(|e| StoreError::Corrupt(format!("mapping files: {e}")))?;
-        let row = sqlx::query(concat!(
-            "INSERT INTO mapping_changes (path, hash, status, files, summary, created_at) \
-             VALUES ($1, $2, 'held', $3, $4, $5) RETURNING ",
-            columns!()
-        ))
-        .bind(path)
-        .bind(hash)
-        .bind(files)
-        .bind(summary.to_string())
-        .bind(instant(now))
-        .fetch_one(&mut *tx)
-        .await?;
+        let row = insert_change(&mut tx, NewChange::Held, path, hash, files, summary, now).await?;
         tx.commit().await?;
         change(&row)
     }
@@ -182,19 +210,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
-            let files = serde_json::to_string(files)
-                .map_err(|e| StoreError::Corrupt(format!("mapping files: {e}")))?;
-            sqlx::query(
-                "INSERT INTO mapping_changes (path, hash, status, files, summary, created_at, decided_at, decided_by) \
-                 VALUES ($1, $2, 'applied', $3, $4, $5, $5, 'daemon')",
-            )
-            .bind(path)
-            .bind(hash)
-            .bind(files)
-            .bind(summary.to_string())
-            .bind(instant(now))
-            .execute(&mut *tx)
-            .await?;
+            insert_change(&mut tx, NewChange::Applied, path, hash, files, summary, now).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -336,24 +336,16 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{closed_acme_october, postgres_store, t, temp_store};
+    use crate::tests::{
+        close_october_twice_and_send, closed_acme_october, postgres_store, t, temp_store,
+    };
 
     #[tokio::test]
     async fn the_outbox_works_the_same_on_postgres() {
         let store = postgres_store().await;
         assert_eq!(store.backend(), Backend::Postgres);
         let now = t("2026-11-01T06:00:00Z");
-        let closed = closed_acme_october("draft:acme:2026-10:r1");
-        assert!(store.close_period(&closed, now).await.unwrap());
-        assert!(!store.close_period(&closed, now).await.unwrap());
-        assert_eq!(
-            store.report("acme", "2026-10").await.unwrap(),
-            closed.report
-        );
-        assert_eq!(store.report("acme", "2026-09").await.unwrap(), None);
-        let claim = store.claim("drafts", now).await.unwrap().unwrap();
-        claim.finish(Outcome::SENT, now).await.unwrap();
-        assert!(store.claim("drafts", now).await.unwrap().is_none());
+        close_october_twice_and_send(&store, now).await;
         assert!(
             store
                 .upsert_ticket("s", "T-1", "acme", "{}", now)

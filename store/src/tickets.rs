@@ -48,29 +48,13 @@ impl Store {
         snapshot: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let current: Option<String> =
-            sqlx::query("SELECT snapshot FROM tickets WHERE source = $1 AND id = $2")
-                .bind(source)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| r.get(0));
-        if current.as_deref() == Some(snapshot) {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO tickets (source, id, customer, snapshot, synced_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (source, id) DO UPDATE SET customer = excluded.customer, snapshot = excluded.snapshot, synced_at = excluded.synced_at",
-        )
-        .bind(source)
-        .bind(id)
-        .bind(customer)
-        .bind(snapshot)
-        .bind(instant(now))
-        .execute(&self.pool)
-        .await?;
-        mark_sla_due(&self.pool, source, id).await?;
-        Ok(true)
+        let ticket = TicketToStore {
+            id,
+            customer,
+            snapshot,
+        };
+        let changed = self.upsert_tickets(source, &[ticket], now).await?;
+        Ok(changed[0])
     }
 
     /// Stores a batch of ticket snapshots in one transaction; for each, `true`
