@@ -142,7 +142,7 @@ impl Default for ConnectSettings {
 #[serde(deny_unknown_fields)]
 pub struct ReportSettings {
     /// A folder whose files replace the embedded ones of `templates/report/`
-    /// (`report.html`, `statement.html`, `balances.html`, `style.css`,
+    /// (`report.html`, `statement.html`, `balances.html`, `page.html`, `style.css`,
     /// `strings/LANG.toml`); files it lacks keep the defaults.
     #[serde(default)]
     pub templates: Option<PathBuf>,

@@ -28,6 +28,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../templates/report/balances.html"),
     ),
     (
+        "page.html",
+        include_str!("../../templates/report/page.html"),
+    ),
+    (
         "strings/en.toml",
         include_str!("../../templates/report/strings/en.toml"),
     ),
@@ -133,6 +137,7 @@ impl Templates {
             "report.html",
             "statement.html",
             "balances.html",
+            "page.html",
             "style.css",
         ] {
             env.add_template_owned(name.to_owned(), files[name].clone())
