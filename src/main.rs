@@ -85,38 +85,7 @@ enum Command {
     /// What-if: bill the tickets under a new mapping and under the old one
     /// (or the daemon's mapping in force) and print, per customer and
     /// period, the lines that change, old and new, and why.
-    Diff {
-        /// The new mapping (a file or a folder).
-        #[arg(long)]
-        mapping: PathBuf,
-        /// The mapping to compare with.
-        #[arg(long, conflicts_with = "live", required_unless_present = "live")]
-        against: Option<PathBuf>,
-        /// Compare with the mapping the daemon has in force (needs --config).
-        #[arg(long, requires = "config")]
-        live: bool,
-        /// The daemon's configuration: its stored tickets (unless --tickets),
-        /// and which periods are closed.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// A ticket export (docs/offline-format.md) instead of the stored tickets.
-        #[arg(long, required_unless_present = "config")]
-        tickets: Option<PathBuf>,
-        /// One month, YYYY-MM.
-        #[arg(long, conflicts_with = "since")]
-        period: Option<String>,
-        /// Every month from this one (YYYY-MM) through the current one.
-        /// Without --period or --since: with --config, the months a mapping
-        /// change can still move money in (billing.correction_months).
-        #[arg(long)]
-        since: Option<String>,
-        /// When open tickets are judged (RFC 3339); default: each period's end.
-        #[arg(long)]
-        as_of: Option<String>,
-        /// Print the diff as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Diff(DiffArgs),
     /// Accept a mapping change the daemon held because it moves money in a
     /// closed period; the daemon applies it at its next mapping check.
     ApplyMapping {
@@ -368,27 +337,13 @@ fn main() -> ExitCode {
             json,
         } => sla(&mapping, &tickets, as_of.as_deref(), json),
         Command::Holidays { country, year } => holidays(&country, year),
-        Command::Diff {
-            mapping,
-            against,
-            live,
-            config,
-            tickets,
-            period,
-            since,
-            as_of,
-            json,
-        } => diff(&DiffArgs {
-            mapping,
+        Command::Diff(mut args) => {
             // clap: --live or --against; --live needs --config.
-            against: against.filter(|_| !live),
-            config,
-            tickets,
-            period,
-            since,
-            as_of,
-            json,
-        }),
+            if args.live {
+                args.against = None;
+            }
+            diff(&args)
+        }
         Command::ApplyMapping { config, id } => apply_mapping(&config, id),
         Command::Run { config, once, now } => run(&config, once, now.as_deref()),
         Command::Status { config, json } => status(&config, json),
@@ -846,15 +801,38 @@ fn bill(
     Ok(())
 }
 
+#[derive(clap::Args)]
 struct DiffArgs {
+    /// The new mapping (a file or a folder).
+    #[arg(long)]
     mapping: PathBuf,
-    /// `None`: the daemon's mapping in force (`--live`).
+    /// The mapping to compare with; `None` with `--live`: the daemon's
+    /// mapping in force.
+    #[arg(long, conflicts_with = "live", required_unless_present = "live")]
     against: Option<PathBuf>,
+    /// Compare with the mapping the daemon has in force (needs --config).
+    #[arg(long, requires = "config")]
+    live: bool,
+    /// The daemon's configuration: its stored tickets (unless --tickets),
+    /// and which periods are closed.
+    #[arg(long)]
     config: Option<PathBuf>,
+    /// A ticket export (docs/offline-format.md) instead of the stored tickets.
+    #[arg(long, required_unless_present = "config")]
     tickets: Option<PathBuf>,
+    /// One month, YYYY-MM.
+    #[arg(long, conflicts_with = "since")]
     period: Option<String>,
+    /// Every month from this one (YYYY-MM) through the current one.
+    /// Without --period or --since: with --config, the months a mapping
+    /// change can still move money in (billing.correction_months).
+    #[arg(long)]
     since: Option<String>,
+    /// When open tickets are judged (RFC 3339); default: each period's end.
+    #[arg(long)]
     as_of: Option<String>,
+    /// Print the diff as JSON.
+    #[arg(long)]
     json: bool,
 }
 

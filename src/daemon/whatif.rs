@@ -226,20 +226,8 @@ impl Bridge {
                 accepted: false,
             });
         }
-        let path = self.settings.mapping.path.clone();
-        let files = tokio::task::spawn_blocking(move || mapping_files(&path))
-            .await?
-            .map_err(CycleError::MappingInvalid)?;
-        let held = self
-            .store
-            .hold_mapping_change(
-                &self.settings.mapping.path.display().to_string(),
-                &m.hash,
-                &files,
-                &summary,
-                now,
-            )
-            .await?;
+        let version = self.mapping_version(m, summary).await?;
+        let held = self.store.hold_mapping_change(&version, now).await?;
         Ok(Verdict::Hold(held))
     }
 }
@@ -304,6 +292,25 @@ impl Bridge {
         Ok(())
     }
 
+    /// The mapping `m` as a change stores it: its files read again from
+    /// the configured path.
+    async fn mapping_version(
+        &self,
+        m: &GoodMapping,
+        summary: serde_json::Value,
+    ) -> Result<store::MappingVersion, CycleError> {
+        let path = self.settings.mapping.path.clone();
+        let files = tokio::task::spawn_blocking(move || mapping_files(&path))
+            .await?
+            .map_err(CycleError::MappingInvalid)?;
+        Ok(store::MappingVersion {
+            path: self.settings.mapping.path.display().to_string(),
+            hash: m.hash.clone(),
+            files,
+            summary,
+        })
+    }
+
     /// A change applied: its files stored as the version in force, audited,
     /// and logged with the delta it moves in open periods.
     pub(super) async fn mapping_in_force_now(
@@ -314,14 +321,9 @@ impl Bridge {
         accepted: bool,
         now: DateTime<Utc>,
     ) -> Result<(), CycleError> {
-        let path = self.settings.mapping.path.clone();
-        let files = tokio::task::spawn_blocking(move || mapping_files(&path))
-            .await?
-            .map_err(CycleError::MappingInvalid)?;
-        let subject = self.settings.mapping.path.display().to_string();
-        self.store
-            .mapping_applied(&subject, &m.hash, &files, &summary, now)
-            .await?;
+        let version = self.mapping_version(m, summary).await?;
+        self.store.mapping_applied(&version, now).await?;
+        let (subject, summary) = (version.path, version.summary);
         let pending = self.store.pending_mapping_changes().await?;
         self.metrics
             .set_mapping_changes_held(pending.iter().filter(|c| c.status == "held").count());

@@ -45,7 +45,7 @@ pub use drafts::{ClosedPeriod, ClosedRevision, PeriodDocument, StoredReport};
 pub use grants::{GrantInfo, GrantRecord, GrantedScopes, REFRESH_LEASE, RefreshGuard};
 pub use leader::Leadership;
 pub use ledger::{PushedDraft, Sale};
-pub use mapping_changes::{MappingChange, MappingFiles};
+pub use mapping_changes::{MappingChange, MappingFiles, MappingVersion};
 pub use outbox::{
     Claim, FailingItem, NewOutboxItem, OutboxItem, OutboxState, Outcome, QueuedItem,
     RemoteDifference, WaitingTarget,

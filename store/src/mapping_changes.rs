@@ -60,6 +60,16 @@ fn change(r: &sqlx::any::AnyRow) -> Result<MappingChange, StoreError> {
     })
 }
 
+/// A version of the mapping as a change stores it: where it was read, its
+/// hash, its files and what changing to it moves (`status` shows it).
+#[derive(Clone, Debug)]
+pub struct MappingVersion {
+    pub path: String,
+    pub hash: String,
+    pub files: MappingFiles,
+    pub summary: serde_json::Value,
+}
+
 /// How a new row of `mapping_changes` starts.
 #[derive(Clone, Copy)]
 enum NewChange {
@@ -72,13 +82,10 @@ enum NewChange {
 async fn insert_change(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     how: NewChange,
-    path: &str,
-    hash: &str,
-    files: &MappingFiles,
-    summary: &serde_json::Value,
+    version: &MappingVersion,
     now: DateTime<Utc>,
 ) -> Result<sqlx::any::AnyRow, StoreError> {
-    let files = serde_json::to_string(files)
+    let files = serde_json::to_string(&version.files)
         .map_err(|e| StoreError::Corrupt(format!("mapping files: {e}")))?;
     let (status, decided_at, decided_by) = match how {
         NewChange::Held => ("held", None, None),
@@ -89,11 +96,11 @@ async fn insert_change(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
         columns!()
     ))
-    .bind(path)
-    .bind(hash)
+    .bind(&version.path)
+    .bind(&version.hash)
     .bind(status)
     .bind(files)
-    .bind(summary.to_string())
+    .bind(version.summary.to_string())
     .bind(instant(now))
     .bind(decided_at)
     .bind(decided_by)
@@ -106,17 +113,14 @@ impl Store {
     /// (and its id); a different edit held while one waits supersedes it.
     pub async fn hold_mapping_change(
         &self,
-        path: &str,
-        hash: &str,
-        files: &MappingFiles,
-        summary: &serde_json::Value,
+        version: &MappingVersion,
         now: DateTime<Utc>,
     ) -> Result<MappingChange, StoreError> {
         let mut tx = self.pool.begin().await?;
         let existing = sqlx::query(select!(
             "WHERE hash = $1 AND status IN ('held', 'accepted') ORDER BY id DESC LIMIT 1"
         ))
-        .bind(hash)
+        .bind(&version.hash)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(r) = existing {
@@ -129,7 +133,7 @@ impl Store {
         .bind(instant(now))
         .execute(&mut *tx)
         .await?;
-        let row = insert_change(&mut tx, NewChange::Held, path, hash, files, summary, now).await?;
+        let row = insert_change(&mut tx, NewChange::Held, version, now).await?;
         tx.commit().await?;
         change(&row)
     }
@@ -188,17 +192,14 @@ impl Store {
     /// of them becomes `applied`, a held one of other files stays held.
     pub async fn mapping_applied(
         &self,
-        path: &str,
-        hash: &str,
-        files: &MappingFiles,
-        summary: &serde_json::Value,
+        version: &MappingVersion,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE mapping_changes SET status = 'applied' WHERE hash = $1 AND status IN ('accepted', 'held')",
         )
-        .bind(hash)
+        .bind(&version.hash)
         .execute(&mut *tx)
         .await?;
         // A change held or accepted for other files is moot now.
@@ -206,11 +207,11 @@ impl Store {
             "UPDATE mapping_changes SET status = 'superseded', decided_at = $1 WHERE hash <> $2 AND status IN ('held', 'accepted')",
         )
         .bind(instant(now))
-        .bind(hash)
+        .bind(&version.hash)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
-            insert_change(&mut tx, NewChange::Applied, path, hash, files, summary, now).await?;
+            insert_change(&mut tx, NewChange::Applied, version, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -257,29 +258,39 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// The one-file mapping `a.yaml` as version `hash`, moving `summary`.
+    fn version(hash: &str, summary: &serde_json::Value) -> MappingVersion {
+        MappingVersion {
+            path: "m".into(),
+            hash: hash.into(),
+            files: vec![("a.yaml".to_owned(), "customers: {}".to_owned())],
+            summary: summary.clone(),
+        }
+    }
+
     async fn held_changes_wait_for_acceptance(store: &Store) {
-        let files = vec![("a.yaml".to_owned(), "customers: {}".to_owned())];
+        let files = version("h0", &serde_json::Value::Null).files;
         let sum = serde_json::json!({"total_delta": "12.50"});
         let now = at("2026-11-05T10:00:00Z");
         assert_eq!(store.mapping_in_force().await.unwrap(), None);
         store
-            .mapping_applied("m", "h0", &files, &serde_json::json!({}), now)
+            .mapping_applied(&version("h0", &serde_json::json!({})), now)
             .await
             .unwrap();
         let first = store
-            .hold_mapping_change("m", "h1", &files, &sum, now)
+            .hold_mapping_change(&version("h1", &sum), now)
             .await
             .unwrap();
         assert_eq!(first.status, "held");
         // Seen again at the next reload check: the same row.
         let again = store
-            .hold_mapping_change("m", "h1", &files, &sum, now)
+            .hold_mapping_change(&version("h1", &sum), now)
             .await
             .unwrap();
         assert_eq!(again.id, first.id);
         // A newer edit while held supersedes it.
         let second = store
-            .hold_mapping_change("m", "h2", &files, &sum, now)
+            .hold_mapping_change(&version("h2", &sum), now)
             .await
             .unwrap();
         let pending = store.pending_mapping_changes().await.unwrap();
@@ -309,7 +320,7 @@ mod tests {
         assert_eq!(accepted.decided_by.as_deref(), Some("anna"));
         assert!(store.mapping_accepted("h2").await.unwrap());
         store
-            .mapping_applied("m", "h2", &files, &sum, now)
+            .mapping_applied(&version("h2", &sum), now)
             .await
             .unwrap();
         let live = store.mapping_in_force().await.unwrap().unwrap();
@@ -318,17 +329,17 @@ mod tests {
         assert!(store.pending_mapping_changes().await.unwrap().is_empty());
         // Held, then other files applied (an open-only edit): moot.
         store
-            .hold_mapping_change("m", "h3", &files, &sum, now)
+            .hold_mapping_change(&version("h3", &sum), now)
             .await
             .unwrap();
         store
-            .mapping_applied("m", "h4", &files, &sum, now)
+            .mapping_applied(&version("h4", &sum), now)
             .await
             .unwrap();
         assert!(store.pending_mapping_changes().await.unwrap().is_empty());
         // Held, then the files went back: moot too.
         store
-            .hold_mapping_change("m", "h5", &files, &sum, now)
+            .hold_mapping_change(&version("h5", &sum), now)
             .await
             .unwrap();
         assert_eq!(store.supersede_mapping_changes(now).await.unwrap(), 1);
