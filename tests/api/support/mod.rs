@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod xero;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -311,33 +312,86 @@ pub fn itech_books_config(dir: &Path, mapping: &Path, books: &str) -> PathBuf {
 
 /// A Fortnox at `uri` as the `books` target, with the itech customers.
 pub fn fortnox_books(uri: &str) -> String {
-    format!(
-        r#"type = "fortnox"
-base_url = "{uri}/3"
-token_url = "{uri}/oauth-v1/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "1234567"
-[targets.books.customers]
-"nordhavn-arkitekter" = "1042"
-"valby-tandlaege" = "1043""#
-    )
+    let fortnox = format!(
+        "type = \"fortnox\"\nbase_url = \"{uri}/3\"\ntoken_url = \"{uri}/oauth-v1/token\"\n\
+         client_id = \"client\"\nclient_secret = \"s3cret\"\ntenant_id = \"1234567\""
+    );
+    with_itech_customers(&fortnox, r#""1042""#, r#""1043""#)
 }
 
 /// An e-conomic at `uri` as the `books` target, with the itech customers.
 pub fn economic_books(uri: &str) -> String {
+    let economic = format!(
+        "type = \"economic\"\nbase_url = \"{uri}\"\napp_secret_token = \"app\"\n\
+         agreement_grant_token = \"grant\"\nlayout_number = 19\npayment_terms_number = 1\n\
+         vat_zone_number = 1"
+    );
+    with_itech_customers(&economic, "42", "43")
+}
+
+/// The `books` target's `table`, and the ledger's ids (TOML values) of
+/// the two itech customers.
+fn with_itech_customers(table: &str, nordhavn: &str, valby: &str) -> String {
     format!(
-        r#"type = "economic"
-base_url = "{uri}"
-app_secret_token = "app"
-agreement_grant_token = "grant"
-layout_number = 19
-payment_terms_number = 1
-vat_zone_number = 1
-[targets.books.customers]
-"nordhavn-arkitekter" = 42
-"valby-tandlaege" = 43"#
+        "{table}\n[targets.books.customers]\n\"nordhavn-arkitekter\" = {nordhavn}\n\"valby-tandlaege\" = {valby}"
     )
+}
+
+/// A fake vendor's state, shared by its wiremock server and the test that
+/// inspects it afterwards (`fake.0.lock()`).
+pub struct Shared<T>(pub Arc<Mutex<T>>);
+
+impl<T> Shared<T> {
+    pub fn new(state: T) -> Shared<T> {
+        Shared(Arc::new(Mutex::new(state)))
+    }
+}
+
+impl<T: Default> Default for Shared<T> {
+    fn default() -> Shared<T> {
+        Shared::new(T::default())
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Shared<T> {
+        Shared(self.0.clone())
+    }
+}
+
+/// How a fake vendor answers a request, its state locked for the answer.
+pub trait Answer: Send + 'static {
+    fn answer(&mut self, r: &Request) -> ResponseTemplate;
+}
+
+impl<T: Answer> Respond for Shared<T> {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().answer(r)
+    }
+}
+
+/// `GET /metrics` over plain HTTP/1.1; empty while the daemon is not up.
+pub fn metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The customer of a draft's reference (`draft:CUSTOMER:PERIOD:rN`).
+pub fn customer_of(reference: &Value) -> String {
+    let reference = reference.as_str().unwrap();
+    let customer = reference.split(':').nth(1);
+    customer
+        .unwrap_or_else(|| panic!("no customer in {reference}"))
+        .to_owned()
 }
 
 /// The query parameter `name` of a request to a fake server.
