@@ -394,6 +394,52 @@ pub fn customer_of(reference: &Value) -> String {
         .to_owned()
 }
 
+/// Contracts for two Riga customers of a helpdesk whose raw values the
+/// value map `desk` reads (`value_map`: its YAML lines, indented four
+/// spaces): time at 60.00 in 15-minute steps, a 25.00 call-out, a first
+/// response within an hour around the clock; daugava-logistics also pays
+/// a 100.00 monthly fee.
+pub fn riga_desk_mapping(value_map: &str) -> String {
+    format!(
+        r#"
+calendars:
+  always:
+    time_zone: Europe/Riga
+    hours: 24/7
+value_maps:
+  desk:
+{value_map}
+templates:
+  desk-support:
+    currency: EUR
+    time_zone: Europe/Riga
+    value_map: desk
+    start: 2026-01-01
+    hourly_rate: "60.00"
+    call_out_fee: "25.00"
+    rounding:
+      step: 15m
+    sla:
+      calendar: always
+      first_response: 1h
+customers:
+  riga-bakery:
+    template: desk-support
+  daugava-logistics:
+    template: desk-support
+    monthly_fee: "100.00"
+"#
+    )
+}
+
+/// `[sources.NAME]`: the helpdesk `kind` at `url`, SLA breaches noted back
+/// to it; `settings` are its other lines (credentials, paging).
+pub fn helpdesk_source(name: &str, kind: &str, url: &str, settings: &str) -> String {
+    format!(
+        "[sources.{name}]\ntype = \"{kind}\"\nurl = \"{url}\"\nnotes = \"{name}\"\n{settings}\n"
+    )
+}
+
 /// The query parameter `name` of a request to a fake server.
 pub fn query_param(r: &Request, name: &str) -> Option<String> {
     r.url
@@ -659,27 +705,70 @@ pub static REAL_TRYTON: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new((
 /// Request Tracker's REST2 on loopback, as `scripts/rt-up.sh` starts it.
 pub const RT_BASE: &str = "http://127.0.0.1:8090/REST/2.0";
 
-/// One REST2 call with the token; the JSON answer, which it asserts succeeded.
-pub async fn rt_call(
-    client: &reqwest::Client,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut r = client
-        .request(method, format!("{RT_BASE}/{path}"))
-        .header("authorization", format!("token {token}"));
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/json")
-            .body(b.to_string());
+/// Request Tracker started afresh by `scripts/rt-up.sh` (with `env`, e.g.
+/// a faked clock), and a REST2 client with its token.
+pub fn rt_up(env: &[(&str, &Path)]) -> Rt {
+    let status = std::process::Command::new("bash")
+        .arg(root().join("scripts/rt-up.sh"))
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .expect("bash");
+    assert!(
+        status.success(),
+        "scripts/rt-up.sh failed: Request Tracker is needed for this test"
+    );
+    let token = std::fs::read_to_string(root().join("target/rt/token")).unwrap();
+    Rt {
+        client: reqwest::Client::new(),
+        token: token.trim().to_owned(),
     }
-    let resp = r.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Stops Request Tracker, leaving the port (and real time) to the tests after.
+pub fn rt_stop() {
+    let _ = std::process::Command::new("bash")
+        .arg(root().join("scripts/rt-up.sh"))
+        .arg("stop")
+        .status();
+}
+
+/// REST2 calls to the Request Tracker of [`rt_up`], with its token.
+pub struct Rt {
+    client: reqwest::Client,
+    pub token: String,
+}
+
+impl Rt {
+    pub async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// One call; the JSON answer, which it asserts succeeded.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut r = self
+            .client
+            .request(method, format!("{RT_BASE}/{path}"))
+            .header("authorization", format!("token {}", self.token));
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
 }
 
 /// `status` of the store behind `config`.
