@@ -286,6 +286,13 @@ pub fn write_config(dir: &Path, mapping: &Path, target: &str, tables: &str) -> P
     write_toml(dir, &text)
 }
 
+/// Writes `dir/bridge.toml`: the example mapping billed into the folder
+/// target `drafts` (`dir/drafts`), with the other `tables`.
+pub fn drafts_config(dir: &Path, tables: &str) -> PathBuf {
+    let drafts = folder_target("drafts", &dir.join("drafts"));
+    write_config(dir, &examples(), "drafts", &format!("{drafts}{tables}"))
+}
+
 /// The itech tickets as source `itech` (with `source_keys` added to it),
 /// and an outbox that tries three times without delay.
 pub fn itech_source(source_keys: &str) -> String {
@@ -593,6 +600,16 @@ pub fn offline_invoice<'a>(offline: &'a Value, customer: &str) -> &'a Value {
 /// The body of a GET that must answer.
 pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// `contract-bridge ARGS --config CONFIG`: its output, whatever its exit.
+pub fn with_config(config: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
 }
 
 /// Runs `cmd` and asserts it succeeded, showing its stderr when not.
