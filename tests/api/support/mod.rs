@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod tryton;
 pub mod xero;
 
 use std::collections::BTreeMap;
