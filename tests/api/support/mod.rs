@@ -30,6 +30,23 @@ pub static BOOK: LazyLock<engine::ContractBook> = LazyLock::new(|| {
         .book
 });
 
+/// The twelve customers of the example contracts; the first nine set SLA
+/// targets.
+pub const CUSTOMERS: [&str; 12] = [
+    "riga-bakery",
+    "daugava-logistics",
+    "jurmala-hotel",
+    "baltic-retail",
+    "vidzeme-foods",
+    "poznan-clinic",
+    "alert-co",
+    "attend-co",
+    "access-co",
+    "walkin-co",
+    "nordhavn-arkitekter",
+    "valby-tandlaege",
+];
+
 /// Modest property-test case counts (`PROPTEST_CASES` overrides); failures
 /// are reported, not persisted to files.
 pub fn property_config() -> proptest::prelude::ProptestConfig {
