@@ -102,6 +102,15 @@ fn assert_one_error(r: &Run, needles: &[&str]) {
     }
 }
 
+/// `check` of the mapping fixture `name`: exactly one error, on a line
+/// that holds every needle.
+#[track_caller]
+fn one_error_in(name: &str, needles: &[&str]) -> Run {
+    let r = check(fixture(name));
+    assert_one_error(&r, needles);
+    r
+}
+
 // ---------------------------------------------------------------- check: good
 
 #[test]
@@ -158,9 +167,8 @@ fn the_examples_folder_passes_check_as_a_whole() {
 
 #[test]
 fn an_unknown_key_is_named_with_the_valid_keys() {
-    let r = check(fixture("unknown-key.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "unknown-key.yaml",
         &[
             "tests/fixtures/mappings/unknown-key.yaml:22:5: error: customers.acme.hourly_rat:",
             "unknown key `hourly_rat`",
@@ -193,9 +201,8 @@ fn an_unknown_key_at_the_top_level_is_an_error() {
 
 #[test]
 fn a_dangling_template_lists_the_defined_templates() {
-    let r = check(fixture("dangling-template.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-template.yaml",
         &[
             "dangling-template.yaml:26:15: error: customers.acme.template:",
             "no template named `standrad`",
@@ -207,9 +214,8 @@ fn a_dangling_template_lists_the_defined_templates() {
 
 #[test]
 fn a_dangling_calendar_lists_the_defined_calendars() {
-    let r = check(fixture("dangling-calendar.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-calendar.yaml",
         &[
             "dangling-calendar.yaml:24:17: error: customers.acme.sla.calendar:",
             "no calendar named `ofice`",
@@ -220,9 +226,8 @@ fn a_dangling_calendar_lists_the_defined_calendars() {
 
 #[test]
 fn a_dangling_value_map_lists_the_defined_value_maps() {
-    let r = check(fixture("dangling-value-map.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-value-map.yaml",
         &[
             "dangling-value-map.yaml:20:16: error: customers.acme.value_map:",
             "no value map named `zamad`",
@@ -233,9 +238,8 @@ fn a_dangling_value_map_lists_the_defined_value_maps() {
 
 #[test]
 fn a_dangling_add_on_lists_the_catalog() {
-    let r = check(fixture("dangling-add-on.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-add-on.yaml",
         &[
             "dangling-add-on.yaml:27:15: error: customers.acme.add_ons.0:",
             "no add-on named `faster-respons`",
@@ -263,9 +267,8 @@ fn a_helpdesk_source_section_is_checked_against_the_customers_and_the_kinds() {
 
 #[test]
 fn a_type_error_names_the_value_and_what_is_valid() {
-    let r = check(fixture("type-error.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "type-error.yaml",
         &[
             "type-error.yaml:25:18: error: customers.acme.cards.0.punches:",
             "`twenty` is not a whole number",
@@ -296,9 +299,8 @@ fn a_list_where_an_amount_belongs_is_a_type_error() {
 
 #[test]
 fn bad_money_asks_for_a_quoted_decimal() {
-    let r = check(fixture("bad-money.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "bad-money.yaml",
         &[
             "bad-money.yaml:22:18: error: customers.acme.monthly_fee:",
             "`35O.00` is not an amount",
@@ -309,9 +311,8 @@ fn bad_money_asks_for_a_quoted_decimal() {
 
 #[test]
 fn an_amount_finer_than_the_currency_is_refused_with_what_is_valid() {
-    let r = check(fixture("sub-cent-rate.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "sub-cent-rate.yaml",
         &[
             "sub-cent-rate.yaml:17:18: error: customers.acme.hourly_rate:",
             "`950.505` has more decimals than SEK allows (2)",
@@ -473,9 +474,8 @@ fn bill_help_and_the_readme_point_to_the_format_in_the_repository() {
 
 #[test]
 fn a_bad_duration_shows_valid_ones() {
-    let r = check(fixture("bad-duration.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "bad-duration.yaml",
         &[
             "bad-duration.yaml:24:13: error: customers.acme.rounding.step:",
             "`15 minutes` is not a duration",
@@ -486,9 +486,8 @@ fn a_bad_duration_shows_valid_ones() {
 
 #[test]
 fn a_misspelt_time_zone_suggests_the_real_one() {
-    let r = check(fixture("bad-time-zone.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "bad-time-zone.yaml",
         &[
             "bad-time-zone.yaml:4:16: error: calendars.office.time_zone:",
             "unknown time zone `Europe/Rgia`",
@@ -517,9 +516,8 @@ fn an_unknown_time_zone_lists_zones_of_its_region() {
 
 #[test]
 fn a_window_that_ends_before_it_starts_is_an_error() {
-    let r = check(fixture("bad-window.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "bad-window.yaml",
         &[
             "bad-window.yaml:6:7: error: calendars.office.hours.mon-fri:",
             "`17:00-09:00` ends before it starts",
@@ -531,9 +529,8 @@ fn a_window_that_ends_before_it_starts_is_an_error() {
 
 #[test]
 fn bad_cel_syntax_is_an_error() {
-    let r = check(fixture("bad-cel-syntax.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "bad-cel-syntax.yaml",
         &[
             "bad-cel-syntax.yaml:25:15: error: customers.acme.rules.0.when:",
             "invalid CEL expression, at character 25 of it:",
@@ -720,9 +717,8 @@ fn names_defined_twice_in_one_folder_are_errors() {
 
 #[test]
 fn a_template_loop_is_an_error() {
-    let r = check(fixture("template-loop.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "template-loop.yaml",
         &[
             "template-loop.yaml:18:15: error: templates.base.template:",
             "template chain loops back to `extended`",
@@ -733,9 +729,8 @@ fn a_template_loop_is_an_error() {
 
 #[test]
 fn a_change_must_start_on_the_first_of_a_month() {
-    let r = check(fixture("change-not-on-first.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "change-not-on-first.yaml",
         &[
             "change-not-on-first.yaml:24:25: error: customers.acme.changes.0.effective_from:",
             "start of a billing month: use 2026-11-01",
@@ -745,9 +740,8 @@ fn a_change_must_start_on_the_first_of_a_month() {
 
 #[test]
 fn a_change_cannot_set_what_is_fixed() {
-    let r = check(fixture("change-fixed-key.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "change-fixed-key.yaml",
         &[
             "change-fixed-key.yaml:24:7: error: customers.acme.changes.0.currency:",
             "`currency` cannot change by date",
@@ -758,9 +752,8 @@ fn a_change_cannot_set_what_is_fixed() {
 
 #[test]
 fn a_missing_currency_is_an_error() {
-    let r = check(fixture("missing-currency.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "missing-currency.yaml",
         &[
             "missing-currency.yaml:18:5: error: customers.acme:",
             "missing `currency`",
@@ -771,9 +764,8 @@ fn a_missing_currency_is_an_error() {
 
 #[test]
 fn a_missing_start_is_an_error() {
-    let r = check(fixture("missing-start.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "missing-start.yaml",
         &[
             "missing-start.yaml:18:5: error: customers.acme:",
             "missing `start`",
@@ -1075,6 +1067,16 @@ fn line_of(text: &str, needle: &str, after: Option<&str>) -> usize {
     text[..at].matches('\n').count() + 1
 }
 
+/// Exactly one message, naming the line of `text` where `needle` is and
+/// holding every one of `needles`, when `text` is billed as an export.
+#[track_caller]
+fn refused_at(text: &str, needle: &str, needles: &[&str]) {
+    let line = line_of(text, needle, None);
+    let (_dir, f, r) = bill_export(text);
+    let at = format!("{}:{line}:", f.display());
+    assert_one_message(&r, &[&[at.as_str()], needles].concat());
+}
+
 /// Writes `text` as an export and bills it against lv-it.
 fn bill_export(text: &str) -> (tempfile::TempDir, PathBuf, Run) {
     let dir = tempfile::tempdir().unwrap();
@@ -1168,17 +1170,10 @@ fn negative_minutes_name_the_field_and_line() {
         "riga-bakery",
         &[work("W-3", "30", "phone"), work("W-4", "-5", "remote")],
     );
-    let text = export(&t);
-    let line = line_of(&text, "\"minutes\": -5", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
-        &[
-            &format!("{}:{line}:", f.display()),
-            "tickets[1].work[1].minutes",
-            "zero or more",
-            "-5",
-        ],
+    refused_at(
+        &export(&t),
+        "\"minutes\": -5",
+        &["tickets[1].work[1].minutes", "zero or more", "-5"],
     );
 }
 
@@ -1186,13 +1181,10 @@ fn negative_minutes_name_the_field_and_line() {
 fn absurd_minutes_are_refused_not_a_crash() {
     let mut t = good_tickets();
     t[0] = ticket("T-1", "riga-bakery", &[work("W-1", "1e27", "remote")]);
-    let text = export(&t);
-    let line = line_of(&text, "1e27", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
+    refused_at(
+        &export(&t),
+        "1e27",
         &[
-            &format!("{}:{line}:", f.display()),
             "tickets[0].work[0].minutes",
             "more than one work entry can log",
         ],
@@ -1203,16 +1195,10 @@ fn absurd_minutes_are_refused_not_a_crash() {
 fn minutes_as_text_are_a_type_error() {
     let mut t = good_tickets();
     t[0] = ticket("T-1", "riga-bakery", &[work("W-1", "\"20\"", "remote")]);
-    let text = export(&t);
-    let line = line_of(&text, "\"20\"", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
-        &[
-            &format!("{}:{line}:", f.display()),
-            "tickets[0].work[0].minutes",
-            "expected a JSON number",
-        ],
+    refused_at(
+        &export(&t),
+        "\"20\"",
+        &["tickets[0].work[0].minutes", "expected a JSON number"],
     );
 }
 
@@ -1224,13 +1210,10 @@ fn an_unknown_work_kind_names_the_valid_ones() {
         "riga-bakery",
         &[work("W-1", "20", "remote"), work("W-2", "15", "teleport")],
     );
-    let text = export(&t);
-    let line = line_of(&text, "teleport", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
+    refused_at(
+        &export(&t),
+        "teleport",
         &[
-            &format!("{}:{line}:", f.display()),
             "tickets[0].work[1].kind",
             "`teleport` is not a work kind",
             "remote, onsite or phone",
@@ -1262,13 +1245,7 @@ fn a_bad_timestamp_names_the_field_and_line() {
         "\"at\": \"2026-10-01T09:10:00+03:00\"",
         "\"at\": \"yesterday\"",
     );
-    let text = export(&t);
-    let line = line_of(&text, "yesterday", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
-        &[&format!("{}:{line}:", f.display()), "tickets[0].work[0].at"],
-    );
+    refused_at(&export(&t), "yesterday", &["tickets[0].work[0].at"]);
 }
 
 #[test]
@@ -1290,13 +1267,10 @@ fn a_missing_field_is_named() {
 fn a_customer_without_a_contract_names_the_ticket_line_and_customer() {
     let mut t = good_tickets();
     t[1] = ticket("T-2", "ghost-co", &[work("W-3", "30", "phone")]);
-    let text = export(&t);
-    let line = line_of(&text, "\"customer\": \"ghost-co\"", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
+    refused_at(
+        &export(&t),
+        "\"customer\": \"ghost-co\"",
         &[
-            &format!("{}:{line}:", f.display()),
             "tickets[1].customer",
             "ticket T-2",
             "`ghost-co`",
