@@ -58,6 +58,11 @@ where
     r
 }
 
+/// `CMD --mapping MAPPING --tickets TICKETS`, then `rest`.
+fn run_on(cmd: &str, mapping: &str, tickets: &str, rest: &[&str]) -> Run {
+    run([&[cmd, "--mapping", mapping, "--tickets", tickets][..], rest].concat())
+}
+
 fn check(mapping: impl AsRef<std::ffi::OsStr>) -> Run {
     let mut args = vec![std::ffi::OsString::from("check"), "--mapping".into()];
     args.push(mapping.as_ref().to_owned());
@@ -66,6 +71,15 @@ fn check(mapping: impl AsRef<std::ffi::OsStr>) -> Run {
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/mappings/{name}")
+}
+
+/// The mapping fixture `name` changed by `edit`, as `m.yaml` in a fresh folder.
+fn edited_fixture(name: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let text = std::fs::read_to_string(root().join(fixture(name))).unwrap();
+    std::fs::write(&f, edit(text)).unwrap();
+    (dir, f)
 }
 
 /// Exit 2, nothing on stdout, and every needle in the message.
@@ -281,12 +295,9 @@ fn a_type_error_names_the_value_and_what_is_valid() {
 
 #[test]
 fn a_list_where_an_amount_belongs_is_a_type_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("bad-money.yaml")))
-        .unwrap()
-        .replace("monthly_fee: \"35O.00\"", "monthly_fee: [350]");
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+    let (_dir, f) = edited_fixture("bad-money.yaml", |text| {
+        text.replace("monthly_fee: \"35O.00\"", "monthly_fee: [350]")
+    });
     let r = check(&f);
     assert_one_error(
         &r,
@@ -398,16 +409,12 @@ customers:
    "created_at": "2026-12-30T18:00:00+01:00"}]}"#,
     )
     .unwrap();
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         f.to_str().unwrap(),
-        "--tickets",
         tickets.to_str().unwrap(),
-        "--as-of",
-        "2027-01-10T00:00:00Z",
-        "--json",
-    ]);
+        &["--as-of", "2027-01-10T00:00:00Z", "--json"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let due = |id: &str| {
@@ -425,16 +432,13 @@ customers:
 
 #[test]
 fn a_banks_kinds_and_draw_are_checked_where_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("m.yaml");
-    let text = std::fs::read_to_string(root().join(fixture("sub-cent-rate.yaml")))
-        .unwrap()
-        .replace("\"950.505\"", "\"950.50\"")
+    let (_dir, f) = edited_fixture("sub-cent-rate.yaml", |text| {
+        text.replace("\"950.505\"", "\"950.50\"")
         .replace(
             "    rules:\n",
             "    banks:\n      - {name: remote, size: 3h, per: month, kinds: [remot, phone], draw: exact}\n    rules:\n",
-        );
-    std::fs::write(&f, text).unwrap();
+        )
+    });
     let r = check(&f);
     assert_bad(
         &r,
@@ -501,12 +505,9 @@ fn a_misspelt_time_zone_suggests_the_real_one() {
 
 #[test]
 fn an_unknown_time_zone_lists_zones_of_its_region() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("bad-time-zone.yaml")))
-        .unwrap()
-        .replace("Europe/Rgia", "Europe/Atlantis");
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+    let (_dir, f) = edited_fixture("bad-time-zone.yaml", |text| {
+        text.replace("Europe/Rgia", "Europe/Atlantis")
+    });
     let r = check(&f);
     assert_one_error(
         &r,
@@ -594,16 +595,12 @@ fn a_rule_by_categories_that_holds_uncategorised_tickets_is_a_warning_with_the_w
     )
     .unwrap();
     let bill = |mapping: &Path| {
-        let r = run([
+        let r = run_on(
             "bill",
-            "--mapping",
             mapping.to_str().unwrap(),
-            "--tickets",
             tickets.to_str().unwrap(),
-            "--period",
-            "2026-10",
-            "--json",
-        ]);
+            &["--period", "2026-10", "--json"],
+        );
         assert_eq!(r.code, Some(0), "{r:?}");
         serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
     };
@@ -638,15 +635,12 @@ fn a_rule_by_categories_that_holds_uncategorised_tickets_is_a_warning_with_the_w
 
 #[test]
 fn cel_macros_may_bind_their_own_variables() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml")))
-        .unwrap()
-        .replace(
+    let (_dir, f) = edited_fixture("cel-eval-warning.yaml", |text| {
+        text.replace(
             "ticket.fields.missing == 1",
             "'\"warranty\" in ticket.tags || ticket.tags.exists(t, t.startsWith(\"rma-\"))'",
-        );
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+        )
+    });
     let r = check(&f);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(!r.stderr.contains("warning"), "{r:?}");
@@ -680,12 +674,9 @@ fn deeply_nested_cel_is_refused_not_a_crash() {
 
 #[test]
 fn a_failing_regex_warns_on_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml")))
-        .unwrap()
-        .replace("ticket.fields.missing == 1", "ticket.title.matches('[')");
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+    let (_dir, f) = edited_fixture("cel-eval-warning.yaml", |text| {
+        text.replace("ticket.fields.missing == 1", "ticket.title.matches('[')")
+    });
     let r = check(&f);
     assert_eq!(r.code, Some(0), "{r:?}");
     let warnings: Vec<&str> = r.stderr.lines().collect();
@@ -823,15 +814,12 @@ fn a_yaml_syntax_error_names_the_line() {
 
 #[test]
 fn a_key_written_twice_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("m.yaml");
-    let text = std::fs::read_to_string(root().join(fixture("missing-start.yaml")))
-        .unwrap()
-        .replace(
+    let (_dir, f) = edited_fixture("missing-start.yaml", |text| {
+        text.replace(
             "    hourly_rate: \"40.00\"\n",
             "    hourly_rate: \"40.00\"\n    hourly_rate: \"45.00\"\n",
-        );
-    std::fs::write(&f, text).unwrap();
+        )
+    });
     assert_one_error(
         &check(&f),
         &["m.yaml:22:5:", "`hourly_rate` is written twice"],
@@ -870,15 +858,12 @@ fn absurd_values_are_refused_not_a_crash() {
         std::fs::write(&f, text).unwrap();
         assert_one_error(&check(&f), &[needle]);
         // `bill` refuses the same mapping the same way, before reading tickets.
-        let r = run([
+        let r = run_on(
             "bill",
-            "--mapping",
             f.to_str().unwrap(),
-            "--tickets",
             LV_IT_TICKETS,
-            "--period",
-            "2026-10",
-        ]);
+            &["--period", "2026-10"],
+        );
         assert_bad(&r, &[needle]);
     }
 }
@@ -887,16 +872,12 @@ fn absurd_values_are_refused_not_a_crash() {
 
 #[test]
 fn bill_explain_prints_the_invoice_totals_and_how_they_were_made() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-        "--explain",
-    ]);
+        &["--period", "2026-10", "--explain"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     for needle in [
         "Invoices for 2026-10",
@@ -918,16 +899,12 @@ fn bill_explain_prints_the_invoice_totals_and_how_they_were_made() {
 
 /// `bill --json` of the lv-it sample's October.
 fn lv_it_october() -> serde_json::Value {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-        "--json",
-    ]);
+        &["--period", "2026-10", "--json"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     serde_json::from_str(&r.stdout).expect("JSON on stdout")
 }
@@ -947,15 +924,12 @@ fn bill_json_prints_the_bill_document() {
 
 #[test]
 fn sla_as_of_lists_the_open_clocks() {
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--as-of",
-        "2026-10-08T11:00:00+03:00",
-    ]);
+        &["--as-of", "2026-10-08T11:00:00+03:00"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     let row = r
         .stdout
@@ -973,16 +947,12 @@ fn sla_as_of_lists_the_open_clocks() {
     // A met or resolved clock is not open.
     assert!(!r.stdout.contains("T-1001 "), "{r:?}");
 
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--as-of",
-        "2026-10-08T11:00:00+03:00",
-        "--json",
-    ]);
+        &["--as-of", "2026-10-08T11:00:00+03:00", "--json"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let t1003 = rows
@@ -1082,15 +1052,7 @@ fn bill_export(text: &str) -> (tempfile::TempDir, PathBuf, Run) {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("tickets.json");
     std::fs::write(&f, text).unwrap();
-    let r = run([
-        "bill",
-        "--mapping",
-        LV_IT,
-        "--tickets",
-        f.to_str().unwrap(),
-        "--period",
-        "2026-10",
-    ]);
+    let r = run_on("bill", LV_IT, f.to_str().unwrap(), &["--period", "2026-10"]);
     (dir, f, r)
 }
 
@@ -1114,15 +1076,12 @@ fn the_good_export_bills() {
 
 #[test]
 fn a_missing_tickets_file_is_named() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         "tests/fixtures/nowhere.json",
-        "--period",
-        "2026-10",
-    ]);
+        &["--period", "2026-10"],
+    );
     assert_one_message(
         &r,
         &["tests/fixtures/nowhere.json: cannot read the ticket export"],
@@ -1303,15 +1262,7 @@ fn a_duplicate_ticket_id_names_both_places() {
 #[test]
 fn a_bad_period_is_refused() {
     for period in ["2026-13", "2026-1", "October", "0000-01"] {
-        let r = run([
-            "bill",
-            "--mapping",
-            LV_IT,
-            "--tickets",
-            LV_IT_TICKETS,
-            "--period",
-            period,
-        ]);
+        let r = run_on("bill", LV_IT, LV_IT_TICKETS, &["--period", period]);
         assert_one_message(
             &r,
             &["--period", &format!("`{period}` is not a month"), "YYYY-MM"],
@@ -1321,30 +1272,17 @@ fn a_bad_period_is_refused() {
 
 #[test]
 fn a_bad_as_of_is_refused() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-        "--as-of",
-        "2026-10-08 11:00",
-    ]);
+        &["--period", "2026-10", "--as-of", "2026-10-08 11:00"],
+    );
     assert_one_message(
         &r,
         &["--as-of", "`2026-10-08 11:00` is not an RFC 3339 timestamp"],
     );
-    let r = run([
-        "sla",
-        "--mapping",
-        LV_IT,
-        "--tickets",
-        LV_IT_TICKETS,
-        "--as-of",
-        "yesterday",
-    ]);
+    let r = run_on("sla", LV_IT, LV_IT_TICKETS, &["--as-of", "yesterday"]);
     assert_one_message(&r, &["--as-of", "`yesterday` is not an RFC 3339 timestamp"]);
 }
 
@@ -1355,15 +1293,12 @@ fn sla_refuses_bad_exports_the_same_way() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("tickets.json");
     std::fs::write(&f, export(&t)).unwrap();
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         LV_IT,
-        "--tickets",
         f.to_str().unwrap(),
-        "--as-of",
-        "2026-10-08T11:00:00+03:00",
-    ]);
+        &["--as-of", "2026-10-08T11:00:00+03:00"],
+    );
     assert_one_message(
         &r,
         &[&f.display().to_string(), "tickets[1].customer", "ghost-co"],
@@ -1372,28 +1307,22 @@ fn sla_refuses_bad_exports_the_same_way() {
 
 #[test]
 fn a_broken_mapping_stops_bill_before_anything_is_printed() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         &fixture("bad-money.yaml"),
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-    ]);
+        &["--period", "2026-10"],
+    );
     assert_bad(
         &r,
         &["tests/fixtures/mappings/bad-money.yaml:22:18: error: customers.acme.monthly_fee:"],
     );
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         "mappings/nowhere",
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-    ]);
+        &["--period", "2026-10"],
+    );
     assert_one_message(&r, &["mappings/nowhere: error: cannot open the mapping"]);
 }
 
