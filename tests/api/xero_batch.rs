@@ -269,7 +269,7 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
         assert_eq!(x.gets, 1, "one lookup for the fifty");
         assert_eq!(x.puts, vec![50], "one create request carrying the fifty");
     }
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
     // The status poll asks about the 49 in one request.
     let mut polled = CycleReport::default();
     bridge.poll_ledger(now, &mut polled, false).await.unwrap();
@@ -288,7 +288,7 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
     let later = now + Duration::days(1);
     bridge.drain("xero", || later, &mut report).await.unwrap();
     assert_eq!(fake.0.lock().unwrap().puts, vec![50]);
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
 }
 
 /// The batch's answer is lost after Xero stored the 49: the retry finds
@@ -320,7 +320,7 @@ async fn a_lost_batch_answer_is_retried_without_duplicates() {
             "the retry creates only the one not found"
         );
     }
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
 }
 
 /// No pool connection is held while a push waits on the network (issue
@@ -355,5 +355,5 @@ async fn no_pool_connection_is_held_while_a_push_waits_on_xero() {
     assert!(other.is_none(), "the fifty are leased to the push in hand");
     let report = pushing.await.unwrap();
     assert_eq!((report.pushed, report.dead), (49, 1));
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
 }
