@@ -84,19 +84,51 @@ fn main() {
     }
 }
 
-async fn statement(config: &Path, tickets: u64, requests: u64) {
-    use chrono::{DateTime, Duration as D, Utc};
-    use contract_bridge::daemon::Bridge;
-    use std::sync::atomic::Ordering::Relaxed;
+/// The bridge and store of the configuration at `config`, its mapping
+/// loaded as of `now`.
+async fn open_bridge(
+    config: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (contract_bridge::daemon::Bridge, Arc<store::Store>) {
     let settings = contract_bridge::settings::Settings::load(config).expect("settings");
     let store = Arc::new(
         store::Store::open_writer(&settings.store.url)
             .await
             .expect("store"),
     );
-    let bridge = Bridge::new(settings, store.clone()).expect("bridge");
-    let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
+    let bridge = contract_bridge::daemon::Bridge::new(settings, store.clone()).expect("bridge");
     bridge.reload_mapping(now).await.expect("mapping");
+    (bridge, store)
+}
+
+/// poznan-clinic's tickets `(id, snapshot)` from the source `desk`, stored
+/// as of `now` in batches of 5 000.
+async fn store_tickets(
+    store: &store::Store,
+    rows: &[(String, String)],
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    for chunk in rows.chunks(5_000) {
+        let batch: Vec<store::TicketToStore> = chunk
+            .iter()
+            .map(|(id, s)| store::TicketToStore {
+                id,
+                customer: "poznan-clinic",
+                snapshot: s,
+            })
+            .collect();
+        store
+            .upsert_tickets("desk", &batch, now)
+            .await
+            .expect("store tickets");
+    }
+}
+
+async fn statement(config: &Path, tickets: u64, requests: u64) {
+    use chrono::{DateTime, Duration as D, Utc};
+    use std::sync::atomic::Ordering::Relaxed;
+    let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
+    let (bridge, store) = open_bridge(config, now).await;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let at = |t: DateTime<Utc>| t.to_rfc3339();
     let rows: Vec<(String, String)> = (0..tickets)
@@ -113,20 +145,7 @@ async fn statement(config: &Path, tickets: u64, requests: u64) {
             (id, s.to_string())
         })
         .collect();
-    for chunk in rows.chunks(5_000) {
-        let batch: Vec<store::TicketToStore> = chunk
-            .iter()
-            .map(|(id, s)| store::TicketToStore {
-                id: id.as_str(),
-                customer: "poznan-clinic",
-                snapshot: s.as_str(),
-            })
-            .collect();
-        store
-            .upsert_tickets("desk", &batch, now)
-            .await
-            .expect("store tickets");
-    }
+    store_tickets(&store, &rows, now).await;
     let month = engine::period::Month::containing(now, chrono_tz::Europe::Warsaw);
     let mut costs = Vec::new();
     for _ in 0..=requests {
@@ -518,16 +537,9 @@ fn answer(
 
 async fn ticks(config: &Path, tickets: u64, ticks: u64, step: i64, changes: u64, full: bool) {
     use chrono::{DateTime, Duration as D, Utc};
-    use contract_bridge::daemon::{Bridge, CycleReport};
-    let settings = contract_bridge::settings::Settings::load(config).expect("settings");
-    let store = Arc::new(
-        store::Store::open_writer(&settings.store.url)
-            .await
-            .expect("store"),
-    );
-    let bridge = Bridge::new(settings, store.clone()).expect("bridge");
+    use contract_bridge::daemon::CycleReport;
     let start: DateTime<Utc> = "2026-11-10T00:00:00Z".parse().unwrap();
-    bridge.reload_mapping(start).await.expect("mapping");
+    let (bridge, store) = open_bridge(config, start).await;
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let at = |t: DateTime<Utc>| t.to_rfc3339();
     // Most tickets done long ago; one in ten made during the day, open.
@@ -556,20 +568,7 @@ async fn ticks(config: &Path, tickets: u64, ticks: u64, step: i64, changes: u64,
     let rows: Vec<(String, String)> = (0..tickets)
         .map(|i| (format!("T-{i:07}"), snapshot(i, &mut rng, 0)))
         .collect();
-    for chunk in rows.chunks(5_000) {
-        let batch: Vec<store::TicketToStore> = chunk
-            .iter()
-            .map(|(id, s)| store::TicketToStore {
-                id: id.as_str(),
-                customer: "poznan-clinic",
-                snapshot: s.as_str(),
-            })
-            .collect();
-        store
-            .upsert_tickets("desk", &batch, start)
-            .await
-            .expect("store tickets");
-    }
+    store_tickets(&store, &rows, start).await;
     let mut costs = Vec::new();
     let mut read = 0;
     let mut read_first = 0;

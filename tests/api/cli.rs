@@ -58,6 +58,11 @@ where
     r
 }
 
+/// `CMD --mapping MAPPING --tickets TICKETS`, then `rest`.
+fn run_on(cmd: &str, mapping: &str, tickets: &str, rest: &[&str]) -> Run {
+    run([&[cmd, "--mapping", mapping, "--tickets", tickets][..], rest].concat())
+}
+
 fn check(mapping: impl AsRef<std::ffi::OsStr>) -> Run {
     let mut args = vec![std::ffi::OsString::from("check"), "--mapping".into()];
     args.push(mapping.as_ref().to_owned());
@@ -66,6 +71,15 @@ fn check(mapping: impl AsRef<std::ffi::OsStr>) -> Run {
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/mappings/{name}")
+}
+
+/// The mapping fixture `name` changed by `edit`, as `m.yaml` in a fresh folder.
+fn edited_fixture(name: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    let text = std::fs::read_to_string(root().join(fixture(name))).unwrap();
+    std::fs::write(&f, edit(text)).unwrap();
+    (dir, f)
 }
 
 /// Exit 2, nothing on stdout, and every needle in the message.
@@ -100,6 +114,15 @@ fn assert_one_error(r: &Run, needles: &[&str]) {
     for n in needles {
         assert!(errors[0].contains(n), "the error line lacks {n:?}:\n{r:?}");
     }
+}
+
+/// `check` of the mapping fixture `name`: exactly one error, on a line
+/// that holds every needle.
+#[track_caller]
+fn one_error_in(name: &str, needles: &[&str]) -> Run {
+    let r = check(fixture(name));
+    assert_one_error(&r, needles);
+    r
 }
 
 // ---------------------------------------------------------------- check: good
@@ -158,9 +181,8 @@ fn the_examples_folder_passes_check_as_a_whole() {
 
 #[test]
 fn an_unknown_key_is_named_with_the_valid_keys() {
-    let r = check(fixture("unknown-key.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "unknown-key.yaml",
         &[
             "tests/fixtures/mappings/unknown-key.yaml:22:5: error: customers.acme.hourly_rat:",
             "unknown key `hourly_rat`",
@@ -193,9 +215,8 @@ fn an_unknown_key_at_the_top_level_is_an_error() {
 
 #[test]
 fn a_dangling_template_lists_the_defined_templates() {
-    let r = check(fixture("dangling-template.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-template.yaml",
         &[
             "dangling-template.yaml:26:15: error: customers.acme.template:",
             "no template named `standrad`",
@@ -207,9 +228,8 @@ fn a_dangling_template_lists_the_defined_templates() {
 
 #[test]
 fn a_dangling_calendar_lists_the_defined_calendars() {
-    let r = check(fixture("dangling-calendar.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-calendar.yaml",
         &[
             "dangling-calendar.yaml:24:17: error: customers.acme.sla.calendar:",
             "no calendar named `ofice`",
@@ -220,9 +240,8 @@ fn a_dangling_calendar_lists_the_defined_calendars() {
 
 #[test]
 fn a_dangling_value_map_lists_the_defined_value_maps() {
-    let r = check(fixture("dangling-value-map.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-value-map.yaml",
         &[
             "dangling-value-map.yaml:20:16: error: customers.acme.value_map:",
             "no value map named `zamad`",
@@ -233,9 +252,8 @@ fn a_dangling_value_map_lists_the_defined_value_maps() {
 
 #[test]
 fn a_dangling_add_on_lists_the_catalog() {
-    let r = check(fixture("dangling-add-on.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "dangling-add-on.yaml",
         &[
             "dangling-add-on.yaml:27:15: error: customers.acme.add_ons.0:",
             "no add-on named `faster-respons`",
@@ -263,9 +281,8 @@ fn a_helpdesk_source_section_is_checked_against_the_customers_and_the_kinds() {
 
 #[test]
 fn a_type_error_names_the_value_and_what_is_valid() {
-    let r = check(fixture("type-error.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "type-error.yaml",
         &[
             "type-error.yaml:25:18: error: customers.acme.cards.0.punches:",
             "`twenty` is not a whole number",
@@ -278,12 +295,9 @@ fn a_type_error_names_the_value_and_what_is_valid() {
 
 #[test]
 fn a_list_where_an_amount_belongs_is_a_type_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("bad-money.yaml")))
-        .unwrap()
-        .replace("monthly_fee: \"35O.00\"", "monthly_fee: [350]");
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+    let (_dir, f) = edited_fixture("bad-money.yaml", |text| {
+        text.replace("monthly_fee: \"35O.00\"", "monthly_fee: [350]")
+    });
     let r = check(&f);
     assert_one_error(
         &r,
@@ -296,9 +310,8 @@ fn a_list_where_an_amount_belongs_is_a_type_error() {
 
 #[test]
 fn bad_money_asks_for_a_quoted_decimal() {
-    let r = check(fixture("bad-money.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "bad-money.yaml",
         &[
             "bad-money.yaml:22:18: error: customers.acme.monthly_fee:",
             "`35O.00` is not an amount",
@@ -309,9 +322,8 @@ fn bad_money_asks_for_a_quoted_decimal() {
 
 #[test]
 fn an_amount_finer_than_the_currency_is_refused_with_what_is_valid() {
-    let r = check(fixture("sub-cent-rate.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "sub-cent-rate.yaml",
         &[
             "sub-cent-rate.yaml:17:18: error: customers.acme.hourly_rate:",
             "`950.505` has more decimals than SEK allows (2)",
@@ -397,16 +409,12 @@ customers:
    "created_at": "2026-12-30T18:00:00+01:00"}]}"#,
     )
     .unwrap();
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         f.to_str().unwrap(),
-        "--tickets",
         tickets.to_str().unwrap(),
-        "--as-of",
-        "2027-01-10T00:00:00Z",
-        "--json",
-    ]);
+        &["--as-of", "2027-01-10T00:00:00Z", "--json"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let due = |id: &str| {
@@ -424,16 +432,13 @@ customers:
 
 #[test]
 fn a_banks_kinds_and_draw_are_checked_where_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("m.yaml");
-    let text = std::fs::read_to_string(root().join(fixture("sub-cent-rate.yaml")))
-        .unwrap()
-        .replace("\"950.505\"", "\"950.50\"")
+    let (_dir, f) = edited_fixture("sub-cent-rate.yaml", |text| {
+        text.replace("\"950.505\"", "\"950.50\"")
         .replace(
             "    rules:\n",
             "    banks:\n      - {name: remote, size: 3h, per: month, kinds: [remot, phone], draw: exact}\n    rules:\n",
-        );
-    std::fs::write(&f, text).unwrap();
+        )
+    });
     let r = check(&f);
     assert_bad(
         &r,
@@ -473,9 +478,8 @@ fn bill_help_and_the_readme_point_to_the_format_in_the_repository() {
 
 #[test]
 fn a_bad_duration_shows_valid_ones() {
-    let r = check(fixture("bad-duration.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "bad-duration.yaml",
         &[
             "bad-duration.yaml:24:13: error: customers.acme.rounding.step:",
             "`15 minutes` is not a duration",
@@ -486,9 +490,8 @@ fn a_bad_duration_shows_valid_ones() {
 
 #[test]
 fn a_misspelt_time_zone_suggests_the_real_one() {
-    let r = check(fixture("bad-time-zone.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "bad-time-zone.yaml",
         &[
             "bad-time-zone.yaml:4:16: error: calendars.office.time_zone:",
             "unknown time zone `Europe/Rgia`",
@@ -502,12 +505,9 @@ fn a_misspelt_time_zone_suggests_the_real_one() {
 
 #[test]
 fn an_unknown_time_zone_lists_zones_of_its_region() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("bad-time-zone.yaml")))
-        .unwrap()
-        .replace("Europe/Rgia", "Europe/Atlantis");
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+    let (_dir, f) = edited_fixture("bad-time-zone.yaml", |text| {
+        text.replace("Europe/Rgia", "Europe/Atlantis")
+    });
     let r = check(&f);
     assert_one_error(
         &r,
@@ -517,9 +517,8 @@ fn an_unknown_time_zone_lists_zones_of_its_region() {
 
 #[test]
 fn a_window_that_ends_before_it_starts_is_an_error() {
-    let r = check(fixture("bad-window.yaml"));
-    assert_one_error(
-        &r,
+    let r = one_error_in(
+        "bad-window.yaml",
         &[
             "bad-window.yaml:6:7: error: calendars.office.hours.mon-fri:",
             "`17:00-09:00` ends before it starts",
@@ -531,9 +530,8 @@ fn a_window_that_ends_before_it_starts_is_an_error() {
 
 #[test]
 fn bad_cel_syntax_is_an_error() {
-    let r = check(fixture("bad-cel-syntax.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "bad-cel-syntax.yaml",
         &[
             "bad-cel-syntax.yaml:25:15: error: customers.acme.rules.0.when:",
             "invalid CEL expression, at character 25 of it:",
@@ -597,16 +595,12 @@ fn a_rule_by_categories_that_holds_uncategorised_tickets_is_a_warning_with_the_w
     )
     .unwrap();
     let bill = |mapping: &Path| {
-        let r = run([
+        let r = run_on(
             "bill",
-            "--mapping",
             mapping.to_str().unwrap(),
-            "--tickets",
             tickets.to_str().unwrap(),
-            "--period",
-            "2026-10",
-            "--json",
-        ]);
+            &["--period", "2026-10", "--json"],
+        );
         assert_eq!(r.code, Some(0), "{r:?}");
         serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
     };
@@ -641,15 +635,12 @@ fn a_rule_by_categories_that_holds_uncategorised_tickets_is_a_warning_with_the_w
 
 #[test]
 fn cel_macros_may_bind_their_own_variables() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml")))
-        .unwrap()
-        .replace(
+    let (_dir, f) = edited_fixture("cel-eval-warning.yaml", |text| {
+        text.replace(
             "ticket.fields.missing == 1",
             "'\"warranty\" in ticket.tags || ticket.tags.exists(t, t.startsWith(\"rma-\"))'",
-        );
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+        )
+    });
     let r = check(&f);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(!r.stderr.contains("warning"), "{r:?}");
@@ -683,12 +674,9 @@ fn deeply_nested_cel_is_refused_not_a_crash() {
 
 #[test]
 fn a_failing_regex_warns_on_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(fixture("cel-eval-warning.yaml")))
-        .unwrap()
-        .replace("ticket.fields.missing == 1", "ticket.title.matches('[')");
-    let f = dir.path().join("m.yaml");
-    std::fs::write(&f, text).unwrap();
+    let (_dir, f) = edited_fixture("cel-eval-warning.yaml", |text| {
+        text.replace("ticket.fields.missing == 1", "ticket.title.matches('[')")
+    });
     let r = check(&f);
     assert_eq!(r.code, Some(0), "{r:?}");
     let warnings: Vec<&str> = r.stderr.lines().collect();
@@ -720,9 +708,8 @@ fn names_defined_twice_in_one_folder_are_errors() {
 
 #[test]
 fn a_template_loop_is_an_error() {
-    let r = check(fixture("template-loop.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "template-loop.yaml",
         &[
             "template-loop.yaml:18:15: error: templates.base.template:",
             "template chain loops back to `extended`",
@@ -733,9 +720,8 @@ fn a_template_loop_is_an_error() {
 
 #[test]
 fn a_change_must_start_on_the_first_of_a_month() {
-    let r = check(fixture("change-not-on-first.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "change-not-on-first.yaml",
         &[
             "change-not-on-first.yaml:24:25: error: customers.acme.changes.0.effective_from:",
             "start of a billing month: use 2026-11-01",
@@ -745,9 +731,8 @@ fn a_change_must_start_on_the_first_of_a_month() {
 
 #[test]
 fn a_change_cannot_set_what_is_fixed() {
-    let r = check(fixture("change-fixed-key.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "change-fixed-key.yaml",
         &[
             "change-fixed-key.yaml:24:7: error: customers.acme.changes.0.currency:",
             "`currency` cannot change by date",
@@ -758,9 +743,8 @@ fn a_change_cannot_set_what_is_fixed() {
 
 #[test]
 fn a_missing_currency_is_an_error() {
-    let r = check(fixture("missing-currency.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "missing-currency.yaml",
         &[
             "missing-currency.yaml:18:5: error: customers.acme:",
             "missing `currency`",
@@ -771,9 +755,8 @@ fn a_missing_currency_is_an_error() {
 
 #[test]
 fn a_missing_start_is_an_error() {
-    let r = check(fixture("missing-start.yaml"));
-    assert_one_error(
-        &r,
+    one_error_in(
+        "missing-start.yaml",
         &[
             "missing-start.yaml:18:5: error: customers.acme:",
             "missing `start`",
@@ -831,15 +814,12 @@ fn a_yaml_syntax_error_names_the_line() {
 
 #[test]
 fn a_key_written_twice_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("m.yaml");
-    let text = std::fs::read_to_string(root().join(fixture("missing-start.yaml")))
-        .unwrap()
-        .replace(
+    let (_dir, f) = edited_fixture("missing-start.yaml", |text| {
+        text.replace(
             "    hourly_rate: \"40.00\"\n",
             "    hourly_rate: \"40.00\"\n    hourly_rate: \"45.00\"\n",
-        );
-    std::fs::write(&f, text).unwrap();
+        )
+    });
     assert_one_error(
         &check(&f),
         &["m.yaml:22:5:", "`hourly_rate` is written twice"],
@@ -878,15 +858,12 @@ fn absurd_values_are_refused_not_a_crash() {
         std::fs::write(&f, text).unwrap();
         assert_one_error(&check(&f), &[needle]);
         // `bill` refuses the same mapping the same way, before reading tickets.
-        let r = run([
+        let r = run_on(
             "bill",
-            "--mapping",
             f.to_str().unwrap(),
-            "--tickets",
             LV_IT_TICKETS,
-            "--period",
-            "2026-10",
-        ]);
+            &["--period", "2026-10"],
+        );
         assert_bad(&r, &[needle]);
     }
 }
@@ -895,16 +872,12 @@ fn absurd_values_are_refused_not_a_crash() {
 
 #[test]
 fn bill_explain_prints_the_invoice_totals_and_how_they_were_made() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-        "--explain",
-    ]);
+        &["--period", "2026-10", "--explain"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     for needle in [
         "Invoices for 2026-10",
@@ -926,16 +899,12 @@ fn bill_explain_prints_the_invoice_totals_and_how_they_were_made() {
 
 /// `bill --json` of the lv-it sample's October.
 fn lv_it_october() -> serde_json::Value {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-        "--json",
-    ]);
+        &["--period", "2026-10", "--json"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     serde_json::from_str(&r.stdout).expect("JSON on stdout")
 }
@@ -955,15 +924,12 @@ fn bill_json_prints_the_bill_document() {
 
 #[test]
 fn sla_as_of_lists_the_open_clocks() {
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--as-of",
-        "2026-10-08T11:00:00+03:00",
-    ]);
+        &["--as-of", "2026-10-08T11:00:00+03:00"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     let row = r
         .stdout
@@ -981,16 +947,12 @@ fn sla_as_of_lists_the_open_clocks() {
     // A met or resolved clock is not open.
     assert!(!r.stdout.contains("T-1001 "), "{r:?}");
 
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--as-of",
-        "2026-10-08T11:00:00+03:00",
-        "--json",
-    ]);
+        &["--as-of", "2026-10-08T11:00:00+03:00", "--json"],
+    );
     assert_eq!(r.code, Some(0), "{r:?}");
     let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let t1003 = rows
@@ -1075,20 +1037,22 @@ fn line_of(text: &str, needle: &str, after: Option<&str>) -> usize {
     text[..at].matches('\n').count() + 1
 }
 
+/// Exactly one message, naming the line of `text` where `needle` is and
+/// holding every one of `needles`, when `text` is billed as an export.
+#[track_caller]
+fn refused_at(text: &str, needle: &str, needles: &[&str]) {
+    let line = line_of(text, needle, None);
+    let (_dir, f, r) = bill_export(text);
+    let at = format!("{}:{line}:", f.display());
+    assert_one_message(&r, &[&[at.as_str()], needles].concat());
+}
+
 /// Writes `text` as an export and bills it against lv-it.
 fn bill_export(text: &str) -> (tempfile::TempDir, PathBuf, Run) {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("tickets.json");
     std::fs::write(&f, text).unwrap();
-    let r = run([
-        "bill",
-        "--mapping",
-        LV_IT,
-        "--tickets",
-        f.to_str().unwrap(),
-        "--period",
-        "2026-10",
-    ]);
+    let r = run_on("bill", LV_IT, f.to_str().unwrap(), &["--period", "2026-10"]);
     (dir, f, r)
 }
 
@@ -1112,15 +1076,12 @@ fn the_good_export_bills() {
 
 #[test]
 fn a_missing_tickets_file_is_named() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         "tests/fixtures/nowhere.json",
-        "--period",
-        "2026-10",
-    ]);
+        &["--period", "2026-10"],
+    );
     assert_one_message(
         &r,
         &["tests/fixtures/nowhere.json: cannot read the ticket export"],
@@ -1168,17 +1129,10 @@ fn negative_minutes_name_the_field_and_line() {
         "riga-bakery",
         &[work("W-3", "30", "phone"), work("W-4", "-5", "remote")],
     );
-    let text = export(&t);
-    let line = line_of(&text, "\"minutes\": -5", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
-        &[
-            &format!("{}:{line}:", f.display()),
-            "tickets[1].work[1].minutes",
-            "zero or more",
-            "-5",
-        ],
+    refused_at(
+        &export(&t),
+        "\"minutes\": -5",
+        &["tickets[1].work[1].minutes", "zero or more", "-5"],
     );
 }
 
@@ -1186,13 +1140,10 @@ fn negative_minutes_name_the_field_and_line() {
 fn absurd_minutes_are_refused_not_a_crash() {
     let mut t = good_tickets();
     t[0] = ticket("T-1", "riga-bakery", &[work("W-1", "1e27", "remote")]);
-    let text = export(&t);
-    let line = line_of(&text, "1e27", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
+    refused_at(
+        &export(&t),
+        "1e27",
         &[
-            &format!("{}:{line}:", f.display()),
             "tickets[0].work[0].minutes",
             "more than one work entry can log",
         ],
@@ -1203,16 +1154,10 @@ fn absurd_minutes_are_refused_not_a_crash() {
 fn minutes_as_text_are_a_type_error() {
     let mut t = good_tickets();
     t[0] = ticket("T-1", "riga-bakery", &[work("W-1", "\"20\"", "remote")]);
-    let text = export(&t);
-    let line = line_of(&text, "\"20\"", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
-        &[
-            &format!("{}:{line}:", f.display()),
-            "tickets[0].work[0].minutes",
-            "expected a JSON number",
-        ],
+    refused_at(
+        &export(&t),
+        "\"20\"",
+        &["tickets[0].work[0].minutes", "expected a JSON number"],
     );
 }
 
@@ -1224,13 +1169,10 @@ fn an_unknown_work_kind_names_the_valid_ones() {
         "riga-bakery",
         &[work("W-1", "20", "remote"), work("W-2", "15", "teleport")],
     );
-    let text = export(&t);
-    let line = line_of(&text, "teleport", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
+    refused_at(
+        &export(&t),
+        "teleport",
         &[
-            &format!("{}:{line}:", f.display()),
             "tickets[0].work[1].kind",
             "`teleport` is not a work kind",
             "remote, onsite or phone",
@@ -1262,13 +1204,7 @@ fn a_bad_timestamp_names_the_field_and_line() {
         "\"at\": \"2026-10-01T09:10:00+03:00\"",
         "\"at\": \"yesterday\"",
     );
-    let text = export(&t);
-    let line = line_of(&text, "yesterday", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
-        &[&format!("{}:{line}:", f.display()), "tickets[0].work[0].at"],
-    );
+    refused_at(&export(&t), "yesterday", &["tickets[0].work[0].at"]);
 }
 
 #[test]
@@ -1290,13 +1226,10 @@ fn a_missing_field_is_named() {
 fn a_customer_without_a_contract_names_the_ticket_line_and_customer() {
     let mut t = good_tickets();
     t[1] = ticket("T-2", "ghost-co", &[work("W-3", "30", "phone")]);
-    let text = export(&t);
-    let line = line_of(&text, "\"customer\": \"ghost-co\"", None);
-    let (_dir, f, r) = bill_export(&text);
-    assert_one_message(
-        &r,
+    refused_at(
+        &export(&t),
+        "\"customer\": \"ghost-co\"",
         &[
-            &format!("{}:{line}:", f.display()),
             "tickets[1].customer",
             "ticket T-2",
             "`ghost-co`",
@@ -1329,15 +1262,7 @@ fn a_duplicate_ticket_id_names_both_places() {
 #[test]
 fn a_bad_period_is_refused() {
     for period in ["2026-13", "2026-1", "October", "0000-01"] {
-        let r = run([
-            "bill",
-            "--mapping",
-            LV_IT,
-            "--tickets",
-            LV_IT_TICKETS,
-            "--period",
-            period,
-        ]);
+        let r = run_on("bill", LV_IT, LV_IT_TICKETS, &["--period", period]);
         assert_one_message(
             &r,
             &["--period", &format!("`{period}` is not a month"), "YYYY-MM"],
@@ -1347,30 +1272,17 @@ fn a_bad_period_is_refused() {
 
 #[test]
 fn a_bad_as_of_is_refused() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         LV_IT,
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-        "--as-of",
-        "2026-10-08 11:00",
-    ]);
+        &["--period", "2026-10", "--as-of", "2026-10-08 11:00"],
+    );
     assert_one_message(
         &r,
         &["--as-of", "`2026-10-08 11:00` is not an RFC 3339 timestamp"],
     );
-    let r = run([
-        "sla",
-        "--mapping",
-        LV_IT,
-        "--tickets",
-        LV_IT_TICKETS,
-        "--as-of",
-        "yesterday",
-    ]);
+    let r = run_on("sla", LV_IT, LV_IT_TICKETS, &["--as-of", "yesterday"]);
     assert_one_message(&r, &["--as-of", "`yesterday` is not an RFC 3339 timestamp"]);
 }
 
@@ -1381,15 +1293,12 @@ fn sla_refuses_bad_exports_the_same_way() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("tickets.json");
     std::fs::write(&f, export(&t)).unwrap();
-    let r = run([
+    let r = run_on(
         "sla",
-        "--mapping",
         LV_IT,
-        "--tickets",
         f.to_str().unwrap(),
-        "--as-of",
-        "2026-10-08T11:00:00+03:00",
-    ]);
+        &["--as-of", "2026-10-08T11:00:00+03:00"],
+    );
     assert_one_message(
         &r,
         &[&f.display().to_string(), "tickets[1].customer", "ghost-co"],
@@ -1398,28 +1307,22 @@ fn sla_refuses_bad_exports_the_same_way() {
 
 #[test]
 fn a_broken_mapping_stops_bill_before_anything_is_printed() {
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         &fixture("bad-money.yaml"),
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-    ]);
+        &["--period", "2026-10"],
+    );
     assert_bad(
         &r,
         &["tests/fixtures/mappings/bad-money.yaml:22:18: error: customers.acme.monthly_fee:"],
     );
-    let r = run([
+    let r = run_on(
         "bill",
-        "--mapping",
         "mappings/nowhere",
-        "--tickets",
         LV_IT_TICKETS,
-        "--period",
-        "2026-10",
-    ]);
+        &["--period", "2026-10"],
+    );
     assert_one_message(&r, &["mappings/nowhere: error: cannot open the mapping"]);
 }
 

@@ -31,18 +31,17 @@ fn bill(
     engine::bill(&book, &tickets, period.parse::<Month>().unwrap(), as_of).unwrap()
 }
 
-fn ticket(
-    id: &str,
-    customer: &str,
-    priority: &str,
-    created: &str,
-    states: &str,
-    work: &str,
-    tags: &str,
-) -> String {
+/// Ticket A-1 of poznan-clinic (akte-sla), with its `states` and `work`
+/// (JSON list items).
+fn ticket(priority: &str, created: &str, states: &str, work: &str) -> String {
     format!(
-        r#"{{"id":"{id}","customer":"{customer}","requester":"it@{customer}.example","title":"t","priority":"{priority}","category":"server","tags":[{tags}],"fields":{{}},"created_at":"{created}","first_response_at":null,"resolved_at":null,"states":[{states}],"work":[{work}]}}"#
+        r#"{{"id":"A-1","customer":"poznan-clinic","requester":"it@poznan-clinic.example","title":"t","priority":"{priority}","category":"server","tags":[],"fields":{{}},"created_at":"{created}","first_response_at":null,"resolved_at":null,"states":[{states}],"work":[{work}]}}"#
     )
+}
+
+/// [`bill`] of one ticket against the akte-sla example as it is.
+fn bill_akte(ticket: String, period: &str, as_of: Option<&str>) -> BillDocument {
+    bill("akte-sla", |m| m, &export(&[ticket]), period, as_of)
 }
 
 fn export(tickets: &[String]) -> String {
@@ -52,13 +51,10 @@ fn export(tickets: &[String]) -> String {
 #[test]
 fn an_hour_bank_is_not_drawn_before_the_contract_starts() {
     let t = ticket(
-        "A-1",
-        "poznan-clinic",
         "2 normal",
         "2026-06-10T09:00:00+02:00",
         "",
         r#"{"id":"W1","at":"2026-06-10T10:00:00+02:00","minutes":300,"kind":"remote"}"#,
-        "",
     );
     let doc = bill(
         "akte-sla",
@@ -81,15 +77,7 @@ fn an_hour_bank_is_not_drawn_before_the_contract_starts() {
 #[test]
 fn no_service_credit_in_a_month_without_a_fee() {
     // A priority-1 ticket due just after the contract ended, never answered.
-    let t = ticket(
-        "A-1",
-        "poznan-clinic",
-        "4 critical",
-        "2026-09-30T23:50:00+02:00",
-        "",
-        "",
-        "",
-    );
+    let t = ticket("4 critical", "2026-09-30T23:50:00+02:00", "", "");
     let doc = bill(
         "akte-sla",
         |m| {
@@ -141,15 +129,7 @@ fn month_end_punches_stop_when_the_contract_ends() {
 #[test]
 fn exclusions_see_only_what_is_known_at_as_of() {
     let states = r#"{"at":"2026-10-05T09:00:00+02:00","state":"new"},{"at":"2026-10-20T09:00:00+02:00","state":"closed"}"#;
-    let t = ticket(
-        "A-1",
-        "poznan-clinic",
-        "4 critical",
-        "2026-10-05T09:00:00+02:00",
-        states,
-        "",
-        "",
-    );
+    let t = ticket("4 critical", "2026-10-05T09:00:00+02:00", states, "");
     let edit = |m: String| {
         m.replace(
             r#"- '"force-majeure" in ticket.tags || "customer-config" in ticket.tags'"#,
@@ -178,22 +158,8 @@ fn exclusions_see_only_what_is_known_at_as_of() {
 #[test]
 fn the_summary_counts_targets_not_yet_due_as_pending() {
     // Priority 4: first response 8 h, due 17:00; judged at 11:00.
-    let t = ticket(
-        "A-1",
-        "poznan-clinic",
-        "1 low",
-        "2026-10-05T09:00:00+02:00",
-        "",
-        "",
-        "",
-    );
-    let doc = bill(
-        "akte-sla",
-        |m| m,
-        &export(&[t]),
-        "2026-10",
-        Some("2026-10-05T11:00:00+02:00"),
-    );
+    let t = ticket("1 low", "2026-10-05T09:00:00+02:00", "", "");
+    let doc = bill_akte(t, "2026-10", Some("2026-10-05T11:00:00+02:00"));
     let s = &doc.sla_summary[0];
     assert_eq!((s.met_in_time, s.pending, s.breached), (0, 1, 0));
     assert_eq!(s.share_met, None);
@@ -203,22 +169,8 @@ fn the_summary_counts_targets_not_yet_due_as_pending() {
 fn a_ticket_warned_then_paused_keeps_its_warning() {
     // Priority 3 (4 h first response on a 24/7 clock) warned at 75 % (12:00), paused at 12:30.
     let states = r#"{"at":"2026-10-05T09:00:00+02:00","state":"new"},{"at":"2026-10-05T12:30:00+02:00","state":"pending customer"}"#;
-    let t = ticket(
-        "A-1",
-        "poznan-clinic",
-        "2 normal",
-        "2026-10-05T09:00:00+02:00",
-        states,
-        "",
-        "",
-    );
-    let doc = bill(
-        "akte-sla",
-        |m| m,
-        &export(&[t]),
-        "2026-10",
-        Some("2026-10-05T14:00:00+02:00"),
-    );
+    let t = ticket("2 normal", "2026-10-05T09:00:00+02:00", states, "");
+    let doc = bill_akte(t, "2026-10", Some("2026-10-05T14:00:00+02:00"));
     let fr = doc
         .sla
         .iter()

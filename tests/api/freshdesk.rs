@@ -24,35 +24,9 @@ use crate::support::*;
 use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
-const MAPPING: &str = r#"
-calendars:
-  always:
-    time_zone: Europe/Riga
-    hours: 24/7
-value_maps:
-  freshdesk:
-    priority: {urgent: 1, high: 2, medium: 3, low: 4}
-    state: {open: open, pending: paused, resolved: resolved, closed: resolved}
-templates:
-  fd-support:
-    currency: EUR
-    time_zone: Europe/Riga
-    value_map: freshdesk
-    start: 2026-01-01
-    hourly_rate: "60.00"
-    call_out_fee: "25.00"
-    rounding:
-      step: 15m
-    sla:
-      calendar: always
-      first_response: 1h
-customers:
-  riga-bakery:
-    template: fd-support
-  daugava-logistics:
-    template: fd-support
-    monthly_fee: "100.00"
-"#;
+/// Freshdesk's raw priorities and states.
+const VALUE_MAP: &str = "    priority: {urgent: 1, high: 2, medium: 3, low: 4}
+    state: {open: open, pending: paused, resolved: resolved, closed: resolved}";
 
 const SOURCES: &str = r#"sources:
   desk:
@@ -254,17 +228,16 @@ async fn fake() -> (FakeFreshdesk, wiremock::MockServer) {
 
 fn config(dir: &Path, uri: &str) -> std::path::PathBuf {
     let mapping = dir.join("freshdesk.yaml");
-    std::fs::write(&mapping, format!("{MAPPING}{SOURCES}")).unwrap();
+    std::fs::write(
+        &mapping,
+        format!("{}{SOURCES}", riga_desk_mapping(VALUE_MAP)),
+    )
+    .unwrap();
+    let desk = "api_key = \"env:CB_TEST_FD_KEY\"\nper_page = 2\nrequests_per_second = 1000";
     let tables = format!(
-        r#"[sources.desk]
-type = "freshdesk"
-url = "{uri}"
-api_key = "env:CB_TEST_FD_KEY"
-per_page = 2
-notes = "desk"
-requests_per_second = 1000
-{drafts}"#,
-        drafts = folder_target("drafts", &dir.join("drafts")),
+        "{}{}",
+        helpdesk_source("desk", "freshdesk", uri, desk),
+        folder_target("drafts", &dir.join("drafts")),
     );
     write_config(dir, &mapping, "drafts", &tables)
 }

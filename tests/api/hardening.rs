@@ -373,14 +373,9 @@ max_connections = 256
 #[test]
 fn statement_link_refuses_a_bad_validity_and_an_unknown_customer() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
+    let cfg = drafts_config(
         dir.path(),
-        &examples(),
-        "drafts",
-        &format!(
-            "[targets.drafts]\ntype = \"folder\"\npath = \"{}/drafts\"\n[report]\nstatement_secret = \"link-secret\"\npublic_url = \"https://bridge.example.com\"\n",
-            dir.path().display()
-        ),
+        "[report]\nstatement_secret = \"link-secret\"\npublic_url = \"https://bridge.example.com\"\n",
     );
     let link = |customer: &str, valid: &str| {
         cli(
@@ -422,17 +417,9 @@ fn statement_link_refuses_a_bad_validity_and_an_unknown_customer() {
 fn bad_listen_addresses_and_unreachable_stores_are_named_with_their_key_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let with = |store: &str, listen: &str| {
-        write_config(
-            dir.path(),
-            &examples(),
-            "drafts",
-            &format!(
-                "[targets.drafts]\ntype = \"folder\"\npath = \"{}/drafts\"\n[http]\nlisten = \"{listen}\"\n",
-                dir.path().display()
-            ),
-        )
-        .to_string_lossy()
-        .replace("state.db", store)
+        drafts_config(dir.path(), &format!("[http]\nlisten = \"{listen}\"\n"))
+            .to_string_lossy()
+            .replace("state.db", store)
     };
     let sqlite = "state.db";
     // Not an address at all: refused when the settings are read.

@@ -43,8 +43,8 @@ struct FakeFortnox(Arc<Mutex<Fortnox>>);
 
 impl FakeFortnox {
     /// Finance invoices `customer` one `article` at `price` (without VAT),
-    /// unbooked, at `clock`.
-    fn sell(&self, number: u32, customer: &str, article: &str, price: u32, date: &str, at: &str) {
+    /// unbooked, dated `date` and changed at 09:00 that day.
+    fn sell(&self, number: u32, customer: &str, article: &str, price: u32, date: &str) {
         let mut inv = fixture("fortnox/sale-invoice.json")["Invoice"].clone();
         inv["DocumentNumber"] = json!(number.to_string());
         inv["@url"] = json!(format!("https://api.fortnox.se/3/invoices/{number}"));
@@ -63,7 +63,7 @@ impl FakeFortnox {
             .lock()
             .unwrap()
             .invoices
-            .insert(number, (inv, at.to_owned()));
+            .insert(number, (inv, format!("{date} 09:00")));
     }
 
     fn change(&self, number: u32, at: &str, f: impl FnOnce(&mut Value)) {
@@ -254,32 +254,11 @@ async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_fr
     // Finance invoices nordhavn a 20-punch card (unbooked yet); two more
     // invoices sell cards that can open nothing: one to a company without
     // a contract, one cancelled.
-    fake.sell(
-        5001,
-        "1042",
-        "KLIPPEKORT-20",
-        18000,
-        "2026-10-05",
-        "2026-10-05 09:00",
-    );
-    fake.sell(
-        5002,
-        "2001",
-        "KLIPPEKORT-20",
-        18000,
-        "2026-10-06",
-        "2026-10-06 09:00",
-    );
+    fake.sell(5001, "1042", "KLIPPEKORT-20", 18000, "2026-10-05");
+    fake.sell(5002, "2001", "KLIPPEKORT-20", 18000, "2026-10-06");
     fake.book(5002, "2026-10-06 09:00");
     fake.pay(5002, "2026-10-06", "2026-10-06 09:00");
-    fake.sell(
-        5003,
-        "1043",
-        "KLIPPEKORT-10",
-        9500,
-        "2026-10-07",
-        "2026-10-07 09:00",
-    );
+    fake.sell(5003, "1043", "KLIPPEKORT-10", 9500, "2026-10-07");
     fake.change(5003, "2026-10-07 09:00", |i| i["Cancelled"] = json!(true));
 
     // The first scan lists everything (two pages) and reads nothing whole.
@@ -359,24 +338,10 @@ async fn a_card_sold_on_a_fortnox_invoice_opens_once_paid_and_the_close_draws_fr
 
     // A second card on a second invoice is a second card; `on: issued`
     // (KLIPPEKORT-10) opens when booked.
-    fake.sell(
-        5004,
-        "1042",
-        "KLIPPEKORT-20",
-        18000,
-        "2026-11-10",
-        "2026-11-10 09:00",
-    );
+    fake.sell(5004, "1042", "KLIPPEKORT-20", 18000, "2026-11-10");
     fake.book(5004, "2026-11-10 09:00");
     fake.pay(5004, "2026-11-10", "2026-11-10 09:00");
-    fake.sell(
-        5005,
-        "1043",
-        "KLIPPEKORT-10",
-        9500,
-        "2026-11-10",
-        "2026-11-10 09:00",
-    );
+    fake.sell(5005, "1043", "KLIPPEKORT-10", 9500, "2026-11-10");
     fake.book(5005, "2026-11-10 09:00");
     run_once_with(&cfg, "2026-11-11T12:00:00Z", &[]);
     let cards = sold(&cfg);

@@ -13,17 +13,12 @@ use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-fn tryton_url() -> String {
-    std::env::var("CONTRACT_BRIDGE_TEST_TRYTON_URL")
-        .unwrap_or_else(|_| "http://127.0.0.1:8000/ci/".into())
-}
-
 /// Finance at work: one command of `scripts/tryton-ledger.py`; its output.
 fn finance(args: &[&str]) -> String {
     let out = Command::new("/usr/bin/python3")
         .arg(root().join("scripts/tryton-ledger.py"))
         .args(args)
-        .env("TRYTON_URL", tryton_url())
+        .env("TRYTON_URL", tryton::url())
         .output()
         .expect("python3");
     assert!(
@@ -34,50 +29,11 @@ fn finance(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// One JSON-RPC call as the admin user; its result, which it asserts is not an error.
 fn rpc(method: &str, params: Value) -> Value {
-    let body = json!({"id": 1, "method": method, "params": params}).to_string();
-    let out = Command::new("curl")
-        .args(["-s", "-u", "admin:admin", "-X", "POST"])
-        .args(["-H", "Content-Type: application/json", "-d", &body])
-        .arg(tryton_url())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = tryton::rpc(method, params, true).unwrap();
     assert!(v.get("error").is_none_or(Value::is_null), "{method}: {v}");
     v["result"].clone()
-}
-
-/// The fixture's ids, starting Tryton first if it is not up.
-fn tryton_ids() -> PathBuf {
-    let file = std::env::var("CONTRACT_BRIDGE_TEST_TRYTON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target/tryton/targets.toml"));
-    let up = Command::new("curl")
-        .args([
-            "-s",
-            "-m",
-            "2",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-        ])
-        .args([
-            "-d",
-            r#"{"id":1,"method":"common.db.login","params":["admin",{"password":"admin"},"en"]}"#,
-        ])
-        .arg(tryton_url())
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("result"));
-    if !(up && file.is_file()) {
-        let status = Command::new("bash")
-            .arg(root().join("scripts/tryton-up.sh"))
-            .current_dir(root())
-            .status()
-            .expect("bash");
-        assert!(status.success(), "scripts/tryton-up.sh failed");
-    }
-    file
 }
 
 /// Our drafts in Tryton under `reference` (SQL `like`): `(id, state, untaxed)`.
@@ -125,9 +81,6 @@ fn config(dir: &Path, ids: &Path, parties: &[(&str, &str, &str)]) -> PathBuf {
             keep.push('\n');
         }
     }
-    let ids = keep
-        .replace("\n[", "\n[targets.tryton.")
-        .replace("[targets.tryton.targets.tryton.", "[targets.tryton.");
     let mut tables = String::from("[targets.tryton.parties]\n");
     for (c, p, _) in parties {
         tables.push_str(&format!("\"{c}\" = {p}\n"));
@@ -138,19 +91,9 @@ fn config(dir: &Path, ids: &Path, parties: &[(&str, &str, &str)]) -> PathBuf {
     }
     let tickets = copy_scenario(dir, "itech-klippekort");
     let body = format!(
-        r#"{itech}[outbox]
-max_attempts = 5
-base_delay_secs = 0
-max_delay_secs = 0
-[targets.tryton]
-type = "tryton"
-url = "{url}"
-password = "env:CB_TEST_TRYTON_PASSWORD"
-timeout_ms = 10000
-{ids}
-{tables}"#,
+        "{itech}[outbox]\nmax_attempts = 5\nbase_delay_secs = 0\nmax_delay_secs = 0\n{tryton}{tables}",
         itech = folder_source("itech", &tickets),
-        url = tryton_url(),
+        tryton = tryton::target(&tryton::url(), 10000, &keep),
     );
     let mapping = root().join("tests/fixtures/ledger/sold");
     write_config(dir, &mapping, "tryton", &body)
@@ -173,7 +116,7 @@ fn draft_line<'a>(status: &'a str, key: &str) -> &'a str {
 fn a_punch_card_sold_in_tryton_is_drawn_from_and_a_deleted_draft_stays_deleted() {
     let _alone = crate::support::REAL_TRYTON.blocking_lock();
 
-    let ids = tryton_ids();
+    let ids = tryton::ids();
     finance(&["setup"]);
     // Drafts of ours an earlier run (this test's or tests/api/tryton.rs's) left:
     // references are global in Tryton, and a draft found by its reference

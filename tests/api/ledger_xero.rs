@@ -74,38 +74,20 @@ impl Respond for FakeXero {
         let method = r.method.as_str();
         if method == "GET" && path == "/api.xro/2.0/Invoices" {
             let filter: String = query_param(r, "where").unwrap_or_default();
-            if let Some(reference) = filter
-                .strip_prefix("Reference==\"")
-                .and_then(|f| f.strip_suffix('"'))
-            {
-                let found: Vec<Value> = x
-                    .invoices
-                    .iter()
-                    .filter(|i| i["Reference"] == reference)
-                    .cloned()
-                    .collect();
-                return ResponseTemplate::new(200).set_body_json(json!({"Invoices": found}));
+            if let Some(reference) = xero::reference(&filter) {
+                return xero::invoices(&x.invoices, |i| i["Reference"] == reference);
             }
             assert_eq!(filter, "Type==\"ACCREC\"");
             x.scans += 1;
-            let listed: Vec<Value> = x
-                .invoices
-                .iter()
-                .filter(|i| x.listed.iter().any(|l| i["InvoiceID"] == l.as_str()))
-                .cloned()
-                .collect();
-            return ResponseTemplate::new(200).set_body_json(json!({"Invoices": listed}));
+            return xero::invoices(&x.invoices, |i| {
+                x.listed.iter().any(|l| i["InvoiceID"] == l.as_str())
+            });
         }
         if method == "GET"
             && let Some(id) = path.strip_prefix("/api.xro/2.0/Invoices/")
         {
             *x.reads.entry(id.to_owned()).or_default() += 1;
-            let found: Vec<Value> = x
-                .invoices
-                .iter()
-                .filter(|i| i["InvoiceID"] == id)
-                .cloned()
-                .collect();
+            let found = xero::found(&x.invoices, |i| i["InvoiceID"] == id);
             if found.is_empty() {
                 return ResponseTemplate::new(404);
             }
@@ -228,13 +210,7 @@ async fn drafts_are_followed_to_approved_paid_and_deleted_and_a_deleted_one_stay
         !repush("valby-tandlaege").status.success(),
         "r2 is a draft finance holds"
     );
-    within_contract(&server).await;
-}
-
-/// Every request of the test, within Xero's published API description.
-async fn within_contract(server: &MockServer) {
-    let requests = server.received_requests().await.unwrap();
-    assert!(contract::check_xero(&requests) > 0);
+    contract::within_xero(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,7 +328,7 @@ async fn xero_webhooks_are_signed_and_open_each_sold_card_once() {
         (401, String::new())
     );
     assert_eq!(sold(&cfg).len(), 3);
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,5 +429,5 @@ async fn a_card_used_up_suggests_the_next_once_with_a_draft_that_opens_it() {
         cards.iter().any(|c| c.contains(&format!("invoice {id} "))),
         "{s}"
     );
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
 }

@@ -238,13 +238,7 @@ async fn a_month_lands_in_fortnox_once_without_an_idempotency_key() {
     );
     let mut totals: BTreeMap<String, String> = BTreeMap::new();
     for d in &l.drafts {
-        let customer = d["ExternalInvoiceReference1"]
-            .as_str()
-            .unwrap()
-            .split(':')
-            .nth(1)
-            .unwrap()
-            .to_owned();
+        let customer = customer_of(&d["ExternalInvoiceReference1"]);
         totals.insert(customer, d["Net"].to_string());
     }
     let expected: BTreeMap<String, String> = expected_october_totals()

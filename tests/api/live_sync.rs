@@ -8,7 +8,6 @@
 //! Two sources whose ticket ids overlap each bill all their tickets.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::support::*;
 use serde_json::{Value, json};
@@ -88,15 +87,6 @@ fn october_drafts_in(dir: &Path) -> Vec<(String, String)> {
     drafts_in(&dir.join("drafts"), "_2026-10_")
 }
 
-fn run(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin())
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn two_sources_with_the_same_ticket_ids_each_bill_all_their_tickets() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,7 +120,7 @@ fn a_source_unreadable_at_close_time_holds_the_month_then_recovery_bills_it_exac
     // desk-b breaks before the close: a file cut short mid-write.
     let good = std::fs::read_to_string(b.join("tickets.json")).unwrap();
     std::fs::write(b.join("tickets.json"), &good[..good.len() / 2]).unwrap();
-    let out = run(&cfg, &["run", "--once", "--now", CLOSE]);
+    let out = with_config(&cfg, &["run", "--once", "--now", CLOSE]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -149,7 +139,8 @@ fn a_source_unreadable_at_close_time_holds_the_month_then_recovery_bills_it_exac
             .any(|l| l.starts_with("held ") && l.contains("2026-10") && l.contains("desk-b")),
         "{s}"
     );
-    let json: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    let json: Value =
+        serde_json::from_slice(&with_config(&cfg, &["status", "--json"]).stdout).unwrap();
     assert!(
         json["held"]
             .as_array()
@@ -185,15 +176,15 @@ fn close_force_closes_a_held_month_and_the_draft_says_so() {
     let (a, b) = overlapping_exports(dir.path());
     let cfg = two_sources(dir.path(), &a, &b);
     std::fs::write(b.join("tickets.json"), "{\"tickets\": [").unwrap();
-    let out = run(&cfg, &["run", "--once", "--now", CLOSE]);
+    let out = with_config(&cfg, &["run", "--once", "--now", CLOSE]);
     assert_eq!(out.status.code(), Some(3));
-    let held = run(&cfg, &["close", "--period", "2026-10", "--now", CLOSE]);
+    let held = with_config(&cfg, &["close", "--period", "2026-10", "--now", CLOSE]);
     assert!(held.status.success());
     assert!(
         october_drafts_in(dir.path()).is_empty(),
         "still held without --force"
     );
-    let forced = run(
+    let forced = with_config(
         &cfg,
         &["close", "--period", "2026-10", "--force", "--now", CLOSE],
     );
@@ -220,16 +211,7 @@ fn close_force_closes_a_held_month_and_the_draft_says_so() {
 #[test]
 fn the_daemons_drafts_equal_the_offline_bill_field_for_field_for_every_sample_month() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        &examples(),
-        "drafts",
-        &format!(
-            "{}{}",
-            samples(),
-            folder_target("drafts", &dir.path().join("drafts")),
-        ),
-    );
+    let cfg = drafts_config(dir.path(), &samples());
     run_once_with(&cfg, "2026-12-01T12:00:00Z", &[]);
     let scenarios = ["lv-it", "moneo", "akte-sla", "trinax", "itech-klippekort"];
     let mut compared = 0;

@@ -243,18 +243,3 @@ async fn two_instances_on_postgres_push_each_draft_once() {
     assert_balanced(&fake, &configs[0], &[], drafts);
     eprintln!("two instances: A pushed {a}, B pushed {b}");
 }
-
-/// `GET /metrics` over plain HTTP/1.1.
-fn metrics(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}

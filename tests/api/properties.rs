@@ -19,11 +19,12 @@
 //!   a total.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use engine::contract::{BankTerm, Contract};
-use engine::document::{BillDocument, LineKind, ReportRow};
+use engine::document::{BillDocument, Invoice, InvoiceLine, LineKind, ReportRow};
 use engine::minutes::Minutes;
 use engine::period::Month;
 use engine::ticket::{CustomerKey, StateChange, Ticket, TicketId, WorkEntry, WorkId, WorkKind};
@@ -32,40 +33,23 @@ use proptest::sample::Index;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
-use crate::support::{BOOK, property_config};
+use crate::support::{BOOK, CUSTOMERS, property_config};
 
-const CUSTOMERS: [&str; 12] = [
-    "riga-bakery",
-    "daugava-logistics",
-    "jurmala-hotel",
-    "baltic-retail",
-    "vidzeme-foods",
-    "poznan-clinic",
-    "alert-co",
-    "attend-co",
-    "access-co",
-    "walkin-co",
-    "nordhavn-arkitekter",
-    "valby-tandlaege",
-];
-
-/// Every category some rule of the book lists.
-const CATEGORIES: [&str; 14] = [
-    "server",
-    "project",
-    "complex",
-    "bug",
-    "account-admin",
-    "suggestion",
-    "feature-intro",
-    "quick-help",
-    "settings-change",
-    "customer-error",
-    "consultation",
-    "meeting",
-    "wish-evaluation",
-    "programming",
-];
+/// Every category the book names: those its rules and allowances are for,
+/// and those its rules bill work as.
+static CATEGORIES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut named = BTreeSet::new();
+    for (_, terms) in BOOK.contracts.values().flat_map(|c| &c.terms) {
+        for rule in &terms.rules {
+            named.extend(rule.categories.iter().flatten().map(String::as_str));
+            named.extend(rule.bill_as.as_deref());
+        }
+        for allowance in &terms.allowances {
+            named.extend(allowance.categories.iter().flatten().map(String::as_str));
+        }
+    }
+    named.into_iter().collect()
+});
 
 /// Categories no rule lists (case matters: `Server` is not `server`).
 const UNKNOWN_CATEGORIES: [&str; 3] = ["printer", "Server", ""];
@@ -146,7 +130,7 @@ fn kind() -> impl Strategy<Value = WorkKind> {
 
 fn category() -> impl Strategy<Value = Option<&'static str>> {
     prop_oneof![
-        6 => prop::sample::select(CATEGORIES.to_vec()).prop_map(Some),
+        6 => prop::sample::select(CATEGORIES.clone()).prop_map(Some),
         1 => Just(None),
         1 => prop::sample::select(UNKNOWN_CATEGORIES.to_vec()).prop_map(Some),
     ]
@@ -342,6 +326,22 @@ fn bank_label(name: &str, term: BankTerm, m: u32) -> String {
     }
 }
 
+/// The lines of `inv` of `kind`.
+fn lines_of(inv: &Invoice, kind: LineKind) -> Vec<&InvoiceLine> {
+    inv.lines.iter().filter(|l| l.kind == kind).collect()
+}
+
+/// An entry added by a test, `W-new`, of no agent.
+fn added_entry(at: DateTime<Utc>, minutes: Decimal, kind: WorkKind) -> WorkEntry {
+    WorkEntry {
+        id: WorkId::new("W-new"),
+        at,
+        minutes: Minutes::new(minutes).unwrap(),
+        kind,
+        agent: None,
+    }
+}
+
 /// The customer's work entries that fall in month `m` of its time zone.
 fn entries_in(t: &Ticket, m: u32) -> impl Iterator<Item = &WorkEntry> {
     let tz = tz_of(t.customer.as_str());
@@ -428,11 +428,7 @@ fn check_money(doc: &BillDocument, tickets: &[Ticket], m: u32) -> Result<(), Tes
                 r.minutes_billed.value() - drawn
             })
             .sum();
-        let work: Vec<_> = inv
-            .lines
-            .iter()
-            .filter(|l| l.kind == LineKind::Work)
-            .collect();
+        let work = lines_of(inv, LineKind::Work);
         if hourly.is_zero() {
             prop_assert!(
                 work.is_empty(),
@@ -475,11 +471,7 @@ fn check_money(doc: &BillDocument, tickets: &[Ticket], m: u32) -> Result<(), Tes
                     .count()
             })
             .sum();
-        let call_out: Vec<_> = inv
-            .lines
-            .iter()
-            .filter(|l| l.kind == LineKind::CallOut)
-            .collect();
+        let call_out = lines_of(inv, LineKind::CallOut);
         match fee {
             Some(fee) if visits > 0 => {
                 prop_assert_eq!(call_out.len(), 1);
@@ -862,13 +854,7 @@ proptest! {
         let (start, end) = (month(m).start(tz).timestamp(), month(m).end(tz).timestamp());
         let when = at(start + (end - start) * i64::from(frac) / 1_000_000);
         let mut more = tickets.clone();
-        more[i].work.push(WorkEntry {
-            id: WorkId::new("W-new"),
-            at: when,
-            minutes: Minutes::new(minutes).unwrap(),
-            kind,
-            agent: None,
-        });
+        more[i].work.push(added_entry(when, minutes, kind));
         for earlier in 1..m {
             same_bill(&bill(&tickets, earlier), &bill(&more, earlier), &format!("2026-{earlier:02}"))?;
         }
@@ -1072,13 +1058,7 @@ proptest! {
         let mut more = tickets.clone();
         let changed_month = match new_entry {
             Some((when, minutes, kind)) => {
-                more[i].work.push(WorkEntry {
-                    id: WorkId::new("W-new"),
-                    at: when,
-                    minutes: Minutes::new(minutes).unwrap(),
-                    kind,
-                    agent: None,
-                });
+                more[i].work.push(added_entry(when, minutes, kind));
                 local_month(when, tz_of(&customer))
             }
             None => {

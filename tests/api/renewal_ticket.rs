@@ -169,19 +169,11 @@ impl Respond for FakeZammad {
 }
 
 fn config(dir: &Path, uri: &str) -> PathBuf {
+    let desk = "token = \"z-t0k\"\nrenewal_group = \"Sales\"\nrequests_per_second = 1000";
     let tables = format!(
-        r#"[sources.desk]
-type = "zammad"
-url = "{uri}"
-token = "z-t0k"
-renewal_group = "Sales"
-notes = "desk"
-requests_per_second = 1000
-{drafts}[outbox]
-max_attempts = 3
-base_delay_secs = 0
-max_delay_secs = 0"#,
-        drafts = folder_target("drafts", &dir.join("drafts")),
+        "{}{}[outbox]\nmax_attempts = 3\nbase_delay_secs = 0\nmax_delay_secs = 0",
+        helpdesk_source("desk", "zammad", uri, desk),
+        folder_target("drafts", &dir.join("drafts")),
     );
     let mapping = root().join("tests/fixtures/ledger/renew-ticket");
     write_config(dir, &mapping, "drafts", &tables)

@@ -9,9 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use tempfile::TempDir;
+use wiremock::MockServer;
+
 use crate::support::{
-    Fake, Faults, bin, copy_scenario, examples, folder_source, head, log_late_hour_on_t1001,
-    run_once_with, scenarios, serve, write_toml,
+    Fake, Faults, bin, copy_scenario, examples, folder_source, get_text, head,
+    log_late_hour_on_t1001, run_once_with, scenarios, serve, write_toml,
 };
 use serde_json::Value;
 
@@ -81,19 +84,68 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `review WHAT --customer CUSTOMER --period PERIOD`, then `more`, as `user`.
+fn review(config: &Path, what: &str, draft: (&str, &str), more: &[&str], user: &str) -> Output {
+    let (customer, period) = draft;
+    let args = ["review", what, "--customer", customer, "--period", period];
+    cli(config, &[&args[..], more].concat(), user)
+}
+
+/// `review show --json` of `customer`'s draft for `period`.
+fn show_json(config: &Path, customer: &str, period: &str) -> Value {
+    let out = ok(review(
+        config,
+        "show",
+        (customer, period),
+        &["--json"],
+        "anna",
+    ));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Nordhavn's October.
+const OCTOBER: (&str, &str) = (NORDHAVN, "2026-10");
+
 fn decide(config: &Path, what: &str, user: &str, reason: Option<&str>) -> String {
-    let mut args = vec![
-        "review",
-        what,
-        "--customer",
-        NORDHAVN,
-        "--period",
-        "2026-10",
+    let reason = reason.map_or(vec![], |r| vec!["--reason", r]);
+    ok(review(config, what, OCTOBER, &reason, user))
+}
+
+/// A fake ledger that never fails (`seed` seeds its rolls) and [`setup`]
+/// against it in a fresh folder.
+async fn reviewed(seed: u64, extra: &str) -> (Fake, MockServer, TempDir, PathBuf) {
+    let fake = Fake::new(Faults::default(), seed);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &server.uri(), extra);
+    (fake, server, dir, cfg)
+}
+
+/// The audit entries of every draft created for nordhavn.
+fn nordhavn_created(config: &Path) -> Vec<Value> {
+    let filter = [
+        "--action",
+        "draft_created",
+        "--subject",
+        "nordhavn-arkitekter/",
     ];
-    if let Some(r) = reason {
-        args.extend(["--reason", r]);
-    }
-    ok(cli(config, &args, user))
+    audit(config, &filter)
+}
+
+/// A rejected October billed again, approved and pushed.
+const REJECTED_THEN_PUSHED: [&str; 5] = [
+    "draft_created",
+    "draft_rejected",
+    "draft_created",
+    "draft_approved",
+    "draft_pushed",
+];
+
+/// The mapping's file changed by a comment: a new version to load.
+fn touch_mapping(dir: &Path, comment: &str) {
+    let file = dir.join("mapping/itech.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}\n# {comment}\n")).unwrap();
 }
 
 /// How often the fake received each draft key of nordhavn's October.
@@ -123,10 +175,7 @@ const R2: &str = "draft:nordhavn-arkitekter:2026-10:r2";
 
 #[tokio::test]
 async fn a_draft_above_the_threshold_waits_and_is_pushed_once_after_approval() {
-    let fake = Fake::new(Faults::default(), 1);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), &server.uri(), "");
+    let (fake, _server, dir, cfg) = reviewed(1, "").await;
     let log = run_once_with(&cfg, NOW, &[("USER", "ops")]);
     assert!(log.contains("review: 1 draft(s) wait"), "{log}");
     assert_eq!(pushes(&fake, R1), 0, "waits for review");
@@ -147,20 +196,7 @@ async fn a_draft_above_the_threshold_waits_and_is_pushed_once_after_approval() {
     assert_eq!(list[0]["state"], "awaiting");
     assert_eq!(list[0]["policy"], "above: 2000.00");
     assert_eq!(list[0]["total_net"], "3000.00");
-    let show = ok(cli(
-        &cfg,
-        &[
-            "review",
-            "show",
-            "--customer",
-            NORDHAVN,
-            "--period",
-            "2026-10",
-            "--json",
-        ],
-        "anna",
-    ));
-    let show: Value = serde_json::from_str(&show).unwrap();
+    let show = show_json(&cfg, NORDHAVN, "2026-10");
     let lines = show["lines"].as_array().unwrap();
     assert!(!lines.is_empty());
     assert!(
@@ -182,20 +218,7 @@ async fn a_draft_above_the_threshold_waits_and_is_pushed_once_after_approval() {
     assert_eq!(pushes(&fake, R1), 1, "and only once");
     assert_eq!(fake.created()[R1]["total_net"], "3000.00");
     // A decided draft cannot be decided again.
-    let again = cli(
-        &cfg,
-        &[
-            "review",
-            "reject",
-            "--customer",
-            NORDHAVN,
-            "--period",
-            "2026-10",
-            "--reason",
-            "late",
-        ],
-        "anna",
-    );
+    let again = review(&cfg, "reject", OCTOBER, &["--reason", "late"], "anna");
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("approved already"));
 
@@ -227,23 +250,9 @@ async fn a_draft_above_the_threshold_waits_and_is_pushed_once_after_approval() {
 
 #[tokio::test]
 async fn a_held_draft_keeps_waiting_with_its_reason() {
-    let fake = Fake::new(Faults::default(), 2);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), &server.uri(), "");
+    let (fake, _server, _dir, cfg) = reviewed(2, "").await;
     run_once_with(&cfg, NOW, &[]);
-    let no_reason = cli(
-        &cfg,
-        &[
-            "review",
-            "hold",
-            "--customer",
-            NORDHAVN,
-            "--period",
-            "2026-10",
-        ],
-        "anna",
-    );
+    let no_reason = review(&cfg, "hold", OCTOBER, &[], "anna");
     assert_eq!(no_reason.status.code(), Some(2), "a hold says why");
     decide(&cfg, "hold", "anna", Some("ask the customer about N-03"));
     run_once_with(&cfg, LATER, &[]);
@@ -264,10 +273,7 @@ async fn a_held_draft_keeps_waiting_with_its_reason() {
 
 #[tokio::test]
 async fn a_rejected_draft_is_billed_again_only_after_its_tickets_changed() {
-    let fake = Fake::new(Faults::default(), 3);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), &server.uri(), "");
+    let (fake, _server, dir, cfg) = reviewed(3, "").await;
     run_once_with(&cfg, NOW, &[]);
     decide(&cfg, "reject", "bob", Some("N-03 was a warranty case"));
     let status = crate::support::status(&cfg, &[]);
@@ -280,19 +286,7 @@ async fn a_rejected_draft_is_billed_again_only_after_its_tickets_changed() {
         run_once_with(&cfg, at, &[]);
     }
     assert_eq!(pushes(&fake, R1), 0, "rejected: never pushed");
-    assert_eq!(
-        audit(
-            &cfg,
-            &[
-                "--action",
-                "draft_created",
-                "--subject",
-                "nordhavn-arkitekter/"
-            ]
-        )
-        .len(),
-        1
-    );
+    assert_eq!(nordhavn_created(&cfg).len(), 1);
 
     // The ticket data changes: an hour more on N-03 in October.
     let file = dir.path().join("tickets/tickets.json");
@@ -328,16 +322,7 @@ async fn a_rejected_draft_is_billed_again_only_after_its_tickets_changed() {
     run_once_with(&cfg, "2026-11-27T12:00:00Z", &[]);
     assert_eq!((pushes(&fake, R1), pushes(&fake, R2)), (0, 1));
     let trail = audit(&cfg, &["--subject", "nordhavn-arkitekter/2026-10"]);
-    assert_eq!(
-        actions(&trail),
-        [
-            "draft_created",
-            "draft_rejected",
-            "draft_created",
-            "draft_approved",
-            "draft_pushed"
-        ]
-    );
+    assert_eq!(actions(&trail), REJECTED_THEN_PUSHED);
     assert_eq!(trail[1]["actor"], "bob");
     assert_eq!(trail[1]["detail"]["reason"], "N-03 was a warranty case");
 }
@@ -391,14 +376,10 @@ async fn wait_for_review(client: &reqwest::Client, base: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_review_page_needs_a_credential_and_a_form_token_of_its_own() {
-    let fake = Fake::new(Faults::default(), 4);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
     let port = crate::support::free_port();
-    let cfg = setup(dir.path(), &server.uri(), &web_extra(port));
+    let (fake, _server, _dir, cfg) = reviewed(4, &web_extra(port)).await;
     let _daemon = crate::support::spawn_daemon(&cfg, std::process::Stdio::null());
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let (client, base) = (reqwest::Client::new(), format!("http://127.0.0.1:{port}"));
     let page = wait_for_review(&client, &base).await;
     assert!(page.contains("Signed in as <strong>anna</strong>"));
     // Nobody, a wrong password, an unknown user, a wrong token: 401.
@@ -480,18 +461,7 @@ async fn the_review_page_needs_a_credential_and_a_form_token_of_its_own() {
     assert!(audit(&cfg, &["--action", "draft_approved"]).is_empty());
     assert!(audit(&cfg, &["--action", "draft_rejected"]).is_empty());
     // The command line cannot write beside a daemon on SQLite: it says where to go.
-    let cli_approve = cli(
-        &cfg,
-        &[
-            "review",
-            "approve",
-            "--customer",
-            NORDHAVN,
-            "--period",
-            "2026-10",
-        ],
-        "anna",
-    );
+    let cli_approve = review(&cfg, "approve", OCTOBER, &[], "anna");
     assert_eq!(cli_approve.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&cli_approve.stderr).contains("decide on its review page"),
@@ -499,6 +469,11 @@ async fn the_review_page_needs_a_credential_and_a_form_token_of_its_own() {
         String::from_utf8_lossy(&cli_approve.stderr)
     );
 }
+
+/// Chromium's flags for a headless run driven over its DevTools pipe, as
+/// the PDF printer (src/pdf.rs) starts it.
+const HEADLESS: &str =
+    "--headless --no-sandbox --disable-gpu --no-first-run --remote-debugging-pipe";
 
 /// Headless Chromium driven over the DevTools protocol on a pipe
 /// (`--remote-debugging-pipe`: commands on fd 3, answers on fd 4, each a
@@ -531,13 +506,7 @@ impl Browser {
             .arg("-c")
             .arg(r#"exec "$0" "$@" 3<"$CDP_IN" 4>"$CDP_OUT""#)
             .arg(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--remote-debugging-pipe",
-            ])
+            .args(HEADLESS.split(' '))
             .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
             .arg("about:blank")
             .env("CDP_IN", &cmds)
@@ -676,24 +645,14 @@ fn approve_in_chromium(base: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approving_in_a_browser_pushes_the_draft_to_the_ledger_once() {
-    let fake = Fake::new(Faults::default(), 5);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
     let port = crate::support::free_port();
-    let cfg = setup(dir.path(), &server.uri(), &web_extra(port));
+    let (fake, _server, _dir, cfg) = reviewed(5, &web_extra(port)).await;
     let _daemon = crate::support::spawn_daemon(&cfg, std::process::Stdio::null());
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     wait_for_review(&client, &base).await;
     assert_eq!(pushes(&fake, R1), 0, "waits for review");
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&client, &format!("{base}/metrics")).await;
     assert!(
         metrics
             .lines()
@@ -741,10 +700,7 @@ async fn approving_in_a_browser_pushes_the_draft_to_the_ledger_once() {
 
 #[tokio::test]
 async fn a_rejected_draft_is_billed_again_after_a_mapping_change() {
-    let fake = Fake::new(Faults::default(), 6);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), &server.uri(), "");
+    let (fake, _server, dir, cfg) = reviewed(6, "").await;
     run_once_with(&cfg, NOW, &[]);
     decide(&cfg, "reject", "bob", Some("rate to be renegotiated"));
     run_once_with(&cfg, LATER, &[]);
@@ -761,9 +717,7 @@ async fn a_rejected_draft_is_billed_again_after_a_mapping_change() {
     };
     assert_eq!(created().len(), 1, "unchanged: not billed again");
     // The mapping changes (a new version of the files is loaded).
-    let file = dir.path().join("mapping/itech.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, format!("{text}\n# renegotiated with nordhavn\n")).unwrap();
+    touch_mapping(dir.path(), "renegotiated with nordhavn");
     let log = run_once_with(&cfg, LATER, &[("USER", "carol")]);
     assert!(log.contains("review: 1 draft(s) wait"), "{log}");
     assert_eq!(created().len(), 2);
@@ -777,10 +731,7 @@ async fn a_rejected_draft_is_billed_again_after_a_mapping_change() {
 
 #[tokio::test]
 async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
-    let fake = Fake::new(Faults::default(), 7);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), &server.uri(), "");
+    let (fake, _server, dir, cfg) = reviewed(7, "").await;
     // lv-it instead of itech: riga-bakery's drafts all wait for review.
     let mapping = dir.path().join("mapping");
     std::fs::remove_file(mapping.join("itech.yaml")).unwrap();
@@ -796,16 +747,11 @@ async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
     let tickets = dir.path().join("tickets/tickets.json");
     std::fs::copy(scenarios().join("lv-it/tickets.json"), &tickets).unwrap();
     run_once_with(&cfg, NOW, &[]);
-    ok(cli(
+    ok(review(
         &cfg,
-        &[
-            "review",
-            "approve",
-            "--customer",
-            "riga-bakery",
-            "--period",
-            "2026-10",
-        ],
+        "approve",
+        ("riga-bakery", "2026-10"),
+        &[],
         "anna",
     ));
     run_once_with(&cfg, NOW, &[]);
@@ -815,20 +761,7 @@ async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
     log_late_hour_on_t1001(&tickets);
     run_once_with(&cfg, "2026-12-02T12:00:00Z", &[]);
     assert_eq!(pushes(&fake, "draft:riga-bakery:2026-11:r1"), 0, "waits");
-    let show: Value = serde_json::from_str(&ok(cli(
-        &cfg,
-        &[
-            "review",
-            "show",
-            "--customer",
-            "riga-bakery",
-            "--period",
-            "2026-11",
-            "--json",
-        ],
-        "anna",
-    )))
-    .unwrap();
+    let show = show_json(&cfg, "riga-bakery", "2026-11");
     let october_total: rust_decimal::Decimal =
         fake.created()["draft:riga-bakery:2026-10:r1"]["total_net"]
             .as_str()
@@ -870,16 +803,11 @@ async fn a_reviewed_draft_shows_last_month_and_its_corrections_are_audited() {
         corrected[0]["detail"]["in_draft"],
         "draft:riga-bakery:2026-11:r1"
     );
-    let text = ok(cli(
+    let text = ok(review(
         &cfg,
-        &[
-            "review",
-            "show",
-            "--customer",
-            "riga-bakery",
-            "--period",
-            "2026-11",
-        ],
+        "show",
+        ("riga-bakery", "2026-11"),
+        &[],
         "anna",
     ));
     assert!(text.contains("against 2026-10"), "{text}");
@@ -899,46 +827,20 @@ async fn on_postgres_a_rejected_draft_waits_for_new_data_and_an_approved_one_is_
     run_once_with(&cfg, NOW, &[]);
     decide(&cfg, "reject", "bob", Some("not yet"));
     run_once_with(&cfg, LATER, &[]);
-    assert_eq!(
-        audit(
-            &cfg,
-            &[
-                "--action",
-                "draft_created",
-                "--subject",
-                "nordhavn-arkitekter/"
-            ]
-        )
-        .len(),
-        1
-    );
-    let file = dir.path().join("mapping/itech.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, format!("{text}\n# changed\n")).unwrap();
+    assert_eq!(nordhavn_created(&cfg).len(), 1);
+    touch_mapping(dir.path(), "changed");
     run_once_with(&cfg, LATER, &[]);
     decide(&cfg, "approve", "anna", None);
     run_once_with(&cfg, LATER, &[]);
     run_once_with(&cfg, LATER, &[]);
     assert_eq!((pushes(&fake, R1), pushes(&fake, R2)), (0, 1));
     let trail = audit(&cfg, &["--subject", "nordhavn-arkitekter/2026-10"]);
-    assert_eq!(
-        actions(&trail),
-        [
-            "draft_created",
-            "draft_rejected",
-            "draft_created",
-            "draft_approved",
-            "draft_pushed"
-        ]
-    );
+    assert_eq!(actions(&trail), REJECTED_THEN_PUSHED);
 }
 
 #[tokio::test]
 async fn a_reviewed_draft_shows_each_lines_amount_last_month_and_the_change() {
-    let fake = Fake::new(Faults::default(), 9);
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), &server.uri(), "");
+    let (fake, _server, dir, cfg) = reviewed(9, "").await;
     let file = dir.path().join("mapping/itech.yaml");
     let text = std::fs::read_to_string(&file).unwrap().replacen(
         "    review:\n      above: \"2000.00\"\n",
@@ -958,20 +860,7 @@ async fn a_reviewed_draft_shows_each_lines_amount_last_month_and_the_change() {
         .map(|r| r["period"].as_str().unwrap())
         .collect();
     assert_eq!(periods, ["2026-10", "2026-11"]);
-    let show: Value = serde_json::from_str(&ok(cli(
-        &cfg,
-        &[
-            "review",
-            "show",
-            "--customer",
-            NORDHAVN,
-            "--period",
-            "2026-11",
-            "--json",
-        ],
-        "anna",
-    )))
-    .unwrap();
+    let show = show_json(&cfg, NORDHAVN, "2026-11");
     let october = crate::support::offline_bill(
         &file,
         &scenarios().join("itech-klippekort/tickets.json"),

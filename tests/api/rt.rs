@@ -4,59 +4,13 @@
 //! syncs them, and November's drafts equal what the offline `bill` makes of
 //! the equivalent export.
 
-use std::process::Command;
-
 use crate::support::*;
 use chrono::Datelike;
 use serde_json::{Value, json};
 
-/// Contracts for RT's raw values: priority `0`, statuses new/open/stalled,
-/// a first response within an hour around the clock.
-const MAPPING: &str = r#"
-calendars:
-  always:
-    time_zone: Europe/Riga
-    hours: 24/7
-value_maps:
-  rt:
-    priority: {"0": 3}
-    state: {new: open, open: open, stalled: paused, resolved: resolved}
-templates:
-  rt-support:
-    currency: EUR
-    time_zone: Europe/Riga
-    value_map: rt
-    start: 2026-01-01
-    hourly_rate: "60.00"
-    call_out_fee: "25.00"
-    rounding:
-      step: 15m
-    sla:
-      calendar: always
-      first_response: 1h
-customers:
-  riga-bakery:
-    template: rt-support
-  daugava-logistics:
-    template: rt-support
-    monthly_fee: "100.00"
-"#;
-
-fn rt_up() -> String {
-    let status = Command::new("bash")
-        .arg(root().join("scripts/rt-up.sh"))
-        .current_dir(root())
-        .status()
-        .expect("bash");
-    assert!(
-        status.success(),
-        "scripts/rt-up.sh failed: Request Tracker is needed for this test"
-    );
-    std::fs::read_to_string(root().join("target/rt/token"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
+/// RT's raw values: priority `0`, statuses new/open/stalled.
+const VALUE_MAP: &str = r#"    priority: {"0": 3}
+    state: {new: open, open: open, stalled: paused, resolved: resolved}"#;
 
 /// One ticket as the test made it: who asked, and the minutes logged (with the kind).
 struct Made {
@@ -70,10 +24,7 @@ struct Made {
 async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     let _alone = crate::support::REAL_RT.lock().await;
 
-    let token = rt_up();
-    let client = reqwest::Client::new();
-    let post = reqwest::Method::POST;
-    let put = reqwest::Method::PUT;
+    let rt = rt_up(&[]);
     let mut made = Vec::new();
     for (customer, requester, subject, work) in [
         (
@@ -95,20 +46,18 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
             vec![(35, "phone")],
         ),
     ] {
-        let t = rt_call(
-            &client,
-            &token,
-            post.clone(),
-            "ticket",
-            Some(json!({
-            "Queue": "Support", "Subject": subject, "Requestor": requester,
-            "Content": "Please help.", "ContentType": "text/plain"})),
-        )
-        .await;
+        let t = rt
+            .post(
+                "ticket",
+                json!({
+                "Queue": "Support", "Subject": subject, "Requestor": requester,
+                "Content": "Please help.", "ContentType": "text/plain"}),
+            )
+            .await;
         let id = t["id"].as_str().unwrap().to_owned();
         for (minutes, kind) in &work {
-            rt_call(&client, &token, post.clone(), &format!("ticket/{id}/comment"), Some(json!({
-                "Subject": format!("[{kind}] work"), "Content": "Done.", "ContentType": "text/plain", "TimeTaken": minutes}))).await;
+            rt.post(&format!("ticket/{id}/comment"), json!({
+                "Subject": format!("[{kind}] work"), "Content": "Done.", "ContentType": "text/plain", "TimeTaken": minutes})).await;
         }
         made.push(Made {
             id,
@@ -119,43 +68,19 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     }
     // A pause, and an agent taking 10 minutes back on the VPN ticket.
     let vpn = made[1].id.clone();
-    rt_call(
-        &client,
-        &token,
-        put.clone(),
-        &format!("ticket/{vpn}"),
-        Some(json!({"Status": "stalled"})),
-    )
-    .await;
-    rt_call(
-        &client,
-        &token,
-        put.clone(),
-        &format!("ticket/{vpn}"),
-        Some(json!({"Status": "open"})),
-    )
-    .await;
-    rt_call(
-        &client,
-        &token,
-        put.clone(),
-        &format!("ticket/{vpn}"),
-        Some(json!({"TimeWorked": 80})),
-    )
-    .await;
+    for change in [
+        json!({"Status": "stalled"}),
+        json!({"Status": "open"}),
+        json!({"TimeWorked": 80}),
+    ] {
+        rt.put(&format!("ticket/{vpn}"), change).await;
+    }
     made[1].work = vec![(80, "remote")];
 
     // The equivalent export, from what was made and when RT says it was.
     let mut tickets = Vec::new();
     for m in &made {
-        let t = rt_call(
-            &client,
-            &token,
-            reqwest::Method::GET,
-            &format!("ticket/{}", m.id),
-            None,
-        )
-        .await;
+        let t = rt.get(&format!("ticket/{}", m.id)).await;
         let at = t["Created"].as_str().unwrap();
         tickets.push(json!({
             "id": m.id, "customer": m.customer, "requester": m.requester, "title": t["Subject"],
@@ -171,7 +96,8 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     std::fs::write(
         &mapping,
         format!(
-            "{MAPPING}sources:\n  rt:\n    customers:\n      riga-bakery.example: riga-bakery\n      daugava.example: daugava-logistics\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n"
+            "{}sources:\n  rt:\n    customers:\n      riga-bakery.example: riga-bakery\n      daugava.example: daugava-logistics\n    kinds:\n      \"[onsite]\": onsite\n      \"[phone]\": phone\n",
+            riga_desk_mapping(VALUE_MAP)
         ),
     )
     .unwrap();
@@ -180,15 +106,11 @@ async fn tickets_made_in_the_real_rt_bill_as_their_export_does() {
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let offline = offline_bill(&mapping, &export, &month);
 
+    let rt_source = "token = \"env:CB_TEST_RT_TOKEN\"\nqueue = \"Support\"";
     let tables = format!(
-        r#"[sources.rt]
-type = "rt"
-url = "{RT_BASE}/"
-token = "env:CB_TEST_RT_TOKEN"
-queue = "Support"
-notes = "rt"
-{drafts}"#,
-        drafts = folder_target("drafts", &dir.path().join("drafts")),
+        "{}{}",
+        helpdesk_source("rt", "rt", &format!("{RT_BASE}/"), rt_source),
+        folder_target("drafts", &dir.path().join("drafts")),
     );
     // Billed from this month: RT dates the tickets it makes today.
     let head = head_from(&sqlite(dir.path()), &mapping, "drafts", &month);
@@ -196,7 +118,7 @@ notes = "rt"
     // The first day of next month: the month has closed.
     let next = chrono::Utc::now().date_naive().with_day(1).unwrap() + chrono::Months::new(1);
     let close = format!("{}T12:00:00Z", next);
-    let log = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &token)]);
+    let log = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &rt.token)]);
     assert!(log.contains("3 ticket(s) changed"), "{log}");
     for customer in ["riga-bakery", "daugava-logistics"] {
         let ours = draft_file(&dir.path().join("drafts"), customer, &month);
@@ -208,17 +130,15 @@ notes = "rt"
     }
     // Nobody answered within the hour: each ticket got one internal
     // comment naming the breach, and the tag, and keeps them on a rerun.
-    let again = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &token)]);
+    let again = run_once_with(&cfg, &close, &[("CB_TEST_RT_TOKEN", &rt.token)]);
     assert!(again.contains("0 note(s) queued"), "{again}");
     for m in &made {
-        let history = rt_call(
-            &client,
-            &token,
-            reqwest::Method::GET,
-            &format!("ticket/{}/history?per_page=100&fields=Type,Data", m.id),
-            None,
-        )
-        .await;
+        let history = rt
+            .get(&format!(
+                "ticket/{}/history?per_page=100&fields=Type,Data",
+                m.id
+            ))
+            .await;
         let marker = format!("[contract-bridge sla:rt:{}:first_response:breach]", m.id);
         let notes = history["items"]
             .as_array()
@@ -229,14 +149,7 @@ notes = "rt"
             })
             .count();
         assert_eq!(notes, 1, "ticket {}: {history:#}", m.id);
-        let t = rt_call(
-            &client,
-            &token,
-            reqwest::Method::GET,
-            &format!("ticket/{}", m.id),
-            None,
-        )
-        .await;
+        let t = rt.get(&format!("ticket/{}", m.id)).await;
         let tags: Vec<&Value> = t["CustomFields"]
             .as_array()
             .unwrap()
@@ -251,8 +164,5 @@ notes = "rt"
         );
     }
     // Leave the port to the next checkout's tests.
-    let _ = Command::new("bash")
-        .arg(root().join("scripts/rt-up.sh"))
-        .arg("stop")
-        .status();
+    rt_stop();
 }

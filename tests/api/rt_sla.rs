@@ -64,44 +64,21 @@ async fn rt_and_our_clock_agree_on_twenty_due_times() {
     let dir = tempfile::tempdir().unwrap();
     let clock = dir.path().join("clock");
     std::fs::write(&clock, MADE_AT[0]).unwrap();
-    let status = Command::new("bash")
-        .arg(root().join("scripts/rt-up.sh"))
-        .env("RT_FAKETIME_FILE", &clock)
-        .current_dir(root())
-        .status()
-        .expect("bash");
-    assert!(
-        status.success(),
-        "scripts/rt-up.sh failed: Request Tracker is needed for this test"
-    );
-    let token = std::fs::read_to_string(root().join("target/rt/token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let client = reqwest::Client::new();
+    let rt = rt_up(&[("RT_FAKETIME_FILE", clock.as_path())]);
     let mut tickets = Vec::new();
     let mut rt_due = Vec::new();
     for at in MADE_AT {
         std::fs::write(&clock, at).unwrap();
-        let made = rt_call(
-            &client,
-            &token,
-            reqwest::Method::POST,
-            "ticket",
-            Some(json!({
-            "Queue": "Support", "Subject": format!("made {at}"), "Requestor": "someone@example.com",
-            "Content": "Help.", "ContentType": "text/plain"})),
-        )
-        .await;
+        let made = rt
+            .post(
+                "ticket",
+                json!({
+                "Queue": "Support", "Subject": format!("made {at}"), "Requestor": "someone@example.com",
+                "Content": "Help.", "ContentType": "text/plain"}),
+            )
+            .await;
         let id = made["id"].as_str().unwrap().to_owned();
-        let t = rt_call(
-            &client,
-            &token,
-            reqwest::Method::GET,
-            &format!("ticket/{id}"),
-            None,
-        )
-        .await;
+        let t = rt.get(&format!("ticket/{id}")).await;
         let created = t["Created"].as_str().unwrap().to_owned();
         assert_eq!(
             created,
@@ -114,10 +91,7 @@ async fn rt_and_our_clock_agree_on_twenty_due_times() {
             "created_at": created, "states": [{"at": created, "state": "new"}], "work": []}));
     }
     // Back to real time for the rest of the suite.
-    let _ = Command::new("bash")
-        .arg(root().join("scripts/rt-up.sh"))
-        .arg("stop")
-        .status();
+    rt_stop();
 
     let mapping = dir.path().join("rt.yaml");
     std::fs::write(&mapping, MAPPING).unwrap();

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use chrono::{
     DateTime, Datelike, FixedOffset, NaiveDate, Offset, SecondsFormat, Timelike, Utc, Weekday,
@@ -30,7 +31,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::support::{BOOK, property_config};
+use crate::support::{BOOK, CUSTOMERS, property_config};
 
 const ZONES: [&str; 4] = [
     "Europe/Riga",
@@ -39,15 +40,9 @@ const ZONES: [&str; 4] = [
     "Europe/Copenhagen",
 ];
 
-const DAYS: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
+/// Monday to Sunday.
+static DAYS: LazyLock<Vec<Weekday>> =
+    LazyLock::new(|| (0..7).map(|n| Weekday::try_from(n).unwrap()).collect());
 
 /// 2026-01-01T00:00:00Z and 2026-12-31T20:00:00Z.
 const FIRST: i64 = 1_767_225_600;
@@ -126,7 +121,7 @@ fn zone() -> impl Strategy<Value = Tz> {
 /// A window in whole hours, any start and end (including ends inside the
 /// hour that repeats on the night DST ends).
 fn window(_tz: Tz) -> impl Strategy<Value = (Weekday, u16, u16)> {
-    (prop::sample::select(DAYS.to_vec()), 0u16..24)
+    (prop::sample::select(DAYS.clone()), 0u16..24)
         .prop_flat_map(|(d, s)| (Just(d), Just(s), s + 1..=24))
 }
 
@@ -449,17 +444,18 @@ proptest! {
 // ------------------------------------------------- (e) input time zones
 
 /// Customers whose contracts set SLA targets.
-const SLA_CUSTOMERS: [&str; 9] = [
-    "riga-bakery",
-    "daugava-logistics",
-    "jurmala-hotel",
-    "baltic-retail",
-    "vidzeme-foods",
-    "poznan-clinic",
-    "alert-co",
-    "attend-co",
-    "access-co",
-];
+const SLA_CUSTOMERS: &[&str] = CUSTOMERS.split_at(9).0;
+
+#[test]
+fn the_sla_customers_are_those_whose_contracts_set_targets() {
+    let with_targets: BTreeSet<&str> = BOOK
+        .contracts
+        .values()
+        .filter(|c| c.terms.iter().any(|(_, t)| t.sla.is_some()))
+        .map(|c| c.customer.as_str())
+        .collect();
+    assert_eq!(with_targets, SLA_CUSTOMERS.iter().copied().collect());
+}
 
 /// Offsets (seconds east of UTC) timestamps are written with; `None` is `Z`.
 const OFFSETS: [Option<i32>; 9] = [

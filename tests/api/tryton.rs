@@ -17,55 +17,9 @@ use axum::http::{HeaderMap, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-fn tryton_url() -> String {
-    std::env::var("CONTRACT_BRIDGE_TEST_TRYTON_URL")
-        .unwrap_or_else(|_| "http://127.0.0.1:8000/ci/".into())
-}
-
-/// One JSON-RPC call with curl, as the admin user when `admin`.
-fn rpc(method: &str, params: Value, admin: bool) -> Result<Value, String> {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-X", "POST", "-H", "Content-Type: application/json"]);
-    if admin {
-        cmd.args(["-u", "admin:admin"]);
-    }
-    let body = json!({"id": 1, "method": method, "params": params}).to_string();
-    let out = cmd
-        .args(["-d", &body, &tryton_url()])
-        .output()
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice::<Value>(&out.stdout)
-        .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-/// The ids Tryton's fixture wrote, starting Tryton first if it is not up.
-fn tryton_ids() -> PathBuf {
-    let file = std::env::var("CONTRACT_BRIDGE_TEST_TRYTON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target/tryton/targets.toml"));
-    let up = rpc(
-        "common.db.login",
-        json!(["admin", {"password": "admin"}, "en"]),
-        false,
-    )
-    .is_ok();
-    if !(up && file.is_file()) {
-        let status = Command::new("bash")
-            .arg(root().join("scripts/tryton-up.sh"))
-            .current_dir(root())
-            .status()
-            .expect("bash");
-        assert!(
-            status.success(),
-            "scripts/tryton-up.sh failed: Tryton is needed for this test"
-        );
-    }
-    file
-}
-
 /// `reference → (count, untaxed amount)` of October's drafts in Tryton.
 fn drafts_in_tryton() -> BTreeMap<String, (usize, Decimal)> {
-    let v = rpc(
+    let v = tryton::rpc(
         "model.account.invoice.search_read",
         json!([[["reference", "like", "draft:%:2026-10:r1"], ["type", "=", "out"]], 0, null, null, ["reference", "untaxed_amount", "state"], {"company": 1}]),
         true,
@@ -89,7 +43,7 @@ fn drafts_in_tryton() -> BTreeMap<String, (usize, Decimal)> {
 
 /// Deletes the drafts an earlier run left, so this one creates them.
 fn delete_our_drafts() {
-    let v = rpc(
+    let v = tryton::rpc(
         "model.account.invoice.search",
         json!([[["reference", "like", "draft:%"], ["type", "=", "out"]], 0, null, null, {"company": 1}]),
         true,
@@ -97,7 +51,7 @@ fn delete_our_drafts() {
     .unwrap();
     let ids = v["result"].clone();
     if ids.as_array().is_some_and(|a| !a.is_empty()) {
-        let done = rpc(
+        let done = tryton::rpc(
             "model.account.invoice.delete",
             json!([ids, {"company": 1}]),
             true,
@@ -109,24 +63,11 @@ fn delete_our_drafts() {
 }
 
 fn config(dir: &Path, url: &str, ids: &Path) -> PathBuf {
-    // The fixture's tables go under the target.
-    let ids = std::fs::read_to_string(ids)
-        .unwrap()
-        .replace("\n[", "\n[targets.tryton.")
-        .replace("[targets.tryton.targets.tryton.", "[targets.tryton.");
+    let ids = std::fs::read_to_string(ids).unwrap();
     let tables = format!(
-        r#"{samples}[outbox]
-max_attempts = 100
-base_delay_secs = 0
-max_delay_secs = 0
-[targets.tryton]
-type = "tryton"
-url = "{url}"
-password = "env:CB_TEST_TRYTON_PASSWORD"
-timeout_ms = 5000
-{ids}
-"#,
+        "{samples}[outbox]\nmax_attempts = 100\nbase_delay_secs = 0\nmax_delay_secs = 0\n{tryton}",
         samples = samples(),
+        tryton = tryton::target(url, 5000, &ids),
     );
     write_config(dir, &examples(), "tryton", &tables)
 }
@@ -228,12 +169,12 @@ fn assert_each_draft_once_with_our_totals(drafts: &BTreeMap<String, (usize, Deci
 async fn a_month_lands_in_the_real_tryton_once_through_kills_and_faults() {
     let _alone = crate::support::REAL_TRYTON.lock().await;
 
-    let ids = tryton_ids();
+    let ids = tryton::ids();
 
     // Through a proxy that refuses requests and loses answers after Tryton
     // acted on them: each draft created once.
     delete_our_drafts();
-    let (proxy, lost) = faulty_proxy(tryton_url()).await;
+    let (proxy, lost) = faulty_proxy(tryton::url()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &proxy, &ids);
     let mut runs = 0;
@@ -254,7 +195,7 @@ async fn a_month_lands_in_the_real_tryton_once_through_kills_and_faults() {
     let mut rng = 0x0005_DEEC_E66D_u64;
     for round in 0..3 {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), &tryton_url(), &ids);
+        let cfg = config(dir.path(), &tryton::url(), &ids);
         let mut d = spawn_once(&cfg, NOW);
         tokio::time::sleep(Duration::from_millis(
             200 + (next(&mut rng) * 1500.0) as u64,

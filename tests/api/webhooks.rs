@@ -345,14 +345,7 @@ async fn a_non_json_webhook_is_refused_415_and_refusals_before_the_handler_are_c
         .await
         .unwrap();
     assert_eq!(ok.status(), 202, "{sig}");
-    let metrics = client
-        .get(format!("http://{}/metrics", d.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&client, &format!("http://{}/metrics", d.addr)).await;
     for status in [413, 415, 202] {
         assert!(
             metrics.contains(&format!(

@@ -7,11 +7,11 @@
 //! scenario's expected bill and tickets, not from our own output.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use crate::support::{
     bin, examples, folder_source, folder_target, root, run_once_with, scenarios, succeeded,
-    write_config, xero_target,
+    with_config, write_config, xero_target,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
 use rust_decimal_macros::dec;
@@ -61,33 +61,68 @@ fn dec_of(v: &Value) -> Decimal {
     v.as_str().unwrap().parse().unwrap()
 }
 
+/// `diff --mapping NEW --against OLD --tickets (moneo's)`, then `rest`.
+fn diff_moneo(new: &Path, old: &Path, rest: &[&str]) -> Output {
+    let tickets = moneo_tickets();
+    let (new, old) = (new.to_str().unwrap(), old.to_str().unwrap());
+    let args = ["--mapping", new, "--against", old, "--tickets"];
+    diff(&[&args[..], &[tickets.to_str().unwrap()], rest].concat())
+}
+
+/// The JSON on stdout of a command that must succeed.
+#[track_caller]
+fn json_of(out: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `status --json` of the store behind `cfg`.
+fn status_json(cfg: &Path) -> Value {
+    serde_json::from_slice(&with_config(cfg, &["status", "--json"]).stdout).unwrap()
+}
+
+/// The stderr of a command that must refuse its input (exit 2).
+#[track_caller]
+fn refused(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
+/// Every needle somewhere in `stderr`.
+#[track_caller]
+fn assert_mentions(stderr: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(stderr.contains(n), "no {n:?} in {stderr}");
+    }
+}
+
+/// moneo's mapping copied to `dir/mapping/moneo.yaml`: the folder and the file.
+fn moneo_folder(dir: &Path) -> (PathBuf, PathBuf) {
+    let folder = dir.join("mapping");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mapping = folder.join("moneo.yaml");
+    std::fs::copy(moneo_mapping(), &mapping).unwrap();
+    (folder, mapping)
+}
+
+/// moneo's hourly rate raised from 60.00 to 75.00 in the mapping at `path`.
+fn raise_the_rate(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(RATE_60), "{} has `{RATE_60}`", path.display());
+    std::fs::write(path, text.replacen(RATE_60, RATE_75, 1)).unwrap();
+}
+
+const RATE_60: &str = "hourly_rate: \"60.00\"";
+const RATE_75: &str = "hourly_rate: \"75.00\"";
+
 #[test]
 fn a_rate_edit_shows_the_changed_work_lines_and_the_total() {
     let dir = tempfile::tempdir().unwrap();
-    let new = edited(
-        dir.path(),
-        "moneo.yaml",
-        "hourly_rate: \"60.00\"",
-        "hourly_rate: \"75.00\"",
-    );
-    let (old, tickets) = (moneo_mapping(), moneo_tickets());
-    let args = [
-        "--mapping",
-        new.to_str().unwrap(),
-        "--against",
-        old.to_str().unwrap(),
-        "--tickets",
-        tickets.to_str().unwrap(),
-        "--period",
-        "2026-10",
-    ];
-    let out = diff(&[&args[..], &["--json"]].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = edited(dir.path(), "moneo.yaml", RATE_60, RATE_75);
+    let old = moneo_mapping();
+    let v = json_of(&diff_moneo(&new, &old, &["--period", "2026-10", "--json"]));
     let changes = v["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 2, "both moneo customers bill hours: {v:#}");
     let mut total = Decimal::ZERO;
@@ -119,7 +154,7 @@ fn a_rate_edit_shows_the_changed_work_lines_and_the_total() {
     assert_eq!(total, dec!(59.38), "19.38 + 40.00");
 
     // The text says the same.
-    let out = diff(&args);
+    let out = diff_moneo(&new, &old, &["--period", "2026-10"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -150,23 +185,8 @@ fn a_category_moved_from_free_to_paid_names_the_ticket_it_bills() {
         1,
     );
     std::fs::write(&new, text).unwrap();
-    let out = diff(&[
-        "--mapping",
-        new.to_str().unwrap(),
-        "--against",
-        moneo_mapping().to_str().unwrap(),
-        "--tickets",
-        moneo_tickets().to_str().unwrap(),
-        "--period",
-        "2026-10",
-        "--json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = diff_moneo(&new, &moneo_mapping(), &["--period", "2026-10", "--json"]);
+    let v = json_of(&out);
     // The export's only bug ticket: M-102, baltic-retail, 90 minutes in
     // October, over the 15-minute minimum, at 60.00/h.
     let changes = v["changes"].as_array().unwrap();
@@ -195,27 +215,10 @@ fn a_category_moved_from_free_to_paid_names_the_ticket_it_bills() {
 
 #[test]
 fn diff_needs_a_period_without_a_configuration() {
-    let out = diff(&[
-        "--mapping",
-        moneo_mapping().to_str().unwrap(),
-        "--against",
-        moneo_mapping().to_str().unwrap(),
-        "--tickets",
-        moneo_tickets().to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--period"));
+    let moneo = moneo_mapping();
+    assert_mentions(&refused(&diff_moneo(&moneo, &moneo, &[])), &["--period"]);
     // The same mapping on both sides changes nothing.
-    let out = diff(&[
-        "--mapping",
-        moneo_mapping().to_str().unwrap(),
-        "--against",
-        moneo_mapping().to_str().unwrap(),
-        "--tickets",
-        moneo_tickets().to_str().unwrap(),
-        "--since",
-        "2026-09",
-    ]);
+    let out = diff_moneo(&moneo, &moneo, &["--since", "2026-09"]);
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -226,25 +229,13 @@ fn diff_needs_a_period_without_a_configuration() {
 /// A daemon billing moneo's tickets from a folder into a folder of drafts,
 /// its mapping at `dir/mapping/moneo.yaml`.
 fn moneo_daemon(dir: &Path) -> (PathBuf, PathBuf) {
-    let folder = dir.join("mapping");
-    std::fs::create_dir_all(&folder).unwrap();
-    let mapping = folder.join("moneo.yaml");
-    std::fs::copy(moneo_mapping(), &mapping).unwrap();
+    let (folder, mapping) = moneo_folder(dir);
     let tables = format!(
         "{}{}",
         folder_source("moneo", moneo_tickets().parent().unwrap()),
         folder_target("drafts", &dir.join("drafts")),
     );
     (write_config(dir, &folder, "drafts", &tables), mapping)
-}
-
-fn cli(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin())
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
 }
 
 /// The drafts written for `period`, by customer.
@@ -292,14 +283,9 @@ async fn a_reload_that_changes_a_closed_month_is_held_until_accepted() {
     assert_eq!(drafts_of(dir.path(), "2026-10").len(), 2, "{log}");
 
     // The rate goes up: October, closed, would be corrected.
-    let text = std::fs::read_to_string(&mapping).unwrap();
-    std::fs::write(
-        &mapping,
-        text.replacen("hourly_rate: \"60.00\"", "hourly_rate: \"75.00\"", 1),
-    )
-    .unwrap();
+    raise_the_rate(&mapping);
     // What the edit would do, against the mapping in force.
-    let out = cli(
+    let out = with_config(
         &cfg,
         &[
             "diff",
@@ -310,12 +296,12 @@ async fn a_reload_that_changes_a_closed_month_is_held_until_accepted() {
             "2026-10",
         ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("total delta: +59.38"), "{text}");
     assert!(text.contains("closed periods it changes"), "{text}");
 
@@ -331,12 +317,12 @@ async fn a_reload_that_changes_a_closed_month_is_held_until_accepted() {
             "{customer}: the held rate corrects nothing"
         );
     }
-    let status = String::from_utf8_lossy(&cli(&cfg, &["status"]).stdout).to_string();
+    let status = String::from_utf8_lossy(&with_config(&cfg, &["status"]).stdout).to_string();
     assert!(
         status.contains("HELD") && status.contains("59.38"),
         "{status}"
     );
-    let json: Value = serde_json::from_slice(&cli(&cfg, &["status", "--json"]).stdout).unwrap();
+    let json = status_json(&cfg);
     let held = &json["mapping_changes"][0];
     assert_eq!(held["status"], "held");
     assert_eq!(dec_of(&held["closed_total_delta"]), dec!(59.38));
@@ -372,7 +358,7 @@ async fn a_reload_that_changes_a_closed_month_is_held_until_accepted() {
         ],
         "{log}"
     );
-    let json: Value = serde_json::from_slice(&cli(&cfg, &["status", "--json"]).stdout).unwrap();
+    let json = status_json(&cfg);
     assert_eq!(json["mapping_changes"], Value::Array(vec![]), "{json:#}");
 }
 
@@ -387,7 +373,7 @@ async fn a_reload_that_changes_only_open_months_applies_at_once() {
     std::fs::write(&mapping, text).unwrap();
     let log = run_once_with(&cfg, "2026-11-02T08:00:00Z", &[]);
     assert!(!log.contains("held"), "{log}");
-    let status: Value = serde_json::from_slice(&cli(&cfg, &["status", "--json"]).stdout).unwrap();
+    let status = status_json(&cfg);
     assert_eq!(status["mapping_changes"], Value::Array(vec![]));
     let applied = audit(dir.path(), "mapping_applied").await;
     let last = applied.last().unwrap();
@@ -445,9 +431,7 @@ async fn xero_lists() -> wiremock::MockServer {
 /// moneo's mapping with `accounts.books` (`section`, indented) beside it,
 /// and a configuration whose target `books` is the Xero at `uri`.
 fn xero_check_setup(dir: &Path, section: &str, uri: &str) -> (PathBuf, PathBuf) {
-    let folder = dir.join("mapping");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(moneo_mapping(), folder.join("moneo.yaml")).unwrap();
+    let (folder, _) = moneo_folder(dir);
     let accounts = folder.join("accounts.yaml");
     std::fs::write(&accounts, format!("accounts:\n  books:\n{section}")).unwrap();
     let tables = format!(
@@ -458,6 +442,14 @@ requests_per_second = 1000
         xero = xero_target(uri, "s3cret").replace("[targets.xero]", "[targets.books]"),
     );
     (write_config(dir, &folder, "books", &tables), accounts)
+}
+
+/// [`xero_check_setup`] against a Xero of [`xero_lists`], which lives as
+/// long as the third part (and checks on its drop that each list was read once).
+async fn xero_check(dir: &Path, section: &str) -> (PathBuf, PathBuf, wiremock::MockServer) {
+    let xero = xero_lists().await;
+    let (cfg, accounts) = xero_check_setup(dir, section, &xero.uri());
+    (cfg, accounts, xero)
 }
 
 fn check(cfg: &Path, mapping: &Path) -> std::process::Output {
@@ -472,50 +464,39 @@ fn check(cfg: &Path, mapping: &Path) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_rejects_an_account_code_xero_does_not_have_naming_file_line_and_valid_codes() {
-    let xero = xero_lists().await;
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, accounts) = xero_check_setup(
-        dir.path(),
-        "    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"20\"}\n    hours: {account: \"211\", item: SUPPORT-HOUR}\n    fee: {account: \"270\", item: FEE}\n    sla_credit: {tax: ZERORATED}\n",
-        &xero.uri(),
-    );
-    let out = check(&cfg, accounts.parent().unwrap());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (cfg, accounts, _xero) = xero_check(dir.path(), "    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"20\"}\n    hours: {account: \"211\", item: SUPPORT-HOUR}\n    fee: {account: \"270\", item: FEE}\n    sla_credit: {tax: ZERORATED}\n").await;
+    let stderr = refused(&check(&cfg, accounts.parent().unwrap()));
     // 211 does not exist; 270 is archived; ZERORATED is no tax type of it.
     let file = accounts.display().to_string();
-    assert!(
-        stderr.contains(&format!("{file}:4:"))
-            && stderr.contains("accounts.books.hours.account")
-            && stderr.contains("`211` is not an account code of xero"),
-        "{stderr}"
+    assert_mentions(
+        &stderr,
+        &[
+            &format!("{file}:4:"),
+            "accounts.books.hours.account",
+            "`211` is not an account code of xero",
+        ],
     );
     assert!(
         stderr.contains("valid: 090 (Business Bank Account), 200 (Sales), 210 (Support hours), 260 (Other Revenue)"),
         "archived 270 is not valid: {stderr}"
     );
-    assert!(
-        stderr.contains(&format!("{file}:5:")) && stderr.contains("`270`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("{file}:6:"))
-            && stderr.contains("accounts.books.sla_credit.tax")
-            && stderr.contains("ECOUTPUTSERVICES"),
-        "{stderr}"
+    assert_mentions(&stderr, &[&format!("{file}:5:"), "`270`"]);
+    assert_mentions(
+        &stderr,
+        &[
+            &format!("{file}:6:"),
+            "accounts.books.sla_credit.tax",
+            "ECOUTPUTSERVICES",
+        ],
     );
     assert!(stderr.contains("3 error(s)"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_accepts_codes_xero_has_and_refuses_a_wrong_rate() {
-    let xero = xero_lists().await;
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, accounts) = xero_check_setup(
-        dir.path(),
-        "    defaults: {account: \"200\", tax: OUTPUT2}\n    hours: {account: \"210\", item: SUPPORT-HOUR}\n    sla_credit: {tax: ECOUTPUTSERVICES, tax_rate: \"0\"}\n",
-        &xero.uri(),
-    );
+    let (cfg, accounts, _xero) = xero_check(dir.path(), "    defaults: {account: \"200\", tax: OUTPUT2}\n    hours: {account: \"210\", item: SUPPORT-HOUR}\n    sla_credit: {tax: ECOUTPUTSERVICES, tax_rate: \"0\"}\n").await;
     let folder = accounts.parent().unwrap().to_path_buf();
     let out = check(&cfg, &folder);
     assert!(
@@ -529,19 +510,18 @@ async fn check_accepts_codes_xero_has_and_refuses_a_wrong_rate() {
         "accounts:\n  books:\n    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"25\"}\n",
     )
     .unwrap();
-    let xero = xero_lists().await;
-    let (cfg, _) = xero_check_setup(
+    let (cfg, _, _xero) = xero_check(
         dir.path(),
         "    defaults: {account: \"200\", tax: OUTPUT2, tax_rate: \"25\"}\n",
-        &xero.uri(),
-    );
-    let out = check(&cfg, &folder);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("accounts.books.defaults.tax_rate")
-            && stderr.contains("`OUTPUT2` at 20 %, not 25 %"),
-        "{stderr}"
+    )
+    .await;
+    let stderr = refused(&check(&cfg, &folder));
+    assert_mentions(
+        &stderr,
+        &[
+            "accounts.books.defaults.tax_rate",
+            "`OUTPUT2` at 20 %, not 25 %",
+        ],
     );
 }
 
@@ -558,14 +538,10 @@ fn check_names_an_accounts_target_the_configuration_lacks() {
         "accounts:\n  bookz:\n    defaults: {account: \"200\"}\n",
     )
     .unwrap();
-    let out = check(&cfg, accounts.parent().unwrap());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("accounts.bookz")
-            && stderr.contains("no target `bookz`")
-            && stderr.contains("its targets: books"),
-        "{stderr}"
+    let stderr = refused(&check(&cfg, accounts.parent().unwrap()));
+    assert_mentions(
+        &stderr,
+        &["accounts.bookz", "no target `bookz`", "its targets: books"],
     );
 }
 
@@ -654,10 +630,7 @@ async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_daemon_holds_a_hot_reload_that_changes_a_closed_month_until_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("mapping");
-    std::fs::create_dir_all(&folder).unwrap();
-    let mapping = folder.join("moneo.yaml");
-    std::fs::copy(moneo_mapping(), &mapping).unwrap();
+    let (folder, mapping) = moneo_folder(dir.path());
     let addr = format!("127.0.0.1:{}", crate::support::free_port());
     // The real clock: October and November 2026 have ended and close at
     // start-up; two years of corrections keep October in reach whenever
@@ -690,24 +663,19 @@ listen = "{addr}"
         Some(0)
     );
 
-    let text = std::fs::read_to_string(&mapping).unwrap();
-    std::fs::write(
-        &mapping,
-        text.replacen("hourly_rate: \"60.00\"", "hourly_rate: \"75.00\"", 1),
-    )
-    .unwrap();
+    raise_the_rate(&mapping);
     wait_for("the change to be held", async || {
         metric(&client, &addr, "contract_bridge_mapping_changes_held").await == Some(1)
     })
     .await;
     // Still ready: the mapping in force is good.
     assert!(get(&client, &addr, "/readyz").await.starts_with("ready"));
-    let json: Value = serde_json::from_slice(&cli(&cfg, &["status", "--json"]).stdout).unwrap();
+    let json = status_json(&cfg);
     let held = &json["mapping_changes"][0];
     assert_eq!(held["status"], "held", "{json:#}");
     assert_eq!(dec_of(&held["closed_total_delta"]), dec!(59.38));
 
-    let out = cli(&cfg, &["apply-mapping"]);
+    let out = with_config(&cfg, &["apply-mapping"]);
     assert!(
         out.status.success(),
         "{}",
@@ -715,10 +683,8 @@ listen = "{addr}"
     );
     wait_for("the accepted change to come into force", async || {
         metric(&client, &addr, "contract_bridge_mapping_changes_held").await == Some(0)
-            && cli(&cfg, &["status", "--json"]).status.success()
-            && serde_json::from_slice::<Value>(&cli(&cfg, &["status", "--json"]).stdout)
-                .unwrap()["mapping_changes"]
-                == Value::Array(vec![])
+            && with_config(&cfg, &["status", "--json"]).status.success()
+            && status_json(&cfg)["mapping_changes"] == Value::Array(vec![])
     })
     .await;
     // The first version at start, and the accepted one when it came into force.
@@ -774,9 +740,7 @@ async fn check_asks_fortnox_and_e_conomic_what_they_have() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("mapping");
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(moneo_mapping(), folder.join("moneo.yaml")).unwrap();
+    let (folder, _) = moneo_folder(dir.path());
     let accounts = folder.join("accounts.yaml");
     std::fs::write(
         &accounts,
@@ -790,30 +754,32 @@ async fn check_asks_fortnox_and_e_conomic_what_they_have() {
         crate::support::economic_books(&uri).replace("targets.books", "targets.economic"),
     );
     let cfg = write_config(dir.path(), &folder, "fortnox", &tables);
-    let out = check(&cfg, &folder);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(&check(&cfg, &folder));
     let file = accounts.display().to_string();
     // 3590 is inactive; AVGIFT-M is no article; OLD is a barred product.
-    assert!(
-        stderr.contains(&format!("{file}:4:"))
-            && stderr.contains("accounts.fortnox.hours.account")
-            && stderr.contains(
-                "valid: 1930 (Företagskonto), 3001 (Försäljning inom Sverige, 25 % moms), 3308"
-            ),
-        "{stderr}"
+    assert_mentions(
+        &stderr,
+        &[
+            &format!("{file}:4:"),
+            "accounts.fortnox.hours.account",
+            "valid: 1930 (Företagskonto), 3001 (Försäljning inom Sverige, 25 % moms), 3308",
+        ],
     );
-    assert!(
-        stderr.contains(&format!("{file}:5:"))
-            && stderr.contains("`AVGIFT-M` is not an item code of fortnox")
-            && stderr.contains("AVGIFT (Månadsavgift)"),
-        "{stderr}"
+    assert_mentions(
+        &stderr,
+        &[
+            &format!("{file}:5:"),
+            "`AVGIFT-M` is not an item code of fortnox",
+            "AVGIFT (Månadsavgift)",
+        ],
     );
-    assert!(
-        stderr.contains(&format!("{file}:8:"))
-            && stderr.contains("`OLD` is not an item code of e-conomic")
-            && stderr.contains("valid: SUPPORT (Supporttime), KLIPPEKORT-20"),
-        "{stderr}"
+    assert_mentions(
+        &stderr,
+        &[
+            &format!("{file}:8:"),
+            "`OLD` is not an item code of e-conomic",
+            "valid: SUPPORT (Supporttime), KLIPPEKORT-20",
+        ],
     );
     assert!(stderr.contains("3 error(s)"), "{stderr}");
     // In the order they are written.

@@ -89,29 +89,15 @@ impl Respond for FakeXero {
         let method = r.method.as_str();
         if method == "GET" && path == "/api.xro/2.0/Invoices" {
             let filter: String = query_param(r, "where").unwrap_or_default();
-            let reference = filter
-                .strip_prefix("Reference==\"")
-                .and_then(|f| f.strip_suffix('"'))
-                .unwrap();
-            let found: Vec<Value> = x
-                .invoices
-                .iter()
-                .filter(|i| i["Reference"] == reference)
-                .cloned()
-                .collect();
+            let reference = xero::reference(&filter).unwrap();
+            let found = xero::found(&x.invoices, |i| i["Reference"] == reference);
             return ResponseTemplate::new(200)
                 .set_body_json(json!({"Id": "x", "Status": "OK", "Invoices": found}));
         }
         if method == "GET"
             && let Some(id) = path.strip_prefix("/api.xro/2.0/Invoices/")
         {
-            let found: Vec<Value> = x
-                .invoices
-                .iter()
-                .filter(|i| i["InvoiceID"] == id)
-                .cloned()
-                .collect();
-            return ResponseTemplate::new(200).set_body_json(json!({"Invoices": found}));
+            return xero::invoices(&x.invoices, |i| i["InvoiceID"] == id);
         }
         if method == "PUT" && path == "/api.xro/2.0/Invoices" {
             x.puts += 1;
@@ -289,13 +275,7 @@ async fn a_month_lands_in_xero_once_through_lost_answers_and_expiring_tokens() {
         "{s}"
     );
     assert!(differences[0].contains("xero holds"), "{s}");
-    within_contract(&server).await;
-}
-
-/// Every request of the test, within Xero's published API description.
-async fn within_contract(server: &MockServer) {
-    let requests = server.received_requests().await.unwrap();
-    assert!(contract::check_xero(&requests) > 0);
+    contract::within_xero(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +295,7 @@ async fn a_draft_xero_refuses_is_a_dead_letter_with_xeros_words() {
         "{s}"
     );
     assert_eq!(fake.0.lock().unwrap().invoices.len(), 11);
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,7 +313,7 @@ async fn a_standard_connection_refreshes_with_the_newest_stored_token() {
     // November from a new process: `xr-1` is spent, the stored successor works.
     let second = run_once(&cfg, "2026-12-02T12:00:00Z");
     assert!(second.contains("0 to retry, 0 dead"), "{second}");
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
     let x = fake.0.lock().unwrap();
     assert_eq!(x.tokens.len(), 2);
     assert!(x.invoices.len() > 12);
@@ -363,7 +343,7 @@ async fn the_mapping_names_the_contact_and_account_in_xero() {
     let cfg = xero_config_mapped(dir.path(), &server.uri(), &[], "", &mappings);
     let out = run_once(&cfg, NOW);
     assert!(out.contains("12 pushed"), "{out}");
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
     let x = fake.0.lock().unwrap();
     let riga = x
         .invoices

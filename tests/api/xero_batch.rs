@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::support::*;
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +14,7 @@ use contract_bridge::daemon::{Bridge, CycleReport};
 use contract_bridge::settings::Settings;
 use serde_json::{Value, json};
 use store::Store;
-use wiremock::{Request, Respond, ResponseTemplate};
+use wiremock::{Request, ResponseTemplate};
 
 /// Xero's message for an archived contact.
 const ARCHIVED: &str = "The contact with the specified contact ID has been archived. The contact must be unarchived before it can be used.";
@@ -34,30 +34,17 @@ struct Xero {
     put_arrived: bool,
 }
 
-#[derive(Clone, Default)]
-struct FakeXero(Arc<Mutex<Xero>>);
-
-impl Respond for FakeXero {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        let mut x = self.0.lock().unwrap();
-        let path = r.url.path().to_owned();
-        if path == "/connect/token" {
-            return ResponseTemplate::new(200).set_body_json(
-                json!({"access_token": "tok", "expires_in": 1800, "token_type": "Bearer"}),
-            );
-        }
+impl xero::Accounting for Xero {
+    fn accounting(&mut self, r: &Request, path: &str) -> ResponseTemplate {
         assert_eq!(r.headers.get("xero-tenant-id").unwrap(), "tenant-1");
         if r.method.as_str() == "GET" && path == "/api.xro/2.0/Invoices" {
-            x.gets += 1;
+            self.gets += 1;
             // `IDs=a,b,c`: Xero's filter by InvoiceIDs (the status poll).
             if let Some(ids) = query_param(r, "IDs") {
                 let ids: Vec<&str> = ids.split(',').collect();
-                let found: Vec<Value> = x
-                    .invoices
-                    .iter()
-                    .filter(|i| ids.contains(&i["InvoiceID"].as_str().unwrap()))
-                    .cloned()
-                    .collect();
+                let found = xero::found(&self.invoices, |i| {
+                    ids.contains(&i["InvoiceID"].as_str().unwrap())
+                });
                 return ResponseTemplate::new(200)
                     .set_body_json(json!({"Id": "x", "Status": "OK", "Invoices": found}));
             }
@@ -66,18 +53,14 @@ impl Respond for FakeXero {
             let wanted: Vec<String> = filter
                 .split(" OR ")
                 .map(|f| {
-                    f.strip_prefix("Reference==\"")
-                        .and_then(|f| f.strip_suffix('"'))
+                    xero::reference(f)
                         .unwrap_or_else(|| panic!("unexpected filter {filter}"))
                         .to_owned()
                 })
                 .collect();
-            let found: Vec<Value> = x
-                .invoices
-                .iter()
-                .filter(|i| wanted.iter().any(|w| i["Reference"] == w.as_str()))
-                .cloned()
-                .collect();
+            let found = xero::found(&self.invoices, |i| {
+                wanted.iter().any(|w| i["Reference"] == w.as_str())
+            });
             return ResponseTemplate::new(200)
                 .set_body_json(json!({"Id": "x", "Status": "OK", "Invoices": found}));
         }
@@ -95,14 +78,14 @@ impl Respond for FakeXero {
                 .unwrap()
                 .to_owned();
             assert!(key.len() <= 128);
-            if let Some(answer) = x.keys.get(&key) {
+            if let Some(answer) = self.keys.get(&key) {
                 return ResponseTemplate::new(200).set_body_json(answer.clone());
             }
-            x.put_arrived = true;
-            let delay = x.slow_puts.unwrap_or_default();
+            self.put_arrived = true;
+            let delay = self.slow_puts.unwrap_or_default();
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             let sent = body["Invoices"].as_array().unwrap().clone();
-            x.puts.push(sent.len());
+            self.puts.push(sent.len());
             let mut answered = Vec::new();
             for mut inv in sent {
                 assert_eq!(inv["Type"], "ACCREC");
@@ -124,16 +107,16 @@ impl Respond for FakeXero {
                         q * u
                     })
                     .sum();
-                inv["InvoiceID"] = json!(format!("inv-{}", x.invoices.len() + 1));
+                inv["InvoiceID"] = json!(format!("inv-{}", self.invoices.len() + 1));
                 inv["SubTotal"] = json!(total.round_dp(2).to_string());
                 inv["HasErrors"] = json!(false);
                 inv["StatusAttributeString"] = json!("OK");
-                x.invoices.push(inv.clone());
+                self.invoices.push(inv.clone());
                 answered.push(inv);
             }
             let answer = json!({"Id": "x", "Status": "OK", "Invoices": answered});
-            x.keys.insert(key, answer.clone());
-            if std::mem::take(&mut x.lose_next_answer) {
+            self.keys.insert(key, answer.clone());
+            if std::mem::take(&mut self.lose_next_answer) {
                 return ResponseTemplate::new(500).set_body_string("upstream lost");
             }
             return ResponseTemplate::new(200)
@@ -193,13 +176,39 @@ async fn queue_fifty(store: &Store, now: DateTime<Utc>) {
     }
 }
 
-async fn setup(x: Xero) -> (FakeXero, wiremock::MockServer, tempfile::TempDir) {
-    let fake = FakeXero(Arc::new(Mutex::new(x)));
-    let server = serve(fake.clone()).await;
-    (fake, server, tempfile::tempdir().unwrap())
+/// A fake Xero that answers as `x` and the fifty drafts of
+/// [`queue_fifty`] queued for it, in the store at `store_url` (SQLite in
+/// the test's folder when `None`).
+struct Fifty {
+    fake: Shared<Xero>,
+    server: wiremock::MockServer,
+    dir: tempfile::TempDir,
+    store: Arc<Store>,
+    bridge: Arc<Bridge>,
+    now: DateTime<Utc>,
 }
 
-fn check_outcome(fake: &FakeXero, status: &store::Status) {
+async fn fifty_queued(x: Xero, store_url: Option<String>) -> Fifty {
+    let fake = Shared::new(x);
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = store_url.unwrap_or_else(|| sqlite(dir.path()));
+    let store = Arc::new(Store::open_writer(&url).await.unwrap());
+    let settings = settings_on(dir.path(), &server.uri(), &url);
+    let bridge = Arc::new(Bridge::new(settings, store.clone()).unwrap());
+    let now = "2026-11-01T06:00:00Z".parse().unwrap();
+    queue_fifty(&store, now).await;
+    Fifty {
+        fake,
+        server,
+        dir,
+        store,
+        bridge,
+        now,
+    }
+}
+
+fn check_outcome(fake: &Shared<Xero>, status: &store::Status) {
     let x = fake.0.lock().unwrap();
     assert_eq!(x.invoices.len(), 49, "the 49 are created once");
     let references: std::collections::BTreeSet<&str> = x
@@ -227,15 +236,8 @@ fn check_outcome(fake: &FakeXero, status: &store::Status) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_and_dead_letters_the_one()
  {
-    let (fake, server, dir) = setup(Xero::default()).await;
-    let now: DateTime<Utc> = "2026-11-01T06:00:00Z".parse().unwrap();
-    let store = Arc::new(
-        Store::open_writer(&format!("sqlite://{}/state.db", dir.path().display()))
-            .await
-            .unwrap(),
-    );
-    let bridge = Bridge::new(settings(dir.path(), &server.uri()), store.clone()).unwrap();
-    queue_fifty(&store, now).await;
+    let f = fifty_queued(Xero::default(), None).await;
+    let (fake, store, bridge, now) = (&f.fake, &f.store, &f.bridge, f.now);
     // The plan `status` shows: fifty drafts, one batch, two requests
     // within Xero's 60 a minute.
     let waiting = store.waiting().await.unwrap();
@@ -247,8 +249,11 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
             others: 0
         }]
     );
-    let plans =
-        contract_bridge::daemon::plan::plans(&settings(dir.path(), &server.uri()), &waiting, now);
+    let plans = contract_bridge::daemon::plan::plans(
+        &settings(f.dir.path(), &f.server.uri()),
+        &waiting,
+        now,
+    );
     assert_eq!(plans.len(), 1);
     assert_eq!((plans[0].requests, plans[0].batch), (2, 50));
     assert_eq!(
@@ -264,7 +269,7 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
         assert_eq!(x.gets, 1, "one lookup for the fifty");
         assert_eq!(x.puts, vec![50], "one create request carrying the fifty");
     }
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
     // The status poll asks about the 49 in one request.
     let mut polled = CycleReport::default();
     bridge.poll_ledger(now, &mut polled, false).await.unwrap();
@@ -283,7 +288,7 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
     let later = now + Duration::days(1);
     bridge.drain("xero", || later, &mut report).await.unwrap();
     assert_eq!(fake.0.lock().unwrap().puts, vec![50]);
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
 }
 
 /// The batch's answer is lost after Xero stored the 49: the retry finds
@@ -291,19 +296,12 @@ async fn a_batched_push_where_one_invoice_of_50_is_rejected_pushes_the_49_once_a
 /// still dead-letters with Xero's message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_batch_answer_is_retried_without_duplicates() {
-    let (fake, server, dir) = setup(Xero {
+    let losing = Xero {
         lose_next_answer: true,
         ..Xero::default()
-    })
-    .await;
-    let now: DateTime<Utc> = "2026-11-01T06:00:00Z".parse().unwrap();
-    let store = Arc::new(
-        Store::open_writer(&format!("sqlite://{}/state.db", dir.path().display()))
-            .await
-            .unwrap(),
-    );
-    let bridge = Bridge::new(settings(dir.path(), &server.uri()), store.clone()).unwrap();
-    queue_fifty(&store, now).await;
+    };
+    let f = fifty_queued(losing, None).await;
+    let (fake, store, bridge, now) = (&f.fake, &f.store, &f.bridge, f.now);
     let mut report = CycleReport::default();
     bridge.drain("xero", || now, &mut report).await.unwrap();
     assert_eq!(
@@ -322,7 +320,7 @@ async fn a_lost_batch_answer_is_retried_without_duplicates() {
             "the retry creates only the one not found"
         );
     }
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
 }
 
 /// No pool connection is held while a push waits on the network (issue
@@ -331,17 +329,12 @@ async fn a_lost_batch_answer_is_retried_without_duplicates() {
 /// through at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_pool_connection_is_held_while_a_push_waits_on_xero() {
-    let (fake, server, dir) = setup(Xero {
+    let slow = Xero {
         slow_puts: Some(std::time::Duration::from_millis(1500)),
         ..Xero::default()
-    })
-    .await;
-    let url = postgres_database();
-    let now: DateTime<Utc> = "2026-11-01T06:00:00Z".parse().unwrap();
-    let store = Arc::new(Store::open_writer(&url).await.unwrap());
-    let bridge =
-        Arc::new(Bridge::new(settings_on(dir.path(), &server.uri(), &url), store.clone()).unwrap());
-    queue_fifty(&store, now).await;
+    };
+    let f = fifty_queued(slow, Some(postgres_database())).await;
+    let (fake, store, bridge, now) = (&f.fake, &f.store, &f.bridge, f.now);
     let pushing = {
         let bridge = bridge.clone();
         tokio::spawn(async move {
@@ -362,5 +355,5 @@ async fn no_pool_connection_is_held_while_a_push_waits_on_xero() {
     assert!(other.is_none(), "the fifty are leased to the push in hand");
     let report = pushing.await.unwrap();
     assert_eq!((report.pushed, report.dead), (49, 1));
-    check_outcome(&fake, &store.status().await.unwrap());
+    check_outcome(fake, &store.status().await.unwrap());
 }

@@ -12,12 +12,10 @@
 //! Every API request is checked against Xero's OpenAPI description.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use crate::support::*;
 use serde_json::{Value, json};
-use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, ResponseTemplate};
 
 struct Xero {
     /// The scopes the app holds in Xero's developer portal.
@@ -35,12 +33,11 @@ struct Xero {
     refused: usize,
 }
 
-#[derive(Clone)]
-struct FakeXero(Arc<Mutex<Xero>>);
+type FakeXero = Shared<Xero>;
 
 impl FakeXero {
-    fn new(held: &[&'static str]) -> FakeXero {
-        FakeXero(Arc::new(Mutex::new(Xero {
+    fn holding(held: &[&'static str]) -> FakeXero {
+        Shared::new(Xero {
             held: held.to_vec(),
             asked: Vec::new(),
             granted: String::new(),
@@ -49,7 +46,7 @@ impl FakeXero {
             attachments: BTreeMap::new(),
             uploads: 0,
             refused: 0,
-        })))
+        })
     }
 }
 
@@ -60,75 +57,51 @@ fn forbidden() -> ResponseTemplate {
     )
 }
 
-impl Respond for FakeXero {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        let mut x = self.0.lock().unwrap();
+impl Answer for Xero {
+    fn answer(&mut self, r: &Request) -> ResponseTemplate {
         let path = r.url.path().to_owned();
         if path == "/connect/token" {
             let form = url_form(r);
             assert_eq!(form["grant_type"], "client_credentials");
             let asked = form.get("scope").cloned().unwrap_or_default();
-            x.asked.push(asked.clone());
-            if asked.split(' ').any(|s| !x.held.contains(&s)) {
+            self.asked.push(asked.clone());
+            if asked.split(' ').any(|s| !self.held.contains(&s)) {
                 return ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_scope"}));
             }
-            x.granted = asked.clone();
+            self.granted = asked.clone();
             return ResponseTemplate::new(200).set_body_json(json!({
                 "access_token": "tok", "expires_in": 1800, "token_type": "Bearer", "scope": asked
             }));
         }
         assert_eq!(r.headers.get("authorization").unwrap(), "Bearer tok");
-        let may = |s: &str| x.granted.split(' ').any(|g| g == s);
+        let may = |s: &str| self.granted.split(' ').any(|g| g == s);
         let invoices = may("accounting.invoices") || may("accounting.transactions");
         let attachments = may("accounting.attachments");
         let rest = path.strip_prefix("/api.xro/2.0/Invoices").unwrap();
         let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
         match (r.method.as_str(), parts.as_slice()) {
             (_, [_, "Attachments", ..]) if !attachments => {
-                x.refused += 1;
+                self.refused += 1;
                 forbidden()
             }
             (_, [..]) if !invoices => forbidden(),
             ("GET", [""]) => {
                 let filter: String = query_param(r, "where").unwrap_or_default();
-                let found: Vec<Value> = x
-                    .invoices
-                    .iter()
-                    .filter(|i| filter.contains(i["Reference"].as_str().unwrap()))
-                    .cloned()
-                    .collect();
-                ResponseTemplate::new(200).set_body_json(json!({"Invoices": found}))
+                xero::invoices(&self.invoices, |i| {
+                    filter.contains(i["Reference"].as_str().unwrap())
+                })
             }
             ("PUT", [""]) => {
-                x.puts += 1;
-                let body: Value = serde_json::from_slice(&r.body).unwrap();
-                let mut inv = body["Invoices"][0].clone();
-                inv["InvoiceID"] = json!(format!("inv-{}", x.invoices.len() + 1));
-                x.invoices.push(inv.clone());
-                ResponseTemplate::new(200).set_body_json(json!({"Invoices": [inv]}))
+                self.puts += 1;
+                xero::create(&mut self.invoices, r, |_| {})
             }
-            ("GET", [id]) => {
-                let found: Vec<Value> = x
-                    .invoices
-                    .iter()
-                    .filter(|i| i["InvoiceID"] == *id)
-                    .cloned()
-                    .collect();
-                ResponseTemplate::new(200).set_body_json(json!({"Invoices": found}))
-            }
+            ("GET", [id]) => xero::invoices(&self.invoices, |i| i["InvoiceID"] == *id),
             ("GET", [id, "Attachments"]) => {
-                let list: Vec<Value> = x
-                    .attachments
-                    .get(*id)
-                    .into_iter()
-                    .flatten()
-                    .map(|n| json!({"FileName": n, "MimeType": "application/pdf"}))
-                    .collect();
-                ResponseTemplate::new(200).set_body_json(json!({"Attachments": list}))
+                xero::attachment_list(self.attachments.get(*id), |n| (n, "application/pdf"))
             }
             ("PUT", [id, "Attachments", name]) => {
-                x.uploads += 1;
-                x.attachments
+                self.uploads += 1;
+                self.attachments
                     .entry((*id).to_owned())
                     .or_default()
                     .push((*name).to_owned());
@@ -148,32 +121,6 @@ fn url_form(r: &Request) -> BTreeMap<String, String> {
     u.query_pairs().into_owned().collect()
 }
 
-/// The lv-it month into the Xero at `server`, report PDFs made; `extra`
-/// goes into the target's table (a `scopes` setting).
-fn xero_config(dir: &std::path::Path, server: &MockServer, extra: &str) -> PathBuf {
-    let tables = format!(
-        r#"{samples}{xero}tenant_id = "tenant-1"
-requests_per_second = 1000
-contacts = {{ riga-bakery = "C-1", daugava-logistics = "C-2", jurmala-hotel = "C-3" }}
-{extra}
-[outbox]
-base_delay_secs = 1
-max_delay_secs = 1
-[report]
-chromium = "{printer}""#,
-        samples = folder_source("samples", &scenarios().join("lv-it")),
-        xero = xero_target(&server.uri(), "s3cret"),
-        printer = root().join("tests/fixtures/pdf/fake-chromium").display(),
-    );
-    write_config(dir, &examples().join("lv-it.yaml"), "xero", &tables)
-}
-
-/// Both runs' requests, within Xero's published API description.
-async fn within_contract(server: &MockServer) {
-    let requests = server.received_requests().await.unwrap();
-    assert!(contract::check_xero(&requests) > 0);
-}
-
 const GRANULAR: &[&str] = &["accounting.invoices", "accounting.attachments"];
 const BROAD: &[&str] = &[
     "accounting.transactions",
@@ -183,10 +130,10 @@ const BROAD: &[&str] = &[
 
 #[tokio::test]
 async fn a_new_app_gets_its_drafts_and_pdfs_with_granular_scopes() {
-    let fake = FakeXero::new(GRANULAR);
+    let fake = FakeXero::holding(GRANULAR);
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = xero_config(dir.path(), &server, "");
+    let cfg = xero::pdf_config(dir.path(), &server.uri(), "");
     let check = std::process::Command::new(bin())
         .args(["check", "--config"])
         .arg(&cfg)
@@ -207,7 +154,7 @@ async fn a_new_app_gets_its_drafts_and_pdfs_with_granular_scopes() {
         s.contains("xero scopes xero: granted accounting.invoices accounting.attachments"),
         "{s}"
     );
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
     let out = std::process::Command::new(bin())
         .args(["status", "--json", "--config"])
         .arg(&cfg)
@@ -235,12 +182,12 @@ async fn a_new_app_gets_its_drafts_and_pdfs_with_granular_scopes() {
 
 #[tokio::test]
 async fn an_old_app_is_told_which_setting_to_change_and_works_with_the_broad_scopes() {
-    let fake = FakeXero::new(BROAD);
+    let fake = FakeXero::holding(BROAD);
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     // Derived scopes: an app from before March 2026 that holds only the
     // broad ones refuses them; the error says what to set and where.
-    let cfg = xero_config(dir.path(), &server, "");
+    let cfg = xero::pdf_config(dir.path(), &server.uri(), "");
     let log = run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     assert!(log.contains("invalid_scope"), "{log}");
     assert!(log.contains("targets.xero.scopes"), "{log}");
@@ -255,9 +202,9 @@ async fn an_old_app_is_told_which_setting_to_change_and_works_with_the_broad_sco
 
     // The `scopes` setting, in a fresh store: the broad scopes work.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = xero_config(
+    let cfg = xero::pdf_config(
         dir.path(),
-        &server,
+        &server.uri(),
         r#"scopes = ["accounting.transactions", "accounting.contacts", "accounting.attachments"]"#,
     );
     run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
@@ -267,7 +214,7 @@ async fn an_old_app_is_told_which_setting_to_change_and_works_with_the_broad_sco
         s.contains("requested accounting.transactions accounting.contacts accounting.attachments (from `targets.xero.scopes`)"),
         "{s}"
     );
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
     let x = fake.0.lock().unwrap();
     assert_eq!((x.invoices.len(), x.uploads), (3, 3));
 }
@@ -276,16 +223,18 @@ async fn an_old_app_is_told_which_setting_to_change_and_works_with_the_broad_sco
 async fn a_pdf_refused_for_its_scope_leaves_the_draft_sent_once_and_fails_on_its_own() {
     // The app holds invoices but not attachments; the setting asks for
     // what it holds (a settings warning says the PDFs cannot go).
-    let fake = FakeXero::new(&["accounting.invoices"]);
+    let fake = FakeXero::holding(&["accounting.invoices"]);
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = xero_config(dir.path(), &server, r#"scopes = ["accounting.invoices"]"#);
+    let cfg = xero::pdf_config(
+        dir.path(),
+        &server.uri(),
+        r#"scopes = ["accounting.invoices"]"#,
+    );
     let log = run_once_with(&cfg, "2026-11-02T12:00:00Z", &[]);
     assert!(log.contains("without `accounting.attachments`"), "{log}");
     // Later runs retry nothing: the drafts are sent, the PDFs dead.
-    run_once_with(&cfg, "2026-11-02T13:00:00Z", &[]);
-    run_once_with(&cfg, "2026-11-02T14:00:00Z", &[]);
-    let s = status(&cfg, &[]);
+    let s = xero::an_hour_and_two_later(&cfg);
     assert!(s.contains("outbox: 0 pending, 3 sent, 3 dead"), "{s}");
     let failing: Vec<&str> = s
         .lines()
@@ -304,7 +253,7 @@ async fn a_pdf_refused_for_its_scope_leaves_the_draft_sent_once_and_fails_on_its
         !s.lines().any(|l| l.starts_with("failing xero draft:")),
         "no draft fails: {s}"
     );
-    within_contract(&server).await;
+    contract::within_xero(&server).await;
     let x = fake.0.lock().unwrap();
     assert_eq!(x.puts, 3, "each draft created once");
     assert_eq!(x.invoices.len(), 3);
@@ -357,13 +306,13 @@ async fn the_contract_check_refuses_what_xero_does_not_publish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_pdfs_are_counted_in_the_metrics() {
-    let fake = FakeXero::new(&["accounting.invoices"]);
+    let fake = FakeXero::holding(&["accounting.invoices"]);
     let server = serve(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = xero_config(
+    let cfg = xero::pdf_config(
         dir.path(),
-        &server,
+        &server.uri(),
         &format!("scopes = [\"accounting.invoices\"]\n[http]\nlisten = \"127.0.0.1:{port}\""),
     );
     let _daemon = spawn_daemon(&cfg, std::process::Stdio::null());
@@ -392,19 +341,4 @@ async fn refused_pdfs_are_counted_in_the_metrics() {
     let x = fake.0.lock().unwrap();
     assert_eq!(x.puts, x.invoices.len());
     assert_eq!(x.uploads, 0);
-}
-
-/// `GET /metrics` over plain HTTP/1.1; empty while the daemon is not up.
-fn metrics(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }

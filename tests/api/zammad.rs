@@ -596,14 +596,7 @@ async fn zammad_webhooks_are_verified_deduplicated_and_read_the_ticket_again() {
     // The start-up sync first; then an agent edits ticket 2 and Zammad calls.
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     loop {
-        let m = client
-            .get(&metrics)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = get_text(&client, &metrics).await;
         if m.contains("contract_bridge_tickets 10") {
             break;
         }

@@ -67,13 +67,27 @@ fn hmac_hex<M: hmac::Mac + hmac::KeyInit>(body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// A helpdesk's webhook `body`, signed (`X-Hub-Signature: signature`) and
+/// numbered by its `delivery` header, as the helpdesk at `config` sends it.
+fn deliver<C>(config: &C, signature: &str, delivery: &str, body: &[u8])
+where
+    for<'a> Mapped<'a, C>: HelpdeskApi,
+{
+    let map = SourceMap::default();
+    let api = Mapped { config, map: &map };
+    let headers = vec![
+        ("X-Hub-Signature".to_owned(), signature.to_owned()),
+        (delivery.to_owned(), "d-1".to_owned()),
+    ];
+    let _ = api.webhook(&headers, body, SECRET);
+}
+
 /// Every webhook body parser, the first byte choosing which; signed with
 /// the right secret so the body reaches the parser behind the signature.
 pub fn webhooks(data: &[u8]) {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    let map = SourceMap::default();
     match which % 5 {
         // `type = "webhook"`: an export in the body, each ticket then read
         // as the engine reads it.
@@ -90,18 +104,8 @@ pub fn webhooks(data: &[u8]) {
                 serde_json::json!({"url": "https://desk.example.com/", "token": "t"}),
             )
             .unwrap();
-            let api = Mapped {
-                config: &config,
-                map: &map,
-            };
-            let headers = vec![
-                (
-                    "X-Hub-Signature".to_owned(),
-                    format!("sha1={}", hmac_hex::<hmac::Hmac<sha1::Sha1>>(body)),
-                ),
-                ("X-Zammad-Delivery".to_owned(), "d-1".to_owned()),
-            ];
-            let _ = api.webhook(&headers, body, SECRET);
+            let signature = format!("sha1={}", hmac_hex::<hmac::Hmac<sha1::Sha1>>(body));
+            deliver(&config, &signature, "X-Zammad-Delivery", body);
         }
         2 => {
             let config: connectors::jira::JiraConfig = serde_json::from_value(serde_json::json!({
@@ -109,21 +113,8 @@ pub fn webhooks(data: &[u8]) {
                 "email": "a@example.com", "api_token": "t"
             }))
             .unwrap();
-            let api = Mapped {
-                config: &config,
-                map: &map,
-            };
-            let headers = vec![
-                (
-                    "X-Hub-Signature".to_owned(),
-                    format!("sha256={}", hmac_hex::<hmac::Hmac<sha2::Sha256>>(body)),
-                ),
-                (
-                    "X-Atlassian-Webhook-Identifier".to_owned(),
-                    "d-1".to_owned(),
-                ),
-            ];
-            let _ = api.webhook(&headers, body, SECRET);
+            let signature = format!("sha256={}", hmac_hex::<hmac::Hmac<sha2::Sha256>>(body));
+            deliver(&config, &signature, "X-Atlassian-Webhook-Identifier", body);
         }
         3 => {
             let _ = connectors::xero::webhook_signed(SECRET, body, std::str::from_utf8(body).ok());

@@ -58,27 +58,25 @@ pub struct Spec {
     prefix: &'static str,
 }
 
-pub static XERO: LazyLock<Spec> = LazyLock::new(|| {
-    let text =
-        std::fs::read_to_string(super::root().join("tests/contract/xero/xero_accounting.yaml"))
-            .unwrap();
-    Spec {
-        vendor: "xero",
-        doc: serde_yaml_ng::from_str(&text).expect("xero_accounting.yaml is YAML"),
-        prefix: "/api.xro/2.0",
-    }
-});
+pub static XERO: LazyLock<Spec> =
+    LazyLock::new(|| vendored("xero", "xero/xero_accounting.yaml", "/api.xro/2.0"));
 
-pub static JIRA: LazyLock<Spec> = LazyLock::new(|| {
-    let text =
-        std::fs::read_to_string(super::root().join("tests/contract/jira/swagger-v3.v3.json"))
-            .unwrap();
+pub static JIRA: LazyLock<Spec> = LazyLock::new(|| vendored("jira", "jira/swagger-v3.v3.json", ""));
+
+/// The description vendored at `tests/contract/{file}` (JSON or YAML, by its name).
+fn vendored(vendor: &'static str, file: &str, prefix: &'static str) -> Spec {
+    let text = std::fs::read_to_string(super::root().join("tests/contract").join(file)).unwrap();
+    let doc = if file.ends_with(".json") {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is JSON: {e}"))
+    } else {
+        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{file} is YAML: {e}"))
+    };
     Spec {
-        vendor: "jira",
-        doc: serde_json::from_str(&text).expect("swagger-v3.v3.json is JSON"),
-        prefix: "",
+        vendor,
+        doc,
+        prefix,
     }
-});
+}
 
 /// Checks each request to Xero's accounting API among `requests` (token
 /// requests are left out, see [`KNOWN_DIFFERENCES`]); panics naming every
@@ -87,12 +85,25 @@ pub fn check_xero(requests: &[Request]) -> usize {
     XERO.check_all(requests, |p| p.starts_with("/api.xro/2.0/"))
 }
 
+/// Every request of the test to the Xero at `server` (at least one), within
+/// Xero's published API description.
+pub async fn within_xero(server: &wiremock::MockServer) {
+    let requests = server.received_requests().await.unwrap();
+    assert!(check_xero(&requests) > 0);
+}
+
 /// Checks each request to the Jira Cloud platform API (`/rest/api/3/…`).
 pub fn check_jira(requests: &[Request]) -> usize {
     JIRA.check_all(requests, |p| p.starts_with("/rest/api/3/"))
 }
 
 impl Spec {
+    /// A request's path as the description writes it (below [`Spec::prefix`]).
+    fn path_of<'r>(&self, r: &'r Request) -> &'r str {
+        let path = r.url.path();
+        path.strip_prefix(self.prefix).unwrap_or(path)
+    }
+
     fn check_all(&self, requests: &[Request], ours: impl Fn(&str) -> bool) -> usize {
         let mut wrong = Vec::new();
         let mut n = 0;
@@ -100,11 +111,7 @@ impl Spec {
         let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
         for r in requests.iter().filter(|r| ours(r.url.path())) {
             n += 1;
-            let path = r
-                .url
-                .path()
-                .strip_prefix(self.prefix)
-                .unwrap_or(r.url.path());
+            let path = self.path_of(r);
             let method = r.method.as_str().to_ascii_lowercase();
             if let Some((template, _, _)) = self.operation_path(path, &method) {
                 *seen.entry(format!("{} {template}", r.method)).or_default() += 1;
@@ -132,11 +139,7 @@ impl Spec {
 
     /// What is wrong with one request; empty: it is within the contract.
     pub fn check(&self, r: &Request) -> Vec<String> {
-        let path = r
-            .url
-            .path()
-            .strip_prefix(self.prefix)
-            .unwrap_or(r.url.path());
+        let path = self.path_of(r);
         let method = r.method.as_str().to_ascii_lowercase();
         let Some((template, item, path_params)) = self.operation_path(path, &method) else {
             return vec![format!("no operation `{method} {path}` in the description")];

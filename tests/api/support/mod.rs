@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod tryton;
+pub mod xero;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,23 @@ pub static BOOK: LazyLock<engine::ContractBook> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("the example mappings must load: {e:?}"))
         .book
 });
+
+/// The twelve customers of the example contracts; the first nine set SLA
+/// targets.
+pub const CUSTOMERS: [&str; 12] = [
+    "riga-bakery",
+    "daugava-logistics",
+    "jurmala-hotel",
+    "baltic-retail",
+    "vidzeme-foods",
+    "poznan-clinic",
+    "alert-co",
+    "attend-co",
+    "access-co",
+    "walkin-co",
+    "nordhavn-arkitekter",
+    "valby-tandlaege",
+];
 
 /// Modest property-test case counts (`PROPTEST_CASES` overrides); failures
 /// are reported, not persisted to files.
@@ -285,6 +304,13 @@ pub fn write_config(dir: &Path, mapping: &Path, target: &str, tables: &str) -> P
     write_toml(dir, &text)
 }
 
+/// Writes `dir/bridge.toml`: the example mapping billed into the folder
+/// target `drafts` (`dir/drafts`), with the other `tables`.
+pub fn drafts_config(dir: &Path, tables: &str) -> PathBuf {
+    let drafts = folder_target("drafts", &dir.join("drafts"));
+    write_config(dir, &examples(), "drafts", &format!("{drafts}{tables}"))
+}
+
 /// The itech tickets as source `itech` (with `source_keys` added to it),
 /// and an outbox that tries three times without delay.
 pub fn itech_source(source_keys: &str) -> String {
@@ -311,32 +337,131 @@ pub fn itech_books_config(dir: &Path, mapping: &Path, books: &str) -> PathBuf {
 
 /// A Fortnox at `uri` as the `books` target, with the itech customers.
 pub fn fortnox_books(uri: &str) -> String {
-    format!(
-        r#"type = "fortnox"
-base_url = "{uri}/3"
-token_url = "{uri}/oauth-v1/token"
-client_id = "client"
-client_secret = "s3cret"
-tenant_id = "1234567"
-[targets.books.customers]
-"nordhavn-arkitekter" = "1042"
-"valby-tandlaege" = "1043""#
-    )
+    let fortnox = format!(
+        "type = \"fortnox\"\nbase_url = \"{uri}/3\"\ntoken_url = \"{uri}/oauth-v1/token\"\n\
+         client_id = \"client\"\nclient_secret = \"s3cret\"\ntenant_id = \"1234567\""
+    );
+    with_itech_customers(&fortnox, r#""1042""#, r#""1043""#)
 }
 
 /// An e-conomic at `uri` as the `books` target, with the itech customers.
 pub fn economic_books(uri: &str) -> String {
+    let economic = format!(
+        "type = \"economic\"\nbase_url = \"{uri}\"\napp_secret_token = \"app\"\n\
+         agreement_grant_token = \"grant\"\nlayout_number = 19\npayment_terms_number = 1\n\
+         vat_zone_number = 1"
+    );
+    with_itech_customers(&economic, "42", "43")
+}
+
+/// The `books` target's `table`, and the ledger's ids (TOML values) of
+/// the two itech customers.
+fn with_itech_customers(table: &str, nordhavn: &str, valby: &str) -> String {
     format!(
-        r#"type = "economic"
-base_url = "{uri}"
-app_secret_token = "app"
-agreement_grant_token = "grant"
-layout_number = 19
-payment_terms_number = 1
-vat_zone_number = 1
-[targets.books.customers]
-"nordhavn-arkitekter" = 42
-"valby-tandlaege" = 43"#
+        "{table}\n[targets.books.customers]\n\"nordhavn-arkitekter\" = {nordhavn}\n\"valby-tandlaege\" = {valby}"
+    )
+}
+
+/// A fake vendor's state, shared by its wiremock server and the test that
+/// inspects it afterwards (`fake.0.lock()`).
+pub struct Shared<T>(pub Arc<Mutex<T>>);
+
+impl<T> Shared<T> {
+    pub fn new(state: T) -> Shared<T> {
+        Shared(Arc::new(Mutex::new(state)))
+    }
+}
+
+impl<T: Default> Default for Shared<T> {
+    fn default() -> Shared<T> {
+        Shared::new(T::default())
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Shared<T> {
+        Shared(self.0.clone())
+    }
+}
+
+/// How a fake vendor answers a request, its state locked for the answer.
+pub trait Answer: Send + 'static {
+    fn answer(&mut self, r: &Request) -> ResponseTemplate;
+}
+
+impl<T: Answer> Respond for Shared<T> {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().answer(r)
+    }
+}
+
+/// `GET /metrics` over plain HTTP/1.1; empty while the daemon is not up.
+pub fn metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The customer of a draft's reference (`draft:CUSTOMER:PERIOD:rN`).
+pub fn customer_of(reference: &Value) -> String {
+    let reference = reference.as_str().unwrap();
+    let customer = reference.split(':').nth(1);
+    customer
+        .unwrap_or_else(|| panic!("no customer in {reference}"))
+        .to_owned()
+}
+
+/// Contracts for two Riga customers of a helpdesk whose raw values the
+/// value map `desk` reads (`value_map`: its YAML lines, indented four
+/// spaces): time at 60.00 in 15-minute steps, a 25.00 call-out, a first
+/// response within an hour around the clock; daugava-logistics also pays
+/// a 100.00 monthly fee.
+pub fn riga_desk_mapping(value_map: &str) -> String {
+    format!(
+        r#"
+calendars:
+  always:
+    time_zone: Europe/Riga
+    hours: 24/7
+value_maps:
+  desk:
+{value_map}
+templates:
+  desk-support:
+    currency: EUR
+    time_zone: Europe/Riga
+    value_map: desk
+    start: 2026-01-01
+    hourly_rate: "60.00"
+    call_out_fee: "25.00"
+    rounding:
+      step: 15m
+    sla:
+      calendar: always
+      first_response: 1h
+customers:
+  riga-bakery:
+    template: desk-support
+  daugava-logistics:
+    template: desk-support
+    monthly_fee: "100.00"
+"#
+    )
+}
+
+/// `[sources.NAME]`: the helpdesk `kind` at `url`, SLA breaches noted back
+/// to it; `settings` are its other lines (credentials, paging).
+pub fn helpdesk_source(name: &str, kind: &str, url: &str, settings: &str) -> String {
+    format!(
+        "[sources.{name}]\ntype = \"{kind}\"\nurl = \"{url}\"\nnotes = \"{name}\"\n{settings}\n"
     )
 }
 
@@ -495,6 +620,16 @@ pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// `contract-bridge ARGS --config CONFIG`: its output, whatever its exit.
+pub fn with_config(config: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 /// Runs `cmd` and asserts it succeeded, showing its stderr when not.
 pub fn succeeded(cmd: &mut std::process::Command) -> std::process::Output {
     let out = cmd.output().unwrap();
@@ -605,27 +740,70 @@ pub static REAL_TRYTON: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new((
 /// Request Tracker's REST2 on loopback, as `scripts/rt-up.sh` starts it.
 pub const RT_BASE: &str = "http://127.0.0.1:8090/REST/2.0";
 
-/// One REST2 call with the token; the JSON answer, which it asserts succeeded.
-pub async fn rt_call(
-    client: &reqwest::Client,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut r = client
-        .request(method, format!("{RT_BASE}/{path}"))
-        .header("authorization", format!("token {token}"));
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/json")
-            .body(b.to_string());
+/// Request Tracker started afresh by `scripts/rt-up.sh` (with `env`, e.g.
+/// a faked clock), and a REST2 client with its token.
+pub fn rt_up(env: &[(&str, &Path)]) -> Rt {
+    let status = std::process::Command::new("bash")
+        .arg(root().join("scripts/rt-up.sh"))
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .expect("bash");
+    assert!(
+        status.success(),
+        "scripts/rt-up.sh failed: Request Tracker is needed for this test"
+    );
+    let token = std::fs::read_to_string(root().join("target/rt/token")).unwrap();
+    Rt {
+        client: reqwest::Client::new(),
+        token: token.trim().to_owned(),
     }
-    let resp = r.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Stops Request Tracker, leaving the port (and real time) to the tests after.
+pub fn rt_stop() {
+    let _ = std::process::Command::new("bash")
+        .arg(root().join("scripts/rt-up.sh"))
+        .arg("stop")
+        .status();
+}
+
+/// REST2 calls to the Request Tracker of [`rt_up`], with its token.
+pub struct Rt {
+    client: reqwest::Client,
+    pub token: String,
+}
+
+impl Rt {
+    pub async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// One call; the JSON answer, which it asserts succeeded.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut r = self
+            .client
+            .request(method, format!("{RT_BASE}/{path}"))
+            .header("authorization", format!("token {}", self.token));
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
 }
 
 /// `status` of the store behind `config`.
