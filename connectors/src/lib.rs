@@ -59,6 +59,63 @@ pub(crate) mod testing {
     pub fn ok(body: serde_json::Value) -> HttpResponse {
         answer(200, body)
     }
+
+    /// A 200 answer whose body is the vendor's fixture, as the file has it.
+    pub fn fixture_answer(vendor: &str, name: &str) -> HttpResponse {
+        let path = format!(
+            "{}/../tests/fixtures/{vendor}/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        }
+    }
+
+    /// A WebSub `X-Hub-Signature` value: `{algorithm}={hex HMAC of body}`.
+    pub fn hub_signature<M: hmac::Mac + hmac::KeyInit>(
+        algorithm: &str,
+        secret: &[u8],
+        body: &[u8],
+    ) -> String {
+        let mut mac = <M as hmac::KeyInit>::new_from_slice(secret).unwrap();
+        mac.update(body);
+        format!("{algorithm}={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// An SLA resolution breach note on `ticket`, tagged `sla-breach`.
+    pub fn breach_note(source: &str, ticket: &str, customer: &str, text: &str) -> crate::Note {
+        crate::Note {
+            source: source.into(),
+            ticket: ticket.into(),
+            customer: customer.into(),
+            metric: "resolution".into(),
+            event: crate::NoteEvent::Breach,
+            due_at: None,
+            tag: "sla-breach".into(),
+            text: text.into(),
+            subject: None,
+        }
+    }
+
+    /// A renewal suggestion for `customer`, tagged `prepaid-renewal`.
+    pub fn renewal_ticket(
+        source: &str,
+        customer: &str,
+        requester: &str,
+        title: &str,
+        text: &str,
+    ) -> crate::NewTicket {
+        crate::NewTicket {
+            source: source.into(),
+            customer: customer.into(),
+            requester: Some(requester.into()),
+            title: title.into(),
+            text: text.into(),
+            tag: "prepaid-renewal".into(),
+        }
+    }
 }
 
 use std::time::Duration;

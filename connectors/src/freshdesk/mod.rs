@@ -499,10 +499,7 @@ mod tests {
     #[test]
     fn a_ticket_becomes_canonical_with_only_its_billable_time() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut running = entry(14, 42, "00:10", true, "still at it");
         running["timer_running"] = json!(true);
         let s = convert_one(
@@ -560,10 +557,7 @@ mod tests {
         map.fields.insert("group".into(), "group_id".into());
         map.category_from = Some(Place::LabelPrefix("cat-".into()));
         map.kind_from = Some(Place::Field("cf_kind".into()));
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut t = ticket(43, 2, 9001);
         t["tags"] = json!(["cat-hardware"]);
         t["custom_fields"]["cf_kind"] = json!("Phone");
@@ -596,10 +590,7 @@ mod tests {
         assert_eq!(v["states"].as_array().unwrap().len(), 1);
         // A place Freshdesk does not have is refused, per ticket.
         map.kind_from = Some(Place::Activity);
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let e = convert_one(&c, ticket(44, 2, 9001), json!([])).unwrap_err();
         assert!(e.contains("Freshdesk has no Activity for the kind"), "{e}");
     }
@@ -607,10 +598,7 @@ mod tests {
     #[test]
     fn an_unknown_company_or_a_bad_entry_skips_the_ticket_with_a_reason() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let raw = raw_ticket(ticket(45, 2, 9002)).unwrap();
         let out = c
             .convert(
@@ -653,10 +641,7 @@ mod tests {
     #[test]
     fn pages_follow_while_full_and_a_malformed_page_is_an_error() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let first = c.changed(None, None).unwrap();
         assert_eq!(
             first.url,
@@ -712,20 +697,15 @@ mod tests {
     #[test]
     fn a_note_is_private_found_by_its_marker_and_keeps_the_tags() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let note = Note {
-            source: "desk".into(),
-            ticket: "42".into(),
-            customer: "riga-bakery".into(),
             metric: "first_response".into(),
-            event: crate::NoteEvent::Breach,
-            due_at: None,
-            tag: "sla-breach".into(),
-            text: "First response is late <1h>.".into(),
-            subject: None,
+            ..crate::testing::breach_note(
+                "desk",
+                "42",
+                "riga-bakery",
+                "First response is late <1h>.",
+            )
         };
         let key = "sla:desk:42:first_response:breach";
         let asks = c.find_note(&note).unwrap();

@@ -35,7 +35,11 @@ pub struct Mapped<'a, C> {
     pub map: &'a SourceMap,
 }
 
-impl<C> Mapped<'_, C> {
+impl<'a, C> Mapped<'a, C> {
+    pub fn new(config: &'a C, map: &'a SourceMap) -> Self {
+        Mapped { config, map }
+    }
+
     /// The ticket's `fields`: what the connector keeps of its own, and each
     /// field the mapping names, read from the helpdesk's field by `read`.
     pub fn extra_fields(

@@ -691,8 +691,7 @@ impl crate::helpdesk::HelpdeskConfig for JiraConfig {
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
-    use crate::testing::answer;
-    use hmac::{KeyInit, Mac};
+    use crate::testing::{answer, hub_signature};
     use std::collections::BTreeMap;
 
     fn map() -> SourceMap {
@@ -705,15 +704,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> HttpResponse {
-        HttpResponse {
-            status: 200,
-            retry_after: None,
-            body: std::fs::read_to_string(format!(
-                "{}/../tests/fixtures/jira/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        }
+        crate::testing::fixture_answer("jira", name)
     }
 
     fn config() -> JiraConfig {
@@ -729,10 +720,7 @@ mod tests {
     #[test]
     fn an_issue_becomes_a_canonical_ticket_with_worklogs_changelog_and_sla() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         assert_eq!(page.next.as_deref(), Some("CAEaAggD"));
         let details = c.details(&page.tickets).unwrap();
@@ -756,10 +744,7 @@ mod tests {
             key: "work-kind".into(),
             member: None,
         });
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let renamed = fixture("worklogs.json")
             .body
@@ -782,10 +767,7 @@ mod tests {
     #[test]
     fn a_page_without_is_last_goes_on_by_its_token() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let next = |body: Value| c.read_changed(None, &answer(200, body)).unwrap().next;
         assert_eq!(
             next(json!({"issues": [], "nextPageToken": "t2"})).as_deref(),
@@ -814,10 +796,7 @@ mod tests {
             key: "work-kind".into(),
             member: None,
         });
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let details = c.details(&page.tickets).unwrap();
         assert_eq!(
@@ -839,10 +818,7 @@ mod tests {
             key: "billing".into(),
             member: Some("kind".into()),
         });
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let converted = c
             .convert(
                 &page.tickets,
@@ -855,10 +831,7 @@ mod tests {
         // A label prefix; the category from the request type.
         map.kind_from = Some(Place::LabelPrefix("kind-".into()));
         map.category_from = Some(Place::RequestType);
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         assert!(c.fields().contains(&"customfield_10010".to_owned()));
         let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
         assert_eq!(
@@ -881,10 +854,7 @@ mod tests {
 
         // Zammad's activity is refused for the issue, not guessed.
         map.kind_from = Some(Place::Activity);
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
         assert!(converted[0].as_ref().unwrap_err().contains("`activity`"));
     }
@@ -892,21 +862,8 @@ mod tests {
     #[test]
     fn a_note_adds_only_the_part_that_is_missing() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
-        let note = Note {
-            source: "jsm".into(),
-            ticket: "SD-2".into(),
-            customer: "riga-bakery".into(),
-            metric: "resolution".into(),
-            event: crate::NoteEvent::Breach,
-            due_at: None,
-            tag: "sla-breach".into(),
-            text: "missed".into(),
-            subject: None,
-        };
+        let c = Mapped::new(&config, &map);
+        let note = crate::testing::breach_note("jsm", "SD-2", "riga-bakery", "missed");
         let find = c.find_note(&note).unwrap();
         assert_eq!(
             find[1].url,
@@ -939,30 +896,23 @@ mod tests {
     fn a_renewal_issue_is_looked_for_by_label_and_marker_then_created() {
         let map = map();
         let mut config = config();
-        let t = NewTicket {
-            source: "jsm".into(),
-            customer: "riga-bakery".into(),
-            requester: Some("it@riga-bakery.example".into()),
-            title: "Renewal: bank of riga-bakery low".into(),
-            text: "Suggest a new TIMEBANK-10H.".into(),
-            tag: "prepaid-renewal".into(),
-        };
+        let t = crate::testing::renewal_ticket(
+            "jsm",
+            "riga-bakery",
+            "it@riga-bakery.example",
+            "Renewal: bank of riga-bakery low",
+            "Suggest a new TIMEBANK-10H.",
+        );
         let key = "renewal:riga-bakery:bank:low";
         {
-            let c = Mapped {
-                config: &config,
-                map: &map,
-            };
+            let c = Mapped::new(&config, &map);
             assert!(matches!(
                 c.create_ticket(key, &t),
                 Err(ConnectorError::Permanent(m)) if m.contains("renewal_project")
             ));
         }
         config.renewal_project = Some("SD".into());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let find = c.find_ticket(key, &t).unwrap();
         assert_eq!(
             (find.method, find.url.as_str()),
@@ -1015,14 +965,9 @@ mod tests {
     #[test]
     fn a_webhook_is_checked_with_hmac_sha256_over_the_body() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let body = br#"{"timestamp":1783674000000,"webhookEvent":"jira:issue_updated","issue":{"id":"10001","key":"SD-42"}}"#;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
-        mac.update(body);
-        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let sig = hub_signature::<hmac::Hmac<sha2::Sha256>>("sha256", b"s", body);
         let h = vec![
             ("X-Hub-Signature".to_owned(), sig),
             (
@@ -1037,12 +982,10 @@ mod tests {
         );
         // A deleted issue is announced as such, not read again.
         let body = br#"{"timestamp":1783674000000,"webhookEvent":"jira:issue_deleted","issue":{"id":"10001","key":"SD-42"}}"#;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
-        mac.update(body);
         let h = vec![
             (
                 "X-Hub-Signature".to_owned(),
-                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+                hub_signature::<hmac::Hmac<sha2::Sha256>>("sha256", b"s", body),
             ),
             (
                 "X-Atlassian-Webhook-Identifier".to_owned(),

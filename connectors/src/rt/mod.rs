@@ -365,19 +365,15 @@ mod tests {
         }))
         .unwrap();
         let map = SourceMap::default();
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let key = "renewal:valby:card:used-up";
-        let t = NewTicket {
-            source: "rt".into(),
-            customer: "valby".into(),
-            requester: Some("it@valby.example".into()),
-            title: "Renewal: card of valby used up".into(),
-            text: "Suggest a new KLIPPEKORT-10.".into(),
-            tag: "prepaid-renewal".into(),
-        };
+        let t = crate::testing::renewal_ticket(
+            "rt",
+            "valby",
+            "it@valby.example",
+            "Renewal: card of valby used up",
+            "Suggest a new KLIPPEKORT-10.",
+        );
         let find = c.find_ticket(key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(

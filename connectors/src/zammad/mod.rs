@@ -543,8 +543,7 @@ impl crate::helpdesk::HelpdeskConfig for ZammadConfig {
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
-    use crate::testing::ok;
-    use hmac::{KeyInit, Mac};
+    use crate::testing::{hub_signature, ok};
     use mapping::Place;
     use rust_decimal::Decimal;
     use std::collections::BTreeMap;
@@ -559,15 +558,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> HttpResponse {
-        HttpResponse {
-            status: 200,
-            retry_after: None,
-            body: std::fs::read_to_string(format!(
-                "{}/../tests/fixtures/zammad/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        }
+        crate::testing::fixture_answer("zammad", name)
     }
 
     fn config() -> ZammadConfig {
@@ -600,10 +591,7 @@ mod tests {
     #[test]
     fn a_ticket_stored_under_its_internal_id_is_moved_to_its_number_once() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let old =
             serde_json::json!({"id": "81", "customer": "acme", "fields": {"number": "10081"}});
         let (key, current) = c.legacy_key("81", &old).unwrap();
@@ -621,10 +609,7 @@ mod tests {
     fn a_searched_ticket_is_keyed_by_number_with_names_from_the_lists_and_its_articles_text() {
         let (config, mut map) = (config(), map());
         map.minutes_per_unit = Decimal::from(60);
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let search = fixture("search.json");
         let v: Value = serde_json::from_str(&search.body).unwrap();
         assert!(
@@ -683,10 +668,7 @@ mod tests {
     #[test]
     fn a_time_record_read_wrong_fails_its_ticket_not_as_zero_minutes() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let mut a = answers();
         a[4] = ok(
@@ -711,10 +693,7 @@ mod tests {
         let (config, mut map) = (config(), map());
         map.category_from = Some(Place::Activity);
         map.kind_from = Some(Place::LabelPrefix("kind-".into()));
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
         page.tickets[0].value["ticket"]["state_id"] = json!(4);
         page.tickets[0].value["ticket"]["close_at"] = json!("2020-11-13T14:50:00.000Z");
@@ -733,10 +712,7 @@ mod tests {
     #[test]
     fn a_ticket_without_accounted_time_asks_for_no_records() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
         page.tickets[0].value["ticket"]["time_unit"] = Value::Null;
         let details = c.details(&page.tickets).unwrap();
@@ -756,21 +732,9 @@ mod tests {
     #[test]
     fn a_note_finds_its_ticket_by_number_then_adds_only_what_is_missing() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
-        let note = Note {
-            source: "desk".into(),
-            ticket: "10081".into(),
-            customer: "awesome".into(),
-            metric: "resolution".into(),
-            event: crate::NoteEvent::Breach,
-            due_at: None,
-            tag: "sla-breach".into(),
-            text: "SLA resolution target missed".into(),
-            subject: None,
-        };
+        let c = Mapped::new(&config, &map);
+        let note =
+            crate::testing::breach_note("desk", "10081", "awesome", "SLA resolution target missed");
         let find = c.find_note(&note).unwrap();
         assert_eq!(
             find[0].url,
@@ -833,10 +797,7 @@ mod tests {
     fn an_unknown_organization_is_reported_not_guessed() {
         let (config, mut map) = (config(), map());
         map.customers.clear();
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let converted = c.convert(&page.tickets, &answers()).unwrap();
         let err = converted[0].as_ref().unwrap_err();
@@ -846,14 +807,9 @@ mod tests {
     #[test]
     fn a_webhook_is_checked_with_hmac_sha1_over_the_body() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let body = br#"{"ticket":{"id":81},"article":{}}"#;
-        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"s3cret").unwrap();
-        mac.update(body);
-        let sig = format!("sha1={}", hex::encode(mac.finalize().into_bytes()));
+        let sig = hub_signature::<hmac::Hmac<sha1::Sha1>>("sha1", b"s3cret", body);
         let h = |sig: &str| {
             vec![
                 ("X-Hub-Signature".to_owned(), sig.to_owned()),
@@ -879,19 +835,15 @@ mod tests {
     #[test]
     fn a_renewal_ticket_is_looked_for_by_its_marker_then_created_with_an_internal_note() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let key = "renewal:awesome:card:used-up";
-        let t = NewTicket {
-            source: "desk".into(),
-            customer: "awesome".into(),
-            requester: Some("nicole.braun@zammad.org".into()),
-            title: "Renewal: punch card of awesome used up".into(),
-            text: "Suggest a new KLIPPEKORT-10.".into(),
-            tag: "prepaid-renewal".into(),
-        };
+        let t = crate::testing::renewal_ticket(
+            "desk",
+            "awesome",
+            "nicole.braun@zammad.org",
+            "Renewal: punch card of awesome used up",
+            "Suggest a new KLIPPEKORT-10.",
+        );
         let find = c.find_ticket(key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(
