@@ -253,6 +253,28 @@ pub fn id_text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// A record's id read with [`id_text`]: Zammad writes integers and RT
+/// text; either is read the same (their own clients send both, and so do
+/// our fakes).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Id(pub String);
+
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        id_text(&v)
+            .map(Id)
+            .ok_or_else(|| D::Error::custom(format!("an id is a number or a text, not {v}")))
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The marker a note carries so that it is found on a retry.
 pub fn note_marker(key: &str) -> String {
     format!("[contract-bridge {key}]")

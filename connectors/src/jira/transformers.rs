@@ -25,31 +25,17 @@
 //! - `GET /rest/servicedeskapi/request/{key}/comment`: `{values: [{body}]}`;
 //! - the admin webhook: `{webhookEvent, issue}` or `{webhookEvent, worklog}`.
 
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::TicketSnapshot;
 use crate::helpdesk::{Converted, Mapped, SourceMap};
-use crate::{ConnectorError, TicketSnapshot};
 use mapping::{Place, WorkKind};
 
 use super::{INLINE_WORKLOGS, JiraConfig, ORGANIZATION_FIELD, SYSTEM};
 
-/// How jira's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Jira documents it",
-};
-
-/// `answer` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(answer, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(answer, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as Jira documents it");
 
 /// Jira's error body: `{"errorMessages": [..], "errors": {field: message}}`.
 #[derive(Deserialize)]

@@ -28,49 +28,22 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
-use crate::helpdesk::{Converted, Mapped, RawTicket, id_text};
+use crate::helpdesk::{Converted, Id, Mapped, RawTicket};
 use crate::{ConnectorError, TicketSnapshot};
 use mapping::Place;
 
 use super::{RtConfig, SYSTEM, UNSET};
 
-/// How rt's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as RT documents it",
-};
-
-/// `value` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(value, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(value, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as RT documents it");
 
 /// RT's error body.
 #[derive(Deserialize)]
 pub struct ErrorBody {
     pub message: String,
-}
-
-/// A record's id: text in REST2; a number is read the same.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Id(pub String);
-
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        id_text(&v)
-            .map(Id)
-            .ok_or_else(|| D::Error::custom(format!("an id is a number or a text, not {v}")))
-    }
 }
 
 /// A whole number RT writes as text (`"45"`); a number is read the same.

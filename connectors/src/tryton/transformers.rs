@@ -25,7 +25,7 @@
 //! - `model.*.create`: the new ids.
 
 use rust_decimal::Decimal;
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -34,21 +34,7 @@ use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, dec
 
 use super::SYSTEM;
 
-/// How tryton's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Tryton answers it",
-};
-
-/// `value` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(value, what)
-}
-
-/// [`parse`] for a call's result: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(result: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(result, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as Tryton answers it");
 
 /// A JSON-RPC answer: the call's `result` (null for a method that returns
 /// nothing), or the `error` it raised.

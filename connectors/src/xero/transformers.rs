@@ -31,7 +31,7 @@
 //!   JSON numbers (`40.00`).
 
 use rust_decimal::Decimal;
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -40,21 +40,7 @@ use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, dec
 
 use super::SYSTEM;
 
-/// How xero's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Xero documents it",
-};
-
-/// `answer` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(answer, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(answer, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as Xero documents it");
 
 /// A decimal as Xero writes it, a JSON number (`40.00`). A text holding a
 /// number is read the same, as [`decimal`] reads every system's numbers

@@ -27,51 +27,17 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use serde::de::{DeserializeOwned, Error as _, IgnoredAny};
+use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::helpdesk::{Converted, Mapped, RawTicket, SourceMap, id_text};
+use crate::helpdesk::{Converted, Id, Mapped, RawTicket, SourceMap, id_text};
 use crate::{ConnectorError, TicketSnapshot};
 use mapping::{Place, WorkKind};
 
 use super::{SYSTEM, ZammadConfig};
 
-/// A record's id. Zammad writes integers; an id written as a string is
-/// read the same (Zammad's own clients send both, and so do our fakes).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Id(pub String);
-
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        id_text(&v)
-            .map(Id)
-            .ok_or_else(|| D::Error::custom(format!("an id is a number or a text, not {v}")))
-    }
-}
-
-impl std::fmt::Display for Id {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// How zammad's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Zammad documents it",
-};
-
-/// `answer` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(answer, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(answer, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as Zammad documents it");
 
 /// Zammad's error body: `{"error", "error_human"}`.
 #[derive(Deserialize)]
