@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use crate::accounting::encode;
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    SourceMap, WebhookRefusal, note_marker,
+    RestApi, SourceMap, WebhookRefusal, note_marker,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use transformers::{
@@ -74,39 +74,18 @@ enum Ask {
     Time(usize),
 }
 
-impl Mapped<'_, FreshdeskConfig> {
-    fn base(&self) -> &str {
+impl RestApi for Mapped<'_, FreshdeskConfig> {
+    fn base(&self) -> String {
         let url = self.url.trim_end_matches('/');
-        url.strip_suffix("/api/v2").unwrap_or(url)
+        format!("{}/api/v2/", url.strip_suffix("/api/v2").unwrap_or(url))
     }
 
-    fn get(&self, path: String) -> HttpRequest {
-        HttpRequest::json(
-            HttpMethod::Get,
-            format!("{}/api/v2/{path}", self.base()),
-            Vec::new(),
-            self.timeout_ms,
-        )
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
     }
+}
 
-    fn send(
-        &self,
-        method: HttpMethod,
-        path: String,
-        body: &impl Serialize,
-    ) -> Result<HttpRequest, ConnectorError> {
-        // Through a JSON value: its keys sorted, the body as it always was.
-        let body = serde_json::to_value(body)
-            .and_then(|v| serde_json::to_vec(&v))
-            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
-        Ok(HttpRequest::json(
-            method,
-            format!("{}/api/v2/{path}", self.base()),
-            body,
-            self.timeout_ms,
-        ))
-    }
-
+impl Mapped<'_, FreshdeskConfig> {
     /// The companies the mapping's customers are read from: none when
     /// `fields.customer` names a field of the ticket instead.
     fn customer_field(&self) -> Option<&str> {
@@ -328,7 +307,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
             let body = NewNote::private(&note.subject(), &note.text, &note_marker(key));
             out.push((
                 NotePart::Comment,
-                self.send(HttpMethod::Post, format!("tickets/{id}/notes"), &body)?,
+                self.send_sorted(HttpMethod::Post, format!("tickets/{id}/notes"), &body)?,
             ));
         }
         if !found.tag {
@@ -342,7 +321,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
             }
             out.push((
                 NotePart::Tag,
-                self.send(
+                self.send_sorted(
                     HttpMethod::Put,
                     format!("tickets/{id}"),
                     &TagsUpdate { tags },

@@ -63,6 +63,53 @@ impl<C> std::ops::Deref for Mapped<'_, C> {
     }
 }
 
+/// A helpdesk's JSON REST API: its requests, by their path.
+pub trait RestApi {
+    /// What a request's path is appended to.
+    fn base(&self) -> String;
+
+    fn timeout_ms(&self) -> u64;
+
+    fn get(&self, path: String) -> HttpRequest {
+        HttpRequest::json(
+            crate::HttpMethod::Get,
+            format!("{}{path}", self.base()),
+            Vec::new(),
+            self.timeout_ms(),
+        )
+    }
+
+    /// A request carrying `body` as JSON, its fields in their declared order.
+    fn send_json(
+        &self,
+        method: crate::HttpMethod,
+        path: String,
+        body: &impl serde::Serialize,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let body =
+            serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        Ok(HttpRequest::json(
+            method,
+            format!("{}{path}", self.base()),
+            body,
+            self.timeout_ms(),
+        ))
+    }
+
+    /// [`send_json`](Self::send_json) through a JSON value: its keys
+    /// sorted, as RT's and Freshdesk's bodies always were.
+    fn send_sorted(
+        &self,
+        method: crate::HttpMethod,
+        path: String,
+        body: &impl serde::Serialize,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let sorted =
+            serde_json::to_value(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        self.send_json(method, path, &sorted)
+    }
+}
+
 /// A ticket as the helpdesk listed it, before its details are fetched.
 #[derive(Clone, Debug)]
 pub struct RawTicket {

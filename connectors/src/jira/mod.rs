@@ -15,15 +15,13 @@
 
 mod transformers;
 
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
+    RestApi, WebhookRefusal, header, note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use mapping::Place;
@@ -189,34 +187,17 @@ fn issue_of(t: &RawTicket) -> Result<Issue, String> {
     parse(t.value.clone(), "an issue")
 }
 
+impl RestApi for Mapped<'_, JiraConfig> {
+    fn base(&self) -> String {
+        self.url.trim_end_matches('/').to_owned()
+    }
+
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+}
+
 impl Mapped<'_, JiraConfig> {
-    fn get(&self, path: String) -> Result<HttpRequest, ConnectorError> {
-        self.request::<()>(HttpMethod::Get, path, None)
-    }
-
-    fn request<B: Serialize>(
-        &self,
-        method: HttpMethod,
-        path: String,
-        body: Option<&B>,
-    ) -> Result<HttpRequest, ConnectorError> {
-        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
-        let body = match body {
-            Some(b) => {
-                headers.push(("content-type".into(), "application/json".into()));
-                serde_json::to_vec(b).map_err(|e| ConnectorError::Permanent(e.to_string()))?
-            }
-            None => Vec::new(),
-        };
-        Ok(HttpRequest {
-            method,
-            url: format!("{}{path}", self.url.trim_end_matches('/')),
-            headers,
-            body,
-            timeout: Duration::from_millis(self.timeout_ms),
-        })
-    }
-
     fn fields(&self) -> Vec<String> {
         let mut f: Vec<String> = [
             "summary",
@@ -393,11 +374,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             max_results: 100,
             next_page_token: page,
         };
-        self.request(
-            HttpMethod::Post,
-            "/rest/api/3/search/jql".into(),
-            Some(&body),
-        )
+        self.send_json(HttpMethod::Post, "/rest/api/3/search/jql".into(), &body)
     }
 
     fn read_changed(&self, _page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
@@ -413,11 +390,11 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
     }
 
     fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
-        self.get(format!(
+        Ok(self.get(format!(
             "/rest/api/3/issue/{}?expand=changelog&fields={}",
             encode(id),
             encode(&self.fields().join(","))
-        ))
+        )))
     }
 
     fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
@@ -431,14 +408,14 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             out.push(self.get(format!(
                 "/rest/servicedeskapi/request/{}/sla",
                 encode(&t.id)
-            ))?);
+            )));
             if self.needs_worklog(&issue.known) {
                 // `expand=properties`: each worklog with its entity
                 // properties (Jira REST v3 "Get issue worklogs").
                 out.push(self.get(format!(
                     "/rest/api/3/issue/{}/worklog?maxResults=5000&expand=properties",
                     encode(&t.id)
-                ))?);
+                )));
             }
         }
         Ok(out)
@@ -498,11 +475,11 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             self.get(format!(
                 "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
                 encode(&note.ticket)
-            ))?,
+            )),
             self.get(format!(
                 "/rest/api/3/issue/{}?fields=labels",
                 encode(&note.ticket)
-            ))?,
+            )),
         ])
     }
 
@@ -543,23 +520,23 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             };
             out.push((
                 NotePart::Comment,
-                self.request(
+                self.send_json(
                     HttpMethod::Post,
                     format!(
                         "/rest/servicedeskapi/request/{}/comment",
                         encode(&note.ticket)
                     ),
-                    Some(&comment),
+                    &comment,
                 )?,
             ));
         }
         if !found.tag {
             out.push((
                 NotePart::Tag,
-                self.request(
+                self.send_json(
                     HttpMethod::Put,
                     format!("/rest/api/3/issue/{}", encode(&note.ticket)),
-                    Some(&AddLabel::new(&note.tag)),
+                    &AddLabel::new(&note.tag),
                 )?,
             ));
         }
@@ -585,11 +562,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             max_results: 100,
             next_page_token: None,
         };
-        self.request(
-            HttpMethod::Post,
-            "/rest/api/3/search/jql".into(),
-            Some(&body),
-        )
+        self.send_json(HttpMethod::Post, "/rest/api/3/search/jql".into(), &body)
     }
 
     fn read_found_ticket(
@@ -620,7 +593,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
                 labels: [&ticket.tag],
             },
         };
-        self.request(HttpMethod::Post, "/rest/api/3/issue".into(), Some(&issue))
+        self.send_json(HttpMethod::Post, "/rest/api/3/issue".into(), &issue)
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {

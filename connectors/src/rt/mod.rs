@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    WebhookRefusal, note_marker, ticket_title,
+    RestApi, WebhookRefusal, note_marker, ticket_title,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use transformers::{
@@ -75,34 +75,17 @@ fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
     })
 }
 
+impl RestApi for Mapped<'_, RtConfig> {
+    fn base(&self) -> String {
+        format!("{}/", self.url.trim_end_matches('/'))
+    }
+
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+}
+
 impl Mapped<'_, RtConfig> {
-    fn get(&self, path: String) -> HttpRequest {
-        HttpRequest::json(
-            HttpMethod::Get,
-            format!("{}/{path}", self.url.trim_end_matches('/')),
-            Vec::new(),
-            self.timeout_ms,
-        )
-    }
-
-    fn send(
-        &self,
-        method: HttpMethod,
-        path: String,
-        body: &impl Serialize,
-    ) -> Result<HttpRequest, ConnectorError> {
-        // Through a JSON value: its keys sorted, the body as it always was.
-        let body = serde_json::to_value(body)
-            .and_then(|v| serde_json::to_vec(&v))
-            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
-        Ok(HttpRequest::json(
-            method,
-            format!("{}/{path}", self.url.trim_end_matches('/')),
-            body,
-            self.timeout_ms,
-        ))
-    }
-
     fn history(&self, id: &str) -> HttpRequest {
         self.get(format!(
             "ticket/{}/history?per_page=100&fields=Type,Field,OldValue,NewValue,TimeTaken,Creator,Created,Data",
@@ -243,7 +226,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         if !found.comment {
             out.push((
                 NotePart::Comment,
-                self.send(
+                self.send_sorted(
                     HttpMethod::Post,
                     format!("ticket/{id}/comment"),
                     // The subject carries the marker: RT lists subjects in the history.
@@ -258,7 +241,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         if !found.tag {
             out.push((
                 NotePart::Tag,
-                self.send(
+                self.send_sorted(
                     HttpMethod::Put,
                     format!("ticket/{id}"),
                     &CustomFieldsUpdate {
@@ -318,7 +301,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
             )]),
             requestor: ticket.requester.as_deref(),
         };
-        self.send(HttpMethod::Post, "ticket".into(), &body)
+        self.send_sorted(HttpMethod::Post, "ticket".into(), &body)
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {

@@ -17,15 +17,14 @@
 mod transformers;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
+    RestApi, WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use transformers::{
@@ -134,24 +133,13 @@ fn plan(tickets: &[(String, bool)]) -> Vec<Ask> {
     asks
 }
 
-impl Mapped<'_, ZammadConfig> {
-    fn get(&self, path: String) -> HttpRequest {
-        HttpRequest {
-            method: HttpMethod::Get,
-            url: format!("{}{path}", self.url.trim_end_matches('/')),
-            headers: vec![("accept".into(), "application/json".into())],
-            body: Vec::new(),
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
+impl RestApi for Mapped<'_, ZammadConfig> {
+    fn base(&self) -> String {
+        self.url.trim_end_matches('/').to_owned()
     }
 
-    fn post(&self, path: &str, body: &impl Serialize) -> Result<HttpRequest, ConnectorError> {
-        let mut r = self.get(path.to_owned());
-        r.method = HttpMethod::Post;
-        r.headers
-            .push(("content-type".into(), "application/json".into()));
-        r.body = serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
-        Ok(r)
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
     }
 }
 
@@ -432,7 +420,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             };
             out.push((
                 NotePart::Comment,
-                self.post("/api/v1/ticket_articles", &article)?,
+                self.send_json(HttpMethod::Post, "/api/v1/ticket_articles".into(), &article)?,
             ));
         }
         if !found.tag {
@@ -441,7 +429,10 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 object: "Ticket",
                 o_id: ticket,
             };
-            out.push((NotePart::Tag, self.post("/api/v1/tags/add", &tag)?));
+            out.push((
+                NotePart::Tag,
+                self.send_json(HttpMethod::Post, "/api/v1/tags/add".into(), &tag)?,
+            ));
         }
         Ok(out)
     }
@@ -488,7 +479,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 format!("{}\n\n{}", ticket.text, note_marker(key)),
             ),
         };
-        self.post("/api/v1/tickets", &body)
+        self.send_json(HttpMethod::Post, "/api/v1/tickets".into(), &body)
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
