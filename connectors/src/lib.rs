@@ -162,8 +162,9 @@ pub enum ConnectorError {
 
 /// The sources (`sources.NAME` in the configuration), by `type`: a folder
 /// of exports, a webhook endpoint, and every helpdesk API, registered here
-/// with one line each (`Variant(module::Config)`, the config implementing
-/// [`helpdesk::HelpdeskConfig`]; `type` is the variant in snake case).
+/// with one line each (`Variant(module::Config)`, the config's
+/// [`helpdesk::Mapped`] implementing [`helpdesk::HelpdeskApi`]; `type` is
+/// the variant in snake case).
 macro_rules! sources {
     ($($helpdesk:ident($config:ty)),* $(,)?) => {
         #[derive(Clone, Debug, Deserialize, serde::Serialize)]
@@ -232,7 +233,9 @@ impl SourceConfig {
 
     /// What the configuration's types cannot say (one way to sign in).
     pub fn check(&self) -> Result<(), String> {
-        self.as_helpdesk().map_or(Ok(()), |h| h.check())
+        // Read without a mapping section: neither the check nor the rate reads it.
+        self.helpdesk(&helpdesk::SourceMap::default())
+            .map_or(Ok(()), |h| h.check())
     }
 
     /// Whether this source is a helpdesk API (read and noted through
@@ -243,7 +246,8 @@ impl SourceConfig {
 
     /// A helpdesk's request rate, per second.
     pub fn helpdesk_rate(&self) -> Option<u32> {
-        self.as_helpdesk().map(|h| h.requests_per_second())
+        self.helpdesk(&helpdesk::SourceMap::default())
+            .map(|h| h.requests_per_second())
     }
 
     /// The tickets a webhook body carries, or `None` when this source takes

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use crate::accounting::encode;
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    RestApi, SourceMap, WebhookRefusal, note_marker,
+    RestApi, WebhookRefusal, note_marker,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use transformers::{
@@ -373,19 +373,10 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
     }
 }
 
-impl crate::helpdesk::HelpdeskConfig for FreshdeskConfig {
-    fn requests_per_second(&self) -> u32 {
-        self.requests_per_second
-    }
-
-    fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a> {
-        Box::new(Mapped { config: self, map })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helpdesk::SourceMap;
     use crate::testing::{answer, ok};
     use mapping::{Place, WorkKind};
 

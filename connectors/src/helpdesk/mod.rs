@@ -14,17 +14,19 @@ use crate::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note, TicketSn
 pub use mapping::SourceMap;
 
 /// A helpdesk's configuration (`sources.NAME` of `type` this helpdesk), as
-/// the registry in `lib.rs` knows every helpdesk.
+/// the registry in `lib.rs` knows every helpdesk: every configuration
+/// whose [`Mapped`] is a [`HelpdeskApi`] is one.
 pub trait HelpdeskConfig {
-    /// Requests a second the daemon may send it.
-    fn requests_per_second(&self) -> u32;
-
     /// The API, read with the source's `sources.<name>` mapping section.
     fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a>;
+}
 
-    /// What the configuration's types cannot say (one way to sign in).
-    fn check(&self) -> Result<(), String> {
-        Ok(())
+impl<C> HelpdeskConfig for C
+where
+    for<'a> Mapped<'a, C>: HelpdeskApi,
+{
+    fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a> {
+        Box::new(Mapped::new(self, map))
     }
 }
 
@@ -190,7 +192,13 @@ pub type Converted = Result<TicketSnapshot, String>;
 pub trait HelpdeskApi: Send + Sync {
     fn system(&self) -> &'static str;
 
+    /// Requests a second the daemon may send it.
     fn requests_per_second(&self) -> u32;
+
+    /// What the configuration's types cannot say (one way to sign in).
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// How to get an access token, for a helpdesk reached by OAuth with
     /// refresh tokens (Jira 3LO); none: the credentials are fixed.

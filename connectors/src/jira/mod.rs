@@ -330,6 +330,10 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         self.requests_per_second
     }
 
+    fn check(&self) -> Result<(), String> {
+        JiraConfig::check(self)
+    }
+
     fn grant(&self) -> Option<&dyn crate::accounting::TokenGrant> {
         self.oauth.is_some().then_some(self as _)
     }
@@ -640,23 +644,6 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
                 keys: Default::default(),
             }
         })
-    }
-}
-
-impl crate::helpdesk::HelpdeskConfig for JiraConfig {
-    fn requests_per_second(&self) -> u32 {
-        self.requests_per_second
-    }
-
-    fn api<'a>(
-        &'a self,
-        map: &'a crate::helpdesk::SourceMap,
-    ) -> Box<dyn crate::helpdesk::HelpdeskApi + 'a> {
-        Box::new(crate::helpdesk::Mapped { config: self, map })
-    }
-
-    fn check(&self) -> Result<(), String> {
-        JiraConfig::check(self)
     }
 }
 

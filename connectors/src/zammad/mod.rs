@@ -517,19 +517,6 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
     }
 }
 
-impl crate::helpdesk::HelpdeskConfig for ZammadConfig {
-    fn requests_per_second(&self) -> u32 {
-        self.requests_per_second
-    }
-
-    fn api<'a>(
-        &'a self,
-        map: &'a crate::helpdesk::SourceMap,
-    ) -> Box<dyn crate::helpdesk::HelpdeskApi + 'a> {
-        Box::new(crate::helpdesk::Mapped { config: self, map })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
