@@ -99,20 +99,15 @@ pub(crate) mod testing {
         }
     }
 
-    /// A renewal suggestion for `customer`, tagged `prepaid-renewal`.
-    pub fn renewal_ticket(
-        source: &str,
-        customer: &str,
-        requester: &str,
-        title: &str,
-        text: &str,
-    ) -> crate::NewTicket {
+    /// A renewal suggestion for `customer`'s used-up punch card, tagged
+    /// `prepaid-renewal`.
+    pub fn renewal_ticket(customer: &str, requester: &str) -> crate::NewTicket {
         crate::NewTicket {
-            source: source.into(),
+            source: "desk".into(),
             customer: customer.into(),
             requester: Some(requester.into()),
-            title: title.into(),
-            text: text.into(),
+            title: format!("Renewal: card of {customer} used up"),
+            text: "Suggest a new KLIPPEKORT-10.".into(),
             tag: "prepaid-renewal".into(),
         }
     }

@@ -856,13 +856,7 @@ mod tests {
     fn a_renewal_issue_is_looked_for_by_label_and_marker_then_created() {
         let map = map();
         let mut config = config();
-        let t = crate::testing::renewal_ticket(
-            "jsm",
-            "riga-bakery",
-            "it@riga-bakery.example",
-            "Renewal: bank of riga-bakery low",
-            "Suggest a new TIMEBANK-10H.",
-        );
+        let t = crate::testing::renewal_ticket("riga-bakery", "it@riga-bakery.example");
         let key = "renewal:riga-bakery:bank:low";
         {
             let c = Mapped::new(&config, &map);
@@ -894,13 +888,13 @@ mod tests {
         assert_eq!(body["fields"]["issuetype"], json!({"name": "Task"}));
         assert_eq!(
             body["fields"]["summary"],
-            "Renewal: bank of riga-bakery low [contract-bridge renewal:riga-bakery:bank:low]"
+            "Renewal: card of riga-bakery used up [contract-bridge renewal:riga-bakery:bank:low]"
         );
         assert_eq!(body["fields"]["labels"], json!(["prepaid-renewal"]));
         assert_eq!(body["fields"]["description"]["type"], "doc");
         assert_eq!(
             body["fields"]["description"]["content"][0]["content"][0]["text"],
-            "Suggest a new TIMEBANK-10H."
+            "Suggest a new KLIPPEKORT-10."
         );
         let found = answer(
             200,

@@ -337,13 +337,7 @@ mod tests {
         let map = SourceMap::default();
         let c = Mapped::new(&config, &map);
         let key = "renewal:valby:card:used-up";
-        let t = crate::testing::renewal_ticket(
-            "rt",
-            "valby",
-            "it@valby.example",
-            "Renewal: card of valby used up",
-            "Suggest a new KLIPPEKORT-10.",
-        );
+        let t = crate::testing::renewal_ticket("valby", "it@valby.example");
         let find = c.find_ticket(key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(

@@ -815,13 +815,7 @@ mod tests {
         let (config, map) = (config(), map());
         let c = Mapped::new(&config, &map);
         let key = "renewal:awesome:card:used-up";
-        let t = crate::testing::renewal_ticket(
-            "desk",
-            "awesome",
-            "nicole.braun@zammad.org",
-            "Renewal: punch card of awesome used up",
-            "Suggest a new KLIPPEKORT-10.",
-        );
+        let t = crate::testing::renewal_ticket("awesome", "nicole.braun@zammad.org");
         let find = c.find_ticket(key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(
@@ -835,12 +829,12 @@ mod tests {
         assert_eq!(
             body,
             json!({
-                "title": "Renewal: punch card of awesome used up [contract-bridge renewal:awesome:card:used-up]",
+                "title": "Renewal: card of awesome used up [contract-bridge renewal:awesome:card:used-up]",
                 "group": "Users",
                 "customer": "nicole.braun@zammad.org",
                 "tags": "prepaid-renewal",
                 "article": {
-                    "subject": "Renewal: punch card of awesome used up",
+                    "subject": "Renewal: card of awesome used up",
                     "body": "Suggest a new KLIPPEKORT-10.\n\n[contract-bridge renewal:awesome:card:used-up]",
                     "content_type": "text/plain",
                     "type": "note",
