@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::accounting::status_error;
-use crate::helpdesk::{Converted, Mapped, RawTicket, SourceMap};
-use crate::{ConnectorError, HttpResponse, TicketSnapshot};
+use crate::helpdesk::{Converted, Mapped, RawTicket, SourceMap, canonical_ticket};
+use crate::{ConnectorError, HttpResponse};
 use mapping::Place;
 
 use super::{FreshdeskConfig, SYSTEM};
@@ -458,26 +458,23 @@ impl Mapped<'_, FreshdeskConfig> {
         for (name, value) in &t.custom_fields {
             own[name] = value.clone();
         }
-        let snapshot = json!({
-            "id": id,
-            "customer": customer,
-            "requester": requester,
-            "title": t.subject,
-            "priority": priority,
-            "category": category,
-            "tags": t.tags,
-            "fields": self.extra_fields(own, |f| field_value(v, f)),
-            "created_at": t.created_at,
-            "first_response_at": t.stats.first_responded_at,
-            "resolved_at": resolved,
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        Ok(canonical_ticket(
+            id,
+            customer,
+            json!({
+                "requester": requester,
+                "title": t.subject,
+                "priority": priority,
+                "category": category,
+                "tags": t.tags,
+                "fields": self.extra_fields(own, |f| field_value(v, f)),
+                "created_at": t.created_at,
+                "first_response_at": t.stats.first_responded_at,
+                "resolved_at": resolved,
+                "states": states,
+                "work": work,
+            }),
+        ))
     }
 }
 

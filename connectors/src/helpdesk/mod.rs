@@ -330,6 +330,20 @@ impl std::fmt::Display for Id {
     }
 }
 
+/// The canonical ticket `id` of `customer` (the offline export's ticket
+/// object); `members` holds the rest of it (requester, title, … work).
+pub fn canonical_ticket(id: &str, customer: &str, members: serde_json::Value) -> TicketSnapshot {
+    let mut ticket = serde_json::json!({"id": id, "customer": customer});
+    if let (Some(t), serde_json::Value::Object(rest)) = (ticket.as_object_mut(), members) {
+        t.extend(rest);
+    }
+    TicketSnapshot {
+        id: id.to_owned(),
+        customer: customer.to_owned(),
+        json: ticket.to_string(),
+    }
+}
+
 /// The marker a note carries so that it is found on a retry.
 pub fn note_marker(key: &str) -> String {
     format!("[contract-bridge {key}]")

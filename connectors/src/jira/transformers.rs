@@ -29,8 +29,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::TicketSnapshot;
-use crate::helpdesk::{Converted, Mapped, SourceMap};
+use crate::helpdesk::{Converted, Mapped, SourceMap, canonical_ticket};
 use mapping::{Place, WorkKind};
 
 use super::{INLINE_WORKLOGS, JiraConfig, ORGANIZATION_FIELD, SYSTEM};
@@ -632,33 +631,30 @@ impl Mapped<'_, JiraConfig> {
             }
             None => f.reporter.as_ref().and_then(|r| r.email_address.clone()),
         };
-        let snapshot = json!({
-            "id": key,
-            "customer": customer,
-            "requester": requester,
-            "title": f.summary,
-            "priority": f.priority.as_ref().map(|p| &p.name),
-            "category": category,
-            "tags": f.labels,
-            "fields": self.extra_fields(json!({"jsm_sla": cycles}), |raw| {
-                // An option field by its value, any other as Jira sent it.
-                let v = issue.field(raw);
-                match FieldValue::deserialize(v) {
-                    Ok(FieldValue::Option { value }) => json!(value),
-                    _ => v.clone(),
-                }
+        Ok(canonical_ticket(
+            key,
+            customer,
+            json!({
+                "requester": requester,
+                "title": f.summary,
+                "priority": f.priority.as_ref().map(|p| &p.name),
+                "category": category,
+                "tags": f.labels,
+                "fields": self.extra_fields(json!({"jsm_sla": cycles}), |raw| {
+                    // An option field by its value, any other as Jira sent it.
+                    let v = issue.field(raw);
+                    match FieldValue::deserialize(v) {
+                        Ok(FieldValue::Option { value }) => json!(value),
+                        _ => v.clone(),
+                    }
+                }),
+                "created_at": created,
+                "first_response_at": first_response,
+                "resolved_at": f.resolutiondate.as_deref().map_or(Value::Null, rfc3339),
+                "states": states,
+                "work": work,
             }),
-            "created_at": created,
-            "first_response_at": first_response,
-            "resolved_at": f.resolutiondate.as_deref().map_or(Value::Null, rfc3339),
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: key.to_owned(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        ))
     }
 }
 

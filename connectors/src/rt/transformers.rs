@@ -32,8 +32,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
-use crate::helpdesk::{Converted, Id, Mapped, RawTicket};
-use crate::{ConnectorError, TicketSnapshot};
+use crate::ConnectorError;
+use crate::helpdesk::{Converted, Id, Mapped, RawTicket, canonical_ticket};
 use mapping::Place;
 
 use super::{RtConfig, SYSTEM, UNSET};
@@ -299,32 +299,29 @@ impl Mapped<'_, RtConfig> {
             .first()
             .map_or(Value::Null, |c| json!(c));
         let tags: Vec<&str> = custom_field(&v.custom_fields, self.map.field("tags", "Tags"));
-        let snapshot = json!({
-            "id": t.id,
-            "customer": customer,
-            "requester": requester,
-            "title": v.subject,
-            "priority": v.priority,
-            "category": category,
-            "tags": tags,
-            "fields": self.extra_fields(json!({"rt_sla": v.sla, "rt_due": date(&v.due)}), |raw| {
-                match custom_field(&v.custom_fields, raw).as_slice() {
-                    [] => Value::Null,
-                    [one] => json!(one),
-                    many => json!(many),
-                }
+        Ok(canonical_ticket(
+            &t.id,
+            customer,
+            json!({
+                "requester": requester,
+                "title": v.subject,
+                "priority": v.priority,
+                "category": category,
+                "tags": tags,
+                "fields": self.extra_fields(json!({"rt_sla": v.sla, "rt_due": date(&v.due)}), |raw| {
+                    match custom_field(&v.custom_fields, raw).as_slice() {
+                        [] => Value::Null,
+                        [one] => json!(one),
+                        many => json!(many),
+                    }
+                }),
+                "created_at": v.created,
+                "first_response_at": first_response,
+                "resolved_at": date(&v.resolved),
+                "states": states,
+                "work": work,
             }),
-            "created_at": v.created,
-            "first_response_at": first_response,
-            "resolved_at": date(&v.resolved),
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: t.id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        ))
     }
 }
 

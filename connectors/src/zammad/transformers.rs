@@ -31,8 +31,8 @@ use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::helpdesk::{Converted, Id, Mapped, RawTicket, SourceMap, id_text};
-use crate::{ConnectorError, TicketSnapshot};
+use crate::ConnectorError;
+use crate::helpdesk::{Converted, Id, Mapped, RawTicket, SourceMap, canonical_ticket, id_text};
 use mapping::{Place, WorkKind};
 
 use super::{SYSTEM, ZammadConfig};
@@ -631,29 +631,26 @@ impl Mapped<'_, ZammadConfig> {
             Some(f) => ticket.attribute(f),
             None => json!(listed.requester),
         };
-        let snapshot = json!({
-            "id": t.id,
-            "customer": customer,
-            "requester": requester,
-            "title": known.title,
-            "priority": priority,
-            "category": category,
-            "tags": tags,
-            "fields": self.extra_fields(
-                json!({"number": known.number, "zammad_id": listed.id}),
-                |raw| ticket.attribute(raw)
-            ),
-            "created_at": created,
-            "first_response_at": known.first_response_at,
-            "resolved_at": resolved,
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: t.id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        Ok(canonical_ticket(
+            &t.id,
+            customer,
+            json!({
+                "requester": requester,
+                "title": known.title,
+                "priority": priority,
+                "category": category,
+                "tags": tags,
+                "fields": self.extra_fields(
+                    json!({"number": known.number, "zammad_id": listed.id}),
+                    |raw| ticket.attribute(raw)
+                ),
+                "created_at": created,
+                "first_response_at": known.first_response_at,
+                "resolved_at": resolved,
+                "states": states,
+                "work": work,
+            }),
+        ))
     }
 }
 
