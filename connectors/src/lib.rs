@@ -60,6 +60,16 @@ pub(crate) mod testing {
         answer(200, body)
     }
 
+    /// The canonical JSON of the first of `tickets`, converted with `answers`.
+    pub fn first_converted(
+        api: &dyn crate::helpdesk::HelpdeskApi,
+        tickets: &[crate::helpdesk::RawTicket],
+        answers: &[HttpResponse],
+    ) -> serde_json::Value {
+        let converted = api.convert(tickets, answers).unwrap();
+        serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap()
+    }
+
     /// A 200 answer whose body is the vendor's fixture, as the file has it.
     pub fn fixture_answer(vendor: &str, name: &str) -> HttpResponse {
         let path = format!(

@@ -651,7 +651,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
-    use crate::testing::{answer, hub_signature};
+    use crate::testing::{answer, first_converted, hub_signature};
     use std::collections::BTreeMap;
 
     fn map() -> SourceMap {
@@ -665,6 +665,16 @@ mod tests {
 
     fn fixture(name: &str) -> HttpResponse {
         crate::testing::fixture_answer("jira", name)
+    }
+
+    /// The map reading an entry's kind from its `work-kind` property.
+    fn worklog_kind_map() -> SourceMap {
+        let mut map = map();
+        map.kind_from = Some(Place::WorklogProperty {
+            key: "work-kind".into(),
+            member: None,
+        });
+        map
     }
 
     fn config() -> JiraConfig {
@@ -685,8 +695,7 @@ mod tests {
         assert_eq!(page.next.as_deref(), Some("CAEaAggD"));
         let details = c.details(&page.tickets).unwrap();
         assert_eq!(details.len(), 1, "the SLA only: the worklogs came inline");
-        let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(&c, &page.tickets, &[fixture("sla.json")]);
         assert_eq!(v["customer"], "riga-bakery");
         assert_eq!(v["category"], "network");
         assert_eq!(v["priority"], "Medium");
@@ -699,11 +708,7 @@ mod tests {
     #[test]
     fn a_worklog_read_wrong_fails_its_issue_not_as_zero_minutes() {
         let config = config();
-        let mut map = map();
-        map.kind_from = Some(Place::WorklogProperty {
-            key: "work-kind".into(),
-            member: None,
-        });
+        let map = worklog_kind_map();
         let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let renamed = fixture("worklogs.json")
@@ -751,11 +756,7 @@ mod tests {
     #[test]
     fn the_kind_comes_from_a_worklog_property_a_label_prefix_or_a_field() {
         let config = config();
-        let mut map = map();
-        map.kind_from = Some(Place::WorklogProperty {
-            key: "work-kind".into(),
-            member: None,
-        });
+        let mut map = worklog_kind_map();
         let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let details = c.details(&page.tickets).unwrap();
@@ -764,13 +765,11 @@ mod tests {
             "https://example.atlassian.net/rest/api/3/issue/SD-2/worklog?maxResults=5000&expand=properties",
             "the search does not expand worklog properties"
         );
-        let converted = c
-            .convert(
-                &page.tickets,
-                &[fixture("sla.json"), fixture("worklogs.json")],
-            )
-            .unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(
+            &c,
+            &page.tickets,
+            &[fixture("sla.json"), fixture("worklogs.json")],
+        );
         assert_eq!(v["work"][0]["kind"], "onsite");
         assert_eq!(v["work"][0]["note"], "Replaced the cash register's switch");
         // Another member of another property.
@@ -779,13 +778,11 @@ mod tests {
             member: Some("kind".into()),
         });
         let c = Mapped::new(&config, &map);
-        let converted = c
-            .convert(
-                &page.tickets,
-                &[fixture("sla.json"), fixture("worklogs.json")],
-            )
-            .unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(
+            &c,
+            &page.tickets,
+            &[fixture("sla.json"), fixture("worklogs.json")],
+        );
         assert_eq!(v["work"][0]["kind"], "phone");
 
         // A label prefix; the category from the request type.
@@ -801,15 +798,13 @@ mod tests {
         );
         page.tickets[0].value["fields"]["labels"] = json!(["vip", "kind-phone"]);
         page.tickets[0].value["fields"]["customfield_10010"] = json!({"requestType": {"id": "72", "name": "Network outage"}, "currentStatus": {"status": "Resolved"}});
-        let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(&c, &page.tickets, &[fixture("sla.json")]);
         assert_eq!(v["work"][0]["kind"], "phone");
         assert_eq!(v["category"], "Network outage");
 
         // No kind where it is configured: a `kinds` word of the comment, else remote.
         page.tickets[0].value["fields"]["labels"] = json!([]);
-        let converted = c.convert(&page.tickets, &[fixture("sla.json")]).unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(&c, &page.tickets, &[fixture("sla.json")]);
         assert_eq!(v["work"][0]["kind"], "remote");
 
         // Zammad's activity is refused for the issue, not guessed.

@@ -521,7 +521,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
-    use crate::testing::{hub_signature, ok};
+    use crate::testing::{first_converted, hub_signature, ok};
     use mapping::Place;
     use rust_decimal::Decimal;
     use std::collections::BTreeMap;
@@ -676,8 +676,7 @@ mod tests {
         page.tickets[0].value["ticket"]["state_id"] = json!(4);
         page.tickets[0].value["ticket"]["close_at"] = json!("2020-11-13T14:50:00.000Z");
         page.tickets[0].value["ticket"]["priority_id"] = json!(3);
-        let converted = c.convert(&page.tickets, &answers()).unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(&c, &page.tickets, &answers());
         assert_eq!(v["priority"], "3 high");
         assert_eq!(
             v["resolved_at"], "2020-11-13T14:50:00.000Z",
@@ -698,8 +697,7 @@ mod tests {
         let mut a = answers();
         a.remove(2);
         a.truncate(3);
-        let converted = c.convert(&page.tickets, &a).unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(&c, &page.tickets, &a);
         assert_eq!(v["work"], json!([]));
         assert!(
             c.convert(&page.tickets, &a[..2]).is_err(),
