@@ -321,8 +321,11 @@ pub trait AccountingApi: Send + Sync {
         None
     }
 
-    /// Adds the credentials (and the token, if any) to a request.
-    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>);
+    /// Adds the credentials (and the token, if any) to a request; by
+    /// default the OAuth access token as `Authorization: Bearer …`.
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
+        token_authorization(request, "Bearer", token);
+    }
 
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError>;
 
@@ -503,6 +506,15 @@ pub trait AccountingApi: Send + Sync {
 /// idempotency key, which names customer, period and revision.
 pub fn reference(key: &str) -> String {
     key.to_owned()
+}
+
+/// Adds `Authorization: {scheme} {token}` to `request`, when there is a token.
+pub fn token_authorization(request: &mut HttpRequest, scheme: &str, token: Option<&str>) {
+    if let Some(t) = token {
+        request
+            .headers
+            .push(("authorization".into(), format!("{scheme} {t}")));
+    }
 }
 
 /// The error an answer other than 2xx stands for; `message` is what the

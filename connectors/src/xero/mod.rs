@@ -429,14 +429,6 @@ impl AccountingApi for XeroConfig {
         self.tenant_id.is_none().then_some("xero-tenant-id")
     }
 
-    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
-        if let Some(t) = token {
-            request
-                .headers
-                .push(("authorization".into(), format!("Bearer {t}")));
-        }
-    }
-
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
         let filter = format!("Reference==\"{}\"", reference.replace('"', ""));
         Ok(self.request(
