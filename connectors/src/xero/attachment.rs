@@ -29,15 +29,7 @@ impl XeroConfig {
     }
 
     pub(super) fn list_attachments_request(&self, invoice_id: &str) -> HttpRequest {
-        self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/Invoices/{}/Attachments",
-                self.base_url,
-                encode(invoice_id)
-            ),
-            Vec::new(),
-        )
+        self.get(format!("/Invoices/{}/Attachments", encode(invoice_id)))
     }
 
     pub(super) fn attach_request(
