@@ -110,16 +110,17 @@ pub(crate) mod testing {
     }
 
     /// A renewal suggestion for `customer`'s used-up punch card, tagged
-    /// `prepaid-renewal`.
-    pub fn renewal_ticket(customer: &str, requester: &str) -> crate::NewTicket {
-        crate::NewTicket {
+    /// `prepaid-renewal`, and its outbox key.
+    pub fn renewal_ticket(customer: &str, requester: &str) -> (String, crate::NewTicket) {
+        let ticket = crate::NewTicket {
             source: "desk".into(),
             customer: customer.into(),
             requester: Some(requester.into()),
             title: format!("Renewal: card of {customer} used up"),
             text: "Suggest a new KLIPPEKORT-10.".into(),
             tag: "prepaid-renewal".into(),
-        }
+        };
+        (format!("renewal:{customer}:card:used-up"), ticket)
     }
 }
 

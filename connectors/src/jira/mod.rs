@@ -851,18 +851,17 @@ mod tests {
     fn a_renewal_issue_is_looked_for_by_label_and_marker_then_created() {
         let map = map();
         let mut config = config();
-        let t = crate::testing::renewal_ticket("riga-bakery", "it@riga-bakery.example");
-        let key = "renewal:riga-bakery:bank:low";
+        let (key, t) = crate::testing::renewal_ticket("riga-bakery", "it@riga-bakery.example");
         {
             let c = Mapped::new(&config, &map);
             assert!(matches!(
-                c.create_ticket(key, &t),
+                c.create_ticket(&key, &t),
                 Err(ConnectorError::Permanent(m)) if m.contains("renewal_project")
             ));
         }
         config.renewal_project = Some("SD".into());
         let c = Mapped::new(&config, &map);
-        let find = c.find_ticket(key, &t).unwrap();
+        let find = c.find_ticket(&key, &t).unwrap();
         assert_eq!(
             (find.method, find.url.as_str()),
             (
@@ -876,14 +875,14 @@ mod tests {
             json!({"jql": "project = \"SD\" AND labels = \"prepaid-renewal\" ORDER BY created DESC",
                    "fields": ["summary"], "maxResults": 100})
         );
-        let create = c.create_ticket(key, &t).unwrap();
+        let create = c.create_ticket(&key, &t).unwrap();
         assert_eq!(create.url, "https://example.atlassian.net/rest/api/3/issue");
         let body: Value = serde_json::from_slice(&create.body).unwrap();
         assert_eq!(body["fields"]["project"], json!({"key": "SD"}));
         assert_eq!(body["fields"]["issuetype"], json!({"name": "Task"}));
         assert_eq!(
             body["fields"]["summary"],
-            "Renewal: card of riga-bakery used up [contract-bridge renewal:riga-bakery:bank:low]"
+            "Renewal: card of riga-bakery used up [contract-bridge renewal:riga-bakery:card:used-up]"
         );
         assert_eq!(body["fields"]["labels"], json!(["prepaid-renewal"]));
         assert_eq!(body["fields"]["description"]["type"], "doc");
@@ -894,16 +893,16 @@ mod tests {
         let found = answer(
             200,
             json!({"issues": [
-            {"key": "SD-7", "fields": {"summary": "x [contract-bridge renewal:riga-bakery:bank:low-2]"}},
+            {"key": "SD-7", "fields": {"summary": "x [contract-bridge renewal:riga-bakery:card:used-up-2]"}},
             {"key": "SD-9", "fields": {"summary": body["fields"]["summary"]}},
         ], "isLast": true}),
         );
         assert_eq!(
-            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            c.read_found_ticket(&key, &found).unwrap().as_deref(),
             Some("SD-9")
         );
         assert_eq!(
-            c.read_found_ticket(key, &answer(200, json!({"issues": [], "isLast": true})))
+            c.read_found_ticket(&key, &answer(200, json!({"issues": [], "isLast": true})))
                 .unwrap(),
             None
         );

@@ -336,15 +336,14 @@ mod tests {
         .unwrap();
         let map = SourceMap::default();
         let c = Mapped::new(&config, &map);
-        let key = "renewal:valby:card:used-up";
-        let t = crate::testing::renewal_ticket("valby", "it@valby.example");
-        let find = c.find_ticket(key, &t).unwrap();
+        let (key, t) = crate::testing::renewal_ticket("valby", "it@valby.example");
+        let find = c.find_ticket(&key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(
             find.url,
             "http://127.0.0.1:8090/REST/2.0/tickets?query=Subject+LIKE+%27%5Bcontract-bridge+renewal%3Avalby%3Acard%3Aused-up%5D%27&fields=Subject&per_page=100"
         );
-        let create = c.create_ticket(key, &t).unwrap();
+        let create = c.create_ticket(&key, &t).unwrap();
         assert_eq!(
             (create.method, create.url.as_str()),
             (HttpMethod::Post, "http://127.0.0.1:8090/REST/2.0/ticket")
@@ -369,11 +368,11 @@ mod tests {
             ]}),
         );
         assert_eq!(
-            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            c.read_found_ticket(&key, &found).unwrap().as_deref(),
             Some("4")
         );
         assert_eq!(
-            c.read_found_ticket(key, &answer(200, json!({"items": []})))
+            c.read_found_ticket(&key, &answer(200, json!({"items": []})))
                 .unwrap(),
             None
         );

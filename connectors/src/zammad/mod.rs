@@ -812,15 +812,14 @@ mod tests {
     fn a_renewal_ticket_is_looked_for_by_its_marker_then_created_with_an_internal_note() {
         let (config, map) = (config(), map());
         let c = Mapped::new(&config, &map);
-        let key = "renewal:awesome:card:used-up";
-        let t = crate::testing::renewal_ticket("awesome", "nicole.braun@zammad.org");
-        let find = c.find_ticket(key, &t).unwrap();
+        let (key, t) = crate::testing::renewal_ticket("awesome", "nicole.braun@zammad.org");
+        let find = c.find_ticket(&key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(
             find.url,
             "https://desk.example.com/api/v1/tickets/search?query=%22%5Bcontract-bridge+renewal%3Aawesome%3Acard%3Aused-up%5D%22&limit=50"
         );
-        let create = c.create_ticket(key, &t).unwrap();
+        let create = c.create_ticket(&key, &t).unwrap();
         assert_eq!(create.method, HttpMethod::Post);
         assert!(create.url.ends_with("/api/v1/tickets"));
         let body: Value = serde_json::from_slice(&create.body).unwrap();
@@ -846,13 +845,13 @@ mod tests {
             "9": {"id": 9, "number": "31009", "title": body["title"]},
         }}}));
         assert_eq!(
-            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            c.read_found_ticket(&key, &found).unwrap().as_deref(),
             Some("31009")
         );
         let none = ok(json!({"tickets": [7], "assets": {"Ticket": {
             "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
         }}}));
-        assert_eq!(c.read_found_ticket(key, &none).unwrap(), None);
+        assert_eq!(c.read_found_ticket(&key, &none).unwrap(), None);
         let created = ok(json!({"id": 12, "number": "31012"}));
         assert_eq!(c.read_created_ticket(&created).unwrap(), "31012");
         // Without a known contact the ticket cannot have a customer.
@@ -861,7 +860,7 @@ mod tests {
             ..t
         };
         assert!(matches!(
-            c.create_ticket(key, &orphan),
+            c.create_ticket(&key, &orphan),
             Err(ConnectorError::Permanent(m)) if m.contains("awesome")
         ));
     }
