@@ -70,6 +70,16 @@ pub(crate) mod testing {
         serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap()
     }
 
+    /// Renames the member `from` of the object `v` to `to`, as a vendor
+    /// renaming a field would.
+    pub fn rename(v: &mut serde_json::Value, from: &str, to: &str) {
+        let object = v.as_object_mut().expect("an object");
+        let member = object
+            .remove(from)
+            .unwrap_or_else(|| panic!("no `{from}` to rename"));
+        object.insert(to.into(), member);
+    }
+
     /// A 200 answer whose body is the vendor's fixture, as the file has it.
     pub fn fixture_answer(vendor: &str, name: &str) -> HttpResponse {
         let path = format!(

@@ -330,6 +330,7 @@ pub struct NewLine<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rename;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
@@ -361,12 +362,7 @@ mod tests {
     #[test]
     fn a_found_draft_without_its_number_is_an_error_not_a_draft_to_create() {
         let mut d = fixture("draft.json");
-        let n = d
-            .as_object_mut()
-            .unwrap()
-            .remove("draftInvoiceNumber")
-            .unwrap();
-        d["draftNumber"] = n;
+        rename(&mut d, "draftInvoiceNumber", "draftNumber");
         let body = json!({"collection": [d]}).to_string();
         let err = parse::<Collection<DraftInvoice>>(&body, "the draft search")
             .err()
@@ -380,9 +376,7 @@ mod tests {
     #[test]
     fn a_renamed_remainder_is_an_error_not_an_unpaid_invoice() {
         let mut v = fixture("booked-paid.json");
-        let inv = v["collection"][0].as_object_mut().unwrap();
-        let r = inv.remove("remainder").unwrap();
-        inv.insert("remainderAmount".into(), r);
+        rename(&mut v["collection"][0], "remainder", "remainderAmount");
         let err = parse::<Paged<BookedInvoice>>(&v.to_string(), "the booked invoices")
             .err()
             .unwrap();

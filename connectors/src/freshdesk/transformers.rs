@@ -481,7 +481,7 @@ impl Mapped<'_, FreshdeskConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{answer, ok};
+    use crate::testing::{answer, ok, rename};
 
     fn fixture(name: &str) -> Value {
         crate::fixture("freshdesk", name)
@@ -525,9 +525,7 @@ mod tests {
     #[test]
     fn a_renamed_time_spent_is_an_error_naming_it_not_zero_minutes() {
         let mut v = fixture("time_entries.json");
-        let entry = v[1].as_object_mut().unwrap();
-        let spent = entry.remove("time_spent").unwrap();
-        entry.insert("time_spent_in_seconds".into(), spent);
+        rename(&mut v[1], "time_spent", "time_spent_in_seconds");
         let err = read::<Vec<TimeEntry>>(&ok(v), "a ticket's time entries")
             .err()
             .unwrap()

@@ -661,6 +661,7 @@ impl Mapped<'_, JiraConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rename;
 
     fn fixture(name: &str) -> Value {
         crate::fixture("jira", name)
@@ -690,9 +691,7 @@ mod tests {
     #[test]
     fn a_renamed_time_spent_is_an_error_not_zero_minutes() {
         let mut v = fixture("worklogs.json");
-        let w = v["worklogs"][0].as_object_mut().unwrap();
-        let seconds = w.remove("timeSpentSeconds").unwrap();
-        w.insert("timeSpentSecs".into(), seconds);
+        rename(&mut v["worklogs"][0], "timeSpentSeconds", "timeSpentSecs");
         let err = parse::<Worklogs>(v, "the worklogs").err().unwrap();
         assert!(
             err.contains("worklogs[0]") && err.contains("missing field `timeSpentSeconds`"),

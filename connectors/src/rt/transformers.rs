@@ -328,6 +328,7 @@ impl Mapped<'_, RtConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rename;
 
     /// A history page as RT 5 answers it (seen on the real server).
     fn history() -> Value {
@@ -355,9 +356,7 @@ mod tests {
     #[test]
     fn a_renamed_time_taken_is_an_error_naming_it_not_zero_minutes() {
         let mut v = history();
-        let tx = v["items"][1].as_object_mut().unwrap();
-        let t = tx.remove("TimeTaken").unwrap();
-        tx.insert("TimeWorked".into(), t);
+        rename(&mut v["items"][1], "TimeTaken", "TimeWorked");
         let err = parse::<Listing<Transaction>>(v, "the history")
             .err()
             .unwrap();

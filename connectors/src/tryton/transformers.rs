@@ -319,6 +319,7 @@ pub fn sales(lines: Vec<SoldLine>) -> Result<Vec<RemoteInvoice>, ConnectorError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rename;
     use serde_json::json;
 
     /// Two lines of one invoice, as Tryton 6.0 answers dotted field names
@@ -353,9 +354,7 @@ mod tests {
     #[test]
     fn a_renamed_amount_is_an_error_naming_it_not_zero() {
         let mut v = sold();
-        let line = v[1].as_object_mut().unwrap();
-        let amount = line.remove("amount").unwrap();
-        line.insert("untaxed_amount".into(), amount);
+        rename(&mut v[1], "amount", "untaxed_amount");
         let err = parse::<Vec<SoldLine>>(v, "the sold lines").err().unwrap();
         assert!(
             err.contains("[1]") && err.contains("missing field `amount`"),

@@ -494,6 +494,7 @@ pub fn active(status: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rename;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
@@ -580,18 +581,14 @@ mod tests {
     fn a_renamed_amount_is_an_error_not_a_zero() {
         // `Amount` for `LineAmount`: the line's money is nowhere.
         let mut inv = sold_invoice();
-        let line = inv["LineItems"][0].as_object_mut().unwrap();
-        let amount = line.remove("LineAmount").unwrap();
-        line.insert("Amount".into(), amount);
+        rename(&mut inv["LineItems"][0], "LineAmount", "Amount");
         let e = read::<Invoices<Invoice>>(json!({"Invoices": [inv]}), "an invoice list")
             .unwrap_err()
             .to_string();
         assert!(e.contains("`LineAmount`"), "{e}");
         // A tax-inclusive line whose tax is renamed: not counted as tax-free.
         let mut inv = sold_invoice();
-        let line = inv["LineItems"][0].as_object_mut().unwrap();
-        let tax = line.remove("TaxAmount").unwrap();
-        line.insert("Tax".into(), tax);
+        rename(&mut inv["LineItems"][0], "TaxAmount", "Tax");
         let e = refused(json!({"Invoices": [inv]}));
         assert!(
             e.contains("i-1") && e.contains("LineItems[0]") && e.contains("`TaxAmount`"),

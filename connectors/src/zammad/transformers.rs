@@ -657,6 +657,7 @@ impl Mapped<'_, ZammadConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::rename;
 
     fn fixture(name: &str) -> Value {
         crate::fixture("zammad", name)
@@ -701,9 +702,7 @@ mod tests {
     #[test]
     fn a_renamed_time_unit_is_an_error_not_zero_minutes() {
         let mut v = fixture("time_accountings.json");
-        let record = v[0].as_object_mut().unwrap();
-        let units = record.remove("time_unit").unwrap();
-        record.insert("time_units".into(), units);
+        rename(&mut v[0], "time_unit", "time_units");
         let err = parse::<Vec<TimeAccounting>>(v, "the time accountings")
             .err()
             .unwrap();
