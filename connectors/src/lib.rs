@@ -70,6 +70,16 @@ pub(crate) mod testing {
         serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap()
     }
 
+    /// Asserts that `refusal` names the field missing at `path`, as
+    /// [`crate::documented`] words it.
+    #[track_caller]
+    pub fn assert_missing(refusal: &str, path: &str, field: &str) {
+        assert!(
+            refusal.contains(path) && refusal.contains(&format!("missing field `{field}`")),
+            "{refusal}"
+        );
+    }
+
     /// Renames the member `from` of the object `v` to `to`, as a vendor
     /// renaming a field would.
     pub fn rename(v: &mut serde_json::Value, from: &str, to: &str) {

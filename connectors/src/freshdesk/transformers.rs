@@ -481,7 +481,7 @@ impl Mapped<'_, FreshdeskConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{answer, ok, rename};
+    use crate::testing::{answer, assert_missing, ok, rename};
 
     fn fixture(name: &str) -> Value {
         crate::fixture("freshdesk", name)
@@ -530,10 +530,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(
-            err.contains("[1]") && err.contains("missing field `time_spent`"),
-            "{err}"
-        );
+        assert_missing(&err, "[1]", "time_spent");
     }
 
     #[test]
@@ -544,10 +541,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `stats`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "stats");
         let err = read::<Company>(
             &ok(json!({"id": 9001, "title": "Riga Bakery SIA"})),
             "a company",
@@ -560,10 +554,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `body_text`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "body_text");
     }
 
     #[test]

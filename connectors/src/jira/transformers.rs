@@ -661,7 +661,7 @@ impl Mapped<'_, JiraConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rename;
+    use crate::testing::{assert_missing, rename};
 
     fn fixture(name: &str) -> Value {
         crate::fixture("jira", name)
@@ -693,10 +693,7 @@ mod tests {
         let mut v = fixture("worklogs.json");
         rename(&mut v["worklogs"][0], "timeSpentSeconds", "timeSpentSecs");
         let err = parse::<Worklogs>(v, "the worklogs").err().unwrap();
-        assert!(
-            err.contains("worklogs[0]") && err.contains("missing field `timeSpentSeconds`"),
-            "{err}"
-        );
+        assert_missing(&err, "worklogs[0]", "timeSpentSeconds");
     }
 
     #[test]
@@ -707,10 +704,7 @@ mod tests {
             .unwrap()
             .remove("created");
         let err = parse::<Search<Issue>>(v, "the issue search").err().unwrap();
-        assert!(
-            err.contains("issues[0]") && err.contains("missing field `created`"),
-            "{err}"
-        );
+        assert_missing(&err, "issues[0]", "created");
     }
 
     #[test]

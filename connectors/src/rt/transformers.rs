@@ -328,7 +328,7 @@ impl Mapped<'_, RtConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rename;
+    use crate::testing::{assert_missing, rename};
 
     /// A history page as RT 5 answers it (seen on the real server).
     fn history() -> Value {
@@ -360,10 +360,7 @@ mod tests {
         let err = parse::<Listing<Transaction>>(v, "the history")
             .err()
             .unwrap();
-        assert!(
-            err.contains("items[1]") && err.contains("missing field `TimeTaken`"),
-            "{err}"
-        );
+        assert_missing(&err, "items[1]", "TimeTaken");
         let mut v = history();
         v["items"][1]["TimeTaken"] = json!("three quarters");
         let err = parse::<Listing<Transaction>>(v, "the history")
@@ -415,9 +412,6 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(
-            err.contains("CustomFields[0]") && err.contains("missing field `name`"),
-            "{err}"
-        );
+        assert_missing(&err, "CustomFields[0]", "name");
     }
 }

@@ -76,6 +76,7 @@ pub(super) fn attached(r: &HttpResponse, file_name: &str) -> Result<(), Connecto
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_missing;
 
     fn config() -> XeroConfig {
         serde_json::from_value(serde_json::json!({
@@ -129,9 +130,6 @@ mod tests {
             retry_after: None,
         };
         let e = attachment_names(&renamed).unwrap_err().to_string();
-        assert!(
-            e.contains("Attachments[0]") && e.contains("missing field `FileName`"),
-            "{e}"
-        );
+        assert_missing(&e, "Attachments[0]", "FileName");
     }
 }

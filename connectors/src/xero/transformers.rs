@@ -494,7 +494,7 @@ pub fn active(status: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rename;
+    use crate::testing::{assert_missing, rename};
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
@@ -571,10 +571,7 @@ mod tests {
         let e = read::<Invoices<Invoice>>(json!({"Invoices": [inv]}), "an invoice list")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("Invoices[0].LineItems[0]") && e.contains("missing field `LineAmount`"),
-            "{e}"
-        );
+        assert_missing(&e, "Invoices[0].LineItems[0]", "LineAmount");
     }
 
     #[test]

@@ -657,7 +657,7 @@ impl Mapped<'_, ZammadConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::rename;
+    use crate::testing::{assert_missing, rename};
 
     fn fixture(name: &str) -> Value {
         crate::fixture("zammad", name)
@@ -693,10 +693,7 @@ mod tests {
         let err = parse::<ChangedSearch>(v, "the ticket search")
             .err()
             .unwrap();
-        assert!(
-            err.contains("assets.Ticket.81") && err.contains("missing field `number`"),
-            "{err}"
-        );
+        assert_missing(&err, "assets.Ticket.81", "number");
     }
 
     #[test]
@@ -706,10 +703,7 @@ mod tests {
         let err = parse::<Vec<TimeAccounting>>(v, "the time accountings")
             .err()
             .unwrap();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `time_unit`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "time_unit");
         let mut v = fixture("time_accountings.json");
         v[0]["time_unit"] = json!("a quarter");
         let err = parse::<Vec<TimeAccounting>>(v, "the time accountings")
@@ -727,10 +721,7 @@ mod tests {
             .unwrap()
             .remove("name");
         let err = parse::<ChangedSearch>(v, "search").err().unwrap();
-        assert!(
-            err.contains("assets.Organization.3") && err.contains("missing field `name`"),
-            "{err}"
-        );
+        assert_missing(&err, "assets.Organization.3", "name");
         let mut v = fixture("ticket_states.json");
         v[1].as_object_mut().unwrap().remove("state_type");
         let err = parse::<Vec<State>>(v, "states").err().unwrap();
@@ -745,10 +736,7 @@ mod tests {
             .unwrap()
             .remove("created_at");
         let err = parse::<History>(v, "history").err().unwrap();
-        assert!(
-            err.contains("history[2]") && err.contains("missing field `created_at`"),
-            "{err}"
-        );
+        assert_missing(&err, "history[2]", "created_at");
     }
 
     #[test]
