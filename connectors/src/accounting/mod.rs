@@ -542,6 +542,21 @@ pub fn json(r: &HttpResponse, system: &str) -> Result<serde_json::Value, Connect
     })
 }
 
+/// A decimal as an accounting system writes it, read with [`decimal`]:
+/// a JSON number, or a text holding one (our fakes write some as text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amount(pub Decimal);
+
+impl<'de> serde::Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        decimal(&v)
+            .map(Amount)
+            .ok_or_else(|| D::Error::custom(format!("a decimal number, not {v}")))
+    }
+}
+
 /// A number the system wrote as a JSON number or a string.
 pub fn decimal(v: &serde_json::Value) -> Option<Decimal> {
     match v {

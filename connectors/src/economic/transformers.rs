@@ -27,13 +27,13 @@
 
 use std::collections::BTreeMap;
 
-use rust_decimal::Decimal;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::ConnectorError;
-use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, decimal};
+use crate::accounting::Amount;
+use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine};
 
 use super::SYSTEM;
 
@@ -85,19 +85,6 @@ pub fn error_message(body: &str) -> String {
         body.chars().take(200).collect()
     } else {
         parts.join("; ")
-    }
-}
-
-/// A number as e-conomic writes it (a JSON number; text is read too).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Amount(pub Decimal);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        decimal(&v)
-            .map(Amount)
-            .ok_or_else(|| D::Error::custom(format!("a number, not {v}")))
     }
 }
 
@@ -331,6 +318,7 @@ pub struct NewLine<'a> {
 mod tests {
     use super::*;
     use crate::testing::{assert_missing, rename};
+    use rust_decimal::Decimal;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {

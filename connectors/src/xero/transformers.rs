@@ -30,32 +30,17 @@
 //!   epoch) beside a `DateString` (`2019-03-07T00:00:00`), and money as
 //!   JSON numbers (`40.00`).
 
-use rust_decimal::Decimal;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::ConnectorError;
-use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, decimal};
+use crate::accounting::Amount;
+use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine};
 
 use super::SYSTEM;
 
 crate::documented::documented_shape!(SYSTEM, "as Xero documents it");
-
-/// A decimal as Xero writes it, a JSON number (`40.00`). A text holding a
-/// number is read the same, as [`decimal`] reads every system's numbers
-/// (our fakes write `SubTotal` as a text).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Amount(pub Decimal);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        decimal(&v)
-            .map(Amount)
-            .ok_or_else(|| D::Error::custom(format!("a decimal number, not {v}")))
-    }
-}
 
 /// Xero's error body (`Error`): `{ErrorNumber, Type, Message, Elements}`,
 /// each element the refused object with its `ValidationErrors`. A 401 or
@@ -495,6 +480,7 @@ pub fn active(status: Option<&str>) -> bool {
 mod tests {
     use super::*;
     use crate::testing::{assert_missing, rename};
+    use rust_decimal::Decimal;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
