@@ -44,6 +44,36 @@ impl Shape {
     }
 }
 
+/// A vendor's `SHAPE` (its answers "as `$shape`", errors prefixed with
+/// `$system`), with `parse` (why not, as text) and `read` (why not, as a
+/// transient error the daemon reports and retries) of a JSON value through it.
+macro_rules! documented_shape {
+    ($system:expr, $shape:literal) => {
+        /// How the vendor's answers are read: see [`crate::documented`].
+        const SHAPE: $crate::documented::Shape = $crate::documented::Shape {
+            system: Some($system),
+            shape: $shape,
+        };
+
+        /// `value` as `T`, or why not, naming the field by its path.
+        pub fn parse<T: serde::de::DeserializeOwned>(
+            value: serde_json::Value,
+            what: &str,
+        ) -> Result<T, String> {
+            SHAPE.read(value, what)
+        }
+
+        /// [`parse`] for a whole answer: an error the daemon reports and retries.
+        pub fn read<T: serde::de::DeserializeOwned>(
+            value: serde_json::Value,
+            what: &str,
+        ) -> Result<T, $crate::ConnectorError> {
+            parse(value, what).map_err($crate::ConnectorError::Transient)
+        }
+    };
+}
+pub(crate) use documented_shape;
+
 #[cfg(test)]
 mod tests {
     use super::*;

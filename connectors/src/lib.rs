@@ -59,6 +59,89 @@ pub(crate) mod testing {
     pub fn ok(body: serde_json::Value) -> HttpResponse {
         answer(200, body)
     }
+
+    /// The canonical JSON of the first of `tickets`, converted with `answers`.
+    pub fn first_converted(
+        api: &dyn crate::helpdesk::HelpdeskApi,
+        tickets: &[crate::helpdesk::RawTicket],
+        answers: &[HttpResponse],
+    ) -> serde_json::Value {
+        let converted = api.convert(tickets, answers).unwrap();
+        serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap()
+    }
+
+    /// Asserts that `refusal` names the field missing at `path`, as
+    /// [`crate::documented`] words it.
+    #[track_caller]
+    pub fn assert_missing(refusal: &str, path: &str, field: &str) {
+        assert!(
+            refusal.contains(path) && refusal.contains(&format!("missing field `{field}`")),
+            "{refusal}"
+        );
+    }
+
+    /// Renames the member `from` of the object `v` to `to`, as a vendor
+    /// renaming a field would.
+    pub fn rename(v: &mut serde_json::Value, from: &str, to: &str) {
+        let object = v.as_object_mut().expect("an object");
+        let member = object
+            .remove(from)
+            .unwrap_or_else(|| panic!("no `{from}` to rename"));
+        object.insert(to.into(), member);
+    }
+
+    /// A 200 answer whose body is the vendor's fixture, as the file has it.
+    pub fn fixture_answer(vendor: &str, name: &str) -> HttpResponse {
+        let path = format!(
+            "{}/../tests/fixtures/{vendor}/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        }
+    }
+
+    /// A WebSub `X-Hub-Signature` value: `{algorithm}={hex HMAC of body}`.
+    pub fn hub_signature<M: hmac::Mac + hmac::KeyInit>(
+        algorithm: &str,
+        secret: &[u8],
+        body: &[u8],
+    ) -> String {
+        let mut mac = <M as hmac::KeyInit>::new_from_slice(secret).unwrap();
+        mac.update(body);
+        format!("{algorithm}={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// An SLA resolution breach note on `ticket`, tagged `sla-breach`.
+    pub fn breach_note(source: &str, ticket: &str, customer: &str, text: &str) -> crate::Note {
+        crate::Note {
+            source: source.into(),
+            ticket: ticket.into(),
+            customer: customer.into(),
+            metric: "resolution".into(),
+            event: crate::NoteEvent::Breach,
+            due_at: None,
+            tag: "sla-breach".into(),
+            text: text.into(),
+            subject: None,
+        }
+    }
+
+    /// A renewal suggestion for `customer`'s used-up punch card, tagged
+    /// `prepaid-renewal`, and its outbox key.
+    pub fn renewal_ticket(customer: &str, requester: &str) -> (String, crate::NewTicket) {
+        let ticket = crate::NewTicket {
+            source: "desk".into(),
+            customer: customer.into(),
+            requester: Some(requester.into()),
+            title: format!("Renewal: card of {customer} used up"),
+            text: "Suggest a new KLIPPEKORT-10.".into(),
+            tag: "prepaid-renewal".into(),
+        };
+        (format!("renewal:{customer}:card:used-up"), ticket)
+    }
 }
 
 use std::time::Duration;
@@ -105,8 +188,9 @@ pub enum ConnectorError {
 
 /// The sources (`sources.NAME` in the configuration), by `type`: a folder
 /// of exports, a webhook endpoint, and every helpdesk API, registered here
-/// with one line each (`Variant(module::Config)`, the config implementing
-/// [`helpdesk::HelpdeskConfig`]; `type` is the variant in snake case).
+/// with one line each (`Variant(module::Config)`, the config's
+/// [`helpdesk::Mapped`] implementing [`helpdesk::HelpdeskApi`]; `type` is
+/// the variant in snake case).
 macro_rules! sources {
     ($($helpdesk:ident($config:ty)),* $(,)?) => {
         #[derive(Clone, Debug, Deserialize, serde::Serialize)]
@@ -175,7 +259,9 @@ impl SourceConfig {
 
     /// What the configuration's types cannot say (one way to sign in).
     pub fn check(&self) -> Result<(), String> {
-        self.as_helpdesk().map_or(Ok(()), |h| h.check())
+        // Read without a mapping section: neither the check nor the rate reads it.
+        self.helpdesk(&helpdesk::SourceMap::default())
+            .map_or(Ok(()), |h| h.check())
     }
 
     /// Whether this source is a helpdesk API (read and noted through
@@ -186,7 +272,8 @@ impl SourceConfig {
 
     /// A helpdesk's request rate, per second.
     pub fn helpdesk_rate(&self) -> Option<u32> {
-        self.as_helpdesk().map(|h| h.requests_per_second())
+        self.helpdesk(&helpdesk::SourceMap::default())
+            .map(|h| h.requests_per_second())
     }
 
     /// The tickets a webhook body carries, or `None` when this source takes

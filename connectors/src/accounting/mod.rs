@@ -321,8 +321,11 @@ pub trait AccountingApi: Send + Sync {
         None
     }
 
-    /// Adds the credentials (and the token, if any) to a request.
-    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>);
+    /// Adds the credentials (and the token, if any) to a request; by
+    /// default the OAuth access token as `Authorization: Bearer …`.
+    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
+        token_authorization(request, "Bearer", token);
+    }
 
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError>;
 
@@ -505,6 +508,15 @@ pub fn reference(key: &str) -> String {
     key.to_owned()
 }
 
+/// Adds `Authorization: {scheme} {token}` to `request`, when there is a token.
+pub fn token_authorization(request: &mut HttpRequest, scheme: &str, token: Option<&str>) {
+    if let Some(t) = token {
+        request
+            .headers
+            .push(("authorization".into(), format!("{scheme} {t}")));
+    }
+}
+
 /// The error an answer other than 2xx stands for; `message` is what the
 /// system said, as it said it (Fortnox answers in Swedish).
 pub fn status_error(system: &str, r: &HttpResponse, message: &str) -> ConnectorError {
@@ -528,6 +540,21 @@ pub fn json(r: &HttpResponse, system: &str) -> Result<serde_json::Value, Connect
             r.status
         ))
     })
+}
+
+/// A decimal as an accounting system writes it, read with [`decimal`]:
+/// a JSON number, or a text holding one (our fakes write some as text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amount(pub Decimal);
+
+impl<'de> serde::Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        decimal(&v)
+            .map(Amount)
+            .ok_or_else(|| D::Error::custom(format!("a decimal number, not {v}")))
+    }
 }
 
 /// A number the system wrote as a JSON number or a string.

@@ -80,6 +80,22 @@ impl EconomicConfig {
     fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
         HttpRequest::json(method, url, body, self.timeout_ms)
     }
+
+    fn get(&self, path: String) -> HttpRequest {
+        self.request(
+            HttpMethod::Get,
+            format!("{}{path}", self.base_url),
+            Vec::new(),
+        )
+    }
+
+    /// The `list` (`drafts` or `booked`) invoices whose notes carry `reference`.
+    fn by_reference(&self, list: &str, reference: &str) -> HttpRequest {
+        self.get(format!(
+            "/invoices/{list}?filter={}",
+            encode(&format!("notes.textLine1$eq:{reference}"))
+        ))
+    }
 }
 
 impl AccountingApi for EconomicConfig {
@@ -89,11 +105,7 @@ impl AccountingApi for EconomicConfig {
     fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
         vec![(
             crate::accounting::CodeKind::Item,
-            self.request(
-                HttpMethod::Get,
-                format!("{}/products?pagesize=1000", self.base_url),
-                Vec::new(),
-            ),
+            self.get("/products?pagesize=1000".into()),
         )]
     }
 
@@ -151,15 +163,7 @@ impl AccountingApi for EconomicConfig {
     }
 
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/invoices/drafts?filter={}",
-                self.base_url,
-                encode(&format!("notes.textLine1$eq:{reference}"))
-            ),
-            Vec::new(),
-        ))
+        Ok(self.by_reference("drafts", reference))
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
@@ -246,11 +250,7 @@ impl AccountingApi for EconomicConfig {
     }
 
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.request(
-            HttpMethod::Get,
-            format!("{}/invoices/drafts/{}", self.base_url, encode(id)),
-            Vec::new(),
-        ))
+        Ok(self.get(format!("/invoices/drafts/{}", encode(id))))
     }
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
@@ -268,15 +268,7 @@ impl AccountingApi for EconomicConfig {
         match step {
             // Booking moves a draft out of `/invoices/drafts` (404 there)
             // into `/invoices/booked`, with its notes: look for it there.
-            0 if r.status == 404 => Ok(StatusStep::Ask(self.request(
-                HttpMethod::Get,
-                format!(
-                    "{}/invoices/booked?filter={}",
-                    self.base_url,
-                    encode(&format!("notes.textLine1$eq:{reference}"))
-                ),
-                Vec::new(),
-            ))),
+            0 if r.status == 404 => Ok(StatusStep::Ask(self.by_reference("booked", reference))),
             0 => {
                 read::<DraftInvoice>(r, "the draft")?;
                 known(DraftStatus::Draft)
@@ -310,9 +302,8 @@ impl AccountingApi for EconomicConfig {
         // the scan lists those booked after the cursor, which stays before
         // the first one not yet paid (a payment is the one change that
         // matters), and the daemon reads whole only those that could sell.
-        let mut url = format!(
-            "{}/invoices/booked?sort=bookedInvoiceNumber&skippages={}&pagesize={PAGE_SIZE}",
-            self.base_url,
+        let mut path = format!(
+            "/invoices/booked?sort=bookedInvoiceNumber&skippages={}&pagesize={PAGE_SIZE}",
             page.saturating_sub(1)
         );
         if let Some(c) = cursor {
@@ -321,10 +312,10 @@ impl AccountingApi for EconomicConfig {
                     "e-conomic: the stored sales cursor `{c}` is not a booked invoice number"
                 ))
             })?;
-            url.push_str("&filter=");
-            url.push_str(&encode(&format!("bookedInvoiceNumber$gt:{after}")));
+            path.push_str("&filter=");
+            path.push_str(&encode(&format!("bookedInvoiceNumber$gt:{after}")));
         }
-        Ok(Some(self.request(HttpMethod::Get, url, Vec::new())))
+        Ok(Some(self.get(path)))
     }
 
     fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
@@ -345,11 +336,7 @@ impl AccountingApi for EconomicConfig {
                     page.pin = Some(before);
                 }
             }
-            let read = self.request(
-                HttpMethod::Get,
-                format!("{}/invoices/booked/{number}", self.base_url),
-                Vec::new(),
-            );
+            let read = self.get(format!("/invoices/booked/{number}"));
             page.details.push((listed, read));
         }
         Ok(page)

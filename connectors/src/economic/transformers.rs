@@ -27,13 +27,13 @@
 
 use std::collections::BTreeMap;
 
-use rust_decimal::Decimal;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::ConnectorError;
-use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, decimal};
+use crate::accounting::Amount;
+use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine};
 
 use super::SYSTEM;
 
@@ -85,19 +85,6 @@ pub fn error_message(body: &str) -> String {
         body.chars().take(200).collect()
     } else {
         parts.join("; ")
-    }
-}
-
-/// A number as e-conomic writes it (a JSON number; text is read too).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Amount(pub Decimal);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        decimal(&v)
-            .map(Amount)
-            .ok_or_else(|| D::Error::custom(format!("a number, not {v}")))
     }
 }
 
@@ -330,6 +317,8 @@ pub struct NewLine<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_missing, rename};
+    use rust_decimal::Decimal;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
@@ -361,35 +350,22 @@ mod tests {
     #[test]
     fn a_found_draft_without_its_number_is_an_error_not_a_draft_to_create() {
         let mut d = fixture("draft.json");
-        let n = d
-            .as_object_mut()
-            .unwrap()
-            .remove("draftInvoiceNumber")
-            .unwrap();
-        d["draftNumber"] = n;
+        rename(&mut d, "draftInvoiceNumber", "draftNumber");
         let body = json!({"collection": [d]}).to_string();
         let err = parse::<Collection<DraftInvoice>>(&body, "the draft search")
             .err()
             .unwrap();
-        assert!(
-            err.contains("collection[0]") && err.contains("missing field `draftInvoiceNumber`"),
-            "{err}"
-        );
+        assert_missing(&err, "collection[0]", "draftInvoiceNumber");
     }
 
     #[test]
     fn a_renamed_remainder_is_an_error_not_an_unpaid_invoice() {
         let mut v = fixture("booked-paid.json");
-        let inv = v["collection"][0].as_object_mut().unwrap();
-        let r = inv.remove("remainder").unwrap();
-        inv.insert("remainderAmount".into(), r);
+        rename(&mut v["collection"][0], "remainder", "remainderAmount");
         let err = parse::<Paged<BookedInvoice>>(&v.to_string(), "the booked invoices")
             .err()
             .unwrap();
-        assert!(
-            err.contains("collection[0]") && err.contains("missing field `remainder`"),
-            "{err}"
-        );
+        assert_missing(&err, "collection[0]", "remainder");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use crate::accounting::encode;
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    SourceMap, WebhookRefusal, note_marker,
+    RestApi, WebhookRefusal, note_marker,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use transformers::{
@@ -74,39 +74,18 @@ enum Ask {
     Time(usize),
 }
 
-impl Mapped<'_, FreshdeskConfig> {
-    fn base(&self) -> &str {
+impl RestApi for Mapped<'_, FreshdeskConfig> {
+    fn base(&self) -> String {
         let url = self.url.trim_end_matches('/');
-        url.strip_suffix("/api/v2").unwrap_or(url)
+        format!("{}/api/v2/", url.strip_suffix("/api/v2").unwrap_or(url))
     }
 
-    fn get(&self, path: String) -> HttpRequest {
-        HttpRequest::json(
-            HttpMethod::Get,
-            format!("{}/api/v2/{path}", self.base()),
-            Vec::new(),
-            self.timeout_ms,
-        )
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
     }
+}
 
-    fn send(
-        &self,
-        method: HttpMethod,
-        path: String,
-        body: &impl Serialize,
-    ) -> Result<HttpRequest, ConnectorError> {
-        // Through a JSON value: its keys sorted, the body as it always was.
-        let body = serde_json::to_value(body)
-            .and_then(|v| serde_json::to_vec(&v))
-            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
-        Ok(HttpRequest::json(
-            method,
-            format!("{}/api/v2/{path}", self.base()),
-            body,
-            self.timeout_ms,
-        ))
-    }
-
+impl Mapped<'_, FreshdeskConfig> {
     /// The companies the mapping's customers are read from: none when
     /// `fields.customer` names a field of the ticket instead.
     fn customer_field(&self) -> Option<&str> {
@@ -328,7 +307,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
             let body = NewNote::private(&note.subject(), &note.text, &note_marker(key));
             out.push((
                 NotePart::Comment,
-                self.send(HttpMethod::Post, format!("tickets/{id}/notes"), &body)?,
+                self.send_sorted(HttpMethod::Post, format!("tickets/{id}/notes"), &body)?,
             ));
         }
         if !found.tag {
@@ -342,7 +321,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
             }
             out.push((
                 NotePart::Tag,
-                self.send(
+                self.send_sorted(
                     HttpMethod::Put,
                     format!("tickets/{id}"),
                     &TagsUpdate { tags },
@@ -394,19 +373,10 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
     }
 }
 
-impl crate::helpdesk::HelpdeskConfig for FreshdeskConfig {
-    fn requests_per_second(&self) -> u32 {
-        self.requests_per_second
-    }
-
-    fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a> {
-        Box::new(Mapped { config: self, map })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helpdesk::SourceMap;
     use crate::testing::{answer, ok};
     use mapping::{Place, WorkKind};
 
@@ -499,10 +469,7 @@ mod tests {
     #[test]
     fn a_ticket_becomes_canonical_with_only_its_billable_time() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut running = entry(14, 42, "00:10", true, "still at it");
         running["timer_running"] = json!(true);
         let s = convert_one(
@@ -560,10 +527,7 @@ mod tests {
         map.fields.insert("group".into(), "group_id".into());
         map.category_from = Some(Place::LabelPrefix("cat-".into()));
         map.kind_from = Some(Place::Field("cf_kind".into()));
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut t = ticket(43, 2, 9001);
         t["tags"] = json!(["cat-hardware"]);
         t["custom_fields"]["cf_kind"] = json!("Phone");
@@ -596,10 +560,7 @@ mod tests {
         assert_eq!(v["states"].as_array().unwrap().len(), 1);
         // A place Freshdesk does not have is refused, per ticket.
         map.kind_from = Some(Place::Activity);
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let e = convert_one(&c, ticket(44, 2, 9001), json!([])).unwrap_err();
         assert!(e.contains("Freshdesk has no Activity for the kind"), "{e}");
     }
@@ -607,10 +568,7 @@ mod tests {
     #[test]
     fn an_unknown_company_or_a_bad_entry_skips_the_ticket_with_a_reason() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let raw = raw_ticket(ticket(45, 2, 9002)).unwrap();
         let out = c
             .convert(
@@ -653,10 +611,7 @@ mod tests {
     #[test]
     fn pages_follow_while_full_and_a_malformed_page_is_an_error() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let first = c.changed(None, None).unwrap();
         assert_eq!(
             first.url,
@@ -712,20 +667,15 @@ mod tests {
     #[test]
     fn a_note_is_private_found_by_its_marker_and_keeps_the_tags() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let note = Note {
-            source: "desk".into(),
-            ticket: "42".into(),
-            customer: "riga-bakery".into(),
             metric: "first_response".into(),
-            event: crate::NoteEvent::Breach,
-            due_at: None,
-            tag: "sla-breach".into(),
-            text: "First response is late <1h>.".into(),
-            subject: None,
+            ..crate::testing::breach_note(
+                "desk",
+                "42",
+                "riga-bakery",
+                "First response is late <1h>.",
+            )
         };
         let key = "sla:desk:42:first_response:breach";
         let asks = c.find_note(&note).unwrap();

@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::accounting::status_error;
-use crate::helpdesk::{Converted, Mapped, RawTicket, SourceMap};
-use crate::{ConnectorError, HttpResponse, TicketSnapshot};
+use crate::helpdesk::{Converted, Mapped, RawTicket, SourceMap, canonical_ticket};
+use crate::{ConnectorError, HttpResponse};
 use mapping::Place;
 
 use super::{FreshdeskConfig, SYSTEM};
@@ -458,33 +458,30 @@ impl Mapped<'_, FreshdeskConfig> {
         for (name, value) in &t.custom_fields {
             own[name] = value.clone();
         }
-        let snapshot = json!({
-            "id": id,
-            "customer": customer,
-            "requester": requester,
-            "title": t.subject,
-            "priority": priority,
-            "category": category,
-            "tags": t.tags,
-            "fields": self.extra_fields(own, |f| field_value(v, f)),
-            "created_at": t.created_at,
-            "first_response_at": t.stats.first_responded_at,
-            "resolved_at": resolved,
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        Ok(canonical_ticket(
+            id,
+            customer,
+            json!({
+                "requester": requester,
+                "title": t.subject,
+                "priority": priority,
+                "category": category,
+                "tags": t.tags,
+                "fields": self.extra_fields(own, |f| field_value(v, f)),
+                "created_at": t.created_at,
+                "first_response_at": t.stats.first_responded_at,
+                "resolved_at": resolved,
+                "states": states,
+                "work": work,
+            }),
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{answer, ok};
+    use crate::testing::{answer, assert_missing, ok, rename};
 
     fn fixture(name: &str) -> Value {
         crate::fixture("freshdesk", name)
@@ -528,17 +525,12 @@ mod tests {
     #[test]
     fn a_renamed_time_spent_is_an_error_naming_it_not_zero_minutes() {
         let mut v = fixture("time_entries.json");
-        let entry = v[1].as_object_mut().unwrap();
-        let spent = entry.remove("time_spent").unwrap();
-        entry.insert("time_spent_in_seconds".into(), spent);
+        rename(&mut v[1], "time_spent", "time_spent_in_seconds");
         let err = read::<Vec<TimeEntry>>(&ok(v), "a ticket's time entries")
             .err()
             .unwrap()
             .to_string();
-        assert!(
-            err.contains("[1]") && err.contains("missing field `time_spent`"),
-            "{err}"
-        );
+        assert_missing(&err, "[1]", "time_spent");
     }
 
     #[test]
@@ -549,10 +541,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `stats`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "stats");
         let err = read::<Company>(
             &ok(json!({"id": 9001, "title": "Riga Bakery SIA"})),
             "a company",
@@ -565,10 +554,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `body_text`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "body_text");
     }
 
     #[test]

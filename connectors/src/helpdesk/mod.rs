@@ -14,17 +14,19 @@ use crate::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note, TicketSn
 pub use mapping::SourceMap;
 
 /// A helpdesk's configuration (`sources.NAME` of `type` this helpdesk), as
-/// the registry in `lib.rs` knows every helpdesk.
+/// the registry in `lib.rs` knows every helpdesk: every configuration
+/// whose [`Mapped`] is a [`HelpdeskApi`] is one.
 pub trait HelpdeskConfig {
-    /// Requests a second the daemon may send it.
-    fn requests_per_second(&self) -> u32;
-
     /// The API, read with the source's `sources.<name>` mapping section.
     fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a>;
+}
 
-    /// What the configuration's types cannot say (one way to sign in).
-    fn check(&self) -> Result<(), String> {
-        Ok(())
+impl<C> HelpdeskConfig for C
+where
+    for<'a> Mapped<'a, C>: HelpdeskApi,
+{
+    fn api<'a>(&'a self, map: &'a SourceMap) -> Box<dyn HelpdeskApi + 'a> {
+        Box::new(Mapped::new(self, map))
     }
 }
 
@@ -35,7 +37,11 @@ pub struct Mapped<'a, C> {
     pub map: &'a SourceMap,
 }
 
-impl<C> Mapped<'_, C> {
+impl<'a, C> Mapped<'a, C> {
+    pub fn new(config: &'a C, map: &'a SourceMap) -> Self {
+        Mapped { config, map }
+    }
+
     /// The ticket's `fields`: what the connector keeps of its own, and each
     /// field the mapping names, read from the helpdesk's field by `read`.
     pub fn extra_fields(
@@ -56,6 +62,53 @@ impl<C> std::ops::Deref for Mapped<'_, C> {
 
     fn deref(&self) -> &C {
         self.config
+    }
+}
+
+/// A helpdesk's JSON REST API: its requests, by their path.
+pub trait RestApi {
+    /// What a request's path is appended to.
+    fn base(&self) -> String;
+
+    fn timeout_ms(&self) -> u64;
+
+    fn get(&self, path: String) -> HttpRequest {
+        HttpRequest::json(
+            crate::HttpMethod::Get,
+            format!("{}{path}", self.base()),
+            Vec::new(),
+            self.timeout_ms(),
+        )
+    }
+
+    /// A request carrying `body` as JSON, its fields in their declared order.
+    fn send_json(
+        &self,
+        method: crate::HttpMethod,
+        path: String,
+        body: &impl serde::Serialize,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let body =
+            serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        Ok(HttpRequest::json(
+            method,
+            format!("{}{path}", self.base()),
+            body,
+            self.timeout_ms(),
+        ))
+    }
+
+    /// [`send_json`](Self::send_json) through a JSON value: its keys
+    /// sorted, as RT's and Freshdesk's bodies always were.
+    fn send_sorted(
+        &self,
+        method: crate::HttpMethod,
+        path: String,
+        body: &impl serde::Serialize,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let sorted =
+            serde_json::to_value(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        self.send_json(method, path, &sorted)
     }
 }
 
@@ -139,7 +192,13 @@ pub type Converted = Result<TicketSnapshot, String>;
 pub trait HelpdeskApi: Send + Sync {
     fn system(&self) -> &'static str;
 
+    /// Requests a second the daemon may send it.
     fn requests_per_second(&self) -> u32;
+
+    /// What the configuration's types cannot say (one way to sign in).
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// How to get an access token, for a helpdesk reached by OAuth with
     /// refresh tokens (Jira 3LO); none: the credentials are fixed.
@@ -246,6 +305,42 @@ pub fn id_text(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         _ => None,
+    }
+}
+
+/// A record's id read with [`id_text`]: Zammad writes integers and RT
+/// text; either is read the same (their own clients send both, and so do
+/// our fakes).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Id(pub String);
+
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        id_text(&v)
+            .map(Id)
+            .ok_or_else(|| D::Error::custom(format!("an id is a number or a text, not {v}")))
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The canonical ticket `id` of `customer` (the offline export's ticket
+/// object); `members` holds the rest of it (requester, title, … work).
+pub fn canonical_ticket(id: &str, customer: &str, members: serde_json::Value) -> TicketSnapshot {
+    let mut ticket = serde_json::json!({"id": id, "customer": customer});
+    if let (Some(t), serde_json::Value::Object(rest)) = (ticket.as_object_mut(), members) {
+        t.extend(rest);
+    }
+    TicketSnapshot {
+        id: id.to_owned(),
+        customer: customer.to_owned(),
+        json: ticket.to_string(),
     }
 }
 

@@ -25,31 +25,16 @@
 //! - `GET /rest/servicedeskapi/request/{key}/comment`: `{values: [{body}]}`;
 //! - the admin webhook: `{webhookEvent, issue}` or `{webhookEvent, worklog}`.
 
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::helpdesk::{Converted, Mapped, SourceMap};
-use crate::{ConnectorError, TicketSnapshot};
+use crate::helpdesk::{Converted, Mapped, SourceMap, canonical_ticket};
 use mapping::{Place, WorkKind};
 
 use super::{INLINE_WORKLOGS, JiraConfig, ORGANIZATION_FIELD, SYSTEM};
 
-/// How jira's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Jira documents it",
-};
-
-/// `answer` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(answer, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(answer, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as Jira documents it");
 
 /// Jira's error body: `{"errorMessages": [..], "errors": {field: message}}`.
 #[derive(Deserialize)]
@@ -646,39 +631,37 @@ impl Mapped<'_, JiraConfig> {
             }
             None => f.reporter.as_ref().and_then(|r| r.email_address.clone()),
         };
-        let snapshot = json!({
-            "id": key,
-            "customer": customer,
-            "requester": requester,
-            "title": f.summary,
-            "priority": f.priority.as_ref().map(|p| &p.name),
-            "category": category,
-            "tags": f.labels,
-            "fields": self.extra_fields(json!({"jsm_sla": cycles}), |raw| {
-                // An option field by its value, any other as Jira sent it.
-                let v = issue.field(raw);
-                match FieldValue::deserialize(v) {
-                    Ok(FieldValue::Option { value }) => json!(value),
-                    _ => v.clone(),
-                }
+        Ok(canonical_ticket(
+            key,
+            customer,
+            json!({
+                "requester": requester,
+                "title": f.summary,
+                "priority": f.priority.as_ref().map(|p| &p.name),
+                "category": category,
+                "tags": f.labels,
+                "fields": self.extra_fields(json!({"jsm_sla": cycles}), |raw| {
+                    // An option field by its value, any other as Jira sent it.
+                    let v = issue.field(raw);
+                    match FieldValue::deserialize(v) {
+                        Ok(FieldValue::Option { value }) => json!(value),
+                        _ => v.clone(),
+                    }
+                }),
+                "created_at": created,
+                "first_response_at": first_response,
+                "resolved_at": f.resolutiondate.as_deref().map_or(Value::Null, rfc3339),
+                "states": states,
+                "work": work,
             }),
-            "created_at": created,
-            "first_response_at": first_response,
-            "resolved_at": f.resolutiondate.as_deref().map_or(Value::Null, rfc3339),
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: key.to_owned(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_missing, rename};
 
     fn fixture(name: &str) -> Value {
         crate::fixture("jira", name)
@@ -708,14 +691,9 @@ mod tests {
     #[test]
     fn a_renamed_time_spent_is_an_error_not_zero_minutes() {
         let mut v = fixture("worklogs.json");
-        let w = v["worklogs"][0].as_object_mut().unwrap();
-        let seconds = w.remove("timeSpentSeconds").unwrap();
-        w.insert("timeSpentSecs".into(), seconds);
+        rename(&mut v["worklogs"][0], "timeSpentSeconds", "timeSpentSecs");
         let err = parse::<Worklogs>(v, "the worklogs").err().unwrap();
-        assert!(
-            err.contains("worklogs[0]") && err.contains("missing field `timeSpentSeconds`"),
-            "{err}"
-        );
+        assert_missing(&err, "worklogs[0]", "timeSpentSeconds");
     }
 
     #[test]
@@ -726,10 +704,7 @@ mod tests {
             .unwrap()
             .remove("created");
         let err = parse::<Search<Issue>>(v, "the issue search").err().unwrap();
-        assert!(
-            err.contains("issues[0]") && err.contains("missing field `created`"),
-            "{err}"
-        );
+        assert_missing(&err, "issues[0]", "created");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    WebhookRefusal, note_marker, ticket_title,
+    RestApi, WebhookRefusal, note_marker, ticket_title,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use transformers::{
@@ -75,34 +75,17 @@ fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
     })
 }
 
+impl RestApi for Mapped<'_, RtConfig> {
+    fn base(&self) -> String {
+        format!("{}/", self.url.trim_end_matches('/'))
+    }
+
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+}
+
 impl Mapped<'_, RtConfig> {
-    fn get(&self, path: String) -> HttpRequest {
-        HttpRequest::json(
-            HttpMethod::Get,
-            format!("{}/{path}", self.url.trim_end_matches('/')),
-            Vec::new(),
-            self.timeout_ms,
-        )
-    }
-
-    fn send(
-        &self,
-        method: HttpMethod,
-        path: String,
-        body: &impl Serialize,
-    ) -> Result<HttpRequest, ConnectorError> {
-        // Through a JSON value: its keys sorted, the body as it always was.
-        let body = serde_json::to_value(body)
-            .and_then(|v| serde_json::to_vec(&v))
-            .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
-        Ok(HttpRequest::json(
-            method,
-            format!("{}/{path}", self.url.trim_end_matches('/')),
-            body,
-            self.timeout_ms,
-        ))
-    }
-
     fn history(&self, id: &str) -> HttpRequest {
         self.get(format!(
             "ticket/{}/history?per_page=100&fields=Type,Field,OldValue,NewValue,TimeTaken,Creator,Created,Data",
@@ -243,7 +226,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         if !found.comment {
             out.push((
                 NotePart::Comment,
-                self.send(
+                self.send_sorted(
                     HttpMethod::Post,
                     format!("ticket/{id}/comment"),
                     // The subject carries the marker: RT lists subjects in the history.
@@ -258,7 +241,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         if !found.tag {
             out.push((
                 NotePart::Tag,
-                self.send(
+                self.send_sorted(
                     HttpMethod::Put,
                     format!("ticket/{id}"),
                     &CustomFieldsUpdate {
@@ -318,7 +301,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
             )]),
             requestor: ticket.requester.as_deref(),
         };
-        self.send(HttpMethod::Post, "ticket".into(), &body)
+        self.send_sorted(HttpMethod::Post, "ticket".into(), &body)
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
@@ -337,19 +320,6 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
     }
 }
 
-impl crate::helpdesk::HelpdeskConfig for RtConfig {
-    fn requests_per_second(&self) -> u32 {
-        self.requests_per_second
-    }
-
-    fn api<'a>(
-        &'a self,
-        map: &'a crate::helpdesk::SourceMap,
-    ) -> Box<dyn crate::helpdesk::HelpdeskApi + 'a> {
-        Box::new(crate::helpdesk::Mapped { config: self, map })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,26 +335,15 @@ mod tests {
         }))
         .unwrap();
         let map = SourceMap::default();
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
-        let key = "renewal:valby:card:used-up";
-        let t = NewTicket {
-            source: "rt".into(),
-            customer: "valby".into(),
-            requester: Some("it@valby.example".into()),
-            title: "Renewal: card of valby used up".into(),
-            text: "Suggest a new KLIPPEKORT-10.".into(),
-            tag: "prepaid-renewal".into(),
-        };
-        let find = c.find_ticket(key, &t).unwrap();
+        let c = Mapped::new(&config, &map);
+        let (key, t) = crate::testing::renewal_ticket("valby", "it@valby.example");
+        let find = c.find_ticket(&key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(
             find.url,
             "http://127.0.0.1:8090/REST/2.0/tickets?query=Subject+LIKE+%27%5Bcontract-bridge+renewal%3Avalby%3Acard%3Aused-up%5D%27&fields=Subject&per_page=100"
         );
-        let create = c.create_ticket(key, &t).unwrap();
+        let create = c.create_ticket(&key, &t).unwrap();
         assert_eq!(
             (create.method, create.url.as_str()),
             (HttpMethod::Post, "http://127.0.0.1:8090/REST/2.0/ticket")
@@ -409,11 +368,11 @@ mod tests {
             ]}),
         );
         assert_eq!(
-            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            c.read_found_ticket(&key, &found).unwrap().as_deref(),
             Some("4")
         );
         assert_eq!(
-            c.read_found_ticket(key, &answer(200, json!({"items": []})))
+            c.read_found_ticket(&key, &answer(200, json!({"items": []})))
                 .unwrap(),
             None
         );

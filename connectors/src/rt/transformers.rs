@@ -28,49 +28,22 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
-use crate::helpdesk::{Converted, Mapped, RawTicket, id_text};
-use crate::{ConnectorError, TicketSnapshot};
+use crate::ConnectorError;
+use crate::helpdesk::{Converted, Id, Mapped, RawTicket, canonical_ticket};
 use mapping::Place;
 
 use super::{RtConfig, SYSTEM, UNSET};
 
-/// How rt's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as RT documents it",
-};
-
-/// `value` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(value, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(value, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as RT documents it");
 
 /// RT's error body.
 #[derive(Deserialize)]
 pub struct ErrorBody {
     pub message: String,
-}
-
-/// A record's id: text in REST2; a number is read the same.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Id(pub String);
-
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        id_text(&v)
-            .map(Id)
-            .ok_or_else(|| D::Error::custom(format!("an id is a number or a text, not {v}")))
-    }
 }
 
 /// A whole number RT writes as text (`"45"`); a number is read the same.
@@ -326,38 +299,36 @@ impl Mapped<'_, RtConfig> {
             .first()
             .map_or(Value::Null, |c| json!(c));
         let tags: Vec<&str> = custom_field(&v.custom_fields, self.map.field("tags", "Tags"));
-        let snapshot = json!({
-            "id": t.id,
-            "customer": customer,
-            "requester": requester,
-            "title": v.subject,
-            "priority": v.priority,
-            "category": category,
-            "tags": tags,
-            "fields": self.extra_fields(json!({"rt_sla": v.sla, "rt_due": date(&v.due)}), |raw| {
-                match custom_field(&v.custom_fields, raw).as_slice() {
-                    [] => Value::Null,
-                    [one] => json!(one),
-                    many => json!(many),
-                }
+        Ok(canonical_ticket(
+            &t.id,
+            customer,
+            json!({
+                "requester": requester,
+                "title": v.subject,
+                "priority": v.priority,
+                "category": category,
+                "tags": tags,
+                "fields": self.extra_fields(json!({"rt_sla": v.sla, "rt_due": date(&v.due)}), |raw| {
+                    match custom_field(&v.custom_fields, raw).as_slice() {
+                        [] => Value::Null,
+                        [one] => json!(one),
+                        many => json!(many),
+                    }
+                }),
+                "created_at": v.created,
+                "first_response_at": first_response,
+                "resolved_at": date(&v.resolved),
+                "states": states,
+                "work": work,
             }),
-            "created_at": v.created,
-            "first_response_at": first_response,
-            "resolved_at": date(&v.resolved),
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: t.id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_missing, rename};
 
     /// A history page as RT 5 answers it (seen on the real server).
     fn history() -> Value {
@@ -385,16 +356,11 @@ mod tests {
     #[test]
     fn a_renamed_time_taken_is_an_error_naming_it_not_zero_minutes() {
         let mut v = history();
-        let tx = v["items"][1].as_object_mut().unwrap();
-        let t = tx.remove("TimeTaken").unwrap();
-        tx.insert("TimeWorked".into(), t);
+        rename(&mut v["items"][1], "TimeTaken", "TimeWorked");
         let err = parse::<Listing<Transaction>>(v, "the history")
             .err()
             .unwrap();
-        assert!(
-            err.contains("items[1]") && err.contains("missing field `TimeTaken`"),
-            "{err}"
-        );
+        assert_missing(&err, "items[1]", "TimeTaken");
         let mut v = history();
         v["items"][1]["TimeTaken"] = json!("three quarters");
         let err = parse::<Listing<Transaction>>(v, "the history")
@@ -446,9 +412,6 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(
-            err.contains("CustomFields[0]") && err.contains("missing field `name`"),
-            "{err}"
-        );
+        assert_missing(&err, "CustomFields[0]", "name");
     }
 }

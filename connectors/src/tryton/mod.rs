@@ -193,11 +193,7 @@ impl AccountingApi for TrytonConfig {
     }
 
     fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
-        if let Some(t) = token {
-            request
-                .headers
-                .push(("authorization".into(), format!("Session {t}")));
-        }
+        crate::accounting::token_authorization(request, "Session", token);
     }
 
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {

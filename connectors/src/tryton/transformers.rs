@@ -25,7 +25,7 @@
 //! - `model.*.create`: the new ids.
 
 use rust_decimal::Decimal;
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -34,21 +34,7 @@ use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, dec
 
 use super::SYSTEM;
 
-/// How tryton's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Tryton answers it",
-};
-
-/// `value` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(value, what)
-}
-
-/// [`parse`] for a call's result: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(result: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(result, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as Tryton answers it");
 
 /// A JSON-RPC answer: the call's `result` (null for a method that returns
 /// nothing), or the `error` it raised.
@@ -333,6 +319,7 @@ pub fn sales(lines: Vec<SoldLine>) -> Result<Vec<RemoteInvoice>, ConnectorError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_missing, rename};
     use serde_json::json;
 
     /// Two lines of one invoice, as Tryton 6.0 answers dotted field names
@@ -367,14 +354,9 @@ mod tests {
     #[test]
     fn a_renamed_amount_is_an_error_naming_it_not_zero() {
         let mut v = sold();
-        let line = v[1].as_object_mut().unwrap();
-        let amount = line.remove("amount").unwrap();
-        line.insert("untaxed_amount".into(), amount);
+        rename(&mut v[1], "amount", "untaxed_amount");
         let err = parse::<Vec<SoldLine>>(v, "the sold lines").err().unwrap();
-        assert!(
-            err.contains("[1]") && err.contains("missing field `amount`"),
-            "{err}"
-        );
+        assert_missing(&err, "[1]", "amount");
         let mut v = sold();
         v[0]["quantity"] = json!("one");
         let err = parse::<Vec<SoldLine>>(v, "the sold lines").err().unwrap();
@@ -386,27 +368,18 @@ mod tests {
         let mut v = sold();
         v[0].as_object_mut().unwrap().remove("invoice.");
         let err = parse::<Vec<SoldLine>>(v, "the sold lines").err().unwrap();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `invoice.`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "invoice.");
         let mut v = sold();
         v[1]["product."] = json!({"id": 1});
         let err = parse::<Vec<SoldLine>>(v, "the sold lines").err().unwrap();
-        assert!(
-            err.contains("[1].product.") && err.contains("missing field `code`"),
-            "{err}"
-        );
+        assert_missing(&err, "[1].product.", "code");
     }
 
     #[test]
     fn an_invoice_without_its_id_or_amount_is_an_error_not_a_draft_not_found() {
         let v = json!([{"id": 5, "state": "draft"}]);
         let err = parse::<Vec<Invoice>>(v, "the draft search").err().unwrap();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `untaxed_amount`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "untaxed_amount");
         let v = json!([{"ID": 5, "state": "draft",
             "untaxed_amount": {"__class__": "Decimal", "decimal": "1637.50"}}]);
         let err = parse::<Vec<Invoice>>(v, "the draft search").err().unwrap();

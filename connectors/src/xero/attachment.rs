@@ -29,15 +29,7 @@ impl XeroConfig {
     }
 
     pub(super) fn list_attachments_request(&self, invoice_id: &str) -> HttpRequest {
-        self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/Invoices/{}/Attachments",
-                self.base_url,
-                encode(invoice_id)
-            ),
-            Vec::new(),
-        )
+        self.get(format!("/Invoices/{}/Attachments", encode(invoice_id)))
     }
 
     pub(super) fn attach_request(
@@ -84,6 +76,7 @@ pub(super) fn attached(r: &HttpResponse, file_name: &str) -> Result<(), Connecto
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_missing;
 
     fn config() -> XeroConfig {
         serde_json::from_value(serde_json::json!({
@@ -137,9 +130,6 @@ mod tests {
             retry_after: None,
         };
         let e = attachment_names(&renamed).unwrap_err().to_string();
-        assert!(
-            e.contains("Attachments[0]") && e.contains("missing field `FileName`"),
-            "{e}"
-        );
+        assert_missing(&e, "Attachments[0]", "FileName");
     }
 }

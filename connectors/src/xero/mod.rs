@@ -123,6 +123,14 @@ impl XeroConfig {
         }
         r
     }
+
+    fn get(&self, path: String) -> HttpRequest {
+        self.request(
+            HttpMethod::Get,
+            format!("{}{path}", self.base_url),
+            Vec::new(),
+        )
+    }
 }
 
 /// The idempotency key of a batch: the same drafts give the same key
@@ -269,16 +277,7 @@ impl AccountingApi for XeroConfig {
             (CodeKind::Item, "Items"),
         ]
         .into_iter()
-        .map(|(kind, path)| {
-            (
-                kind,
-                self.request(
-                    HttpMethod::Get,
-                    format!("{}/{path}", self.base_url),
-                    Vec::new(),
-                ),
-            )
-        })
+        .map(|(kind, path)| (kind, self.get(format!("/{path}"))))
         .collect()
     }
 
@@ -429,21 +428,8 @@ impl AccountingApi for XeroConfig {
         self.tenant_id.is_none().then_some("xero-tenant-id")
     }
 
-    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
-        if let Some(t) = token {
-            request
-                .headers
-                .push(("authorization".into(), format!("Bearer {t}")));
-        }
-    }
-
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
-        let filter = format!("Reference==\"{}\"", reference.replace('"', ""));
-        Ok(self.request(
-            HttpMethod::Get,
-            format!("{}/Invoices?where={}", self.base_url, encode(&filter)),
-            Vec::new(),
-        ))
+        self.find_drafts(&[reference])
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
@@ -525,11 +511,7 @@ impl AccountingApi for XeroConfig {
             .map(|r| format!("Reference==\"{}\"", r.replace('"', "")))
             .collect::<Vec<_>>()
             .join(" OR ");
-        Ok(self.request(
-            HttpMethod::Get,
-            format!("{}/Invoices?where={}", self.base_url, encode(&filter)),
-            Vec::new(),
-        ))
+        Ok(self.get(format!("/Invoices?where={}", encode(&filter))))
     }
 
     fn read_found_drafts(
@@ -595,11 +577,7 @@ impl AccountingApi for XeroConfig {
     }
 
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.request(
-            HttpMethod::Get,
-            format!("{}/Invoices/{}", self.base_url, encode(id)),
-            Vec::new(),
-        ))
+        Ok(self.get(format!("/Invoices/{}", encode(id))))
     }
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
@@ -628,15 +606,7 @@ impl AccountingApi for XeroConfig {
 
     fn statuses_request(&self, remote_ids: &[&str]) -> Option<HttpRequest> {
         // `IDs`: Xero's filter by a comma-separated list of InvoiceIDs.
-        Some(self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/Invoices?IDs={}",
-                self.base_url,
-                encode(&remote_ids.join(","))
-            ),
-            Vec::new(),
-        ))
+        Some(self.get(format!("/Invoices?IDs={}", encode(&remote_ids.join(",")))))
     }
 
     fn read_statuses(&self, r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
@@ -678,14 +648,9 @@ impl AccountingApi for XeroConfig {
         // Line items come with paged answers; Xero cannot filter by item,
         // so every issued sales invoice changed since the cursor is read.
         let filter = encode("Type==\"ACCREC\"");
-        let mut r = self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/Invoices?where={filter}&Statuses=AUTHORISED,PAID&order=UpdatedDateUTC&page={page}",
-                self.base_url
-            ),
-            Vec::new(),
-        );
+        let mut r = self.get(format!(
+            "/Invoices?where={filter}&Statuses=AUTHORISED,PAID&order=UpdatedDateUTC&page={page}"
+        ));
         if let Some(c) = cursor {
             r.headers.push(("if-modified-since".into(), c.to_owned()));
         }

@@ -30,46 +30,17 @@
 //!   epoch) beside a `DateString` (`2019-03-07T00:00:00`), and money as
 //!   JSON numbers (`40.00`).
 
-use rust_decimal::Decimal;
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::ConnectorError;
-use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, decimal};
+use crate::accounting::Amount;
+use crate::accounting::{DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine};
 
 use super::SYSTEM;
 
-/// How xero's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Xero documents it",
-};
-
-/// `answer` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(answer, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(answer, what).map_err(ConnectorError::Transient)
-}
-
-/// A decimal as Xero writes it, a JSON number (`40.00`). A text holding a
-/// number is read the same, as [`decimal`] reads every system's numbers
-/// (our fakes write `SubTotal` as a text).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Amount(pub Decimal);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        decimal(&v)
-            .map(Amount)
-            .ok_or_else(|| D::Error::custom(format!("a decimal number, not {v}")))
-    }
-}
+crate::documented::documented_shape!(SYSTEM, "as Xero documents it");
 
 /// Xero's error body (`Error`): `{ErrorNumber, Type, Message, Elements}`,
 /// each element the refused object with its `ValidationErrors`. A 401 or
@@ -508,6 +479,8 @@ pub fn active(status: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_missing, rename};
+    use rust_decimal::Decimal;
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
@@ -584,28 +557,21 @@ mod tests {
         let e = read::<Invoices<Invoice>>(json!({"Invoices": [inv]}), "an invoice list")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("Invoices[0].LineItems[0]") && e.contains("missing field `LineAmount`"),
-            "{e}"
-        );
+        assert_missing(&e, "Invoices[0].LineItems[0]", "LineAmount");
     }
 
     #[test]
     fn a_renamed_amount_is_an_error_not_a_zero() {
         // `Amount` for `LineAmount`: the line's money is nowhere.
         let mut inv = sold_invoice();
-        let line = inv["LineItems"][0].as_object_mut().unwrap();
-        let amount = line.remove("LineAmount").unwrap();
-        line.insert("Amount".into(), amount);
+        rename(&mut inv["LineItems"][0], "LineAmount", "Amount");
         let e = read::<Invoices<Invoice>>(json!({"Invoices": [inv]}), "an invoice list")
             .unwrap_err()
             .to_string();
         assert!(e.contains("`LineAmount`"), "{e}");
         // A tax-inclusive line whose tax is renamed: not counted as tax-free.
         let mut inv = sold_invoice();
-        let line = inv["LineItems"][0].as_object_mut().unwrap();
-        let tax = line.remove("TaxAmount").unwrap();
-        line.insert("Tax".into(), tax);
+        rename(&mut inv["LineItems"][0], "TaxAmount", "Tax");
         let e = refused(json!({"Invoices": [inv]}));
         assert!(
             e.contains("i-1") && e.contains("LineItems[0]") && e.contains("`TaxAmount`"),

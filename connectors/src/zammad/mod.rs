@@ -17,15 +17,14 @@
 mod transformers;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounting::{encode, status_error};
 use crate::helpdesk::{
     Announcement, Converted, FoundNote, HelpdeskApi, Mapped, NoteLookup, NotePart, Page, RawTicket,
-    WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
+    RestApi, WebhookRefusal, header, id_text, note_marker, ticket_title, verify_hub_signature,
 };
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse, NewTicket, Note, Secret};
 use transformers::{
@@ -134,24 +133,13 @@ fn plan(tickets: &[(String, bool)]) -> Vec<Ask> {
     asks
 }
 
-impl Mapped<'_, ZammadConfig> {
-    fn get(&self, path: String) -> HttpRequest {
-        HttpRequest {
-            method: HttpMethod::Get,
-            url: format!("{}{path}", self.url.trim_end_matches('/')),
-            headers: vec![("accept".into(), "application/json".into())],
-            body: Vec::new(),
-            timeout: Duration::from_millis(self.timeout_ms),
-        }
+impl RestApi for Mapped<'_, ZammadConfig> {
+    fn base(&self) -> String {
+        self.url.trim_end_matches('/').to_owned()
     }
 
-    fn post(&self, path: &str, body: &impl Serialize) -> Result<HttpRequest, ConnectorError> {
-        let mut r = self.get(path.to_owned());
-        r.method = HttpMethod::Post;
-        r.headers
-            .push(("content-type".into(), "application/json".into()));
-        r.body = serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
-        Ok(r)
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
     }
 }
 
@@ -432,7 +420,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             };
             out.push((
                 NotePart::Comment,
-                self.post("/api/v1/ticket_articles", &article)?,
+                self.send_json(HttpMethod::Post, "/api/v1/ticket_articles".into(), &article)?,
             ));
         }
         if !found.tag {
@@ -441,7 +429,10 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 object: "Ticket",
                 o_id: ticket,
             };
-            out.push((NotePart::Tag, self.post("/api/v1/tags/add", &tag)?));
+            out.push((
+                NotePart::Tag,
+                self.send_json(HttpMethod::Post, "/api/v1/tags/add".into(), &tag)?,
+            ));
         }
         Ok(out)
     }
@@ -488,7 +479,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
                 format!("{}\n\n{}", ticket.text, note_marker(key)),
             ),
         };
-        self.post("/api/v1/tickets", &body)
+        self.send_json(HttpMethod::Post, "/api/v1/tickets".into(), &body)
     }
 
     fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
@@ -526,25 +517,11 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
     }
 }
 
-impl crate::helpdesk::HelpdeskConfig for ZammadConfig {
-    fn requests_per_second(&self) -> u32 {
-        self.requests_per_second
-    }
-
-    fn api<'a>(
-        &'a self,
-        map: &'a crate::helpdesk::SourceMap,
-    ) -> Box<dyn crate::helpdesk::HelpdeskApi + 'a> {
-        Box::new(crate::helpdesk::Mapped { config: self, map })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::helpdesk::SourceMap;
-    use crate::testing::ok;
-    use hmac::{KeyInit, Mac};
+    use crate::testing::{first_converted, hub_signature, ok};
     use mapping::Place;
     use rust_decimal::Decimal;
     use std::collections::BTreeMap;
@@ -559,15 +536,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> HttpResponse {
-        HttpResponse {
-            status: 200,
-            retry_after: None,
-            body: std::fs::read_to_string(format!(
-                "{}/../tests/fixtures/zammad/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        }
+        crate::testing::fixture_answer("zammad", name)
     }
 
     fn config() -> ZammadConfig {
@@ -600,10 +569,7 @@ mod tests {
     #[test]
     fn a_ticket_stored_under_its_internal_id_is_moved_to_its_number_once() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let old =
             serde_json::json!({"id": "81", "customer": "acme", "fields": {"number": "10081"}});
         let (key, current) = c.legacy_key("81", &old).unwrap();
@@ -621,10 +587,7 @@ mod tests {
     fn a_searched_ticket_is_keyed_by_number_with_names_from_the_lists_and_its_articles_text() {
         let (config, mut map) = (config(), map());
         map.minutes_per_unit = Decimal::from(60);
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let search = fixture("search.json");
         let v: Value = serde_json::from_str(&search.body).unwrap();
         assert!(
@@ -683,10 +646,7 @@ mod tests {
     #[test]
     fn a_time_record_read_wrong_fails_its_ticket_not_as_zero_minutes() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let mut a = answers();
         a[4] = ok(
@@ -711,16 +671,12 @@ mod tests {
         let (config, mut map) = (config(), map());
         map.category_from = Some(Place::Activity);
         map.kind_from = Some(Place::LabelPrefix("kind-".into()));
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
         page.tickets[0].value["ticket"]["state_id"] = json!(4);
         page.tickets[0].value["ticket"]["close_at"] = json!("2020-11-13T14:50:00.000Z");
         page.tickets[0].value["ticket"]["priority_id"] = json!(3);
-        let converted = c.convert(&page.tickets, &answers()).unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(&c, &page.tickets, &answers());
         assert_eq!(v["priority"], "3 high");
         assert_eq!(
             v["resolved_at"], "2020-11-13T14:50:00.000Z",
@@ -733,10 +689,7 @@ mod tests {
     #[test]
     fn a_ticket_without_accounted_time_asks_for_no_records() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let mut page = c.read_changed(None, &fixture("search.json")).unwrap();
         page.tickets[0].value["ticket"]["time_unit"] = Value::Null;
         let details = c.details(&page.tickets).unwrap();
@@ -744,8 +697,7 @@ mod tests {
         let mut a = answers();
         a.remove(2);
         a.truncate(3);
-        let converted = c.convert(&page.tickets, &a).unwrap();
-        let v: Value = serde_json::from_str(&converted[0].as_ref().unwrap().json).unwrap();
+        let v = first_converted(&c, &page.tickets, &a);
         assert_eq!(v["work"], json!([]));
         assert!(
             c.convert(&page.tickets, &a[..2]).is_err(),
@@ -756,21 +708,9 @@ mod tests {
     #[test]
     fn a_note_finds_its_ticket_by_number_then_adds_only_what_is_missing() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
-        let note = Note {
-            source: "desk".into(),
-            ticket: "10081".into(),
-            customer: "awesome".into(),
-            metric: "resolution".into(),
-            event: crate::NoteEvent::Breach,
-            due_at: None,
-            tag: "sla-breach".into(),
-            text: "SLA resolution target missed".into(),
-            subject: None,
-        };
+        let c = Mapped::new(&config, &map);
+        let note =
+            crate::testing::breach_note("desk", "10081", "awesome", "SLA resolution target missed");
         let find = c.find_note(&note).unwrap();
         assert_eq!(
             find[0].url,
@@ -833,10 +773,7 @@ mod tests {
     fn an_unknown_organization_is_reported_not_guessed() {
         let (config, mut map) = (config(), map());
         map.customers.clear();
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let page = c.read_changed(None, &fixture("search.json")).unwrap();
         let converted = c.convert(&page.tickets, &answers()).unwrap();
         let err = converted[0].as_ref().unwrap_err();
@@ -846,14 +783,9 @@ mod tests {
     #[test]
     fn a_webhook_is_checked_with_hmac_sha1_over_the_body() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
+        let c = Mapped::new(&config, &map);
         let body = br#"{"ticket":{"id":81},"article":{}}"#;
-        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"s3cret").unwrap();
-        mac.update(body);
-        let sig = format!("sha1={}", hex::encode(mac.finalize().into_bytes()));
+        let sig = hub_signature::<hmac::Hmac<sha1::Sha1>>("sha1", b"s3cret", body);
         let h = |sig: &str| {
             vec![
                 ("X-Hub-Signature".to_owned(), sig.to_owned()),
@@ -879,38 +811,27 @@ mod tests {
     #[test]
     fn a_renewal_ticket_is_looked_for_by_its_marker_then_created_with_an_internal_note() {
         let (config, map) = (config(), map());
-        let c = Mapped {
-            config: &config,
-            map: &map,
-        };
-        let key = "renewal:awesome:card:used-up";
-        let t = NewTicket {
-            source: "desk".into(),
-            customer: "awesome".into(),
-            requester: Some("nicole.braun@zammad.org".into()),
-            title: "Renewal: punch card of awesome used up".into(),
-            text: "Suggest a new KLIPPEKORT-10.".into(),
-            tag: "prepaid-renewal".into(),
-        };
-        let find = c.find_ticket(key, &t).unwrap();
+        let c = Mapped::new(&config, &map);
+        let (key, t) = crate::testing::renewal_ticket("awesome", "nicole.braun@zammad.org");
+        let find = c.find_ticket(&key, &t).unwrap();
         assert_eq!(find.method, HttpMethod::Get);
         assert_eq!(
             find.url,
             "https://desk.example.com/api/v1/tickets/search?query=%22%5Bcontract-bridge+renewal%3Aawesome%3Acard%3Aused-up%5D%22&limit=50"
         );
-        let create = c.create_ticket(key, &t).unwrap();
+        let create = c.create_ticket(&key, &t).unwrap();
         assert_eq!(create.method, HttpMethod::Post);
         assert!(create.url.ends_with("/api/v1/tickets"));
         let body: Value = serde_json::from_slice(&create.body).unwrap();
         assert_eq!(
             body,
             json!({
-                "title": "Renewal: punch card of awesome used up [contract-bridge renewal:awesome:card:used-up]",
+                "title": "Renewal: card of awesome used up [contract-bridge renewal:awesome:card:used-up]",
                 "group": "Users",
                 "customer": "nicole.braun@zammad.org",
                 "tags": "prepaid-renewal",
                 "article": {
-                    "subject": "Renewal: punch card of awesome used up",
+                    "subject": "Renewal: card of awesome used up",
                     "body": "Suggest a new KLIPPEKORT-10.\n\n[contract-bridge renewal:awesome:card:used-up]",
                     "content_type": "text/plain",
                     "type": "note",
@@ -924,13 +845,13 @@ mod tests {
             "9": {"id": 9, "number": "31009", "title": body["title"]},
         }}}));
         assert_eq!(
-            c.read_found_ticket(key, &found).unwrap().as_deref(),
+            c.read_found_ticket(&key, &found).unwrap().as_deref(),
             Some("31009")
         );
         let none = ok(json!({"tickets": [7], "assets": {"Ticket": {
             "7": {"id": 7, "title": "Renewal [contract-bridge renewal:awesome:card:used-up-2]"},
         }}}));
-        assert_eq!(c.read_found_ticket(key, &none).unwrap(), None);
+        assert_eq!(c.read_found_ticket(&key, &none).unwrap(), None);
         let created = ok(json!({"id": 12, "number": "31012"}));
         assert_eq!(c.read_created_ticket(&created).unwrap(), "31012");
         // Without a known contact the ticket cannot have a customer.
@@ -939,7 +860,7 @@ mod tests {
             ..t
         };
         assert!(matches!(
-            c.create_ticket(key, &orphan),
+            c.create_ticket(&key, &orphan),
             Err(ConnectorError::Permanent(m)) if m.contains("awesome")
         ));
     }

@@ -27,51 +27,17 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use serde::de::{DeserializeOwned, Error as _, IgnoredAny};
+use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::helpdesk::{Converted, Mapped, RawTicket, SourceMap, id_text};
-use crate::{ConnectorError, TicketSnapshot};
+use crate::ConnectorError;
+use crate::helpdesk::{Converted, Id, Mapped, RawTicket, SourceMap, canonical_ticket, id_text};
 use mapping::{Place, WorkKind};
 
 use super::{SYSTEM, ZammadConfig};
 
-/// A record's id. Zammad writes integers; an id written as a string is
-/// read the same (Zammad's own clients send both, and so do our fakes).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Id(pub String);
-
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        id_text(&v)
-            .map(Id)
-            .ok_or_else(|| D::Error::custom(format!("an id is a number or a text, not {v}")))
-    }
-}
-
-impl std::fmt::Display for Id {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// How zammad's answers are read: see [`crate::documented`].
-const SHAPE: crate::documented::Shape = crate::documented::Shape {
-    system: Some(SYSTEM),
-    shape: "as Zammad documents it",
-};
-
-/// `answer` as `T`, or why not, naming the field by its path.
-pub fn parse<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, String> {
-    SHAPE.read(answer, what)
-}
-
-/// [`parse`] for a whole answer: an error the daemon reports and retries.
-pub fn read<T: DeserializeOwned>(answer: Value, what: &str) -> Result<T, ConnectorError> {
-    parse(answer, what).map_err(ConnectorError::Transient)
-}
+crate::documented::documented_shape!(SYSTEM, "as Zammad documents it");
 
 /// Zammad's error body: `{"error", "error_human"}`.
 #[derive(Deserialize)]
@@ -665,35 +631,33 @@ impl Mapped<'_, ZammadConfig> {
             Some(f) => ticket.attribute(f),
             None => json!(listed.requester),
         };
-        let snapshot = json!({
-            "id": t.id,
-            "customer": customer,
-            "requester": requester,
-            "title": known.title,
-            "priority": priority,
-            "category": category,
-            "tags": tags,
-            "fields": self.extra_fields(
-                json!({"number": known.number, "zammad_id": listed.id}),
-                |raw| ticket.attribute(raw)
-            ),
-            "created_at": created,
-            "first_response_at": known.first_response_at,
-            "resolved_at": resolved,
-            "states": states,
-            "work": work,
-        });
-        Ok(TicketSnapshot {
-            id: t.id.clone(),
-            customer: customer.clone(),
-            json: snapshot.to_string(),
-        })
+        Ok(canonical_ticket(
+            &t.id,
+            customer,
+            json!({
+                "requester": requester,
+                "title": known.title,
+                "priority": priority,
+                "category": category,
+                "tags": tags,
+                "fields": self.extra_fields(
+                    json!({"number": known.number, "zammad_id": listed.id}),
+                    |raw| ticket.attribute(raw)
+                ),
+                "created_at": created,
+                "first_response_at": known.first_response_at,
+                "resolved_at": resolved,
+                "states": states,
+                "work": work,
+            }),
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_missing, rename};
 
     fn fixture(name: &str) -> Value {
         crate::fixture("zammad", name)
@@ -729,25 +693,17 @@ mod tests {
         let err = parse::<ChangedSearch>(v, "the ticket search")
             .err()
             .unwrap();
-        assert!(
-            err.contains("assets.Ticket.81") && err.contains("missing field `number`"),
-            "{err}"
-        );
+        assert_missing(&err, "assets.Ticket.81", "number");
     }
 
     #[test]
     fn a_renamed_time_unit_is_an_error_not_zero_minutes() {
         let mut v = fixture("time_accountings.json");
-        let record = v[0].as_object_mut().unwrap();
-        let units = record.remove("time_unit").unwrap();
-        record.insert("time_units".into(), units);
+        rename(&mut v[0], "time_unit", "time_units");
         let err = parse::<Vec<TimeAccounting>>(v, "the time accountings")
             .err()
             .unwrap();
-        assert!(
-            err.contains("[0]") && err.contains("missing field `time_unit`"),
-            "{err}"
-        );
+        assert_missing(&err, "[0]", "time_unit");
         let mut v = fixture("time_accountings.json");
         v[0]["time_unit"] = json!("a quarter");
         let err = parse::<Vec<TimeAccounting>>(v, "the time accountings")
@@ -765,10 +721,7 @@ mod tests {
             .unwrap()
             .remove("name");
         let err = parse::<ChangedSearch>(v, "search").err().unwrap();
-        assert!(
-            err.contains("assets.Organization.3") && err.contains("missing field `name`"),
-            "{err}"
-        );
+        assert_missing(&err, "assets.Organization.3", "name");
         let mut v = fixture("ticket_states.json");
         v[1].as_object_mut().unwrap().remove("state_type");
         let err = parse::<Vec<State>>(v, "states").err().unwrap();
@@ -783,10 +736,7 @@ mod tests {
             .unwrap()
             .remove("created_at");
         let err = parse::<History>(v, "history").err().unwrap();
-        assert!(
-            err.contains("history[2]") && err.contains("missing field `created_at`"),
-            "{err}"
-        );
+        assert_missing(&err, "history[2]", "created_at");
     }
 
     #[test]
