@@ -45,11 +45,9 @@ pub struct FortnoxConfig {
     pub timeout_ms: u64,
 }
 
-fn default_base() -> String {
-    "https://api.fortnox.se/3".into()
-}
-fn default_token_url() -> String {
-    "https://apps.fortnox.se/oauth-v1/token".into()
+crate::defaults::defaults! {
+    default_base = "https://api.fortnox.se/3";
+    default_token_url = "https://apps.fortnox.se/oauth-v1/token";
 }
 
 const SYSTEM: &str = "fortnox";

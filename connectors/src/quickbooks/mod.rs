@@ -63,20 +63,12 @@ pub struct QuickBooksConfig {
     pub timeout_ms: u64,
 }
 
-fn default_base() -> String {
-    "https://quickbooks.api.intuit.com".into()
-}
-fn default_authorize_url() -> String {
-    "https://appcenter.intuit.com/connect/oauth2".into()
-}
-fn default_token_url() -> String {
-    "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer".into()
-}
-fn default_item() -> String {
-    "1".into()
-}
-fn default_minor() -> u32 {
-    75
+crate::defaults::defaults! {
+    default_base = "https://quickbooks.api.intuit.com";
+    default_authorize_url = "https://appcenter.intuit.com/connect/oauth2";
+    default_token_url = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
+    default_item = "1";
+    default_minor: u32 = 75;
 }
 
 const SYSTEM: &str = "quickbooks";
