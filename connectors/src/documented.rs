@@ -4,7 +4,9 @@
 //! `LineAmount``), never a silent zero. Every vendor's `transformers.rs`
 //! reads through here, so the wording is one.
 
-use serde::de::DeserializeOwned;
+use rust_decimal::Decimal;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// Who says what shape an answer has: `system` prefixes the message
@@ -41,6 +43,21 @@ impl Shape {
             shape = self.shape,
             inner = e.inner()
         )
+    }
+}
+
+/// A number as a vendor writes it: a JSON number, or a text holding one
+/// (Fortnox writes `DeliveredQuantity` as `"1.00"`). Anything else is
+/// refused, naming the field, never read as zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amount(pub Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        crate::accounting::decimal(&v)
+            .map(Amount)
+            .ok_or_else(|| D::Error::custom(format!("a decimal number, not {v}")))
     }
 }
 

@@ -268,6 +268,14 @@ impl HttpRequest {
             timeout: std::time::Duration::from_millis(timeout_ms),
         }
     }
+
+    /// Carries `token`, if any, as `Authorization: Bearer …`.
+    pub fn bearer(&mut self, token: Option<&str>) {
+        if let Some(t) = token {
+            self.headers
+                .push(("authorization".into(), format!("Bearer {t}")));
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
