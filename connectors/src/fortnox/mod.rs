@@ -22,7 +22,7 @@ use crate::accounting::{
     AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesPage,
     StatusStep, encode, number, oauth_token, status_error, token_post,
 };
-use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+use crate::{ConnectorError, Draft, DraftLine, HttpMethod, HttpRequest, HttpResponse, Secret};
 
 mod transformers;
 
@@ -30,6 +30,11 @@ use transformers::{
     Accounts, Articles, DraftInvoice, FoundInvoice, Invoice, InvoicePage, Invoices, NewInvoice,
     NewInvoiceBody, NewRow, Single, error_message, parse,
 };
+
+crate::defaults::defaults! {
+    default_base = "https://api.fortnox.se/3";
+    default_token_url = "https://apps.fortnox.se/oauth-v1/token";
+}
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -51,11 +56,6 @@ pub struct FortnoxConfig {
     pub requests_per_second: u32,
     #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
-}
-
-crate::defaults::defaults! {
-    default_base = "https://api.fortnox.se/3";
-    default_token_url = "https://apps.fortnox.se/oauth-v1/token";
 }
 
 const SYSTEM: &str = "fortnox";
@@ -91,8 +91,28 @@ fn lastmodified(cursor: &str) -> Result<String, ConnectorError> {
 }
 
 impl FortnoxConfig {
-    fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
-        HttpRequest::json(method, url, body, self.timeout_ms)
+    /// `GET` of `path` below the API's base.
+    fn get(&self, path: &str) -> HttpRequest {
+        let url = format!("{}/{path}", self.base_url);
+        HttpRequest::json(HttpMethod::Get, url, Vec::new(), self.timeout_ms)
+    }
+
+    /// The invoice row of line `l` of draft `d`: per line (issue 17), the
+    /// line's own codes, else the draft's, else the target's.
+    fn row<'a>(&'a self, d: &'a Draft, l: &'a DraftLine) -> NewRow<'a> {
+        let account_number = match d.account_of(l) {
+            Some(a) => Some(number(a)),
+            None => self.account_number.map(serde_json::Value::from),
+        };
+        NewRow {
+            description: &l.description,
+            delivered_quantity: number(&l.quantity),
+            price: number(&l.unit_price),
+            account_number,
+            article_number: d.item_of(l).map(String::as_str),
+            // Fortnox's VAT is the percent; a kind's `tax_rate` says it too.
+            vat: d.tax_of(l).or(l.refs.tax_rate.as_ref()).map(|v| number(v)),
+        }
     }
 }
 
@@ -109,10 +129,7 @@ impl AccountingApi for FortnoxConfig {
             (CodeKind::Item, "articles"),
         ]
         .into_iter()
-        .map(|(kind, list)| {
-            let url = format!("{}/{list}?limit=500", self.base_url);
-            (kind, self.request(HttpMethod::Get, url, Vec::new()))
-        })
+        .map(|(kind, list)| (kind, self.get(&format!("{list}?limit=500"))))
         .collect()
     }
 
@@ -167,15 +184,10 @@ impl AccountingApi for FortnoxConfig {
     }
 
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/invoices?externalinvoicereference1={}",
-                self.base_url,
-                encode(reference)
-            ),
-            Vec::new(),
-        ))
+        Ok(self.get(&format!(
+            "invoices?externalinvoicereference1={}",
+            encode(reference)
+        )))
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
@@ -197,29 +209,8 @@ impl AccountingApi for FortnoxConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let customer = d.contact(&self.customers).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "fortnox: no CustomerNumber for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
-                d.customer
-            ))
-        })?;
-        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
-        let invoice_rows = d
-            .lines
-            .iter()
-            .map(|l| NewRow {
-                description: &l.description,
-                delivered_quantity: number(&l.quantity),
-                price: number(&l.unit_price),
-                account_number: match d.account_of(l) {
-                    Some(a) => Some(number(a)),
-                    None => self.account_number.map(serde_json::Value::from),
-                },
-                article_number: d.item_of(l).map(String::as_str),
-                // Fortnox's VAT is the percent; a kind's `tax_rate` says it too.
-                vat: d.tax_of(l).or(l.refs.tax_rate.as_ref()).map(|v| number(v)),
-            })
-            .collect();
+        let customer =
+            d.required_contact(&self.customers, SYSTEM, "CustomerNumber", "customers")?;
         let body = NewInvoiceBody {
             invoice: NewInvoice {
                 customer_number: customer,
@@ -229,13 +220,17 @@ impl AccountingApi for FortnoxConfig {
                 comments: format!("{} {}", d.customer, d.period),
                 // Remarks are printed on the invoice.
                 remarks: d.statement_url.as_deref().map(crate::statement_line),
-                invoice_rows,
+                invoice_rows: d.lines.iter().map(|l| self.row(d, l)).collect(),
             },
         };
-        Ok(self.request(
+        let body =
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        let url = format!("{}/invoices", self.base_url);
+        Ok(HttpRequest::json(
             HttpMethod::Post,
-            format!("{}/invoices", self.base_url),
-            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+            url,
+            body,
+            self.timeout_ms,
         ))
     }
 
@@ -246,11 +241,7 @@ impl AccountingApi for FortnoxConfig {
     }
 
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.request(
-            HttpMethod::Get,
-            format!("{}/invoices/{}", self.base_url, encode(id)),
-            Vec::new(),
-        ))
+        Ok(self.get(&format!("invoices/{}", encode(id))))
     }
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
@@ -268,11 +259,14 @@ impl AccountingApi for FortnoxConfig {
     ) -> Result<StatusStep, ConnectorError> {
         // Fortnox cancels rather than deletes; an invoice gone all the same
         // answers 404.
-        if r.status == 404 {
-            return Ok(StatusStep::deleted(remote_id));
-        }
-        let inv = read::<Single<Invoice>>(r, "the invoice")?.invoice;
-        Ok(StatusStep::Known(inv.remote()?))
+        Ok(match r.status {
+            404 => StatusStep::deleted(remote_id),
+            _ => StatusStep::Known(
+                read::<Single<Invoice>>(r, "the invoice")?
+                    .invoice
+                    .remote()?,
+            ),
+        })
     }
 
     fn contact_of(&self, customer: &str) -> Option<String> {
@@ -288,12 +282,12 @@ impl AccountingApi for FortnoxConfig {
         // The list cannot filter by article and carries no rows: every
         // invoice changed since the cursor is listed, and only those that
         // could sell something are read whole (`details`).
-        let mut url = format!("{}/invoices?page={page}&limit={PAGE_LIMIT}", self.base_url);
+        let mut url = format!("invoices?page={page}&limit={PAGE_LIMIT}");
         if let Some(c) = cursor {
             url.push_str("&lastmodified=");
             url.push_str(&encode(&lastmodified(c)?).replace('+', "%20"));
         }
-        Ok(Some(self.request(HttpMethod::Get, url, Vec::new())))
+        Ok(Some(self.get(&url)))
     }
 
     fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {

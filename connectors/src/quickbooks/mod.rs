@@ -20,7 +20,7 @@ use crate::accounting::{
     AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, StatusStep,
     encode, number, oauth_token, status_error, token_post,
 };
-use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+use crate::{ConnectorError, Draft, DraftLine, HttpMethod, HttpRequest, HttpResponse, Secret};
 
 mod transformers;
 
@@ -28,6 +28,14 @@ use transformers::{
     Answer, BatchAnswer, BatchItemRequest, BatchRequest, Entity, NewDocument, NewLine, Query, Ref,
     SalesItemLineDetail, fault, parse,
 };
+
+crate::defaults::defaults! {
+    default_base = "https://quickbooks.api.intuit.com";
+    default_authorize_url = "https://appcenter.intuit.com/connect/oauth2";
+    default_token_url = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
+    default_item = "1";
+    default_minor: u32 = 75;
+}
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -69,14 +77,6 @@ pub struct QuickBooksConfig {
     pub requests_per_second: u32,
     #[serde(default = "crate::defaults::timeout_ms::<30_000>")]
     pub timeout_ms: u64,
-}
-
-crate::defaults::defaults! {
-    default_base = "https://quickbooks.api.intuit.com";
-    default_authorize_url = "https://appcenter.intuit.com/connect/oauth2";
-    default_token_url = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
-    default_item = "1";
-    default_minor: u32 = 75;
 }
 
 const SYSTEM: &str = "quickbooks";
@@ -162,6 +162,25 @@ impl QuickBooksConfig {
         Ok(doc.remote())
     }
 
+    /// The sales line of line `l` of draft `d`: per line (issue 17), the
+    /// line's own codes, else the draft's, else the target's.
+    fn line<'a>(&'a self, d: &'a Draft, l: &'a DraftLine) -> NewLine<'a> {
+        let tax_code = d.tax_of(l).or(self.tax_code.as_ref());
+        NewLine {
+            detail_type: "SalesItemLineDetail",
+            amount: number(&l.amount),
+            description: &l.description,
+            sales_item_line_detail: SalesItemLineDetail {
+                item_ref: Ref {
+                    value: d.item_of(l).unwrap_or(&self.item),
+                },
+                qty: number(&l.quantity),
+                unit_price: number(&l.unit_price),
+                tax_code_ref: tax_code.map(|t| Ref { value: t.as_str() }),
+            },
+        }
+    }
+
     /// The invoice (or estimate) of draft `d`, created alone or in a batch.
     fn document<'a>(
         &'a self,
@@ -169,40 +188,14 @@ impl QuickBooksConfig {
         reference: &'a str,
         d: &'a Draft,
     ) -> Result<NewDocument<'a>, ConnectorError> {
-        let customer = d.contact(&self.customers).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "quickbooks: no CustomerRef for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
-                d.customer
-            ))
-        })?;
-        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
-        let line = d
-            .lines
-            .iter()
-            .map(|l| NewLine {
-                detail_type: "SalesItemLineDetail",
-                amount: number(&l.amount),
-                description: &l.description,
-                sales_item_line_detail: SalesItemLineDetail {
-                    item_ref: Ref {
-                        value: d.item_of(l).unwrap_or(&self.item),
-                    },
-                    qty: number(&l.quantity),
-                    unit_price: number(&l.unit_price),
-                    tax_code_ref: d
-                        .tax_of(l)
-                        .or(self.tax_code.as_ref())
-                        .map(|t| Ref { value: t.as_str() }),
-                },
-            })
-            .collect();
+        let customer = d.required_contact(&self.customers, SYSTEM, "CustomerRef", "customers")?;
         Ok(NewDocument {
             customer_ref: Ref { value: customer },
             doc_number: reference,
             txn_date: &d.date,
             currency_ref: Ref { value: &d.currency },
             private_note: format!("contract-bridge {key}"),
-            line,
+            line: d.lines.iter().map(|l| self.line(d, l)).collect(),
             email_status: (!self.as_estimate).then_some("NotSet"),
             customer_memo: d.statement_url.as_deref().map(|url| Ref {
                 value: crate::statement_line(url),
@@ -329,22 +322,22 @@ impl AccountingApi for QuickBooksConfig {
         self.create(&entity, key, &body)
     }
 
+    /// One query for every reference (`DocNumber in (...)`).
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+        let quoted: Vec<String> = references
+            .iter()
+            .map(|r| format!("'{}'", r.replace('\'', "")))
+            .collect();
+        Ok(self.query(&format!(
+            "select * from {} where DocNumber in ({}) maxresults 1000",
+            self.entity().name(),
+            quoted.join(", ")
+        )))
+    }
+
     /// Intuit's documented maximum of payloads in one batch request.
     fn batch_size(&self) -> usize {
         30
-    }
-
-    /// One query for every reference (`DocNumber in (...)`).
-    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
-        let list = references
-            .iter()
-            .map(|r| format!("'{}'", r.replace('\'', "")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok(self.query(&format!(
-            "select * from {} where DocNumber in ({list}) maxresults 1000",
-            self.entity().name()
-        )))
     }
 
     fn read_found_drafts(
