@@ -514,6 +514,24 @@ impl Draft {
             .as_deref()
             .or_else(|| configured.get(&self.customer).map(String::as_str))
     }
+
+    /// [`Draft::contact`], or a refusal saying where to set it: `field` is
+    /// the system's name for it (`CustomerNumber`), `setting` the target's
+    /// key that maps customers to it (`customers`).
+    pub fn required_contact<'a>(
+        &'a self,
+        configured: &'a std::collections::BTreeMap<String, String>,
+        system: &str,
+        field: &str,
+        setting: &str,
+    ) -> Result<&'a str, ConnectorError> {
+        self.contact(configured).ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "{system}: no {field} for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `{setting}`",
+                self.customer
+            ))
+        })
+    }
 }
 
 // A draft's lines are the engine's: what a bill invoices, as drafts carry it.

@@ -543,7 +543,8 @@ pub fn json(r: &HttpResponse, system: &str) -> Result<serde_json::Value, Connect
 }
 
 /// A decimal as an accounting system writes it, read with [`decimal`]:
-/// a JSON number, or a text holding one (our fakes write some as text).
+/// a JSON number, or a text holding one (Fortnox writes `DeliveredQuantity`
+/// as `"1.00"`). Anything else is refused, naming the field, never read as zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Amount(pub Decimal);
 

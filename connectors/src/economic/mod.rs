@@ -52,8 +52,8 @@ pub struct EconomicConfig {
     pub timeout_ms: u64,
 }
 
-fn default_base() -> String {
-    "https://restapi.e-conomic.com".into()
+crate::defaults::defaults! {
+    default_base = "https://restapi.e-conomic.com";
 }
 
 const SYSTEM: &str = "e-conomic";

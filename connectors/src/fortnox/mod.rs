@@ -16,12 +16,25 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, RemoteLine, SalesPage,
-    StatusStep, decimal, encode, json, number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesPage,
+    StatusStep, encode, number, oauth_token, status_error, token_post,
 };
-use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+use crate::{ConnectorError, Draft, DraftLine, HttpMethod, HttpRequest, HttpResponse, Secret};
+
+mod transformers;
+
+use transformers::{
+    Accounts, Articles, DraftInvoice, FoundInvoice, Invoice, InvoicePage, Invoices, NewInvoice,
+    NewInvoiceBody, NewRow, Single, error_message, parse,
+};
+
+crate::defaults::defaults! {
+    default_base = "https://api.fortnox.se/3";
+    default_token_url = "https://apps.fortnox.se/oauth-v1/token";
+}
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -45,13 +58,6 @@ pub struct FortnoxConfig {
     pub timeout_ms: u64,
 }
 
-fn default_base() -> String {
-    "https://api.fortnox.se/3".into()
-}
-fn default_token_url() -> String {
-    "https://apps.fortnox.se/oauth-v1/token".into()
-}
-
 const SYSTEM: &str = "fortnox";
 
 /// Invoices per page of the sales scan (Fortnox's most).
@@ -61,85 +67,12 @@ const PAGE_LIMIT: u32 = 500;
 /// filters by the minute, in Swedish time, and our clock and theirs differ.
 const CURSOR_OVERLAP_MINUTES: i64 = 10;
 
-fn message(r: &HttpResponse) -> String {
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
-    let info = &v["ErrorInformation"];
-    // Fortnox has written both `message` and `Message`.
-    match (
-        info["message"].as_str().or(info["Message"].as_str()),
-        info["code"].as_i64().or(info["Code"].as_i64()),
-    ) {
-        (Some(m), Some(code)) => format!("{m} (code {code})"),
-        (Some(m), None) => m.to_owned(),
-        _ => r.body.chars().take(200).collect(),
-    }
-}
-
-fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
-    if !(200..300).contains(&r.status) {
-        return Err(status_error(SYSTEM, r, &message(r)));
-    }
-    json(r, SYSTEM)
-}
-
-fn remote(inv: &serde_json::Value) -> Option<RemoteDraft> {
-    let id = match &inv["DocumentNumber"] {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    Some(RemoteDraft {
-        id,
-        total_net: decimal(&inv["Net"]),
-    })
-}
-
-/// What became of an invoice: cancelled, paid in full (booked, nothing
-/// left to pay, a final pay date), booked or sent, or still the unbooked
-/// draft we made.
-fn invoice_status(inv: &serde_json::Value) -> DraftStatus {
-    let booked = inv["Booked"] == true;
-    let balance = decimal(&inv["Balance"]);
-    if inv["Cancelled"] == true {
-        DraftStatus::Voided
-    } else if booked
-        && balance.is_some_and(|b| b.is_zero())
-        && inv["FinalPayDate"].as_str().is_some_and(|d| !d.is_empty())
-    {
-        DraftStatus::Paid
-    } else if booked || inv["Sent"] == true {
-        DraftStatus::Approved
-    } else {
-        DraftStatus::Draft
-    }
-}
-
-fn remote_invoice(id: &str, inv: &serde_json::Value) -> RemoteInvoice {
-    let lines = inv["InvoiceRows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(i, row)| {
-            let item = row["ArticleNumber"].as_str().filter(|a| !a.is_empty())?;
-            Some(RemoteLine {
-                id: row["RowId"]
-                    .as_i64()
-                    .map_or_else(|| i.to_string(), |n| n.to_string()),
-                item: item.to_owned(),
-                quantity: decimal(&row["DeliveredQuantity"]).unwrap_or(rust_decimal::Decimal::ONE),
-                amount: decimal(&row["Total"]).unwrap_or_default(),
-                description: row["Description"].as_str().unwrap_or_default().to_owned(),
-            })
-        })
-        .collect();
-    RemoteInvoice {
-        id: id.to_owned(),
-        status: invoice_status(inv),
-        contact: inv["CustomerNumber"].as_str().map(str::to_owned),
-        date: inv["InvoiceDate"].as_str().and_then(|d| d.parse().ok()),
-        currency: inv["Currency"].as_str().map(str::to_owned),
-        lines,
+/// The answer as `T`: a refusal in Fortnox's words, or a body not as
+/// documented naming the field (reported and retried).
+fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, ConnectorError> {
+    match r.status {
+        200..=299 => parse(&r.body, what).map_err(ConnectorError::Transient),
+        _ => Err(status_error(SYSTEM, r, &error_message(&r.body))),
     }
 }
 
@@ -157,61 +90,30 @@ fn lastmodified(cursor: &str) -> Result<String, ConnectorError> {
         .to_string())
 }
 
-/// An invoice as the list shows it: no rows and no `FinalPayDate`, so a
-/// booked invoice with nothing left to pay counts as paid until the
-/// invoice itself says otherwise.
-fn listed_invoice(inv: &serde_json::Value) -> Option<RemoteInvoice> {
-    let id = remote(inv)?.id;
-    let mut listed = remote_invoice(&id, inv);
-    if listed.status == DraftStatus::Approved
-        && inv["Booked"] == true
-        && decimal(&inv["Balance"]).is_some_and(|b| b.is_zero())
-    {
-        listed.status = DraftStatus::Paid;
-    }
-    Some(listed)
-}
-
 impl FortnoxConfig {
-    fn request(&self, method: HttpMethod, url: String, body: Vec<u8>) -> HttpRequest {
-        HttpRequest::json(method, url, body, self.timeout_ms)
+    /// `GET` of `path` below the API's base.
+    fn get(&self, path: &str) -> HttpRequest {
+        let url = format!("{}/{path}", self.base_url);
+        HttpRequest::json(HttpMethod::Get, url, Vec::new(), self.timeout_ms)
     }
-}
 
-/// `GET /3/accounts`: the chart of accounts of the current financial year.
-#[derive(Deserialize)]
-struct AccountsAnswer {
-    #[serde(rename = "Accounts")]
-    accounts: Vec<ChartAccount>,
-}
-
-#[derive(Deserialize)]
-struct ChartAccount {
-    #[serde(rename = "Number")]
-    number: i64,
-    #[serde(rename = "Description", default)]
-    description: String,
-    #[serde(rename = "Active", default = "active")]
-    active: bool,
-}
-
-fn active() -> bool {
-    true
-}
-
-/// `GET /3/articles`.
-#[derive(Deserialize)]
-struct ArticlesAnswer {
-    #[serde(rename = "Articles")]
-    articles: Vec<ListedArticle>,
-}
-
-#[derive(Deserialize)]
-struct ListedArticle {
-    #[serde(rename = "ArticleNumber")]
-    article_number: String,
-    #[serde(rename = "Description", default)]
-    description: String,
+    /// The invoice row of line `l` of draft `d`: per line (issue 17), the
+    /// line's own codes, else the draft's, else the target's.
+    fn row<'a>(&'a self, d: &'a Draft, l: &'a DraftLine) -> NewRow<'a> {
+        let account_number = match d.account_of(l) {
+            Some(a) => Some(number(a)),
+            None => self.account_number.map(serde_json::Value::from),
+        };
+        NewRow {
+            description: &l.description,
+            delivered_quantity: number(&l.quantity),
+            price: number(&l.unit_price),
+            account_number,
+            article_number: d.item_of(l).map(String::as_str),
+            // Fortnox's VAT is the percent; a kind's `tax_rate` says it too.
+            vat: d.tax_of(l).or(l.refs.tax_rate.as_ref()).map(|v| number(v)),
+        }
+    }
 }
 
 impl AccountingApi for FortnoxConfig {
@@ -221,61 +123,37 @@ impl AccountingApi for FortnoxConfig {
 
     /// Accounts and articles (500 per page, Fortnox's most; a longer list
     /// is read as far as its first page). VAT is a percent, not a listed code.
-    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
-        use crate::accounting::CodeKind;
-        vec![
-            (
-                CodeKind::Account,
-                self.request(
-                    HttpMethod::Get,
-                    format!("{}/accounts?limit=500", self.base_url),
-                    Vec::new(),
-                ),
-            ),
-            (
-                CodeKind::Item,
-                self.request(
-                    HttpMethod::Get,
-                    format!("{}/articles?limit=500", self.base_url),
-                    Vec::new(),
-                ),
-            ),
+    fn code_lists(&self) -> Vec<(CodeKind, HttpRequest)> {
+        [
+            (CodeKind::Account, "accounts"),
+            (CodeKind::Item, "articles"),
         ]
+        .into_iter()
+        .map(|(kind, list)| (kind, self.get(&format!("{list}?limit=500"))))
+        .collect()
     }
 
     fn read_codes(
         &self,
-        kind: crate::accounting::CodeKind,
+        kind: CodeKind,
         r: &HttpResponse,
-    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
-        use crate::accounting::{CodeKind, ListedCode};
-        if !(200..300).contains(&r.status) {
-            return Err(status_error(SYSTEM, r, "listing codes"));
-        }
-        let bad = |e: serde_json::Error| {
-            ConnectorError::Permanent(format!("fortnox: an unexpected {} list: {e}", kind.key()))
+    ) -> Result<Vec<ListedCode>, ConnectorError> {
+        let code = |code: String, name: String| ListedCode {
+            code,
+            name,
+            rate: None,
         };
         Ok(match kind {
-            CodeKind::Account => serde_json::from_str::<AccountsAnswer>(&r.body)
-                .map_err(bad)?
+            CodeKind::Account => read::<Accounts>(r, "the chart of accounts")?
                 .accounts
                 .into_iter()
-                .filter(|a| a.active)
-                .map(|a| ListedCode {
-                    code: a.number.to_string(),
-                    name: a.description,
-                    rate: None,
-                })
+                .filter(|a| a.active.is_none_or(|active| active))
+                .map(|a| code(a.number.to_string(), a.description))
                 .collect(),
-            CodeKind::Item => serde_json::from_str::<ArticlesAnswer>(&r.body)
-                .map_err(bad)?
+            CodeKind::Item => read::<Articles>(r, "the article list")?
                 .articles
                 .into_iter()
-                .map(|a| ListedCode {
-                    code: a.article_number,
-                    name: a.description,
-                    rate: None,
-                })
+                .map(|a| code(a.article_number, a.description))
                 .collect(),
             CodeKind::Tax => Vec::new(),
         })
@@ -301,32 +179,24 @@ impl AccountingApi for FortnoxConfig {
         oauth_token(SYSTEM, r)
     }
 
-    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
-        if let Some(t) = token {
-            request
-                .headers
-                .push(("authorization".into(), format!("Bearer {t}")));
-        }
-    }
-
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/invoices?externalinvoicereference1={}",
-                self.base_url,
-                encode(reference)
-            ),
-            Vec::new(),
-        ))
+        Ok(self.get(&format!(
+            "invoices?externalinvoicereference1={}",
+            encode(reference)
+        )))
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
-        let v = check(r)?;
-        Ok(v["Invoices"]
-            .as_array()
-            .and_then(|list| list.iter().find(|i| i["Cancelled"] != true))
-            .and_then(remote))
+        let found: Invoices<FoundInvoice> = read(r, "the invoice search")?;
+        Ok(found
+            .invoices
+            .into_iter()
+            .find(|i| !i.cancelled)
+            .map(|i| RemoteDraft {
+                id: i.document_number,
+                // The list states no `Net`: the draft read by number does.
+                total_net: None,
+            }))
     }
 
     fn create_draft(
@@ -335,75 +205,45 @@ impl AccountingApi for FortnoxConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
-        let customer = d.contact(&self.customers).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "fortnox: no CustomerNumber for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
-                d.customer
-            ))
-        })?;
-        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
-        let rows: Vec<serde_json::Value> = d
-            .lines
-            .iter()
-            .map(|l| {
-                let mut row = serde_json::json!({
-                    "Description": l.description,
-                    "DeliveredQuantity": number(&l.quantity),
-                    "Price": number(&l.unit_price),
-                });
-                let account: Option<serde_json::Value> = match d.account_of(l) {
-                    Some(a) => Some(number(a)),
-                    None => self.account_number.map(|a| serde_json::json!(a)),
-                };
-                if let Some(a) = account {
-                    row["AccountNumber"] = a;
-                }
-                if let Some(article) = d.item_of(l) {
-                    row["ArticleNumber"] = serde_json::json!(article);
-                }
-                // Fortnox's VAT is the percent; a kind's `tax_rate` says it too.
-                if let Some(vat) = d.tax_of(l).or(l.refs.tax_rate.as_ref()) {
-                    row["VAT"] = number(vat);
-                }
-                row
-            })
-            .collect();
-        let mut body = serde_json::json!({"Invoice": {
-            "CustomerNumber": customer,
-            "InvoiceDate": d.date,
-            "Currency": d.currency,
-            "ExternalInvoiceReference1": reference,
-            "Comments": format!("{} {}", d.customer, d.period),
-            "InvoiceRows": rows,
-        }});
-        if let Some(url) = &d.statement_url {
-            // Remarks are printed on the invoice.
-            body["Invoice"]["Remarks"] = serde_json::json!(crate::statement_line(url));
-        }
-        Ok(self.request(
+        let customer =
+            d.required_contact(&self.customers, SYSTEM, "CustomerNumber", "customers")?;
+        let body = NewInvoiceBody {
+            invoice: NewInvoice {
+                customer_number: customer,
+                invoice_date: &d.date,
+                currency: &d.currency,
+                external_invoice_reference1: reference,
+                comments: format!("{} {}", d.customer, d.period),
+                // Remarks are printed on the invoice.
+                remarks: d.statement_url.as_deref().map(crate::statement_line),
+                invoice_rows: d.lines.iter().map(|l| self.row(d, l)).collect(),
+            },
+        };
+        let body =
+            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        let url = format!("{}/invoices", self.base_url);
+        Ok(HttpRequest::json(
             HttpMethod::Post,
-            format!("{}/invoices", self.base_url),
-            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
+            url,
+            body,
+            self.timeout_ms,
         ))
     }
 
     fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        remote(&check(r)?["Invoice"]).ok_or_else(|| {
-            ConnectorError::Transient("fortnox: the created invoice has no DocumentNumber".into())
-        })
+        Ok(read::<Single<DraftInvoice>>(r, "the created invoice")?
+            .invoice
+            .remote())
     }
 
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
-        Ok(self.request(
-            HttpMethod::Get,
-            format!("{}/invoices/{}", self.base_url, encode(id)),
-            Vec::new(),
-        ))
+        Ok(self.get(&format!("invoices/{}", encode(id))))
     }
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        remote(&check(r)?["Invoice"])
-            .ok_or_else(|| ConnectorError::Transient("fortnox: no invoice in the answer".into()))
+        Ok(read::<Single<DraftInvoice>>(r, "the invoice")?
+            .invoice
+            .remote())
     }
 
     fn read_status(
@@ -415,11 +255,14 @@ impl AccountingApi for FortnoxConfig {
     ) -> Result<StatusStep, ConnectorError> {
         // Fortnox cancels rather than deletes; an invoice gone all the same
         // answers 404.
-        if r.status == 404 {
-            return Ok(StatusStep::deleted(remote_id));
-        }
-        let v = check(r)?;
-        Ok(StatusStep::Known(remote_invoice(remote_id, &v["Invoice"])))
+        Ok(match r.status {
+            404 => StatusStep::deleted(remote_id),
+            _ => StatusStep::Known(
+                read::<Single<Invoice>>(r, "the invoice")?
+                    .invoice
+                    .remote()?,
+            ),
+        })
     }
 
     fn contact_of(&self, customer: &str) -> Option<String> {
@@ -435,39 +278,29 @@ impl AccountingApi for FortnoxConfig {
         // The list cannot filter by article and carries no rows: every
         // invoice changed since the cursor is listed, and only those that
         // could sell something are read whole (`details`).
-        let mut url = format!("{}/invoices?page={page}&limit={PAGE_LIMIT}", self.base_url);
+        let mut url = format!("invoices?page={page}&limit={PAGE_LIMIT}");
         if let Some(c) = cursor {
             url.push_str("&lastmodified=");
             url.push_str(&encode(&lastmodified(c)?).replace('+', "%20"));
         }
-        Ok(Some(self.request(HttpMethod::Get, url, Vec::new())))
+        Ok(Some(self.get(&url)))
     }
 
     fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
-        let v = check(r)?;
-        let meta = &v["MetaInformation"];
-        let page_no = |k: &str| decimal(&meta[k]).unwrap_or_default();
+        let list: InvoicePage = read(r, "the invoice list")?;
         let mut page = SalesPage {
-            more: page_no("@CurrentPage") < page_no("@TotalPages"),
+            more: list.meta.more(),
             ..SalesPage::default()
         };
-        for inv in v["Invoices"].as_array().into_iter().flatten() {
-            let listed = listed_invoice(inv).ok_or_else(|| {
-                ConnectorError::Transient("fortnox: a listed invoice has no DocumentNumber".into())
-            })?;
-            let read = self.fetch_draft(&listed.id)?;
-            page.details.push((listed, read));
+        for inv in &list.invoices {
+            let read = self.fetch_draft(&inv.document_number)?;
+            page.details.push((inv.remote(), read));
         }
         Ok(page)
     }
 
     fn read_sale(&self, r: &HttpResponse) -> Result<RemoteInvoice, ConnectorError> {
-        let v = check(r)?;
-        let inv = &v["Invoice"];
-        let id = remote(inv)
-            .ok_or_else(|| ConnectorError::Transient("fortnox: no invoice in the answer".into()))?
-            .id;
-        Ok(remote_invoice(&id, inv))
+        read::<Single<Invoice>>(r, "the invoice")?.invoice.remote()
     }
 
     fn sales_cursor_at(&self, started: chrono::DateTime<chrono::Utc>) -> Option<String> {
@@ -478,6 +311,7 @@ impl AccountingApi for FortnoxConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounting::DraftStatus;
     use crate::testing::ok;
 
     fn config() -> FortnoxConfig {
@@ -529,11 +363,14 @@ mod tests {
                 "MetaInformation": {"@TotalResources": 3, "@TotalPages": 2, "@CurrentPage": 1},
                 "Invoices": [
                     {"DocumentNumber": "5001", "CustomerNumber": "1042", "Booked": true,
-                     "Cancelled": false, "Balance": 0, "Currency": "DKK", "InvoiceDate": "2026-10-05"},
+                     "Cancelled": false, "Sent": true, "Balance": 0, "Currency": "DKK",
+                     "InvoiceDate": "2026-10-05"},
                     {"DocumentNumber": "5002", "CustomerNumber": "1042", "Booked": true,
-                     "Cancelled": false, "Balance": 22500, "Currency": "DKK"},
+                     "Cancelled": false, "Sent": false, "Balance": 22500, "Currency": "DKK",
+                     "InvoiceDate": "2026-10-06"},
                     {"DocumentNumber": "5003", "CustomerNumber": "1042", "Booked": false,
-                     "Cancelled": true, "Balance": 0}
+                     "Cancelled": true, "Sent": false, "Balance": 0, "Currency": "DKK",
+                     "InvoiceDate": "2026-10-07"}
                 ]
             })))
             .unwrap();
@@ -578,7 +415,7 @@ mod tests {
         let inv = config()
             .read_sale(&ok(serde_json::json!({"Invoice": {
                 "DocumentNumber": "5001", "CustomerNumber": "1042", "Booked": true,
-                "Cancelled": false, "Balance": 0, "FinalPayDate": "2026-10-22",
+                "Cancelled": false, "Sent": true, "Balance": 0, "FinalPayDate": "2026-10-22",
                 "Currency": "DKK", "InvoiceDate": "2026-10-05",
                 "InvoiceRows": [
                     {"RowId": 1, "ArticleNumber": "KLIPPEKORT-20", "DeliveredQuantity": "1.00",
@@ -601,7 +438,7 @@ mod tests {
             retry_after: None,
             body: r#"{"ErrorInformation":{"error":1,"message":"Kan inte hitta kontot.","code":2000423}}"#.into(),
         };
-        let e = check(&r).unwrap_err();
+        let e = read::<serde_json::Value>(&r, "the invoice").unwrap_err();
         assert!(matches!(e, ConnectorError::Permanent(_)));
         assert_eq!(
             e.to_string(),

@@ -53,8 +53,8 @@ pub struct FreshdeskConfig {
     pub timeout_ms: u64,
 }
 
-fn default_per_page() -> u32 {
-    100
+crate::defaults::defaults! {
+    default_per_page: u32 = 100;
 }
 
 const SYSTEM: &str = "freshdesk";

@@ -90,20 +90,13 @@ pub struct JiraOAuth {
     pub redirect_uri: Option<String>,
 }
 
-fn default_authorize_url() -> String {
-    "https://auth.atlassian.com/authorize".into()
-}
-fn default_resources_url() -> String {
-    "https://api.atlassian.com/oauth/token/accessible-resources".into()
-}
-fn default_jira_scopes() -> Vec<String> {
-    ["read:jira-work", "write:jira-work", "offline_access"]
+crate::defaults::defaults! {
+    default_authorize_url = "https://auth.atlassian.com/authorize";
+    default_resources_url = "https://api.atlassian.com/oauth/token/accessible-resources";
+    default_jira_scopes: Vec<String> = ["read:jira-work", "write:jira-work", "offline_access"]
         .map(str::to_owned)
-        .to_vec()
-}
-
-fn default_token_url() -> String {
-    "https://auth.atlassian.com/oauth/token".into()
+        .to_vec();
+    default_token_url = "https://auth.atlassian.com/oauth/token";
 }
 
 impl JiraConfig {
@@ -120,8 +113,8 @@ impl JiraConfig {
     }
 }
 
-fn default_issue_type() -> String {
-    "Task".into()
+crate::defaults::defaults! {
+    default_issue_type = "Task";
 }
 
 const SYSTEM: &str = "jira";

@@ -13,13 +13,29 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, StatusStep, decimal, encode, json, number,
-    oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, StatusStep,
+    encode, number, oauth_token, status_error, token_post,
 };
-use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
+use crate::{ConnectorError, Draft, DraftLine, HttpMethod, HttpRequest, HttpResponse, Secret};
+
+mod transformers;
+
+use transformers::{
+    Answer, BatchAnswer, BatchItemRequest, BatchRequest, Entity, NewDocument, NewLine, Query, Ref,
+    SalesItemLineDetail, fault, parse,
+};
+
+crate::defaults::defaults! {
+    default_base = "https://quickbooks.api.intuit.com";
+    default_authorize_url = "https://appcenter.intuit.com/connect/oauth2";
+    default_token_url = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
+    default_item = "1";
+    default_minor: u32 = 75;
+}
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -63,77 +79,40 @@ pub struct QuickBooksConfig {
     pub timeout_ms: u64,
 }
 
-fn default_base() -> String {
-    "https://quickbooks.api.intuit.com".into()
-}
-fn default_authorize_url() -> String {
-    "https://appcenter.intuit.com/connect/oauth2".into()
-}
-fn default_token_url() -> String {
-    "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer".into()
-}
-fn default_item() -> String {
-    "1".into()
-}
-fn default_minor() -> u32 {
-    75
-}
-
 const SYSTEM: &str = "quickbooks";
 
 fn digest(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// The messages of a `Fault`, if the body is one.
-fn fault(v: &serde_json::Value) -> Option<String> {
-    let errors = v["Fault"]["Error"].as_array()?;
-    Some(
-        errors
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} ({}; code {})",
-                    e["Message"].as_str().unwrap_or("error"),
-                    e["Detail"].as_str().unwrap_or(""),
-                    e["code"].as_str().unwrap_or("?")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-    )
-}
-
-fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+/// The answer as `T`: a `Fault` (in an HTTP 200 too) or another refusal in
+/// Intuit's words, or a body not as documented naming the field
+/// (reported and retried).
+fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, ConnectorError> {
+    let refusal = fault(&r.body);
     if !(200..300).contains(&r.status) {
-        let m = fault(&v).unwrap_or_else(|| r.body.chars().take(200).collect());
+        let m = match refusal {
+            Some(f) => f.said(),
+            None => r.body.chars().take(200).collect(),
+        };
         return Err(status_error(SYSTEM, r, &m));
     }
-    if let Some(m) = fault(&v) {
+    if let Some(f) = refusal {
         return Err(ConnectorError::Permanent(format!(
-            "{SYSTEM}: HTTP {} with a Fault: {m}",
-            r.status
+            "{SYSTEM}: HTTP {} with a Fault: {}",
+            r.status,
+            f.said()
         )));
     }
-    json(r, SYSTEM)
-}
-
-fn remote(doc: &serde_json::Value) -> Option<RemoteDraft> {
-    let total = decimal(&doc["TotalAmt"]);
-    let tax = decimal(&doc["TxnTaxDetail"]["TotalTax"]).unwrap_or_default();
-    Some(RemoteDraft {
-        id: doc["Id"].as_str()?.to_owned(),
-        total_net: total.map(|t| t - tax),
-    })
+    parse(&r.body, what).map_err(ConnectorError::Transient)
 }
 
 impl QuickBooksConfig {
-    fn entity(&self) -> &'static str {
+    fn entity(&self) -> Entity {
         if self.as_estimate {
-            "Estimate"
+            Entity::Estimate
         } else {
-            "Invoice"
+            Entity::Invoice
         }
     }
 
@@ -145,80 +124,84 @@ impl QuickBooksConfig {
         HttpRequest::json(method, url, body, self.timeout_ms)
     }
 
-    /// The invoice (or estimate) of draft `d`, created alone or in a batch.
-    fn document(
-        &self,
-        key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<serde_json::Value, ConnectorError> {
-        let customer = d.contact(&self.customers).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "quickbooks: no CustomerRef for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `customers`",
-                d.customer
-            ))
-        })?;
-        // Per line (issue 17): the line's own codes, else the draft's, else the target's.
-        let lines: Vec<serde_json::Value> = d
-            .lines
-            .iter()
-            .map(|l| {
-                let mut detail = serde_json::json!({
-                    "ItemRef": {"value": d.item_of(l).unwrap_or(&self.item)},
-                    "Qty": number(&l.quantity),
-                    "UnitPrice": number(&l.unit_price),
-                });
-                if let Some(t) = d.tax_of(l).or(self.tax_code.as_ref()) {
-                    detail["TaxCodeRef"] = serde_json::json!({"value": t});
-                }
-                serde_json::json!({
-                    "DetailType": "SalesItemLineDetail",
-                    "Amount": number(&l.amount),
-                    "Description": l.description,
-                    "SalesItemLineDetail": detail,
-                })
-            })
-            .collect();
-        let mut body = serde_json::json!({
-            "CustomerRef": {"value": customer},
-            "DocNumber": reference,
-            "TxnDate": d.date,
-            "CurrencyRef": {"value": d.currency},
-            "PrivateNote": format!("contract-bridge {key}"),
-            "Line": lines,
-        });
-        if !self.as_estimate {
-            body["EmailStatus"] = serde_json::json!("NotSet");
-        }
-        if let Some(url) = &d.statement_url {
-            body["CustomerMemo"] = serde_json::json!({"value": crate::statement_line(url)});
-        }
-        Ok(body)
+    /// `GET /query` asking `query`.
+    fn query(&self, query: &str) -> HttpRequest {
+        let url = format!(
+            "{}/query?query={}&minorversion={}",
+            self.company(),
+            encode(query),
+            self.minor_version
+        );
+        self.request(HttpMethod::Get, url, Vec::new())
     }
-}
 
-/// A query's answer: `{"QueryResponse": {"Item": [...]}}` or `{"TaxCode": [...]}`;
-/// an empty result has neither list.
-#[derive(Deserialize)]
-struct QueryAnswer {
-    #[serde(rename = "QueryResponse")]
-    response: QueryLists,
-}
+    /// `POST` of `body` to `path`, with `requestid`, QuickBooks' idempotency key.
+    fn create(
+        &self,
+        path: &str,
+        idempotency: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<HttpRequest, ConnectorError> {
+        let url = format!(
+            "{}/{path}?minorversion={}&requestid={}",
+            self.company(),
+            self.minor_version,
+            &digest(idempotency)[..36]
+        );
+        let body =
+            serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        Ok(self.request(HttpMethod::Post, url, body))
+    }
 
-#[derive(Deserialize, Default)]
-struct QueryLists {
-    #[serde(rename = "Item", default)]
-    items: Vec<Listed>,
-    #[serde(rename = "TaxCode", default)]
-    tax_codes: Vec<Listed>,
-}
+    /// The document the answer `r` holds.
+    fn read_document(&self, r: &HttpResponse, what: &str) -> Result<RemoteDraft, ConnectorError> {
+        let answer: Answer = read(r, what)?;
+        let doc = answer
+            .document(self.entity(), what)
+            .map_err(ConnectorError::Transient)?;
+        Ok(doc.remote())
+    }
 
-#[derive(Deserialize)]
-struct Listed {
-    #[serde(rename = "Id")]
-    id: String,
-    #[serde(rename = "Name", default)]
-    name: String,
+    /// The sales line of line `l` of draft `d`: per line (issue 17), the
+    /// line's own codes, else the draft's, else the target's.
+    fn line<'a>(&'a self, d: &'a Draft, l: &'a DraftLine) -> NewLine<'a> {
+        let tax_code = d.tax_of(l).or(self.tax_code.as_ref());
+        NewLine {
+            detail_type: "SalesItemLineDetail",
+            amount: number(&l.amount),
+            description: &l.description,
+            sales_item_line_detail: SalesItemLineDetail {
+                item_ref: Ref {
+                    value: d.item_of(l).unwrap_or(&self.item),
+                },
+                qty: number(&l.quantity),
+                unit_price: number(&l.unit_price),
+                tax_code_ref: tax_code.map(|t| Ref { value: t.as_str() }),
+            },
+        }
+    }
+
+    /// The invoice (or estimate) of draft `d`, created alone or in a batch.
+    fn document<'a>(
+        &'a self,
+        key: &str,
+        reference: &'a str,
+        d: &'a Draft,
+    ) -> Result<NewDocument<'a>, ConnectorError> {
+        let customer = d.required_contact(&self.customers, SYSTEM, "CustomerRef", "customers")?;
+        Ok(NewDocument {
+            customer_ref: Ref { value: customer },
+            doc_number: reference,
+            txn_date: &d.date,
+            currency_ref: Ref { value: &d.currency },
+            private_note: format!("contract-bridge {key}"),
+            line: d.lines.iter().map(|l| self.line(d, l)).collect(),
+            email_status: (!self.as_estimate).then_some("NotSet"),
+            customer_memo: d.statement_url.as_deref().map(|url| Ref {
+                value: crate::statement_line(url),
+            }),
+        })
+    }
 }
 
 impl AccountingApi for QuickBooksConfig {
@@ -228,54 +211,22 @@ impl AccountingApi for QuickBooksConfig {
 
     /// Active items and tax codes (their ids are what lines carry; the
     /// revenue account is the item's, not sent), up to 1000 each.
-    fn code_lists(&self) -> Vec<(crate::accounting::CodeKind, HttpRequest)> {
-        use crate::accounting::CodeKind;
-        [
-            (
-                CodeKind::Item,
-                "select * from Item where Active = true maxresults 1000",
-            ),
-            (
-                CodeKind::Tax,
-                "select * from TaxCode where Active = true maxresults 1000",
-            ),
-        ]
-        .into_iter()
-        .map(|(kind, query)| {
-            (
-                kind,
-                self.request(
-                    HttpMethod::Get,
-                    format!(
-                        "{}/query?query={}&minorversion={}",
-                        self.company(),
-                        encode(query),
-                        self.minor_version
-                    ),
-                    Vec::new(),
-                ),
-            )
-        })
-        .collect()
+    fn code_lists(&self) -> Vec<(CodeKind, HttpRequest)> {
+        [(CodeKind::Item, "Item"), (CodeKind::Tax, "TaxCode")]
+            .into_iter()
+            .map(|(kind, entity)| {
+                let query = format!("select * from {entity} where Active = true maxresults 1000");
+                (kind, self.query(&query))
+            })
+            .collect()
     }
 
     fn read_codes(
         &self,
-        kind: crate::accounting::CodeKind,
+        kind: CodeKind,
         r: &HttpResponse,
-    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
-        use crate::accounting::{CodeKind, ListedCode};
-        if !(200..300).contains(&r.status) {
-            return Err(status_error(SYSTEM, r, "listing codes"));
-        }
-        let lists = serde_json::from_str::<QueryAnswer>(&r.body)
-            .map_err(|e| {
-                ConnectorError::Permanent(format!(
-                    "quickbooks: an unexpected {} list: {e}",
-                    kind.key()
-                ))
-            })?
-            .response;
+    ) -> Result<Vec<ListedCode>, ConnectorError> {
+        let lists = read::<Query>(r, "the code list")?.response;
         let listed = match kind {
             CodeKind::Item => lists.items,
             CodeKind::Tax => lists.tax_codes,
@@ -343,37 +294,17 @@ impl AccountingApi for QuickBooksConfig {
         oauth_token(SYSTEM, r)
     }
 
-    fn authorize(&self, request: &mut HttpRequest, token: Option<&str>) {
-        if let Some(t) = token {
-            request
-                .headers
-                .push(("authorization".into(), format!("Bearer {t}")));
-        }
-    }
-
     fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
-        let query = format!(
+        Ok(self.query(&format!(
             "select * from {} where DocNumber = '{}'",
-            self.entity(),
+            self.entity().name(),
             reference.replace('\'', "")
-        );
-        Ok(self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/query?query={}&minorversion={}",
-                self.company(),
-                encode(&query),
-                self.minor_version
-            ),
-            Vec::new(),
-        ))
+        )))
     }
 
     fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
-        Ok(check(r)?["QueryResponse"][self.entity()]
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(remote))
+        let found = read::<Query>(r, "the document search")?.response;
+        Ok(found.documents(self.entity()).first().map(|d| d.remote()))
     }
 
     fn create_draft(
@@ -383,17 +314,21 @@ impl AccountingApi for QuickBooksConfig {
         d: &Draft,
     ) -> Result<HttpRequest, ConnectorError> {
         let body = self.document(key, reference, d)?;
-        let entity = self.entity().to_lowercase();
-        Ok(self.request(
-            HttpMethod::Post,
-            format!(
-                "{}/{entity}?minorversion={}&requestid={}",
-                self.company(),
-                self.minor_version,
-                &digest(key)[..36]
-            ),
-            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
-        ))
+        let entity = self.entity().name().to_lowercase();
+        self.create(&entity, key, &body)
+    }
+
+    /// One query for every reference (`DocNumber in (...)`).
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+        let quoted: Vec<String> = references
+            .iter()
+            .map(|r| format!("'{}'", r.replace('\'', "")))
+            .collect();
+        Ok(self.query(&format!(
+            "select * from {} where DocNumber in ({}) maxresults 1000",
+            self.entity().name(),
+            quoted.join(", ")
+        )))
     }
 
     /// Intuit's documented maximum of payloads in one batch request.
@@ -401,39 +336,23 @@ impl AccountingApi for QuickBooksConfig {
         30
     }
 
-    /// One query for every reference (`DocNumber in (...)`).
-    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
-        let list = references
-            .iter()
-            .map(|r| format!("'{}'", r.replace('\'', "")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let query = format!(
-            "select * from {} where DocNumber in ({list}) maxresults 1000",
-            self.entity()
-        );
-        Ok(self.request(
-            HttpMethod::Get,
-            format!(
-                "{}/query?query={}&minorversion={}",
-                self.company(),
-                encode(&query),
-                self.minor_version
-            ),
-            Vec::new(),
-        ))
-    }
-
     fn read_found_drafts(
         &self,
         r: &HttpResponse,
     ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
-        Ok(check(r)?["QueryResponse"][self.entity()]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|doc| Some((doc["DocNumber"].as_str()?.to_owned(), remote(doc)?)))
-            .collect())
+        let found = read::<Query>(r, "the document search")?.response;
+        found
+            .documents(self.entity())
+            .iter()
+            .map(|doc| match &doc.doc_number {
+                Some(n) => Ok((n.clone(), doc.remote())),
+                // Found by its DocNumber, so it has one.
+                None => Err(ConnectorError::Transient(format!(
+                    "{SYSTEM}: the document search is not as Intuit documents it (document {} without `DocNumber`)",
+                    doc.id
+                ))),
+            })
+            .collect()
     }
 
     /// A `BatchItemRequest`: our reference as its `bId`.
@@ -443,9 +362,18 @@ impl AccountingApi for QuickBooksConfig {
         reference: &str,
         d: &Draft,
     ) -> Result<serde_json::Value, ConnectorError> {
-        let mut item = serde_json::json!({"bId": reference, "operation": "create"});
-        item[self.entity()] = self.document(key, reference, d)?;
-        Ok(item)
+        let doc = self.document(key, reference, d)?;
+        let (invoice, estimate) = match self.entity() {
+            Entity::Invoice => (Some(doc), None),
+            Entity::Estimate => (None, Some(doc)),
+        };
+        let item = BatchItemRequest {
+            id: reference,
+            operation: "create",
+            invoice,
+            estimate,
+        };
+        serde_json::to_value(item).map_err(|e| ConnectorError::Permanent(e.to_string()))
     }
 
     fn create_drafts(
@@ -453,17 +381,7 @@ impl AccountingApi for QuickBooksConfig {
         keys: &[&str],
         items: Vec<serde_json::Value>,
     ) -> Result<HttpRequest, ConnectorError> {
-        let body = serde_json::json!({ "BatchItemRequest": items });
-        Ok(self.request(
-            HttpMethod::Post,
-            format!(
-                "{}/batch?minorversion={}&requestid={}",
-                self.company(),
-                self.minor_version,
-                &digest(&keys.join("\n"))[..36]
-            ),
-            serde_json::to_vec(&body).map_err(|e| ConnectorError::Permanent(e.to_string()))?,
-        ))
+        self.create("batch", &keys.join("\n"), &BatchRequest { items })
     }
 
     /// Each `BatchItemResponse` by its `bId`: the created document, or its
@@ -472,30 +390,25 @@ impl AccountingApi for QuickBooksConfig {
         &self,
         r: &HttpResponse,
     ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
-        let v = check(r)?;
-        let answers = v["BatchItemResponse"].as_array().ok_or_else(|| {
-            ConnectorError::Transient(
-                "quickbooks: the answer to a batch has no BatchItemResponse".into(),
-            )
-        })?;
-        Ok(answers
-            .iter()
-            .filter_map(|a| {
-                let reference = a["bId"].as_str()?.to_owned();
-                let outcome = match fault(a) {
-                    Some(said) => Err(format!("quickbooks: {said}")),
-                    None => remote(&a[self.entity()])
-                        .ok_or_else(|| "quickbooks: the created document has no Id".to_owned()),
+        let answer: BatchAnswer = read(r, "the answer to a batch")?;
+        Ok(answer
+            .items
+            .into_iter()
+            .map(|item| {
+                let outcome = match item.fault {
+                    Some(f) => Err(format!("{SYSTEM}: {}", f.said())),
+                    None => item
+                        .answer
+                        .document(self.entity(), "the created document")
+                        .map(|doc| doc.remote()),
                 };
-                Some((reference, outcome))
+                (item.id, outcome)
             })
             .collect())
     }
 
     fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        remote(&check(r)?[self.entity()]).ok_or_else(|| {
-            ConnectorError::Transient("quickbooks: the created document has no Id".into())
-        })
+        self.read_document(r, "the created document")
     }
 
     fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
@@ -504,7 +417,7 @@ impl AccountingApi for QuickBooksConfig {
             format!(
                 "{}/{}/{}?minorversion={}",
                 self.company(),
-                self.entity().to_lowercase(),
+                self.entity().name().to_lowercase(),
                 encode(id),
                 self.minor_version
             ),
@@ -513,9 +426,7 @@ impl AccountingApi for QuickBooksConfig {
     }
 
     fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
-        remote(&check(r)?[self.entity()]).ok_or_else(|| {
-            ConnectorError::Transient("quickbooks: no document in the answer".into())
-        })
+        self.read_document(r, "the document")
     }
 
     fn read_status(
@@ -525,40 +436,17 @@ impl AccountingApi for QuickBooksConfig {
         _step: usize,
         r: &HttpResponse,
     ) -> Result<StatusStep, ConnectorError> {
-        use crate::accounting::{DraftStatus, RemoteInvoice};
-        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
         // A deleted document answers a Fault "Object Not Found" (code 610).
-        let gone = v["Fault"]["Error"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|e| e["code"] == "610");
-        if gone {
+        if fault(&r.body).is_some_and(|f| f.not_found()) {
             return Ok(StatusStep::deleted(remote_id));
         }
-        let doc = &check(r)?[self.entity()];
-        let total = decimal(&doc["TotalAmt"]).unwrap_or_default();
-        let balance = decimal(&doc["Balance"]);
-        // QuickBooks has no draft state: an unsent invoice is our draft; a
-        // voided one keeps its lines with a zero total and says so in its note.
-        let status = if total.is_zero()
-            && doc["PrivateNote"]
-                .as_str()
-                .is_some_and(|n| n.contains("Voided"))
-        {
-            DraftStatus::Voided
-        } else if !total.is_zero() && balance.is_some_and(|b| b.is_zero()) {
-            DraftStatus::Paid
-        } else if doc["TxnStatus"] == "Accepted"
-            || doc["EmailStatus"] == "EmailSent"
-            || doc["PrintStatus"] == "PrintComplete"
-        {
-            DraftStatus::Approved
-        } else {
-            DraftStatus::Draft
-        };
+        let what = "the document";
+        let doc = read::<Answer>(r, what)?
+            .document(self.entity(), what)
+            .map_err(ConnectorError::Transient)?;
         Ok(StatusStep::Known(RemoteInvoice::with_status(
-            remote_id, status,
+            remote_id,
+            doc.status(),
         )))
     }
 
@@ -619,7 +507,9 @@ mod tests {
             retry_after: None,
             body: r#"{"Fault":{"Error":[{"Message":"Duplicate Document Number Error","Detail":"Duplicate Document Number Error : You must specify a different number.","code":"6140"}],"type":"ValidationFault"},"time":"2026-11-01T06:00:00.000-07:00"}"#.into(),
         };
-        let e = check(&r).unwrap_err().to_string();
+        let e = read::<serde_json::Value>(&r, "the invoice")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("code 6140"), "{e}");
         let c: QuickBooksConfig = serde_json::from_value(serde_json::json!({
             "realm_id": "1", "client_id": "c", "client_secret": "s", "refresh_token": "r", "customers": {}
@@ -630,6 +520,48 @@ mod tests {
         assert_eq!(
             reference,
             c.reference("draft:nordhavn-arkitekter:2026-10:r1")
+        );
+    }
+
+    #[test]
+    fn an_estimate_target_drafts_estimates_alone_and_in_a_batch() {
+        let qb: QuickBooksConfig = serde_json::from_value(serde_json::json!({
+            "realm_id": "9130", "client_id": "c", "client_secret": "s", "refresh_token": "r",
+            "customers": {"riga-bakery": "58"}, "as_estimate": true
+        }))
+        .unwrap();
+        let d: Draft = serde_json::from_value(serde_json::json!({
+            "customer": "riga-bakery", "period": "2026-10", "revision": 1,
+            "currency": "EUR", "total_net": "40.00", "date": "2026-11-01",
+            "lines": [{"kind": "work", "description": "Support work, 1 h", "quantity": "1",
+                       "unit_price": "40.00", "amount": "40.00", "tickets": ["T-1"]}]
+        }))
+        .unwrap();
+        let created = qb.create_draft("k", "CB1", &d).unwrap();
+        assert!(
+            created
+                .url
+                .contains("/v3/company/9130/estimate?minorversion=75&requestid=")
+        );
+        let item = qb.batch_item("k", "CB1", &d).unwrap();
+        assert_eq!(item["bId"], "CB1");
+        assert_eq!(item["Estimate"]["CustomerRef"]["value"], "58");
+        assert!(item.get("Invoice").is_none());
+        assert!(
+            item["Estimate"].get("EmailStatus").is_none(),
+            "an estimate is never emailed"
+        );
+        let found = qb
+            .read_found(&crate::testing::ok(serde_json::json!({"QueryResponse": {
+                "Estimate": [{"Id": "7", "DocNumber": "CB1", "TotalAmt": 50,
+                              "TxnTaxDetail": {"TotalTax": 10}, "TxnStatus": "Pending"}]}})))
+            .unwrap();
+        assert_eq!(
+            found,
+            Some(RemoteDraft {
+                id: "7".into(),
+                total_net: Some(rust_decimal::Decimal::new(40, 0))
+            })
         );
     }
 }

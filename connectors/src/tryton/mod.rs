@@ -52,8 +52,8 @@ pub struct TrytonConfig {
     pub timeout_ms: u64,
 }
 
-fn default_login() -> String {
-    "admin".into()
+crate::defaults::defaults! {
+    default_login = "admin";
 }
 
 const SYSTEM: &str = "tryton";

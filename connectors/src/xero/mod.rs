@@ -97,20 +97,12 @@ pub struct XeroConfig {
     pub lists_codes: bool,
 }
 
-fn default_base() -> String {
-    "https://api.xero.com/api.xro/2.0".into()
-}
-fn default_token_url() -> String {
-    "https://identity.xero.com/connect/token".into()
-}
-fn default_authorize_url() -> String {
-    "https://login.xero.com/identity/connect/authorize".into()
-}
-fn default_connections_url() -> String {
-    "https://api.xero.com/connections".into()
-}
-fn default_account() -> String {
-    "200".into()
+crate::defaults::defaults! {
+    default_base = "https://api.xero.com/api.xro/2.0";
+    default_token_url = "https://identity.xero.com/connect/token";
+    default_authorize_url = "https://login.xero.com/identity/connect/authorize";
+    default_connections_url = "https://api.xero.com/connections";
+    default_account = "200";
 }
 
 const SYSTEM: &str = "xero";

@@ -54,12 +54,9 @@ pub struct ZammadConfig {
     pub renewal_group: String,
 }
 
-fn default_group() -> String {
-    "Users".into()
-}
-
-fn default_per_page() -> u32 {
-    100
+crate::defaults::defaults! {
+    default_group = "Users";
+    default_per_page: u32 = 100;
 }
 
 const SYSTEM: &str = "zammad";
