@@ -23,7 +23,7 @@
 //! types, and stores and queues what the rules decide.
 
 use chrono::{DateTime, Utc};
-use connectors::accounting::{AccountingApi, DraftStatus, RemoteInvoice, StatusStep};
+use connectors::accounting::{AccountingApi, DraftStatus, RemoteInvoice, StatusAnswer, StatusStep};
 use connectors::{ConnectorError, Draft, Push};
 use engine::ContractBook;
 use engine::contract::Prepaid;
@@ -292,7 +292,12 @@ impl Bridge {
         for step in 0..MAX_STATUS_STEPS {
             report.status_requests += 1;
             let answer = self.call(target, api, request).await?;
-            let read = api.read_status(remote_id, &reference, step, &answer);
+            let read = api.read_status(StatusAnswer {
+                remote_id,
+                reference: &reference,
+                step,
+                response: &answer,
+            });
             match self.forget_token_on_401(target, read)? {
                 StatusStep::Known(inv) => return Ok(inv),
                 StatusStep::Ask(next) => request = next,

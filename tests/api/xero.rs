@@ -375,7 +375,7 @@ async fn the_mapping_names_the_contact_and_account_in_xero() {
 /// is in Xero's documented shape.
 #[test]
 fn xeros_own_answer_examples_read_through_the_connector() {
-    use connectors::accounting::{AccountingApi, CodeKind, DraftStatus, StatusStep};
+    use connectors::accounting::{AccountingApi, CodeKind, DraftStatus, StatusAnswer, StatusStep};
     let text =
         std::fs::read_to_string(root().join("tests/contract/xero/xero_accounting.yaml")).unwrap();
     let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
@@ -404,7 +404,15 @@ fn xeros_own_answer_examples_read_through_the_connector() {
     assert_eq!(page.cursor.as_deref(), Some("2018-11-02T16:37:28"));
 
     let read = answer("/Invoices/{InvoiceID}", "get");
-    let StatusStep::Known(paid) = x.read_status("a", "r", 0, &read).unwrap() else {
+    let StatusStep::Known(paid) = x
+        .read_status(StatusAnswer {
+            remote_id: "a",
+            reference: "r",
+            step: 0,
+            response: &read,
+        })
+        .unwrap()
+    else {
         panic!("a status");
     };
     assert_eq!(paid.status, DraftStatus::Paid);

@@ -127,6 +127,19 @@ impl RemoteInvoice {
     }
 }
 
+/// An answer to a status request, with what it is the answer about.
+#[derive(Clone, Copy, Debug)]
+pub struct StatusAnswer<'a> {
+    /// The system's id of the draft asked about.
+    pub remote_id: &'a str,
+    /// Our reference of it (the draft's number).
+    pub reference: &'a str,
+    /// 0 for the answer to [`AccountingApi::status_request`], then 1, … for
+    /// the requests it asked for.
+    pub step: usize,
+    pub response: &'a HttpResponse,
+}
+
 /// A status answer: known, or one more request to make (e-conomic moves a
 /// booked draft to another collection).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -457,13 +470,7 @@ pub trait AccountingApi: Send + Sync {
 
     /// Reads a status answer; `step` is 0 for the answer to
     /// [`AccountingApi::status_request`], then 1, … for the requests it asked for.
-    fn read_status(
-        &self,
-        remote_id: &str,
-        reference: &str,
-        step: usize,
-        r: &HttpResponse,
-    ) -> Result<StatusStep, ConnectorError>;
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError>;
 
     /// The system's id of a customer from the target's own configuration
     /// (the mapping's `accounting.<target>.contact` comes first).

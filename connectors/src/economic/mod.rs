@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, SalesPage, StatusStep,
-    encode, number, status_error,
+    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, SalesPage, StatusAnswer,
+    StatusStep, encode, number, status_error,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 use transformers::{
@@ -257,13 +257,13 @@ impl AccountingApi for EconomicConfig {
         Ok(read::<DraftInvoice>(r, "the draft")?.remote())
     }
 
-    fn read_status(
-        &self,
-        remote_id: &str,
-        reference: &str,
-        step: usize,
-        r: &HttpResponse,
-    ) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+        let StatusAnswer {
+            remote_id,
+            reference,
+            step,
+            response: r,
+        } = answer;
         let known = |s| Ok(StatusStep::Known(RemoteInvoice::with_status(remote_id, s)));
         match step {
             // Booking moves a draft out of `/invoices/drafts` (404 there)

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::accounting::{
     AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesPage,
-    StatusStep, encode, number, oauth_token, status_error, token_post,
+    StatusAnswer, StatusStep, encode, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, DraftLine, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -246,13 +246,12 @@ impl AccountingApi for FortnoxConfig {
             .remote())
     }
 
-    fn read_status(
-        &self,
-        remote_id: &str,
-        _reference: &str,
-        _step: usize,
-        r: &HttpResponse,
-    ) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+        let StatusAnswer {
+            remote_id,
+            response: r,
+            ..
+        } = answer;
         // Fortnox cancels rather than deletes; an invoice gone all the same
         // answers 404.
         Ok(match r.status {

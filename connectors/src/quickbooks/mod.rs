@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, StatusStep,
-    encode, number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, StatusAnswer,
+    StatusStep, encode, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, DraftLine, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -429,13 +429,12 @@ impl AccountingApi for QuickBooksConfig {
         self.read_document(r, "the document")
     }
 
-    fn read_status(
-        &self,
-        remote_id: &str,
-        _reference: &str,
-        _step: usize,
-        r: &HttpResponse,
-    ) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+        let StatusAnswer {
+            remote_id,
+            response: r,
+            ..
+        } = answer;
         // A deleted document answers a Fault "Object Not Found" (code 610).
         if fault(&r.body).is_some_and(|f| f.not_found()) {
             return Ok(StatusStep::deleted(remote_id));

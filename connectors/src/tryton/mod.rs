@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusStep, fit_quantity,
-    json, number,
+    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusAnswer, StatusStep,
+    fit_quantity, json, number,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 use transformers::{
@@ -331,13 +331,12 @@ impl AccountingApi for TrytonConfig {
         )
     }
 
-    fn read_status(
-        &self,
-        remote_id: &str,
-        _reference: &str,
-        _step: usize,
-        r: &HttpResponse,
-    ) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+        let StatusAnswer {
+            remote_id,
+            response: r,
+            ..
+        } = answer;
         let found: Vec<InvoiceStatus> = read(result(r)?, "the invoice's state")?;
         let Some(inv) = found.first() else {
             return Ok(StatusStep::deleted(remote_id));

@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusStep, encode, json,
-    number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusAnswer, StatusStep,
+    encode, json, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 pub use transformers::ms_date;
@@ -607,13 +607,12 @@ impl AccountingApi for XeroConfig {
         answer.invoices.iter().map(Invoice::remote).collect()
     }
 
-    fn read_status(
-        &self,
-        remote_id: &str,
-        _reference: &str,
-        _step: usize,
-        r: &HttpResponse,
-    ) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+        let StatusAnswer {
+            remote_id,
+            response: r,
+            ..
+        } = answer;
         // A deleted draft is still answered, with `Status: DELETED`; a 404
         // means the same.
         if r.status == 404 {
