@@ -41,6 +41,10 @@ pub mod webhook;
 pub mod xero;
 pub mod zammad;
 
+/// What a connector's step gives: its value, or a [`ConnectorError`]
+/// (another error where a signature names one).
+pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
 /// Answers as the connectors' unit tests hand them to `read_*`.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -235,7 +239,7 @@ pub enum TargetConfig {
 
 impl SourceConfig {
     /// Tickets changed since `cursor`.
-    pub fn sync(&self, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
+    pub fn sync(&self, cursor: Option<&str>) -> Result<SyncBatch> {
         match self {
             SourceConfig::Folder(c) => folder::sync(c, cursor),
             SourceConfig::Webhook(_) => Ok(SyncBatch {
@@ -278,10 +282,7 @@ impl SourceConfig {
 
     /// The tickets a webhook body carries, or `None` when this source takes
     /// no webhooks.
-    pub fn parse_webhook(
-        &self,
-        body: &[u8],
-    ) -> Option<Result<Vec<TicketSnapshot>, ConnectorError>> {
+    pub fn parse_webhook(&self, body: &[u8]) -> Option<Result<Vec<TicketSnapshot>>> {
         match self {
             SourceConfig::Webhook(_) => Some(webhook::parse(body)),
             _ => None,
@@ -398,7 +399,7 @@ impl TargetConfig {
 
     /// Carries out a local push, or builds the request for a remote one.
     /// Pushing the same key again is harmless either way.
-    pub fn deliver(&self, key: &str, push: &Push) -> Result<Delivery, ConnectorError> {
+    pub fn deliver(&self, key: &str, push: &Push) -> Result<Delivery> {
         match (self, push) {
             (
                 TargetConfig::Xero(_)
@@ -427,7 +428,7 @@ impl TargetConfig {
     }
 
     /// Reads the answer to a request [`deliver`](Self::deliver) built.
-    pub fn accept(&self, response: &HttpResponse) -> Result<(), ConnectorError> {
+    pub fn accept(&self, response: &HttpResponse) -> Result<()> {
         match self {
             TargetConfig::Folder(_)
             | TargetConfig::Xero(_)
@@ -524,7 +525,7 @@ impl Draft {
         system: &str,
         field: &str,
         setting: &str,
-    ) -> Result<&'a str, ConnectorError> {
+    ) -> Result<&'a str> {
         self.contact(configured).ok_or_else(|| {
             ConnectorError::Permanent(format!(
                 "{system}: no {field} for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `{setting}`",
@@ -608,10 +609,7 @@ pub enum NoteEvent {
 
 /// Splits an export (`{"tickets": [...]}`) into ticket snapshots; the daemon
 /// validates them fully. `origin` names the file or request in errors.
-pub fn snapshots_from_export(
-    text: &str,
-    origin: &str,
-) -> Result<Vec<TicketSnapshot>, ConnectorError> {
+pub fn snapshots_from_export(text: &str, origin: &str) -> Result<Vec<TicketSnapshot>> {
     #[derive(Deserialize)]
     struct Export {
         tickets: Vec<serde_json::Map<String, serde_json::Value>>,

@@ -8,6 +8,7 @@
 //! system takes no idempotency key. Our totals are compared with the
 //! system's; a difference is recorded and shown by `status`, never "fixed".
 
+use crate::Result;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -196,9 +197,9 @@ pub trait TokenGrant: Send + Sync {
     fn rotates(&self) -> bool;
 
     /// The token request; `stored` is the newest stored refresh token.
-    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError>;
+    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>>;
 
-    fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError>;
+    fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken>;
 
     /// The system's OAuth 2.0 authorization-code app, where it has one:
     /// `connect` runs its consent, and the daemon refreshes its grant
@@ -213,11 +214,11 @@ impl<T: AccountingApi + ?Sized> TokenGrant for T {
         self.rotates_refresh_tokens()
     }
 
-    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>> {
         self.token_request(stored)
     }
 
-    fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+    fn read_grant(&self, r: &HttpResponse) -> Result<AccessToken> {
         self.read_token(r)
     }
 
@@ -275,11 +276,7 @@ pub trait AccountingApi: Send + Sync {
     }
 
     /// The active codes one answer of [`AccountingApi::code_lists`] lists.
-    fn read_codes(
-        &self,
-        _kind: CodeKind,
-        r: &HttpResponse,
-    ) -> Result<Vec<ListedCode>, ConnectorError> {
+    fn read_codes(&self, _kind: CodeKind, r: &HttpResponse) -> Result<Vec<ListedCode>> {
         Err(status_error(self.system(), r, "lists no codes"))
     }
 
@@ -300,12 +297,9 @@ pub trait AccountingApi: Send + Sync {
 
     /// The request for an access token, when the system uses one.
     /// `refresh_token` is the newest stored one, for systems that rotate them.
-    fn token_request(
-        &self,
-        refresh_token: Option<&str>,
-    ) -> Result<Option<HttpRequest>, ConnectorError>;
+    fn token_request(&self, refresh_token: Option<&str>) -> Result<Option<HttpRequest>>;
 
-    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError>;
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken>;
 
     /// The OAuth 2.0 authorization-code app of the target (`connect`), where
     /// the system has one.
@@ -340,21 +334,16 @@ pub trait AccountingApi: Send + Sync {
         token_authorization(request, "Bearer", token);
     }
 
-    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError>;
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest>;
 
-    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError>;
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>>;
 
     /// `key` is the idempotency key, for the systems that take one.
-    fn create_draft(
-        &self,
-        key: &str,
-        reference: &str,
-        draft: &Draft,
-    ) -> Result<HttpRequest, ConnectorError>;
+    fn create_draft(&self, key: &str, reference: &str, draft: &Draft) -> Result<HttpRequest>;
 
-    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError>;
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft>;
 
-    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError>;
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest>;
 
     /// How many drafts one create request may carry; 1: the system creates
     /// one at a time (then the `*_drafts` methods are not used).
@@ -363,7 +352,7 @@ pub trait AccountingApi: Send + Sync {
     }
 
     /// One lookup of several of our references ([`AccountingApi::batch_size`] > 1).
-    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest> {
         let _ = references;
         Err(ConnectorError::Permanent(format!(
             "{}: drafts are looked up one at a time",
@@ -372,21 +361,13 @@ pub trait AccountingApi: Send + Sync {
     }
 
     /// The drafts a [`AccountingApi::find_drafts`] answer holds, by our reference.
-    fn read_found_drafts(
-        &self,
-        _r: &HttpResponse,
-    ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
+    fn read_found_drafts(&self, _r: &HttpResponse) -> Result<Vec<(String, RemoteDraft)>> {
         Ok(Vec::new())
     }
 
     /// The invoice one draft adds to a create request of several; an error
     /// refuses that draft alone (e.g. a customer without a contact).
-    fn batch_item(
-        &self,
-        key: &str,
-        reference: &str,
-        draft: &Draft,
-    ) -> Result<serde_json::Value, ConnectorError> {
+    fn batch_item(&self, key: &str, reference: &str, draft: &Draft) -> Result<serde_json::Value> {
         let _ = (key, reference, draft);
         Err(ConnectorError::Permanent(format!(
             "{}: drafts are created one at a time",
@@ -396,11 +377,7 @@ pub trait AccountingApi: Send + Sync {
 
     /// One create request for several drafts' [`AccountingApi::batch_item`]s;
     /// `keys` (the drafts' idempotency keys) name the request.
-    fn create_drafts(
-        &self,
-        keys: &[&str],
-        items: Vec<serde_json::Value>,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_drafts(&self, keys: &[&str], items: Vec<serde_json::Value>) -> Result<HttpRequest> {
         let _ = (keys, items);
         Err(ConnectorError::Permanent(format!(
             "{}: drafts are created one at a time",
@@ -415,11 +392,11 @@ pub trait AccountingApi: Send + Sync {
     fn read_created_drafts(
         &self,
         _r: &HttpResponse,
-    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
+    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>> {
         Ok(Vec::new())
     }
 
-    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError>;
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft>;
 
     /// The request listing the file names attached to the draft `id`;
     /// none: the system takes no attachments (the report is linked instead).
@@ -427,7 +404,7 @@ pub trait AccountingApi: Send + Sync {
         None
     }
 
-    fn read_attachments(&self, _r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
+    fn read_attachments(&self, _r: &HttpResponse) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 
@@ -442,17 +419,13 @@ pub trait AccountingApi: Send + Sync {
         None
     }
 
-    fn read_attached(&self, _r: &HttpResponse, _file_name: &str) -> Result<(), ConnectorError> {
+    fn read_attached(&self, _r: &HttpResponse, _file_name: &str) -> Result<()> {
         Ok(())
     }
 
     /// The request asking what became of the pushed draft `remote_id`
     /// (pushed under our `reference`).
-    fn status_request(
-        &self,
-        remote_id: &str,
-        _reference: &str,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn status_request(&self, remote_id: &str, _reference: &str) -> Result<HttpRequest> {
         self.fetch_draft(remote_id)
     }
 
@@ -464,13 +437,13 @@ pub trait AccountingApi: Send + Sync {
 
     /// The invoices a [`AccountingApi::statuses_request`] answer holds; a
     /// draft it does not mention is asked about on its own.
-    fn read_statuses(&self, _r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
+    fn read_statuses(&self, _r: &HttpResponse) -> Result<Vec<RemoteInvoice>> {
         Ok(Vec::new())
     }
 
     /// Reads a status answer; `step` is 0 for the answer to
     /// [`AccountingApi::status_request`], then 1, … for the requests it asked for.
-    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError>;
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep>;
 
     /// The system's id of a customer from the target's own configuration
     /// (the mapping's `accounting.<target>.contact` comes first).
@@ -485,16 +458,16 @@ pub trait AccountingApi: Send + Sync {
         _items: &[String],
         _cursor: Option<&str>,
         _page: u32,
-    ) -> Result<Option<HttpRequest>, ConnectorError> {
+    ) -> Result<Option<HttpRequest>> {
         Ok(None)
     }
 
-    fn read_sales(&self, _r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+    fn read_sales(&self, _r: &HttpResponse) -> Result<SalesPage> {
         Ok(SalesPage::default())
     }
 
     /// Reads one invoice a [`SalesPage::details`] request asked for, with its lines.
-    fn read_sale(&self, _r: &HttpResponse) -> Result<RemoteInvoice, ConnectorError> {
+    fn read_sale(&self, _r: &HttpResponse) -> Result<RemoteInvoice> {
         Err(ConnectorError::Permanent(format!(
             "{}: its sales lists carry their lines; there is no invoice to read on its own",
             self.system()
@@ -540,7 +513,7 @@ pub fn status_error(system: &str, r: &HttpResponse, message: &str) -> ConnectorE
     }
 }
 
-pub fn json(r: &HttpResponse, system: &str) -> Result<serde_json::Value, ConnectorError> {
+pub fn json(r: &HttpResponse, system: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&r.body).map_err(|e| {
         ConnectorError::Transient(format!(
             "{system}: HTTP {}: the answer is not JSON ({e})",
@@ -653,7 +626,7 @@ pub fn token_post(
 }
 
 /// An OAuth token answer (`access_token`, `expires_in`).
-pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken> {
     if !(200..300).contains(&r.status) {
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
         let msg = v["error_description"]

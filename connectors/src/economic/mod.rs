@@ -16,14 +16,15 @@
 
 mod transformers;
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, DraftStatus, RemoteDraft, RemoteInvoice, SalesPage, StatusAnswer,
-    StatusStep, encode, number, status_error,
+    AccessToken, AccountingApi, CodeKind, DraftStatus, ListedCode, RemoteDraft, RemoteInvoice,
+    SalesPage, StatusAnswer, StatusStep, encode, number, status_error,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 use transformers::{
@@ -69,7 +70,7 @@ fn cursor_of(number: i64) -> String {
 
 /// The answer's body as `T`, or why not: a refusal in e-conomic's words,
 /// a body not as documented naming the field (reported and retried).
-fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, ConnectorError> {
+fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T> {
     if !(200..300).contains(&r.status) {
         return Err(status_error(SYSTEM, r, &error_message(&r.body)));
     }
@@ -109,11 +110,7 @@ impl AccountingApi for EconomicConfig {
         )]
     }
 
-    fn read_codes(
-        &self,
-        kind: crate::accounting::CodeKind,
-        r: &HttpResponse,
-    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+    fn read_codes(&self, kind: CodeKind, r: &HttpResponse) -> Result<Vec<ListedCode>> {
         if !(200..300).contains(&r.status) {
             return Err(status_error("e-conomic", r, "listing codes"));
         }
@@ -141,11 +138,11 @@ impl AccountingApi for EconomicConfig {
         self.requests_per_second
     }
 
-    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>> {
         Ok(None)
     }
 
-    fn read_token(&self, _r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+    fn read_token(&self, _r: &HttpResponse) -> Result<AccessToken> {
         Err(ConnectorError::Permanent(
             "e-conomic uses no access token".into(),
         ))
@@ -162,21 +159,16 @@ impl AccountingApi for EconomicConfig {
         ));
     }
 
-    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest> {
         Ok(self.by_reference("drafts", reference))
     }
 
-    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>> {
         let found: Collection<DraftInvoice> = read(r, "the draft search")?;
         Ok(found.collection.first().map(DraftInvoice::remote))
     }
 
-    fn create_draft(
-        &self,
-        _key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_draft(&self, _key: &str, reference: &str, d: &Draft) -> Result<HttpRequest> {
         let customer: i64 = match &d.refs.contact {
             Some(c) => c.parse().map_err(|_| {
                 ConnectorError::Permanent(format!(
@@ -245,19 +237,19 @@ impl AccountingApi for EconomicConfig {
         ))
     }
 
-    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         Ok(read::<DraftInvoice>(r, "the created draft")?.remote())
     }
 
-    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.get(format!("/invoices/drafts/{}", encode(id))))
     }
 
-    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         Ok(read::<DraftInvoice>(r, "the draft")?.remote())
     }
 
-    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep> {
         let StatusAnswer {
             remote_id,
             reference,
@@ -297,7 +289,7 @@ impl AccountingApi for EconomicConfig {
         _items: &[String],
         cursor: Option<&str>,
         page: u32,
-    ) -> Result<Option<HttpRequest>, ConnectorError> {
+    ) -> Result<Option<HttpRequest>> {
         // Booked invoices carry no change time and their list no lines:
         // the scan lists those booked after the cursor, which stays before
         // the first one not yet paid (a payment is the one change that
@@ -318,7 +310,7 @@ impl AccountingApi for EconomicConfig {
         Ok(Some(self.get(path)))
     }
 
-    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage> {
         let list: Paged<BookedInvoice> = read(r, "the booked invoice list")?;
         let mut page = SalesPage {
             more: list.pagination.next_page.is_some(),
@@ -342,7 +334,7 @@ impl AccountingApi for EconomicConfig {
         Ok(page)
     }
 
-    fn read_sale(&self, r: &HttpResponse) -> Result<RemoteInvoice, ConnectorError> {
+    fn read_sale(&self, r: &HttpResponse) -> Result<RemoteInvoice> {
         read::<BookedInvoice>(r, "the booked invoice")?.remote()
     }
 }

@@ -25,6 +25,7 @@
 //! - errors: `{message, errorCode, developerHint, errors: {field:
 //!   {errors: [{message, …}]}}}`.
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::de::{DeserializeOwned, Error as _};
@@ -202,7 +203,7 @@ impl BookedInvoice {
 
     /// The invoice with its lines that name a product; a product line
     /// without its quantity or amount is an error naming it.
-    pub fn remote(&self) -> Result<RemoteInvoice, ConnectorError> {
+    pub fn remote(&self) -> Result<RemoteInvoice> {
         let mut lines = Vec::new();
         for (i, l) in self.lines.iter().enumerate() {
             let Some(item) = l.product.as_ref().map(|p| p.product_number.as_str()) else {

@@ -7,6 +7,7 @@
 //! to a temporary name and renamed, so a crash never leaves half a draft and
 //! a repeated push of the same key rewrites the same bytes.
 
+use crate::Result;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,7 @@ fn io(path: &Path, e: std::io::Error) -> ConnectorError {
     ConnectorError::Transient(format!("{}: {e}", path.display()))
 }
 
-fn export_files(c: &FolderSourceConfig) -> Result<Vec<PathBuf>, ConnectorError> {
+fn export_files(c: &FolderSourceConfig) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut dirs = vec![c.path.clone()];
     while let Some(dir) = dirs.pop() {
@@ -66,7 +67,7 @@ fn export_files(c: &FolderSourceConfig) -> Result<Vec<PathBuf>, ConnectorError> 
 }
 
 /// `size:mtime` of a file: when it changes, the file is read again.
-fn fingerprint(path: &Path) -> Result<String, ConnectorError> {
+fn fingerprint(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
     let mtime = meta
         .modified()
@@ -76,7 +77,7 @@ fn fingerprint(path: &Path) -> Result<String, ConnectorError> {
     Ok(format!("{}:{mtime}", meta.len()))
 }
 
-pub fn sync(c: &FolderSourceConfig, cursor: Option<&str>) -> Result<SyncBatch, ConnectorError> {
+pub fn sync(c: &FolderSourceConfig, cursor: Option<&str>) -> Result<SyncBatch> {
     let seen: BTreeMap<String, String> = cursor
         .and_then(|c| serde_json::from_str(c).ok())
         .unwrap_or_default();
@@ -96,7 +97,7 @@ pub fn sync(c: &FolderSourceConfig, cursor: Option<&str>) -> Result<SyncBatch, C
     })
 }
 
-fn read_export(path: &Path) -> Result<Vec<TicketSnapshot>, ConnectorError> {
+fn read_export(path: &Path) -> Result<Vec<TicketSnapshot>> {
     let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
     crate::snapshots_from_export(&text, &path.display().to_string())
 }
@@ -121,7 +122,7 @@ fn file_stem(key: &str) -> String {
     out
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConnectorError> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -143,7 +144,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ConnectorError> {
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
-pub fn push_draft(c: &FolderTargetConfig, key: &str, d: &Draft) -> Result<(), ConnectorError> {
+pub fn push_draft(c: &FolderTargetConfig, key: &str, d: &Draft) -> Result<()> {
     std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
     let stem = file_stem(key);
     let file = |ext: &str| c.path.join(format!("{stem}.{ext}"));
@@ -156,18 +157,14 @@ pub fn push_draft(c: &FolderTargetConfig, key: &str, d: &Draft) -> Result<(), Co
 }
 
 /// A note is one JSON file; an agent or a script picks it up from there.
-pub fn push_note(c: &FolderTargetConfig, key: &str, n: &Note) -> Result<(), ConnectorError> {
+pub fn push_note(c: &FolderTargetConfig, key: &str, n: &Note) -> Result<()> {
     std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
     let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "note": n}))
         .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
     write_atomically(&c.path.join(format!("{}.json", file_stem(key))), &json)
 }
 
-pub fn push_ticket(
-    c: &FolderTargetConfig,
-    key: &str,
-    t: &crate::NewTicket,
-) -> Result<(), ConnectorError> {
+pub fn push_ticket(c: &FolderTargetConfig, key: &str, t: &crate::NewTicket) -> Result<()> {
     std::fs::create_dir_all(&c.path).map_err(|e| io(&c.path, e))?;
     let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "ticket": t}))
         .map_err(|e| ConnectorError::Permanent(e.to_string()))?;

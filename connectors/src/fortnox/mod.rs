@@ -13,6 +13,7 @@
 //! whole (`GET /3/invoices/{DocumentNumber}`) only the listed invoices that
 //! could open a card or bank.
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -69,7 +70,7 @@ const CURSOR_OVERLAP_MINUTES: i64 = 10;
 
 /// The answer as `T`: a refusal in Fortnox's words, or a body not as
 /// documented naming the field (reported and retried).
-fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, ConnectorError> {
+fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T> {
     match r.status {
         200..=299 => parse(&r.body, what).map_err(ConnectorError::Transient),
         _ => Err(status_error(SYSTEM, r, &error_message(&r.body))),
@@ -77,7 +78,7 @@ fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, Connecto
 }
 
 /// `lastmodified` as Fortnox takes it: `YYYY-MM-DD HH:MM`, Swedish time.
-fn lastmodified(cursor: &str) -> Result<String, ConnectorError> {
+fn lastmodified(cursor: &str) -> Result<String> {
     let at = chrono::DateTime::parse_from_rfc3339(cursor).map_err(|e| {
         ConnectorError::Permanent(format!(
             "fortnox: the stored sales cursor `{cursor}` is not an RFC 3339 time ({e})"
@@ -133,11 +134,7 @@ impl AccountingApi for FortnoxConfig {
         .collect()
     }
 
-    fn read_codes(
-        &self,
-        kind: CodeKind,
-        r: &HttpResponse,
-    ) -> Result<Vec<ListedCode>, ConnectorError> {
+    fn read_codes(&self, kind: CodeKind, r: &HttpResponse) -> Result<Vec<ListedCode>> {
         let code = |code: String, name: String| ListedCode {
             code,
             name,
@@ -163,7 +160,7 @@ impl AccountingApi for FortnoxConfig {
         self.requests_per_second
     }
 
-    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>> {
         let mut r = token_post(
             &self.token_url,
             &self.client_id,
@@ -175,18 +172,18 @@ impl AccountingApi for FortnoxConfig {
         Ok(Some(r))
     }
 
-    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken> {
         oauth_token(SYSTEM, r)
     }
 
-    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest> {
         Ok(self.get(&format!(
             "invoices?externalinvoicereference1={}",
             encode(reference)
         )))
     }
 
-    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>> {
         let found: Invoices<FoundInvoice> = read(r, "the invoice search")?;
         Ok(found
             .invoices
@@ -199,12 +196,7 @@ impl AccountingApi for FortnoxConfig {
             }))
     }
 
-    fn create_draft(
-        &self,
-        _key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_draft(&self, _key: &str, reference: &str, d: &Draft) -> Result<HttpRequest> {
         let customer =
             d.required_contact(&self.customers, SYSTEM, "CustomerNumber", "customers")?;
         let body = NewInvoiceBody {
@@ -230,23 +222,23 @@ impl AccountingApi for FortnoxConfig {
         ))
     }
 
-    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         Ok(read::<Single<DraftInvoice>>(r, "the created invoice")?
             .invoice
             .remote())
     }
 
-    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.get(&format!("invoices/{}", encode(id))))
     }
 
-    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         Ok(read::<Single<DraftInvoice>>(r, "the invoice")?
             .invoice
             .remote())
     }
 
-    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep> {
         let StatusAnswer {
             remote_id,
             response: r,
@@ -273,7 +265,7 @@ impl AccountingApi for FortnoxConfig {
         _items: &[String],
         cursor: Option<&str>,
         page: u32,
-    ) -> Result<Option<HttpRequest>, ConnectorError> {
+    ) -> Result<Option<HttpRequest>> {
         // The list cannot filter by article and carries no rows: every
         // invoice changed since the cursor is listed, and only those that
         // could sell something are read whole (`details`).
@@ -285,7 +277,7 @@ impl AccountingApi for FortnoxConfig {
         Ok(Some(self.get(&url)))
     }
 
-    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage> {
         let list: InvoicePage = read(r, "the invoice list")?;
         let mut page = SalesPage {
             more: list.meta.more(),
@@ -298,7 +290,7 @@ impl AccountingApi for FortnoxConfig {
         Ok(page)
     }
 
-    fn read_sale(&self, r: &HttpResponse) -> Result<RemoteInvoice, ConnectorError> {
+    fn read_sale(&self, r: &HttpResponse) -> Result<RemoteInvoice> {
         read::<Single<Invoice>>(r, "the invoice")?.invoice.remote()
     }
 

@@ -28,6 +28,7 @@
 //! - errors: `{ErrorInformation: {error, message, code}}`; older answers
 //!   write `Message` and `Code`.
 
+use crate::Result;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -229,7 +230,7 @@ impl Invoice {
 
     /// The invoice as ours, with its article rows; an article row without
     /// its quantity, total or description is an error naming it.
-    pub fn remote(&self) -> Result<RemoteInvoice, ConnectorError> {
+    pub fn remote(&self) -> Result<RemoteInvoice> {
         let mut lines = Vec::new();
         for (i, row) in self.invoice_rows.iter().enumerate() {
             let Some(item) = row.article_number.as_deref().filter(|a| !a.is_empty()) else {

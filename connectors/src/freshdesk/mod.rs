@@ -20,6 +20,8 @@
 
 mod transformers;
 
+use crate::Result;
+use crate::helpdesk::answered_all;
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
@@ -140,11 +142,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         ));
     }
 
-    fn changed(
-        &self,
-        cursor: Option<&str>,
-        page: Option<&str>,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn changed(&self, cursor: Option<&str>, page: Option<&str>) -> Result<HttpRequest> {
         // Without `updated_since` Freshdesk lists only the last 30 days.
         let since = cursor.unwrap_or("1970-01-01T00:00:00Z");
         Ok(self.get(format!(
@@ -155,7 +153,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         )))
     }
 
-    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
+    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page> {
         let list: Vec<Value> = read(r, "the ticket list")?;
         let count = list.len();
         let tickets = list
@@ -171,15 +169,15 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         Ok(Page { tickets, next })
     }
 
-    fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn ticket(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.get(format!("tickets/{}?include=requester,stats", encode(id))))
     }
 
-    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
+    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket> {
         raw_ticket(read(r, "the ticket")?)
     }
 
-    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>> {
         Ok(self
             .plan(tickets)
             .into_iter()
@@ -194,19 +192,9 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
             .collect())
     }
 
-    fn convert(
-        &self,
-        tickets: &[RawTicket],
-        details: &[HttpResponse],
-    ) -> Result<Vec<Converted>, ConnectorError> {
+    fn convert(&self, tickets: &[RawTicket], details: &[HttpResponse]) -> Result<Vec<Converted>> {
         let asks = self.plan(tickets);
-        if asks.len() != details.len() {
-            return Err(ConnectorError::Transient(format!(
-                "{SYSTEM}: {} answers to {} requests",
-                details.len(),
-                asks.len()
-            )));
-        }
+        answered_all(SYSTEM, asks.len(), details)?;
         let mut agents = BTreeMap::new();
         let mut companies = BTreeMap::new();
         let mut time: Vec<Result<Vec<TimeEntry>, String>> = vec![Ok(Vec::new()); tickets.len()];
@@ -249,7 +237,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
             .collect())
     }
 
-    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>> {
         let id = encode(&note.ticket);
         Ok(vec![
             self.get(format!("tickets/{id}")),
@@ -264,7 +252,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         key: &str,
         note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<NoteLookup, ConnectorError> {
+    ) -> Result<NoteLookup> {
         let [ticket, pages @ ..] = answers else {
             return Err(ConnectorError::Transient(format!(
                 "{SYSTEM}: the note lookup is incomplete"
@@ -300,7 +288,7 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         key: &str,
         note: &Note,
         found: &FoundNote,
-    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+    ) -> Result<Vec<(NotePart, HttpRequest)>> {
         let id = encode(&note.ticket);
         let mut out = Vec::new();
         if !found.comment {
@@ -331,33 +319,25 @@ impl HelpdeskApi for Mapped<'_, FreshdeskConfig> {
         Ok(out)
     }
 
-    fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
+    fn read_added(&self, r: &HttpResponse) -> Result<()> {
         // A note or the ticket written: either carries its id.
         let _: Written = read(r, "the answer to a write")?;
         Ok(())
     }
 
-    fn find_ticket(&self, _key: &str, _ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+    fn find_ticket(&self, _key: &str, _ticket: &NewTicket) -> Result<HttpRequest> {
         Err(no_tickets())
     }
 
-    fn read_found_ticket(
-        &self,
-        _key: &str,
-        _r: &HttpResponse,
-    ) -> Result<Option<String>, ConnectorError> {
+    fn read_found_ticket(&self, _key: &str, _r: &HttpResponse) -> Result<Option<String>> {
         Err(no_tickets())
     }
 
-    fn create_ticket(
-        &self,
-        _key: &str,
-        _ticket: &NewTicket,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_ticket(&self, _key: &str, _ticket: &NewTicket) -> Result<HttpRequest> {
         Err(no_tickets())
     }
 
-    fn read_created_ticket(&self, _r: &HttpResponse) -> Result<String, ConnectorError> {
+    fn read_created_ticket(&self, _r: &HttpResponse) -> Result<String> {
         Err(no_tickets())
     }
 

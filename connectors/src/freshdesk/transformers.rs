@@ -23,6 +23,7 @@
 //! - errors: `{description, errors: [{field, message, code}]}` for a
 //!   validation error, `{code, message}` for the others.
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
@@ -49,7 +50,7 @@ pub fn parse<T: DeserializeOwned>(body: &str, what: &str) -> Result<T, String> {
 
 /// The answer's body as `T`, or why not: a refusal by its status, a body
 /// not as documented naming the field (the daemon reports and retries).
-pub fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, ConnectorError> {
+pub fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T> {
     if !(200..300).contains(&r.status) {
         let m = error_message(&r.body);
         // A refused key will not get better by itself: no retry storm.
@@ -296,7 +297,7 @@ fn html(text: &str) -> String {
         .replace('\n', "<br>")
 }
 
-pub fn raw_ticket(value: Value) -> Result<RawTicket, ConnectorError> {
+pub fn raw_ticket(value: Value) -> Result<RawTicket> {
     let t: Ticket = serde_json::from_value(value.clone()).map_err(|e| {
         ConnectorError::Transient(format!(
             "{SYSTEM}: a ticket is not as Freshdesk documents it ({e})"

@@ -8,6 +8,7 @@
 //! The daemon runs the steps (`src/daemon/helpdesk.rs`); a connector owns
 //! no HTTP client, no retry and no clock.
 
+use crate::Result;
 pub use crate::delivery::{WebhookRefusal, header};
 use crate::{ConnectorError, HttpRequest, HttpResponse, NewTicket, Note, TicketSnapshot};
 
@@ -87,7 +88,7 @@ pub trait RestApi {
         method: crate::HttpMethod,
         path: String,
         body: &impl serde::Serialize,
-    ) -> Result<HttpRequest, ConnectorError> {
+    ) -> Result<HttpRequest> {
         let body =
             serde_json::to_vec(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         Ok(HttpRequest::json(
@@ -105,7 +106,7 @@ pub trait RestApi {
         method: crate::HttpMethod,
         path: String,
         body: &impl serde::Serialize,
-    ) -> Result<HttpRequest, ConnectorError> {
+    ) -> Result<HttpRequest> {
         let sorted =
             serde_json::to_value(body).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         self.send_json(method, path, &sorted)
@@ -210,34 +211,26 @@ pub trait HelpdeskApi: Send + Sync {
     fn authorize(&self, request: &mut HttpRequest, token: Option<&str>);
 
     /// A page of the tickets changed at or after `cursor` (none: all).
-    fn changed(
-        &self,
-        cursor: Option<&str>,
-        page: Option<&str>,
-    ) -> Result<HttpRequest, ConnectorError>;
+    fn changed(&self, cursor: Option<&str>, page: Option<&str>) -> Result<HttpRequest>;
 
-    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError>;
+    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page>;
 
     /// One ticket, for a webhook's announcement.
-    fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError>;
+    fn ticket(&self, id: &str) -> Result<HttpRequest>;
 
-    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError>;
+    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket>;
 
     /// The requests a batch of tickets needs besides, shared where the API
     /// allows (a monthly time report serves every ticket of the month).
-    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError>;
+    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>>;
 
     /// Canonical tickets from the batch and the answers to `details`, in order.
-    fn convert(
-        &self,
-        tickets: &[RawTicket],
-        details: &[HttpResponse],
-    ) -> Result<Vec<Converted>, ConnectorError>;
+    fn convert(&self, tickets: &[RawTicket], details: &[HttpResponse]) -> Result<Vec<Converted>>;
 
     /// The requests that show whether a note is on its ticket: the
     /// ticket's comments and its tags (Zammad: the ticket found by its
     /// number first, see [`NoteLookup::More`]).
-    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError>;
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>>;
 
     /// What of the note under `key` is on the ticket, read from every
     /// answer so far (in the order asked), or what to ask besides.
@@ -246,7 +239,7 @@ pub trait HelpdeskApi: Send + Sync {
         key: &str,
         note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<NoteLookup, ConnectorError>;
+    ) -> Result<NoteLookup>;
 
     /// The parts of the note that `found` says are missing, the comment
     /// (carrying `key` so that it can be found again) before the tag;
@@ -256,27 +249,23 @@ pub trait HelpdeskApi: Send + Sync {
         key: &str,
         note: &Note,
         found: &FoundNote,
-    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError>;
+    ) -> Result<Vec<(NotePart, HttpRequest)>>;
 
-    fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError>;
+    fn read_added(&self, r: &HttpResponse) -> Result<()>;
 
     /// The request that lists tickets which may carry the marker of `key`
     /// (in their title), to find one an earlier attempt created.
-    fn find_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError>;
+    fn find_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest>;
 
     /// The id of the ticket carrying the marker of `key`, if one does.
-    fn read_found_ticket(
-        &self,
-        key: &str,
-        r: &HttpResponse,
-    ) -> Result<Option<String>, ConnectorError>;
+    fn read_found_ticket(&self, key: &str, r: &HttpResponse) -> Result<Option<String>>;
 
     /// Creates the ticket, its title carrying the marker of `key`, its
     /// first article an internal note.
-    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError>;
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest>;
 
     /// The created ticket's id.
-    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError>;
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String>;
 
     /// A ticket stored under the key an earlier version of this connector
     /// gave it: the key it has now, and the snapshot rewritten under it.
@@ -300,6 +289,18 @@ pub trait HelpdeskApi: Send + Sync {
 
 /// An id as text, whether the system wrote it as a number or a string
 /// (Zammad and Request Tracker do both); `None` when empty or absent.
+/// A batch's details answered one for one: as many answers as requests
+/// asked, else the batch fails (a transient error: it is asked again).
+pub fn answered_all(system: &str, asked: usize, details: &[HttpResponse]) -> Result<()> {
+    if asked == details.len() {
+        return Ok(());
+    }
+    Err(ConnectorError::Transient(format!(
+        "{system}: {} answers to {asked} requests",
+        details.len()
+    )))
+}
+
 pub fn id_text(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::Number(n) => Some(n.to_string()),

@@ -8,6 +8,7 @@
 //! retried with backoff; any other status is permanent (a payload the system
 //! refuses will not improve by retrying).
 
+use crate::Result;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -30,11 +31,7 @@ pub struct HttpTargetConfig {
 /// When the system throttles without saying for how long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-pub fn request(
-    c: &HttpTargetConfig,
-    key: &str,
-    push: &Push,
-) -> Result<HttpRequest, ConnectorError> {
+pub fn request(c: &HttpTargetConfig, key: &str, push: &Push) -> Result<HttpRequest> {
     let body = serde_json::to_vec(push).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
     let mut headers = vec![
         ("content-type".to_owned(), "application/json".to_owned()),
@@ -55,7 +52,7 @@ pub fn request(
     })
 }
 
-pub fn accept(r: &HttpResponse) -> Result<(), ConnectorError> {
+pub fn accept(r: &HttpResponse) -> Result<()> {
     let said = || {
         let snippet: String = r.body.chars().take(200).collect();
         format!("HTTP {}: {snippet}", r.status)

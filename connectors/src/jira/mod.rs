@@ -15,6 +15,8 @@
 
 mod transformers;
 
+use crate::Result;
+use crate::helpdesk::answered_all;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -128,7 +130,7 @@ const INLINE_WORKLOGS: u64 = 20;
 const REQUEST_TYPE_FIELD: &str = "customfield_10010";
 
 /// The answer's JSON (null for an empty body), or why the call failed.
-fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
+fn check(r: &HttpResponse) -> Result<Value> {
     if !(200..300).contains(&r.status) {
         let said = serde_json::from_str::<ErrorBody>(&r.body).ok().map(|e| {
             let mut parts = e.messages;
@@ -227,7 +229,7 @@ impl Mapped<'_, JiraConfig> {
         f
     }
 
-    fn renewal_project(&self) -> Result<String, ConnectorError> {
+    fn renewal_project(&self) -> Result<String> {
         self.renewal_project
             .as_deref()
             .map(|p| p.replace('"', ""))
@@ -249,7 +251,7 @@ impl crate::accounting::TokenGrant for Mapped<'_, JiraConfig> {
         true
     }
 
-    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn grant_request(&self, stored: Option<&str>) -> Result<Option<HttpRequest>> {
         let Some(o) = &self.oauth else {
             return Ok(None);
         };
@@ -274,10 +276,7 @@ impl crate::accounting::TokenGrant for Mapped<'_, JiraConfig> {
         )))
     }
 
-    fn read_grant(
-        &self,
-        r: &HttpResponse,
-    ) -> Result<crate::accounting::AccessToken, ConnectorError> {
+    fn read_grant(&self, r: &HttpResponse) -> Result<crate::accounting::AccessToken> {
         crate::accounting::oauth_token(SYSTEM, r)
     }
 
@@ -346,11 +345,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         request.headers.push(("authorization".into(), value));
     }
 
-    fn changed(
-        &self,
-        cursor: Option<&str>,
-        page: Option<&str>,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn changed(&self, cursor: Option<&str>, page: Option<&str>) -> Result<HttpRequest> {
         // JQL reads dates in the account's time zone: a day of margin, and
         // unchanged issues are recognised when stored.
         let since = cursor
@@ -374,7 +369,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         self.send_json(HttpMethod::Post, "/rest/api/3/search/jql".into(), &body)
     }
 
-    fn read_changed(&self, _page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
+    fn read_changed(&self, _page: Option<&str>, r: &HttpResponse) -> Result<Page> {
         let search: Search<Issue> = read(check(r)?, "the issue search")?;
         // The token leads on unless the page says it is the last: `isLast`
         // is optional, and the last page leaves the token out.
@@ -386,7 +381,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         Ok(Page { tickets, next })
     }
 
-    fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn ticket(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.get(format!(
             "/rest/api/3/issue/{}?expand=changelog&fields={}",
             encode(id),
@@ -394,11 +389,11 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         )))
     }
 
-    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
+    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket> {
         Ok(issue_ticket(read(check(r)?, "the issue")?))
     }
 
-    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>> {
         let mut out = Vec::new();
         for t in tickets {
             let issue = issue_of(t).map_err(ConnectorError::Permanent)?;
@@ -418,11 +413,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         Ok(out)
     }
 
-    fn convert(
-        &self,
-        tickets: &[RawTicket],
-        details: &[HttpResponse],
-    ) -> Result<Vec<Converted>, ConnectorError> {
+    fn convert(&self, tickets: &[RawTicket], details: &[HttpResponse]) -> Result<Vec<Converted>> {
         let issues: Vec<Issue> = tickets
             .iter()
             .map(issue_of)
@@ -432,12 +423,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             .iter()
             .map(|i| 1 + usize::from(self.needs_worklog(&i.known)))
             .sum::<usize>();
-        if asked != details.len() {
-            return Err(ConnectorError::Transient(format!(
-                "{SYSTEM}: {} answers to {asked} requests",
-                details.len()
-            )));
-        }
+        answered_all(SYSTEM, asked, details)?;
         // An answer that is not JSON fails the batch; one of another
         // shape fails its issue only.
         let mut answers = details.iter();
@@ -467,7 +453,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         Ok(out)
     }
 
-    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>> {
         Ok(vec![
             self.get(format!(
                 "/rest/servicedeskapi/request/{}/comment?public=false&internal=true&limit=100",
@@ -485,7 +471,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         key: &str,
         note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<NoteLookup, ConnectorError> {
+    ) -> Result<NoteLookup> {
         let [comments, issue] = answers else {
             return Err(ConnectorError::Transient(format!(
                 "{SYSTEM}: the note lookup is incomplete"
@@ -508,7 +494,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         key: &str,
         note: &Note,
         found: &FoundNote,
-    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+    ) -> Result<Vec<(NotePart, HttpRequest)>> {
         let mut out = Vec::new();
         if !found.comment {
             let comment = NewComment {
@@ -540,11 +526,11 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         Ok(out)
     }
 
-    fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
+    fn read_added(&self, r: &HttpResponse) -> Result<()> {
         check(r).map(|_| ())
     }
 
-    fn find_ticket(&self, _key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+    fn find_ticket(&self, _key: &str, ticket: &NewTicket) -> Result<HttpRequest> {
         // A label matches exactly where a text search would split the
         // marker into words; the summaries are checked for the marker.
         let jql = format!(
@@ -562,11 +548,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         self.send_json(HttpMethod::Post, "/rest/api/3/search/jql".into(), &body)
     }
 
-    fn read_found_ticket(
-        &self,
-        key: &str,
-        r: &HttpResponse,
-    ) -> Result<Option<String>, ConnectorError> {
+    fn read_found_ticket(&self, key: &str, r: &HttpResponse) -> Result<Option<String>> {
         let marker = note_marker(key);
         let search: Search<Summarized> = read(check(r)?, "the issue search")?;
         Ok(search
@@ -576,7 +558,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
             .map(|i| i.key))
     }
 
-    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest> {
         let issue = NewIssue {
             fields: NewIssueFields {
                 project: KeyRef {
@@ -593,7 +575,7 @@ impl HelpdeskApi for Mapped<'_, JiraConfig> {
         self.send_json(HttpMethod::Post, "/rest/api/3/issue".into(), &issue)
     }
 
-    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String> {
         let created: Created = read(check(r)?, "the created issue")?;
         Ok(created.key)
     }

@@ -10,6 +10,7 @@
 //! the `DocNumber` (21 characters at most): `CB` and a digest of our key.
 //! QuickBooks can answer 200 with a `Fault` body: every answer is checked.
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -88,7 +89,7 @@ fn digest(key: &str) -> String {
 /// The answer as `T`: a `Fault` (in an HTTP 200 too) or another refusal in
 /// Intuit's words, or a body not as documented naming the field
 /// (reported and retried).
-fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T, ConnectorError> {
+fn read<T: DeserializeOwned>(r: &HttpResponse, what: &str) -> Result<T> {
     let refusal = fault(&r.body);
     if !(200..300).contains(&r.status) {
         let m = match refusal {
@@ -141,7 +142,7 @@ impl QuickBooksConfig {
         path: &str,
         idempotency: &str,
         body: &impl serde::Serialize,
-    ) -> Result<HttpRequest, ConnectorError> {
+    ) -> Result<HttpRequest> {
         let url = format!(
             "{}/{path}?minorversion={}&requestid={}",
             self.company(),
@@ -154,7 +155,7 @@ impl QuickBooksConfig {
     }
 
     /// The document the answer `r` holds.
-    fn read_document(&self, r: &HttpResponse, what: &str) -> Result<RemoteDraft, ConnectorError> {
+    fn read_document(&self, r: &HttpResponse, what: &str) -> Result<RemoteDraft> {
         let answer: Answer = read(r, what)?;
         let doc = answer
             .document(self.entity(), what)
@@ -187,7 +188,7 @@ impl QuickBooksConfig {
         key: &str,
         reference: &'a str,
         d: &'a Draft,
-    ) -> Result<NewDocument<'a>, ConnectorError> {
+    ) -> Result<NewDocument<'a>> {
         let customer = d.required_contact(&self.customers, SYSTEM, "CustomerRef", "customers")?;
         Ok(NewDocument {
             customer_ref: Ref { value: customer },
@@ -221,11 +222,7 @@ impl AccountingApi for QuickBooksConfig {
             .collect()
     }
 
-    fn read_codes(
-        &self,
-        kind: CodeKind,
-        r: &HttpResponse,
-    ) -> Result<Vec<ListedCode>, ConnectorError> {
+    fn read_codes(&self, kind: CodeKind, r: &HttpResponse) -> Result<Vec<ListedCode>> {
         let lists = read::<Query>(r, "the code list")?.response;
         let listed = match kind {
             CodeKind::Item => lists.items,
@@ -274,7 +271,7 @@ impl AccountingApi for QuickBooksConfig {
         })
     }
 
-    fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>> {
         let Some(refresh) = refresh.or(self.refresh_token.as_ref().map(|r| r.expose())) else {
             return Err(ConnectorError::Permanent(
                 "quickbooks: no refresh token: run `contract-bridge connect TARGET --config FILE`"
@@ -290,11 +287,11 @@ impl AccountingApi for QuickBooksConfig {
         )))
     }
 
-    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken> {
         oauth_token(SYSTEM, r)
     }
 
-    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest> {
         Ok(self.query(&format!(
             "select * from {} where DocNumber = '{}'",
             self.entity().name(),
@@ -302,24 +299,19 @@ impl AccountingApi for QuickBooksConfig {
         )))
     }
 
-    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>> {
         let found = read::<Query>(r, "the document search")?.response;
         Ok(found.documents(self.entity()).first().map(|d| d.remote()))
     }
 
-    fn create_draft(
-        &self,
-        key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_draft(&self, key: &str, reference: &str, d: &Draft) -> Result<HttpRequest> {
         let body = self.document(key, reference, d)?;
         let entity = self.entity().name().to_lowercase();
         self.create(&entity, key, &body)
     }
 
     /// One query for every reference (`DocNumber in (...)`).
-    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest> {
         let quoted: Vec<String> = references
             .iter()
             .map(|r| format!("'{}'", r.replace('\'', "")))
@@ -336,10 +328,7 @@ impl AccountingApi for QuickBooksConfig {
         30
     }
 
-    fn read_found_drafts(
-        &self,
-        r: &HttpResponse,
-    ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
+    fn read_found_drafts(&self, r: &HttpResponse) -> Result<Vec<(String, RemoteDraft)>> {
         let found = read::<Query>(r, "the document search")?.response;
         found
             .documents(self.entity())
@@ -356,12 +345,7 @@ impl AccountingApi for QuickBooksConfig {
     }
 
     /// A `BatchItemRequest`: our reference as its `bId`.
-    fn batch_item(
-        &self,
-        key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<serde_json::Value, ConnectorError> {
+    fn batch_item(&self, key: &str, reference: &str, d: &Draft) -> Result<serde_json::Value> {
         let doc = self.document(key, reference, d)?;
         let (invoice, estimate) = match self.entity() {
             Entity::Invoice => (Some(doc), None),
@@ -376,11 +360,7 @@ impl AccountingApi for QuickBooksConfig {
         serde_json::to_value(item).map_err(|e| ConnectorError::Permanent(e.to_string()))
     }
 
-    fn create_drafts(
-        &self,
-        keys: &[&str],
-        items: Vec<serde_json::Value>,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_drafts(&self, keys: &[&str], items: Vec<serde_json::Value>) -> Result<HttpRequest> {
         self.create("batch", &keys.join("\n"), &BatchRequest { items })
     }
 
@@ -389,7 +369,7 @@ impl AccountingApi for QuickBooksConfig {
     fn read_created_drafts(
         &self,
         r: &HttpResponse,
-    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
+    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>> {
         let answer: BatchAnswer = read(r, "the answer to a batch")?;
         Ok(answer
             .items
@@ -407,11 +387,11 @@ impl AccountingApi for QuickBooksConfig {
             .collect())
     }
 
-    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         self.read_document(r, "the created document")
     }
 
-    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.request(
             HttpMethod::Get,
             format!(
@@ -425,11 +405,11 @@ impl AccountingApi for QuickBooksConfig {
         ))
     }
 
-    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         self.read_document(r, "the document")
     }
 
-    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep> {
         let StatusAnswer {
             remote_id,
             response: r,

@@ -15,6 +15,7 @@
 
 mod transformers;
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::de::IgnoredAny;
@@ -56,7 +57,7 @@ const UNSET: &str = "1970-01-01T00:00:00Z";
 const FIELDS: &str =
     "Subject,Status,Priority,Created,LastUpdated,Due,Resolved,Requestor,CustomFields";
 
-fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
+fn check(r: &HttpResponse) -> Result<Value> {
     if !(200..300).contains(&r.status) {
         let m = serde_json::from_str::<ErrorBody>(&r.body)
             .map_or_else(|_| r.body.chars().take(200).collect(), |e| e.message);
@@ -110,11 +111,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         ));
     }
 
-    fn changed(
-        &self,
-        cursor: Option<&str>,
-        page: Option<&str>,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn changed(&self, cursor: Option<&str>, page: Option<&str>) -> Result<HttpRequest> {
         // RT reads TicketSQL dates as UTC `YYYY-MM-DD HH:MM:SS`.
         let since = cursor.map_or_else(
             || "1970-01-01 00:00:00".to_owned(),
@@ -131,7 +128,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         )))
     }
 
-    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
+    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page> {
         let list: Listing<Value> = read(check(r)?, "the ticket search")?;
         let tickets = list
             .items
@@ -144,26 +141,22 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         Ok(Page { tickets, next })
     }
 
-    fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn ticket(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.get(format!(
             "ticket/{}?fields={FIELDS}&fields[Requestor]=EmailAddress",
             encode(id)
         )))
     }
 
-    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
+    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket> {
         Listed::raw(check(r)?)
     }
 
-    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>> {
         Ok(tickets.iter().map(|t| self.history(&t.id)).collect())
     }
 
-    fn convert(
-        &self,
-        tickets: &[RawTicket],
-        details: &[HttpResponse],
-    ) -> Result<Vec<Converted>, ConnectorError> {
+    fn convert(&self, tickets: &[RawTicket], details: &[HttpResponse]) -> Result<Vec<Converted>> {
         tickets
             .iter()
             .zip(details)
@@ -177,7 +170,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
             .collect()
     }
 
-    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>> {
         Ok(vec![
             self.history(&note.ticket),
             self.get(format!("ticket/{}", encode(&note.ticket))),
@@ -189,7 +182,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         key: &str,
         note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<NoteLookup, ConnectorError> {
+    ) -> Result<NoteLookup> {
         let [history, ticket] = answers else {
             return Err(ConnectorError::Transient(
                 "rt: the note lookup is incomplete".into(),
@@ -214,7 +207,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         key: &str,
         note: &Note,
         found: &FoundNote,
-    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+    ) -> Result<Vec<(NotePart, HttpRequest)>> {
         let mut tags: Vec<String> = Vec::<String>::deserialize(&found.context).map_err(|e| {
             ConnectorError::Permanent(format!("{SYSTEM}: the ticket's tags as found: {e}"))
         })?;
@@ -256,12 +249,12 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         Ok(out)
     }
 
-    fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
+    fn read_added(&self, r: &HttpResponse) -> Result<()> {
         // A list of messages (`["Comments added"]`): only its status counts.
         read::<IgnoredAny>(check(r)?, "the answer to a write").map(|_| ())
     }
 
-    fn find_ticket(&self, key: &str, _ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+    fn find_ticket(&self, key: &str, _ticket: &NewTicket) -> Result<HttpRequest> {
         // TicketSQL reads the database: a ticket created a moment ago is found.
         let query = format!("Subject LIKE '{}'", note_marker(key).replace('\'', ""));
         Ok(self.get(format!(
@@ -270,11 +263,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         )))
     }
 
-    fn read_found_ticket(
-        &self,
-        key: &str,
-        r: &HttpResponse,
-    ) -> Result<Option<String>, ConnectorError> {
+    fn read_found_ticket(&self, key: &str, r: &HttpResponse) -> Result<Option<String>> {
         let marker = note_marker(key).replace('\'', "");
         let found: Listing<Titled> = read(check(r)?, "the ticket search")?;
         Ok(found
@@ -284,7 +273,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
             .map(|t| t.id.0))
     }
 
-    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest> {
         let queue = self
             .renewal_queue
             .as_deref()
@@ -304,7 +293,7 @@ impl HelpdeskApi for Mapped<'_, RtConfig> {
         self.send_sorted(HttpMethod::Post, "ticket".into(), &body)
     }
 
-    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String> {
         Ok(read::<Created>(check(r)?, "the created ticket")?.id.0)
     }
 

@@ -26,13 +26,13 @@
 //! - `POST ticket` answers `{id, type, _url}`; a comment or an update, a
 //!   list of messages; an error, `{message}`.
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
-use crate::ConnectorError;
 use crate::helpdesk::{Converted, Id, Mapped, RawTicket, canonical_ticket};
 use mapping::Place;
 
@@ -81,7 +81,7 @@ pub struct Listed {
 }
 
 impl Listed {
-    pub fn raw(value: Value) -> Result<RawTicket, ConnectorError> {
+    pub fn raw(value: Value) -> Result<RawTicket> {
         let t: Listed = read(value.clone(), "a ticket")?;
         Ok(RawTicket {
             id: t.id.0,

@@ -13,6 +13,7 @@
 
 mod transformers;
 
+use crate::Result;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ crate::defaults::defaults! {
 const SYSTEM: &str = "tryton";
 
 /// A JSON-RPC answer's `result`, or the error it carries.
-fn result(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+fn result(r: &HttpResponse) -> Result<serde_json::Value> {
     if !(200..300).contains(&r.status) {
         let said = format!("{SYSTEM}: HTTP {}", r.status);
         return Err(match r.status {
@@ -92,7 +93,7 @@ fn result(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
 }
 
 impl TrytonConfig {
-    fn call(&self, method: &str, params: serde_json::Value) -> Result<HttpRequest, ConnectorError> {
+    fn call(&self, method: &str, params: serde_json::Value) -> Result<HttpRequest> {
         let body = serde_json::json!({"id": 1, "method": method, "params": params});
         Ok(HttpRequest {
             method: HttpMethod::Post,
@@ -108,12 +109,7 @@ impl TrytonConfig {
         serde_json::json!({"company": self.company})
     }
 
-    fn id_of(
-        &self,
-        map: &BTreeMap<String, i64>,
-        what: &str,
-        key: &str,
-    ) -> Result<i64, ConnectorError> {
+    fn id_of(&self, map: &BTreeMap<String, i64>, what: &str, key: &str) -> Result<i64> {
         map.get(key).copied().ok_or_else(|| {
             ConnectorError::Permanent(format!(
                 "tryton: no {what} id for `{key}`: add it under the target's `{what}`"
@@ -137,7 +133,7 @@ impl AccountingApi for TrytonConfig {
         &self,
         kind: crate::accounting::CodeKind,
         r: &HttpResponse,
-    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
+    ) -> Result<Vec<crate::accounting::ListedCode>> {
         if kind != crate::accounting::CodeKind::Account {
             return Ok(Vec::new());
         }
@@ -164,7 +160,7 @@ impl AccountingApi for TrytonConfig {
         self.requests_per_second
     }
 
-    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn token_request(&self, _refresh: Option<&str>) -> Result<Option<HttpRequest>> {
         self.call(
             "common.db.login",
             serde_json::json!([self.login, {"password": self.password.expose()}, "en"]),
@@ -172,7 +168,7 @@ impl AccountingApi for TrytonConfig {
         .map(Some)
     }
 
-    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken> {
         use base64::Engine;
         if r.status == 401 || r.status == 403 {
             return Err(ConnectorError::Permanent(format!(
@@ -196,7 +192,7 @@ impl AccountingApi for TrytonConfig {
         crate::accounting::token_authorization(request, "Session", token);
     }
 
-    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest> {
         self.call(
             "model.account.invoice.search_read",
             serde_json::json!([
@@ -210,7 +206,7 @@ impl AccountingApi for TrytonConfig {
         )
     }
 
-    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>> {
         let found: Vec<Invoice> = read(result(r)?, "the draft search")?;
         Ok(found
             .iter()
@@ -218,12 +214,7 @@ impl AccountingApi for TrytonConfig {
             .map(Invoice::remote))
     }
 
-    fn create_draft(
-        &self,
-        _key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_draft(&self, _key: &str, reference: &str, d: &Draft) -> Result<HttpRequest> {
         let party = match &d.refs.contact {
             Some(c) => c.parse().map_err(|_| {
                 ConnectorError::Permanent(format!(
@@ -233,7 +224,7 @@ impl AccountingApi for TrytonConfig {
             None => self.id_of(&self.parties, "parties", &d.customer)?,
         };
         // Per line (issue 17): the line's account, else the draft's, else the target's.
-        let revenue_of = |l: &crate::DraftLine| -> Result<i64, ConnectorError> {
+        let revenue_of = |l: &crate::DraftLine| -> Result<i64> {
             match d.account_of(l) {
                 Some(a) => a.parse().map_err(|_| {
                     ConnectorError::Permanent(format!(
@@ -259,7 +250,7 @@ impl AccountingApi for TrytonConfig {
                     currency,
                 })
             })
-            .collect::<Result<_, ConnectorError>>()?;
+            .collect::<Result<_>>()?;
         let invoice = NewInvoice {
             kind: "out",
             company: self.company,
@@ -280,7 +271,7 @@ impl AccountingApi for TrytonConfig {
         )
     }
 
-    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         let ids: Vec<i64> = read(result(r)?, "the created ids")?;
         let id = ids.first().ok_or_else(|| {
             ConnectorError::Transient(format!("{SYSTEM}: the create answered no id"))
@@ -291,7 +282,7 @@ impl AccountingApi for TrytonConfig {
         })
     }
 
-    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest> {
         let id: i64 = id
             .parse()
             .map_err(|_| ConnectorError::Permanent(format!("tryton: `{id}` is not a record id")))?;
@@ -301,7 +292,7 @@ impl AccountingApi for TrytonConfig {
         )
     }
 
-    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         let invoices: Vec<Invoice> = read(result(r)?, "the invoice")?;
         invoices
             .first()
@@ -309,11 +300,7 @@ impl AccountingApi for TrytonConfig {
             .ok_or_else(|| ConnectorError::Transient("tryton: the invoice is gone".into()))
     }
 
-    fn status_request(
-        &self,
-        remote_id: &str,
-        _reference: &str,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn status_request(&self, remote_id: &str, _reference: &str) -> Result<HttpRequest> {
         let id: i64 = remote_id.parse().map_err(|_| {
             ConnectorError::Permanent(format!("tryton: `{remote_id}` is not a record id"))
         })?;
@@ -331,7 +318,7 @@ impl AccountingApi for TrytonConfig {
         )
     }
 
-    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep> {
         let StatusAnswer {
             remote_id,
             response: r,
@@ -357,7 +344,7 @@ impl AccountingApi for TrytonConfig {
         items: &[String],
         _cursor: Option<&str>,
         page: u32,
-    ) -> Result<Option<HttpRequest>, ConnectorError> {
+    ) -> Result<Option<HttpRequest>> {
         // Tryton filters by product code itself: only the lines that sell
         // a card or a bank come back, so no cursor is needed.
         const PAGE: u32 = 200;
@@ -391,7 +378,7 @@ impl AccountingApi for TrytonConfig {
         .map(Some)
     }
 
-    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage> {
         let lines: Vec<SoldLine> = read(result(r)?, "the sold lines")?;
         Ok(SalesPage {
             more: lines.len() >= 200,

@@ -24,6 +24,7 @@
 //!   `{"__class__": "date", year, month, day}`, a `Many2One` as its id;
 //! - `model.*.create`: the new ids.
 
+use crate::Result;
 use rust_decimal::Decimal;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -278,7 +279,7 @@ pub fn state(s: &str) -> Option<DraftStatus> {
 }
 
 /// An invoice's state as ours, or an error naming it.
-pub fn known_state(id: &str, said: &str) -> Result<DraftStatus, ConnectorError> {
+pub fn known_state(id: &str, said: &str) -> Result<DraftStatus> {
     state(said).ok_or_else(|| {
         ConnectorError::Permanent(format!(
             "{SYSTEM}: invoice {id} has an unknown state `{said}`"
@@ -287,7 +288,7 @@ pub fn known_state(id: &str, said: &str) -> Result<DraftStatus, ConnectorError> 
 }
 
 /// Sold lines grouped by invoice, in the order Tryton listed them.
-pub fn sales(lines: Vec<SoldLine>) -> Result<Vec<RemoteInvoice>, ConnectorError> {
+pub fn sales(lines: Vec<SoldLine>) -> Result<Vec<RemoteInvoice>> {
     let mut out: Vec<RemoteInvoice> = Vec::new();
     for l in lines {
         let inv = l.invoice;

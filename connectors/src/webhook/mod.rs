@@ -3,6 +3,7 @@
 //! format (`{"tickets": [...]}`). Polling it finds nothing new; the daemon
 //! checks the signature before the body reaches [`parse`].
 
+use crate::Result;
 use serde::Deserialize;
 
 use crate::{ConnectorError, TicketSnapshot};
@@ -11,7 +12,7 @@ use crate::{ConnectorError, TicketSnapshot};
 #[serde(deny_unknown_fields)]
 pub struct WebhookSourceConfig {}
 
-pub fn parse(body: &[u8]) -> Result<Vec<TicketSnapshot>, ConnectorError> {
+pub fn parse(body: &[u8]) -> Result<Vec<TicketSnapshot>> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ConnectorError::Permanent("webhook body: not UTF-8".into()))?;
     crate::snapshots_from_export(text, "webhook body")

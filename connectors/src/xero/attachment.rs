@@ -7,6 +7,7 @@
 
 use super::transformers::{AttachmentList, read};
 use super::{SYSTEM, XeroConfig, check};
+use crate::Result;
 use crate::accounting::encode;
 use crate::{ConnectorError, HttpMethod, HttpRequest, HttpResponse};
 
@@ -19,7 +20,7 @@ impl XeroConfig {
     /// A refused attachment call: a 403, or a 401 although the daemon has
     /// just fetched a fresh token (it renews once on a 401), is the
     /// `accounting.attachments` scope missing (Xero answers either).
-    pub(super) fn check_attachments(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
+    pub(super) fn check_attachments(&self, r: &HttpResponse) -> Result<()> {
         match r.status {
             401 | 403 => {
                 Err(self.scope_missing(r.status, super::scopes::ATTACHMENTS, "the report PDF"))
@@ -56,13 +57,13 @@ impl XeroConfig {
 }
 
 /// The file names attached to the invoice.
-pub(super) fn attachment_names(r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
+pub(super) fn attachment_names(r: &HttpResponse) -> Result<Vec<String>> {
     let list: AttachmentList = read(check(r)?, "the attachment list")?;
     Ok(list.attachments.into_iter().map(|a| a.file_name).collect())
 }
 
 /// Xero answers the upload with the attachment it stored.
-pub(super) fn attached(r: &HttpResponse, file_name: &str) -> Result<(), ConnectorError> {
+pub(super) fn attached(r: &HttpResponse, file_name: &str) -> Result<()> {
     let names = attachment_names(r)?;
     if names.iter().any(|n| n == file_name) {
         Ok(())

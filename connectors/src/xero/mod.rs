@@ -18,13 +18,14 @@ mod attachment;
 pub mod scopes;
 mod transformers;
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusAnswer, StatusStep,
-    encode, json, number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesPage,
+    StatusAnswer, StatusStep, encode, json, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 pub use transformers::ms_date;
@@ -150,7 +151,7 @@ fn message(r: &HttpResponse) -> String {
     }
 }
 
-fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+fn check(r: &HttpResponse) -> Result<serde_json::Value> {
     if !(200..300).contains(&r.status) {
         return Err(status_error(SYSTEM, r, &message(r)));
     }
@@ -159,7 +160,7 @@ fn check(r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
 
 impl XeroConfig {
     /// [`check`] of an invoice answer: a 403 is a scope this connection lacks.
-    fn check_invoices(&self, r: &HttpResponse) -> Result<serde_json::Value, ConnectorError> {
+    fn check_invoices(&self, r: &HttpResponse) -> Result<serde_json::Value> {
         if r.status == 403 {
             return Err(self.scope_missing(r.status, scopes::INVOICES, "a draft invoice"));
         }
@@ -168,7 +169,7 @@ impl XeroConfig {
 }
 
 /// The first invoice of a lookup or a read by id, if any.
-fn first_draft(v: serde_json::Value, what: &str) -> Result<Option<RemoteDraft>, ConnectorError> {
+fn first_draft(v: serde_json::Value, what: &str) -> Result<Option<RemoteDraft>> {
     let answer: Invoices<DraftInvoice> = read(v, what)?;
     Ok(answer.invoices.first().map(DraftInvoice::remote))
 }
@@ -273,12 +274,7 @@ impl AccountingApi for XeroConfig {
         .collect()
     }
 
-    fn read_codes(
-        &self,
-        kind: crate::accounting::CodeKind,
-        r: &HttpResponse,
-    ) -> Result<Vec<crate::accounting::ListedCode>, ConnectorError> {
-        use crate::accounting::{CodeKind, ListedCode};
+    fn read_codes(&self, kind: CodeKind, r: &HttpResponse) -> Result<Vec<ListedCode>> {
         if !(200..300).contains(&r.status) {
             return Err(status_error("xero", r, "listing codes"));
         }
@@ -361,7 +357,7 @@ impl AccountingApi for XeroConfig {
         })
     }
 
-    fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>, ConnectorError> {
+    fn token_request(&self, refresh: Option<&str>) -> Result<Option<HttpRequest>> {
         // A custom connection asks for its scopes; a standard connection's
         // refresh keeps those its consent granted.
         let scope = self.scopes().join(" ");
@@ -384,7 +380,7 @@ impl AccountingApi for XeroConfig {
         )))
     }
 
-    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken, ConnectorError> {
+    fn read_token(&self, r: &HttpResponse) -> Result<AccessToken> {
         // `{"error": "invalid_scope"}` (RFC 6749 §5.2): a scope the app
         // does not hold, e.g. the broad one on an app created since March 2026.
         if r.status == 400
@@ -420,20 +416,15 @@ impl AccountingApi for XeroConfig {
         self.tenant_id.is_none().then_some("xero-tenant-id")
     }
 
-    fn find_draft(&self, reference: &str) -> Result<HttpRequest, ConnectorError> {
+    fn find_draft(&self, reference: &str) -> Result<HttpRequest> {
         self.find_drafts(&[reference])
     }
 
-    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>, ConnectorError> {
+    fn read_found(&self, r: &HttpResponse) -> Result<Option<RemoteDraft>> {
         first_draft(self.check_invoices(r)?, "the answer to a lookup")
     }
 
-    fn create_draft(
-        &self,
-        key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_draft(&self, key: &str, reference: &str, d: &Draft) -> Result<HttpRequest> {
         let body = InvoicesBody {
             invoices: vec![self.batch_item(key, reference, d)?],
         };
@@ -448,12 +439,7 @@ impl AccountingApi for XeroConfig {
         Ok(r)
     }
 
-    fn batch_item(
-        &self,
-        _key: &str,
-        reference: &str,
-        d: &Draft,
-    ) -> Result<serde_json::Value, ConnectorError> {
+    fn batch_item(&self, _key: &str, reference: &str, d: &Draft) -> Result<serde_json::Value> {
         let contact = d.contact(&self.contacts).ok_or_else(|| {
             ConnectorError::Permanent(format!(
                 "xero: no ContactID for customer `{}`: set `accounting.<target>.contact` in the mapping or the target's `contacts`",
@@ -497,7 +483,7 @@ impl AccountingApi for XeroConfig {
         50
     }
 
-    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest, ConnectorError> {
+    fn find_drafts(&self, references: &[&str]) -> Result<HttpRequest> {
         let filter = references
             .iter()
             .map(|r| format!("Reference==\"{}\"", r.replace('"', "")))
@@ -506,10 +492,7 @@ impl AccountingApi for XeroConfig {
         Ok(self.get(format!("/Invoices?where={}", encode(&filter))))
     }
 
-    fn read_found_drafts(
-        &self,
-        r: &HttpResponse,
-    ) -> Result<Vec<(String, RemoteDraft)>, ConnectorError> {
+    fn read_found_drafts(&self, r: &HttpResponse) -> Result<Vec<(String, RemoteDraft)>> {
         let answer: Invoices<ReferencedInvoice> =
             read(self.check_invoices(r)?, "the answer to a lookup")?;
         Ok(answer
@@ -519,11 +502,7 @@ impl AccountingApi for XeroConfig {
             .collect())
     }
 
-    fn create_drafts(
-        &self,
-        keys: &[&str],
-        items: Vec<serde_json::Value>,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn create_drafts(&self, keys: &[&str], items: Vec<serde_json::Value>) -> Result<HttpRequest> {
         let body = InvoicesBody { invoices: items };
         // `summarizeErrors=false`: Xero answers 200 with every invoice, each
         // with `StatusAttributeString` OK or ERROR and its `ValidationErrors`,
@@ -540,7 +519,7 @@ impl AccountingApi for XeroConfig {
     fn read_created_drafts(
         &self,
         r: &HttpResponse,
-    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>, ConnectorError> {
+    ) -> Result<Vec<(String, Result<RemoteDraft, String>)>> {
         let answer: Invoices<CreatedInvoice> =
             read(self.check_invoices(r)?, "the answer to a batch")?;
         Ok(answer
@@ -550,7 +529,7 @@ impl AccountingApi for XeroConfig {
             .collect())
     }
 
-    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_created(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         let answer: Invoices<CreatedInvoice> =
             read(self.check_invoices(r)?, "the created invoice")?;
         let created = answer.invoices.first().ok_or_else(|| {
@@ -568,11 +547,11 @@ impl AccountingApi for XeroConfig {
         })
     }
 
-    fn fetch_draft(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn fetch_draft(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.get(format!("/Invoices/{}", encode(id))))
     }
 
-    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft, ConnectorError> {
+    fn read_fetched(&self, r: &HttpResponse) -> Result<RemoteDraft> {
         first_draft(check(r)?, "the invoice read back")?
             .ok_or_else(|| ConnectorError::Transient("xero: no invoice in the answer".into()))
     }
@@ -582,7 +561,7 @@ impl AccountingApi for XeroConfig {
         Some(self.list_attachments_request(id))
     }
 
-    fn read_attachments(&self, r: &HttpResponse) -> Result<Vec<String>, ConnectorError> {
+    fn read_attachments(&self, r: &HttpResponse) -> Result<Vec<String>> {
         self.check_attachments(r)?;
         attachment::attachment_names(r)
     }
@@ -591,7 +570,7 @@ impl AccountingApi for XeroConfig {
         Some(self.attach_request(id, file_name, mime, bytes))
     }
 
-    fn read_attached(&self, r: &HttpResponse, file_name: &str) -> Result<(), ConnectorError> {
+    fn read_attached(&self, r: &HttpResponse, file_name: &str) -> Result<()> {
         self.check_attachments(r)?;
         attachment::attached(r, file_name)
     }
@@ -601,13 +580,13 @@ impl AccountingApi for XeroConfig {
         Some(self.get(format!("/Invoices?IDs={}", encode(&remote_ids.join(",")))))
     }
 
-    fn read_statuses(&self, r: &HttpResponse) -> Result<Vec<RemoteInvoice>, ConnectorError> {
+    fn read_statuses(&self, r: &HttpResponse) -> Result<Vec<RemoteInvoice>> {
         let answer: Invoices<Invoice> =
             read(self.check_invoices(r)?, "the answer to a status poll")?;
         answer.invoices.iter().map(Invoice::remote).collect()
     }
 
-    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep, ConnectorError> {
+    fn read_status(&self, answer: StatusAnswer<'_>) -> Result<StatusStep> {
         let StatusAnswer {
             remote_id,
             response: r,
@@ -635,7 +614,7 @@ impl AccountingApi for XeroConfig {
         _items: &[String],
         cursor: Option<&str>,
         page: u32,
-    ) -> Result<Option<HttpRequest>, ConnectorError> {
+    ) -> Result<Option<HttpRequest>> {
         // Line items come with paged answers; Xero cannot filter by item,
         // so every issued sales invoice changed since the cursor is read.
         let filter = encode("Type==\"ACCREC\"");
@@ -648,7 +627,7 @@ impl AccountingApi for XeroConfig {
         Ok(Some(r))
     }
 
-    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage, ConnectorError> {
+    fn read_sales(&self, r: &HttpResponse) -> Result<SalesPage> {
         // Not modified since the cursor: nothing to read.
         if r.status == 304 {
             return Ok(SalesPage::default());
@@ -676,7 +655,7 @@ mod tests {
     use super::*;
     use crate::accounting::DraftStatus;
 
-    fn remote_invoice(inv: serde_json::Value) -> Result<RemoteInvoice, ConnectorError> {
+    fn remote_invoice(inv: serde_json::Value) -> Result<RemoteInvoice> {
         read::<Invoice>(inv, "an invoice")?.remote()
     }
 

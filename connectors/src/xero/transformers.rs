@@ -30,6 +30,7 @@
 //!   epoch) beside a `DateString` (`2019-03-07T00:00:00`), and money as
 //!   JSON numbers (`40.00`).
 
+use crate::Result;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -292,7 +293,7 @@ pub fn ms_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 
 impl Invoice {
     /// The invoice as ours, with its item lines (amounts without tax).
-    pub fn remote(&self) -> Result<RemoteInvoice, ConnectorError> {
+    pub fn remote(&self) -> Result<RemoteInvoice> {
         let id = &self.id;
         let status = status(&self.status).ok_or_else(|| {
             ConnectorError::Permanent(format!(

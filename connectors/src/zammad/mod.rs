@@ -16,6 +16,8 @@
 
 mod transformers;
 
+use crate::Result;
+use crate::helpdesk::answered_all;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -62,7 +64,7 @@ crate::defaults::defaults! {
 const SYSTEM: &str = "zammad";
 
 /// The answer's JSON, or why the call failed.
-fn check(r: &HttpResponse) -> Result<Value, ConnectorError> {
+fn check(r: &HttpResponse) -> Result<Value> {
     if !(200..300).contains(&r.status) {
         // Zammad's error body, else the start of whatever came back.
         let said = serde_json::from_str::<ErrorBody>(&r.body)
@@ -105,7 +107,7 @@ enum Ask {
 
 /// A batch's tickets as the batch carries them: each with its internal
 /// id and whether it has accounted time.
-fn listed(tickets: &[RawTicket]) -> Result<Vec<(String, bool)>, ConnectorError> {
+fn listed(tickets: &[RawTicket]) -> Result<Vec<(String, bool)>> {
     tickets
         .iter()
         .map(|t| {
@@ -180,11 +182,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         request.headers.push(("authorization".into(), value));
     }
 
-    fn changed(
-        &self,
-        cursor: Option<&str>,
-        page: Option<&str>,
-    ) -> Result<HttpRequest, ConnectorError> {
+    fn changed(&self, cursor: Option<&str>, page: Option<&str>) -> Result<HttpRequest> {
         let query = match cursor {
             Some(c) => format!("updated_at:[\"{c}\" TO *]"),
             None => "updated_at:[* TO *]".to_owned(),
@@ -197,7 +195,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         )))
     }
 
-    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page, ConnectorError> {
+    fn read_changed(&self, page: Option<&str>, r: &HttpResponse) -> Result<Page> {
         let search: ChangedSearch = read(check(r)?, "the ticket search")?;
         // The assets hold the tickets, their users and those users'
         // organizations; priority and state names come from the batch's
@@ -229,11 +227,11 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         Ok(Page { tickets, next })
     }
 
-    fn ticket(&self, id: &str) -> Result<HttpRequest, ConnectorError> {
+    fn ticket(&self, id: &str) -> Result<HttpRequest> {
         Ok(self.get(format!("/api/v1/tickets/{}?expand=true", encode(id))))
     }
 
-    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket, ConnectorError> {
+    fn read_ticket(&self, r: &HttpResponse) -> Result<RawTicket> {
         let v = check(r)?;
         // `expand=true`: the association names next to the ids
         // (`attributes_with_association_names`; a user by login).
@@ -250,7 +248,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         listed.raw(&t.known)
     }
 
-    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn details(&self, tickets: &[RawTicket]) -> Result<Vec<HttpRequest>> {
         let listed = listed(tickets)?;
         let id = |i: usize| encode(&listed[i].0);
         Ok(plan(&listed)
@@ -268,19 +266,9 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             .collect())
     }
 
-    fn convert(
-        &self,
-        tickets: &[RawTicket],
-        details: &[HttpResponse],
-    ) -> Result<Vec<Converted>, ConnectorError> {
+    fn convert(&self, tickets: &[RawTicket], details: &[HttpResponse]) -> Result<Vec<Converted>> {
         let asks = plan(&listed(tickets)?);
-        if asks.len() != details.len() {
-            return Err(ConnectorError::Transient(format!(
-                "{SYSTEM}: {} answers to {} requests",
-                details.len(),
-                asks.len()
-            )));
-        }
+        answered_all(SYSTEM, asks.len(), details)?;
         // The lists serve the whole batch: one that cannot be read fails it.
         // A ticket's own answer that cannot be read fails that ticket only.
         let mut lookups = Lookups::default();
@@ -343,7 +331,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             .collect())
     }
 
-    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>, ConnectorError> {
+    fn find_note(&self, note: &Note) -> Result<Vec<HttpRequest>> {
         // The note names the ticket by its number; its articles and tags
         // are asked by the internal id, which the search gives.
         let query = format!("number:\"{}\"", note.ticket.replace('"', ""));
@@ -358,7 +346,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         key: &str,
         note: &Note,
         answers: &[HttpResponse],
-    ) -> Result<NoteLookup, ConnectorError> {
+    ) -> Result<NoteLookup> {
         let search = answers
             .first()
             .ok_or_else(|| ConnectorError::Transient(format!("{SYSTEM}: no answer")))?;
@@ -396,7 +384,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         key: &str,
         note: &Note,
         found: &FoundNote,
-    ) -> Result<Vec<(NotePart, HttpRequest)>, ConnectorError> {
+    ) -> Result<Vec<(NotePart, HttpRequest)>> {
         let ticket: i64 = id_text(&found.context["id"])
             .and_then(|id| id.parse().ok())
             .ok_or_else(|| {
@@ -434,11 +422,11 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         Ok(out)
     }
 
-    fn read_added(&self, r: &HttpResponse) -> Result<(), ConnectorError> {
+    fn read_added(&self, r: &HttpResponse) -> Result<()> {
         check(r).map(|_| ())
     }
 
-    fn find_ticket(&self, key: &str, _ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+    fn find_ticket(&self, key: &str, _ticket: &NewTicket) -> Result<HttpRequest> {
         // The marker as a phrase; the answer is checked for it exactly.
         Ok(self.get(format!(
             "/api/v1/tickets/search?query={}&limit=50",
@@ -446,11 +434,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         )))
     }
 
-    fn read_found_ticket(
-        &self,
-        key: &str,
-        r: &HttpResponse,
-    ) -> Result<Option<String>, ConnectorError> {
+    fn read_found_ticket(&self, key: &str, r: &HttpResponse) -> Result<Option<String>> {
         let marker = note_marker(key);
         let search: Search<Titled> = read(check(r)?, "the ticket search")?;
         Ok(search
@@ -459,7 +443,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
             .map(|(id, t)| t.number.clone().unwrap_or_else(|| id.0.clone())))
     }
 
-    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest, ConnectorError> {
+    fn create_ticket(&self, key: &str, ticket: &NewTicket) -> Result<HttpRequest> {
         let customer = ticket.requester.as_deref().ok_or_else(|| {
             ConnectorError::Permanent(format!(
                 "zammad: no contact of `{}` is known (none of its tickets names a requester): a ticket needs its customer",
@@ -479,7 +463,7 @@ impl HelpdeskApi for Mapped<'_, ZammadConfig> {
         self.send_json(HttpMethod::Post, "/api/v1/tickets".into(), &body)
     }
 
-    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String, ConnectorError> {
+    fn read_created_ticket(&self, r: &HttpResponse) -> Result<String> {
         // The number customers see, as every ticket of this source is keyed.
         let t: Created = read(check(r)?, "the created ticket")?;
         Ok(t.number.unwrap_or(t.id.0))

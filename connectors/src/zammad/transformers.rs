@@ -24,6 +24,7 @@
 //!   type lists: the generic model index;
 //! - time accountings, articles, tags and their writes: api/ticket/*.rst.
 
+use crate::Result;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -213,7 +214,7 @@ pub struct Listed {
 
 impl Listed {
     /// The raw ticket, keyed by its number (the ticket number customers see).
-    pub fn raw(self, ticket: &TicketAttributes) -> Result<RawTicket, ConnectorError> {
+    pub fn raw(self, ticket: &TicketAttributes) -> Result<RawTicket> {
         let value = serde_json::to_value(&self).map_err(|e| {
             ConnectorError::Permanent(format!("{SYSTEM}: ticket {}: {e}", ticket.id))
         })?;
