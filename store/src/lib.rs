@@ -404,6 +404,8 @@ const MIGRATION_LOCK: i64 = 0x6362_6d69_6772_6174;
 
 /// The migrations, embedded in the binary (sqlx's `migrate!` would need its
 /// `macros` feature, which builds the SQLite C code a second time).
+/// `migrations/common/` holds those both dialects run as written, once;
+/// `postgres/` and `sqlite/` those whose SQL differs.
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -417,22 +419,22 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
             (
                 2,
                 "webhooks",
-                include_str!("../migrations/sqlite/0002_webhooks.sql"),
+                include_str!("../migrations/common/0002_webhooks.sql"),
             ),
             (
                 3,
                 "remote",
-                include_str!("../migrations/sqlite/0003_remote.sql"),
+                include_str!("../migrations/common/0003_remote.sql"),
             ),
             (
                 4,
                 "oauth",
-                include_str!("../migrations/sqlite/0004_oauth.sql"),
+                include_str!("../migrations/common/0004_oauth.sql"),
             ),
             (
                 5,
                 "ledger",
-                include_str!("../migrations/sqlite/0005_ledger.sql"),
+                include_str!("../migrations/common/0005_ledger.sql"),
             ),
             (
                 6,
@@ -442,12 +444,12 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
             (
                 7,
                 "sources",
-                include_str!("../migrations/sqlite/0007_sources.sql"),
+                include_str!("../migrations/common/0007_sources.sql"),
             ),
             (
                 8,
                 "scopes",
-                include_str!("../migrations/sqlite/0008_scopes.sql"),
+                include_str!("../migrations/common/0008_scopes.sql"),
             ),
             (
                 9,
@@ -457,12 +459,12 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
             (
                 10,
                 "review",
-                include_str!("../migrations/sqlite/0010_review.sql"),
+                include_str!("../migrations/common/0010_review.sql"),
             ),
             (
                 11,
                 "connect",
-                include_str!("../migrations/sqlite/0011_connect.sql"),
+                include_str!("../migrations/common/0011_connect.sql"),
             ),
             (
                 12,
@@ -484,22 +486,22 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
             (
                 2,
                 "webhooks",
-                include_str!("../migrations/postgres/0002_webhooks.sql"),
+                include_str!("../migrations/common/0002_webhooks.sql"),
             ),
             (
                 3,
                 "remote",
-                include_str!("../migrations/postgres/0003_remote.sql"),
+                include_str!("../migrations/common/0003_remote.sql"),
             ),
             (
                 4,
                 "oauth",
-                include_str!("../migrations/postgres/0004_oauth.sql"),
+                include_str!("../migrations/common/0004_oauth.sql"),
             ),
             (
                 5,
                 "ledger",
-                include_str!("../migrations/postgres/0005_ledger.sql"),
+                include_str!("../migrations/common/0005_ledger.sql"),
             ),
             (
                 6,
@@ -509,12 +511,12 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
             (
                 7,
                 "sources",
-                include_str!("../migrations/postgres/0007_sources.sql"),
+                include_str!("../migrations/common/0007_sources.sql"),
             ),
             (
                 8,
                 "scopes",
-                include_str!("../migrations/postgres/0008_scopes.sql"),
+                include_str!("../migrations/common/0008_scopes.sql"),
             ),
             (
                 9,
@@ -524,12 +526,12 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
             (
                 10,
                 "review",
-                include_str!("../migrations/postgres/0010_review.sql"),
+                include_str!("../migrations/common/0010_review.sql"),
             ),
             (
                 11,
                 "connect",
-                include_str!("../migrations/postgres/0011_connect.sql"),
+                include_str!("../migrations/common/0011_connect.sql"),
             ),
             (
                 12,
