@@ -23,7 +23,9 @@
 //! types, and stores and queues what the rules decide.
 
 use chrono::{DateTime, Utc};
-use connectors::accounting::{AccountingApi, DraftStatus, RemoteInvoice, StatusAnswer, StatusStep};
+use connectors::accounting::{
+    AccountingApi, DraftStatus, RemoteInvoice, SalesAsk, StatusAnswer, StatusStep,
+};
 use connectors::{ConnectorError, Draft, Push};
 use engine::ContractBook;
 use engine::contract::Prepaid;
@@ -342,7 +344,7 @@ impl Bridge {
         let mut pin: Option<String> = None;
         for page in 1..=1000 {
             let request = api
-                .sales_request(&items, cursor.as_deref(), page)
+                .sales_request(SalesAsk::new(&items, cursor.as_deref(), page))
                 .map_err(|e| CycleError::Accounting(e.to_string()))?;
             let Some(request) = request else {
                 return Ok(());

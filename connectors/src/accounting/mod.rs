@@ -128,6 +128,27 @@ impl RemoteInvoice {
     }
 }
 
+/// Which page of the sales scan to ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct SalesAsk<'a> {
+    /// The card and bank items sold (a system that can filter by item does).
+    pub items: &'a [String],
+    /// Where the last scan got to (the system's own cursor), if anywhere.
+    pub cursor: Option<&'a str>,
+    /// The page of this scan, from 1.
+    pub page: u32,
+}
+
+impl<'a> SalesAsk<'a> {
+    pub fn new(items: &'a [String], cursor: Option<&'a str>, page: u32) -> Self {
+        SalesAsk {
+            items,
+            cursor,
+            page,
+        }
+    }
+}
+
 /// An answer to a status request, with what it is the answer about.
 #[derive(Clone, Copy, Debug)]
 pub struct StatusAnswer<'a> {
@@ -453,12 +474,7 @@ pub trait AccountingApi: Send + Sync {
 
     /// One page of the customer invoices that may sell `items`, changed
     /// since `cursor`; `None`: the system is not scanned for sales.
-    fn sales_request(
-        &self,
-        _items: &[String],
-        _cursor: Option<&str>,
-        _page: u32,
-    ) -> Result<Option<HttpRequest>> {
+    fn sales_request(&self, _ask: SalesAsk<'_>) -> Result<Option<HttpRequest>> {
         Ok(None)
     }
 

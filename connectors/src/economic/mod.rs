@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounting::{
     AccessToken, AccountingApi, CodeKind, DraftStatus, ListedCode, RemoteDraft, RemoteInvoice,
-    SalesPage, StatusAnswer, StatusStep, encode, number, status_error,
+    SalesAsk, SalesPage, StatusAnswer, StatusStep, encode, number, status_error,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 use transformers::{
@@ -284,12 +284,8 @@ impl AccountingApi for EconomicConfig {
         self.customers.get(customer).map(ToString::to_string)
     }
 
-    fn sales_request(
-        &self,
-        _items: &[String],
-        cursor: Option<&str>,
-        page: u32,
-    ) -> Result<Option<HttpRequest>> {
+    fn sales_request(&self, ask: SalesAsk<'_>) -> Result<Option<HttpRequest>> {
+        let SalesAsk { cursor, page, .. } = ask;
         // Booked invoices carry no change time and their list no lines:
         // the scan lists those booked after the cursor, which stays before
         // the first one not yet paid (a payment is the one change that
@@ -357,18 +353,21 @@ mod tests {
     fn the_sales_scan_lists_what_was_booked_after_the_cursor() {
         let api = config();
         assert_eq!(
-            api.sales_request(&[], None, 1).unwrap().unwrap().url,
+            api.sales_request(SalesAsk::new(&[], None, 1))
+                .unwrap()
+                .unwrap()
+                .url,
             "https://restapi.e-conomic.com/invoices/booked?sort=bookedInvoiceNumber&skippages=0&pagesize=1000"
         );
         assert_eq!(
-            api.sales_request(&[], Some("000000020003"), 2)
+            api.sales_request(SalesAsk::new(&[], Some("000000020003"), 2))
                 .unwrap()
                 .unwrap()
                 .url,
             "https://restapi.e-conomic.com/invoices/booked?sort=bookedInvoiceNumber&skippages=1&pagesize=1000&filter=bookedInvoiceNumber%24gt%3A20003"
         );
         assert!(matches!(
-            api.sales_request(&[], Some("2026-10-20T12:00:00Z"), 1),
+            api.sales_request(SalesAsk::new(&[], Some("2026-10-20T12:00:00Z"), 1)),
             Err(ConnectorError::Permanent(_))
         ));
     }

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesPage,
-    StatusAnswer, StatusStep, encode, number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesAsk,
+    SalesPage, StatusAnswer, StatusStep, encode, number, oauth_token, status_error, token_post,
 };
 use crate::{ConnectorError, Draft, DraftLine, HttpMethod, HttpRequest, HttpResponse, Secret};
 
@@ -260,12 +260,8 @@ impl AccountingApi for FortnoxConfig {
         self.customers.get(customer).cloned()
     }
 
-    fn sales_request(
-        &self,
-        _items: &[String],
-        cursor: Option<&str>,
-        page: u32,
-    ) -> Result<Option<HttpRequest>> {
+    fn sales_request(&self, ask: SalesAsk<'_>) -> Result<Option<HttpRequest>> {
+        let SalesAsk { cursor, page, .. } = ask;
         // The list cannot filter by article and carries no rows: every
         // invoice changed since the cursor is listed, and only those that
         // could sell something are read whole (`details`).
@@ -316,7 +312,10 @@ mod tests {
     #[test]
     fn the_sales_scan_asks_for_what_changed_since_the_cursor_in_swedish_time() {
         let api = config();
-        let first = api.sales_request(&[], None, 1).unwrap().unwrap();
+        let first = api
+            .sales_request(SalesAsk::new(&[], None, 1))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             first.url,
             "https://api.fortnox.se/3/invoices?page=1&limit=500"
@@ -324,7 +323,7 @@ mod tests {
         // 12:00 UTC is 14:00 in Stockholm in October (summer time), 13:00
         // in November; ten minutes earlier for the clocks' difference.
         let october = api
-            .sales_request(&[], Some("2026-10-20T12:00:00Z"), 2)
+            .sales_request(SalesAsk::new(&[], Some("2026-10-20T12:00:00Z"), 2))
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -332,12 +331,12 @@ mod tests {
             "https://api.fortnox.se/3/invoices?page=2&limit=500&lastmodified=2026-10-20%2013%3A50"
         );
         let november = api
-            .sales_request(&[], Some("2026-11-20T12:00:00Z"), 1)
+            .sales_request(SalesAsk::new(&[], Some("2026-11-20T12:00:00Z"), 1))
             .unwrap()
             .unwrap();
         assert!(november.url.ends_with("lastmodified=2026-11-20%2012%3A50"));
         assert!(matches!(
-            api.sales_request(&[], Some("yesterday"), 1),
+            api.sales_request(SalesAsk::new(&[], Some("yesterday"), 1)),
             Err(ConnectorError::Permanent(_))
         ));
         assert_eq!(

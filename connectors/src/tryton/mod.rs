@@ -20,8 +20,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::{
-    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesPage, StatusAnswer, StatusStep,
-    fit_quantity, json, number,
+    AccessToken, AccountingApi, RemoteDraft, RemoteInvoice, SalesAsk, SalesPage, StatusAnswer,
+    StatusStep, fit_quantity, json, number,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 use transformers::{
@@ -339,12 +339,8 @@ impl AccountingApi for TrytonConfig {
         self.parties.get(customer).map(ToString::to_string)
     }
 
-    fn sales_request(
-        &self,
-        items: &[String],
-        _cursor: Option<&str>,
-        page: u32,
-    ) -> Result<Option<HttpRequest>> {
+    fn sales_request(&self, ask: SalesAsk<'_>) -> Result<Option<HttpRequest>> {
+        let SalesAsk { items, page, .. } = ask;
         // Tryton filters by product code itself: only the lines that sell
         // a card or a bank come back, so no cursor is needed.
         const PAGE: u32 = 200;

@@ -24,8 +24,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::accounting::{
-    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesPage,
-    StatusAnswer, StatusStep, encode, json, number, oauth_token, status_error, token_post,
+    AccessToken, AccountingApi, CodeKind, ListedCode, RemoteDraft, RemoteInvoice, SalesAsk,
+    SalesPage, StatusAnswer, StatusStep, encode, json, number, oauth_token, status_error,
+    token_post,
 };
 use crate::{ConnectorError, Draft, HttpMethod, HttpRequest, HttpResponse, Secret};
 pub use transformers::ms_date;
@@ -609,12 +610,8 @@ impl AccountingApi for XeroConfig {
         self.contacts.get(customer).cloned()
     }
 
-    fn sales_request(
-        &self,
-        _items: &[String],
-        cursor: Option<&str>,
-        page: u32,
-    ) -> Result<Option<HttpRequest>> {
+    fn sales_request(&self, ask: SalesAsk<'_>) -> Result<Option<HttpRequest>> {
+        let SalesAsk { cursor, page, .. } = ask;
         // Line items come with paged answers; Xero cannot filter by item,
         // so every issued sales invoice changed since the cursor is read.
         let filter = encode("Type==\"ACCREC\"");
