@@ -409,142 +409,86 @@ const MIGRATION_LOCK: i64 = 0x6362_6d69_6772_6174;
 fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let files: [(i64, &str, &'static str); 13] = match backend {
-        Backend::Sqlite => [
-            (
-                1,
-                "initial",
-                include_str!("../migrations/sqlite/0001_initial.sql"),
-            ),
-            (
-                2,
-                "webhooks",
-                include_str!("../migrations/common/0002_webhooks.sql"),
-            ),
-            (
-                3,
-                "remote",
-                include_str!("../migrations/common/0003_remote.sql"),
-            ),
-            (
-                4,
-                "oauth",
-                include_str!("../migrations/common/0004_oauth.sql"),
-            ),
-            (
-                5,
-                "ledger",
-                include_str!("../migrations/common/0005_ledger.sql"),
-            ),
-            (
-                6,
-                "reports",
-                include_str!("../migrations/sqlite/0006_reports.sql"),
-            ),
-            (
-                7,
-                "sources",
-                include_str!("../migrations/common/0007_sources.sql"),
-            ),
-            (
-                8,
-                "scopes",
-                include_str!("../migrations/common/0008_scopes.sql"),
-            ),
-            (
-                9,
-                "audit",
-                include_str!("../migrations/sqlite/0009_audit.sql"),
-            ),
-            (
-                10,
-                "review",
-                include_str!("../migrations/common/0010_review.sql"),
-            ),
-            (
-                11,
-                "connect",
-                include_str!("../migrations/common/0011_connect.sql"),
-            ),
-            (
-                12,
-                "mapping_changes",
-                include_str!("../migrations/sqlite/0012_mapping_changes.sql"),
-            ),
-            (
-                13,
-                "sla_index",
-                include_str!("../migrations/sqlite/0013_sla_index.sql"),
-            ),
-        ],
-        Backend::Postgres => [
-            (
-                1,
-                "initial",
-                include_str!("../migrations/postgres/0001_initial.sql"),
-            ),
-            (
-                2,
-                "webhooks",
-                include_str!("../migrations/common/0002_webhooks.sql"),
-            ),
-            (
-                3,
-                "remote",
-                include_str!("../migrations/common/0003_remote.sql"),
-            ),
-            (
-                4,
-                "oauth",
-                include_str!("../migrations/common/0004_oauth.sql"),
-            ),
-            (
-                5,
-                "ledger",
-                include_str!("../migrations/common/0005_ledger.sql"),
-            ),
-            (
-                6,
-                "reports",
-                include_str!("../migrations/postgres/0006_reports.sql"),
-            ),
-            (
-                7,
-                "sources",
-                include_str!("../migrations/common/0007_sources.sql"),
-            ),
-            (
-                8,
-                "scopes",
-                include_str!("../migrations/common/0008_scopes.sql"),
-            ),
-            (
-                9,
-                "audit",
-                include_str!("../migrations/postgres/0009_audit.sql"),
-            ),
-            (
-                10,
-                "review",
-                include_str!("../migrations/common/0010_review.sql"),
-            ),
-            (
-                11,
-                "connect",
-                include_str!("../migrations/common/0011_connect.sql"),
-            ),
-            (
-                12,
-                "mapping_changes",
-                include_str!("../migrations/postgres/0012_mapping_changes.sql"),
-            ),
-            (
-                13,
-                "sla_index",
-                include_str!("../migrations/postgres/0013_sla_index.sql"),
-            ),
-        ],
+    // A dialect's own migrations: the same versions and names, in its folder.
+    macro_rules! dialect {
+        ($dir:literal) => {
+            [
+                (
+                    1,
+                    "initial",
+                    include_str!(concat!("../migrations/", $dir, "/0001_initial.sql")),
+                ),
+                (
+                    6,
+                    "reports",
+                    include_str!(concat!("../migrations/", $dir, "/0006_reports.sql")),
+                ),
+                (
+                    9,
+                    "audit",
+                    include_str!(concat!("../migrations/", $dir, "/0009_audit.sql")),
+                ),
+                (
+                    12,
+                    "mapping_changes",
+                    include_str!(concat!("../migrations/", $dir, "/0012_mapping_changes.sql")),
+                ),
+                (
+                    13,
+                    "sla_index",
+                    include_str!(concat!("../migrations/", $dir, "/0013_sla_index.sql")),
+                ),
+            ]
+        };
+    }
+    const COMMON: [(i64, &str, &str); 8] = [
+        (
+            2,
+            "webhooks",
+            include_str!("../migrations/common/0002_webhooks.sql"),
+        ),
+        (
+            3,
+            "remote",
+            include_str!("../migrations/common/0003_remote.sql"),
+        ),
+        (
+            4,
+            "oauth",
+            include_str!("../migrations/common/0004_oauth.sql"),
+        ),
+        (
+            5,
+            "ledger",
+            include_str!("../migrations/common/0005_ledger.sql"),
+        ),
+        (
+            7,
+            "sources",
+            include_str!("../migrations/common/0007_sources.sql"),
+        ),
+        (
+            8,
+            "scopes",
+            include_str!("../migrations/common/0008_scopes.sql"),
+        ),
+        (
+            10,
+            "review",
+            include_str!("../migrations/common/0010_review.sql"),
+        ),
+        (
+            11,
+            "connect",
+            include_str!("../migrations/common/0011_connect.sql"),
+        ),
+    ];
+    let own: [(i64, &str, &'static str); 5] = match backend {
+        Backend::Sqlite => dialect!("sqlite"),
+        Backend::Postgres => dialect!("postgres"),
     };
+    let mut files: Vec<(i64, &str, &'static str)> = COMMON.into_iter().chain(own).collect();
+    files.sort_by_key(|(version, _, _)| *version);
     Migrator::with_migrations(
         files
             .into_iter()
