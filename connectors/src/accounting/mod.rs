@@ -9,6 +9,7 @@
 //! system's; a difference is recorded and shown by `status`, never "fixed".
 
 use crate::Result;
+use crate::documented::Shape;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -641,15 +642,41 @@ pub fn token_post(
     }
 }
 
+/// A token endpoint's refusal (RFC 6749 §5.2): `error` is required,
+/// `error_description` optional.
+#[derive(serde::Deserialize)]
+struct TokenRefusal {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// A token endpoint's answer (RFC 6749 §5.1). `expires_in` is only
+/// RECOMMENDED there: a server that leaves it out is taken at 30 minutes,
+/// the shortest lifetime of the systems we talk to, so we refresh early
+/// rather than late.
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// What a token lives when the server does not say (see [`TokenAnswer`]).
+const UNSTATED_TOKEN_LIFETIME: Duration = Duration::from_secs(1800);
+
 /// An OAuth token answer (`access_token`, `expires_in`).
 pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken> {
     if !(200..300).contains(&r.status) {
-        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
-        let msg = v["error_description"]
-            .as_str()
-            .or(v["error"].as_str())
-            .unwrap_or(&r.body)
-            .to_owned();
+        let msg = match serde_json::from_str::<TokenRefusal>(&r.body) {
+            Ok(refusal) => refusal.error_description.unwrap_or(refusal.error),
+            // Not the RFC's shape (a proxy's page): its text as it came.
+            Err(_) => r.body.clone(),
+        };
         // A refused grant is a configuration problem, not a passing one.
         let mut e = status_error(system, r, &format!("token: {msg}"));
         if r.status == 400 || r.status == 401 {
@@ -657,21 +684,74 @@ pub fn oauth_token(system: &str, r: &HttpResponse) -> Result<AccessToken> {
         }
         return Err(e);
     }
-    let v = json(r, system)?;
-    let token = v["access_token"].as_str().ok_or_else(|| {
-        ConnectorError::Transient(format!("{system}: token answer without access_token"))
-    })?;
+    let answer: TokenAnswer = Shape {
+        system: None,
+        shape: "as RFC 6749 (OAuth 2.0) defines a token answer",
+    }
+    .read_str(&r.body, "the token answer")
+    .map_err(|e| ConnectorError::Transient(format!("{system}: {e}")))?;
     Ok(AccessToken {
-        token: token.to_owned(),
-        expires_in: Duration::from_secs(v["expires_in"].as_u64().unwrap_or(1800)),
-        refresh_token: v["refresh_token"].as_str().map(str::to_owned),
-        scope: v["scope"].as_str().map(str::to_owned),
+        token: answer.access_token,
+        expires_in: answer
+            .expires_in
+            .map_or(UNSTATED_TOKEN_LIFETIME, Duration::from_secs),
+        refresh_token: answer.refresh_token,
+        scope: answer.scope,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            retry_after: None,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn a_token_answer_is_read_as_rfc_6749_defines_it() {
+        let t = oauth_token(
+            "xero",
+            &answer(
+                200,
+                r#"{"access_token":"a","expires_in":600,"refresh_token":"r","scope":"s"}"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                t.token.as_str(),
+                t.expires_in,
+                t.refresh_token.as_deref(),
+                t.scope.as_deref()
+            ),
+            ("a", Duration::from_secs(600), Some("r"), Some("s"))
+        );
+        // expires_in is only recommended: unstated, the token is refreshed early.
+        let t = oauth_token("xero", &answer(200, r#"{"access_token":"a"}"#)).unwrap();
+        assert_eq!(t.expires_in, UNSTATED_TOKEN_LIFETIME);
+        // No access token is no token, whatever else the answer holds.
+        let e = oauth_token("xero", &answer(200, r#"{"token":"a"}"#)).unwrap_err();
+        assert!(matches!(e, ConnectorError::Transient(_)), "{e}");
+        assert!(e.to_string().contains("access_token"), "{e}");
+        // A refusal says why in its own words, and is not retried.
+        let e = oauth_token(
+            "xero",
+            &answer(
+                400,
+                r#"{"error":"invalid_grant","error_description":"grant revoked"}"#,
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ConnectorError::Permanent(_)), "{e}");
+        assert!(e.to_string().contains("grant revoked"), "{e}");
+        let e = oauth_token("xero", &answer(400, r#"{"error":"invalid_grant"}"#)).unwrap_err();
+        assert!(e.to_string().contains("invalid_grant"), "{e}");
+    }
 
     /// A draft whose statement link accounting systems without attachments
     /// print on the invoice.
