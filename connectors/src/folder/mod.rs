@@ -150,9 +150,11 @@ pub fn push_draft(c: &FolderTargetConfig, key: &str, d: &Draft) -> Result<()> {
     let file = |ext: &str| c.path.join(format!("{stem}.{ext}"));
     let json = serde_json::to_vec_pretty(&serde_json::json!({"idempotency_key": key, "draft": d}))
         .map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+    // Made before anything is written: a draft it refuses leaves no file.
+    let journal = journal(key, d)?;
     // The JSON is written last: its presence means the draft is complete.
     write_atomically(&file("csv"), csv(d).as_bytes())?;
-    write_atomically(&file("journal"), journal(key, d).as_bytes())?;
+    write_atomically(&file("journal"), journal.as_bytes())?;
     write_atomically(&file("json"), &json)
 }
 
@@ -203,20 +205,27 @@ fn csv(d: &Draft) -> String {
     out
 }
 
-/// One hledger transaction: the receivable against one revenue posting per line.
-fn journal(key: &str, d: &Draft) -> String {
+/// One hledger transaction: the receivable against one revenue posting per
+/// line. A line whose amount is not a decimal refuses the draft: the
+/// journal never books a zero it was not given.
+fn journal(key: &str, d: &Draft) -> Result<String> {
     let mut out = format!(
         "{} ! {} invoice draft {}  ; key:{key}\n    assets:receivable:{}  {} {}\n",
         d.date, d.customer, d.period, d.customer, d.total_net, d.currency
     );
     for l in &d.lines {
-        let amount: rust_decimal::Decimal = l.amount.parse().unwrap_or_default();
+        let amount: rust_decimal::Decimal = l.amount.parse().map_err(|_| {
+            ConnectorError::Permanent(format!(
+                "draft {key}: line `{}` has the amount `{}`, which is not a decimal",
+                l.description, l.amount
+            ))
+        })?;
         out.push_str(&format!(
             "    revenue:{}  {} {}  ; {}\n",
             l.kind, -amount, d.currency, l.description
         ));
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -258,6 +267,25 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn a_line_amount_that_is_no_decimal_refuses_the_draft_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = FolderTargetConfig {
+            path: dir.path().to_path_buf(),
+        };
+        let mut d = draft();
+        d.lines[1].amount = "45,00".into();
+        let e = push_draft(&c, "draft:k", &d).unwrap_err();
+        assert!(matches!(e, ConnectorError::Permanent(_)), "{e}");
+        assert!(e.to_string().contains("`45,00`"), "{e}");
+        // No file of the draft is written.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
